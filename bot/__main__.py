@@ -1,0 +1,206 @@
+"""The `recording-bot` command line: serve (HTTP), socket (Socket Mode) and allow-list administration."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from bot import __version__
+from bot.logs import configure_logging
+from bot.models import Role
+from bot.settings import ConfigurationError, Settings, load_settings
+from bot.store.database import DatabaseUnavailable
+
+logger = logging.getLogger("bot")
+
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        settings = load_settings()
+        configure_logging(level=settings.log_level, fmt=settings.log_format)
+        result: int = args.func(settings, args)
+        return result
+    except ConfigurationError as error:
+        print(f"recording-bot: configuration error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DatabaseUnavailable as error:
+        print(f"recording-bot: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recording-bot",
+        description="Slack chat-ops bot for pausing/resuming call recordings and reading recording settings.",
+    )
+    parser.add_argument("--version", action="version", version=f"recording-bot {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="serve Slack's HTTP requests on $PORT (production)")
+    serve.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    serve.set_defaults(func=_serve)
+
+    socket = sub.add_parser("socket", help="connect to Slack in Socket Mode (local use; needs SLACK_APP_TOKEN)")
+    socket.set_defaults(func=_socket)
+
+    users = sub.add_parser("users", help="manage the allow-list from the command line")
+    users.add_argument("--team", help="Slack team (workspace) ID; default: the bot token's workspace")
+    users_sub = users.add_subparsers(metavar="ACTION", required=True)
+    add = users_sub.add_parser("add", help="add a user or change their role")
+    add.add_argument("user_id", help="Slack user ID, e.g. U012ABCDEF")
+    add.add_argument("role", choices=[r.value for r in Role])
+    add.set_defaults(func=_users_add)
+    remove = users_sub.add_parser("remove", help="remove a user")
+    remove.add_argument("user_id")
+    remove.set_defaults(func=_users_remove)
+    listing = users_sub.add_parser("list", help="list the allow-list")
+    listing.set_defaults(func=_users_list)
+    return parser
+
+
+# -- serve / socket --------------------------------------------------------------------------------
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from bot.store.database import Database
+
+    # Check what can be checked before starting the server, so a bad setup fails with one line.
+    settings.require_slack()
+    Database(settings.database_path).migrate()
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"0.0.0.0:{settings.port}")
+            self.cfg.set("workers", 1)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", max(1, args.threads))
+            self.cfg.set("timeout", 30)
+            self.cfg.set("graceful_timeout", 20)
+            self.cfg.set("keepalive", 5)
+
+        def load(self) -> Any:
+            from bot.wsgi import create
+
+            return create()
+
+    logger.info("recording-bot %s serving on port %s", __version__, settings.port)
+    _Server().run()
+    return 0
+
+
+def _socket(settings: Settings, args: argparse.Namespace) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import create_app
+
+    bot = create_app(settings, socket_mode=True)
+    assert settings.slack_app_token is not None
+    logger.info("recording-bot %s connecting to Slack in Socket Mode", __version__)
+    try:
+        SocketModeHandler(bot.bolt, settings.slack_app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
+    finally:
+        bot.close()
+    return 0
+
+
+# -- users -----------------------------------------------------------------------------------------
+
+
+def _users_add(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.services.authorization import LastAdmin
+
+    authorizer, team_id = _allow_list(settings, args)
+    try:
+        change = authorizer.set_role(team_id, _user_id(args.user_id), Role(args.role), source="cli")
+    except LastAdmin:
+        print("refused: that would leave the workspace without an admin", file=sys.stderr)
+        return 1
+    was = f" (was {change.previous.value})" if change.previous else ""
+    print(f"{change.user_id} is now {args.role}{was} in {team_id}")
+    return 0
+
+
+def _users_remove(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.services.authorization import LastAdmin
+
+    authorizer, team_id = _allow_list(settings, args)
+    try:
+        change = authorizer.remove(team_id, _user_id(args.user_id), source="cli")
+    except LastAdmin:
+        print("refused: that is the last admin; add another admin first", file=sys.stderr)
+        return 1
+    if change.previous is None:
+        print(f"{change.user_id} was not on the allow-list of {team_id}")
+        return 1
+    print(f"{change.user_id} removed (was {change.previous.value})")
+    return 0
+
+
+def _users_list(settings: Settings, args: argparse.Namespace) -> int:
+    authorizer, team_id = _allow_list(settings, args)
+    entries = authorizer.entries(team_id)
+    if not entries:
+        print(f"the allow-list of {team_id} is empty")
+        return 0
+    print(f"{'user':<14} {'role':<10} {'added by':<14} added at (UTC)")
+    for entry in sorted(entries, key=lambda e: (-e.role.rank, e.user_id)):
+        print(f"{entry.user_id:<14} {entry.role.value:<10} {entry.added_by:<14} {entry.added_at:%Y-%m-%d %H:%M}")
+    return 0
+
+
+def _user_id(text: str) -> str:
+    from bot.settings import _USER_ID
+
+    user_id = text.strip().upper()
+    if not _USER_ID.match(user_id):
+        raise ConfigurationError(f"{text!r} is not a Slack user ID (like U012ABCDEF)")
+    return user_id
+
+
+def _allow_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    from bot.services.audit import AuditTrail
+    from bot.services.authorization import Authorizer
+    from bot.store.allow_list import AllowListStore
+    from bot.store.audit import AuditStore
+    from bot.store.database import Database
+
+    database = Database(settings.database_path)
+    database.migrate()
+    authorizer = Authorizer(
+        allow_list=AllowListStore(database=database), audit=AuditTrail(store=AuditStore(database=database))
+    )
+    return authorizer, _team_id(settings, args.team)
+
+
+def _team_id(settings: Settings, explicit: str | None) -> str:
+    """The workspace the allow-list entries belong to: --team, or the bot token's own workspace."""
+    if explicit:
+        return explicit.strip().upper()
+    if settings.slack_bot_token is None:
+        raise ConfigurationError(
+            "give --team T… (the Slack workspace ID) or set SLACK_BOT_TOKEN so it can be looked up"
+        )
+    from slack_sdk import WebClient
+
+    from bot.app import _identify
+
+    identity = _identify(WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url))
+    return str(identity["team_id"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Upstream clients: one module per protocol (Media Repository XML, Webex JSON)."""

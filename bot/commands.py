@@ -1,0 +1,347 @@
+"""The `/recording` grammar: turns command text into a typed command, or a precise ParseError."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.models import Channels, RecordingTarget, Role
+
+MAX_REASON_CHARS = 500
+MAX_LINE_QUERY_CHARS = 200
+MIN_PAUSE_SECONDS = 10
+DEFAULT_AUDIT_ROWS = 20
+MAX_AUDIT_ROWS = 200
+
+# Subcommand → (usage, example). The order is the order `help` lists them in.
+USAGE: dict[str, tuple[str, str]] = {
+    "pause": (
+        "pause <extension|call-id> [duration] [caller|callee|both] <reason…>",
+        "/recording pause 8856 5m customer is reading out a card number",
+    ),
+    "resume": ("resume <extension|call-id>", "/recording resume 8856"),
+    "requests": ("requests", "/recording requests"),
+    "settings": ("settings <line ID|extension|+number|First Last> [private]", "/recording settings 8856"),
+    "allow": ("allow @user <requester|approver|admin>", "/recording allow @pat approver"),
+    "revoke": ("revoke @user", "/recording revoke @pat"),
+    "users": ("users", "/recording users"),
+    "audit": ("audit [N]", "/recording audit 50"),
+    "help": ("help", "/recording help"),
+}
+
+
+class ParseError(Exception):
+    """The text could not be read; `message` says what was wrong, `subcommand` picks the example."""
+
+    def __init__(self, message: str, *, subcommand: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.subcommand = subcommand
+
+    @property
+    def example(self) -> str | None:
+        return USAGE[self.subcommand][1] if self.subcommand in USAGE else None
+
+
+@dataclass(frozen=True)
+class PauseLimits:
+    default_seconds: int
+    max_seconds: int
+
+
+@dataclass(frozen=True)
+class Help:
+    unknown_word: str | None = None
+
+
+@dataclass(frozen=True)
+class Pause:
+    target: RecordingTarget
+    duration_seconds: int
+    channels: Channels
+    reason: str
+
+
+@dataclass(frozen=True)
+class Resume:
+    target: RecordingTarget
+
+
+@dataclass(frozen=True)
+class ListRequests:
+    pass
+
+
+@dataclass(frozen=True)
+class ShowSettings:
+    query: str
+    private: bool
+
+
+@dataclass(frozen=True)
+class Allow:
+    user_id: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class Revoke:
+    user_id: str
+
+
+@dataclass(frozen=True)
+class ListUsers:
+    pass
+
+
+@dataclass(frozen=True)
+class ShowAudit:
+    rows: int
+
+
+Command = Help | Pause | Resume | ListRequests | ShowSettings | Allow | Revoke | ListUsers | ShowAudit
+_Parser = Callable[[list[str], "PauseLimits"], Command]
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
+_RAW_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+_DURATION_LIKE = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[a-zA-Z]+$|^[+-]?(?:\d+[hHmMsS])+$")
+_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+_UNIT_WORDS = {
+    "s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s",
+    "m": "m", "min": "m", "mins": "m", "minute": "m", "minutes": "m",
+    "h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
+}  # fmt: skip
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+_SLACK_ENTITY = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
+
+
+def parse_command(text: str, limits: PauseLimits) -> Command:
+    """Parse the text after `/recording`. Raises ParseError with a message meant for the user."""
+    words = clean_input(text).split()
+    if not words:
+        return Help()
+    name, args = words[0].lower(), words[1:]
+    if name in ("help", "?", "-h", "--help"):
+        return Help()
+    parser = _PARSERS.get(name)
+    if parser is None:
+        return Help(unknown_word=words[0][:40])
+    return parser(args, limits)
+
+
+def clean_input(text: str) -> str:
+    """Drop control and invisible characters so they cannot hide in stored text or messages."""
+    return "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
+        for ch in text
+        if unicodedata.category(ch) not in ("Cf", "Cs", "Co", "Cn")
+    )
+
+
+def plain_text(slack_text: str) -> str:
+    """Turn Slack-escaped text into plain text: mentions become @name, entities are decoded.
+
+    The result is stored as the user's words; every renderer escapes it again, so a reason can
+    never ping a channel or become a link.
+    """
+
+    def entity(match: re.Match[str]) -> str:
+        sigil, body, label = match.group(1), match.group(2), match.group(3)
+        if sigil == "@":
+            return f"@{label or body}"
+        if sigil == "#":
+            return f"#{label or body}"
+        if sigil == "!":
+            return f"@{(label or body).split('^')[0]}"
+        return label or body
+
+    return html.unescape(_SLACK_ENTITY.sub(entity, slack_text))
+
+
+def _parse_pause(args: list[str], limits: PauseLimits) -> Pause:
+    if not args:
+        raise ParseError("Say which call to pause: an extension or a call ID.", subcommand="pause")
+    target = _parse_target(args[0], "pause")
+    duration: int | None = None
+    channels: Channels | None = None
+    rest = args[1:]
+    # The duration and the channel choice may come in either order, before the reason.
+    while rest:
+        word = rest[0]
+        if duration is None and _DURATION_LIKE.match(word):
+            duration = _parse_duration(word, limits)
+        elif duration is None and re.fullmatch(r"[+-]?\d+", word):
+            raise ParseError(
+                f"`{_quote(word)}` needs a unit: write it like `90s`, `5m` or `1h`.", subcommand="pause"
+            )
+        elif channels is None and word.lower() in Channels.__members__.values():
+            channels = Channels(word.lower())
+        else:
+            break
+        rest = rest[1:]
+    reason = plain_text(" ".join(rest)).strip()
+    if not reason:
+        raise ParseError(
+            "Give a reason after the target and duration: it is shown to the approver and kept in "
+            "the audit log.",
+            subcommand="pause",
+        )
+    if len(reason) > MAX_REASON_CHARS:
+        raise ParseError(
+            f"The reason is {len(reason)} characters long; keep it under {MAX_REASON_CHARS}.",
+            subcommand="pause",
+        )
+    return Pause(
+        target=target,
+        duration_seconds=duration if duration is not None else limits.default_seconds,
+        channels=channels or Channels.BOTH,
+        reason=reason,
+    )
+
+
+def _parse_duration(word: str, limits: PauseLimits) -> int:
+    seconds = duration_seconds(word)
+    longest = format_duration(limits.max_seconds)
+    if seconds is None:
+        raise ParseError(
+            f"`{_quote(word)}` is not a duration: write it like `90s`, `5m` or `1h` "
+            f"(from {MIN_PAUSE_SECONDS}s up to {longest}).",
+            subcommand="pause",
+        )
+    if seconds < MIN_PAUSE_SECONDS:
+        raise ParseError(
+            f"A pause must last at least {MIN_PAUSE_SECONDS} seconds; `{_quote(word)}` is too short.",
+            subcommand="pause",
+        )
+    if seconds > limits.max_seconds:
+        raise ParseError(
+            f"A pause can last at most {longest}; `{_quote(word)}` is too long.", subcommand="pause"
+        )
+    return seconds
+
+
+def duration_seconds(word: str) -> int | None:
+    """`90s`, `5m`, `1h`, `1h30m`, `10min`, `2 hours`-style words → seconds; None if unreadable."""
+    word = word.strip().lower()
+    if word.startswith("-") or word.startswith("+"):
+        return 0 if word.startswith("-") else duration_seconds(word[1:])
+    number = re.fullmatch(r"(\d{1,6})([a-z]+)", word)
+    if number and number.group(2) in _UNIT_WORDS:
+        return int(number.group(1)) * _UNIT_SECONDS[_UNIT_WORDS[number.group(2)]]
+    compound = _DURATION.fullmatch(word)
+    if compound and any(compound.groupdict().values()) and len(word) <= 12:
+        parts = compound.groupdict()
+        return int(parts["h"] or 0) * 3600 + int(parts["m"] or 0) * 60 + int(parts["s"] or 0)
+    return None
+
+
+def format_duration(seconds: int) -> str:
+    """Seconds → the shortest readable form: `45s`, `5m`, `1h 30m`."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
+    return " ".join(p for p in parts if p) or "0s"
+
+
+def _parse_target(word: str, subcommand: str) -> RecordingTarget:
+    target = RecordingTarget.parse(word)
+    if target is None:
+        raise ParseError(
+            f"`{_quote(word)}` is not an extension (2–20 digits, optional leading +) or a call ID "
+            "(a GUID like 3f2b8c1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f).",
+            subcommand=subcommand,
+        )
+    return target
+
+
+def _parse_resume(args: list[str], limits: PauseLimits) -> Resume:
+    if not args:
+        raise ParseError("Say which call to resume: an extension or a call ID.", subcommand="resume")
+    if len(args) > 1:
+        raise ParseError("`resume` takes one target and nothing after it.", subcommand="resume")
+    return Resume(target=_parse_target(args[0], "resume"))
+
+
+def _parse_settings(args: list[str], limits: PauseLimits) -> ShowSettings:
+    private = bool(args) and args[-1].lower() == "private"
+    if private:
+        args = args[:-1]
+    query = plain_text(" ".join(args)).strip()
+    if not query:
+        raise ParseError(
+            "Say which virtual line: its Webex ID, extension, +E.164 number or owner's first and last name.",
+            subcommand="settings",
+        )
+    if len(query) > MAX_LINE_QUERY_CHARS:
+        raise ParseError(f"That line name is too long (over {MAX_LINE_QUERY_CHARS} characters).", subcommand="settings")
+    return ShowSettings(query=query, private=private)
+
+
+def _parse_user(word: str, subcommand: str) -> str:
+    match = _MENTION.match(word)
+    if match:
+        return match.group(1)
+    if _RAW_USER_ID.match(word):
+        return word
+    raise ParseError(
+        f"`{_quote(word)}` is not a Slack user: mention them with @, e.g. @pat.", subcommand=subcommand
+    )
+
+
+def _parse_allow(args: list[str], limits: PauseLimits) -> Allow:
+    if len(args) != 2:
+        raise ParseError("`allow` needs a user and a role (requester, approver or admin).", subcommand="allow")
+    user_id = _parse_user(args[0], "allow")
+    try:
+        role = Role(args[1].lower())
+    except ValueError:
+        raise ParseError(
+            f"`{_quote(args[1])}` is not a role: use requester, approver or admin.", subcommand="allow"
+        ) from None
+    return Allow(user_id=user_id, role=role)
+
+
+def _parse_revoke(args: list[str], limits: PauseLimits) -> Revoke:
+    if len(args) != 1:
+        raise ParseError("`revoke` needs exactly one user.", subcommand="revoke")
+    return Revoke(user_id=_parse_user(args[0], "revoke"))
+
+
+def _parse_no_args(command: Command, name: str) -> _Parser:
+    def parse(args: list[str], limits: PauseLimits) -> Command:
+        if args:
+            raise ParseError(f"`{name}` takes no arguments.", subcommand=name)
+        return command
+
+    return parse
+
+
+def _parse_audit(args: list[str], limits: PauseLimits) -> ShowAudit:
+    if not args:
+        return ShowAudit(rows=DEFAULT_AUDIT_ROWS)
+    if len(args) > 1 or not args[0].isdigit() or not 1 <= int(args[0][:6]) <= MAX_AUDIT_ROWS:
+        raise ParseError(
+            f"`audit` takes one number of entries, from 1 to {MAX_AUDIT_ROWS}.", subcommand="audit"
+        )
+    return ShowAudit(rows=int(args[0]))
+
+
+def _quote(word: str) -> str:
+    """A user's word, shortened and stripped of backticks so it sits safely in inline code."""
+    word = word.replace("`", "'")
+    return word if len(word) <= 40 else word[:39] + "…"
+
+
+_PARSERS: dict[str, _Parser] = {
+    "pause": _parse_pause,
+    "resume": _parse_resume,
+    "requests": _parse_no_args(ListRequests(), "requests"),
+    "settings": _parse_settings,
+    "allow": _parse_allow,
+    "revoke": _parse_revoke,
+    "users": _parse_no_args(ListUsers(), "users"),
+    "audit": _parse_audit,
+}

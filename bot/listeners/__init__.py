@@ -1,0 +1,13 @@
+"""Slack listeners: parse a Slack payload, call a service, render the answer, send it back."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.listeners import commands, middleware
+from bot.services.bundle import Services
+
+
+def register(app: App, services: Services) -> None:
+    middleware.register(app)
+    commands.register(app, services)

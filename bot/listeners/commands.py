@@ -1,0 +1,159 @@
+"""The `/recording` slash command: ack at once, then authorize, parse, call a service and reply."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot.blocks.common import audit_message, help_message, role_changed_message, users_message
+from bot.blocks.kit import Message
+from bot.commands import (
+    Allow,
+    Command,
+    Help,
+    ListUsers,
+    Revoke,
+    ShowAudit,
+    parse_command,
+)
+from bot.listeners.replies import message_for_failure, reply_privately
+from bot.logs import request_context
+from bot.models import Invocation, Role, SlackUser
+from bot.services.audit import Outcome
+from bot.services.bundle import Services
+
+logger = logging.getLogger(__name__)
+
+SLASH_COMMAND = "/recording"
+
+
+@dataclass
+class CommandRun:
+    """Everything a subcommand handler needs for one invocation."""
+
+    invocation: Invocation
+    role: Role
+    services: Services
+    respond: Respond
+    client: WebClient
+    audit_details: dict[str, Any]
+
+    def reply_privately(self, message: Message) -> None:
+        reply_privately(self.respond, message)
+
+
+Handler = Callable[[CommandRun, Any], None]
+
+
+def register(app: App, services: Services) -> None:
+    def ack_command(ack: Ack) -> None:
+        # Slack allows 3 seconds. Nothing may run before this ack: not the database, not Slack, not
+        # an upstream. Every answer goes out afterwards through response_url or the Web API.
+        ack()
+
+    def run_command(body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
+        invocation = Invocation(
+            user=SlackUser(team_id=str(body.get("team_id", "")), user_id=str(body.get("user_id", ""))),
+            channel_id=str(body.get("channel_id", "")),
+            request_id=str(context.get("request_id") or ""),
+            text=str(body.get("text", "")),
+        )
+        with request_context(invocation.request_id):
+            execute(invocation, services=services, respond=respond, client=client)
+
+    app.command(SLASH_COMMAND)(ack=ack_command, lazy=[run_command])
+
+
+def execute(invocation: Invocation, *, services: Services, respond: Respond, client: WebClient) -> None:
+    """Run one `/recording …` invocation to the end; every outcome is replied to and audited once."""
+    name = _subcommand_name(invocation.text)
+    details: dict[str, Any] = {}
+    try:
+        role = services.authorizer.require(invocation.user, Role.REQUESTER, action=name)
+        command = parse_command(invocation.text, services.limits)
+        handler = _handler_for(command)
+        run = CommandRun(invocation, role, services, respond, client, details)
+        handler(run, command)
+    except Exception as error:  # one place turns every failure into a reply and an audit row
+        message, outcome = message_for_failure(error, invocation.request_id)
+        if outcome == Outcome.ERROR and message.text.startswith("Something went wrong"):
+            logger.exception("command failed: %s", name)
+        details.setdefault("error", message.text)
+        _audit(services, invocation, name, outcome, details)
+        reply_privately(respond, message)
+        return
+    _audit(services, invocation, name, Outcome.OK, details)
+
+
+def _audit(services: Services, invocation: Invocation, name: str, outcome: str, details: dict[str, Any]) -> None:
+    try:
+        services.audit.record(
+            invocation,
+            action=f"command.{name}",
+            outcome=outcome,
+            target=str(details.pop("target", "")),
+            details=details,
+        )
+    except Exception:
+        # The reply has gone out; a failed audit write must be visible to the operator, not the user.
+        logger.exception("could not write the audit row for command.%s", name)
+
+
+def _subcommand_name(text: str) -> str:
+    words = text.split()
+    name = words[0].lower() if words else "help"
+    return name if name.isascii() and name.isalpha() and len(name) <= 20 else "unknown"
+
+
+# -- subcommand handlers ---------------------------------------------------------------------------
+
+
+def _help(run: CommandRun, command: Help) -> None:
+    if command.unknown_word is not None:
+        run.audit_details["unknown_word"] = command.unknown_word
+    run.reply_privately(help_message(unknown_word=command.unknown_word))
+
+
+def _allow(run: CommandRun, command: Allow) -> None:
+    run.audit_details["target"] = command.user_id
+    change = run.services.authorizer.grant(run.invocation, command.user_id, command.role)
+    run.reply_privately(role_changed_message(change.user_id, change.previous, change.current))
+
+
+def _revoke(run: CommandRun, command: Revoke) -> None:
+    run.audit_details["target"] = command.user_id
+    change = run.services.authorizer.revoke(run.invocation, command.user_id)
+    run.reply_privately(role_changed_message(change.user_id, change.previous, change.current))
+
+
+def _users(run: CommandRun, command: ListUsers) -> None:
+    run.services.authorizer.require(run.invocation.user, Role.ADMIN, action="users")
+    run.reply_privately(users_message(run.services.authorizer.entries(run.invocation.team_id)))
+
+
+def _audit_log(run: CommandRun, command: ShowAudit) -> None:
+    run.services.authorizer.require(run.invocation.user, Role.APPROVER, action="audit")
+    run.reply_privately(audit_message(run.services.audit.recent(command.rows)))
+
+
+_HANDLERS: dict[type[Any], Handler] = {
+    Help: _help,
+    Allow: _allow,
+    Revoke: _revoke,
+    ListUsers: _users,
+    ShowAudit: _audit_log,
+}
+
+
+def add_handler(command_type: type[Any], handler: Handler) -> None:
+    """Feature modules plug their subcommands in here."""
+    _HANDLERS[command_type] = handler
+
+
+def _handler_for(command: Command) -> Handler:
+    return _HANDLERS[type(command)]

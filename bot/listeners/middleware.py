@@ -1,0 +1,17 @@
+"""Bolt middleware: give every incoming Slack request an ID before any listener runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from slack_bolt import App, BoltContext, BoltResponse
+
+from bot.logs import new_request_id
+
+
+def register(app: App) -> None:
+    @app.middleware
+    def assign_request_id(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
+        # Lazy listeners get a copy of this context, so the ID follows the work past the ack.
+        context["request_id"] = new_request_id()
+        return next()

@@ -1,0 +1,1 @@
+"""Domain services: the rules (who may do what, the request lifecycle, scheduled resumes)."""

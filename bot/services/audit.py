@@ -1,0 +1,54 @@
+"""The audit trail as the services see it: every command, click, decision and upstream call."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.models import Invocation
+from bot.redaction import SecretRedactor, redactor
+from bot.store.audit import AuditEntry, AuditQuery, AuditStore, Outcome
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AuditEntry", "AuditQuery", "AuditTrail", "Outcome"]
+
+
+class AuditTrail:
+    def __init__(self, *, store: AuditStore, secrets: SecretRedactor = redactor) -> None:
+        self._store = store
+        self._secrets = secrets
+
+    def record(
+        self,
+        invocation: Invocation | None,
+        *,
+        action: str,
+        outcome: str,
+        target: str = "",
+        details: str | dict[str, Any] = "",
+        user_id: str | None = None,
+    ) -> None:
+        """Write one audit row. Secrets are masked first: the audit log is read by people."""
+        if isinstance(details, dict):
+            details = {k: self._secrets(v) if isinstance(v, str) else v for k, v in details.items()}
+        else:
+            details = self._secrets(details)
+        self._store.record(
+            action=action,
+            outcome=outcome,
+            request_id=invocation.request_id if invocation else "",
+            team_id=invocation.team_id if invocation else "",
+            user_id=user_id if user_id is not None else (invocation.user_id if invocation else "system"),
+            channel_id=invocation.channel_id if invocation else "",
+            command=self._secrets(invocation.text) if invocation else "",
+            target=target,
+            details=details,
+        )
+        logger.info("audit action=%s outcome=%s target=%s", action, outcome, target or "-")
+
+    def recent(self, limit: int) -> list[AuditEntry]:
+        return self._store.recent(limit)
+
+    def query(self, filters: AuditQuery) -> list[AuditEntry]:
+        return self._store.query(filters)

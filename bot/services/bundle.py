@@ -1,0 +1,16 @@
+"""The set of services the Slack listeners (and the console) call, built once by `create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.commands import PauseLimits
+from bot.services.audit import AuditTrail
+from bot.services.authorization import Authorizer
+
+
+@dataclass
+class Services:
+    authorizer: Authorizer
+    audit: AuditTrail
+    limits: PauseLimits

@@ -1,0 +1,180 @@
+"""The Settings object: every environment variable the bot reads, its default and its validation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+# One line per variable: what a valid value looks like. Used for start-up errors.
+HINTS: dict[str, str] = {
+    "SLACK_BOT_TOKEN": "the app's Bot User OAuth Token, e.g. SLACK_BOT_TOKEN=xoxb-…",
+    "SLACK_SIGNING_SECRET": "the app's Signing Secret from Basic Information (32 hex characters)",
+    "SLACK_APP_TOKEN": "an app-level token with connections:write, e.g. SLACK_APP_TOKEN=xapp-…",
+    "SLACK_API_URL": "a URL ending in /api/, e.g. SLACK_API_URL=https://slack.com/api/",
+    "DATABASE_PATH": "a file path on a persistent disk, e.g. DATABASE_PATH=/data/recording-bot.db",
+    "BOT_ADMINS": "comma-separated Slack user IDs, e.g. BOT_ADMINS=U012ABCDEF,U034GHIJKL",
+    "PORT": "a port number from 1 to 65535, e.g. PORT=3000",
+    "MEDIA_REPOSITORY_URL": "the Media Repository base URL, e.g. MEDIA_REPOSITORY_URL=https://recorder.example.com",
+    "MEDIA_REPOSITORY_API_KEY": "the API key (a GUID) from the recording system's Administration / API Keys",
+    "MEDIA_REPOSITORY_USERNAME": "the API user's name (token authentication); leave unset for key-only mode",
+    "MEDIA_REPOSITORY_PASSWORD": "the API user's password; set together with MEDIA_REPOSITORY_USERNAME",
+    "MEDIA_REPOSITORY_TIMEOUT_SECONDS": "seconds to wait for the recording system, e.g. 10",
+    "DEFAULT_PAUSE_MINUTES": "minutes a pause lasts when no duration is given, e.g. 10",
+    "MAX_PAUSE_MINUTES": "the longest pause allowed, in minutes, e.g. 30",
+    "APPROVAL_TIMEOUT_MINUTES": "minutes a pause request waits for a decision before it expires, e.g. 10",
+    "WEBEX_API_URL": "the Webex API base URL, e.g. WEBEX_API_URL=https://webexapis.com/v1",
+    "WEBEX_ACCESS_TOKEN": "a Webex token with spark-admin:telephony_config_read",
+    "WEBEX_ORG_ID": "the Webex organization ID (partner admins only)",
+    "WEBEX_TIMEOUT_SECONDS": "seconds to wait for Webex, e.g. 10",
+    "WEBEX_REFRESH_TOKEN": "the integration's refresh token; set with WEBEX_CLIENT_ID and WEBEX_CLIENT_SECRET",
+    "WEBEX_CLIENT_ID": "the Webex integration's client ID",
+    "WEBEX_CLIENT_SECRET": "the Webex integration's client secret",
+    "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
+    "LOG_FORMAT": "text or json",
+}
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    """Configuration read from the environment (and a local `.env` file, if present)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    database_path: Path = Path("recording-bot.db")
+    bot_admins: Annotated[tuple[str, ...], NoDecode] = ()
+    port: int = Field(default=3000, ge=1, le=65535)
+
+    media_repository_url: str | None = None
+    media_repository_api_key: SecretStr | None = None
+    media_repository_username: str | None = None
+    media_repository_password: SecretStr | None = None
+    media_repository_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    default_pause_minutes: float = Field(default=10, gt=0)
+    max_pause_minutes: float = Field(default=30, gt=0, le=24 * 60)
+    approval_timeout_minutes: float = Field(default=10, gt=0, le=24 * 60)
+
+    webex_api_url: str = "https://webexapis.com/v1"
+    webex_access_token: SecretStr | None = None
+    webex_org_id: str | None = None
+    webex_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webex_refresh_token: SecretStr | None = None
+    webex_client_id: str | None = None
+    webex_client_secret: SecretStr | None = None
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("bot_admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> tuple[str, ...]:
+        if value is None or value == "":
+            return ()
+        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+        admins = tuple(str(item).strip() for item in items if str(item).strip())
+        for admin in admins:
+            if not _USER_ID.match(admin):
+                raise ValueError(f"{admin!r} is not a Slack user ID")
+        return admins
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_ends_with_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("media_repository_url", "webex_api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    # -- checks per mode of running ----------------------------------------------------------------
+
+    def require_slack(self, *, socket_mode: bool = False) -> None:
+        """Raise ConfigurationError unless the Slack credentials this mode needs are present and well-formed."""
+        _require_prefixed("SLACK_BOT_TOKEN", self.slack_bot_token, "xoxb-")
+        signing_secret = self.slack_signing_secret.get_secret_value().strip() if self.slack_signing_secret else ""
+        if not signing_secret and not socket_mode:
+            raise _missing("SLACK_SIGNING_SECRET")
+        if socket_mode:
+            _require_prefixed("SLACK_APP_TOKEN", self.slack_app_token, "xapp-")
+        if self.max_pause_minutes * 60 < 10:
+            raise ConfigurationError(f"MAX_PAUSE_MINUTES is too small: {HINTS['MAX_PAUSE_MINUTES']}")
+        if self.default_pause_minutes > self.max_pause_minutes:
+            raise ConfigurationError(
+                "DEFAULT_PAUSE_MINUTES is larger than MAX_PAUSE_MINUTES: set it to at most "
+                f"{self.max_pause_minutes:g}"
+            )
+
+    @property
+    def media_repository_configured(self) -> bool:
+        return bool(self.media_repository_url and self.media_repository_api_key)
+
+    @property
+    def webex_configured(self) -> bool:
+        return self.webex_access_token is not None or self.webex_refresh_token is not None
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, so the log redactor can mask them wherever they appear."""
+        secrets = [
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.media_repository_api_key,
+            self.media_repository_password,
+            self.webex_access_token,
+            self.webex_refresh_token,
+            self.webex_client_secret,
+        ]
+        return [s.get_secret_value() for s in secrets if s is not None]
+
+
+def _missing(name: str) -> ConfigurationError:
+    return ConfigurationError(f"{name} is not set: {HINTS[name]}")
+
+
+def _require_prefixed(name: str, value: SecretStr | None, prefix: str) -> None:
+    if value is None or not value.get_secret_value().strip():
+        raise _missing(name)
+    if not value.get_secret_value().startswith(prefix):
+        raise ConfigurationError(f"{name} does not start with {prefix!r}: {HINTS[name]}")
+
+
+def load_settings() -> Settings:
+    """Read Settings from the environment, turning validation errors into one readable line."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "configuration"
+        # Never echo the offending value: it may be a secret.
+        reason = first["msg"].removeprefix("Value error, ")
+        hint = HINTS.get(name, "")
+        raise ConfigurationError(f"{name} is invalid ({reason}): {hint}".rstrip(": ")) from None

@@ -1,0 +1,222 @@
+"""A simulated Slack Web API: the methods recording-bot calls, plus `response_url` endpoints."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from bot.simulators.base import RecordedRequest, Reply, SimulatedServer
+
+
+@dataclass(frozen=True)
+class SlackCall:
+    """One call the bot made: a Web API method (`chat.update`) or `response_url` for a response URL post."""
+
+    method: str
+    payload: dict[str, Any]
+    at: float
+
+    @property
+    def text(self) -> str:
+        return str(self.payload.get("text", ""))
+
+    @property
+    def blocks(self) -> list[dict[str, Any]]:
+        blocks = self.payload.get("blocks") or []
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        return list(blocks)
+
+    @property
+    def rendered(self) -> str:
+        """Text and every string inside the blocks, for 'does the message say X' assertions."""
+        return self.text + "\n" + "\n".join(_strings(self.blocks))
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for key, item in value.items() if key not in ("type", "block_id") for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+class SimulatedSlack(SimulatedServer):
+    """Answers `auth.test`, `chat.postMessage`, `chat.update`, `chat.postEphemeral`, `conversations.open`
+    and `response_url` posts the way Slack does, and remembers each message so tests can read a card's
+    latest state. `api_url` is what SLACK_API_URL should be set to; `response_url()` makes a fresh
+    response URL on this server."""
+
+    def __init__(
+        self,
+        *,
+        bot_token: str = "xoxb-test-token",  # noqa: S107 - a simulator's own made-up token
+        team_id: str = "T0TEST",
+        bot_user_id: str = "UBOT",
+        port: int = 0,
+    ) -> None:
+        super().__init__(port=port)
+        self.bot_token = bot_token
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self._state_lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._hook_ids = itertools.count(1)
+        self._messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self._faults: dict[str, deque[Reply]] = {}
+        self.unreachable_channels: set[str] = set()
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self) -> str:
+        return f"{self.url}/response/{next(self._hook_ids)}"
+
+    # -- fault injection -------------------------------------------------------------------------
+
+    def fail_next(self, method: str, reply: Reply, *, times: int = 1) -> None:
+        """Answer the next `times` calls of `method` (`response_url` for hooks) with `reply`."""
+        with self._state_lock:
+            self._faults.setdefault(method, deque()).extend([reply] * times)
+
+    def _take_fault(self, method: str) -> Reply | None:
+        with self._state_lock:
+            queue = self._faults.get(method)
+            return queue.popleft() if queue else None
+
+    # -- what the bot did ------------------------------------------------------------------------
+
+    def calls(self, method: str | None = None) -> list[SlackCall]:
+        found = []
+        for request in self.requests:
+            call = _to_call(request)
+            if call is not None and (method is None or call.method == method):
+                found.append(call)
+        return found
+
+    def wait_for_call(
+        self, method: str, *, containing: str = "", count: int = 1, timeout: float = 5.0
+    ) -> list[SlackCall]:
+        """Poll (with a bound) until `count` calls of `method` whose rendered text contains `containing`."""
+
+        def matches(request: RecordedRequest) -> bool:
+            call = _to_call(request)
+            return call is not None and call.method == method and containing in call.rendered
+
+        requests = self.wait_for(matches, count=count, timeout=timeout)
+        return [c for c in (_to_call(r) for r in requests) if c is not None]
+
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """The current state of a posted message (after any chat.update)."""
+        with self._state_lock:
+            found = self._messages.get((channel, ts))
+            return dict(found) if found else None
+
+    def messages(self) -> list[dict[str, Any]]:
+        with self._state_lock:
+            return [dict(m) for m in self._messages.values()]
+
+    # -- the protocol ----------------------------------------------------------------------------
+
+    def handle(self, request: RecordedRequest) -> Reply:
+        call = _to_call(request)
+        if call is None:
+            return Reply(status=404, body="not found", content_type="text/plain")
+        fault = self._take_fault(call.method)
+        if fault is not None:
+            return fault
+        if call.method == "response_url":
+            # Slack answers response_url posts with a bare "ok".
+            return Reply(body="ok", content_type="text/plain")
+        if request.headers.get("authorization") != f"Bearer {self.bot_token}":
+            return _ok_false("invalid_auth")
+        handler = getattr(self, "_" + call.method.replace(".", "_"), None)
+        if handler is None:
+            return _ok_false("unknown_method")
+        result: Reply = handler(call.payload)
+        return result
+
+    def _auth_test(self, payload: dict[str, Any]) -> Reply:
+        return _ok(
+            url="https://example.slack.com/",
+            team="Example",
+            user="recording-bot",
+            team_id=self.team_id,
+            user_id=self.bot_user_id,
+            bot_id="B0BOT",
+            is_enterprise_install=False,
+        )
+
+    def _chat_postMessage(self, payload: dict[str, Any]) -> Reply:  # noqa: N802
+        channel = str(payload.get("channel", ""))
+        if not channel:
+            return _ok_false("channel_not_found")
+        if channel in self.unreachable_channels:
+            return _ok_false("not_in_channel")
+        if not payload.get("text") and not payload.get("blocks"):
+            return _ok_false("no_text")
+        ts = f"{int(time.time())}.{next(self._ts):06d}"
+        message = {"channel": channel, "ts": ts, "text": payload.get("text", ""), "blocks": _blocks(payload)}
+        with self._state_lock:
+            self._messages[(channel, ts)] = message
+        return _ok(channel=channel, ts=ts, message={"text": message["text"], "ts": ts})
+
+    def _chat_update(self, payload: dict[str, Any]) -> Reply:
+        key = (str(payload.get("channel", "")), str(payload.get("ts", "")))
+        with self._state_lock:
+            message = self._messages.get(key)
+            if message is None:
+                return _ok_false("message_not_found")
+            message.update(text=payload.get("text", ""), blocks=_blocks(payload))
+        return _ok(channel=key[0], ts=key[1], text=payload.get("text", ""))
+
+    def _chat_postEphemeral(self, payload: dict[str, Any]) -> Reply:  # noqa: N802
+        if not payload.get("channel") or not payload.get("user"):
+            return _ok_false("channel_not_found" if not payload.get("channel") else "user_not_in_channel")
+        return _ok(message_ts=f"{int(time.time())}.{next(self._ts):06d}")
+
+    def _conversations_open(self, payload: dict[str, Any]) -> Reply:
+        users = str(payload.get("users", ""))
+        if not users:
+            return _ok_false("users_list_not_supplied")
+        return _ok(channel={"id": "D" + users.split(",")[0].lstrip("UW")})
+
+
+def _to_call(request: RecordedRequest) -> SlackCall | None:
+    if request.path.startswith("/response/"):
+        method = "response_url"
+    elif request.path.startswith("/api/"):
+        method = request.path.removeprefix("/api/")
+    else:
+        return None
+    content_type = request.headers.get("content-type", "")
+    payload: dict[str, Any]
+    if "json" in content_type:
+        try:
+            payload = json.loads(request.body or b"{}")
+        except ValueError:
+            payload = {}
+    else:
+        payload = dict(request.params)
+    return SlackCall(method=method, payload=payload, at=request.at)
+
+
+def _blocks(payload: dict[str, Any]) -> list[Any]:
+    blocks = payload.get("blocks") or []
+    return json.loads(blocks) if isinstance(blocks, str) else list(blocks)
+
+
+def _ok(**fields: Any) -> Reply:
+    return Reply(body=json.dumps({"ok": True, **fields}))
+
+
+def _ok_false(error: str) -> Reply:
+    return Reply(body=json.dumps({"ok": False, "error": error}))

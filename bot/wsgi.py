@@ -1,0 +1,21 @@
+"""The object the production server serves in HTTP mode: `gunicorn 'bot.wsgi:create()'`."""
+
+from __future__ import annotations
+
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.app import RecordingBot, create_app
+from bot.logs import configure_logging
+from bot.settings import load_settings
+from bot.web import SLACK_EVENTS_PATH, WsgiApp, build_wsgi_app
+
+
+def wsgi_app_for(bot: RecordingBot) -> WsgiApp:
+    return build_wsgi_app(SlackRequestHandler(bot.bolt, path=SLACK_EVENTS_PATH), bot.database)
+
+
+def create() -> WsgiApp:
+    """Build the bot inside the server's worker process, so background threads start after the fork."""
+    settings = load_settings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    return wsgi_app_for(create_app(settings))

@@ -1,0 +1,132 @@
+"""Fixtures: simulated upstreams on loopback, the real app served over HTTP, a Slack request signer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+
+from bot.app import RecordingBot, create_app
+from bot.redaction import redactor
+from bot.settings import Settings
+from bot.simulators.slack import SimulatedSlack
+from bot.wsgi import wsgi_app_for
+from tests.slack_requests import TEAM, SlackSender
+
+# Distinctive secret values: the secrets tests search every log line and message for them.
+BOT_TOKEN = "xoxb-SECRET-bot-token-5f1e"
+SIGNING_SECRET = "SECRET-signing-8c2d41a9b7e3f6a0"
+ADMIN = "U0ADMIN"
+LEAD = "U0LEAD"
+LEAD2 = "U0LEAD2"
+AGENT = "U0AGENT"
+STRANGER = "U0STRANGER"
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class ServedBot:
+    """The real app behind a real HTTP server on 127.0.0.1, restartable on the same database."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bot: RecordingBot | None = None
+        self._server: WSGIServer | None = None
+        self.url = ""
+
+    def start(self) -> ServedBot:
+        self.bot = create_app(self.settings)
+        self._server = make_server(
+            "127.0.0.1", 0, wsgi_app_for(self.bot), server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+        )
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self.bot is not None:
+            self.bot.close()
+            self.bot = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def slack() -> Iterator[SimulatedSlack]:
+    with SimulatedSlack(bot_token=BOT_TOKEN, team_id=TEAM) as simulated:
+        yield simulated  # type: ignore[misc]
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, slack: SimulatedSlack) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "slack_bot_token": BOT_TOKEN,
+            "slack_signing_secret": SIGNING_SECRET,
+            "slack_api_url": slack.api_url,
+            "database_path": tmp_path / "recording-bot.db",
+            "bot_admins": ADMIN,
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def served(settings: Settings) -> Iterator[ServedBot]:
+    served_bot = ServedBot(settings).start()
+    yield served_bot
+    served_bot.stop()
+
+
+@pytest.fixture
+def bot(served: ServedBot) -> RecordingBot:
+    assert served.bot is not None
+    return served.bot
+
+
+@pytest.fixture
+def sender(served: ServedBot, slack: SimulatedSlack) -> Iterator[SlackSender]:
+    client = SlackSender(base_url=served.url, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def roles(bot: RecordingBot) -> None:
+    """A lead, a second lead and an agent on the allow-list (the admin comes from BOT_ADMINS)."""
+    from bot.models import Role
+
+    authorizer = bot.services.authorizer
+    authorizer.set_role(TEAM, LEAD, Role.APPROVER, source="test")
+    authorizer.set_role(TEAM, LEAD2, Role.APPROVER, source="test")
+    authorizer.set_role(TEAM, AGENT, Role.REQUESTER, source="test")
+
+
+@pytest.fixture(autouse=True)
+def _known_secrets() -> None:
+    redactor.add(BOT_TOKEN, SIGNING_SECRET)

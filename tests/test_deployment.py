@@ -1,0 +1,109 @@
+"""What a PaaS runs: the Procfile's command serves HTTP on $PORT; the manifests create the Slack app."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from bot.simulators.slack import SimulatedSlack
+from tests.conftest import ADMIN, BOT_TOKEN, SIGNING_SECRET
+from tests.slack_requests import SlackSender
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _procfile_command() -> list[str]:
+    line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("web:"))
+    words = line.removeprefix("web:").split()
+    assert words[0] == "recording-bot"
+    # The console script and `python -m bot` are the same entry point; the latter needs no PATH.
+    return [sys.executable, "-m", "bot", *words[1:]]
+
+
+@pytest.fixture
+def server(tmp_path: Path, slack: SimulatedSlack) -> Iterator[str]:
+    port = _free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PORT": str(port),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_PATH": str(tmp_path / "bot.db"),
+        "BOT_ADMINS": ADMIN,
+    }
+    process = subprocess.Popen(
+        _procfile_command(), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise AssertionError(process.stdout.read().decode() if process.stdout else "server did not start")
+    yield url
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_procfile_command_serves_healthz_and_slack_commands_on_port(server: str, slack: SimulatedSlack) -> None:
+    health = httpx.get(server + "/healthz")
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+    sender = SlackSender(base_url=server, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url)
+    started = time.perf_counter()
+    response = sender.command("help", user=ADMIN)
+    assert response.status_code == 200
+    assert time.perf_counter() - started < 3
+    slack.wait_for_call("response_url", containing="/recording pause", timeout=10)
+    bad = sender.command("help", user=ADMIN, signature="v0=" + "0" * 64)
+    assert bad.status_code == 401
+
+
+def test_procfile_runs_a_production_server() -> None:
+    assert (ROOT / "Procfile").read_text().strip() == "web: recording-bot serve"
+    import bot.__main__ as cli
+
+    source = Path(cli.__file__).read_text()
+    assert "gunicorn" in source and "settings.port" in source
+
+
+@pytest.mark.parametrize("name", ["manifest.yaml", "manifest-socket.yaml"])
+def test_manifest_creates_the_slash_command_with_escaping_and_scopes(name: str) -> None:
+    manifest = yaml.safe_load((ROOT / "manifests" / name).read_text())
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["command"] == "/recording"
+    assert command["should_escape"] is True
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"commands", "chat:write", "chat:write.public", "im:write"}
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    if name == "manifest.yaml":
+        assert command["url"] == "https://YOUR-HOST/slack/events"
+        assert manifest["settings"]["interactivity"]["request_url"] == "https://YOUR-HOST/slack/events"
+        assert manifest["settings"]["socket_mode_enabled"] is False
+    else:
+        assert manifest["settings"]["socket_mode_enabled"] is True
+        assert "url" not in command
