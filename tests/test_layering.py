@@ -40,7 +40,10 @@ def _offenders(package: str, forbidden: tuple[str, ...]) -> list[str]:
         ("services", ("slack_bolt", "slack_sdk", "httpx", "sqlite_utils", "bot.listeners", "bot.app")),
         ("clients", ("slack_bolt", "slack_sdk", "sqlite_utils", "bot.services", "bot.listeners", "bot.store")),
         ("store", ("slack_bolt", "slack_sdk", "httpx", "bot.services", "bot.listeners", "bot.clients")),
-        ("blocks", ("slack_bolt", "slack_sdk", "httpx", "sqlite_utils", "bot.listeners", "bot.services", "bot.store.database")),
+        (
+            "blocks",
+            ("slack_bolt", "slack_sdk", "httpx", "sqlite_utils", "bot.listeners", "bot.services", "bot.store.database"),
+        ),
     ],
 )
 def test_dependencies_point_inward(package: str, forbidden: tuple[str, ...]) -> None:
