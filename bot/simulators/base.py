@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 
@@ -49,6 +49,12 @@ class Reply:
 
 
 Handler = Callable[[RecordedRequest], Reply]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog of 5 stalls concurrent clients (load and duplicate-click tests) for ~1 s each.
+    request_queue_size = 128
 
 
 class SimulatedServer:
@@ -108,8 +114,7 @@ class SimulatedServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer((host, port), _RequestHandler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _RequestHandler)
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -119,7 +124,7 @@ class SimulatedServer:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> SimulatedServer:
+    def start(self) -> Self:
         self._thread = threading.Thread(
             target=lambda: self._server.serve_forever(poll_interval=0.05), name=type(self).__name__, daemon=True
         )
@@ -130,8 +135,9 @@ class SimulatedServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> SimulatedServer:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -1,0 +1,233 @@
+"""Messages for `/recording settings`: a virtual line's call-recording settings, and lookup outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.blocks.kit import MAX_BLOCKS, Block, context, fields, section
+from bot.blocks.text import escape
+from bot.clients.webex import CallRecordingSettings, RecordMode, VirtualLine
+
+NOT_SET = "not set"
+
+# Upstream strings are cut before escaping, so a cut never splits an `&amp;` entity, and so the longest
+# section built here stays far below Slack's 3000 characters (2000 per field).
+_MAX_VALUE_CHARS = 200
+# One section per listed line plus the heading and the "more" note stays well inside 50 blocks.
+MAX_LISTED_LINES = 20
+
+_MODE_MEANING = {
+    RecordMode.ALWAYS: "calls are always recorded and nobody has controls — pause/resume is *not available*",
+    RecordMode.NEVER: "calls are not recorded — there is nothing to pause or resume",
+    RecordMode.ALWAYS_WITH_PAUSE_RESUME: (
+        "calls are always recorded; users *can pause and resume* the recording, but not stop it"
+    ),
+    RecordMode.ON_DEMAND: ("recording starts only when the user dials `*44`; users *can pause, resume* and stop it"),
+}
+
+_NOTIFICATION_WORDS = {"None": "none", "Beep": "beep", "Play Announcement": "announcement"}
+
+_SELECTIVE_LABELS = (
+    ("record_inbound_internal_calls_enabled", "Inbound internal calls"),
+    ("record_outbound_internal_calls_enabled", "Outbound internal calls"),
+    ("record_inbound_external_calls_enabled", "Inbound external calls"),
+    ("record_outbound_external_calls_enabled", "Outbound external calls"),
+)
+
+
+# -- public builders -----------------------------------------------------------------------------
+
+
+def settings_message(line: VirtualLine, settings: CallRecordingSettings) -> tuple[str, list[Block]]:
+    """(plain-text fallback, blocks) describing one line's call-recording settings."""
+    title = _line_title(line)
+    blocks: list[Block] = [
+        section(f"*Call recording — {title}*"),
+        fields(
+            [
+                ("Recording", _switch(settings.enabled)),
+                ("Mode", _mode_text(settings.record)),
+                ("Pause/resume", _pause_words(settings)),
+                ("Voicemail recording", _switch(settings.record_voicemail_enabled)),
+                ("Pause/resume notification", _notification_text(settings)),
+                ("Periodic tone", _repeat_text(settings)),
+                ("Start/stop announcement", _announcement_text(settings)),
+            ]
+        ),
+        section(_meaning_text(settings)),
+    ]
+    selective = settings.selective_call_recording_settings
+    if selective is not None:
+        blocks.append(section("*Selective recording*"))
+        blocks.append(
+            fields([(label, _recorded(getattr(selective, attribute))) for attribute, label in _SELECTIVE_LABELS])
+        )
+    blocks.append(
+        fields(
+            [
+                ("Service provider", _value(settings.service_provider)),
+                ("Group", _value(settings.external_group)),
+                ("External identifier", _value(settings.external_identifier)),
+            ]
+        )
+    )
+    blocks.append(context(f"Virtual line ID {_code(line.id)}"))
+
+    fallback = (
+        f"Call recording for {_plain_title(line)}: {_switch(settings.enabled)}, "
+        f"mode {_clip(settings.record) if settings.record else NOT_SET}; pause/resume "
+        f"{_pause_words(settings).replace('*', '')}."
+    )
+    return escape(fallback), blocks
+
+
+def ambiguous_lines_message(query: str, lines: Sequence[VirtualLine]) -> tuple[str, list[Block]]:
+    """(fallback, blocks) listing the lines that matched `query`, asking the user to pick one by ID."""
+    shown = list(lines[:MAX_LISTED_LINES])
+    hidden = len(lines) - len(shown)
+    blocks: list[Block] = [
+        section(
+            f":mag: *{len(lines)} virtual lines match* “{escape(_clip(query))}”. "
+            + escape("Pick one by its ID: `/recording settings <ID>`")
+        )
+    ]
+    for line in shown:
+        details = [
+            f"ext. {escape(_clip(line.extension))}" if line.extension else "no extension",
+            escape(_clip(line.phone_number)) if line.phone_number else "no number",
+            escape(_clip(line.location_name)) if line.location_name else "location not set",
+        ]
+        blocks.append(section(f"*{escape(_clip(line.name))}* · {' · '.join(details)}\nID {_code(line.id)}"))
+    if hidden > 0:
+        blocks.append(context(f"…and {hidden} more. Search by ID, extension or +number to narrow it down."))
+    fallback = f"{len(lines)} virtual lines match “{_clip(query)}”: " + "; ".join(
+        f"{_clip(line.name)} (ext. {line.extension or '-'}, ID {line.id})" for line in shown
+    )
+    if hidden > 0:
+        fallback += f"; and {hidden} more"
+    return escape(fallback), blocks[:MAX_BLOCKS]
+
+
+def no_line_message(query: str) -> tuple[str, list[Block]]:
+    """(fallback, blocks) saying nothing matched `query`, with the ways a line can be found."""
+    shown = escape(_clip(query))
+    how = (
+        "Search by the Webex ID (`Y2lzY29…`), the extension (`1001`), the number in E.164 form "
+        "(`+14155550100`) or the owner's name (`First Last`)."
+    )
+    blocks = [section(f":grey_question: No virtual line matches “{shown}”.\n{how}")]
+    fallback = f"No virtual line matches “{_clip(query)}”. {how.replace('`', '')}"
+    return escape(fallback), blocks
+
+
+def pause_warning_text(settings: CallRecordingSettings) -> str | None:
+    """Why pausing cannot work on a line with these settings; None when pause/resume is available."""
+    if settings.enabled is False:
+        return "call recording is disabled on this line — there is nothing to pause"
+    if settings.record == RecordMode.ALWAYS:
+        return "recording mode is Always — pause/resume is not available on this line"
+    if settings.record == RecordMode.NEVER:
+        return "recording mode is Never — calls on this line are not recorded, so there is nothing to pause"
+    return None
+
+
+# -- pieces --------------------------------------------------------------------------------------
+
+
+def _line_title(line: VirtualLine) -> str:
+    parts = [escape(_clip(line.name))]
+    extras = []
+    if line.extension:
+        extras.append(f"ext. {escape(_clip(line.extension))}")
+    if line.phone_number:
+        extras.append(escape(_clip(line.phone_number)))
+    if line.location_name:
+        extras.append(escape(_clip(line.location_name)))
+    if extras:
+        parts.append(f"({', '.join(extras)})")
+    return " ".join(parts)
+
+
+def _plain_title(line: VirtualLine) -> str:
+    return f"{_clip(line.name)} (ext. {_clip(line.extension)})" if line.extension else _clip(line.name)
+
+
+def _switch(value: bool | None) -> str:
+    if value is None:
+        return NOT_SET
+    return "on" if value else "off"
+
+
+def _recorded(value: bool | None) -> str:
+    if value is None:
+        return NOT_SET
+    return "recorded" if value else "not recorded"
+
+
+def _value(text: str | None) -> str:
+    return escape(_clip(text)) if text else NOT_SET
+
+
+def _mode_text(record: str | None) -> str:
+    return escape(_clip(record)) if record else NOT_SET
+
+
+def _pause_words(settings: CallRecordingSettings) -> str:
+    available = settings.pause_available
+    if available is None:
+        return "unknown"
+    return "allowed" if available else "*not available*"
+
+
+def _meaning_text(settings: CallRecordingSettings) -> str:
+    record = settings.record
+    if record is None:
+        meaning = "The recording mode is not set, so the bot cannot tell whether pause/resume works."
+    elif record in _MODE_MEANING:
+        mode = RecordMode(record)
+        meaning = f"*{escape(mode.value)}*: {_MODE_MEANING[mode]}."
+    else:
+        meaning = (
+            f"*{escape(_clip(record))}* is a mode this bot does not know, so it cannot tell whether pause/resume works."
+        )
+    if settings.enabled is False:
+        meaning = "Call recording is *turned off* for this line: nothing is recorded, whatever the mode.\n" + (meaning)
+    return meaning
+
+
+def _notification_text(settings: CallRecordingSettings) -> str:
+    notification = settings.notification
+    if notification is None:
+        return NOT_SET
+    kind = notification.type
+    words = _NOTIFICATION_WORDS.get(kind, escape(_clip(kind))) if kind else "type not set"
+    return f"{words}, {_switch(notification.enabled)}"
+
+
+def _repeat_text(settings: CallRecordingSettings) -> str:
+    repeat = settings.repeat
+    if repeat is None:
+        return NOT_SET
+    every = f"every {repeat.interval} s" if repeat.interval is not None else "interval not set"
+    return f"{every}, {_switch(repeat.enabled)}"
+
+
+def _announcement_text(settings: CallRecordingSettings) -> str:
+    announcement = settings.start_stop_announcement
+    if announcement is None:
+        return NOT_SET
+    return (
+        f"internal calls: {_switch(announcement.internal_calls_enabled)}\n"
+        f"PSTN calls: {_switch(announcement.pstn_calls_enabled)}"
+    )
+
+
+def _clip(text: str | None, limit: int = _MAX_VALUE_CHARS) -> str:
+    if not text:
+        return ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _code(text: str) -> str:
+    # Backticks would end the code span early; IDs never contain them, user text might.
+    return "`" + escape(_clip(text).replace("`", "'")) + "`"

@@ -1,0 +1,75 @@
+"""Finding a Webex virtual line from what a person typed, and whether pause/resume can work on it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.blocks.settings import pause_warning_text
+from bot.clients.errors import UpstreamError
+from bot.clients.webex import CallRecordingSettings, VirtualLine, WebexClient
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LineAmbiguous", "LineFound", "LineLookup", "LineNotFound", "LineSettingsService"]
+
+
+@dataclass(frozen=True)
+class LineFound:
+    """Exactly one line matched; its call-recording settings were read."""
+
+    query: str
+    line: VirtualLine
+    settings: CallRecordingSettings
+
+
+@dataclass(frozen=True)
+class LineAmbiguous:
+    """Several lines matched; the user must pick one (by ID)."""
+
+    query: str
+    lines: tuple[VirtualLine, ...]
+
+
+@dataclass(frozen=True)
+class LineNotFound:
+    """No line matched."""
+
+    query: str
+
+
+LineLookup = LineFound | LineAmbiguous | LineNotFound
+
+
+class LineSettingsService:
+    """Answers `/recording settings …` and warns before a pause that cannot work."""
+
+    def __init__(self, *, webex: WebexClient) -> None:
+        self._webex = webex
+
+    def lookup(self, query: str) -> LineLookup:
+        """Resolve `query` (ID, extension, +E.164, "First Last"); UpstreamError propagates to the caller."""
+        lines = self._webex.find_virtual_lines(query)
+        if not lines:
+            return LineNotFound(query=query)
+        if len(lines) > 1:
+            return LineAmbiguous(query=query, lines=tuple(lines))
+        line = lines[0]
+        return LineFound(query=query, line=line, settings=self._webex.get_call_recording(line.id))
+
+    def pause_warning(self, extension: str) -> str | None:
+        """Why a pause on this extension's line cannot work, or None (also when Webex cannot tell us).
+
+        Advisory only: it never raises, so a Webex outage never blocks a pause request.
+        """
+        try:
+            lines = self._webex.find_virtual_lines(extension)
+            if len(lines) != 1:
+                return None
+            return pause_warning_text(self._webex.get_call_recording(lines[0].id))
+        except UpstreamError as exc:
+            logger.warning("no pause warning for %r: %s", extension, exc.user_message())
+            return None
+        except Exception:
+            logger.exception("no pause warning for %r: unexpected failure", extension)
+            return None

@@ -1,0 +1,684 @@
+"""A simulated Webex Calling admin API: virtual lines, their call-recording settings, token renewal, faults.
+
+Written from the protocol notes (/work/shared/reference/webex-calling-api.md), not from our client, so
+tests catch misreadings of the protocol. Serves under `/v1` like webexapis.com (`base_url`) and also
+without the prefix.
+
+    sim = SimulatedWebex().start()
+    client = WebexClient(http=httpx.Client(), base_url=sim.base_url, access_token=sim.access_token)
+    sim.fail_with_status(429, times=1, retry_after=2)   # faults can be switched at any time
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import itertools
+import json
+import secrets
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+from bot.simulators.base import RecordedRequest, Reply, SimulatedServer
+
+__all__ = [
+    "DEFAULT_ACCESS_TOKEN",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "DEFAULT_REFRESH_TOKEN",
+    "Fault",
+    "SimulatedLine",
+    "SimulatedWebex",
+    "default_lines",
+    "virtual_line_id",
+]
+
+# Fake credentials the simulator accepts; they open nothing outside it.
+DEFAULT_ACCESS_TOKEN = "sim-webex-access-token-0001"  # noqa: S105
+DEFAULT_REFRESH_TOKEN = "sim-webex-refresh-token-0001"  # noqa: S105
+DEFAULT_CLIENT_ID = "sim-webex-client-id"
+DEFAULT_CLIENT_SECRET = "sim-webex-client-secret"  # noqa: S105
+
+_LIST_PATH = "/telephony/config/virtualLines"
+_RENEWAL_PATH = "/access_token"
+# Webex integration tokens: 14 days for the access token, 90 days for the refresh token.
+_ACCESS_TOKEN_LIFETIME_SECONDS = 14 * 24 * 3600
+_REFRESH_TOKEN_LIFETIME_SECONDS = 90 * 24 * 3600
+_DEFAULT_PAGE_SIZE = 2000
+
+_NAMESPACE = uuid.UUID("6f1f7f4e-9a53-4c39-9e43-52f5c0a1d001")
+
+
+def virtual_line_id(key: str, *, region: str = "us") -> str:
+    """A stable Webex-style ID: unpadded base64 of `ciscospark://us/VIRTUAL_LINE/<uuid>`."""
+    raw = f"ciscospark://{region}/VIRTUAL_LINE/{uuid.uuid5(_NAMESPACE, key)}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@dataclass
+class SimulatedLine:
+    """One virtual line: its list entry and its call-recording settings, both as Webex sends them."""
+
+    id: str
+    first_name: str | None
+    last_name: str | None
+    extension: str | None = None
+    external: str | None = None
+    location_name: str | None = None
+    location_id: str | None = None
+    call_recording: dict[str, Any] = field(default_factory=dict)
+    # Extra keys merged into the list entry (e.g. fields a newer API version adds).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def owner_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    def list_entry(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"id": self.id}
+        if self.first_name is not None:
+            entry["firstName"] = self.first_name
+        if self.last_name is not None:
+            entry["lastName"] = self.last_name
+        number: dict[str, Any] = {"primary": True}
+        if self.extension is not None:
+            number["extension"] = self.extension
+        if self.external is not None:
+            number["external"] = self.external
+        entry["number"] = number
+        if self.location_name is not None:
+            entry["location"] = {
+                "id": self.location_id or _location_id(self.location_name),
+                "name": self.location_name,
+            }
+        entry["numberOfDevicesAssigned"] = 1
+        entry["billingPlan"] = "BCOCP1"
+        entry.update(self.extra)
+        return entry
+
+
+def _location_id(name: str) -> str:
+    raw = f"ciscospark://us/LOCATION/{uuid.uuid5(_NAMESPACE, 'location:' + name)}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _recording(
+    record: str,
+    *,
+    enabled: bool = True,
+    voicemail: bool = False,
+    notification: tuple[str, bool] = ("None", False),
+    repeat: tuple[int, bool] = (15, False),
+    announce: tuple[bool, bool] = (False, False),
+    group: str = "WSWYZ25455L31161",
+    identifier: str = "a34iidrh5o@64941297.int10.bcld.webex.com",
+) -> dict[str, Any]:
+    return {
+        "enabled": enabled,
+        "record": record,
+        "recordVoicemailEnabled": voicemail,
+        "notification": {"type": notification[0], "enabled": notification[1]},
+        "repeat": {"interval": repeat[0], "enabled": repeat[1]},
+        "serviceProvider": "WSWYZ25455",
+        "externalGroup": group,
+        "externalIdentifier": identifier,
+        "startStopAnnouncement": {"internalCallsEnabled": announce[0], "pstnCallsEnabled": announce[1]},
+    }
+
+
+def default_lines() -> list[SimulatedLine]:
+    """The seed: nine lines in three locations.
+
+    - ext 1000 "Main Reception" is a plain Always line;
+    - ext 1001 exists twice (San Jose "Front Desk", London "Lobby Phone"): an ambiguous extension;
+    - "Help Desk" owns two lines (London 2001, Austin 3001): an ambiguous name;
+    - modes: Always (1000, 1001 SJ), Always with Pause/Resume (1002, 2001), On Demand (1003), Never (1004),
+      disabled (3001);
+    - 1003 has `selectiveCallRecordingSettings`; 2001 has a field this API version does not know;
+      1001 London omits most optional fields and has no E.164 number;
+    - "R&D <Lab>" (1006) has text that must be escaped in Slack.
+    """
+    return [
+        SimulatedLine(
+            id=virtual_line_id("main-reception"),
+            first_name="Main",
+            last_name="Reception",
+            extension="1000",
+            external="+14085550100",
+            location_name="San Jose HQ",
+            call_recording=_recording("Always", voicemail=True),
+        ),
+        SimulatedLine(
+            id=virtual_line_id("front-desk-sj"),
+            first_name="Front",
+            last_name="Desk",
+            extension="1001",
+            external="+14085550101",
+            location_name="San Jose HQ",
+            call_recording=_recording("Always", repeat=(30, True), announce=(True, True)),
+        ),
+        SimulatedLine(
+            id=virtual_line_id("sales-queue"),
+            first_name="Sales",
+            last_name="Queue",
+            extension="1002",
+            external="+14085550102",
+            location_name="San Jose HQ",
+            call_recording=_recording(
+                "Always with Pause/Resume",
+                voicemail=True,
+                notification=("Beep", True),
+                repeat=(15, True),
+                announce=(False, True),
+            ),
+        ),
+        SimulatedLine(
+            id=virtual_line_id("support-line"),
+            first_name="Support",
+            last_name="Line",
+            extension="1003",
+            external="+14085550103",
+            location_name="San Jose HQ",
+            call_recording={
+                **_recording("On Demand with User Initiated Start", notification=("Play Announcement", True)),
+                "selectiveCallRecordingSettings": {
+                    "recordInboundInternalCallsEnabled": False,
+                    "recordOutboundInternalCallsEnabled": False,
+                    "recordInboundExternalCallsEnabled": True,
+                    "recordOutboundExternalCallsEnabled": True,
+                },
+            },
+        ),
+        SimulatedLine(
+            id=virtual_line_id("billing-desk"),
+            first_name="Billing",
+            last_name="Desk",
+            extension="1004",
+            external="+14085550104",
+            location_name="San Jose HQ",
+            call_recording=_recording("Never"),
+        ),
+        SimulatedLine(
+            id=virtual_line_id("help-desk-london"),
+            first_name="Help",
+            last_name="Desk",
+            extension="2001",
+            external="+442071838750",
+            location_name="London Office",
+            call_recording={
+                **_recording("Always with Pause/Resume", notification=("Play Announcement", True)),
+                "callRecordingAccessSettings": {
+                    "viewAndPlayRecordingsEnabled": True,
+                    "downloadRecordingsEnabled": False,
+                    "deleteRecordingsEnabled": False,
+                    "shareRecordingsEnabled": True,
+                },
+            },
+        ),
+        SimulatedLine(
+            id=virtual_line_id("help-desk-austin"),
+            first_name="Help",
+            last_name="Desk",
+            extension="3001",
+            external="+15125550131",
+            location_name="Austin Branch",
+            call_recording=_recording("Always", enabled=False),
+        ),
+        SimulatedLine(
+            id=virtual_line_id("lobby-london"),
+            first_name="Lobby",
+            last_name="Phone",
+            extension="1001",
+            external=None,
+            location_name="London Office",
+            call_recording={"enabled": True, "record": "Always with Pause/Resume"},
+        ),
+        SimulatedLine(
+            id=virtual_line_id("rnd-lab"),
+            first_name="R&D",
+            last_name="<Lab> <!channel>",
+            extension="1006",
+            external="+14085550106",
+            location_name="San Jose HQ",
+            call_recording=_recording("Always with Pause/Resume", group="<!here> & co"),
+        ),
+    ]
+
+
+FaultKind = Literal["status", "slow", "malformed_json", "html", "empty"]
+
+
+@dataclass
+class Fault:
+    """A switched-on failure: applies to the next `remaining` matching requests (None = until cleared)."""
+
+    kind: FaultKind
+    remaining: int | None
+    status: int = 200
+    retry_after: str | None = None
+    delay_seconds: float = 0.0
+    # "api" = every endpoint except the token endpoint; anything else = a substring of the path.
+    target: str = "api"
+    message: str | None = None
+
+    def applies_to(self, path: str) -> bool:
+        if self.target == "api":
+            return not path.endswith(_RENEWAL_PATH)
+        return self.target in path
+
+
+_DEFAULT_MESSAGES = {
+    400: "Bad request.",
+    401: "The request requires a valid access token set in the Authorization request header.",
+    403: "Unauthorized: the token does not have the required scopes or admin role.",
+    404: "Virtual line not found.",
+    423: "Resource is locked; retry later.",
+    429: "Too many requests; retry after the time in the Retry-After header.",
+    500: "Internal server error.",
+    502: "Bad gateway.",
+    503: "Service unavailable.",
+    504: "Gateway timeout.",
+}
+
+
+class SimulatedWebex(SimulatedServer):
+    """Fake `webexapis.com/v1` for virtual-line call-recording settings; every method is thread-safe.
+
+    Endpoints: `GET /telephony/config/virtualLines` (start/max pagination with a `Link: rel="next"`
+    header; ownerName/phoneNumber/locationName filters), `GET …/virtualLines/{id}/callRecording`
+    (404 for unknown IDs), `POST /access_token` (refresh_token grant). Every answer has a `trackingid`
+    header; every API call needs `Authorization: Bearer <a valid access token>`.
+    """
+
+    def __init__(
+        self,
+        *,
+        lines: Iterable[SimulatedLine] | None = None,
+        access_token: str = DEFAULT_ACCESS_TOKEN,
+        refresh_token: str = DEFAULT_REFRESH_TOKEN,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        rotate_refresh_token: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(host=host, port=port)
+        self._state = threading.RLock()
+        self._seed: list[SimulatedLine] = copy.deepcopy(list(default_lines() if lines is None else lines))
+        self._lines: list[SimulatedLine] = copy.deepcopy(self._seed)
+        self._access_tokens: set[str] = {access_token}
+        self._refresh_tokens: set[str] = {refresh_token}
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._rotate_refresh_token = rotate_refresh_token
+        self._initial_rotate_refresh_token = rotate_refresh_token
+        self._initial_access_token = access_token
+        self._initial_refresh_token = refresh_token
+        self._issued: list[dict[str, Any]] = []
+        self._faults: list[Fault] = []
+        self._tracking_ids: list[str] = []
+        self._counter = itertools.count(1)
+
+    def reset(self, *, lines: Iterable[SimulatedLine] | None = None) -> None:
+        """Back to a fresh state (cheaper than a new server, which takes a poll interval to stop).
+
+        The seed lines (or `lines`), only the initial tokens valid, refresh-token rotation as at
+        construction, no faults, nothing recorded.
+        """
+        with self._state:
+            self._lines = copy.deepcopy(self._seed if lines is None else list(lines))
+            self._access_tokens = {self._initial_access_token}
+            self._refresh_tokens = {self._initial_refresh_token}
+            self._rotate_refresh_token = self._initial_rotate_refresh_token
+            self._issued.clear()
+            self._faults.clear()
+            self._tracking_ids.clear()
+        self.clear()
+
+    # -- addresses and credentials ---------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """What to configure as the client's base URL (like https://webexapis.com/v1)."""
+        return f"{self.url}/v1"
+
+    @property
+    def access_token(self) -> str:
+        """The access token valid at start."""
+        return self._initial_access_token
+
+    @property
+    def refresh_token(self) -> str:
+        """The refresh token valid at start."""
+        return self._initial_refresh_token
+
+    @property
+    def client_id(self) -> str:
+        return self._client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self._client_secret
+
+    # -- lines -----------------------------------------------------------------------------------
+
+    @property
+    def lines(self) -> list[SimulatedLine]:
+        """A copy of the seeded lines, in list order."""
+        with self._state:
+            return copy.deepcopy(self._lines)
+
+    def line(self, line_id: str) -> SimulatedLine:
+        """The line with this ID (KeyError if none)."""
+        with self._state:
+            for line in self._lines:
+                if line.id == line_id:
+                    return copy.deepcopy(line)
+        raise KeyError(line_id)
+
+    def line_ids(self, *, extension: str | None = None, owner_name: str | None = None) -> list[str]:
+        """IDs of the lines with this extension and/or owner name ("First Last"), in list order."""
+        with self._state:
+            return [
+                line.id
+                for line in self._lines
+                if (extension is None or line.extension == extension)
+                and (owner_name is None or line.owner_name.casefold() == owner_name.casefold())
+            ]
+
+    def add_line(self, line: SimulatedLine) -> None:
+        with self._state:
+            self._lines.append(copy.deepcopy(line))
+
+    def remove_line(self, line_id: str) -> None:
+        with self._state:
+            self._lines = [line for line in self._lines if line.id != line_id]
+
+    def set_call_recording(self, line_id: str, settings: dict[str, Any]) -> None:
+        """Replace a line's call-recording settings (the JSON Webex will answer with)."""
+        with self._state:
+            for line in self._lines:
+                if line.id == line_id:
+                    line.call_recording = copy.deepcopy(settings)
+                    return
+        raise KeyError(line_id)
+
+    # -- tokens ----------------------------------------------------------------------------------
+
+    def valid_access_tokens(self) -> set[str]:
+        with self._state:
+            return set(self._access_tokens)
+
+    def valid_refresh_tokens(self) -> set[str]:
+        with self._state:
+            return set(self._refresh_tokens)
+
+    def expire_access_token(self, token: str | None = None) -> None:
+        """Make an access token (default: all current ones) answer 401 from now on."""
+        with self._state:
+            if token is None:
+                self._access_tokens.clear()
+            else:
+                self._access_tokens.discard(token)
+
+    revoke_access_token = expire_access_token
+
+    def revoke_refresh_token(self, token: str | None = None) -> None:
+        """Make a refresh token (default: all) unusable: renewal then answers 400 invalid_grant."""
+        with self._state:
+            if token is None:
+                self._refresh_tokens.clear()
+            else:
+                self._refresh_tokens.discard(token)
+
+    def rotate_refresh_tokens(self, rotate: bool = True) -> None:
+        """Whether each renewal replaces the refresh token (Webex usually keeps it; some flows rotate)."""
+        with self._state:
+            self._rotate_refresh_token = rotate
+
+    @property
+    def issued_tokens(self) -> list[dict[str, Any]]:
+        """Every token answer the simulator gave, oldest first (access_token, refresh_token, …)."""
+        with self._state:
+            return copy.deepcopy(self._issued)
+
+    # -- faults ----------------------------------------------------------------------------------
+
+    def fail_with_status(
+        self,
+        status: int,
+        *,
+        times: int | None = 1,
+        retry_after: float | str | None = None,
+        target: str = "api",
+        message: str | None = None,
+    ) -> None:
+        """Answer the next `times` requests (None = until cleared) with `status` and a Webex error body.
+
+        Use 401/403/404/423/429/500/502/503/504; `retry_after` adds a `Retry-After` header (seconds).
+        `target` is "api" (all but the token endpoint) or a path substring such as "/callRecording".
+        """
+        self._add_fault(
+            Fault(
+                kind="status",
+                remaining=times,
+                status=status,
+                retry_after=None if retry_after is None else _retry_after_text(retry_after),
+                target=target,
+                message=message,
+            )
+        )
+
+    def answer_slowly(self, delay_seconds: float, *, times: int | None = None, target: str = "api") -> None:
+        """Delay the next `times` answers (None = until cleared) by `delay_seconds`, then answer normally."""
+        self._add_fault(Fault(kind="slow", remaining=times, delay_seconds=delay_seconds, target=target))
+
+    def answer_malformed_json(self, *, times: int | None = 1, target: str = "api") -> None:
+        """Answer 200 with a truncated JSON document."""
+        self._add_fault(Fault(kind="malformed_json", remaining=times, target=target))
+
+    def answer_html(self, *, times: int | None = 1, target: str = "api") -> None:
+        """Answer 200 with an HTML page, like a captive portal or proxy sign-in page."""
+        self._add_fault(Fault(kind="html", remaining=times, target=target))
+
+    def answer_empty(self, *, times: int | None = 1, target: str = "api") -> None:
+        """Answer 200 with an empty body."""
+        self._add_fault(Fault(kind="empty", remaining=times, target=target))
+
+    def clear_faults(self) -> None:
+        with self._state:
+            self._faults.clear()
+
+    @property
+    def faults(self) -> list[Fault]:
+        """The faults still switched on, in the order they apply."""
+        with self._state:
+            return copy.deepcopy(self._faults)
+
+    def _add_fault(self, fault: Fault) -> None:
+        with self._state:
+            self._faults.append(fault)
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._state:
+            for fault in self._faults:
+                if fault.applies_to(path):
+                    taken = copy.copy(fault)
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                        if fault.remaining <= 0:
+                            self._faults.remove(fault)
+                    return taken
+        return None
+
+    # -- what was received -----------------------------------------------------------------------
+
+    @property
+    def tracking_ids(self) -> list[str]:
+        """The `trackingid` of every answer, in order."""
+        with self._state:
+            return list(self._tracking_ids)
+
+    @property
+    def last_tracking_id(self) -> str | None:
+        with self._state:
+            return self._tracking_ids[-1] if self._tracking_ids else None
+
+    def org_ids_seen(self) -> list[str | None]:
+        """The `orgId` query parameter of every API request (None where it was missing)."""
+        return [r.query.get("orgId") for r in self.requests if not r.path.endswith(_RENEWAL_PATH)]
+
+    def api_requests(self, path_suffix: str = "") -> list[RecordedRequest]:
+        """Recorded requests other than token renewals, optionally only those whose path ends so."""
+        return [r for r in self.requests if not r.path.endswith(_RENEWAL_PATH) and r.path.endswith(path_suffix)]
+
+    def list_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if _strip_prefix(r.path) == _LIST_PATH]
+
+    def token_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith(_RENEWAL_PATH)]
+
+    # -- serving ---------------------------------------------------------------------------------
+
+    def handle(self, request: RecordedRequest) -> Reply:
+        tracking_id = f"SIMWEBEX_{uuid.uuid4()}_{next(self._counter)}"
+        with self._state:
+            self._tracking_ids.append(tracking_id)
+        reply = self._answer(request, tracking_id)
+        reply.headers.setdefault("trackingid", tracking_id)
+        return reply
+
+    def _answer(self, request: RecordedRequest, tracking_id: str) -> Reply:
+        path = _strip_prefix(request.path)
+        delay = 0.0
+        fault = self._take_fault(path)
+        if fault is not None:
+            if fault.kind == "slow":
+                delay = fault.delay_seconds
+            else:
+                return self._fault_reply(fault, tracking_id)
+
+        if request.method == "POST" and path == _RENEWAL_PATH:
+            reply = self._token(request, tracking_id)
+        elif not self._authorized(request):
+            reply = _error(401, tracking_id)
+        elif request.method != "GET":
+            reply = _error(405, tracking_id, "Method not allowed.")
+        elif path == _LIST_PATH:
+            reply = self._list(request, tracking_id)
+        elif path.startswith(_LIST_PATH + "/") and path.endswith("/callRecording"):
+            line_id = path[len(_LIST_PATH) + 1 : -len("/callRecording")]
+            reply = self._call_recording(line_id, tracking_id)
+        else:
+            reply = _error(404, tracking_id, "Resource not found.")
+        reply.delay_seconds = delay
+        return reply
+
+    def _authorized(self, request: RecordedRequest) -> bool:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        with self._state:
+            return scheme.lower() == "bearer" and token.strip() in self._access_tokens
+
+    def _list(self, request: RecordedRequest, tracking_id: str) -> Reply:
+        try:
+            start = int(request.query.get("start", "0"))
+            size = int(request.query.get("max", str(_DEFAULT_PAGE_SIZE)))
+        except ValueError:
+            return _error(400, tracking_id, "start and max must be integers.")
+        if start < 0 or size < 1:
+            return _error(400, tracking_id, "start must be >= 0 and max >= 1.")
+        owner = request.query.get("ownerName", "").casefold()
+        phone = request.query.get("phoneNumber", "")
+        location = request.query.get("locationName", "").casefold()
+        with self._state:
+            matching = [
+                line.list_entry()
+                for line in self._lines
+                if (not owner or owner in line.owner_name.casefold())
+                and (not phone or line.external == phone)
+                and (not location or location == (line.location_name or "").casefold())
+            ]
+        page = matching[start : start + size]
+        headers: dict[str, str] = {}
+        if start + size < len(matching):
+            params = {k: v for k, v in request.query.items() if k not in ("start", "max")}
+            params.update({"start": str(start + size), "max": str(size)})
+            query = "&".join(f"{k}={_quote(v)}" for k, v in params.items())
+            headers["Link"] = f'<{self.url}{request.path}?{query}>; rel="next"'
+        return Reply(status=200, body=json.dumps({"virtualLines": page}), headers=headers)
+
+    def _call_recording(self, line_id: str, tracking_id: str) -> Reply:
+        with self._state:
+            for line in self._lines:
+                if line.id == line_id:
+                    return Reply(status=200, body=json.dumps(line.call_recording))
+        return _error(404, tracking_id, "Virtual line not found.")
+
+    def _token(self, request: RecordedRequest, tracking_id: str) -> Reply:
+        form = request.form
+        if form.get("grant_type") != "refresh_token":
+            return _oauth_error(400, "unsupported_grant_type", "Only refresh_token is supported.", tracking_id)
+        if form.get("client_id") != self._client_id or form.get("client_secret") != self._client_secret:
+            return _oauth_error(401, "invalid_client", "Client authentication failed.", tracking_id)
+        with self._state:
+            refresh_token = form.get("refresh_token", "")
+            if refresh_token not in self._refresh_tokens:
+                return _oauth_error(400, "invalid_grant", "The refresh token is invalid.", tracking_id)
+            serial = len(self._issued) + 2
+            access_token = f"sim-webex-access-token-{serial:04d}-{secrets.token_hex(8)}"
+            self._access_tokens.add(access_token)
+            if self._rotate_refresh_token:
+                self._refresh_tokens.discard(refresh_token)
+                refresh_token = f"sim-webex-refresh-token-{serial:04d}-{secrets.token_hex(8)}"
+                self._refresh_tokens.add(refresh_token)
+            answer = {
+                "access_token": access_token,
+                "expires_in": _ACCESS_TOKEN_LIFETIME_SECONDS,
+                "refresh_token": refresh_token,
+                "refresh_token_expires_in": _REFRESH_TOKEN_LIFETIME_SECONDS,
+                "token_type": "Bearer",
+            }
+            self._issued.append(dict(answer))
+        return Reply(status=200, body=json.dumps(answer))
+
+    def _fault_reply(self, fault: Fault, tracking_id: str) -> Reply:
+        if fault.kind == "malformed_json":
+            return Reply(status=200, body='{"virtualLines": [{"id": "Y2lzY29', content_type="application/json")
+        if fault.kind == "html":
+            page = "<!DOCTYPE html><html><head><title>Sign in</title></head><body>Proxy sign-in</body></html>"
+            return Reply(status=200, body=page, content_type="text/html; charset=utf-8")
+        if fault.kind == "empty":
+            return Reply(status=200, body=b"", content_type="application/json")
+        reply = _error(fault.status, tracking_id, fault.message)
+        if fault.retry_after is not None:
+            reply.headers["Retry-After"] = fault.retry_after
+        return reply
+
+
+def _strip_prefix(path: str) -> str:
+    return path[len("/v1") :] if path == "/v1" or path.startswith("/v1/") else path
+
+
+def _quote(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _retry_after_text(value: float | str) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _error(status: int, tracking_id: str, message: str | None = None) -> Reply:
+    text = message or _DEFAULT_MESSAGES.get(status, "Error.")
+    body = {"message": text, "errors": [{"description": text}], "trackingId": tracking_id}
+    return Reply(status=status, body=json.dumps(body))
+
+
+def _oauth_error(status: int, error: str, description: str, tracking_id: str) -> Reply:
+    body = {"error": error, "error_description": description, "trackingId": tracking_id}
+    return Reply(status=status, body=json.dumps(body))
