@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot import __version__
+from bot.audit_cli import add_audit_parser
 from bot.logs import configure_logging
 from bot.models import Role
 from bot.settings import ConfigurationError, Settings, load_settings
@@ -54,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
 
     socket = sub.add_parser("socket", help="connect to Slack in Socket Mode (local use; needs SLACK_APP_TOKEN)")
     socket.set_defaults(func=_socket)
+
+    add_audit_parser(sub)
 
     users = sub.add_parser("users", help="manage the allow-list from the command line")
     users.add_argument("--team", help="Slack team (workspace) ID; default: the bot token's workspace")
@@ -107,7 +110,7 @@ def _socket(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.app import create_app
 
-    bot = create_app(settings, socket_mode=True)
+    bot = create_app(settings, socket_mode=True).start()
     assert settings.slack_app_token is not None
     logger.info("recording-bot %s connecting to Slack in Socket Mode", __version__)
     try:

@@ -3,26 +3,39 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+import httpx
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot import listeners
+from bot import __version__, listeners
+from bot.clients.media_repository import MediaRepositoryClient
+from bot.clock import Clock, utc_now
 from bot.commands import PauseLimits
+from bot.listeners.slack_notifier import SlackPauseNotifier
 from bot.redaction import redactor
 from bot.services.audit import AuditTrail
 from bot.services.authorization import Authorizer
 from bot.services.bundle import Services
+from bot.services.notifications import PauseNotifier
+from bot.services.pauses import PauseService
+from bot.services.scheduler import MAX_SLEEP_SECONDS, Scheduler
 from bot.settings import ConfigurationError, Settings
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.database import Database
+from bot.store.pause_requests import PauseRequestStore
 
 logger = logging.getLogger(__name__)
+
+USER_AGENT = f"recording-bot/{__version__}"
 
 
 @dataclass
@@ -33,10 +46,17 @@ class RecordingBot:
     bolt: App
     services: Services
     database: Database
+    scheduler: Scheduler
     team_id: str
-    closers: list[Any] = field(default_factory=list)
+    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    def start(self) -> RecordingBot:
+        """Start background work (expiries, automatic resumes). Call once per serving process."""
+        self.scheduler.start()
+        return self
 
     def close(self) -> None:
+        self.scheduler.stop()
         for closer in reversed(self.closers):
             try:
                 closer()
@@ -45,28 +65,44 @@ class RecordingBot:
         self.database.close()
 
 
-def create_app(settings: Settings, *, socket_mode: bool = False) -> RecordingBot:
-    """Build the bot from settings. Raises ConfigurationError with one readable line on bad setup."""
-    settings.require_slack(socket_mode=socket_mode)
-    redactor.add(*settings.secret_values())
+@dataclass
+class Core:
+    """Everything that does not depend on how Slack is reached (HTTP, Socket Mode or the console)."""
 
+    database: Database
+    services: Services
+    scheduler: Scheduler
+    closers: list[Callable[[], Any]]
+
+
+def build_core(
+    settings: Settings,
+    *,
+    notifier: PauseNotifier,
+    clock: Clock = utc_now,
+    scheduler_max_sleep: float = MAX_SLEEP_SECONDS,
+) -> Core:
+    """Storage, upstream clients and services, wired; used by the Slack app and the console alike."""
+    redactor.add(*settings.secret_values())
     database = Database(settings.database_path)
     applied = database.migrate()
     if applied:
         logger.info("database %s: applied migrations %s", settings.database_path, ", ".join(applied))
 
-    assert settings.slack_bot_token is not None  # checked by require_slack
-    bot_token = settings.slack_bot_token.get_secret_value()
-    slack = WebClient(token=bot_token, base_url=settings.slack_api_url, timeout=10)
-    identity = _identify(slack)
-    team_id = str(identity["team_id"])
+    closers: list[Callable[[], Any]] = []
+    recorder = _media_repository(settings, closers)
 
     audit = AuditTrail(store=AuditStore(database=database))
     authorizer = Authorizer(allow_list=AllowListStore(database=database), audit=audit)
-    added = authorizer.bootstrap(team_id, settings.bot_admins, source="BOT_ADMINS")
-    if added:
-        logger.info("made %s admin(s) from BOT_ADMINS", len(added))
-
+    pauses = PauseService(
+        store=PauseRequestStore(database=database),
+        authorizer=authorizer,
+        audit=audit,
+        recorder=recorder,
+        notifier=notifier,
+        approval_timeout=timedelta(minutes=settings.approval_timeout_minutes),
+        clock=clock,
+    )
     services = Services(
         authorizer=authorizer,
         audit=audit,
@@ -74,17 +110,67 @@ def create_app(settings: Settings, *, socket_mode: bool = False) -> RecordingBot
             default_seconds=int(settings.default_pause_minutes * 60),
             max_seconds=int(settings.max_pause_minutes * 60),
         ),
+        pauses=pauses,
     )
+    scheduler = Scheduler(pauses=pauses, max_sleep_seconds=scheduler_max_sleep)
+    return Core(database=database, services=services, scheduler=scheduler, closers=closers)
+
+
+def _media_repository(settings: Settings, closers: list[Callable[[], Any]]) -> MediaRepositoryClient | None:
+    if not settings.media_repository_configured:
+        logger.warning("MEDIA_REPOSITORY_URL / MEDIA_REPOSITORY_API_KEY not set: pause and resume are disabled")
+        return None
+    assert settings.media_repository_url is not None and settings.media_repository_api_key is not None
+    http = httpx.Client(
+        timeout=settings.media_repository_timeout_seconds,
+        headers={"User-Agent": USER_AGENT},
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+    )
+    closers.append(http.close)
+    return MediaRepositoryClient(
+        http=http,
+        base_url=settings.media_repository_url,
+        api_key=settings.media_repository_api_key.get_secret_value(),
+        username=settings.media_repository_username,
+        password=(
+            settings.media_repository_password.get_secret_value() if settings.media_repository_password else None
+        ),
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    socket_mode: bool = False,
+    clock: Clock = utc_now,
+    scheduler_max_sleep: float = MAX_SLEEP_SECONDS,
+) -> RecordingBot:
+    """Build the bot from settings. Raises ConfigurationError with one readable line on bad setup."""
+    settings.require_slack(socket_mode=socket_mode)
+    redactor.add(*settings.secret_values())
+    assert settings.slack_bot_token is not None  # checked by require_slack
+    bot_token = settings.slack_bot_token.get_secret_value()
+    slack = WebClient(token=bot_token, base_url=settings.slack_api_url, timeout=10)
+    # Slack answers 429 with Retry-After when a channel gets more than ~1 message a second.
+    slack.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    identity = _identify(slack)
+    team_id = str(identity["team_id"])
+
+    notifier = SlackPauseNotifier(client=slack, approval_minutes=settings.approval_timeout_minutes)
+    core = build_core(settings, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep)
+    added = core.services.authorizer.bootstrap(team_id, settings.bot_admins, source="BOT_ADMINS")
+    if added:
+        logger.info("made %s admin(s) from BOT_ADMINS", len(added))
 
     authorize_result = AuthorizeResult.from_auth_test_response(
         auth_test_response=identity, bot_token=bot_token, user_token=None
     )
+    template = WebClient(base_url=settings.slack_api_url, timeout=10)
+    template.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     bolt = App(
         # Bolt gives each listener a client carrying the token from `authorize`; this one is the template.
-        client=WebClient(base_url=settings.slack_api_url, timeout=10),
-        signing_secret=(
-            settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
-        ),
+        client=template,
+        signing_secret=(settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None),
         # auth.test ran once above; answer Bolt's per-request authorization from it instead of letting
         # the first Slack request wait on another network round trip before its ack.
         authorize=lambda **_: authorize_result,
@@ -94,8 +180,16 @@ def create_app(settings: Settings, *, socket_mode: bool = False) -> RecordingBot
         ignoring_self_events_enabled=False,
         url_verification_enabled=True,
     )
-    listeners.register(bolt, services)
-    return RecordingBot(settings=settings, bolt=bolt, services=services, database=database, team_id=team_id)
+    listeners.register(bolt, core.services)
+    return RecordingBot(
+        settings=settings,
+        bolt=bolt,
+        services=core.services,
+        database=core.database,
+        scheduler=core.scheduler,
+        team_id=team_id,
+        closers=core.closers,
+    )
 
 
 def _identify(slack: WebClient) -> Any:

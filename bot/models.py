@@ -98,3 +98,61 @@ class Invocation:
     @property
     def user_id(self) -> str:
         return self.user.user_id
+
+
+class RequestState(enum.StrEnum):
+    """A pause request's lifecycle.
+
+    pending → approved → executing → active → resuming → resumed
+    pending → denied | expired;  executing → failed → (retry) executing | abandoned
+    `resuming` is held only while the resume call is in flight, so one resume claims it.
+    """
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    EXECUTING = "executing"
+    ACTIVE = "active"
+    RESUMING = "resuming"
+    RESUMED = "resumed"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+    @property
+    def is_open(self) -> bool:
+        """Still waiting for a decision, or the recording may be paused right now."""
+        return self in _OPEN_STATES
+
+
+_OPEN_STATES = frozenset(
+    {RequestState.PENDING, RequestState.APPROVED, RequestState.EXECUTING, RequestState.ACTIVE, RequestState.RESUMING}
+)
+
+
+@dataclass(frozen=True)
+class PauseRequest:
+    """One pause request as stored: the request itself, its decision, and the pause window."""
+
+    id: int
+    team_id: str
+    channel_id: str
+    requester_id: str
+    target: RecordingTarget
+    channels: Channels
+    duration_seconds: int
+    reason: str
+    state: RequestState
+    created_at: datetime
+    expires_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    paused_at: datetime | None = None
+    resume_at: datetime | None = None
+    resumed_at: datetime | None = None
+    resumed_by: str | None = None
+    message_ts: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    resume_attempts: int = 0
+    warning: str | None = None

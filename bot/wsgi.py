@@ -18,4 +18,4 @@ def create() -> WsgiApp:
     """Build the bot inside the server's worker process, so background threads start after the fork."""
     settings = load_settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    return wsgi_app_for(create_app(settings))
+    return wsgi_app_for(create_app(settings).start())

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners import commands, middleware
+from bot.listeners import actions, commands, middleware
 from bot.services.bundle import Services
 
 
 def register(app: App, services: Services) -> None:
     middleware.register(app)
     commands.register(app, services)
+    actions.register(app, services)

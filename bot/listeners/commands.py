@@ -16,11 +16,15 @@ from bot.commands import (
     Allow,
     Command,
     Help,
+    ListRequests,
     ListUsers,
+    Pause,
+    Resume,
     Revoke,
     ShowAudit,
     parse_command,
 )
+from bot.listeners import pause
 from bot.listeners.replies import message_for_failure, reply_privately
 from bot.logs import request_context
 from bot.models import Invocation, Role, SlackUser
@@ -147,12 +151,10 @@ _HANDLERS: dict[type[Any], Handler] = {
     Revoke: _revoke,
     ListUsers: _users,
     ShowAudit: _audit_log,
+    Pause: pause.pause,
+    Resume: pause.resume,
+    ListRequests: pause.list_requests,
 }
-
-
-def add_handler(command_type: type[Any], handler: Handler) -> None:
-    """Feature modules plug their subcommands in here."""
-    _HANDLERS[command_type] = handler
 
 
 def _handler_for(command: Command) -> Handler:

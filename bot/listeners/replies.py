@@ -11,9 +11,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.blocks.common import error_message, internal_error_message, not_allowed_message, parse_error_message
 from bot.blocks.kit import Message
-from bot.clients.errors import UpstreamError
+from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
 from bot.commands import ParseError
 from bot.services.authorization import LastAdmin, NotAllowed
+from bot.services.pauses import PauseRefused
 from bot.store.database import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ def message_for_failure(error: BaseException, request_id: str) -> tuple[Message,
         return not_allowed_message(error.message, error.admins), "refused"
     if isinstance(error, ParseError):
         return parse_error_message(error.message, error.example), "error"
+    if isinstance(error, PauseRefused):
+        return error_message(error.message), error.outcome
     if isinstance(error, LastAdmin):
         return error_message(
             "That would leave recording-bot without an admin.",
@@ -62,8 +65,6 @@ def message_for_failure(error: BaseException, request_id: str) -> tuple[Message,
 
 
 def _upstream_hint(error: UpstreamError) -> str | None:
-    from bot.clients.errors import AuthenticationFailed, UpstreamUnreachable
-
     if isinstance(error, AuthenticationFailed):
         return "This is a configuration problem: tell a recording-bot admin."
     if isinstance(error, UpstreamUnreachable):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.commands import PauseLimits
 from bot.services.audit import AuditTrail
 from bot.services.authorization import Authorizer
+from bot.services.pauses import PauseService
 
 
 @dataclass
@@ -14,3 +15,4 @@ class Services:
     authorizer: Authorizer
     audit: AuditTrail
     limits: PauseLimits
+    pauses: PauseService

@@ -1,0 +1,184 @@
+"""`recording-bot audit`: the audit log as a table for a terminal, or a CSV / JSON export for compliance reviews."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from bot.audit_export import MOMENT_EXAMPLES, parse_moment, render_table, write_csv, write_json
+from bot.settings import Settings
+from bot.store.audit import AuditQuery, AuditStore
+from bot.store.database import Database
+
+__all__ = ["EXIT_USAGE", "TABLE_LIMIT", "add_audit_parser", "run_audit"]
+
+# Same code argparse uses for a bad argument, so scripts can tell "asked wrongly" from "failed".
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+TABLE_LIMIT = 50
+
+_EPILOG = f"""\
+moments (--since, --until): an ISO date or date-time, or a span ago:
+  {MOMENT_EXAMPLES}
+  A date-time without a zone is UTC; a date means its midnight UTC, so --until 2026-12-01 ends with
+  November 30. Spans count back from now: s seconds, m minutes, h hours, d days, w weeks.
+  --since includes the moment, --until excludes it.
+
+examples:
+  recording-bot audit --since 24h
+  recording-bot audit --user U012ABCDEF --since 2026-11-01 --until 2026-12-01
+  recording-bot audit --target 8856 --format csv --output audit-8856.csv
+"""
+
+
+class _BadArgument(ValueError):
+    """An option's value cannot be used; the message is one line naming the option, with an example."""
+
+
+def add_audit_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Register `audit` on the command line's subcommands; returns its parser."""
+    audit = subparsers.add_parser(
+        "audit",
+        help="print or export the audit log (compliance reviews)",
+        description="Print the audit log as a table, or export it as CSV or JSON. All times are UTC.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # Values stay strings here and are checked in run_audit: spans are measured from when the command
+    # runs, and a bad value gets one line with an example instead of argparse's usage dump.
+    audit.add_argument("--since", metavar="MOMENT", help="entries at or after this moment, e.g. 2026-11-01 or 7d")
+    audit.add_argument("--until", metavar="MOMENT", help="entries before this moment, e.g. 2026-12-01 or 1h")
+    audit.add_argument("--user", metavar="USER_ID", help="only this Slack user's entries, e.g. U012ABCDEF")
+    audit.add_argument("--target", help="only entries about this target (extension, user, request), e.g. 8856")
+    audit.add_argument(
+        "--limit",
+        metavar="N",
+        help=f"at most the N newest entries (table default {TABLE_LIMIT}; csv and json default: all)",
+    )
+    audit.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table (default) for reading; csv or json for exports, oldest first",
+    )
+    audit.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
+    audit.set_defaults(func=run_audit)
+    return audit
+
+
+def run_audit(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        query = _query(args, now=datetime.now(UTC))
+    except _BadArgument as error:
+        print(f"recording-bot audit: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+    table = args.format == "table"
+    limit = query.limit if query.limit is not None else (TABLE_LIMIT if table else None)
+    cut = False
+    if not settings.database_path.exists():
+        # Creating an empty database here would answer "no entries" for a mistyped path.
+        print(
+            f"recording-bot audit: no database at {settings.database_path}: check DATABASE_PATH",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    database = Database(settings.database_path)
+    try:
+        database.migrate()
+        store = AuditStore(database=database)
+        if limit is None:
+            entries = store.query(query)
+        else:
+            # Newest first so the limit keeps the most recent; one extra row tells the table it was cut.
+            newest = store.query(replace(query, limit=limit + 1 if table else limit), newest_first=True)
+            entries = list(reversed(newest[:limit]))
+            cut = len(newest) > limit
+    finally:
+        database.close()
+
+    def write(stream: TextIO) -> None:
+        if table:
+            text = render_table(entries)
+            if cut:
+                text += f"\n(the {limit} newest shown; raise --limit or narrow with --since/--until for older ones)"
+            stream.write(text + "\n")
+        else:
+            (write_csv if args.format == "csv" else write_json)(entries, stream)
+
+    return _deliver(write, args.output, count=len(entries))
+
+
+def _query(args: argparse.Namespace, *, now: datetime) -> AuditQuery:
+    since = _moment("--since", args.since, now=now)
+    until = _moment("--until", args.until, now=now)
+    if since is not None and until is not None and since >= until:
+        raise _BadArgument(
+            f"--since ({since:%Y-%m-%d %H:%M:%S} UTC) is not before --until ({until:%Y-%m-%d %H:%M:%S} UTC), "
+            "so nothing can match; e.g. --since 7d --until 1d"
+        )
+    return AuditQuery(
+        since=since,
+        until=until,
+        user_id=_text("--user", args.user, example="U012ABCDEF"),
+        target=_text("--target", args.target, example="8856"),
+        limit=_limit(args.limit),
+    )
+
+
+def _moment(option: str, text: str | None, *, now: datetime) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_moment(text, now=now)
+    except ValueError as error:
+        raise _BadArgument(f"{option}: {error}") from None
+
+
+def _text(option: str, text: str | None, *, example: str) -> str | None:
+    if text is None:
+        return None
+    value = text.strip()
+    if not value:
+        # An empty filter would silently match everything; say so rather than export the whole log.
+        raise _BadArgument(f"{option} needs a value, e.g. {option} {example}")
+    return value
+
+
+def _limit(text: str | None) -> int | None:
+    if text is None:
+        return None
+    value = text.strip()
+    if not value.isdecimal() or int(value) < 1:
+        raise _BadArgument(f"--limit: {text!r} is not a positive whole number; e.g. --limit 200")
+    return int(value)
+
+
+def _deliver(write: Callable[[TextIO], None], output: str | None, *, count: int) -> int:
+    if output is None:
+        try:
+            write(sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader (head, less) stopped early. Point stdout at /dev/null so the interpreter's
+            # final flush does not print a traceback over the reviewer's terminal.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_FAILED
+        return 0
+    path = Path(output)
+    try:
+        # newline="" hands line endings to the csv module (RFC 4180's CRLF) instead of translating them.
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            write(stream)
+    except OSError as error:
+        print(f"recording-bot audit: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"wrote {count} audit {'entry' if count == 1 else 'entries'} to {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,12 @@
+"""Time as the services see it: always timezone-aware UTC, injectable so schedules can be tested."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

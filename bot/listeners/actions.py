@@ -1,0 +1,117 @@
+"""Button clicks on approval cards: ack at once, then check the clicker and hand the decision to the service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+
+from bot.blocks.common import error_message
+from bot.blocks.kit import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RETRY
+from bot.listeners.replies import message_for_failure, send
+from bot.logs import request_context
+from bot.models import Invocation, PauseRequest, Role, SlackUser
+from bot.services.audit import Outcome
+from bot.services.bundle import Services
+from bot.services.pauses import PauseRefused
+
+logger = logging.getLogger(__name__)
+
+Decision = Callable[[Invocation, int], PauseRequest]
+
+
+def register(app: App, services: Services) -> None:
+    decisions: dict[str, Decision] = {
+        ACTION_APPROVE: services.pauses.approve,
+        ACTION_DENY: services.pauses.deny,
+        ACTION_RETRY: services.pauses.retry,
+        ACTION_ABANDON: services.pauses.abandon,
+    }
+
+    def ack_click(ack: Ack) -> None:
+        # The decision calls the recording system; Slack must not wait for it (3-second limit).
+        ack()
+
+    for action_id, decide in decisions.items():
+
+        def run_click(
+            body: dict[str, Any], respond: Respond, context: BoltContext, decide: Decision = decide,
+            action_id: str = action_id,
+        ) -> None:  # fmt: skip
+            invocation = _invocation(body, str(context.get("request_id") or ""))
+            with request_context(invocation.request_id):
+                handle_click(invocation, action_id, _button_value(body), decide, services=services, respond=respond)
+
+        app.action(action_id)(ack=ack_click, lazy=[run_click])
+
+
+def handle_click(
+    invocation: Invocation,
+    action_id: str,
+    value: str,
+    decide: Decision,
+    *,
+    services: Services,
+    respond: Respond,
+) -> None:
+    name = action_id.removeprefix("recording_")
+    details: dict[str, Any] = {"button": action_id}
+    target = ""
+    try:
+        services.authorizer.require(invocation.user, Role.REQUESTER, action=name)
+        request_id = _request_id(value)
+        details["request"] = request_id
+        request = decide(invocation, request_id)
+        target = request.target.value
+        details["state"] = request.state.value
+    except Exception as error:  # one place turns every failure into a private reply and an audit row
+        if isinstance(error, PauseRefused):
+            outcome = error.outcome
+            message = error_message(error.message)
+        else:
+            message, outcome = message_for_failure(error, invocation.request_id)
+            if message.text.startswith("Something went wrong"):
+                logger.exception("click %s failed", action_id)
+        details["error"] = message.text
+        _audit(services, invocation, name, outcome, target, details)
+        send(
+            lambda: respond(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
+        )
+        return
+    _audit(services, invocation, name, Outcome.OK, target, details)
+
+
+def _audit(
+    services: Services, invocation: Invocation, name: str, outcome: str, target: str, details: dict[str, Any]
+) -> None:
+    try:
+        services.audit.record(invocation, action=f"click.{name}", outcome=outcome, target=target, details=details)
+    except Exception:
+        logger.exception("could not write the audit row for click.%s", name)
+
+
+def _invocation(body: dict[str, Any], request_id: str) -> Invocation:
+    user = body.get("user") or {}
+    team = body.get("team") or {}
+    channel = body.get("channel") or (body.get("container") or {})
+    return Invocation(
+        # The clicking user's own workspace: in shared channels it differs from the card's.
+        user=SlackUser(team_id=str(user.get("team_id") or team.get("id") or ""), user_id=str(user.get("id", ""))),
+        channel_id=str(channel.get("id") or channel.get("channel_id") or ""),
+        request_id=request_id,
+        text=f"button {((body.get('actions') or [{}])[0]).get('action_id', '')}",
+    )
+
+
+def _button_value(body: dict[str, Any]) -> str:
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value", ""))
+
+
+def _request_id(value: str) -> int:
+    # The value came back from Slack, but anyone could craft a click: treat it as untrusted input.
+    if not value.isdigit() or len(value) > 12:
+        raise PauseRefused("That button does not belong to a pause request I know.")
+    return int(value)

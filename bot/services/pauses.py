@@ -1,0 +1,488 @@
+"""The pause request lifecycle: ask, decide, pause, resume by hand or by schedule, recover after restarts.
+
+Every state change is written to SQLite before the recording system is called, and each is a single
+conditional UPDATE: whoever changes the state first wins, everyone else is told who did.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.clients.errors import NotFound, UpstreamError
+from bot.clients.media_repository import MediaRepositoryClient, MuteOutcome
+from bot.clock import Clock, utc_now
+from bot.commands import Pause
+from bot.models import Invocation, PauseRequest, RecordingTarget, RequestState, Role
+from bot.services.audit import AuditTrail, Outcome
+from bot.services.authorization import Authorizer
+from bot.services.notifications import CardNotPosted, PauseNotifier
+from bot.store.pause_requests import PauseRequestStore
+
+logger = logging.getLogger(__name__)
+
+SYSTEM = "system"
+# After a failed automatic resume, try again after this long, doubling up to the cap.
+RESUME_RETRY_SECONDS = 15
+RESUME_RETRY_CAP_SECONDS = 300
+
+NOT_CONFIGURED = (
+    "The recording system is not configured: an admin must set MEDIA_REPOSITORY_URL and MEDIA_REPOSITORY_API_KEY."
+)
+
+
+class PauseRefused(Exception):
+    """The request cannot go ahead; `message` is meant for the person who asked."""
+
+    def __init__(self, message: str, *, outcome: str = Outcome.REFUSED) -> None:
+        super().__init__(message)
+        self.message = message
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class ResumeResult:
+    target: RecordingTarget
+    cancelled: list[PauseRequest] = field(default_factory=list)
+    outcome: MuteOutcome | None = None
+
+
+class PauseService:
+    def __init__(
+        self,
+        *,
+        store: PauseRequestStore,
+        authorizer: Authorizer,
+        audit: AuditTrail,
+        recorder: MediaRepositoryClient | None,
+        notifier: PauseNotifier,
+        approval_timeout: timedelta,
+        warning_for_extension: Callable[[str], str | None] | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._store = store
+        self._authorizer = authorizer
+        self._audit = audit
+        self._recorder = recorder
+        self._notifier = notifier
+        self._approval_timeout = approval_timeout
+        self._warning_for_extension = warning_for_extension
+        self._clock = clock
+        self._schedule_changed = threading.Event()
+
+    @property
+    def schedule_changed(self) -> threading.Event:
+        """Set whenever a new deadline is stored, so the scheduler can wake before its next tick."""
+        return self._schedule_changed
+
+    # -- asking ----------------------------------------------------------------------------------
+
+    def request_pause(self, invocation: Invocation, command: Pause) -> PauseRequest:
+        """Store a pending request and post its approval card. Nothing reaches the recording system yet."""
+        if self._recorder is None:
+            raise PauseRefused(NOT_CONFIGURED, outcome=Outcome.ERROR)
+        now = self._clock()
+        request = self._store.create(
+            team_id=invocation.team_id,
+            channel_id=invocation.channel_id,
+            requester_id=invocation.user_id,
+            target=command.target,
+            channels=command.channels,
+            duration_seconds=command.duration_seconds,
+            reason=command.reason,
+            created_at=now,
+            expires_at=now + self._approval_timeout,
+        )
+        if request is None:
+            raise PauseRefused(self._clash_message(invocation.team_id, command.target))
+        self._audit.record(
+            invocation,
+            action="request.created",
+            outcome=Outcome.OK,
+            target=command.target.value,
+            details={
+                "request": request.id,
+                "duration_seconds": command.duration_seconds,
+                "channels": command.channels.value,
+                "reason": command.reason,
+            },
+        )
+        self._schedule_changed.set()
+        try:
+            ts = self._notifier.post_card(request)
+        except CardNotPosted as error:
+            self._store.transition(
+                request.id, from_states=[RequestState.PENDING], to_state=RequestState.ABANDONED, now=self._clock(),
+                error=f"the approval card could not be posted: {error.message}",
+            )  # fmt: skip
+            self._audit.record(
+                invocation, action="request.abandoned", outcome=Outcome.ERROR, target=command.target.value,
+                details={"request": request.id, "error": error.message},
+            )  # fmt: skip
+            raise PauseRefused(error.message, outcome=Outcome.ERROR) from None
+        self._store.update_fields(request.id, message_ts=ts)
+        request = self._add_line_warning(self._get(request.id))
+        return request
+
+    def _add_line_warning(self, request: PauseRequest) -> PauseRequest:
+        """Warn on the card when the extension's Webex line cannot pause; never blocks the request."""
+        if self._warning_for_extension is None or request.target.kind.value != "extension":
+            return request
+        try:
+            warning = self._warning_for_extension(request.target.value)
+        except Exception:
+            logger.warning("could not look up the line's recording mode for the card", exc_info=True)
+            return request
+        if not warning:
+            return request
+        self._store.update_fields(request.id, warning=warning)
+        updated = self._get(request.id)
+        self._notifier.update_card(updated)
+        return updated
+
+    def _clash_message(self, team_id: str, target: RecordingTarget) -> str:
+        existing = self._store.open_for_target(team_id, target.value)
+        if not existing:
+            return f"{target.value} already has an open request; see `/recording requests`."
+        other = existing[0]
+        if other.state is RequestState.PENDING:
+            return f"{target.value} already has pause request #{other.id} waiting for approval."
+        return f"{target.value} is already paused (request #{other.id}); `/recording resume {target.value}` ends it."
+
+    # -- deciding --------------------------------------------------------------------------------
+
+    def approve(self, invocation: Invocation, request_id: int) -> PauseRequest:
+        request = self._decidable(invocation, request_id, action="approve")
+        now = self._clock()
+        approved = self._store.transition(
+            request.id, from_states=[RequestState.PENDING], to_state=RequestState.APPROVED, now=now,
+            decided_by=invocation.user_id, decided_at=now,
+        )  # fmt: skip
+        if approved is None:
+            raise self._already_decided(invocation, request.id, "approve")
+        self._audit.record(
+            invocation, action="request.approved", outcome=Outcome.OK, target=request.target.value,
+            details={"request": request.id},
+        )  # fmt: skip
+        self._notifier.update_card(approved)
+        return self._execute(invocation, approved, from_state=RequestState.APPROVED)
+
+    def deny(self, invocation: Invocation, request_id: int) -> PauseRequest:
+        request = self._decidable(invocation, request_id, action="deny")
+        now = self._clock()
+        denied = self._store.transition(
+            request.id, from_states=[RequestState.PENDING], to_state=RequestState.DENIED, now=now,
+            decided_by=invocation.user_id, decided_at=now,
+        )  # fmt: skip
+        if denied is None:
+            raise self._already_decided(invocation, request.id, "deny")
+        self._audit.record(
+            invocation, action="request.denied", outcome=Outcome.OK, target=request.target.value,
+            details={"request": request.id},
+        )  # fmt: skip
+        self._notifier.update_card(denied)
+        self._notifier.tell_requester(denied)
+        return denied
+
+    def retry(self, invocation: Invocation, request_id: int) -> PauseRequest:
+        request = self._approver_for(invocation, request_id, action="retry")
+        if request.state is not RequestState.FAILED:
+            raise self._already_decided(invocation, request.id, "retry")
+        if self._recorder is None:
+            raise PauseRefused(NOT_CONFIGURED, outcome=Outcome.ERROR)
+        self._audit.record(
+            invocation, action="request.retry", outcome=Outcome.OK, target=request.target.value,
+            details={"request": request.id, "attempt": request.attempts + 1},
+        )  # fmt: skip
+        return self._execute(invocation, request, from_state=RequestState.FAILED)
+
+    def abandon(self, invocation: Invocation, request_id: int) -> PauseRequest:
+        request = self._approver_for(invocation, request_id, action="abandon")
+        abandoned = self._store.transition(
+            request.id, from_states=[RequestState.FAILED], to_state=RequestState.ABANDONED, now=self._clock(),
+            resumed_by=invocation.user_id,
+        )  # fmt: skip
+        if abandoned is None:
+            raise self._already_decided(invocation, request.id, "abandon")
+        self._audit.record(
+            invocation, action="request.abandoned", outcome=Outcome.OK, target=request.target.value,
+            details={"request": request.id},
+        )  # fmt: skip
+        self._notifier.update_card(abandoned)
+        return abandoned
+
+    def _approver_for(self, invocation: Invocation, request_id: int, *, action: str) -> PauseRequest:
+        """The request, if this user may act on it as an approver (raises PauseRefused otherwise)."""
+        request = self._store.get(request_id)
+        if request is None or request.team_id != invocation.team_id:
+            # Another workspace's request looks exactly like a missing one: reveal nothing.
+            raise PauseRefused("That request does not exist (or not in this workspace).")
+        role = self._authorizer.role_of(invocation.user)
+        if role is None or not role.at_least(Role.APPROVER):
+            raise PauseRefused(f"You can't decide on this: only approvers (team leads) may {action} pause requests.")
+        if request.requester_id == invocation.user_id:
+            raise PauseRefused("You can't decide on this: another approver must decide on your own request.")
+        return request
+
+    def _decidable(self, invocation: Invocation, request_id: int, *, action: str) -> PauseRequest:
+        request = self._approver_for(invocation, request_id, action=action)
+        if request.state is RequestState.PENDING and request.expires_at <= self._clock():
+            self._expire(request)
+            raise PauseRefused(f"Request #{request.id} has expired: nobody decided in time. Ask for a new one.")
+        if request.state is not RequestState.PENDING:
+            raise self._already_decided(invocation, request.id, action)
+        return request
+
+    def _already_decided(self, invocation: Invocation | None, request_id: int, action: str) -> PauseRefused:
+        current = self._get(request_id)
+        who = current.decided_by
+        if current.state is RequestState.EXPIRED:
+            message = f"Request #{request_id} has already expired."
+        elif who and current.state is not RequestState.PENDING:
+            verb = "denied" if current.state is RequestState.DENIED else "approved"
+            message = f"Request #{request_id} was already {verb} by <@{who}>; it is now {current.state.value}."
+        else:
+            message = f"Request #{request_id} is {current.state.value}; nothing to {action}."
+        return PauseRefused(message)
+
+    # -- calling the recording system ------------------------------------------------------------
+
+    def _execute(
+        self, invocation: Invocation | None, request: PauseRequest, *, from_state: RequestState
+    ) -> PauseRequest:
+        claimed = self._store.transition(
+            request.id, from_states=[from_state], to_state=RequestState.EXECUTING, now=self._clock(),
+            count_attempt=True, error=None,
+        )  # fmt: skip
+        if claimed is None:
+            raise self._already_decided(invocation, request.id, "pause") if invocation else PauseRefused("busy")
+        if from_state is RequestState.FAILED:
+            self._notifier.update_card(claimed)
+        assert self._recorder is not None
+        try:
+            outcome = self._recorder.pause(claimed.target, claimed.channels)
+        except UpstreamError as error:
+            self._audit_upstream(invocation, claimed, "pause", error=error)
+            failed = self._store.transition(
+                claimed.id, from_states=[RequestState.EXECUTING], to_state=RequestState.FAILED, now=self._clock(),
+                error=error.user_message(),
+            )  # fmt: skip
+            assert failed is not None
+            self._audit.record(
+                invocation, action="request.failed", outcome=Outcome.ERROR, target=claimed.target.value,
+                details={"request": claimed.id, "error": error.user_message(), "kind": error.kind},
+            )  # fmt: skip
+            self._notifier.update_card(failed)
+            self._notifier.tell_requester(failed)
+            return failed
+        self._audit_upstream(invocation, claimed, "pause", outcome=outcome)
+        now = self._clock()
+        active = self._store.transition(
+            claimed.id, from_states=[RequestState.EXECUTING], to_state=RequestState.ACTIVE, now=now,
+            paused_at=now, resume_at=now + timedelta(seconds=claimed.duration_seconds),
+        )  # fmt: skip
+        assert active is not None
+        self._schedule_changed.set()
+        self._audit.record(
+            invocation, action="request.active", outcome=Outcome.OK, target=active.target.value,
+            details={"request": active.id, "resume_at": active.resume_at},
+        )  # fmt: skip
+        self._notifier.update_card(active)
+        self._notifier.tell_requester(active)
+        return active
+
+    def _audit_upstream(
+        self,
+        invocation: Invocation | None,
+        request: PauseRequest | None,
+        operation: str,
+        *,
+        target: RecordingTarget | None = None,
+        outcome: MuteOutcome | None = None,
+        error: UpstreamError | None = None,
+    ) -> None:
+        target = target or (request.target if request else None)
+        details: dict[str, Any] = {"operation": operation, "request": request.id if request else None}
+        if outcome is not None:
+            details.update(mute=outcome.mute, code=outcome.response_code, elapsed_ms=round(outcome.elapsed_ms, 1))
+        if error is not None:
+            details.update(error=error.user_message(), kind=error.kind, response=(error.detail or "")[:2000])
+        self._audit.record(
+            invocation,
+            action="upstream.mute_recording",
+            outcome=Outcome.OK if error is None else Outcome.ERROR,
+            target=target.value if target else "",
+            details=details,
+            user_id=None if invocation else SYSTEM,
+        )
+
+    # -- resuming --------------------------------------------------------------------------------
+
+    def resume(self, invocation: Invocation, target: RecordingTarget) -> ResumeResult:
+        """Resume at once (the safe direction: no approval), cancelling any scheduled automatic resume."""
+        if self._recorder is None:
+            raise PauseRefused(NOT_CONFIGURED, outcome=Outcome.ERROR)
+        claimed = [
+            c
+            for r in self._store.open_for_target(invocation.team_id, target.value)
+            if r.state is RequestState.ACTIVE
+            and (c := self._store.transition(
+                r.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING, now=self._clock(),
+            )) is not None
+        ]  # fmt: skip
+        resume_target = claimed[0].target if claimed else target
+        try:
+            outcome = self._recorder.resume(resume_target)
+        except UpstreamError as error:
+            self._audit_upstream(
+                invocation, claimed[0] if claimed else None, "resume", target=resume_target, error=error
+            )
+            if isinstance(error, NotFound) and claimed:
+                # The call has ended: nothing is being recorded any more, so the pause is over too.
+                finished = self._finish_resumed(claimed, invocation.user_id, note="the call had ended")
+                return ResumeResult(target=resume_target, cancelled=finished)
+            for request in claimed:
+                self._store.transition(
+                    request.id, from_states=[RequestState.RESUMING], to_state=RequestState.ACTIVE, now=self._clock(),
+                )  # fmt: skip
+            raise
+        self._audit_upstream(
+            invocation, claimed[0] if claimed else None, "resume", target=resume_target, outcome=outcome
+        )
+        finished = self._finish_resumed(claimed, invocation.user_id)
+        return ResumeResult(target=resume_target, cancelled=finished, outcome=outcome)
+
+    def _finish_resumed(
+        self, claimed: list[PauseRequest], resumed_by: str, *, note: str | None = None
+    ) -> list[PauseRequest]:
+        finished = []
+        for request in claimed:
+            now = self._clock()
+            done = self._store.transition(
+                request.id, from_states=[RequestState.RESUMING], to_state=RequestState.RESUMED, now=now,
+                resumed_at=now, resumed_by=resumed_by, error=note,
+            )  # fmt: skip
+            if done is None:
+                continue
+            self._audit.record(
+                None, action="request.resumed", outcome=Outcome.OK, target=done.target.value,
+                details={"request": done.id, "by": resumed_by, "note": note}, user_id=resumed_by,
+            )  # fmt: skip
+            self._notifier.update_card(done)
+            finished.append(done)
+        return finished
+
+    # -- the schedule ----------------------------------------------------------------------------
+
+    def expire_due(self) -> list[PauseRequest]:
+        return [e for r in self._store.due_for_expiry(self._clock()) if (e := self._expire(r)) is not None]
+
+    def _expire(self, request: PauseRequest) -> PauseRequest | None:
+        expired = self._store.transition(
+            request.id, from_states=[RequestState.PENDING], to_state=RequestState.EXPIRED, now=self._clock()
+        )
+        if expired is None:
+            return None
+        self._audit.record(
+            None, action="request.expired", outcome=Outcome.OK, target=expired.target.value,
+            details={"request": expired.id}, user_id=SYSTEM,
+        )  # fmt: skip
+        self._notifier.update_card(expired)
+        self._notifier.tell_requester(expired)
+        return expired
+
+    def resume_due(self) -> list[PauseRequest]:
+        """Resume every pause whose window has ended; a failure is retried later, never dropped."""
+        resumed = []
+        for request in self._store.due_for_resume(self._clock()):
+            claimed = self._store.transition(
+                request.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING, now=self._clock()
+            )
+            if claimed is None:
+                continue  # resumed by hand, or by another worker, in the meantime
+            resumed.extend(self._auto_resume(claimed))
+        return resumed
+
+    def _auto_resume(self, request: PauseRequest) -> list[PauseRequest]:
+        if self._recorder is None:
+            return self._retry_resume_later(request, NOT_CONFIGURED)
+        try:
+            outcome = self._recorder.resume(request.target)
+        except NotFound as error:
+            self._audit_upstream(None, request, "resume", error=error)
+            return self._finish_resumed([request], SYSTEM, note="the call had ended")
+        except UpstreamError as error:
+            self._audit_upstream(None, request, "resume", error=error)
+            return self._retry_resume_later(request, error.user_message())
+        self._audit_upstream(None, request, "resume", outcome=outcome)
+        return self._finish_resumed([request], SYSTEM)
+
+    def _retry_resume_later(self, request: PauseRequest, error: str) -> list[PauseRequest]:
+        delay = min(RESUME_RETRY_CAP_SECONDS, RESUME_RETRY_SECONDS * 2 ** min(request.resume_attempts, 8))
+        now = self._clock()
+        again = self._store.transition(
+            request.id, from_states=[RequestState.RESUMING], to_state=RequestState.ACTIVE, now=now,
+            count_resume_attempt=True, resume_at=now + timedelta(seconds=delay), error=error,
+        )  # fmt: skip
+        logger.warning("automatic resume of request #%s failed (%s); retrying in %ss", request.id, error, delay)
+        self._audit.record(
+            None, action="request.resume_failed", outcome=Outcome.ERROR, target=request.target.value,
+            details={"request": request.id, "error": error, "retry_in_seconds": delay}, user_id=SYSTEM,
+        )  # fmt: skip
+        if again is not None:
+            self._notifier.update_card(again)
+        return []
+
+    def recover_interrupted(self) -> None:
+        """After a crash or redeploy, settle requests that were mid-flight when the process stopped."""
+        for request in self._store.in_states([RequestState.RESUMING]):
+            # The resume may not have been sent: make it due again (resuming twice is harmless).
+            self._store.transition(
+                request.id, from_states=[RequestState.RESUMING], to_state=RequestState.ACTIVE, now=self._clock(),
+                resume_at=self._clock(),
+            )  # fmt: skip
+        for request in self._store.in_states([RequestState.APPROVED, RequestState.EXECUTING]):
+            # We cannot know whether the pause reached the recording system. Resume to be safe (a
+            # recording must never stay paused unseen), and let an approver retry from the card.
+            note = "the bot restarted while pausing; the recording was resumed to be safe. Retry if still needed."
+            failed = self._store.transition(
+                request.id, from_states=[RequestState.APPROVED, RequestState.EXECUTING],
+                to_state=RequestState.FAILED, now=self._clock(), error=note,
+            )  # fmt: skip
+            if failed is None:
+                continue
+            if self._recorder is not None:
+                try:
+                    outcome = self._recorder.resume(failed.target)
+                    self._audit_upstream(None, failed, "resume", outcome=outcome)
+                except UpstreamError as error:
+                    self._audit_upstream(None, failed, "resume", error=error)
+            self._audit.record(
+                None, action="request.failed", outcome=Outcome.ERROR, target=failed.target.value,
+                details={"request": failed.id, "error": note}, user_id=SYSTEM,
+            )  # fmt: skip
+            self._notifier.update_card(failed)
+        self._schedule_changed.set()
+
+    def next_due(self) -> datetime | None:
+        return self._store.next_due()
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def open_requests(self, team_id: str) -> list[PauseRequest]:
+        return [r for r in self._store.in_states([s for s in RequestState if s.is_open], team_id=team_id)]
+
+    def get(self, request_id: int) -> PauseRequest | None:
+        return self._store.get(request_id)
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def _get(self, request_id: int) -> PauseRequest:
+        request = self._store.get(request_id)
+        assert request is not None
+        return request
