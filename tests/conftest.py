@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from bot.app import RecordingBot, create_app
 from bot.redaction import redactor
 from bot.settings import Settings
+from bot.simulators.media_repository import DEMO_CALLS, SimulatedMediaRepository
 from bot.simulators.slack import SimulatedSlack
 from bot.wsgi import wsgi_app_for
 from tests.slack_requests import TEAM, SlackSender
@@ -21,6 +23,10 @@ from tests.slack_requests import TEAM, SlackSender
 # Distinctive secret values: the secrets tests search every log line and message for them.
 BOT_TOKEN = "xoxb-SECRET-bot-token-5f1e"
 SIGNING_SECRET = "SECRET-signing-8c2d41a9b7e3f6a0"
+RECORDER_API_KEY = "SECRET-apikey-0b7e4c1d-9f2a"
+RECORDER_USER = "recording-bot-api"
+RECORDER_PASSWORD = "SECRET-password-7d3e9a"
+SECRETS = (BOT_TOKEN, SIGNING_SECRET, RECORDER_API_KEY, RECORDER_PASSWORD)
 ADMIN = "U0ADMIN"
 LEAD = "U0LEAD"
 LEAD2 = "U0LEAD2"
@@ -37,22 +43,47 @@ class _QuietHandler(WSGIRequestHandler):
         return
 
 
+class TestClock:
+    """A clock the test moves forward, so pause windows and approval timeouts pass in milliseconds."""
+
+    def __init__(self) -> None:
+        self._now = datetime.now(UTC).replace(microsecond=0)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, **delta: float) -> None:
+        with self._lock:
+            self._now += timedelta(**delta)
+
+
 class ServedBot:
     """The real app behind a real HTTP server on 127.0.0.1, restartable on the same database."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: TestClock | None = None) -> None:
         self.settings = settings
+        self.clock = clock or TestClock()
         self.bot: RecordingBot | None = None
         self._server: WSGIServer | None = None
+        self._port = 0
         self.url = ""
 
     def start(self) -> ServedBot:
-        self.bot = create_app(self.settings)
+        # The scheduler looks often, so a clock moved forward is noticed within a few milliseconds.
+        self.bot = create_app(self.settings, clock=self.clock, scheduler_max_sleep=0.02).start()
+        # A restart comes back on the same port, as a redeployed bot keeps its URL.
         self._server = make_server(
-            "127.0.0.1", 0, wsgi_app_for(self.bot), server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+            "127.0.0.1",
+            self._port,
+            wsgi_app_for(self.bot),
+            server_class=_ThreadingWSGIServer,
+            handler_class=_QuietHandler,
         )
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self._port}"
         return self
 
     def stop(self) -> None:
@@ -76,7 +107,17 @@ def slack() -> Iterator[SimulatedSlack]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, slack: SimulatedSlack) -> Callable[..., Settings]:
+def recorder() -> Iterator[SimulatedMediaRepository]:
+    simulated = SimulatedMediaRepository(
+        api_key=RECORDER_API_KEY, username=RECORDER_USER, password=RECORDER_PASSWORD, calls=DEMO_CALLS,
+        slow_seconds=1.5,
+    )  # fmt: skip
+    with simulated:
+        yield simulated
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaRepository) -> Callable[..., Settings]:
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "slack_bot_token": BOT_TOKEN,
@@ -84,6 +125,11 @@ def make_settings(tmp_path: Path, slack: SimulatedSlack) -> Callable[..., Settin
             "slack_api_url": slack.api_url,
             "database_path": tmp_path / "recording-bot.db",
             "bot_admins": ADMIN,
+            "media_repository_url": recorder.url,
+            "media_repository_api_key": RECORDER_API_KEY,
+            "media_repository_username": RECORDER_USER,
+            "media_repository_password": RECORDER_PASSWORD,
+            "media_repository_timeout_seconds": 1.0,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -129,4 +175,4 @@ def roles(bot: RecordingBot) -> None:
 
 @pytest.fixture(autouse=True)
 def _known_secrets() -> None:
-    redactor.add(BOT_TOKEN, SIGNING_SECRET)
+    redactor.add(*SECRETS)

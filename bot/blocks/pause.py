@@ -223,3 +223,18 @@ def resumed_message(target: RecordingTarget, user_id: str, requests: list[PauseR
     cancelled = f" The automatic resume of {ids} is cancelled." if requests else ""
     text = f":arrow_forward: {mention(user_id)} resumed the recording on {_target_text(target)}.{cancelled}"
     return Message(f"{user_id} resumed the recording on {target.value}.{cancelled}", [section(text)])
+
+
+def already_decided_message(request: PauseRequest) -> Message:
+    """For the loser of a race (or a late click): who decided first, and what the request is now."""
+    if request.state is RequestState.EXPIRED:
+        text = f"Request #{request.id} has already expired: nobody decided in time."
+    elif request.decided_by and request.state is not RequestState.PENDING:
+        verb = "denied" if request.state is RequestState.DENIED else "approved"
+        text = (
+            f"Request #{request.id} was already {verb} by {mention(request.decided_by)} at "
+            f"{_time(request.decided_at)}; it is now: {escape(_summary(request))}."
+        )
+    else:
+        text = f"Request #{request.id} is {request.state.value}; there is nothing to decide."
+    return Message(text, [section(f":information_source: {text}")])

@@ -10,12 +10,13 @@ from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.blocks.common import error_message
 from bot.blocks.kit import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RETRY
+from bot.blocks.pause import already_decided_message
 from bot.listeners.replies import message_for_failure, send
 from bot.logs import request_context
 from bot.models import Invocation, PauseRequest, Role, SlackUser
 from bot.services.audit import Outcome
 from bot.services.bundle import Services
-from bot.services.pauses import PauseRefused
+from bot.services.pauses import AlreadyDecided, PauseRefused
 
 logger = logging.getLogger(__name__)
 
@@ -35,16 +36,17 @@ def register(app: App, services: Services) -> None:
         ack()
 
     for action_id, decide in decisions.items():
+        app.action(action_id)(ack=ack_click, lazy=[_click_runner(action_id, decide, services)])
 
-        def run_click(
-            body: dict[str, Any], respond: Respond, context: BoltContext, decide: Decision = decide,
-            action_id: str = action_id,
-        ) -> None:  # fmt: skip
-            invocation = _invocation(body, str(context.get("request_id") or ""))
-            with request_context(invocation.request_id):
-                handle_click(invocation, action_id, _button_value(body), decide, services=services, respond=respond)
 
-        app.action(action_id)(ack=ack_click, lazy=[run_click])
+def _click_runner(action_id: str, decide: Decision, services: Services) -> Callable[..., None]:
+    # Bolt passes arguments by parameter name, so the per-button values are bound by this closure.
+    def run_click(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        invocation = _invocation(body, str(context.get("request_id") or ""))
+        with request_context(invocation.request_id):
+            handle_click(invocation, action_id, _button_value(body), decide, services=services, respond=respond)
+
+    return run_click
 
 
 def handle_click(
@@ -67,7 +69,11 @@ def handle_click(
         target = request.target.value
         details["state"] = request.state.value
     except Exception as error:  # one place turns every failure into a private reply and an audit row
-        if isinstance(error, PauseRefused):
+        if isinstance(error, AlreadyDecided):
+            outcome = error.outcome
+            target = error.request.target.value
+            message = already_decided_message(error.request)
+        elif isinstance(error, PauseRefused):
             outcome = error.outcome
             message = error_message(error.message)
         else:

@@ -44,6 +44,21 @@ class PauseRefused(Exception):
         self.outcome = outcome
 
 
+class AlreadyDecided(PauseRefused):
+    """Someone else changed the request first; `request` is its state now, to tell the loser who."""
+
+    def __init__(self, request: PauseRequest) -> None:
+        if request.state is RequestState.EXPIRED:
+            message = f"Request #{request.id} has already expired."
+        elif request.decided_by and request.state is not RequestState.PENDING:
+            verb = "denied" if request.state is RequestState.DENIED else "approved"
+            message = f"Request #{request.id} was already {verb} by {request.decided_by}; it is now {request.state}."
+        else:
+            message = f"Request #{request.id} is {request.state}; there is nothing to decide."
+        super().__init__(message)
+        self.request = request
+
+
 @dataclass(frozen=True)
 class ResumeResult:
     target: RecordingTarget
@@ -163,7 +178,7 @@ class PauseService:
             decided_by=invocation.user_id, decided_at=now,
         )  # fmt: skip
         if approved is None:
-            raise self._already_decided(invocation, request.id, "approve")
+            raise self._already_decided(request.id)
         self._audit.record(
             invocation, action="request.approved", outcome=Outcome.OK, target=request.target.value,
             details={"request": request.id},
@@ -179,7 +194,7 @@ class PauseService:
             decided_by=invocation.user_id, decided_at=now,
         )  # fmt: skip
         if denied is None:
-            raise self._already_decided(invocation, request.id, "deny")
+            raise self._already_decided(request.id)
         self._audit.record(
             invocation, action="request.denied", outcome=Outcome.OK, target=request.target.value,
             details={"request": request.id},
@@ -191,7 +206,7 @@ class PauseService:
     def retry(self, invocation: Invocation, request_id: int) -> PauseRequest:
         request = self._approver_for(invocation, request_id, action="retry")
         if request.state is not RequestState.FAILED:
-            raise self._already_decided(invocation, request.id, "retry")
+            raise self._already_decided(request.id)
         if self._recorder is None:
             raise PauseRefused(NOT_CONFIGURED, outcome=Outcome.ERROR)
         self._audit.record(
@@ -207,7 +222,7 @@ class PauseService:
             resumed_by=invocation.user_id,
         )  # fmt: skip
         if abandoned is None:
-            raise self._already_decided(invocation, request.id, "abandon")
+            raise self._already_decided(request.id)
         self._audit.record(
             invocation, action="request.abandoned", outcome=Outcome.OK, target=request.target.value,
             details={"request": request.id},
@@ -234,20 +249,11 @@ class PauseService:
             self._expire(request)
             raise PauseRefused(f"Request #{request.id} has expired: nobody decided in time. Ask for a new one.")
         if request.state is not RequestState.PENDING:
-            raise self._already_decided(invocation, request.id, action)
+            raise self._already_decided(request.id)
         return request
 
-    def _already_decided(self, invocation: Invocation | None, request_id: int, action: str) -> PauseRefused:
-        current = self._get(request_id)
-        who = current.decided_by
-        if current.state is RequestState.EXPIRED:
-            message = f"Request #{request_id} has already expired."
-        elif who and current.state is not RequestState.PENDING:
-            verb = "denied" if current.state is RequestState.DENIED else "approved"
-            message = f"Request #{request_id} was already {verb} by <@{who}>; it is now {current.state.value}."
-        else:
-            message = f"Request #{request_id} is {current.state.value}; nothing to {action}."
-        return PauseRefused(message)
+    def _already_decided(self, request_id: int) -> AlreadyDecided:
+        return AlreadyDecided(self._get(request_id))
 
     # -- calling the recording system ------------------------------------------------------------
 
@@ -259,7 +265,7 @@ class PauseService:
             count_attempt=True, error=None,
         )  # fmt: skip
         if claimed is None:
-            raise self._already_decided(invocation, request.id, "pause") if invocation else PauseRefused("busy")
+            raise self._already_decided(request.id)
         if from_state is RequestState.FAILED:
             self._notifier.update_card(claimed)
         assert self._recorder is not None

@@ -1,0 +1,70 @@
+"""Small polling helpers for the pause tests: find the card, wait for its state, read the audit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.app import RecordingBot
+from bot.models import PauseRequest, RequestState
+from bot.simulators.slack import SimulatedSlack
+from bot.store.audit import AuditEntry
+
+
+def wait_until(condition: Callable[[], Any], *, timeout: float = 5.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def cards(slack: SimulatedSlack) -> list[dict[str, Any]]:
+    """Every approval card posted so far, oldest first. Private notes to requesters go to DMs ("D…")."""
+    return [m for m in slack.messages() if not m["channel"].startswith("D") and "Pause request #" in m["text"]]
+
+
+def posted_card(slack: SimulatedSlack) -> dict[str, Any]:
+    """The latest approval card the bot posted, as it stands now (after any chat.update)."""
+    slack.wait_for_call("chat.postMessage", containing="Pause request #")
+    # Cards go to the channel; the requester's private notes go to a DM ("D…"), which is not a card.
+    cards = [m for m in slack.messages() if not m["channel"].startswith("D") and "Pause request #" in m["text"]]
+    assert cards, "no approval card was posted"
+    current = slack.message(cards[-1]["channel"], cards[-1]["ts"])
+    assert current is not None
+    return current
+
+
+def card_text(message: dict[str, Any]) -> str:
+    from bot.simulators.slack import SlackCall
+
+    return SlackCall(method="card", payload=message, at=0).rendered
+
+
+def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+
+def wait_for_state(bot: RecordingBot, request_id: int, state: RequestState, timeout: float = 5.0) -> PauseRequest:
+    def reached() -> PauseRequest | None:
+        request = bot.services.pauses.get(request_id)
+        return request if request is not None and request.state is state else None
+
+    found: PauseRequest = wait_until(reached, timeout=timeout, what=f"request #{request_id} to be {state.value}")
+    return found
+
+
+def wait_for_card(slack: SimulatedSlack, containing: str, timeout: float = 5.0) -> dict[str, Any]:
+    def current() -> dict[str, Any] | None:
+        card = posted_card(slack)
+        return card if containing in card_text(card) else None
+
+    found: dict[str, Any] = wait_until(current, timeout=timeout, what=f"the card to say {containing!r}")
+    return found
+
+
+def audit_rows(bot: RecordingBot, action: str) -> list[AuditEntry]:
+    return [r for r in bot.services.audit.recent(500) if r.action == action]
