@@ -17,6 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot import __version__, listeners
 from bot.clients.media_repository import MediaRepositoryClient
+from bot.clients.webex import WebexClient, WebexRefreshCredentials
 from bot.clock import Clock, utc_now
 from bot.commands import PauseLimits
 from bot.listeners.slack_notifier import SlackPauseNotifier
@@ -24,6 +25,7 @@ from bot.redaction import redactor
 from bot.services.audit import AuditTrail
 from bot.services.authorization import Authorizer
 from bot.services.bundle import Services
+from bot.services.line_settings import LineSettingsService
 from bot.services.notifications import PauseNotifier
 from bot.services.pauses import PauseService
 from bot.services.scheduler import MAX_SLEEP_SECONDS, Scheduler
@@ -32,6 +34,7 @@ from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.database import Database
 from bot.store.pause_requests import PauseRequestStore
+from bot.store.webex_tokens import SqliteWebexTokenStore
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +87,7 @@ def build_core(
 ) -> Core:
     """Storage, upstream clients and services, wired; used by the Slack app and the console alike."""
     redactor.add(*settings.secret_values())
+    settings.require_consistent_credentials()
     database = Database(settings.database_path)
     applied = database.migrate()
     if applied:
@@ -91,6 +95,7 @@ def build_core(
 
     closers: list[Callable[[], Any]] = []
     recorder = _media_repository(settings, closers)
+    line_settings = _line_settings(settings, database, closers)
 
     audit = AuditTrail(store=AuditStore(database=database))
     authorizer = Authorizer(allow_list=AllowListStore(database=database), audit=audit)
@@ -101,6 +106,7 @@ def build_core(
         recorder=recorder,
         notifier=notifier,
         approval_timeout=timedelta(minutes=settings.approval_timeout_minutes),
+        warning_for_extension=line_settings.pause_warning if line_settings else None,
         clock=clock,
     )
     services = Services(
@@ -111,6 +117,7 @@ def build_core(
             max_seconds=int(settings.max_pause_minutes * 60),
         ),
         pauses=pauses,
+        line_settings=line_settings,
     )
     scheduler = Scheduler(pauses=pauses, max_sleep_seconds=scheduler_max_sleep)
     return Core(database=database, services=services, scheduler=scheduler, closers=closers)
@@ -136,6 +143,32 @@ def _media_repository(settings: Settings, closers: list[Callable[[], Any]]) -> M
             settings.media_repository_password.get_secret_value() if settings.media_repository_password else None
         ),
     )
+
+
+def _line_settings(
+    settings: Settings, database: Database, closers: list[Callable[[], Any]]
+) -> LineSettingsService | None:
+    if not settings.webex_configured:
+        logger.warning("WEBEX_ACCESS_TOKEN not set: /recording settings and pause-card warnings are disabled")
+        return None
+    http = httpx.Client(timeout=settings.webex_timeout_seconds, headers={"User-Agent": USER_AGENT})
+    closers.append(http.close)
+    refresh = None
+    if settings.webex_refresh_token and settings.webex_client_id and settings.webex_client_secret:
+        refresh = WebexRefreshCredentials(
+            client_id=settings.webex_client_id,
+            client_secret=settings.webex_client_secret.get_secret_value(),
+            refresh_token=settings.webex_refresh_token.get_secret_value(),
+        )
+    webex = WebexClient(
+        http=http,
+        base_url=settings.webex_api_url,
+        access_token=settings.webex_access_token.get_secret_value() if settings.webex_access_token else "",
+        org_id=settings.webex_org_id,
+        refresh=refresh,
+        token_store=SqliteWebexTokenStore(database=database) if refresh else None,
+    )
+    return LineSettingsService(webex=webex)
 
 
 def create_app(

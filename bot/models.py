@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -156,3 +156,12 @@ class PauseRequest:
     attempts: int = 0
     resume_attempts: int = 0
     warning: str | None = None
+
+
+@dataclass(frozen=True)
+class WebexTokens:
+    """A Webex access token with the refresh token that renews it; `expires_at` is in UTC."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_at: datetime

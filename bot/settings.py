@@ -133,6 +133,21 @@ class Settings(BaseSettings):
                 f"{self.max_pause_minutes:g}"
             )
 
+    def require_consistent_credentials(self) -> None:
+        """Credentials that only work together must be set together."""
+        if bool(self.media_repository_username) != bool(self.media_repository_password):
+            missing = "MEDIA_REPOSITORY_PASSWORD" if self.media_repository_username else "MEDIA_REPOSITORY_USERNAME"
+            raise ConfigurationError(
+                f"{missing} is not set: MEDIA_REPOSITORY_USERNAME and MEDIA_REPOSITORY_PASSWORD go together "
+                "(leave both unset for key-only mode)"
+            )
+        if bool(self.media_repository_url) != bool(self.media_repository_api_key):
+            missing = "MEDIA_REPOSITORY_API_KEY" if self.media_repository_url else "MEDIA_REPOSITORY_URL"
+            raise _missing(missing)
+        if self.webex_refresh_token and not (self.webex_client_id and self.webex_client_secret):
+            missing = "WEBEX_CLIENT_ID" if not self.webex_client_id else "WEBEX_CLIENT_SECRET"
+            raise ConfigurationError(f"{missing} is not set: WEBEX_REFRESH_TOKEN needs {HINTS[missing][4:]} too")
+
     @property
     def media_repository_configured(self) -> bool:
         return bool(self.media_repository_url and self.media_repository_api_key)

@@ -17,6 +17,7 @@ from bot.redaction import redactor
 from bot.settings import Settings
 from bot.simulators.media_repository import DEMO_CALLS, SimulatedMediaRepository
 from bot.simulators.slack import SimulatedSlack
+from bot.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
 from bot.wsgi import wsgi_app_for
 from tests.slack_requests import TEAM, SlackSender
 
@@ -81,7 +82,8 @@ class ServedBot:
             server_class=_ThreadingWSGIServer,
             handler_class=_QuietHandler,
         )
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        server = self._server
+        threading.Thread(target=lambda: server.serve_forever(poll_interval=0.02), daemon=True).start()
         self._port = self._server.server_port
         self.url = f"http://127.0.0.1:{self._port}"
         return self
@@ -117,7 +119,15 @@ def recorder() -> Iterator[SimulatedMediaRepository]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaRepository) -> Callable[..., Settings]:
+def webex() -> Iterator[SimulatedWebex]:
+    with SimulatedWebex() as simulated:
+        yield simulated
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaRepository, webex: SimulatedWebex
+) -> Callable[..., Settings]:
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "slack_bot_token": BOT_TOKEN,
@@ -130,6 +140,9 @@ def make_settings(tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMedi
             "media_repository_username": RECORDER_USER,
             "media_repository_password": RECORDER_PASSWORD,
             "media_repository_timeout_seconds": 1.0,
+            "webex_api_url": webex.base_url,
+            "webex_access_token": DEFAULT_ACCESS_TOKEN,
+            "webex_timeout_seconds": 1.0,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -32,6 +32,7 @@ from bot.clients.errors import (
     UpstreamRejected,
     UpstreamUnreachable,
 )
+from bot.models import WebexTokens
 from bot.redaction import SecretRedactor, redact_url
 
 __all__ = [
@@ -214,15 +215,6 @@ class CallRecordingSettings(_WebexModel):
 
 
 # -- tokens --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WebexTokens:
-    """An access token with the refresh token that renews it; `expires_at` is in UTC."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
-    expires_at: datetime
 
 
 @dataclass(frozen=True)

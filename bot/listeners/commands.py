@@ -22,9 +22,10 @@ from bot.commands import (
     Resume,
     Revoke,
     ShowAudit,
+    ShowSettings,
     parse_command,
 )
-from bot.listeners import pause
+from bot.listeners import pause, settings
 from bot.listeners.replies import message_for_failure, reply_privately
 from bot.logs import request_context
 from bot.models import Invocation, Role, SlackUser
@@ -154,6 +155,7 @@ _HANDLERS: dict[type[Any], Handler] = {
     Pause: pause.pause,
     Resume: pause.resume,
     ListRequests: pause.list_requests,
+    ShowSettings: settings.show_settings,
 }
 
 

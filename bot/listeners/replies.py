@@ -14,6 +14,7 @@ from bot.blocks.kit import Message
 from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
 from bot.commands import ParseError
 from bot.services.authorization import LastAdmin, NotAllowed
+from bot.services.line_settings import WebexNotConfigured
 from bot.services.pauses import PauseRefused
 from bot.store.database import DatabaseUnavailable
 
@@ -47,6 +48,8 @@ def message_for_failure(error: BaseException, request_id: str) -> tuple[Message,
         return not_allowed_message(error.message, error.admins), "refused"
     if isinstance(error, ParseError):
         return parse_error_message(error.message, error.example), "error"
+    if isinstance(error, WebexNotConfigured):
+        return error_message(error.message), "error"
     if isinstance(error, PauseRefused):
         return error_message(error.message), error.outcome
     if isinstance(error, LastAdmin):

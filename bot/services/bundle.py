@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.commands import PauseLimits
 from bot.services.audit import AuditTrail
 from bot.services.authorization import Authorizer
+from bot.services.line_settings import LineSettingsService
 from bot.services.pauses import PauseService
 
 
@@ -16,3 +17,4 @@ class Services:
     audit: AuditTrail
     limits: PauseLimits
     pauses: PauseService
+    line_settings: LineSettingsService | None = None

@@ -11,7 +11,9 @@ from bot.clients.webex import CallRecordingSettings, VirtualLine, WebexClient
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LineAmbiguous", "LineFound", "LineLookup", "LineNotFound", "LineSettingsService"]
+__all__ = [
+    "LineAmbiguous", "LineFound", "LineLookup", "LineNotFound", "LineSettingsService", "WebexNotConfigured",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,20 @@ class LineNotFound:
 
 
 LineLookup = LineFound | LineAmbiguous | LineNotFound
+
+
+WEBEX_NOT_CONFIGURED = (
+    "Webex is not configured: an admin must set WEBEX_ACCESS_TOKEN (or WEBEX_REFRESH_TOKEN with "
+    "WEBEX_CLIENT_ID and WEBEX_CLIENT_SECRET)."
+)
+
+
+class WebexNotConfigured(Exception):
+    """Settings were asked for, but no Webex credentials are configured."""
+
+    def __init__(self) -> None:
+        super().__init__(WEBEX_NOT_CONFIGURED)
+        self.message = WEBEX_NOT_CONFIGURED
 
 
 class LineSettingsService:

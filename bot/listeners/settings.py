@@ -1,0 +1,35 @@
+"""`/recording settings <line>`: look the virtual line up in Webex and show its call-recording settings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.blocks.kit import Message
+from bot.blocks.settings import ambiguous_lines_message, no_line_message, settings_message
+from bot.commands import ShowSettings
+from bot.listeners.replies import reply_in_channel
+from bot.services.line_settings import LineAmbiguous, LineFound, WebexNotConfigured
+
+if TYPE_CHECKING:
+    from bot.listeners.commands import CommandRun
+
+
+def show_settings(run: CommandRun, command: ShowSettings) -> None:
+    service = run.services.line_settings
+    if service is None:
+        raise WebexNotConfigured()
+    run.audit_details["target"] = command.query
+    result = service.lookup(command.query)
+    if isinstance(result, LineFound):
+        run.audit_details["line_id"] = result.line.id
+        message = Message(*settings_message(result.line, result.settings))
+        if command.private:
+            run.reply_privately(message)
+        else:
+            reply_in_channel(run.respond, message)
+    elif isinstance(result, LineAmbiguous):
+        run.audit_details["matches"] = len(result.lines)
+        run.reply_privately(Message(*ambiguous_lines_message(result.query, list(result.lines))))
+    else:
+        run.audit_details["matches"] = 0
+        run.reply_privately(Message(*no_line_message(result.query)))
