@@ -27,7 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        settings = load_settings()
+        # The demo console brings its own configuration: a broken environment must not stop a trial.
+        demo = bool(getattr(args, "demo", False))
+        settings = Settings(_env_file=None, log_level="WARNING") if demo else load_settings()
         configure_logging(level=settings.log_level, fmt=settings.log_format)
         result: int = args.func(settings, args)
         return result
@@ -58,6 +60,21 @@ def _parser() -> argparse.ArgumentParser:
 
     add_audit_parser(sub)
 
+    console = sub.add_parser("console", help="use the bot from this terminal, as a Slack user, without Slack")
+    console.add_argument(
+        "--demo", action="store_true", help="simulated recording system, Webex and a throw-away database"
+    )
+    console.add_argument(
+        "--as", dest="as_user", metavar="USER_ID", help="act as this Slack user (default in --demo: an admin)"
+    )
+    console.add_argument("--team", help="Slack team (workspace) ID; default: the bot token's workspace")
+    console.add_argument("-c", "--command", dest="script", help='console lines to run first, separated by ";"')
+    console.set_defaults(func=_console)
+
+    check = sub.add_parser("check", help="validate the configuration and reach every dependency once")
+    check.add_argument("--socket", action="store_true", help="check for Socket Mode (needs SLACK_APP_TOKEN)")
+    check.set_defaults(func=_check)
+
     users = sub.add_parser("users", help="manage the allow-list from the command line")
     users.add_argument("--team", help="Slack team (workspace) ID; default: the bot token's workspace")
     users_sub = users.add_subparsers(metavar="ACTION", required=True)
@@ -78,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
+    from gunicorn.glogging import Logger as GunicornLogger
 
     from bot.store.database import Database
 
@@ -85,8 +103,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     settings.require_slack()
     Database(settings.database_path).migrate()
 
+    class _ServerLogs(GunicornLogger):  # type: ignore[misc]
+        # The server's own lines go through the bot's logging too: one format (text or JSON), redacted.
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for log in (self.error_log, self.access_log):
+                log.handlers.clear()
+                log.propagate = True
+
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
+            self.cfg.set("logger_class", _ServerLogs)
             self.cfg.set("bind", f"0.0.0.0:{settings.port}")
             self.cfg.set("workers", 1)
             self.cfg.set("worker_class", "gthread")
@@ -118,6 +145,27 @@ def _socket(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         bot.close()
     return 0
+
+
+# -- console / check ---------------------------------------------------------------------------------
+
+
+def _console(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.console import run_console, split_script
+
+    script = split_script(args.script) if args.script else None
+    if args.demo:
+        return run_console(None, demo=True, as_user=args.as_user, team_id=None, script=script)
+    if not args.as_user:
+        raise ConfigurationError("console needs --as U… (the Slack user to act as), or --demo")
+    team_id = _team_id(settings, args.team)
+    return run_console(settings, demo=False, as_user=args.as_user, team_id=team_id, script=script)
+
+
+def _check(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.check import print_report, run_checks
+
+    return print_report(run_checks(settings, socket_mode=args.socket), sys.stdout)
 
 
 # -- users -----------------------------------------------------------------------------------------

@@ -6,13 +6,12 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
 from bot.app import RecordingBot, create_app
+from bot.local_server import LocalServer
 from bot.redaction import redactor
 from bot.settings import Settings
 from bot.simulators.media_repository import DEMO_CALLS, SimulatedMediaRepository
@@ -33,15 +32,6 @@ LEAD = "U0LEAD"
 LEAD2 = "U0LEAD2"
 AGENT = "U0AGENT"
 STRANGER = "U0STRANGER"
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
 
 class TestClock:
@@ -67,7 +57,7 @@ class ServedBot:
         self.settings = settings
         self.clock = clock or TestClock()
         self.bot: RecordingBot | None = None
-        self._server: WSGIServer | None = None
+        self._server: LocalServer | None = None
         self._port = 0
         self.url = ""
 
@@ -75,23 +65,14 @@ class ServedBot:
         # The scheduler looks often, so a clock moved forward is noticed within a few milliseconds.
         self.bot = create_app(self.settings, clock=self.clock, scheduler_max_sleep=0.02).start()
         # A restart comes back on the same port, as a redeployed bot keeps its URL.
-        self._server = make_server(
-            "127.0.0.1",
-            self._port,
-            wsgi_app_for(self.bot),
-            server_class=_ThreadingWSGIServer,
-            handler_class=_QuietHandler,
-        )
-        server = self._server
-        threading.Thread(target=lambda: server.serve_forever(poll_interval=0.02), daemon=True).start()
-        self._port = self._server.server_port
-        self.url = f"http://127.0.0.1:{self._port}"
+        self._server = LocalServer(wsgi_app_for(self.bot), port=self._port).start()
+        self._port = self._server.port
+        self.url = self._server.url
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
         if self.bot is not None:
             self.bot.close()

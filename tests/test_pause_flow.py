@@ -102,7 +102,7 @@ def test_pause_approved_by_a_lead_mutes_the_call_and_stamps_the_card(
     # Every step is in the audit log.
     for action in ("command.pause", "request.created", "request.approved", "upstream.mute_recording",
                    "request.active", "click.approve"):  # fmt: skip
-        assert audit_rows(bot, action), action
+        wait_until(lambda action=action: audit_rows(bot, action), what=f"the audit row {action}")
 
 
 def test_pause_by_call_id_with_one_channel_sends_call_id_and_mask(

@@ -82,11 +82,13 @@ def handle_click(
                 logger.exception("click %s failed", action_id)
         details["error"] = message.text
         _audit(services, invocation, name, outcome, target, details)
+        logger.info("click %s on %s by %s/%s: %s", name, value[:20], invocation.team_id, invocation.user_id, outcome)
         send(
             lambda: respond(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
         )
         return
     _audit(services, invocation, name, Outcome.OK, target, details)
+    logger.info("click %s on #%s by %s/%s: ok", name, details.get("request"), invocation.team_id, invocation.user_id)
 
 
 def _audit(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,7 @@ def execute(invocation: Invocation, *, services: Services, respond: Respond, cli
     """Run one `/recording …` invocation to the end; every outcome is replied to and audited once."""
     name = _subcommand_name(invocation.text)
     details: dict[str, Any] = {}
+    started = time.perf_counter()
     try:
         role = services.authorizer.require(invocation.user, Role.REQUESTER, action=name)
         command = parse_command(invocation.text, services.limits)
@@ -91,8 +93,18 @@ def execute(invocation: Invocation, *, services: Services, respond: Respond, cli
         details.setdefault("error", message.text)
         _audit(services, invocation, name, outcome, details)
         reply_privately(respond, message)
+        _log(invocation, name, outcome, started)
         return
     _audit(services, invocation, name, Outcome.OK, details)
+    _log(invocation, name, Outcome.OK, started)
+
+
+def _log(invocation: Invocation, name: str, outcome: str, started: float) -> None:
+    logger.info(
+        "command %s by %s/%s in %s: %s (%.0f ms after the ack)",
+        name, invocation.team_id, invocation.user_id, invocation.channel_id or "-", outcome,
+        (time.perf_counter() - started) * 1000,
+    )  # fmt: skip
 
 
 def _audit(services: Services, invocation: Invocation, name: str, outcome: str, details: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bot.logs import request_id_var
 from bot.models import Invocation
 from bot.redaction import SecretRedactor, redactor
 from bot.store.audit import AuditEntry, AuditQuery, AuditStore, Outcome
@@ -37,7 +38,8 @@ class AuditTrail:
         self._store.record(
             action=action,
             outcome=outcome,
-            request_id=invocation.request_id if invocation else "",
+            # Work without an invocation (the scheduler) still runs under a request ID of its own.
+            request_id=invocation.request_id if invocation else _current_request_id(),
             team_id=invocation.team_id if invocation else "",
             user_id=user_id if user_id is not None else (invocation.user_id if invocation else "system"),
             channel_id=invocation.channel_id if invocation else "",
@@ -52,3 +54,8 @@ class AuditTrail:
 
     def query(self, filters: AuditQuery) -> list[AuditEntry]:
         return self._store.query(filters)
+
+
+def _current_request_id() -> str:
+    request_id = request_id_var.get()
+    return "" if request_id == "-" else request_id

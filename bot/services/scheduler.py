@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from bot.logs import new_request_id, request_context
 from bot.services.pauses import PauseService
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,10 @@ class Scheduler:
 
     def tick(self) -> None:
         """One pass: expire what is overdue, resume what is due. Safe to call from any thread."""
-        self._pauses.expire_due()
-        self._pauses.resume_due()
+        # One ID per pass ties its log lines, audit rows and upstream calls together.
+        with request_context("sched-" + new_request_id()):
+            self._pauses.expire_due()
+            self._pauses.resume_due()
 
     def _run(self) -> None:
         try:

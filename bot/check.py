@@ -1,0 +1,176 @@
+"""`recording-bot check`: validate the configuration and reach every dependency once, one line per check."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+import httpx
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
+from bot.clients.media_repository import MediaRepositoryClient
+from bot.clients.webex import WebexClient, WebexRefreshCredentials
+from bot.settings import ConfigurationError, Settings
+from bot.store.database import Database, DatabaseUnavailable, describe_database_error
+
+PASS, FAIL, SKIP = "✓", "✗", "–"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        text = f"{self.status} {self.name}: {self.detail}"
+        return f"{text}\n    fix: {self.fix}" if self.fix else text
+
+
+def run_checks(settings: Settings, *, socket_mode: bool = False) -> list[CheckResult]:
+    checks: list[Callable[[], CheckResult]] = [
+        lambda: _configuration(settings, socket_mode=socket_mode),
+        lambda: _database(settings),
+        lambda: _slack(settings),
+        lambda: _media_repository(settings),
+        lambda: _webex(settings),
+    ]
+    results = []
+    for check in checks:
+        try:
+            results.append(check())
+        except Exception as error:  # a check must report, never crash the report
+            results.append(CheckResult("check", FAIL, f"unexpected error ({type(error).__name__})"))
+    return results
+
+
+def print_report(results: list[CheckResult], out: TextIO) -> int:
+    for result in results:
+        out.write(result.line() + "\n")
+    failed = sum(r.status == FAIL for r in results)
+    out.write(f"\n{len(results) - failed} of {len(results)} checks passed" + (" (– = skipped)\n" if any(
+        r.status == SKIP for r in results) else "\n"))  # fmt: skip
+    return 1 if failed else 0
+
+
+def _configuration(settings: Settings, *, socket_mode: bool) -> CheckResult:
+    try:
+        settings.require_slack(socket_mode=socket_mode)
+        settings.require_consistent_credentials()
+    except ConfigurationError as error:
+        return CheckResult(
+            "configuration", FAIL, str(error), "set the variable named above (see README, Configuration)"
+        )
+    return CheckResult("configuration", PASS, "all required variables are set and well-formed")
+
+
+def _database(settings: Settings) -> CheckResult:
+    path = settings.database_path
+    if not path.exists():
+        folder = path.parent.resolve()
+        if folder.is_dir() and os.access(folder, os.W_OK):
+            return CheckResult("database", PASS, f"{path} does not exist yet; it will be created on first start")
+        return CheckResult(
+            "database", FAIL, f"{path} cannot be created: {folder} is missing or not writable",
+            "point DATABASE_PATH at a file on a writable, persistent volume",
+        )  # fmt: skip
+    database = Database(path)
+    try:
+        database.check_writable()
+        pending = database.pending_migrations()
+    except (DatabaseUnavailable, sqlite3.Error) as error:
+        detail = str(error) if isinstance(error, DatabaseUnavailable) else describe_database_error(path, error)
+        return CheckResult("database", FAIL, detail, "make the file writable by the bot, or fix DATABASE_PATH")
+    finally:
+        database.close()
+    if pending:
+        return CheckResult("database", PASS, f"{path} is writable; {len(pending)} migration(s) will run at start")
+    return CheckResult("database", PASS, f"{path} is writable and its schema is current")
+
+
+def _slack(settings: Settings) -> CheckResult:
+    if settings.slack_bot_token is None:
+        return CheckResult("Slack", FAIL, "SLACK_BOT_TOKEN is not set", "copy the Bot User OAuth Token (xoxb-…)")
+    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, timeout=10)
+    try:
+        identity = client.auth_test()
+    except SlackApiError as error:
+        reason = error.response.get("error", "unknown error")
+        return CheckResult(
+            "Slack", FAIL, f"auth.test refused the token ({reason})",
+            "reinstall the app and copy the Bot User OAuth Token from OAuth & Permissions into SLACK_BOT_TOKEN",
+        )  # fmt: skip
+    except (SlackClientError, OSError) as error:
+        return CheckResult(
+            "Slack", FAIL, f"cannot reach {settings.slack_api_url} ({type(error).__name__})",
+            "check outbound HTTPS from this host, or SLACK_API_URL",
+        )  # fmt: skip
+    return CheckResult(
+        "Slack", PASS, f"workspace {identity.get('team')} ({identity.get('team_id')}), bot user {identity.get('user')}"
+    )
+
+
+def _media_repository(settings: Settings) -> CheckResult:
+    if not settings.media_repository_configured:
+        return CheckResult(
+            "recording system", FAIL, "not configured: pause and resume are disabled",
+            "set MEDIA_REPOSITORY_URL and MEDIA_REPOSITORY_API_KEY (and USERNAME/PASSWORD for token auth)",
+        )  # fmt: skip
+    assert settings.media_repository_url is not None and settings.media_repository_api_key is not None
+    with httpx.Client(timeout=settings.media_repository_timeout_seconds) as http:
+        client = MediaRepositoryClient(
+            http=http,
+            base_url=settings.media_repository_url,
+            api_key=settings.media_repository_api_key.get_secret_value(),
+            username=settings.media_repository_username,
+            password=(
+                settings.media_repository_password.get_secret_value() if settings.media_repository_password else None
+            ),
+        )
+        try:
+            return CheckResult("recording system", PASS, client.verify_credentials())
+        except UpstreamError as error:
+            return CheckResult("recording system", FAIL, error.user_message(), _upstream_fix(error, "MEDIA_REPOSITORY"))
+
+
+def _webex(settings: Settings) -> CheckResult:
+    if not settings.webex_configured:
+        return CheckResult("Webex", SKIP, "not configured: /recording settings and pause-card warnings are off")
+    refresh = None
+    if settings.webex_refresh_token and settings.webex_client_id and settings.webex_client_secret:
+        refresh = WebexRefreshCredentials(
+            client_id=settings.webex_client_id,
+            client_secret=settings.webex_client_secret.get_secret_value(),
+            refresh_token=settings.webex_refresh_token.get_secret_value(),
+        )
+    with httpx.Client(timeout=settings.webex_timeout_seconds) as http:
+        client = WebexClient(
+            http=http,
+            base_url=settings.webex_api_url,
+            access_token=settings.webex_access_token.get_secret_value() if settings.webex_access_token else "",
+            org_id=settings.webex_org_id,
+            refresh=refresh,
+        )
+        try:
+            return CheckResult("Webex", PASS, client.verify())
+        except UpstreamError as error:
+            return CheckResult("Webex", FAIL, error.user_message(), _upstream_fix(error, "WEBEX"))
+
+
+def _upstream_fix(error: UpstreamError, prefix: str) -> str:
+    if isinstance(error, AuthenticationFailed):
+        if prefix == "WEBEX":
+            return (
+                "renew WEBEX_ACCESS_TOKEN (or set WEBEX_REFRESH_TOKEN with WEBEX_CLIENT_ID/SECRET); the token "
+                "needs spark-admin:telephony_config_read and a telephony admin role"
+            )
+        return "check MEDIA_REPOSITORY_API_KEY (and that it allows this host), USERNAME and PASSWORD"
+    if isinstance(error, UpstreamUnreachable):
+        return f"check {prefix}_URL and that this host can reach it" if prefix != "WEBEX" else "check WEBEX_API_URL"
+    return "see the message above; the tracking ID helps the vendor's support"

@@ -1,0 +1,339 @@
+"""`recording-bot console`: use the bot from a terminal, as a chosen Slack user, without Slack.
+
+The console serves the real app on 127.0.0.1 and drives it exactly as Slack would (signed slash
+commands and button clicks). Only Slack itself is replaced, by the simulated Slack Web API, whose
+messages are printed here. With --demo the recording system and Webex are simulated too, on a
+throw-away database, so a newcomer can walk through the whole approval flow in a minute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shlex
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import SecretStr
+
+from bot.app import RecordingBot, create_app
+from bot.console_render import render_blocks
+from bot.local_server import LocalServer
+from bot.models import Role
+from bot.settings import Settings
+from bot.simulators.media_repository import (
+    DEMO_API_KEY,
+    DEMO_CALLS,
+    DEMO_PASSWORD,
+    DEMO_USERNAME,
+    SimulatedMediaRepository,
+)
+from bot.simulators.slack import SimulatedSlack, SlackCall
+from bot.simulators.slack_sender import SlackSender
+from bot.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
+from bot.wsgi import wsgi_app_for
+
+DEMO_TEAM = "T0DEMO"
+DEMO_ADMIN = "U0DEMOADMIN"
+DEMO_LEAD = "U0DEMOLEAD"
+DEMO_AGENT = "U0DEMOAGENT"
+CHANNEL = "C0CONSOLE"
+# Webex's demo lines, given ongoing calls so that settings, warnings and pauses tell one story.
+DEMO_WEBEX_CALLS = (
+    ("5a1e2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b", ("1000",)),
+    ("6b2f3c4d-5e6f-4a71-9b8c-0d1e2f3a4b5c", ("1002",)),
+    ("7c3a4d5e-6f7a-4b82-8c9d-1e2f3a4b5c6d", ("1003",)),
+)
+
+DEMO_INTRO = f"""\
+recording-bot console (demo): a throw-away database, and simulated Slack, recording system and Webex
+on 127.0.0.1. The bot itself is the real one.
+You are {DEMO_ADMIN} (admin). {DEMO_LEAD} is an approver (team lead), {DEMO_AGENT} a requester.
+Try, line by line:
+  /recording pause 8856 20s customer is reading out a card number
+  as {DEMO_LEAD}
+  approve 1
+  /recording requests
+  wait 21                      (the pause ends; the bot resumes the recording by itself)
+  /recording settings 1000
+Type `help` for console commands, `quit` to leave.
+"""
+
+CONSOLE_HELP = """\
+Console commands:
+  /recording <subcommand …>    what a Slack user types (the `/recording ` prefix may be left out)
+  approve N | deny N | retry N | abandon N    press a card's button as the current user
+  as U123                      act as another Slack user from now on
+  whoami                       show the current user
+  wait [seconds]               show what the bot does meanwhile (default 5 s; timed resumes, expiries)
+  help                         this list
+  quit                         leave
+"""
+
+_BUTTONS = {
+    "approve": "recording_approve",
+    "deny": "recording_deny",
+    "retry": "recording_retry",
+    "abandon": "recording_abandon",
+}
+# After each command, output is printed once the bot has been quiet this long (or after the cap).
+_QUIET_SECONDS = 0.4
+_SETTLE_CAP_SECONDS = 8.0
+
+
+@dataclass
+class Sandbox:
+    """Everything the console runs: the served bot, the simulated Slack and the sender that signs."""
+
+    bot: RecordingBot
+    server: LocalServer
+    slack: SimulatedSlack
+    sender: SlackSender
+    team_id: str
+
+
+class Console:
+    def __init__(self, sandbox: Sandbox, *, user: str, out: TextIO) -> None:
+        self._sandbox = sandbox
+        self.user = user
+        self._out = out
+        self._seen = 0
+        self._print_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="console-output", daemon=True)
+
+    def run(self, lines: TextIO, *, interactive: bool) -> int:
+        self._watcher.start()
+        try:
+            while True:
+                if interactive:
+                    self._out.write(f"{self.user}> ")
+                    self._out.flush()
+                line = lines.readline()
+                if not line:
+                    return 0
+                if not self.execute(line.strip()):
+                    return 0
+        finally:
+            self._stop.set()
+            self._watcher.join(2)
+
+    def execute(self, line: str) -> bool:
+        """Run one console line; False means quit."""
+        if not line or line.startswith("#"):
+            return True
+        words = line.split()
+        head = words[0].lower()
+        if head in ("quit", "exit"):
+            return False
+        if head in ("help", "?"):
+            self._say(CONSOLE_HELP)
+        elif head == "whoami":
+            role = self._sandbox.bot.services.authorizer.role_of_user(self._sandbox.team_id, self.user)
+            self._say(f"you are {self.user} ({role.value if role else 'not on the allow-list'})")
+        elif head == "as" and len(words) == 2:
+            self.user = words[1].strip("<@>").upper()
+            self._say(f"now acting as {self.user}")
+        elif head == "wait":
+            seconds = float(words[1]) if len(words) > 1 and _is_number(words[1]) else 5.0
+            time.sleep(min(max(seconds, 0.0), 600.0))
+            self._flush()
+        elif head in _BUTTONS and len(words) == 2 and words[1].isdigit():
+            self._press(_BUTTONS[head], words[1])
+        else:
+            text = line[len("/recording") :].strip() if head == "/recording" else line
+            response = self._sandbox.sender.command(text, user=self.user, team=self._sandbox.team_id, channel=CHANNEL)
+            if response.status_code != 200:
+                self._say(f"(the bot answered HTTP {response.status_code})")
+            self._settle()
+        return True
+
+    def _press(self, action_id: str, request_id: str) -> None:
+        request = self._sandbox.bot.services.pauses.get(int(request_id))
+        message_ts = request.message_ts if request and request.message_ts else "0"
+        response = self._sandbox.sender.click(
+            action_id, request_id, user=self.user, team=self._sandbox.team_id, channel=CHANNEL, message_ts=message_ts
+        )
+        if response.status_code != 200:
+            self._say(f"(the bot answered HTTP {response.status_code})")
+        self._settle()
+
+    # -- output ----------------------------------------------------------------------------------
+
+    def _settle(self) -> None:
+        """Wait until the bot has gone quiet, then print what it sent, so output precedes the next prompt."""
+        deadline = time.monotonic() + _SETTLE_CAP_SECONDS
+        last_count, last_change = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            count = len(self._sandbox.slack.requests)
+            if count != last_count:
+                last_count, last_change = count, time.monotonic()
+            # Nothing sent yet: give the bot a little longer to start answering.
+            quiet_needed = _QUIET_SECONDS if count > self._seen else _QUIET_SECONDS * 2
+            if time.monotonic() - last_change >= quiet_needed:
+                break
+            time.sleep(0.05)
+        self._flush()
+
+    def _watch(self) -> None:
+        # Scheduled work (automatic resumes, expiries) happens between commands: show it as it comes.
+        while not self._stop.wait(0.5):
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._print_lock:
+            calls = self._sandbox.slack.calls()
+            for call in calls[self._seen :]:
+                shown = self._describe(call)
+                if shown:
+                    self._out.write(shown + "\n\n")
+            self._seen = len(calls)
+            self._out.flush()
+
+    def _describe(self, call: SlackCall) -> str | None:
+        body = render_blocks(call.blocks, call.text)
+        channel = str(call.payload.get("channel", ""))
+        if call.method == "response_url":
+            where = "only you see this" if call.payload.get("response_type", "ephemeral") == "ephemeral" else "#console"
+            return f"[{where}]\n{_indent(body)}"
+        if call.method == "chat.postMessage":
+            where = f"DM to {channel}" if channel.startswith("D") else "#console"
+            return f"[{where}]\n{_indent(body)}"
+        if call.method == "chat.update":
+            return f"[#console · card updated]\n{_indent(body)}"
+        if call.method == "chat.postEphemeral":
+            return f"[only {call.payload.get('user')} sees this]\n{_indent(body)}"
+        return None
+
+    def _say(self, text: str) -> None:
+        with self._print_lock:
+            self._out.write(text.rstrip() + "\n")
+            self._out.flush()
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line if line else "" for line in text.splitlines())
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# -- setting up --------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def demo_sandbox() -> Iterator[Sandbox]:
+    """Simulated Slack, recording system and Webex, and the real bot on a throw-away database."""
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recording-bot-demo-")))
+        slack = stack.enter_context(SimulatedSlack(team_id=DEMO_TEAM, bot_token="xoxb-console-demo"))  # noqa: S106
+        recorder = stack.enter_context(
+            SimulatedMediaRepository(
+                api_key=DEMO_API_KEY, username=DEMO_USERNAME, password=DEMO_PASSWORD, calls=DEMO_CALLS
+            )
+        )
+        for call_id, extensions in DEMO_WEBEX_CALLS:
+            recorder.add_call(call_id, extensions)
+        webex = stack.enter_context(SimulatedWebex())
+        settings = Settings(
+            _env_file=None,
+            slack_bot_token=SecretStr(slack.bot_token),
+            slack_signing_secret=SecretStr(secrets.token_hex(16)),
+            slack_api_url=slack.api_url,
+            database_path=folder / "demo.db",
+            bot_admins=(DEMO_ADMIN,),
+            media_repository_url=recorder.url,
+            media_repository_api_key=SecretStr(DEMO_API_KEY),
+            media_repository_username=DEMO_USERNAME,
+            media_repository_password=SecretStr(DEMO_PASSWORD),
+            webex_api_url=webex.base_url,
+            webex_access_token=SecretStr(DEFAULT_ACCESS_TOKEN),
+            log_level="WARNING",
+        )
+        sandbox = stack.enter_context(_served(settings, slack))
+        authorizer = sandbox.bot.services.authorizer
+        authorizer.set_role(DEMO_TEAM, DEMO_LEAD, Role.APPROVER, source="console demo")
+        authorizer.set_role(DEMO_TEAM, DEMO_AGENT, Role.REQUESTER, source="console demo")
+        yield sandbox
+
+
+@contextlib.contextmanager
+def configured_sandbox(settings: Settings, *, team_id: str) -> Iterator[Sandbox]:
+    """The configured database, recording system and Webex; only Slack is simulated (replies print here)."""
+    with SimulatedSlack(team_id=team_id, bot_token="xoxb-console") as slack:  # noqa: S106
+        local = settings.model_copy(
+            update={
+                "slack_bot_token": SecretStr(slack.bot_token),
+                "slack_signing_secret": SecretStr(secrets.token_hex(16)),
+                "slack_api_url": slack.api_url,
+            }
+        )
+        with _served(local, slack) as sandbox:
+            yield sandbox
+
+
+@contextlib.contextmanager
+def _served(settings: Settings, slack: SimulatedSlack) -> Iterator[Sandbox]:
+    bot = create_app(settings).start()
+    server = LocalServer(wsgi_app_for(bot)).start()
+    assert settings.slack_signing_secret is not None
+    sender = SlackSender(
+        base_url=server.url,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        response_url_factory=slack.response_url,
+    )
+    try:
+        yield Sandbox(bot=bot, server=server, slack=slack, sender=sender, team_id=slack.team_id)
+    finally:
+        sender.close()
+        server.stop()
+        bot.close()
+
+
+def run_console(
+    settings: Settings | None,
+    *,
+    demo: bool,
+    as_user: str | None,
+    team_id: str | None,
+    script: list[str] | None = None,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+) -> int:
+    if demo:
+        context = demo_sandbox()
+    else:
+        assert settings is not None and team_id is not None
+        context = configured_sandbox(settings, team_id=team_id)
+    with context as sandbox:
+        user = (as_user or (DEMO_ADMIN if demo else "")).upper()
+        console = Console(sandbox, user=user, out=stdout)
+        if demo:
+            stdout.write(DEMO_INTRO + "\n")
+        else:
+            stdout.write(f"recording-bot console as {user} in {team_id} (Slack is simulated; `help` lists commands)\n")
+        stdout.flush()
+        for line in script or []:
+            stdout.write(f"{console.user}> {line}\n")
+            if not console.execute(line):
+                return 0
+        return console.run(stdin, interactive=stdin.isatty())
+
+
+def split_script(text: str) -> list[str]:
+    """`-c "line; line"` → lines (semicolons separate, quotes respected)."""
+    lexer = shlex.shlex(text, posix=False)
+    lexer.whitespace = ";"
+    lexer.whitespace_split = True
+    return [part.strip() for part in lexer if part.strip()]

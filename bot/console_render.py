@@ -1,0 +1,85 @@
+"""Block Kit as terminal text: what a Slack user would read, with buttons shown as typeable commands."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime
+from typing import Any
+
+_DATE = re.compile(r"<!date\^(\d+)\^([^|>]*)(?:\|[^>]*)?>")
+_USER = re.compile(r"<@([A-Z0-9]+)(?:\|([^>]*))?>")
+_CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|([^>]*))?>")
+_SPECIAL = re.compile(r"<!([a-z]+)(?:\|[^>]*)?>")
+_LINK = re.compile(r"<([^@#!][^|>]*)(?:\|([^>]*))?>")
+_EMOJI = {
+    ":white_check_mark:": "✓",
+    ":x:": "✗",
+    ":warning:": "⚠",
+    ":no_entry:": "⛔",
+    ":no_entry_sign:": "⛔",
+    ":hourglass:": "⌛",
+    ":hourglass_flowing_sand:": "⏳",
+    ":arrow_forward:": "▶",
+    ":double_vertical_bar:": "⏸",
+    ":grey_question:": "?",
+    ":information_source:": "ℹ",
+    ":wave:": "👋",
+    ":wastebasket:": "🗑",
+}
+
+# Buttons become the console command that presses them.
+_BUTTON_COMMANDS = {
+    "recording_approve": "approve",
+    "recording_deny": "deny",
+    "recording_retry": "retry",
+    "recording_abandon": "abandon",
+}
+
+
+def mrkdwn_to_text(text: str) -> str:
+    """Slack mrkdwn → plain text for a terminal: dates in local time, mentions as @ID, entities decoded."""
+
+    def date(match: re.Match[str]) -> str:
+        moment = datetime.fromtimestamp(int(match.group(1))).astimezone()
+        fmt = match.group(2)
+        if "{date" in fmt:
+            return moment.strftime("%Y-%m-%d %H:%M:%S")
+        return moment.strftime("%H:%M:%S")
+
+    text = _DATE.sub(date, text)
+    text = _USER.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
+    text = _CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
+    text = _SPECIAL.sub(lambda m: "@" + m.group(1), text)
+    text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    for code, symbol in _EMOJI.items():
+        text = text.replace(code, symbol)
+    text = text.replace("*", "")
+    return html.unescape(text)
+
+
+def render_blocks(blocks: list[dict[str, Any]], fallback: str = "") -> str:
+    if not blocks:
+        return mrkdwn_to_text(fallback)
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind in ("section", "header"):
+            text = (block.get("text") or {}).get("text")
+            if text:
+                lines.append(mrkdwn_to_text(text))
+            for field in block.get("fields") or []:
+                label, _, value = mrkdwn_to_text(field.get("text", "")).partition("\n")
+                lines.append(f"  {label}: {value}")
+        elif kind == "context":
+            lines.extend("  " + mrkdwn_to_text(e.get("text", "")) for e in block.get("elements") or [])
+        elif kind == "actions":
+            pressed = [
+                f"[{e.get('text', {}).get('text', '?')}: type `{_BUTTON_COMMANDS.get(e.get('action_id', ''), '?')} "
+                f"{e.get('value', '')}`]"
+                for e in block.get("elements") or []
+            ]
+            lines.append("  " + "  ".join(pressed))
+        elif kind == "divider":
+            lines.append("  " + "-" * 40)
+    return "\n".join(lines)

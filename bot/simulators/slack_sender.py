@@ -1,0 +1,115 @@
+"""Sends requests into the bot's /slack/events exactly as Slack does: form bodies, v0 HMAC-SHA256 signatures.
+
+Used by the tests, the console and the benchmark, so all three drive the bot the way Slack does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+TEAM = "T0TEST"
+CHANNEL = "C0OPS"
+
+
+def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+class SlackSender:
+    """Builds the raw body first, signs exactly those bytes, and posts them unchanged."""
+
+    def __init__(self, *, base_url: str, signing_secret: str, response_url_factory: Callable[[], str]) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.signing_secret = signing_secret
+        self._response_url = response_url_factory
+        self.http = httpx.Client(timeout=10)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def post(
+        self,
+        body: bytes,
+        *,
+        timestamp: str | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+        path: str = "/slack/events",
+    ) -> httpx.Response:
+        ts = timestamp if timestamp is not None else str(int(time.time()))
+        sent_headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature if signature is not None else slack_signature(self.signing_secret, ts, body),
+        }
+        sent_headers.update(headers or {})
+        return self.http.post(self.base_url + path, content=body, headers=sent_headers)
+
+    def command_body(self, text: str, *, user: str, team: str = TEAM, channel: str = CHANNEL) -> bytes:
+        return urlencode(
+            {
+                "token": "deprecated",
+                "team_id": team,
+                "team_domain": "example",
+                "channel_id": channel,
+                "channel_name": "ops",
+                "user_id": user,
+                "user_name": "someone",
+                "command": "/recording",
+                "text": text,
+                "api_app_id": "A0TEST",
+                "is_enterprise_install": "false",
+                "response_url": self._response_url(),
+                "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+            }
+        ).encode()
+
+    def command(
+        self, text: str, *, user: str, team: str = TEAM, channel: str = CHANNEL, **kwargs: Any
+    ) -> httpx.Response:
+        return self.post(self.command_body(text, user=user, team=team, channel=channel), **kwargs)
+
+    def click_body(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user: str,
+        team: str = TEAM,
+        channel: str = CHANNEL,
+        message_ts: str = "1732440000.000200",
+    ) -> bytes:
+        payload = {
+            "type": "block_actions",
+            "team": {"id": team, "domain": "example"},
+            "user": {"id": user, "username": "someone", "team_id": team},
+            "api_app_id": "A0TEST",
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+            "channel": {"id": channel, "name": "ops"},
+            "message": {"type": "message", "ts": message_ts, "text": "card"},
+            "response_url": self._response_url(),
+            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "decision",
+                    "value": value,
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        return urlencode({"payload": json.dumps(payload)}).encode()
+
+    def click(self, action_id: str, value: str, *, user: str, **kwargs: Any) -> httpx.Response:
+        post_kwargs = {k: kwargs.pop(k) for k in ("timestamp", "signature", "headers") if k in kwargs}
+        return self.post(self.click_body(action_id, value, user=user, **kwargs), **post_kwargs)

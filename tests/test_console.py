@@ -1,0 +1,102 @@
+"""`recording-bot console`: the whole approval flow typed into a terminal, with nothing configured."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.simulators.media_repository import SimulatedMediaRepository
+from bot.simulators.slack import SimulatedSlack
+from bot.simulators.webex import SimulatedWebex
+from tests.conftest import BOT_TOKEN, RECORDER_API_KEY, RECORDER_PASSWORD, RECORDER_USER, SIGNING_SECRET
+
+
+def _console(*args: str, stdin: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "console", *args],
+        input=stdin,
+        env={"PATH": os.environ.get("PATH", ""), **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_demo_walks_through_request_approval_automatic_resume_and_settings() -> None:
+    out = _console(
+        "--demo",
+        stdin="\n".join(
+            [
+                "/recording pause 8856 10s customer is reading out a card number",
+                "as U0DEMOLEAD",
+                "approve 1",
+                "/recording requests",
+                "wait 11",
+                "settings 1000",
+                "pause 1000 1m reading card",
+                "whoami",
+                "quit",
+            ]
+        ),
+    )
+    assert "You are U0DEMOADMIN (admin)" in out
+    assert "[Approve: type `approve 1`]" in out
+    assert "Approved by @U0DEMOLEAD" in out and "Recording paused until" in out
+    assert "[DM to D0DEMOADMIN]" in out and "was approved by @U0DEMOLEAD" in out
+    assert "Active pauses (1)" in out
+    assert "resumed automatically at" in out
+    assert "Main Reception" in out and "Mode: Always" in out
+    assert "pause/resume is not available on this line" in out  # the card's Webex warning
+    assert "you are U0DEMOLEAD (approver)" in out
+    assert "<@" not in out and "<!date" not in out  # Slack markup is rendered, not shown raw
+
+
+def test_demo_refuses_self_approval_like_slack_would() -> None:
+    out = _console("--demo", "-c", "pause 8857 1m card; approve 1; quit", stdin="")
+    assert "another approver must decide on your own request" in out
+
+
+def test_console_on_a_configured_deployment_uses_its_database_and_upstreams(
+    tmp_path: Path, recorder: SimulatedMediaRepository, webex: SimulatedWebex, slack: SimulatedSlack
+) -> None:
+    env = {
+        "DATABASE_PATH": str(tmp_path / "prod.db"),
+        "MEDIA_REPOSITORY_URL": recorder.url,
+        "MEDIA_REPOSITORY_API_KEY": RECORDER_API_KEY,
+        "MEDIA_REPOSITORY_USERNAME": RECORDER_USER,
+        "MEDIA_REPOSITORY_PASSWORD": RECORDER_PASSWORD,
+        "WEBEX_API_URL": webex.base_url,
+        "WEBEX_ACCESS_TOKEN": "sim-webex-access-token-0001",
+        "BOT_ADMINS": "U0OPS",
+        # The deployment's Slack settings: the console must answer in the terminal instead.
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+    }
+    out = _console("--as", "U0OPS", "--team", "T0PROD", "-c", "resume 8856; settings 1002; quit", stdin="", env=env)
+    assert "@U0OPS resumed the recording on extension `8856`" in out
+    assert "Sales Queue" in out
+    (call,) = recorder.mute_calls()
+    assert (call["extension"], call["mute"]) == ("8856", "0")
+    assert slack.requests == []  # the deployment's Slack is never contacted
+    audit = subprocess.run(
+        [sys.executable, "-m", "bot", "audit", "--format", "csv", "--user", "U0OPS"],
+        env={"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "prod.db")},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "command.resume" in audit.stdout and "command.settings" in audit.stdout
+
+
+def test_console_without_a_user_says_what_to_pass(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "console"],
+        env={"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "x.db")},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--as" in result.stderr and "--demo" in result.stderr
