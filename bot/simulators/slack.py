@@ -60,10 +60,15 @@ class SimulatedSlack(SimulatedServer):
         bot_token: str = "xoxb-test-token",  # noqa: S107 - a simulator's own made-up token
         team_id: str = "T0TEST",
         bot_user_id: str = "UBOT",
+        app_token: str = "xapp-test-token",  # noqa: S107 - a simulator's own made-up token
+        socket_mode_url: str = "",
         port: int = 0,
     ) -> None:
         super().__init__(port=port)
         self.bot_token = bot_token
+        self.app_token = app_token
+        # Where apps.connections.open sends a Socket Mode app (see SimulatedSocketMode).
+        self.socket_mode_url = socket_mode_url
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self._state_lock = threading.Lock()
@@ -136,6 +141,11 @@ class SimulatedSlack(SimulatedServer):
         if call.method == "response_url":
             # Slack answers response_url posts with a bare "ok".
             return Reply(body="ok", content_type="text/plain")
+        if call.method == "apps.connections.open":
+            # The one method called with the app-level token rather than the bot token.
+            if request.headers.get("authorization") != f"Bearer {self.app_token}":
+                return _ok_false("invalid_auth")
+            return _ok(url=self.socket_mode_url) if self.socket_mode_url else _ok_false("not_allowed_token_type")
         if request.headers.get("authorization") != f"Bearer {self.bot_token}":
             return _ok_false("invalid_auth")
         handler = getattr(self, "_" + call.method.replace(".", "_"), None)
