@@ -158,7 +158,8 @@ def plain_text(slack_text: str) -> str:
             return f"@{(label or body).split('^')[0]}"
         return label or body
 
-    return html.unescape(_SLACK_ENTITY.sub(entity, slack_text))
+    # Cleaned again after decoding, so `&#x202e;` cannot bring back what clean_input removed.
+    return clean_input(html.unescape(_SLACK_ENTITY.sub(entity, slack_text)))
 
 
 def _parse_pause(args: list[str], limits: PauseLimits) -> Pause:
@@ -322,7 +323,8 @@ def _parse_no_args(command: Command, name: str) -> _Parser:
 def _parse_audit(args: list[str], limits: PauseLimits) -> ShowAudit:
     if not args:
         return ShowAudit(rows=DEFAULT_AUDIT_ROWS)
-    if len(args) > 1 or not args[0].isdigit() or not 1 <= int(args[0][:6]) <= MAX_AUDIT_ROWS:
+    # isdigit() alone also accepts digits int() cannot read ("²", "①"); only ASCII digits are a number here.
+    if len(args) > 1 or not (args[0].isascii() and args[0].isdigit()) or not 1 <= int(args[0][:6]) <= MAX_AUDIT_ROWS:
         raise ParseError(
             f"`audit` takes one number of entries, from 1 to {MAX_AUDIT_ROWS}.", subcommand="audit"
         )

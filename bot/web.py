@@ -28,6 +28,10 @@ def build_wsgi_app(slack_handler: SlackRequestHandler, database: Database) -> Ws
         if path == SLACK_EVENTS_PATH:
             if method != "POST":
                 return _json(start_response, 405, {"error": "POST only"}, [("Allow", "POST")])
+            timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+            if timestamp is not None and not (timestamp.isascii() and timestamp.isdigit()):
+                # slack_sdk's verifier calls int() on it unguarded: a forged value would be a 500 and a traceback.
+                return _json(start_response, 401, {"error": "invalid request"})
             return slack_handler(environ, start_response)
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             return _health(start_response, database)
@@ -52,7 +56,9 @@ def _json(
     extra_headers: list[tuple[str, str]] | None = None,
 ) -> Iterable[bytes]:
     payload = json.dumps(body).encode()
-    reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}[status]
+    reason = {
+        200: "OK", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable",
+    }[status]  # fmt: skip
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
     start_response(f"{status} {reason}", headers + (extra_headers or []))
     return [payload]

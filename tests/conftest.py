@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -170,3 +171,49 @@ def roles(bot: RecordingBot) -> None:
 @pytest.fixture(autouse=True)
 def _known_secrets() -> None:
     redactor.add(*SECRETS)
+
+
+class _EveryLogLine(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self._formatter = logging.Formatter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + self._formatter.formatException(record.exc_info)
+        self.lines.append(text)
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test doubles as a leak test: no configured secret, and no token the simulated recording
+    system issued, may appear in a log line, an audit row or anything sent to the simulated Slack."""
+    capture = _EveryLogLine()
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(capture)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(capture)
+        root.setLevel(previous_level)
+    fixtures = request.node.funcargs
+    secrets = list(SECRETS)
+    recorder: SimulatedMediaRepository | None = fixtures.get("recorder")
+    if recorder is not None:
+        secrets += recorder.issued_tokens()
+    places = {"log": "\n".join(capture.lines)}
+    slack: SimulatedSlack | None = fixtures.get("slack")
+    if slack is not None:
+        places["Slack"] = "\n".join(r.body.decode("utf-8", "replace") for r in slack.requests)
+    served: ServedBot | None = fixtures.get("served")
+    if served is not None and served.bot is not None:
+        places["audit"] = "\n".join(
+            f"{r.command} {r.target} {r.details}" for r in served.bot.services.audit.recent(10_000)
+        )
+    for place, text in places.items():
+        leaked = [s[:8] + "…" for s in secrets if s and s in text]
+        assert not leaked, f"secret(s) {leaked} leaked into the {place}"

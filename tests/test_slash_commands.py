@@ -8,6 +8,7 @@ from bot.app import RecordingBot
 from bot.models import Role
 from bot.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, AGENT, LEAD, STRANGER
+from tests.pause_helpers import wait_until
 from tests.slack_requests import TEAM, SlackSender
 
 
@@ -108,8 +109,10 @@ def test_non_admin_cannot_change_or_list_the_allow_list(
     slack.clear()
     sender.command("users", user=AGENT)
     _reply(slack, "needs the admin role")
-    refusals = [r for r in bot.services.audit.recent(20) if r.outcome == "refused"]
-    assert {r.action for r in refusals} >= {"command.allow", "command.revoke", "command.users"}
+    def refused_actions() -> set[str]:
+        return {r.action for r in bot.services.audit.recent(20) if r.outcome == "refused"}
+
+    wait_until(lambda: refused_actions() >= {"command.allow", "command.revoke", "command.users"}, what="refusals")
 
 
 def test_last_admin_cannot_be_revoked_or_demoted(

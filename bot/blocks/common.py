@@ -31,7 +31,8 @@ def help_message(*, unknown_word: str | None = None) -> Message:
 
 
 def parse_error_message(problem: str, example: str | None) -> Message:
-    body = f":warning: {problem}"
+    # The problem quotes the user's own words: escaped like any other user text.
+    body = f":warning: {escape(problem)}"
     if example:
         body += f"\nTry: `{escape(example)}`"
     text = problem + (f" Try: {example}" if example else "")

@@ -81,11 +81,12 @@ def handle_click(
             if message.text.startswith("Something went wrong"):
                 logger.exception("click %s failed", action_id)
         details["error"] = message.text
-        _audit(services, invocation, name, outcome, target, details)
-        logger.info("click %s on %s by %s/%s: %s", name, value[:20], invocation.team_id, invocation.user_id, outcome)
+        # Reply first: when the database is the problem, the audit write waits on its lock.
         send(
             lambda: respond(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
         )
+        _audit(services, invocation, name, outcome, target, details)
+        logger.info("click %s on %s by %s/%s: %s", name, value[:20], invocation.team_id, invocation.user_id, outcome)
         return
     _audit(services, invocation, name, Outcome.OK, target, details)
     logger.info("click %s on #%s by %s/%s: ok", name, details.get("request"), invocation.team_id, invocation.user_id)
@@ -120,6 +121,6 @@ def _button_value(body: dict[str, Any]) -> str:
 
 def _request_id(value: str) -> int:
     # The value came back from Slack, but anyone could craft a click: treat it as untrusted input.
-    if not value.isdigit() or len(value) > 12:
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:  # "²" passes isdigit() but not int()
         raise PauseRefused("That button does not belong to a pause request I know.")
     return int(value)

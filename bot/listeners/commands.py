@@ -91,8 +91,9 @@ def execute(invocation: Invocation, *, services: Services, respond: Respond, cli
         if outcome == Outcome.ERROR and message.text.startswith("Something went wrong"):
             logger.exception("command failed: %s", name)
         details.setdefault("error", message.text)
-        _audit(services, invocation, name, outcome, details)
+        # Reply first: when the database is the problem, the audit write waits on its lock.
         reply_privately(respond, message)
+        _audit(services, invocation, name, outcome, details)
         _log(invocation, name, outcome, started)
         return
     _audit(services, invocation, name, Outcome.OK, details)

@@ -43,6 +43,9 @@ class SlackPauseNotifier:
             raise CardNotPosted(
                 f"Slack could not be reached to post the approval card ({type(error).__name__}); please ask again."
             ) from None
+        except ValueError:
+            # slack_sdk lets a JSONDecodeError out when a 200 answer starts with "{" but is not JSON.
+            raise CardNotPosted("Slack sent an unreadable answer to the approval card; please ask again.") from None
         return str(response["ts"])
 
     def update_card(self, request: PauseRequest) -> None:
@@ -53,7 +56,7 @@ class SlackPauseNotifier:
             self._client.chat_update(
                 channel=request.channel_id, ts=request.message_ts, text=card.text, blocks=card.blocks
             )
-        except (SlackApiError, SlackClientError, OSError) as error:
+        except (SlackApiError, SlackClientError, OSError, ValueError) as error:
             # The state is safe in the database; the card catches up on the next change.
             logger.warning("could not update the card of request #%s: %s", request.id, _describe(error))
 
@@ -63,7 +66,7 @@ class SlackPauseNotifier:
             opened = self._client.conversations_open(users=request.requester_id)
             channel = opened["channel"]["id"]
             self._client.chat_postMessage(channel=channel, text=note.text, blocks=note.blocks)
-        except (SlackApiError, SlackClientError, OSError, KeyError, TypeError) as error:
+        except (SlackApiError, SlackClientError, OSError, ValueError, KeyError, TypeError) as error:
             logger.warning("could not tell the requester of request #%s: %s", request.id, _describe(error))
 
 

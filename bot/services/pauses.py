@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.clients.errors import NotFound, UpstreamError
+from bot.clients.errors import NotFound, UpstreamError, UpstreamUnreachable
 from bot.clients.media_repository import MediaRepositoryClient, MuteOutcome
 from bot.clock import Clock, utc_now
 from bot.commands import Pause
@@ -273,6 +273,10 @@ class PauseService:
             outcome = self._recorder.pause(claimed.target, claimed.channels)
         except UpstreamError as error:
             self._audit_upstream(invocation, claimed, "pause", error=error)
+            if isinstance(error, UpstreamUnreachable):
+                # No answer (timeout, dropped connection, 502/503/504): the pause may have taken effect
+                # anyway, and nothing would ever end it. Resume to be safe, as recover_interrupted does.
+                self._resume_to_be_safe(invocation, claimed)
             failed = self._store.transition(
                 claimed.id, from_states=[RequestState.EXECUTING], to_state=RequestState.FAILED, now=self._clock(),
                 error=error.user_message(),
@@ -300,6 +304,15 @@ class PauseService:
         self._notifier.update_card(active)
         self._notifier.tell_requester(active)
         return active
+
+    def _resume_to_be_safe(self, invocation: Invocation | None, request: PauseRequest) -> None:
+        assert self._recorder is not None
+        try:
+            outcome = self._recorder.resume(request.target)
+        except UpstreamError as error:
+            self._audit_upstream(invocation, request, "resume", error=error)
+        else:
+            self._audit_upstream(invocation, request, "resume", outcome=outcome)
 
     def _audit_upstream(
         self,

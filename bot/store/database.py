@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -19,6 +20,27 @@ BUSY_TIMEOUT_MS = 2000
 
 class DatabaseUnavailable(Exception):
     """The database file cannot be opened, read or written (missing volume, read-only, locked)."""
+
+
+_UNAVAILABLE = ("locked", "busy", "readonly", "read-only", "unable to open", "disk i/o")
+
+
+class _TranslatingDatabase(sqlite_utils.Database):
+    """sqlite_utils.Database whose statements report a locked, read-only or missing file as
+    DatabaseUnavailable, so callers above the store see one exception (and users a clear message)."""
+
+    def __init__(self, conn: sqlite3.Connection, *, path: Path) -> None:
+        super().__init__(conn)
+        self._path = path
+
+    def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] | None = None) -> sqlite3.Cursor:
+        try:
+            cursor: sqlite3.Cursor = super().execute(sql, parameters)
+        except sqlite3.OperationalError as error:
+            if any(word in str(error).lower() for word in _UNAVAILABLE):
+                raise DatabaseUnavailable(describe_database_error(self._path, error)) from error
+            raise
+        return cursor
 
 
 class Database:
@@ -57,7 +79,7 @@ class Database:
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = NORMAL")
-            current = sqlite_utils.Database(conn)
+            current = _TranslatingDatabase(conn, path=self.path)
             self._local.db = current
             with self._all_lock:
                 self._all.append(conn)

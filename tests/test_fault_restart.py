@@ -1,0 +1,279 @@
+"""A SIGKILL of the served process loses nothing: pending requests stay decidable, pauses resume on time, once.
+
+The real server is started the way a PaaS starts it (the Procfile's command, configured only through the
+environment), killed with SIGKILL (no shutdown code runs, as when a container dies), and started again on
+the same database and port. Slack and the recording system are simulators in this test process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.models import PauseRequest, RequestState
+from bot.simulators.media_repository import SimulatedMediaRepository
+from bot.simulators.slack import SimulatedSlack
+from bot.store.database import Database
+from bot.store.pause_requests import PauseRequestStore
+from tests.conftest import (
+    ADMIN,
+    AGENT,
+    BOT_TOKEN,
+    LEAD,
+    LEAD2,
+    RECORDER_API_KEY,
+    RECORDER_PASSWORD,
+    RECORDER_USER,
+    SIGNING_SECRET,
+)
+from tests.pause_helpers import buttons, card_text, wait_until
+from tests.slack_requests import CHANNEL, TEAM, SlackSender
+from tests.test_deployment import _free_port, _procfile_command
+
+pytestmark = pytest.mark.slow
+
+# 0.2 minutes = 12 s: long enough to approve after the restart, short enough to watch one expire.
+APPROVAL_TIMEOUT_MINUTES = 0.2
+# How late an automatic resume or an expiry may be, measured at the simulators.
+ON_TIME_SECONDS = 3.0
+
+
+class BotProcess:
+    """The Procfile's command as its own process group, so a SIGKILL takes the server and its worker at once."""
+
+    def __init__(self, *, env: dict[str, str], cwd: Path, log_path: Path) -> None:
+        self.env = env
+        self.cwd = cwd
+        self.log_path = log_path
+        self.url = f"http://127.0.0.1:{env['PORT']}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                _procfile_command(),
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise AssertionError(f"the server did not become healthy within 30 s:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no graceful shutdown, no atexit, no flushing."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        except ProcessLookupError:
+            pass
+        self.process = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def environment(tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaRepository) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PORT": str(_free_port()),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_PATH": str(tmp_path / "bot.db"),
+        "BOT_ADMINS": ADMIN,
+        "MEDIA_REPOSITORY_URL": recorder.url,
+        "MEDIA_REPOSITORY_API_KEY": RECORDER_API_KEY,
+        "MEDIA_REPOSITORY_USERNAME": RECORDER_USER,
+        "MEDIA_REPOSITORY_PASSWORD": RECORDER_PASSWORD,
+        "MEDIA_REPOSITORY_TIMEOUT_SECONDS": "2",
+        "APPROVAL_TIMEOUT_MINUTES": str(APPROVAL_TIMEOUT_MINUTES),
+    }
+
+
+@pytest.fixture
+def server(tmp_path: Path, environment: dict[str, str]) -> Iterator[BotProcess]:
+    process = BotProcess(env=environment, cwd=tmp_path, log_path=tmp_path / "server.log")
+    yield process
+    process.stop()
+
+
+def _cli(environment: dict[str, str], cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        _procfile_command()[:3] + list(args), env=environment, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _card(slack: SimulatedSlack, request_id: int) -> dict[str, Any]:
+    """The approval card of one request, as it stands now."""
+    title = f"Pause request #{request_id} "
+    found = [m for m in slack.messages() if m["channel"] == CHANNEL and m["text"].startswith(title)]
+    assert len(found) == 1, f"expected one card for #{request_id}, found {len(found)}"
+    return found[0]
+
+
+def _card_says(slack: SimulatedSlack, request_id: int, words: str) -> bool:
+    return words in card_text(_card(slack, request_id))
+
+
+def _ask(sender: SlackSender, slack: SimulatedSlack, extension: str) -> int:
+    before = {m["ts"] for m in slack.messages() if m["channel"] == CHANNEL}
+    started = time.perf_counter()
+    response = sender.command(f"pause {extension} 10s customer reads out a card number", user=AGENT)
+    assert response.status_code == 200
+    assert time.perf_counter() - started < 3
+    card = wait_until(
+        lambda: next((m for m in slack.messages() if m["channel"] == CHANNEL and m["ts"] not in before), None),
+        what=f"the approval card for {extension}",
+    )
+    return int(buttons(card)[0]["value"])
+
+
+def _approve(sender: SlackSender, slack: SimulatedSlack, request_id: int, lead: str) -> None:
+    card = _card(slack, request_id)
+    assert [b["action_id"] for b in buttons(card)] == ["recording_approve", "recording_deny"]
+    response = sender.click("recording_approve", str(request_id), user=lead, message_ts=card["ts"])
+    assert response.status_code == 200
+    wait_until(
+        partial(_card_says, slack, request_id, "Recording paused until"),
+        what=f"the card of #{request_id} to say the recording is paused",
+    )
+
+
+def _mutes(recorder: SimulatedMediaRepository, extension: str, mute: str) -> list[float]:
+    """Arrival times of MuteRecording calls for one extension with one mask."""
+    return [
+        r.at
+        for r in recorder.requests
+        if r.params.get("action") == "MuteRecording"
+        and r.params.get("extension") == extension
+        and r.params.get("mute") == mute
+    ]
+
+
+def _stored(database: Database, request_id: int) -> PauseRequest:
+    request = PauseRequestStore(database=database).get(request_id)
+    assert request is not None
+    return request
+
+
+def _epoch(moment: datetime | None) -> float:
+    assert moment is not None
+    return moment.timestamp()
+
+
+def test_after_sigkill_and_restart_pending_requests_are_decidable_and_pauses_resume_once_on_time(
+    tmp_path: Path,
+    environment: dict[str, str],
+    server: BotProcess,
+    slack: SimulatedSlack,
+    recorder: SimulatedMediaRepository,
+) -> None:
+    for user, role in ((LEAD, "approver"), (LEAD2, "approver"), (AGENT, "requester")):
+        assert f"{user} is now {role}" in _cli(environment, tmp_path, "users", "--team", TEAM, "add", user, role)
+    paused_before_kill, approved_after_restart, left_to_expire = ["7001", "7002"], ["7003", "7004"], "7005"
+    for extension in [*paused_before_kill, *approved_after_restart, left_to_expire]:
+        recorder.add_call(str(uuid.uuid4()), [extension])
+
+    server.start()
+    sender = SlackSender(base_url=server.url, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url)
+    database = Database(environment["DATABASE_PATH"])
+    try:
+        ids = {ext: _ask(sender, slack, ext) for ext in [*paused_before_kill, *approved_after_restart, left_to_expire]}
+        for extension in paused_before_kill:
+            _approve(sender, slack, ids[extension], LEAD)
+            assert len(_mutes(recorder, extension, "3")) == 1
+        assert all(_stored(database, ids[e]).state is RequestState.ACTIVE for e in paused_before_kill)
+
+        server.kill()
+        with pytest.raises(httpx.TransportError):
+            httpx.get(server.url + "/healthz", timeout=1)  # really gone
+        server.start()  # same port, same database
+
+        # Every pending request can still be approved from its old card: one MuteRecording each.
+        for extension, lead in zip(approved_after_restart, (LEAD, LEAD2), strict=True):
+            assert _stored(database, ids[extension]).state is RequestState.PENDING
+            _approve(sender, slack, ids[extension], lead)
+            assert len(_mutes(recorder, extension, "3")) == 1
+            assert f"Approved by <@{lead}>" in card_text(_card(slack, ids[extension]))
+
+        # Every active pause resumes by itself at its time, whichever process stored it.
+        for extension in [*paused_before_kill, *approved_after_restart]:
+            resume_at = _epoch(_stored(database, ids[extension]).resume_at)
+            (resumed,) = wait_until(
+                partial(_mutes, recorder, extension, "0"),
+                timeout=max(0.0, resume_at - time.time()) + ON_TIME_SECONDS + 2,
+                what=f"the automatic resume of {extension}",
+            )
+            assert resume_at - 0.05 <= resumed <= resume_at + ON_TIME_SECONDS, (extension, resumed - resume_at)
+            wait_until(
+                partial(_card_says, slack, ids[extension], "resumed automatically at"),
+                what=f"the card of {extension} to say it resumed",
+            )
+            assert _stored(database, ids[extension]).resumed_by == "system"
+
+        # The request nobody decided expires on time after the restart, and its buttons are gone.
+        expiring = ids[left_to_expire]
+        expires_at = _epoch(_stored(database, expiring).expires_at)
+        card_ts = _card(slack, expiring)["ts"]
+        (expired_update,) = wait_until(
+            lambda: [
+                c for c in slack.calls("chat.update") if c.payload.get("ts") == card_ts and "Expired at" in c.rendered
+            ],
+            timeout=max(0.0, expires_at - time.time()) + ON_TIME_SECONDS + 2,
+            what="the card of the undecided request to say Expired",
+        )
+        assert expires_at - 0.05 <= expired_update.at <= expires_at + ON_TIME_SECONDS
+        assert buttons(_card(slack, expiring)) == []
+        assert _stored(database, expiring).state is RequestState.EXPIRED
+        slack.wait_for_call("chat.postMessage", containing=f"#{expiring} for extension `{left_to_expire}` expired")
+
+        # Nothing was resumed (or paused) twice, and nothing reached the recorder for the expired request.
+        time.sleep(1.0)  # a second scheduler, had one survived the kill, would show itself here
+        for extension in [*paused_before_kill, *approved_after_restart]:
+            assert len(_mutes(recorder, extension, "3")) == 1, extension
+            assert len(_mutes(recorder, extension, "0")) == 1, extension
+        assert [r for r in recorder.mute_calls() if r.get("extension") == left_to_expire] == []
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n--- server log ---\n{server.log()}") from error
+    finally:
+        database.close()
+        sender.close()
