@@ -17,7 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot import __version__, listeners
 from bot.clients.media_repository import MediaRepositoryClient
-from bot.clients.webex import WebexClient, WebexRefreshCredentials
+from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
 from bot.clock import Clock, utc_now
 from bot.commands import PauseLimits
 from bot.listeners.slack_notifier import SlackPauseNotifier
@@ -123,17 +123,9 @@ def build_core(
     return Core(database=database, services=services, scheduler=scheduler, closers=closers)
 
 
-def _media_repository(settings: Settings, closers: list[Callable[[], Any]]) -> MediaRepositoryClient | None:
-    if not settings.media_repository_configured:
-        logger.warning("MEDIA_REPOSITORY_URL / MEDIA_REPOSITORY_API_KEY not set: pause and resume are disabled")
-        return None
+def media_repository_client(settings: Settings, http: httpx.Client) -> MediaRepositoryClient:
+    """The recording-system client for these settings (they must be configured)."""
     assert settings.media_repository_url is not None and settings.media_repository_api_key is not None
-    http = httpx.Client(
-        timeout=settings.media_repository_timeout_seconds,
-        headers={"User-Agent": USER_AGENT},
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-    )
-    closers.append(http.close)
     return MediaRepositoryClient(
         http=http,
         base_url=settings.media_repository_url,
@@ -145,6 +137,38 @@ def _media_repository(settings: Settings, closers: list[Callable[[], Any]]) -> M
     )
 
 
+def webex_client(settings: Settings, http: httpx.Client, *, token_store: WebexTokenStore | None = None) -> WebexClient:
+    """The Webex client for these settings, renewing its own token when refresh credentials are set."""
+    refresh = None
+    if settings.webex_refresh_token and settings.webex_client_id and settings.webex_client_secret:
+        refresh = WebexRefreshCredentials(
+            client_id=settings.webex_client_id,
+            client_secret=settings.webex_client_secret.get_secret_value(),
+            refresh_token=settings.webex_refresh_token.get_secret_value(),
+        )
+    return WebexClient(
+        http=http,
+        base_url=settings.webex_api_url,
+        access_token=settings.webex_access_token.get_secret_value() if settings.webex_access_token else "",
+        org_id=settings.webex_org_id,
+        refresh=refresh,
+        token_store=token_store if refresh else None,
+    )
+
+
+def _media_repository(settings: Settings, closers: list[Callable[[], Any]]) -> MediaRepositoryClient | None:
+    if not settings.media_repository_configured:
+        logger.warning("MEDIA_REPOSITORY_URL / MEDIA_REPOSITORY_API_KEY not set: pause and resume are disabled")
+        return None
+    http = httpx.Client(
+        timeout=settings.media_repository_timeout_seconds,
+        headers={"User-Agent": USER_AGENT},
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+    )
+    closers.append(http.close)
+    return media_repository_client(settings, http)
+
+
 def _line_settings(
     settings: Settings, database: Database, closers: list[Callable[[], Any]]
 ) -> LineSettingsService | None:
@@ -153,21 +177,7 @@ def _line_settings(
         return None
     http = httpx.Client(timeout=settings.webex_timeout_seconds, headers={"User-Agent": USER_AGENT})
     closers.append(http.close)
-    refresh = None
-    if settings.webex_refresh_token and settings.webex_client_id and settings.webex_client_secret:
-        refresh = WebexRefreshCredentials(
-            client_id=settings.webex_client_id,
-            client_secret=settings.webex_client_secret.get_secret_value(),
-            refresh_token=settings.webex_refresh_token.get_secret_value(),
-        )
-    webex = WebexClient(
-        http=http,
-        base_url=settings.webex_api_url,
-        access_token=settings.webex_access_token.get_secret_value() if settings.webex_access_token else "",
-        org_id=settings.webex_org_id,
-        refresh=refresh,
-        token_store=SqliteWebexTokenStore(database=database) if refresh else None,
-    )
+    webex = webex_client(settings, http, token_store=SqliteWebexTokenStore(database=database))
     return LineSettingsService(webex=webex)
 
 

@@ -12,9 +12,8 @@ import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.app import media_repository_client, webex_client
 from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
-from bot.clients.media_repository import MediaRepositoryClient
-from bot.clients.webex import WebexClient, WebexRefreshCredentials
 from bot.settings import ConfigurationError, Settings
 from bot.store.database import Database, DatabaseUnavailable, describe_database_error
 
@@ -122,17 +121,8 @@ def _media_repository(settings: Settings) -> CheckResult:
             "recording system", FAIL, "not configured: pause and resume are disabled",
             "set MEDIA_REPOSITORY_URL and MEDIA_REPOSITORY_API_KEY (and USERNAME/PASSWORD for token auth)",
         )  # fmt: skip
-    assert settings.media_repository_url is not None and settings.media_repository_api_key is not None
     with httpx.Client(timeout=settings.media_repository_timeout_seconds) as http:
-        client = MediaRepositoryClient(
-            http=http,
-            base_url=settings.media_repository_url,
-            api_key=settings.media_repository_api_key.get_secret_value(),
-            username=settings.media_repository_username,
-            password=(
-                settings.media_repository_password.get_secret_value() if settings.media_repository_password else None
-            ),
-        )
+        client = media_repository_client(settings, http)
         try:
             return CheckResult("recording system", PASS, client.verify_credentials())
         except UpstreamError as error:
@@ -142,21 +132,8 @@ def _media_repository(settings: Settings) -> CheckResult:
 def _webex(settings: Settings) -> CheckResult:
     if not settings.webex_configured:
         return CheckResult("Webex", SKIP, "not configured: /recording settings and pause-card warnings are off")
-    refresh = None
-    if settings.webex_refresh_token and settings.webex_client_id and settings.webex_client_secret:
-        refresh = WebexRefreshCredentials(
-            client_id=settings.webex_client_id,
-            client_secret=settings.webex_client_secret.get_secret_value(),
-            refresh_token=settings.webex_refresh_token.get_secret_value(),
-        )
     with httpx.Client(timeout=settings.webex_timeout_seconds) as http:
-        client = WebexClient(
-            http=http,
-            base_url=settings.webex_api_url,
-            access_token=settings.webex_access_token.get_secret_value() if settings.webex_access_token else "",
-            org_id=settings.webex_org_id,
-            refresh=refresh,
-        )
+        client = webex_client(settings, http)
         try:
             return CheckResult("Webex", PASS, client.verify())
         except UpstreamError as error:
