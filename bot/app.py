@@ -20,6 +20,7 @@ from bot.clients.media_repository import MediaRepositoryClient
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
 from bot.clock import Clock, utc_now
 from bot.commands import PauseLimits
+from bot.listeners.background import BackgroundWork
 from bot.listeners.slack_notifier import SlackPauseNotifier
 from bot.redaction import redactor
 from bot.services.audit import AuditTrail
@@ -217,13 +218,16 @@ def create_app(
         # auth.test ran once above; answer Bolt's per-request authorization from it instead of letting
         # the first Slack request wait on another network round trip before its ack.
         authorize=lambda **_: authorize_result,
-        # Listeners ack first and finish their work in lazy listeners after the HTTP response is sent.
+        # Listeners only ack and queue their work (BackgroundWork), so the HTTP response can wait for
+        # the listener to return; this also skips Bolt's wait-for-ack polling.
         process_before_response=True,
         request_verification_enabled=not socket_mode,
         ignoring_self_events_enabled=False,
         url_verification_enabled=True,
     )
-    listeners.register(bolt, core.services)
+    work = BackgroundWork()
+    core.closers.append(work.shutdown)
+    listeners.register(bolt, core.services, work)
     return RecordingBot(
         settings=settings,
         bolt=bolt,

@@ -429,7 +429,7 @@ def test_a_card_update_lost_to_a_slack_fault_does_not_stop_the_pause_and_the_car
     _approve(running, slack, request_id)
     wait_for_state(running.bot, request_id, RequestState.ACTIVE)
     assert [(c["extension"], c["mute"]) for c in recorder.mute_calls()] == [("8856", "3")]
-    # The first update (approved, pausing…) was lost; the next one (paused) brings the card up to date.
+    # The card's update was lost once; the bot tries once more, so the card does not stay stale.
     wait_until(lambda: "Recording paused until" in card_text(_card_of(slack, request_id)), what="the card to catch up")
     assert buttons(_card_of(slack, request_id)) == []
     slack.wait_for_call("chat.postMessage", containing="was approved by")  # the requester is told

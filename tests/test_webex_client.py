@@ -702,3 +702,26 @@ def test_no_secret_reaches_logs_or_errors(
     for caught in errors:
         assert_no_secret(error_texts(caught), sim)
     assert "/callRecording" in caplog.text  # calls are logged, just without secrets
+
+
+def test_concurrent_lookups_on_a_cold_cache_fetch_the_list_once(
+    sim: SimulatedWebex, make_client: Callable[..., WebexClient]
+) -> None:
+    import threading
+
+    client = make_client()
+    sim.answer_slowly(0.2, times=1)  # the first page is slow, so the other lookups arrive meanwhile
+    start = threading.Barrier(5)
+    found: list[int] = []
+
+    def lookup(query: str) -> None:
+        start.wait()
+        found.append(len(client.find_virtual_lines(query)))
+
+    threads = [threading.Thread(target=lookup, args=(q,)) for q in ("1000", "1002", "1003", "1004", "2001")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == [1, 1, 1, 1, 1]
+    assert len(sim.list_requests()) == 3  # one listing of three pages of four, not five listings

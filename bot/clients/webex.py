@@ -291,6 +291,61 @@ def _fold(text: str | None) -> str:
 # -- the client ----------------------------------------------------------------------------------
 
 
+class _LineIndex:
+    """The line list with lookup tables, built once per fetch: a lookup costs a dict access, not a scan."""
+
+    def __init__(self, lines: tuple[VirtualLine, ...]) -> None:
+        self.lines = lines
+        self._extension: dict[str, list[VirtualLine]] = {}
+        self._number: dict[str, list[VirtualLine]] = {}
+        self._id: dict[str, list[VirtualLine]] = {}
+        self._uuid: dict[str, list[VirtualLine]] = {}
+        self._full_name: dict[str, list[VirtualLine]] = {}
+        self._any_name: dict[str, list[VirtualLine]] = {}
+        for line in lines:
+            self._id.setdefault(line.id, []).append(line)
+            decoded = (_decoded_id(line.id) or "").lower()
+            if "/" in decoded:
+                self._uuid.setdefault(decoded.rsplit("/", 1)[1], []).append(line)
+            if line.number is not None:
+                for extension in {line.number.extension, line.number.esn} - {None}:
+                    self._extension.setdefault(str(extension), []).append(line)
+            for number in _numbers_of(line):
+                self._number.setdefault(number, []).append(line)
+            full_names = {_fold(f"{line.first_name or ''} {line.last_name or ''}"), _fold(line.display_name)}
+            for name in full_names:
+                self._full_name.setdefault(name, []).append(line)
+            for name in full_names | {_fold(line.first_name), _fold(line.last_name)}:
+                self._any_name.setdefault(name, []).append(line)
+
+    def by_extension(self, extension: str) -> list[VirtualLine]:
+        return list(self._extension.get(extension, ()))
+
+    def by_number(self, number: str) -> list[VirtualLine]:
+        return list(self._number.get(number, ()))
+
+    def by_id(self, line_id: str) -> list[VirtualLine]:
+        return list(self._id.get(line_id, ()))
+
+    def by_uuid(self, uuid: str) -> list[VirtualLine]:
+        return list(self._uuid.get(uuid, ()))
+
+    def by_full_name(self, folded: str) -> list[VirtualLine]:
+        return _unique(self._full_name.get(folded, []))
+
+    def by_any_name(self, folded: str) -> list[VirtualLine]:
+        return _unique(self._any_name.get(folded, []))
+
+
+def _unique(lines: list[VirtualLine]) -> list[VirtualLine]:
+    """Keep list order, drop repeats (a line can match by more than one key)."""
+    unique: list[VirtualLine] = []
+    for line in lines:
+        if not any(line is kept for kept in unique):
+            unique.append(line)
+    return unique
+
+
 class WebexClient:
     """Reads virtual lines and their call-recording settings; thread-safe, one instance per process."""
 
@@ -345,7 +400,8 @@ class WebexClient:
             self._expires_at = clock()
 
         self._cache_lock = threading.Lock()
-        self._list_cache: TTLCache[str, tuple[VirtualLine, ...]] | None = (
+        self._fetch_lock = threading.Lock()
+        self._list_cache: TTLCache[str, _LineIndex] | None = (
             TTLCache(maxsize=1, ttl=list_cache_seconds, timer=self._timer) if list_cache_seconds > 0 else None
         )
         self._settings_cache: TTLCache[str, CallRecordingSettings] | None = (
@@ -358,15 +414,25 @@ class WebexClient:
 
     def list_virtual_lines(self) -> list[VirtualLine]:
         """All virtual lines of the organization (cached for `list_cache_seconds`)."""
+        return list(self._line_index().lines)
+
+    def _line_index(self) -> _LineIndex:
         with self._cache_lock:
             cached = self._list_cache.get(_LIST_CACHE_KEY) if self._list_cache is not None else None
         if cached is not None:
-            return list(cached)
-        lines = tuple(self._fetch_all_lines())
-        if self._list_cache is not None:
+            return cached
+        # One fetch at a time: requests arriving while the list is cold wait for it instead of each
+        # paging through the whole list again.
+        with self._fetch_lock:
             with self._cache_lock:
-                self._list_cache[_LIST_CACHE_KEY] = lines
-        return list(lines)
+                cached = self._list_cache.get(_LIST_CACHE_KEY) if self._list_cache is not None else None
+            if cached is not None:
+                return cached
+            index = _LineIndex(tuple(self._fetch_all_lines()))
+            if self._list_cache is not None:
+                with self._cache_lock:
+                    self._list_cache[_LIST_CACHE_KEY] = index
+            return index
 
     def get_call_recording(self, virtual_line_id: str) -> CallRecordingSettings:
         """The call-recording settings of one virtual line (cached for `settings_cache_seconds`)."""
@@ -399,36 +465,21 @@ class WebexClient:
             text = tel.group(1).strip()
         if not text:
             return []
-        lines = self.list_virtual_lines()
+        index = self._line_index()
 
         phone = _PHONE_PUNCTUATION.sub("", text)
         if text.startswith("+") and _E164.match(phone):
-            return [line for line in lines if phone in _numbers_of(line)]
+            return index.by_number(phone)
         if _DIGITS.match(phone) and (text == phone or len(phone) > 6):
             # An extension; a long run of digits may also be an E.164 number typed without its "+".
-            return [
-                line
-                for line in lines
-                if line.number is not None
-                and (phone in (line.number.extension, line.number.esn) or f"+{phone}" in _numbers_of(line))
-            ]
+            return _unique(index.by_extension(phone) + index.by_number(f"+{phone}"))
         if _UUID.match(text):
             # Control Hub shows the bare UUID that the opaque ID encodes.
-            suffix = f"/{text.lower()}"
-            return [line for line in lines if (_decoded_id(line.id) or "").lower().endswith(suffix)]
+            return index.by_uuid(text.lower())
         if text.startswith(_WEBEX_ID_PREFIX) or _WEBEX_ID.match(text):
-            return [line for line in lines if line.id == text]
-
+            return index.by_id(text)
         wanted = _fold(text)
-        single_word = " " not in wanted
-        matches = []
-        for line in lines:
-            names = {_fold(f"{line.first_name or ''} {line.last_name or ''}"), _fold(line.display_name)}
-            if single_word:
-                names |= {_fold(line.first_name), _fold(line.last_name)}
-            if wanted in names:
-                matches.append(line)
-        return matches
+        return index.by_full_name(wanted) if " " in wanted else index.by_any_name(wanted)
 
     def verify(self) -> str:
         """A deployment check: reads one virtual line with the configured token; raises UpstreamError."""

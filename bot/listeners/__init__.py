@@ -5,10 +5,11 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.listeners import actions, commands, middleware
+from bot.listeners.background import BackgroundWork
 from bot.services.bundle import Services
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, services: Services, work: BackgroundWork) -> None:
     middleware.register(app)
-    commands.register(app, services)
-    actions.register(app, services)
+    commands.register(app, services, work)
+    actions.register(app, services, work)

@@ -11,6 +11,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from bot.blocks.common import error_message
 from bot.blocks.kit import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RETRY
 from bot.blocks.pause import already_decided_message
+from bot.listeners.background import BUSY_TEXT, BackgroundWork
 from bot.listeners.replies import message_for_failure, send
 from bot.logs import request_context
 from bot.models import Invocation, PauseRequest, Role, SlackUser
@@ -23,30 +24,35 @@ logger = logging.getLogger(__name__)
 Decision = Callable[[Invocation, int], PauseRequest]
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, services: Services, work: BackgroundWork) -> None:
     decisions: dict[str, Decision] = {
         ACTION_APPROVE: services.pauses.approve,
         ACTION_DENY: services.pauses.deny,
         ACTION_RETRY: services.pauses.retry,
         ACTION_ABANDON: services.pauses.abandon,
     }
-
-    def ack_click(ack: Ack) -> None:
-        # The decision calls the recording system; Slack must not wait for it (3-second limit).
-        ack()
-
     for action_id, decide in decisions.items():
-        app.action(action_id)(ack=ack_click, lazy=[_click_runner(action_id, decide, services)])
+        app.action(action_id)(_click_listener(action_id, decide, services, work))
 
 
-def _click_runner(action_id: str, decide: Decision, services: Services) -> Callable[..., None]:
+def _click_listener(action_id: str, decide: Decision, services: Services, work: BackgroundWork) -> Callable[..., None]:
     # Bolt passes arguments by parameter name, so the per-button values are bound by this closure.
-    def run_click(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    def on_click(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        # The decision calls the recording system; Slack must not wait for it (3-second limit).
         invocation = _invocation(body, str(context.get("request_id") or ""))
-        with request_context(invocation.request_id):
-            handle_click(invocation, action_id, _button_value(body), decide, services=services, respond=respond)
+        value = _button_value(body)
 
-    return run_click
+        def run() -> None:
+            with request_context(invocation.request_id):
+                handle_click(invocation, action_id, value, decide, services=services, respond=respond)
+
+        if work.submit(run):
+            ack()
+        else:
+            ack()
+            send(lambda: respond(text=BUSY_TEXT, response_type="ephemeral", replace_original=False))
+
+    return on_click
 
 
 def handle_click(

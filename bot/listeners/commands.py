@@ -27,6 +27,7 @@ from bot.commands import (
     parse_command,
 )
 from bot.listeners import pause, settings
+from bot.listeners.background import BUSY_TEXT, BackgroundWork
 from bot.listeners.replies import message_for_failure, reply_privately
 from bot.logs import request_context
 from bot.models import Invocation, Role, SlackUser
@@ -56,23 +57,27 @@ class CommandRun:
 Handler = Callable[[CommandRun, Any], None]
 
 
-def register(app: App, services: Services) -> None:
-    def ack_command(ack: Ack) -> None:
+def register(app: App, services: Services, work: BackgroundWork) -> None:
+    def on_command(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
         # Slack allows 3 seconds. Nothing may run before this ack: not the database, not Slack, not
         # an upstream. Every answer goes out afterwards through response_url or the Web API.
-        ack()
-
-    def run_command(body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
         invocation = Invocation(
             user=SlackUser(team_id=str(body.get("team_id", "")), user_id=str(body.get("user_id", ""))),
             channel_id=str(body.get("channel_id", "")),
             request_id=str(context.get("request_id") or ""),
             text=str(body.get("text", "")),
         )
-        with request_context(invocation.request_id):
-            execute(invocation, services=services, respond=respond, client=client)
 
-    app.command(SLASH_COMMAND)(ack=ack_command, lazy=[run_command])
+        def run() -> None:
+            with request_context(invocation.request_id):
+                execute(invocation, services=services, respond=respond, client=client)
+
+        if work.submit(run):
+            ack()
+        else:
+            ack(text=BUSY_TEXT)
+
+    app.command(SLASH_COMMAND)(on_command)
 
 
 def execute(invocation: Invocation, *, services: Services, respond: Respond, client: WebClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -13,6 +14,9 @@ from bot.services.notifications import CardNotPosted
 
 logger = logging.getLogger(__name__)
 
+_UPDATE_ATTEMPTS = 2
+_UPDATE_RETRY_SECONDS = 0.5
+_PERMANENT_UPDATE_ERRORS = {"message_not_found", "channel_not_found", "cant_update_message", "invalid_auth"}
 _CANNOT_POST_HERE = {
     "not_in_channel",
     "channel_not_found",
@@ -52,13 +56,21 @@ class SlackPauseNotifier:
         if not request.message_ts:
             return
         card = approval_card(request, approval_minutes=self._approval_minutes)
-        try:
-            self._client.chat_update(
-                channel=request.channel_id, ts=request.message_ts, text=card.text, blocks=card.blocks
-            )
-        except (SlackApiError, SlackClientError, OSError, ValueError) as error:
-            # The state is safe in the database; the card catches up on the next change.
-            logger.warning("could not update the card of request #%s: %s", request.id, _describe(error))
+        for attempt in range(1, _UPDATE_ATTEMPTS + 1):
+            try:
+                self._client.chat_update(
+                    channel=request.channel_id, ts=request.message_ts, text=card.text, blocks=card.blocks
+                )
+                return
+            except (SlackApiError, SlackClientError, OSError, ValueError) as error:
+                # A stale card invites clicks on a decided request: worth one more try. Either way the
+                # state is safe in the database, and the card catches up on the next change.
+                logger.warning(
+                    "could not update the card of request #%s (attempt %s): %s", request.id, attempt, _describe(error)
+                )
+                if _describe(error) in _PERMANENT_UPDATE_ERRORS:
+                    return
+                time.sleep(_UPDATE_RETRY_SECONDS)
 
     def tell_requester(self, request: PauseRequest) -> None:
         note = outcome_for_requester(request)

@@ -47,7 +47,8 @@ class AuditTrail:
             target=target,
             details=details,
         )
-        logger.info("audit action=%s outcome=%s target=%s", action, outcome, target or "-")
+        # DEBUG: the row itself is the record; listeners already log one INFO line per request.
+        logger.debug("audit action=%s outcome=%s target=%s", action, outcome, target or "-")
 
     def recent(self, limit: int) -> list[AuditEntry]:
         return self._store.recent(limit)

@@ -183,7 +183,8 @@ class PauseService:
             invocation, action="request.approved", outcome=Outcome.OK, target=request.target.value,
             details={"request": request.id},
         )  # fmt: skip
-        self._notifier.update_card(approved)
+        # The recording system first: every moment before the pause is recorded, and the card
+        # update (a Slack round trip, maybe rate-limited) can wait for the outcome.
         return self._execute(invocation, approved, from_state=RequestState.APPROVED)
 
     def deny(self, invocation: Invocation, request_id: int) -> PauseRequest:
@@ -266,8 +267,6 @@ class PauseService:
         )  # fmt: skip
         if claimed is None:
             raise self._already_decided(request.id)
-        if from_state is RequestState.FAILED:
-            self._notifier.update_card(claimed)
         assert self._recorder is not None
         try:
             outcome = self._recorder.pause(claimed.target, claimed.channels)

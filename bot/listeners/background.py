@@ -1,0 +1,51 @@
+"""The work a Slack request causes after its ack, on a bounded pool of threads owned by the bot."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+logger = logging.getLogger(__name__)
+
+
+class BackgroundWork:
+    """Listeners ack, then hand the slow part (database, upstreams, replies) to this pool.
+
+    Bolt's lazy listeners do the same but deep-copy every request first, on the thread that owes
+    Slack its ack; handing over the already-parsed payload keeps the ack path short. The queue is
+    bounded so an overload is refused at once instead of answering minutes late.
+    """
+
+    def __init__(self, *, threads: int = 8, max_pending: int = 500) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="slack-work")
+        self._slots = threading.BoundedSemaphore(max_pending)
+
+    def submit(self, work: Callable[[], None]) -> bool:
+        """Queue `work`; False (and nothing queued) when the bot is already at capacity."""
+        if not self._slots.acquire(blocking=False):
+            return False
+
+        def run() -> None:
+            try:
+                work()
+            except Exception:
+                # Listeners turn failures into replies themselves; this is the last line of defence.
+                logger.exception("background work failed")
+            finally:
+                self._slots.release()
+
+        try:
+            self._pool.submit(run)
+        except RuntimeError:  # shutting down
+            self._slots.release()
+            return False
+        return True
+
+    def shutdown(self) -> None:
+        """Finish what was accepted (a deploy's graceful stop), accept nothing new."""
+        self._pool.shutdown(wait=True)
+
+
+BUSY_TEXT = "recording-bot is busy right now and did not take this request; please try again in a moment."
