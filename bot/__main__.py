@@ -94,41 +94,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from gunicorn.app.base import BaseApplication
-    from gunicorn.glogging import Logger as GunicornLogger
-
+    from bot.server import run_gunicorn
     from bot.store.database import Database
 
     # Check what can be checked before starting the server, so a bad setup fails with one line.
     settings.require_slack()
     Database(settings.database_path).migrate()
 
-    class _ServerLogs(GunicornLogger):  # type: ignore[misc]
-        # The server's own lines go through the bot's logging too: one format (text or JSON), redacted.
-        def setup(self, cfg: Any) -> None:
-            super().setup(cfg)
-            for log in (self.error_log, self.access_log):
-                log.handlers.clear()
-                log.propagate = True
+    def load() -> Any:
+        from bot.wsgi import create
 
-    class _Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            self.cfg.set("logger_class", _ServerLogs)
-            self.cfg.set("bind", f"0.0.0.0:{settings.port}")
-            self.cfg.set("workers", 1)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", max(1, args.threads))
-            self.cfg.set("timeout", 30)
-            self.cfg.set("graceful_timeout", 20)
-            self.cfg.set("keepalive", 5)
-
-        def load(self) -> Any:
-            from bot.wsgi import create
-
-            return create()
+        return create()
 
     logger.info("recording-bot %s serving on port %s", __version__, settings.port)
-    _Server().run()
+    run_gunicorn(load, bind=f"0.0.0.0:{settings.port}", threads=args.threads)
     return 0
 
 

@@ -21,6 +21,7 @@ from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenSt
 from bot.clock import Clock, utc_now
 from bot.commands import PauseLimits
 from bot.listeners.background import BackgroundWork
+from bot.listeners.edge import SlackEdge
 from bot.listeners.slack_notifier import SlackPauseNotifier
 from bot.redaction import redactor
 from bot.services.audit import AuditTrail
@@ -52,6 +53,7 @@ class RecordingBot:
     database: Database
     scheduler: Scheduler
     team_id: str
+    edge: SlackEdge
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
     def start(self) -> RecordingBot:
@@ -221,7 +223,8 @@ def create_app(
         # Listeners only ack and queue their work (BackgroundWork), so the HTTP response can wait for
         # the listener to return; this also skips Bolt's wait-for-ack polling.
         process_before_response=True,
-        request_verification_enabled=not socket_mode,
+        # In HTTP mode SlackEdge verifies every request before it reaches Bolt; Socket Mode is unsigned.
+        request_verification_enabled=False,
         ignoring_self_events_enabled=False,
         url_verification_enabled=True,
     )
@@ -235,6 +238,11 @@ def create_app(
         database=core.database,
         scheduler=core.scheduler,
         team_id=team_id,
+        edge=SlackEdge(
+            bolt=bolt,
+            signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
+            work=work,
+        ),
         closers=core.closers,
     )
 

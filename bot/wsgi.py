@@ -1,17 +1,15 @@
-"""The object the production server serves in HTTP mode: `gunicorn 'bot.wsgi:create()'`."""
+"""The object the production server serves in HTTP mode (see bot/server.py and the Procfile)."""
 
 from __future__ import annotations
-
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.app import RecordingBot, create_app
 from bot.logs import configure_logging
 from bot.settings import load_settings
-from bot.web import SLACK_EVENTS_PATH, WsgiApp, build_wsgi_app
+from bot.web import WsgiApp, build_wsgi_app
 
 
 def wsgi_app_for(bot: RecordingBot) -> WsgiApp:
-    return build_wsgi_app(SlackRequestHandler(bot.bolt, path=SLACK_EVENTS_PATH), bot.database)
+    return build_wsgi_app(bot.edge.handle, bot.database)
 
 
 def create() -> WsgiApp:

@@ -12,6 +12,7 @@ from bot.blocks.common import error_message
 from bot.blocks.kit import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RETRY
 from bot.blocks.pause import already_decided_message
 from bot.listeners.background import BUSY_TEXT, BackgroundWork
+from bot.listeners.edge import ACKED_AT_EDGE
 from bot.listeners.replies import message_for_failure, send
 from bot.logs import request_context
 from bot.models import Invocation, PauseRequest, Role, SlackUser
@@ -46,7 +47,7 @@ def _click_listener(action_id: str, decide: Decision, services: Services, work: 
             with request_context(invocation.request_id):
                 handle_click(invocation, action_id, value, decide, services=services, respond=respond)
 
-        if work.submit(run):
+        if work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
             ack()
         else:
             ack()

@@ -43,6 +43,13 @@ class BackgroundWork:
             return False
         return True
 
+    def run_after_ack(self, work: Callable[[], None], *, acked: bool) -> bool:
+        """Run `work` now if Slack already has its ack (we are on this pool), else queue it."""
+        if acked:
+            work()
+            return True
+        return self.submit(work)
+
     def shutdown(self) -> None:
         """Finish what was accepted (a deploy's graceful stop), accept nothing new."""
         self._pool.shutdown(wait=True)

@@ -28,6 +28,7 @@ from bot.commands import (
 )
 from bot.listeners import pause, settings
 from bot.listeners.background import BUSY_TEXT, BackgroundWork
+from bot.listeners.edge import ACKED_AT_EDGE
 from bot.listeners.replies import message_for_failure, reply_privately
 from bot.logs import request_context
 from bot.models import Invocation, Role, SlackUser
@@ -72,7 +73,7 @@ def register(app: App, services: Services, work: BackgroundWork) -> None:
             with request_context(invocation.request_id):
                 execute(invocation, services=services, respond=respond, client=client)
 
-        if work.submit(run):
+        if work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
             ack()
         else:
             ack(text=BUSY_TEXT)

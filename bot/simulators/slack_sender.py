@@ -17,11 +17,77 @@ import httpx
 
 TEAM = "T0TEST"
 CHANNEL = "C0OPS"
+TRIGGER_ID = "13345224609.738474920.8088930838d88f008e0"
 
 
 def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
     base = b"v0:" + timestamp.encode() + b":" + body
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, *, timestamp: str | None = None) -> dict[str, str]:
+    """The headers Slack sends with `body`: content type, timestamp and v0 signature."""
+    ts = timestamp if timestamp is not None else str(int(time.time()))
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": slack_signature(secret, ts, body),
+    }
+
+
+def command_body(text: str, *, user: str, response_url: str, team: str = TEAM, channel: str = CHANNEL) -> bytes:
+    """A `/recording` slash command exactly as Slack posts it (form-encoded)."""
+    return urlencode(
+        {
+            "token": "deprecated",
+            "team_id": team,
+            "team_domain": "example",
+            "channel_id": channel,
+            "channel_name": "ops",
+            "user_id": user,
+            "user_name": "someone",
+            "command": "/recording",
+            "text": text,
+            "api_app_id": "A0TEST",
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": TRIGGER_ID,
+        }
+    ).encode()
+
+
+def click_body(
+    action_id: str,
+    value: str,
+    *,
+    user: str,
+    response_url: str,
+    team: str = TEAM,
+    channel: str = CHANNEL,
+    message_ts: str = "1732440000.000200",
+) -> bytes:
+    """A block_actions payload for a button on a message, as Slack posts it."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": team, "domain": "example"},
+        "user": {"id": user, "username": "someone", "team_id": team},
+        "api_app_id": "A0TEST",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+        "channel": {"id": channel, "name": "ops"},
+        "message": {"type": "message", "ts": message_ts, "text": "card"},
+        "response_url": response_url,
+        "trigger_id": TRIGGER_ID,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "decision",
+                "value": value,
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
 
 
 class SlackSender:
@@ -45,33 +111,14 @@ class SlackSender:
         headers: dict[str, str] | None = None,
         path: str = "/slack/events",
     ) -> httpx.Response:
-        ts = timestamp if timestamp is not None else str(int(time.time()))
-        sent_headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": signature if signature is not None else slack_signature(self.signing_secret, ts, body),
-        }
+        sent_headers = signed_headers(self.signing_secret, body, timestamp=timestamp)
+        if signature is not None:
+            sent_headers["X-Slack-Signature"] = signature
         sent_headers.update(headers or {})
         return self.http.post(self.base_url + path, content=body, headers=sent_headers)
 
     def command_body(self, text: str, *, user: str, team: str = TEAM, channel: str = CHANNEL) -> bytes:
-        return urlencode(
-            {
-                "token": "deprecated",
-                "team_id": team,
-                "team_domain": "example",
-                "channel_id": channel,
-                "channel_name": "ops",
-                "user_id": user,
-                "user_name": "someone",
-                "command": "/recording",
-                "text": text,
-                "api_app_id": "A0TEST",
-                "is_enterprise_install": "false",
-                "response_url": self._response_url(),
-                "trigger_id": "13345224609.738474920.8088930838d88f008e0",
-            }
-        ).encode()
+        return command_body(text, user=user, response_url=self._response_url(), team=team, channel=channel)
 
     def command(
         self, text: str, *, user: str, team: str = TEAM, channel: str = CHANNEL, **kwargs: Any
@@ -88,27 +135,10 @@ class SlackSender:
         channel: str = CHANNEL,
         message_ts: str = "1732440000.000200",
     ) -> bytes:
-        payload = {
-            "type": "block_actions",
-            "team": {"id": team, "domain": "example"},
-            "user": {"id": user, "username": "someone", "team_id": team},
-            "api_app_id": "A0TEST",
-            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
-            "channel": {"id": channel, "name": "ops"},
-            "message": {"type": "message", "ts": message_ts, "text": "card"},
-            "response_url": self._response_url(),
-            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "decision",
-                    "value": value,
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
-        return urlencode({"payload": json.dumps(payload)}).encode()
+        return click_body(
+            action_id, value, user=user, response_url=self._response_url(), team=team, channel=channel,
+            message_ts=message_ts,
+        )  # fmt: skip
 
     def click(self, action_id: str, value: str, *, user: str, **kwargs: Any) -> httpx.Response:
         post_kwargs = {k: kwargs.pop(k) for k in ("timestamp", "signature", "headers") if k in kwargs}

@@ -1,0 +1,961 @@
+"""The recording-bot benchmark: acks under load vs a bare Bolt app, approve → MuteRecording, settings, memory.
+
+    python -m bench.run                 # from the repository root, in the venv; about 2 minutes
+    python -m bench.run --quick         # smaller counts, for trying changes (about 40 s)
+    python -m bench.run --profile       # also samples the bot's worker with py-spy during the 50-client run
+
+Everything runs on 127.0.0.1: the simulated upstreams in one subprocess (bench/upstreams.py), the bot as
+`python -m bot serve` (the Procfile's server) in another, the bare Bolt app (bench/bare_bolt.py) in a
+third, and the load generator (bench/loadgen.py) in its own process(es). Prints a table with pass/fail
+per target and writes bench/results/latest.json. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from bench.slack_http import (
+    EVENTS_PATH,
+    Connection,
+    click_body,
+    command_body,
+    get_bytes,
+    post_bytes,
+    signed_headers,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+HOST = "127.0.0.1"
+
+ADMIN = "U0ADMIN"
+AGENT = "U0AGENT"  # requester
+LEAD = "U0LEAD"  # approver
+
+# Targets (see the brief in bench/README.md).
+ACK_P99_RATIO_MAX = 1.3
+# Extra approvals made while the simulated Slack answers the card update with 429 (see approve_benchmark).
+RATE_LIMITED_APPROVALS = 3
+THROUGHPUT_MIN = 300.0
+APPROVE_BEYOND_SIM_MS_MAX = 10.0
+CACHED_SETTINGS_MS_MAX = 5.0
+RSS_MB_MAX = 120.0
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PR_SET_PDEATHSIG = 1
+# Above this, something besides the bench was busy on the machine during a run: flagged in the report.
+OTHER_CPU_WARNING_PERCENT = 15.0
+
+
+# -- small helpers -----------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else math.nan,
+        "mean": sum(values) / len(values) if values else math.nan,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process (all its threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU time spent by every process on the machine (all cores), from the first line of /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """VmHWM (peak RSS) and VmRSS from /proc/<pid>/status, Pss from smaps_rollup (shared pages split)."""
+    values: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name in ("VmHWM", "VmRSS"):
+                values[name] = int(rest.split()[0])
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                values["Pss"] = int(line.split()[1])
+    return values
+
+
+def machine_info() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    versions = {}
+    for package in ("slack-bolt", "slack-sdk", "gunicorn", "httpx", "pydantic", "sqlite-utils"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    mem_total = 0
+    with contextlib.suppress(OSError):
+        mem_total = int(Path("/proc/meminfo").read_text().split()[1]) // 1024
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "memory_mb": mem_total,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "commit": commit,
+    }
+
+
+# -- processes ---------------------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Runs in each child before exec: SIGTERM it if the driver dies, even by SIGKILL (Linux prctl)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Control:
+    """The upstreams' control API: arrival times and counts from the simulators."""
+
+    url: str
+    _conn: Connection = field(init=False)
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        self._conn = Connection(parts.hostname or HOST, parts.port or 80, timeout=120)
+
+    def get(self, route: str, **params: object) -> Any:
+        query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in params.items())
+        status, body = self._conn.request(get_bytes(self._conn.host, self._conn.port, f"{route}?{query}"))
+        if status != 200:
+            raise RuntimeError(f"control {route}: HTTP {status} {body[:200]!r}")
+        return json.loads(body)
+
+
+@dataclass
+class Server:
+    """One served app (ours or the bare Bolt app): its process, port, and what to sample."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    answers_via_response_url: bool
+    worker_pid: int = 0
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.process.pid, self.worker_pid]
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def memory(self) -> dict[str, dict[str, int]]:
+        return {"master": memory_kb(self.process.pid), "worker": memory_kb(self.worker_pid)}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def wait_until_serving(server: Server, path: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited: {server.log_path.read_text()[-3000:]}")
+        try:
+            conn = Connection(HOST, server.port, timeout=2)
+            status, _ = conn.request(get_bytes(HOST, server.port, path))
+            conn.close()
+            workers = children(server.process.pid)
+            if status in (200, 404) and workers:
+                server.worker_pid = workers[0]
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{server.name} did not start within {timeout}s: {server.log_path.read_text()[-3000:]}")
+
+
+def start_upstreams(stack: contextlib.ExitStack) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.upstreams"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        preexec_fn=_die_with_parent,
+    )
+
+    def stop() -> None:
+        assert process.stdin is not None
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+    stack.callback(stop)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError("bench.upstreams did not start")
+    info: dict[str, str] = json.loads(line)
+    return process, info
+
+
+def bot_env(info: dict[str, str], workdir: Path, port: int) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PORT": str(port),
+        "SLACK_BOT_TOKEN": info["bot_token"],
+        "SLACK_SIGNING_SECRET": info["signing_secret"],
+        "SLACK_API_URL": info["slack_api_url"],
+        "DATABASE_PATH": str(workdir / "bench.db"),
+        "BOT_ADMINS": ADMIN,
+        "MEDIA_REPOSITORY_URL": info["media_repository_url"],
+        "MEDIA_REPOSITORY_API_KEY": info["media_repository_api_key"],
+        "MEDIA_REPOSITORY_USERNAME": info["media_repository_username"],
+        "MEDIA_REPOSITORY_PASSWORD": info["media_repository_password"],
+        "WEBEX_API_URL": info["webex_api_url"],
+        "WEBEX_ACCESS_TOKEN": info["webex_access_token"],
+        "LOG_LEVEL": "INFO",
+    }
+
+
+def start_ours(stack: contextlib.ExitStack, info: dict[str, str], workdir: Path, threads: int) -> Server:
+    port = free_port()
+    env = bot_env(info, workdir, port)
+    # The allow-list, set up as an operator would, on the bench database before the server starts.
+    for user, role in ((AGENT, "requester"), (LEAD, "approver")):
+        subprocess.run(
+            [sys.executable, "-m", "bot", "users", "--team", info["team"], "add", user, role],
+            env=env, cwd=workdir, check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+    log_path = workdir / "recording-bot.log"
+    log = stack.enter_context(log_path.open("wb"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--threads", str(threads)],
+        env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+    )  # fmt: skip
+    server = Server("recording-bot", process, port, log_path, answers_via_response_url=True)
+    stack.callback(server.stop)
+    wait_until_serving(server, "/healthz")
+    return server
+
+
+def start_bare(stack: contextlib.ExitStack, info: dict[str, str], workdir: Path, threads: int) -> Server:
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", ""), "PORT": str(port), "SLACK_SIGNING_SECRET": info["signing_secret"]}
+    log_path = workdir / "bare-bolt.log"
+    log = stack.enter_context(log_path.open("wb"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.bare_bolt", "--threads", str(threads)],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+    )  # fmt: skip
+    server = Server("bare Bolt", process, port, log_path, answers_via_response_url=False)
+    stack.callback(server.stop)
+    wait_until_serving(server, EVENTS_PATH)
+    return server
+
+
+# -- 1. acknowledgement latency and throughput -------------------------------------------------------
+
+
+@dataclass
+class AckPlan:
+    levels: tuple[tuple[int, int], ...]  # (clients, measured requests)
+    warmup: int
+    clients_per_process: int
+
+
+def run_load(
+    server: Server,
+    *,
+    info: dict[str, str],
+    control: Control,
+    upstreams_pid: int,
+    text: str,
+    clients: int,
+    requests: int,
+    warmup: int,
+    tag: str,
+    clients_per_process: int,
+    profile_to: Path | None = None,
+) -> dict[str, Any]:
+    """One closed-loop run: `clients` keep-alive connections send `requests` signed commands."""
+    processes = max(1, math.ceil(clients / clients_per_process))
+    loadgens: list[subprocess.Popen[str]] = []
+    offset = 0
+    for k in range(processes):
+        share = requests // processes + (1 if k < requests % processes else 0)
+        spec = {
+            "host": HOST, "port": server.port, "secret": info["signing_secret"], "text": text, "user": AGENT,
+            "response_url_base": f"{info['slack_url']}/response/", "tag": tag,
+            "clients": clients // processes + (1 if k < clients % processes else 0),
+            "warmup": max(1, warmup // processes), "requests": share, "offset": offset,
+        }  # fmt: skip
+        offset += share
+        loadgen = subprocess.Popen(
+            [sys.executable, "-m", "bench.loadgen"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True, preexec_fn=_die_with_parent,
+        )  # fmt: skip
+        assert loadgen.stdin is not None
+        loadgen.stdin.write(json.dumps(spec) + "\n")
+        loadgen.stdin.flush()
+        loadgens.append(loadgen)
+    profiler: subprocess.Popen[bytes] | None = None
+    try:
+        for loadgen in loadgens:
+            assert loadgen.stdout is not None
+            ready = loadgen.stdout.readline().strip()
+            if ready != "ready":
+                raise RuntimeError(f"load generator failed before the measured phase: {ready!r}")
+        warmup_total = sum(max(1, warmup // processes) for _ in range(processes))
+        if server.answers_via_response_url:
+            # Let the warm-up's lazy work finish, so it does not queue ahead of the measured requests.
+            control.get("/responses", prefix=f"/response/{tag}-w", count=warmup_total, timeout=30)
+        profiler = _start_profiler(server, profile_to) if profile_to else None
+        server_cpu, upstreams_cpu, machine_cpu = server.cpu(), cpu_seconds(upstreams_pid), machine_busy_seconds()
+        driver_cpu = time.process_time()
+        go_at = time.time()
+        for loadgen in loadgens:
+            assert loadgen.stdin is not None
+            loadgen.stdin.write("go\n")
+            loadgen.stdin.flush()
+        parts = []
+        for loadgen in loadgens:
+            assert loadgen.stdout is not None
+            line = loadgen.stdout.readline()
+            if not line:
+                raise RuntimeError("load generator died during the measured phase")
+            parts.append(json.loads(line))
+    finally:
+        for loadgen in loadgens:
+            with contextlib.suppress(OSError):
+                assert loadgen.stdin is not None
+                loadgen.stdin.close()
+            try:
+                loadgen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                loadgen.kill()
+
+    latencies = [x for part in parts for x in part["latencies_ms"]]
+    started = min(part["started"] for part in parts)
+    finished = max(part["finished"] for part in parts)
+    elapsed = finished - started
+    result: dict[str, Any] = {
+        "server": server.name,
+        "command": f"/recording {text}",
+        "clients": clients,
+        "requests": requests,
+        "ok": len(latencies),
+        "errors": sum(part["error_count"] for part in parts),
+        "error_samples": [e for part in parts for e in part["errors"]][:5],
+        "reconnects": sum(part["reconnects"] for part in parts),
+        "ack_ms": summary(latencies),
+        "acks_per_second": len(latencies) / elapsed if elapsed > 0 else math.nan,
+        "elapsed_seconds": elapsed,
+        "loadgen_processes": processes,
+        "loadgen_cpu_percent": 100 * sum(part["cpu_seconds"] for part in parts) / elapsed / processes,
+    }
+    if server.answers_via_response_url:
+        answered = control.get("/responses", prefix=f"/response/{tag}-m", count=len(latencies), timeout=90)
+        arrivals: dict[str, float] = answered["arrivals"]
+        reply_ms = []
+        for part in parts:
+            for index, sent_at in zip(part["indexes"], part["sent_at"], strict=True):
+                at = arrivals.get(f"/response/{tag}-m{index}")
+                if at is not None:
+                    reply_ms.append((at - sent_at) * 1000)
+        last = max(arrivals.values()) if arrivals else finished
+        result["answered"] = len(arrivals)
+        result["reply_ms"] = summary(reply_ms)
+        result["answers_per_second"] = len(arrivals) / (last - started) if last > started else math.nan
+        result["drain_seconds"] = max(0.0, last - finished)
+    done_at = time.time()
+    if profiler is not None:
+        _stop_profiler(profiler)
+    server_cpu = server.cpu() - server_cpu
+    upstreams_cpu = cpu_seconds(upstreams_pid) - upstreams_cpu
+    loadgen_cpu = sum(part["cpu_seconds"] for part in parts)
+    machine_cpu = machine_busy_seconds() - machine_cpu - (time.process_time() - driver_cpu)
+    window = done_at - go_at
+    result["server_cpu_ms_per_command"] = 1000 * server_cpu / max(1, len(latencies))
+    result["server_cpu_percent"] = 100 * server_cpu / window
+    result["upstreams_cpu_percent"] = 100 * upstreams_cpu / window
+    # Anything else running on the machine meanwhile (another test run, a build) skews every number.
+    result["other_cpu_percent"] = max(0.0, 100 * (machine_cpu - server_cpu - upstreams_cpu - loadgen_cpu) / window)
+    return result
+
+
+def _start_profiler(server: Server, output: Path) -> subprocess.Popen[bytes] | None:
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        print("  (py-spy not installed: pip install py-spy; skipping the profile)", file=sys.stderr)
+        return None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        # --gil: only the thread holding the GIL is sampled, i.e. where the worker's one core of Python goes.
+        [py_spy, "record", "--pid", str(server.worker_pid), "--rate", "500", "--format", "raw",
+         "--output", str(output), "--nonblocking", "--threads", "--gil"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(0.5)  # py-spy attaches before the load starts
+    return process
+
+
+def _stop_profiler(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+THIRD_PARTY = ("slack_bolt", "slack_sdk", "gunicorn", "httpx", "httpcore", "h11", "sqlite_utils", "pydantic",
+               "pydantic_core", "cachetools", "defusedxml")  # fmt: skip
+
+
+def summarize_profile(path: Path) -> dict[str, Any]:
+    """Who spends the sampled GIL time: each sample goes to the innermost frame that is the bot's own code
+    or a third-party package (standard-library frames count for whoever called them: copy.deepcopy called
+    by Bolt is Bolt's, urllib called by slack_sdk is slack_sdk's, logging called by the bot is the bot's)."""
+    owners: dict[str, int] = {}
+    functions: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        owner = "stdlib / interpreter"
+        for frame in reversed(stack.split(";")):
+            location = frame.rpartition("(")[2]
+            package = location.split("/", 1)[0] if "/" in location else ""
+            if package == "bot" or package in THIRD_PARTY:
+                owner = "bot (ours)" if package == "bot" else package
+                functions[frame.rsplit(":", 1)[0] + ")"] = functions.get(frame.rsplit(":", 1)[0] + ")", 0) + samples
+                break
+        owners[owner] = owners.get(owner, 0) + samples
+    share = {k: round(100 * v / total, 1) for k, v in sorted(owners.items(), key=lambda kv: -kv[1])} if total else {}
+    top = sorted(functions.items(), key=lambda kv: -kv[1])[:12]
+    return {
+        "file": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+        "samples": total,
+        "percent_by_owner": share,
+        "top_innermost_frames_percent": {k: round(100 * v / total, 1) for k, v in top} if total else {},
+    }
+
+
+def ack_benchmark(
+    ours: Server, bare: Server, *, info: dict[str, str], control: Control, upstreams_pid: int, plan: AckPlan,
+    profile: bool,
+) -> list[dict[str, Any]]:  # fmt: skip
+    rows = []
+    for text in ("help", "requests"):
+        for clients, requests in plan.levels:
+            pair = {}
+            # Bare first, then ours, level by level: both see the same machine state and drift.
+            for server in (bare, ours):
+                tag = f"ack-{'ours' if server is ours else 'bare'}-{text}-{clients}"
+                profile_to = None
+                if profile and server is ours and text == "help" and clients == plan.levels[-1][0]:
+                    profile_to = RESULTS / f"profile-ack-{text}-{clients}.txt"
+                pair[server.name] = run_load(
+                    server, info=info, control=control, upstreams_pid=upstreams_pid, text=text, clients=clients,
+                    requests=requests, warmup=plan.warmup, tag=tag, clients_per_process=plan.clients_per_process,
+                    profile_to=profile_to,
+                )  # fmt: skip
+                _print_ack_progress(pair[server.name])
+            control.get("/clear")
+            rows.append({"command": f"/recording {text}", "clients": clients, "ours": pair[ours.name],
+                         "bare": pair[bare.name]})  # fmt: skip
+    return rows
+
+
+def _print_ack_progress(run: dict[str, Any]) -> None:
+    extra = ""
+    if "reply_ms" in run:
+        extra = f", answers {run['answers_per_second']:.0f}/s, reply p99 {run['reply_ms']['p99']:.1f} ms"
+    print(
+        f"  {run['server']:<14} {run['command']:<20} {run['clients']:>3} clients: ack p50 {run['ack_ms']['p50']:.2f} "
+        f"p99 {run['ack_ms']['p99']:.2f} ms, {run['acks_per_second']:.0f} acks/s{extra} "
+        f"(errors {run['errors']}, loadgen CPU {run['loadgen_cpu_percent']:.0f}%)",
+        flush=True,
+    )
+    if run["other_cpu_percent"] > OTHER_CPU_WARNING_PERCENT:
+        print(f"  WARNING: other processes used {run['other_cpu_percent']:.0f}% CPU during this run", flush=True)
+
+
+# -- 2. approve click → MuteRecording at the Media Repository -----------------------------------------
+
+
+def simulator_round_trips(info: dict[str, str], count: int) -> dict[str, Any]:
+    """The simulators' own latency, measured the way the bot talks to each of them."""
+    recorder = urlsplit(info["media_repository_url"])
+    conn = Connection(recorder.hostname or HOST, recorder.port or 80)
+    form = (
+        f"action=MuteRecording&apiKey={quote(info['media_repository_api_key'])}&extension=9999&status=ongoing&mute=0"
+    ).encode()
+    raw = post_bytes(HOST, recorder.port or 80, "/verba/api", form,
+                     {"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    media = []
+    for _ in range(count):
+        started = time.perf_counter()
+        conn.request(raw)
+        media.append((time.perf_counter() - started) * 1000)
+    conn.close()
+    # slack_sdk's WebClient (urllib) opens a new connection for every call; so does this probe.
+    slack = urlsplit(info["slack_api_url"])
+    body = json.dumps({"channel": "C0NONE", "ts": "0.000000", "text": "probe"}).encode()
+    raw = post_bytes(HOST, slack.port or 80, "/api/chat.update", body,
+                     {"Content-Type": "application/json; charset=utf-8",
+                      "Authorization": f"Bearer {info['bot_token']}", "Connection": "close"})  # fmt: skip
+    slack_ms = []
+    for _ in range(count):
+        started = time.perf_counter()
+        conn = Connection(HOST, slack.port or 80)
+        conn.request(raw)
+        conn.close()
+        slack_ms.append((time.perf_counter() - started) * 1000)
+    return {
+        "media_repository_keepalive_rtt_ms": summary(media),
+        "slack_chat_update_new_connection_rtt_ms": summary(slack_ms),
+    }
+
+
+def approve_benchmark(
+    ours: Server, *, info: dict[str, str], control: Control, count: int, warmup: int
+) -> dict[str, Any]:
+    from bench.upstreams import MUTE_EXTENSION_BASE, MUTE_EXTENSION_COUNT
+
+    total = count + warmup
+    if total + RATE_LIMITED_APPROVALS > MUTE_EXTENSION_COUNT:
+        raise ValueError(f"at most {MUTE_EXTENSION_COUNT} approvals (one simulated call each)")
+    control.get("/clear")
+    conn = Connection(HOST, ours.port)
+    secret = info["signing_secret"]
+    slack_url = info["slack_url"]
+    extensions = [str(MUTE_EXTENSION_BASE + i) for i in range(total + RATE_LIMITED_APPROVALS)]
+    # Cards posted before (by an earlier run against the same simulators) are not ours to click.
+    earlier = {c["ts"] for c in control.get("/cards")["cards"]}
+    # Pending requests, one per extension (a target may have only one open request).
+    creation_started = time.monotonic()
+    for i, extension in enumerate(extensions):
+        body = command_body(f"pause {extension} 10m bench: approve latency", user=AGENT,
+                            response_url=f"{slack_url}/response/pause-{i}")  # fmt: skip
+        status, _ = conn.request(post_bytes(HOST, ours.port, EVENTS_PATH, body, signed_headers(secret, body)))
+        if status != 200:
+            raise RuntimeError(f"pause command answered HTTP {status}")
+    deadline = time.monotonic() + 60
+    cards: dict[str, dict[str, str]] = {}
+    wanted = set(extensions)
+    while time.monotonic() < deadline:
+        posted = control.get("/cards")["cards"]
+        cards = {c["target"]: c for c in posted if c["target"] in wanted and c["ts"] not in earlier}
+        if len(cards) >= len(extensions):
+            break
+        time.sleep(0.1)
+    if len(cards) < len(extensions):
+        raise RuntimeError(f"only {len(cards)} of {len(extensions)} approval cards were posted")
+    control.get("/responses", prefix="/response/pause-", count=len(extensions), timeout=30)
+    # Sent back to back: the bot's post-ack work (SQLite writes, card posts) runs on several threads at once.
+    creation_seconds = time.monotonic() - creation_started
+
+    def approve(i: int, extension: str, timeout: float) -> tuple[float, float, float | None]:
+        """Click Approve on this extension's card: (sent at, ack ms, MuteRecording arrival or None)."""
+        card = cards[extension]
+        body = click_body("recording_approve", card["request_id"], user=LEAD, message_ts=card["ts"],
+                          response_url=f"{slack_url}/response/approve-{i}")  # fmt: skip
+        raw = post_bytes(HOST, ours.port, EVENTS_PATH, body, signed_headers(secret, body))
+        sent_at = time.time()
+        started = time.perf_counter()
+        status, _ = conn.request(raw)
+        acked = (time.perf_counter() - started) * 1000
+        if status != 200:
+            raise RuntimeError(f"approve click answered HTTP {status}")
+        arrived = control.get("/mute", extension=extension, timeout=timeout)["at"]
+        if arrived is not None:
+            # Pace: the next click goes once this approval's last Slack call (the requester's note) is out.
+            control.get("/settled", request_id=card["request_id"], timeout=timeout)
+        return sent_at, acked, arrived
+
+    total_ms, before_update_ms, update_to_mute_ms, ack_ms = [], [], [], []
+    missing = 0
+    phase_deadline = time.monotonic() + 90
+    for i, extension in enumerate(extensions[:total]):
+        if missing >= 5 or time.monotonic() > phase_deadline:
+            raise RuntimeError(f"approve benchmark stopped after {i} clicks: {missing} MuteRecording(s) never arrived")
+        sent_at, acked, arrived = approve(i, extension, timeout=5)
+        if arrived is None:
+            missing += 1
+            continue
+        if i < warmup:  # the first approval also fetches the Media Repository session token
+            continue
+        updates = [at for at in control.get("/updates", ts=cards[extension]["ts"])["at"] if at >= sent_at]
+        total_ms.append((arrived - sent_at) * 1000)
+        ack_ms.append(acked)
+        if updates and updates[0] <= arrived:
+            before_update_ms.append((updates[0] - sent_at) * 1000)
+            update_to_mute_ms.append((arrived - updates[0]) * 1000)
+    # The same click while Slack rate-limits chat.update once (HTTP 429, Retry-After: 1 s): the card
+    # update that precedes the MuteRecording waits out the Retry-After inside slack_sdk's retry handler.
+    limited_ms = []
+    for i, extension in enumerate(extensions[total:], start=total):
+        control.get("/ratelimit", method="chat.update", times=1, retry_after=1)
+        sent_at, _, arrived = approve(i, extension, timeout=10)
+        if arrived is not None:
+            limited_ms.append((arrived - sent_at) * 1000)
+    conn.close()
+    return {
+        "pause_requests_created": len(extensions),
+        "pause_requests_per_second": len(extensions) / creation_seconds,
+        "approvals": count,
+        "warmup": warmup,
+        "missing": missing,
+        "click_to_mute_ms": summary(total_ms),
+        "click_ack_ms": summary(ack_ms),
+        "click_to_card_update_ms": summary(before_update_ms),
+        "card_update_to_mute_ms": summary(update_to_mute_ms),
+        "click_to_mute_with_one_429_on_chat_update_ms": summary(limited_ms),
+        "counts": control.get("/counts"),
+        "simulators": simulator_round_trips(info, 200),
+    }
+
+
+# -- 3. /recording settings: cached vs uncached --------------------------------------------------------
+
+
+def settings_benchmark(ours: Server, *, info: dict[str, str], control: Control, count: int) -> dict[str, Any]:
+    from bench.upstreams import LINE_COUNT, LINE_EXTENSION_BASE
+
+    if count > LINE_COUNT:
+        raise ValueError(f"at most {LINE_COUNT} lines")
+    control.get("/clear")
+    conn = Connection(HOST, ours.port)
+    secret = info["signing_secret"]
+
+    def ask(extension: str, name: str) -> float | None:
+        path = f"/response/settings-{name}"
+        body = command_body(f"settings {extension}", user=AGENT, response_url=info["slack_url"] + path)
+        raw = post_bytes(HOST, ours.port, EVENTS_PATH, body, signed_headers(secret, body))
+        sent_at = time.time()
+        status, _ = conn.request(raw)
+        if status != 200:
+            raise RuntimeError(f"settings command answered HTTP {status}")
+        at = control.get("/response", path=path, timeout=5)["at"]
+        # Let the audit write that follows the reply finish before the next command.
+        time.sleep(0.005)
+        return None if at is None else (at - sent_at) * 1000
+
+    # Warm-up: loads the virtual-line list into its 5-minute cache, so "uncached" below means the
+    # line's call-recording settings are fetched from Webex (one GET), the list is not.
+    ask("1000", "warmup")
+    before = control.get("/counts")
+    uncached: list[float] = []
+    cached: list[float] = []
+    phase_deadline = time.monotonic() + 60
+    for i in range(count):
+        missing = 2 * i - len(uncached) - len(cached)
+        if missing >= 5 or time.monotonic() > phase_deadline:
+            raise RuntimeError(f"settings benchmark stopped after {2 * i} commands: {missing} answer(s) never arrived")
+        extension = str(LINE_EXTENSION_BASE + i)
+        first = ask(extension, f"u{i}")
+        # The same line again within 30 s: served from the settings cache.
+        again = ask(extension, f"c{i}")
+        if first is not None:
+            uncached.append(first)
+        if again is not None:
+            cached.append(again)
+    after = control.get("/counts")
+    conn.close()
+    return {
+        "lines": count,
+        "uncached_ms": summary(uncached),
+        "cached_ms": summary(cached),
+        "webex_call_recording_gets": after["webex_call_recording"] - before["webex_call_recording"],
+        "webex_list_gets": after["webex_list"] - before["webex_list"],
+    }
+
+
+# -- report ------------------------------------------------------------------------------------------
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    targets = []
+    for row in results["ack"]:
+        ours, bare = row["ours"], row["bare"]
+        ratio = ours["ack_ms"]["p99"] / bare["ack_ms"]["p99"]
+        targets.append({
+            "target": f"ack p99 ≤ {ACK_P99_RATIO_MAX}× bare: {row['command']}, {row['clients']} clients",
+            "value": f"{ratio:.2f}×", "pass": ratio <= ACK_P99_RATIO_MAX,
+        })  # fmt: skip
+        if row["clients"] >= 10:
+            targets.append({
+                "target": f"≥ {THROUGHPUT_MIN:.0f} commands/s acked: {row['command']}, {row['clients']} clients",
+                "value": f"{ours['acks_per_second']:.0f}/s", "pass": ours["acks_per_second"] >= THROUGHPUT_MIN,
+            })  # fmt: skip
+            targets.append({
+                "target": f"(added) ≥ {THROUGHPUT_MIN:.0f} commands/s answered: {row['command']}, "
+                f"{row['clients']} clients",
+                "value": f"{ours['answers_per_second']:.0f}/s", "pass": ours["answers_per_second"] >= THROUGHPUT_MIN,
+            })  # fmt: skip
+    approve = results["approve"]
+    # The bot calls MuteRecording before it touches the card, so the only simulator exchange on the
+    # measured path is the MuteRecording round trip itself.
+    sim = approve["simulators"]["media_repository_keepalive_rtt_ms"]["p99"]
+    beyond = approve["click_to_mute_ms"]["p99"] - sim
+    targets.append({
+        "target": f"approve → MuteRecording p99 ≤ {APPROVE_BEYOND_SIM_MS_MAX:.0f} ms beyond the simulators",
+        "value": f"{approve['click_to_mute_ms']['p99']:.1f} − {sim:.1f} = {beyond:.1f} ms",
+        "pass": beyond <= APPROVE_BEYOND_SIM_MS_MAX,
+    })  # fmt: skip
+    cached = results["settings"]["cached_ms"]["p99"]
+    targets.append({
+        "target": f"cached /recording settings p99 ≤ {CACHED_SETTINGS_MS_MAX:.0f} ms",
+        "value": f"{cached:.1f} ms", "pass": cached <= CACHED_SETTINGS_MS_MAX,
+    })  # fmt: skip
+    memory = results["memory"]["recording-bot"]
+    peak = (memory["master"].get("VmHWM", 0) + memory["worker"].get("VmHWM", 0)) / 1024
+    targets.append({
+        "target": f"peak RSS ≤ {RSS_MB_MAX:.0f} MB (gunicorn master + worker VmHWM)",
+        "value": f"{peak:.1f} MB", "pass": peak <= RSS_MB_MAX,
+    })  # fmt: skip
+    return targets
+
+
+def print_report(results: dict[str, Any]) -> None:
+    m = results["machine"]
+    print(f"\nrecording-bot benchmark — {m['date']} — {m['cpu_model']}, {m['cores']} cores, Python {m['python']}, "
+          f"commit {m['commit']}, {results['config']['threads']} gunicorn threads")  # fmt: skip
+    print("\n1. Acknowledgement of signed slash commands (closed loop, keep-alive; ms; ratio = ours/bare)")
+    header = (f"{'command':<19} {'cli':>3} | {'ours p50':>8} {'p99':>7} {'acks/s':>7} | {'bare p50':>8} {'p99':>7} "
+              f"{'acks/s':>7} | {'p99 ×':>6} | {'answers/s':>9} {'reply p50':>9} {'p99':>7} | "
+              f"{'CPU ms/cmd':>10} {'bare':>5} | {'loadgen':>7} {'other':>5}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for row in results["ack"]:
+        o, b = row["ours"], row["bare"]
+        print(
+            f"{row['command']:<19} {row['clients']:>3} | {o['ack_ms']['p50']:>8.2f} {o['ack_ms']['p99']:>7.2f} "
+            f"{o['acks_per_second']:>7.0f} | {b['ack_ms']['p50']:>8.2f} {b['ack_ms']['p99']:>7.2f} "
+            f"{b['acks_per_second']:>7.0f} | {o['ack_ms']['p99'] / b['ack_ms']['p99']:>6.2f} | "
+            f"{o['answers_per_second']:>9.0f} {o['reply_ms']['p50']:>9.1f} {o['reply_ms']['p99']:>7.1f} | "
+            f"{o['server_cpu_ms_per_command']:>10.2f} {b['server_cpu_ms_per_command']:>5.2f} | "
+            f"{o['loadgen_cpu_percent']:>6.0f}% {max(o['other_cpu_percent'], b['other_cpu_percent']):>4.0f}%"
+        )
+    print("  answers/s, reply: the response_url post of each command arriving at the simulated Slack (ours only)")
+    print("  CPU ms/cmd: server process CPU per command; loadgen: its CPU % of one core; other: CPU % used by")
+    print(f"  anything else on the machine meanwhile (above {OTHER_CPU_WARNING_PERCENT:.0f}% the numbers are suspect)")
+    a = results["approve"]
+    s = a["simulators"]
+    print(f"\n2. Approve click → MuteRecording arrival ({a['approvals']} approvals, sequential; ms)")
+    print(f"  (before: {a['pause_requests_created']} signed `/recording pause` sent back to back, all cards and "
+          f"replies out at {a['pause_requests_per_second']:.0f} requests/s)")
+    rows = (
+        ("click → MuteRecording arrives", a, "click_to_mute_ms"),
+        ("click ack", a, "click_ack_ms"),
+        ("click → chat.update arrives (if before the mute)", a, "click_to_card_update_ms"),
+        ("chat.update arrives → MuteRecording arrives", a, "card_update_to_mute_ms"),
+        ("simulator: Media Repository RTT (keep-alive)", s, "media_repository_keepalive_rtt_ms"),
+        ("simulator: Slack chat.update RTT (new connection)", s, "slack_chat_update_new_connection_rtt_ms"),
+        ("click → MuteRecording, one 429 on chat.update (n=3)", a, "click_to_mute_with_one_429_on_chat_update_ms"),
+    )
+    for label, source, key in rows:
+        v = source[key]
+        if not v.get("n"):
+            print(f"  {label:<52} none (the card is updated after the MuteRecording)")
+            continue
+        print(f"  {label:<52} p50 {v['p50']:>7.2f}  p99 {v['p99']:>7.2f}  max {v['max']:>7.2f}")
+    st = results["settings"]
+    print(f"\n3. /recording settings <ext>: command sent → response_url post arrives ({st['lines']} lines; ms)")
+    for label, key in (
+        ("uncached (settings GET from Webex)", "uncached_ms"),
+        ("cached (same line again)", "cached_ms"),
+    ):
+        print(f"  {label:<52} p50 {st[key]['p50']:>7.2f}  p99 {st[key]['p99']:>7.2f}  max {st[key]['max']:>7.2f}")
+    print(f"  Webex callRecording GETs during the run: {st['webex_call_recording_gets']} (= uncached asks)")
+    print("\n4. Memory (MB): VmHWM = peak RSS over the whole run, Pss at the end")
+    for name, memory in results["memory"].items():
+        parts = ", ".join(
+            f"{role} VmHWM {v.get('VmHWM', 0) / 1024:.1f} (Pss {v.get('Pss', 0) / 1024:.1f})"
+            for role, v in memory.items()
+        )
+        print(f"  {name:<14} {parts}")
+    for profile in results.get("profiles", []):
+        print(f"\nProfile ({profile['file']}, {profile['samples']} GIL samples): share of the worker's Python time")
+        print("  " + ", ".join(f"{owner} {pct}%" for owner, pct in profile["percent_by_owner"].items()))
+        for frame, pct in profile["top_innermost_frames_percent"].items():
+            print(f"  {pct:>5.1f}%  {frame}")
+    print("\nTargets")
+    for target in results["targets"]:
+        print(f"  [{'PASS' if target['pass'] else 'FAIL'}] {target['target']}: {target['value']}")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+# -- main --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _deadline(seconds: int) -> Iterator[None]:
+    """A hard bound on the whole run: SIGALRM raises in the main thread, and the ExitStack cleans up."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise TimeoutError(f"the benchmark did not finish within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads for both apps (default 8, as serve)")
+    parser.add_argument("--quick", action="store_true", help="smaller counts (for trying changes)")
+    parser.add_argument("--profile", action="store_true", help="py-spy the bot's worker during the 50-client run")
+    parser.add_argument("--clients-per-process", type=int, default=50, help="load generator clients per process")
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+
+    if args.quick:
+        plan = AckPlan(
+            levels=((1, 200), (10, 500), (50, 1000)), warmup=30, clients_per_process=args.clients_per_process
+        )
+        approvals, settings_lines = 50, 30
+    else:
+        plan = AckPlan(levels=((1, 1000), (10, 2000), (50, 2000)), warmup=50,
+                       clients_per_process=args.clients_per_process)  # fmt: skip
+        approvals, settings_lines = 200, 100
+
+    results: dict[str, Any] = {
+        "machine": machine_info(),
+        "config": {
+            "threads": args.threads,
+            "quick": args.quick,
+            "ack_levels": plan.levels,
+            "warmup": plan.warmup,
+            "clients_per_process": plan.clients_per_process,
+        },
+    }
+    started = time.monotonic()
+    # SIGTERM unwinds like Ctrl-C, so the ExitStack stops every process this run started.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    with _deadline(600), contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recording-bot-bench-")))
+        upstreams, info = start_upstreams(stack)
+        control = Control(info["control_url"])
+        ours = start_ours(stack, info, workdir, args.threads)
+        bare = start_bare(stack, info, workdir, args.threads)
+        print(f"servers up: recording-bot :{ours.port} (pid {ours.process.pid}/{ours.worker_pid}), "
+              f"bare Bolt :{bare.port}, upstreams pid {upstreams.pid}", flush=True)  # fmt: skip
+
+        print("1. acks under load", flush=True)
+        results["ack"] = ack_benchmark(ours, bare, info=info, control=control, upstreams_pid=upstreams.pid,
+                                       plan=plan, profile=args.profile)  # fmt: skip
+        print("2. approve → MuteRecording", flush=True)
+        results["approve"] = approve_benchmark(ours, info=info, control=control, count=approvals, warmup=3)
+        print("3. settings cached / uncached", flush=True)
+        results["settings"] = settings_benchmark(ours, info=info, control=control, count=settings_lines)
+        results["memory"] = {ours.name: ours.memory(), bare.name: bare.memory()}
+        log_tail = ours.log_path.read_text(errors="replace").splitlines()
+        results["server_log"] = {
+            "lines": len(log_tail),
+            "warnings_or_errors": [x for x in log_tail if " WARNING " in x or " ERROR " in x][:10],
+        }
+    profiles = sorted(RESULTS.glob("profile-*.txt")) if args.profile else []
+    results["profiles"] = [summarize_profile(path) for path in profiles]
+    results["elapsed_seconds"] = round(time.monotonic() - started, 1)
+    results["targets"] = evaluate(results)
+    print_report(results)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(_json_safe(results), indent=2) + "\n")
+    print(f"\nwrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output} "
+          f"in {results['elapsed_seconds']} s")  # fmt: skip
+    return 0 if all(t["pass"] for t in results["targets"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
