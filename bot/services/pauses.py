@@ -171,38 +171,32 @@ class PauseService:
     # -- deciding --------------------------------------------------------------------------------
 
     def approve(self, invocation: Invocation, request_id: int) -> PauseRequest:
-        request = self._decidable(invocation, request_id, action="approve")
-        now = self._clock()
-        approved = self._store.transition(
-            request.id, from_states=[RequestState.PENDING], to_state=RequestState.APPROVED, now=now,
-            decided_by=invocation.user_id, decided_at=now,
-        )  # fmt: skip
-        if approved is None:
-            raise self._already_decided(request.id)
-        self._audit.record(
-            invocation, action="request.approved", outcome=Outcome.OK, target=request.target.value,
-            details={"request": request.id},
-        )  # fmt: skip
+        approved = self._decide(invocation, request_id, RequestState.APPROVED, action="approve")
         # The recording system first: every moment before the pause is recorded, and the card
         # update (a Slack round trip, maybe rate-limited) can wait for the outcome.
         return self._execute(invocation, approved, from_state=RequestState.APPROVED)
 
     def deny(self, invocation: Invocation, request_id: int) -> PauseRequest:
-        request = self._decidable(invocation, request_id, action="deny")
-        now = self._clock()
-        denied = self._store.transition(
-            request.id, from_states=[RequestState.PENDING], to_state=RequestState.DENIED, now=now,
-            decided_by=invocation.user_id, decided_at=now,
-        )  # fmt: skip
-        if denied is None:
-            raise self._already_decided(request.id)
-        self._audit.record(
-            invocation, action="request.denied", outcome=Outcome.OK, target=request.target.value,
-            details={"request": request.id},
-        )  # fmt: skip
+        denied = self._decide(invocation, request_id, RequestState.DENIED, action="deny")
         self._notifier.update_card(denied)
         self._notifier.tell_requester(denied)
         return denied
+
+    def _decide(self, invocation: Invocation, request_id: int, decision: RequestState, *, action: str) -> PauseRequest:
+        """The one atomic `pending → decision` change; the loser of a race gets AlreadyDecided."""
+        request = self._decidable(invocation, request_id, action=action)
+        now = self._clock()
+        decided = self._store.transition(
+            request.id, from_states=[RequestState.PENDING], to_state=decision, now=now,
+            decided_by=invocation.user_id, decided_at=now,
+        )  # fmt: skip
+        if decided is None:
+            raise self._already_decided(request.id)
+        self._audit.record(
+            invocation, action=f"request.{decision.value}", outcome=Outcome.OK, target=request.target.value,
+            details={"request": request.id},
+        )  # fmt: skip
+        return decided
 
     def retry(self, invocation: Invocation, request_id: int) -> PauseRequest:
         request = self._approver_for(invocation, request_id, action="retry")
