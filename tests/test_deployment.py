@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,28 +15,14 @@ import yaml
 
 from bot.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, BOT_TOKEN, SIGNING_SECRET
+from tests.pause_helpers import wait_until
+from tests.process_helpers import ROOT, free_port, is_healthy, procfile_command
 from tests.slack_requests import SlackSender
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _procfile_command() -> list[str]:
-    line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("web:"))
-    words = line.removeprefix("web:").split()
-    assert words[0] == "recording-bot"
-    # The console script and `python -m bot` are the same entry point; the latter needs no PATH.
-    return [sys.executable, "-m", "bot", *words[1:]]
 
 
 @pytest.fixture
 def server(tmp_path: Path, slack: SimulatedSlack) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PORT": str(port),
@@ -49,19 +33,14 @@ def server(tmp_path: Path, slack: SimulatedSlack) -> Iterator[str]:
         "BOT_ADMINS": ADMIN,
     }
     process = subprocess.Popen(
-        _procfile_command(), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        procfile_command(), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
+    try:
+        wait_until(lambda: is_healthy(url), timeout=30, what="the server to start")
+    except AssertionError:
         process.kill()
-        raise AssertionError(process.stdout.read().decode() if process.stdout else "server did not start")
+        raise AssertionError(process.stdout.read().decode() if process.stdout else "server did not start") from None
     yield url
     process.send_signal(signal.SIGTERM)
     try:

@@ -7,8 +7,7 @@ runs the tests (a read-only chmod would not stop root, nor a process that alread
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,11 +20,11 @@ from bot.simulators.media_repository import SimulatedMediaRepository
 from bot.simulators.slack import SimulatedSlack
 from tests.conftest import AGENT, LEAD, ServedBot
 from tests.pause_helpers import buttons, cards, posted_card, wait_for_state, wait_until
+from tests.process_helpers import acked_in_time
 from tests.slack_requests import SlackSender
 
 pytestmark = pytest.mark.usefixtures("roles")
 
-ACK_SECONDS = 3.0
 # The bot waits up to 2 s for the lock (BUSY_TIMEOUT_MS), once for the change and once for its audit row.
 REPLY_SECONDS = 10.0
 
@@ -41,15 +40,6 @@ def locked(path: Path) -> Iterator[sqlite3.Connection]:
         blocker.close()
 
 
-def _timed_200(call: Callable[[], httpx.Response]) -> httpx.Response:
-    started = time.perf_counter()
-    response = call()
-    elapsed = time.perf_counter() - started
-    assert response.status_code == 200
-    assert elapsed < ACK_SECONDS, f"the ack took {elapsed:.2f}s"
-    return response
-
-
 def _health(served: ServedBot) -> httpx.Response:
     return httpx.get(served.url + "/healthz", timeout=10)
 
@@ -62,7 +52,7 @@ def test_a_command_against_a_locked_database_is_answered_privately_naming_the_da
     bot: RecordingBot,
 ) -> None:
     with locked(served.settings.database_path):
-        _timed_200(lambda: sender.command("pause 8856 5m customer reads a card number", user=AGENT))
+        acked_in_time(lambda: sender.command("pause 8856 5m customer reads a card number", user=AGENT))
         (reply,) = slack.wait_for_call("response_url", timeout=REPLY_SECONDS)
         assert reply.payload["response_type"] == "ephemeral"
         assert "database" in reply.rendered and "locked" in reply.rendered
@@ -77,7 +67,7 @@ def test_a_command_against_a_locked_database_is_answered_privately_naming_the_da
 
     # Released: the health check and the very same command work, and the scheduler is still alive.
     assert _health(served).status_code == 200
-    _timed_200(lambda: sender.command("pause 8856 5m customer reads a card number", user=AGENT))
+    acked_in_time(lambda: sender.command("pause 8856 5m customer reads a card number", user=AGENT))
     slack.wait_for_call("response_url", containing="is waiting for an approver")
     request_id = int(buttons(posted_card(slack))[0]["value"])
     assert bot.services.pauses.get(request_id) is not None
@@ -93,14 +83,14 @@ def test_an_approval_against_a_locked_database_changes_nothing_and_can_be_repeat
     served: ServedBot,
     bot: RecordingBot,
 ) -> None:
-    _timed_200(lambda: sender.command("pause 8856 5m customer reads a card number", user=AGENT))
+    acked_in_time(lambda: sender.command("pause 8856 5m customer reads a card number", user=AGENT))
     card = wait_until(lambda: cards(slack) and cards(slack)[-1], what="the approval card")
     request_id = int(buttons(card)[0]["value"])
     slack.wait_for_call("response_url", containing="is waiting for an approver")
     slack.clear()
 
     with locked(served.settings.database_path):
-        _timed_200(lambda: sender.click("recording_approve", str(request_id), user=LEAD, message_ts=card["ts"]))
+        acked_in_time(lambda: sender.click("recording_approve", str(request_id), user=LEAD, message_ts=card["ts"]))
         (reply,) = slack.wait_for_call("response_url", timeout=REPLY_SECONDS)
         assert reply.payload["response_type"] == "ephemeral"
         assert reply.payload.get("replace_original") is False
@@ -110,7 +100,7 @@ def test_an_approval_against_a_locked_database_changes_nothing_and_can_be_repeat
 
     request = bot.services.pauses.get(request_id)
     assert request is not None and request.state is RequestState.PENDING
-    _timed_200(lambda: sender.click("recording_approve", str(request_id), user=LEAD, message_ts=card["ts"]))
+    acked_in_time(lambda: sender.click("recording_approve", str(request_id), user=LEAD, message_ts=card["ts"]))
     wait_for_state(bot, request_id, RequestState.ACTIVE)
     assert [(c["extension"], c["mute"]) for c in recorder.mute_calls()] == [("8856", "3")]
 
@@ -120,7 +110,7 @@ def test_reads_still_answer_while_the_database_is_locked(
 ) -> None:
     # Readers are not blocked in WAL mode: listing requests works; only its audit row has to wait.
     with locked(served.settings.database_path):
-        _timed_200(lambda: sender.command("requests", user=AGENT))
+        acked_in_time(lambda: sender.command("requests", user=AGENT))
         (reply,) = slack.wait_for_call("response_url", timeout=REPLY_SECONDS)
         assert "No pending requests" in reply.rendered
     assert _health(served).status_code == 200

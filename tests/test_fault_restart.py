@@ -39,8 +39,8 @@ from tests.conftest import (
     SIGNING_SECRET,
 )
 from tests.pause_helpers import buttons, card_text, wait_until
+from tests.process_helpers import free_port, is_healthy, procfile_command
 from tests.slack_requests import CHANNEL, TEAM, SlackSender
-from tests.test_deployment import _free_port, _procfile_command
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ class BotProcess:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                _procfile_command(),
+                procfile_command(),
                 env=self.env,
                 cwd=self.cwd,
                 stdout=log,
@@ -74,11 +74,8 @@ class BotProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"the server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
+            if is_healthy(self.url):
+                return
             time.sleep(0.05)
         self.kill()
         raise AssertionError(f"the server did not become healthy within 30 s:\n{self.log()}")
@@ -112,7 +109,7 @@ class BotProcess:
 def environment(tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaRepository) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PORT": str(_free_port()),
+        "PORT": str(free_port()),
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.api_url,
@@ -136,7 +133,7 @@ def server(tmp_path: Path, environment: dict[str, str]) -> Iterator[BotProcess]:
 
 def _cli(environment: dict[str, str], cwd: Path, *args: str) -> str:
     done = subprocess.run(
-        _procfile_command()[:3] + list(args), env=environment, cwd=cwd, capture_output=True, text=True, timeout=60
+        procfile_command()[:3] + list(args), env=environment, cwd=cwd, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

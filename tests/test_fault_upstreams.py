@@ -8,7 +8,6 @@ the Slack Web API (posting the approval card). Faults: refused connection, timeo
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,10 +32,9 @@ from tests.conftest import (
     ServedBot,
 )
 from tests.pause_helpers import buttons, card_text, cards, wait_for_state, wait_until
+from tests.process_helpers import acked_in_time, free_port
 from tests.slack_requests import TEAM, SlackSender
-from tests.test_deployment import _free_port
 
-ACK_SECONDS = 3.0
 CALL_8856 = DEMO_CALLS[0][0]
 HTML_ERROR_PAGE = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 
@@ -109,18 +107,9 @@ def start_bot(make_settings: Callable[..., Any], slack: SimulatedSlack) -> Itera
         running.served.stop()
 
 
-def _timed(call: Callable[[], Any]) -> Any:
-    started = time.perf_counter()
-    response = call()
-    elapsed = time.perf_counter() - started
-    assert response.status_code == 200
-    assert elapsed < ACK_SECONDS, f"the ack took {elapsed:.2f}s"
-    return response
-
-
 def _ask(running: Running, slack: SimulatedSlack, extension: str) -> int:
     before = len(cards(slack))
-    _timed(lambda: running.sender.command(f"pause {extension} 5m customer reads a card number", user=AGENT))
+    acked_in_time(lambda: running.sender.command(f"pause {extension} 5m customer reads a card number", user=AGENT))
     card = wait_until(lambda: len(cards(slack)) > before and cards(slack)[-1], what="a new approval card")
     return int(buttons(card)[0]["value"])
 
@@ -134,7 +123,7 @@ def _card_of(slack: SimulatedSlack, request_id: int) -> dict[str, Any]:
 
 def _approve(running: Running, slack: SimulatedSlack, request_id: int) -> None:
     ts = _card_of(slack, request_id)["ts"]
-    _timed(lambda: running.sender.click("recording_approve", str(request_id), user=LEAD, message_ts=ts))
+    acked_in_time(lambda: running.sender.click("recording_approve", str(request_id), user=LEAD, message_ts=ts))
 
 
 # -- the Media Repository --------------------------------------------------------------------------
@@ -180,7 +169,7 @@ def media_fault(
     inject, says = MEDIA_FAULTS[name]
     revived: list[ScriptedMediaRepository] = []
     if name == "refused":
-        dead_port = _free_port()
+        dead_port = free_port()
         running = start_bot(media_repository_url=f"http://127.0.0.1:{dead_port}")
 
         def recover() -> ScriptedMediaRepository:
@@ -239,7 +228,7 @@ def test_media_repository_fault_on_resume_command_is_told_privately_then_the_nex
     media_fault: MediaFault, slack: SimulatedSlack
 ) -> None:
     running = media_fault.running
-    _timed(lambda: running.sender.command("resume 8856", user=AGENT))
+    acked_in_time(lambda: running.sender.command("resume 8856", user=AGENT))
     (reply,) = slack.wait_for_call("response_url", containing="Recording system", timeout=8)
     assert reply.payload["response_type"] == "ephemeral"
     assert media_fault.says in reply.rendered
@@ -247,7 +236,7 @@ def test_media_repository_fault_on_resume_command_is_told_privately_then_the_nex
 
     upstream = media_fault.recover()
     before = len(upstream.mute_calls())
-    _timed(lambda: running.sender.command("resume 8857", user=AGENT))
+    acked_in_time(lambda: running.sender.command("resume 8857", user=AGENT))
     slack.wait_for_call("response_url", containing="resumed the recording")
     assert [(c["extension"], c["mute"]) for c in upstream.mute_calls()[before:]] == [("8857", "0")]
 
@@ -279,13 +268,13 @@ def test_webex_fault_on_settings_is_told_privately_naming_webex_then_the_next_lo
     upstream = webex
     revived: SimulatedWebex | None = None
     if fault == "refused":
-        dead_port = _free_port()
+        dead_port = free_port()
         running = start_bot(webex_api_url=f"http://127.0.0.1:{dead_port}/v1")
     else:
         running = start_bot()
         inject(webex)
     try:
-        _timed(lambda: running.sender.command("settings 1002", user=AGENT))
+        acked_in_time(lambda: running.sender.command("settings 1002", user=AGENT))
         (reply,) = slack.wait_for_call("response_url", containing="Webex", timeout=10)
         assert reply.payload["response_type"] == "ephemeral"
         assert says in reply.rendered
@@ -298,7 +287,7 @@ def test_webex_fault_on_settings_is_told_privately_naming_webex_then_the_next_lo
             webex.clear_faults()
 
         before = len(upstream.requests)
-        _timed(lambda: running.sender.command("settings 1002", user=AGENT))
+        acked_in_time(lambda: running.sender.command("settings 1002", user=AGENT))
         _kind_and_text = slack.wait_for_call("response_url", containing="Sales Queue", timeout=10)[0]
         assert "Always with Pause/Resume" in _kind_and_text.rendered
         assert any(r.path.endswith("/callRecording") for r in upstream.requests[before:])
@@ -322,7 +311,7 @@ def test_a_passing_webex_429_or_5xx_is_retried_after_a_wait_and_the_answer_arriv
 ) -> None:
     running = start_bot()
     webex.fail_with_status(status, times=1, retry_after=retry_after)
-    _timed(lambda: running.sender.command("settings 1002", user=AGENT))
+    acked_in_time(lambda: running.sender.command("settings 1002", user=AGENT))
     reply = slack.wait_for_call("response_url", containing="Sales Queue", timeout=10)[0]
     assert reply.payload["response_type"] == "in_channel"
     first, second = webex.list_requests()[:2]
@@ -354,7 +343,7 @@ def test_slack_fault_posting_the_card_is_told_via_response_url_and_nothing_is_le
     running = start_bot()
     for reply in replies:
         slack.fail_next("chat.postMessage", reply)
-    _timed(lambda: running.sender.command("pause 8856 5m card number", user=AGENT))
+    acked_in_time(lambda: running.sender.command("pause 8856 5m card number", user=AGENT))
 
     (told,) = slack.wait_for_call("response_url", containing="Slack", timeout=8)
     assert told.payload["response_type"] == "ephemeral"
@@ -378,7 +367,7 @@ def test_slack_not_answering_the_card_post_in_time_is_told_and_nothing_is_left_p
     running = start_bot()
     # The bot's Slack client waits 10 s; the simulator holds its answer a little longer than that.
     slack.fail_next("chat.postMessage", Reply(body='{"ok": true, "ts": "1.000001"}', delay_seconds=10.5))
-    _timed(lambda: running.sender.command("pause 8856 5m card number", user=AGENT))
+    acked_in_time(lambda: running.sender.command("pause 8856 5m card number", user=AGENT))
     (told,) = slack.wait_for_call("response_url", containing="could not be reached", timeout=15)
     assert "approval card" in told.rendered and "ask again" in told.rendered
     assert running.bot.services.pauses.open_requests(TEAM) == []

@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from bot.simulators.media_repository import SimulatedMediaRepository
 from bot.simulators.slack import SimulatedSlack
 from bot.simulators.slack_sender import SlackSender
@@ -25,13 +23,13 @@ from tests.conftest import (
     SIGNING_SECRET,
 )
 from tests.pause_helpers import buttons, cards, wait_until
-from tests.test_deployment import _free_port
+from tests.process_helpers import free_port, is_healthy
 
 
 def test_json_logs_tie_the_click_its_audit_rows_and_the_upstream_call_together(
     tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaRepository
 ) -> None:
-    port = _free_port()
+    port = free_port()
     database = tmp_path / "bot.db"
     log_path = tmp_path / "server.log"
     env = {
@@ -55,14 +53,7 @@ def test_json_logs_tie_the_click_its_audit_rows_and_the_upstream_call_together(
         )
     try:
         url = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(url + "/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(healthy, timeout=30, what="the server to start")
+        wait_until(lambda: is_healthy(url), timeout=30, what="the server to start")
         sender = SlackSender(base_url=url, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url)
         sender.command("pause 8856 5m customer reads a card", user="U0ADMIN")
         card = wait_until(lambda: cards(slack), what="the card")[-1]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +30,7 @@ from bot.clients.media_repository import (
 from bot.models import Channels, RecordingTarget, TargetKind
 from bot.redaction import SecretRedactor
 from bot.simulators.media_repository import Fault, SimulatedMediaRepository
+from tests.process_helpers import free_port
 
 # Distinctive values, so a leak anywhere is easy to spot.
 API_KEY = "APIKEY-9f8e7d6c-LEAKCHECK-5b4a3928"
@@ -113,12 +113,6 @@ def make_client(http: httpx.Client, sim: SimulatedMediaRepository) -> ClientFact
 @pytest.fixture
 def client(make_client: ClientFactory) -> MediaRepositoryClient:
     return make_client()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _assert_no_secret(text: str, sim: SimulatedMediaRepository) -> None:
@@ -479,7 +473,7 @@ def test_slow_answer_past_the_timeout_is_unreachable(sim: SimulatedMediaReposito
 def test_refused_connection_is_unreachable_and_names_the_setting(http: httpx.Client) -> None:
     client = MediaRepositoryClient(
         http=http,
-        base_url=f"http://127.0.0.1:{_free_port()}",
+        base_url=f"http://127.0.0.1:{free_port()}",
         api_key=API_KEY,
         redactor=SecretRedactor(),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from bot.blocks.kit import Message, code, context, divider, fields, mention, section, slack_date
+from bot.blocks.kit import Message, code, context, mention, section, slack_date
 from bot.blocks.text import escape
 from bot.commands import USAGE
 from bot.models import AllowListEntry, Role
@@ -121,9 +121,7 @@ def audit_message(entries: list[AuditEntry]) -> Message:
 
 __all__ = [
     "audit_message",
-    "divider",
     "error_message",
-    "fields",
     "help_message",
     "internal_error_message",
     "not_allowed_message",
