@@ -562,12 +562,12 @@ def _print_ack_progress(run: dict[str, Any]) -> None:
 
 def simulator_round_trips(info: dict[str, str], count: int) -> dict[str, Any]:
     """The simulators' own latency, measured the way the bot talks to each of them."""
-    recorder = urlsplit(info["media_repository_url"])
-    conn = Connection(recorder.hostname or HOST, recorder.port or 80)
+    recording_system = urlsplit(info["media_repository_url"])
+    conn = Connection(recording_system.hostname or HOST, recording_system.port or 80)
     form = (
         f"action=MuteRecording&apiKey={quote(info['media_repository_api_key'])}&extension=9999&status=ongoing&mute=0"
     ).encode()
-    raw = post_bytes(HOST, recorder.port or 80, "/verba/api", form,
+    raw = post_bytes(HOST, recording_system.port or 80, "/verba/api", form,
                      {"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     media = []
     for _ in range(count):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from bot.simulators.slack_sender import CHANNEL, TEAM, click_body, command_body, signed_headers
+from bot.sandbox.simulators.slack_sender import CHANNEL, TEAM, click_body, command_body, signed_headers
 
 EVENTS_PATH = "/slack/events"
 

@@ -20,10 +20,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from bot.simulators.base import RecordedRequest, Reply
-from bot.simulators.media_repository import DEMO_CALLS, SimulatedMediaRepository
-from bot.simulators.slack import SimulatedSlack
-from bot.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedLine, SimulatedWebex, virtual_line_id
+from bot.sandbox.simulators.base import RecordedRequest, Reply
+from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedLine, SimulatedWebex, virtual_line_id
 
 BOT_TOKEN = "xoxb-bench-bot-token-0001"
 SIGNING_SECRET = "bench-signing-secret-8c2d41a9b7e3f6a0"
@@ -75,7 +75,7 @@ class Upstreams:
         calls = [*DEMO_CALLS]
         calls += [(str(uuid.uuid4()), frozenset({str(MUTE_EXTENSION_BASE + i)})) for i in range(MUTE_EXTENSION_COUNT)]
         self.slack = SimulatedSlack(bot_token=BOT_TOKEN, team_id=TEAM)
-        self.recorder = SimulatedMediaRepository(
+        self.recording_system = SimulatedRecordingSystem(
             api_key=RECORDER_API_KEY, username=RECORDER_USER, password=RECORDER_PASSWORD, calls=calls
         )
         self.webex = SimulatedWebex()
@@ -83,26 +83,26 @@ class Upstreams:
             self.webex.add_line(line)
 
     def start(self) -> Upstreams:
-        for server in (self.slack, self.recorder, self.webex):
+        for server in (self.slack, self.recording_system, self.webex):
             server.start()
         return self
 
     def stop(self) -> None:
-        for server in (self.slack, self.recorder, self.webex):
+        for server in (self.slack, self.recording_system, self.webex):
             server.stop()
 
     def urls(self) -> dict[str, str]:
         return {
             "slack_url": self.slack.url,
             "slack_api_url": self.slack.api_url,
-            "media_repository_url": self.recorder.url,
+            "media_repository_url": self.recording_system.url,
             "webex_api_url": self.webex.base_url,
         }
 
     # -- control queries -------------------------------------------------------------------------
 
     def clear(self) -> dict[str, Any]:
-        for server in (self.slack, self.recorder, self.webex):
+        for server in (self.slack, self.recording_system, self.webex):
             server.clear()
         return {"ok": True}
 
@@ -127,7 +127,7 @@ class Upstreams:
             params = r.params
             return params.get("action") == "MuteRecording" and params.get("extension") == extension
 
-        return {"at": _first_at(self.recorder, matches, timeout)}
+        return {"at": _first_at(self.recording_system, matches, timeout)}
 
     def settled(self, request_id: str, timeout: float) -> dict[str, Any]:
         """When the requester's private note (the last Slack call of an approval) arrived."""
@@ -166,12 +166,12 @@ class Upstreams:
         return {"ok": True}
 
     def counts(self) -> dict[str, Any]:
-        recorder_actions = [r.params.get("action", "") for r in self.recorder.requests]
+        recording_system_actions = [r.params.get("action", "") for r in self.recording_system.requests]
         return {
             "webex_call_recording": len(self.webex.api_requests("/callRecording")),
             "webex_list": len(self.webex.list_requests()),
-            "media_repository_token": recorder_actions.count("RequestToken"),
-            "media_repository_mute": recorder_actions.count("MuteRecording"),
+            "media_repository_token": recording_system_actions.count("RequestToken"),
+            "media_repository_mute": recording_system_actions.count("MuteRecording"),
             "slack": len(self.slack.requests),
         }
 

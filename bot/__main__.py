@@ -10,9 +10,9 @@ from typing import Any
 
 from bot import __version__
 from bot.audit_cli import add_audit_parser
+from bot.config import Config, ConfigurationError, load_config
 from bot.logs import configure_logging
 from bot.models import Role
-from bot.settings import ConfigurationError, Settings, load_settings
 from bot.store.database import DatabaseUnavailable
 
 logger = logging.getLogger("bot")
@@ -29,9 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # The demo console brings its own configuration: a broken environment must not stop a trial.
         demo = bool(getattr(args, "demo", False))
-        settings = Settings(_env_file=None, log_level="WARNING") if demo else load_settings()
-        configure_logging(level=settings.log_level, fmt=settings.log_format)
-        result: int = args.func(settings, args)
+        config = Config(_env_file=None, log_level="WARNING") if demo else load_config()
+        configure_logging(level=config.log_level, fmt=config.log_format)
+        result: int = args.func(config, args)
         return result
     except ConfigurationError as error:
         print(f"recording-bot: configuration error: {error}", file=sys.stderr)
@@ -93,34 +93,34 @@ def _parser() -> argparse.ArgumentParser:
 # -- serve / socket --------------------------------------------------------------------------------
 
 
-def _serve(settings: Settings, args: argparse.Namespace) -> int:
+def _serve(config: Config, args: argparse.Namespace) -> int:
     from bot.server import run_gunicorn
     from bot.store.database import Database
 
     # Check what can be checked before starting the server, so a bad setup fails with one line.
-    settings.require_slack()
-    Database(settings.database_path).migrate()
+    config.require_slack()
+    Database(config.database_path).migrate()
 
     def load() -> Any:
         from bot.wsgi import create
 
         return create()
 
-    logger.info("recording-bot %s serving on port %s", __version__, settings.port)
-    run_gunicorn(load, bind=f"0.0.0.0:{settings.port}", threads=args.threads)
+    logger.info("recording-bot %s serving on port %s", __version__, config.port)
+    run_gunicorn(load, bind=f"0.0.0.0:{config.port}", threads=args.threads)
     return 0
 
 
-def _socket(settings: Settings, args: argparse.Namespace) -> int:
+def _socket(config: Config, args: argparse.Namespace) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from bot.app import create_app
 
-    bot = create_app(settings, socket_mode=True).start()
-    assert settings.slack_app_token is not None
+    bot = create_app(config, socket_mode=True).start()
+    assert config.slack_app_token is not None
     logger.info("recording-bot %s connecting to Slack in Socket Mode", __version__)
     try:
-        SocketModeHandler(bot.bolt, settings.slack_app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
+        SocketModeHandler(bot.bolt, config.slack_app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
     finally:
         bot.close()
     return 0
@@ -129,31 +129,31 @@ def _socket(settings: Settings, args: argparse.Namespace) -> int:
 # -- console / check ---------------------------------------------------------------------------------
 
 
-def _console(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.console import run_console, split_script
+def _console(config: Config, args: argparse.Namespace) -> int:
+    from bot.sandbox.console import run_console, split_script
 
     script = split_script(args.script) if args.script else None
     if args.demo:
         return run_console(None, demo=True, as_user=args.as_user, team_id=None, script=script)
     if not args.as_user:
         raise ConfigurationError("console needs --as U… (the Slack user to act as), or --demo")
-    team_id = _team_id(settings, args.team)
-    return run_console(settings, demo=False, as_user=args.as_user, team_id=team_id, script=script)
+    team_id = _team_id(config, args.team)
+    return run_console(config, demo=False, as_user=args.as_user, team_id=team_id, script=script)
 
 
-def _check(settings: Settings, args: argparse.Namespace) -> int:
+def _check(config: Config, args: argparse.Namespace) -> int:
     from bot.check import print_report, run_checks
 
-    return print_report(run_checks(settings, socket_mode=args.socket), sys.stdout)
+    return print_report(run_checks(config, socket_mode=args.socket), sys.stdout)
 
 
 # -- users -----------------------------------------------------------------------------------------
 
 
-def _users_add(settings: Settings, args: argparse.Namespace) -> int:
+def _users_add(config: Config, args: argparse.Namespace) -> int:
     from bot.services.authorization import LastAdmin
 
-    authorizer, team_id = _allow_list(settings, args)
+    authorizer, team_id = _allow_list(config, args)
     try:
         change = authorizer.set_role(team_id, _user_id(args.user_id), Role(args.role), source="cli")
     except LastAdmin:
@@ -164,10 +164,10 @@ def _users_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _users_remove(settings: Settings, args: argparse.Namespace) -> int:
+def _users_remove(config: Config, args: argparse.Namespace) -> int:
     from bot.services.authorization import LastAdmin
 
-    authorizer, team_id = _allow_list(settings, args)
+    authorizer, team_id = _allow_list(config, args)
     try:
         change = authorizer.remove(team_id, _user_id(args.user_id), source="cli")
     except LastAdmin:
@@ -180,8 +180,8 @@ def _users_remove(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _users_list(settings: Settings, args: argparse.Namespace) -> int:
-    authorizer, team_id = _allow_list(settings, args)
+def _users_list(config: Config, args: argparse.Namespace) -> int:
+    authorizer, team_id = _allow_list(config, args)
     entries = authorizer.entries(team_id)
     if not entries:
         print(f"the allow-list of {team_id} is empty")
@@ -193,7 +193,7 @@ def _users_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _user_id(text: str) -> str:
-    from bot.settings import _USER_ID
+    from bot.config import _USER_ID
 
     user_id = text.strip().upper()
     if not _USER_ID.match(user_id):
@@ -201,26 +201,26 @@ def _user_id(text: str) -> str:
     return user_id
 
 
-def _allow_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+def _allow_list(config: Config, args: argparse.Namespace) -> tuple[Any, str]:
     from bot.services.audit import AuditTrail
     from bot.services.authorization import Authorizer
     from bot.store.allow_list import AllowListStore
     from bot.store.audit import AuditStore
     from bot.store.database import Database
 
-    database = Database(settings.database_path)
+    database = Database(config.database_path)
     database.migrate()
     authorizer = Authorizer(
         allow_list=AllowListStore(database=database), audit=AuditTrail(store=AuditStore(database=database))
     )
-    return authorizer, _team_id(settings, args.team)
+    return authorizer, _team_id(config, args.team)
 
 
-def _team_id(settings: Settings, explicit: str | None) -> str:
+def _team_id(config: Config, explicit: str | None) -> str:
     """The workspace the allow-list entries belong to: --team, or the bot token's own workspace."""
     if explicit:
         return explicit.strip().upper()
-    if settings.slack_bot_token is None:
+    if config.slack_bot_token is None:
         raise ConfigurationError(
             "give --team T… (the Slack workspace ID) or set SLACK_BOT_TOKEN so it can be looked up"
         )
@@ -228,7 +228,7 @@ def _team_id(settings: Settings, explicit: str | None) -> str:
 
     from bot.app import _identify
 
-    identity = _identify(WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url))
+    identity = _identify(WebClient(token=config.slack_bot_token.get_secret_value(), base_url=config.slack_api_url))
     return str(identity["team_id"])
 
 

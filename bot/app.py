@@ -1,4 +1,4 @@
-"""create_app(): the one place where settings, storage, clients, services and Slack are wired together."""
+"""create_app(): the one place where configuration, storage, clients, services and Slack are wired together."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot import __version__, listeners
-from bot.clients.media_repository import MediaRepositoryClient
+from bot.clients.recording_system import RecordingSystemClient
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
 from bot.clock import Clock, utc_now
-from bot.commands import PauseLimits
+from bot.config import Config, ConfigurationError
+from bot.grammar import PauseLimits
 from bot.listeners.background import BackgroundWork
 from bot.listeners.edge import SlackEdge
 from bot.listeners.slack_notifier import SlackPauseNotifier
@@ -31,7 +32,6 @@ from bot.services.line_settings import LineSettingsService
 from bot.services.notifications import PauseNotifier
 from bot.services.pauses import PauseService
 from bot.services.scheduler import MAX_SLEEP_SECONDS, Scheduler
-from bot.settings import ConfigurationError, Settings
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.database import Database
@@ -47,7 +47,7 @@ USER_AGENT = f"recording-bot/{__version__}"
 class RecordingBot:
     """A built bot: the Bolt app plus what the web layer, the CLI and the tests reach into."""
 
-    settings: Settings
+    config: Config
     bolt: App
     services: Services
     database: Database
@@ -82,23 +82,23 @@ class Core:
 
 
 def build_core(
-    settings: Settings,
+    config: Config,
     *,
     notifier: PauseNotifier,
     clock: Clock = utc_now,
     scheduler_max_sleep: float = MAX_SLEEP_SECONDS,
 ) -> Core:
     """Storage, upstream clients and services, wired; used by the Slack app and the console alike."""
-    redactor.add(*settings.secret_values())
-    settings.require_consistent_credentials()
-    database = Database(settings.database_path)
+    redactor.add(*config.secret_values())
+    config.require_consistent_credentials()
+    database = Database(config.database_path)
     applied = database.migrate()
     if applied:
-        logger.info("database %s: applied migrations %s", settings.database_path, ", ".join(applied))
+        logger.info("database %s: applied migrations %s", config.database_path, ", ".join(applied))
 
     closers: list[Callable[[], Any]] = []
-    recorder = _media_repository(settings, closers)
-    line_settings = _line_settings(settings, database, closers)
+    recording_system = _recording_system(config, closers)
+    line_settings = _line_settings(config, database, closers)
 
     audit = AuditTrail(store=AuditStore(database=database))
     authorizer = Authorizer(allow_list=AllowListStore(database=database), audit=audit)
@@ -106,9 +106,9 @@ def build_core(
         store=PauseRequestStore(database=database),
         authorizer=authorizer,
         audit=audit,
-        recorder=recorder,
+        recording_system=recording_system,
         notifier=notifier,
-        approval_timeout=timedelta(minutes=settings.approval_timeout_minutes),
+        approval_timeout=timedelta(minutes=config.approval_timeout_minutes),
         warning_for_extension=line_settings.pause_warning if line_settings else None,
         clock=clock,
     )
@@ -116,8 +116,8 @@ def build_core(
         authorizer=authorizer,
         audit=audit,
         limits=PauseLimits(
-            default_seconds=int(settings.default_pause_minutes * 60),
-            max_seconds=int(settings.max_pause_minutes * 60),
+            default_seconds=int(config.default_pause_minutes * 60),
+            max_seconds=int(config.max_pause_minutes * 60),
         ),
         pauses=pauses,
         line_settings=line_settings,
@@ -126,97 +126,97 @@ def build_core(
     return Core(database=database, services=services, scheduler=scheduler, closers=closers)
 
 
-def media_repository_client(settings: Settings, http: httpx.Client) -> MediaRepositoryClient:
-    """The recording-system client for these settings (they must be configured)."""
-    assert settings.media_repository_url is not None and settings.media_repository_api_key is not None
-    return MediaRepositoryClient(
+def recording_system_client(config: Config, http: httpx.Client) -> RecordingSystemClient:
+    """The recording-system client for this configuration (they must be configured)."""
+    assert config.media_repository_url is not None and config.media_repository_api_key is not None
+    return RecordingSystemClient(
         http=http,
-        base_url=settings.media_repository_url,
-        api_key=settings.media_repository_api_key.get_secret_value(),
-        username=settings.media_repository_username,
+        base_url=config.media_repository_url,
+        api_key=config.media_repository_api_key.get_secret_value(),
+        username=config.media_repository_username,
         password=(
-            settings.media_repository_password.get_secret_value() if settings.media_repository_password else None
+            config.media_repository_password.get_secret_value() if config.media_repository_password else None
         ),
     )
 
 
-def webex_client(settings: Settings, http: httpx.Client, *, token_store: WebexTokenStore | None = None) -> WebexClient:
-    """The Webex client for these settings, renewing its own token when refresh credentials are set."""
+def webex_client(config: Config, http: httpx.Client, *, token_store: WebexTokenStore | None = None) -> WebexClient:
+    """The Webex client for this configuration, renewing its own token when refresh credentials are set."""
     refresh = None
-    if settings.webex_refresh_token and settings.webex_client_id and settings.webex_client_secret:
+    if config.webex_refresh_token and config.webex_client_id and config.webex_client_secret:
         refresh = WebexRefreshCredentials(
-            client_id=settings.webex_client_id,
-            client_secret=settings.webex_client_secret.get_secret_value(),
-            refresh_token=settings.webex_refresh_token.get_secret_value(),
+            client_id=config.webex_client_id,
+            client_secret=config.webex_client_secret.get_secret_value(),
+            refresh_token=config.webex_refresh_token.get_secret_value(),
         )
     return WebexClient(
         http=http,
-        base_url=settings.webex_api_url,
-        access_token=settings.webex_access_token.get_secret_value() if settings.webex_access_token else "",
-        org_id=settings.webex_org_id,
+        base_url=config.webex_api_url,
+        access_token=config.webex_access_token.get_secret_value() if config.webex_access_token else "",
+        org_id=config.webex_org_id,
         refresh=refresh,
         token_store=token_store if refresh else None,
     )
 
 
-def _media_repository(settings: Settings, closers: list[Callable[[], Any]]) -> MediaRepositoryClient | None:
-    if not settings.media_repository_configured:
+def _recording_system(config: Config, closers: list[Callable[[], Any]]) -> RecordingSystemClient | None:
+    if not config.media_repository_configured:
         logger.warning("MEDIA_REPOSITORY_URL / MEDIA_REPOSITORY_API_KEY not set: pause and resume are disabled")
         return None
     http = httpx.Client(
-        timeout=settings.media_repository_timeout_seconds,
+        timeout=config.media_repository_timeout_seconds,
         headers={"User-Agent": USER_AGENT},
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
     )
     closers.append(http.close)
-    return media_repository_client(settings, http)
+    return recording_system_client(config, http)
 
 
 def _line_settings(
-    settings: Settings, database: Database, closers: list[Callable[[], Any]]
+    config: Config, database: Database, closers: list[Callable[[], Any]]
 ) -> LineSettingsService | None:
-    if not settings.webex_configured:
+    if not config.webex_configured:
         logger.warning("WEBEX_ACCESS_TOKEN not set: /recording settings and pause-card warnings are disabled")
         return None
-    http = httpx.Client(timeout=settings.webex_timeout_seconds, headers={"User-Agent": USER_AGENT})
+    http = httpx.Client(timeout=config.webex_timeout_seconds, headers={"User-Agent": USER_AGENT})
     closers.append(http.close)
-    webex = webex_client(settings, http, token_store=SqliteWebexTokenStore(database=database))
+    webex = webex_client(config, http, token_store=SqliteWebexTokenStore(database=database))
     return LineSettingsService(webex=webex)
 
 
 def create_app(
-    settings: Settings,
+    config: Config,
     *,
     socket_mode: bool = False,
     clock: Clock = utc_now,
     scheduler_max_sleep: float = MAX_SLEEP_SECONDS,
 ) -> RecordingBot:
-    """Build the bot from settings. Raises ConfigurationError with one readable line on bad setup."""
-    settings.require_slack(socket_mode=socket_mode)
-    redactor.add(*settings.secret_values())
-    assert settings.slack_bot_token is not None  # checked by require_slack
-    bot_token = settings.slack_bot_token.get_secret_value()
-    slack = WebClient(token=bot_token, base_url=settings.slack_api_url, timeout=10)
+    """Build the bot from its configuration. Raises ConfigurationError with one readable line on bad setup."""
+    config.require_slack(socket_mode=socket_mode)
+    redactor.add(*config.secret_values())
+    assert config.slack_bot_token is not None  # checked by require_slack
+    bot_token = config.slack_bot_token.get_secret_value()
+    slack = WebClient(token=bot_token, base_url=config.slack_api_url, timeout=10)
     # Slack answers 429 with Retry-After when a channel gets more than ~1 message a second.
     slack.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     identity = _identify(slack)
     team_id = str(identity["team_id"])
 
-    notifier = SlackPauseNotifier(client=slack, approval_minutes=settings.approval_timeout_minutes)
-    core = build_core(settings, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep)
-    added = core.services.authorizer.bootstrap(team_id, settings.bot_admins, source="BOT_ADMINS")
+    notifier = SlackPauseNotifier(client=slack, approval_minutes=config.approval_timeout_minutes)
+    core = build_core(config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep)
+    added = core.services.authorizer.bootstrap(team_id, config.bot_admins, source="BOT_ADMINS")
     if added:
         logger.info("made %s admin(s) from BOT_ADMINS", len(added))
 
     authorize_result = AuthorizeResult.from_auth_test_response(
         auth_test_response=identity, bot_token=bot_token, user_token=None
     )
-    template = WebClient(base_url=settings.slack_api_url, timeout=10)
+    template = WebClient(base_url=config.slack_api_url, timeout=10)
     template.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     bolt = App(
         # Bolt gives each listener a client carrying the token from `authorize`; this one is the template.
         client=template,
-        signing_secret=(settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None),
+        signing_secret=(config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else None),
         # auth.test ran once above; answer Bolt's per-request authorization from it instead of letting
         # the first Slack request wait on another network round trip before its ack.
         authorize=lambda **_: authorize_result,
@@ -232,7 +232,7 @@ def create_app(
     core.closers.append(work.shutdown)
     listeners.register(bolt, core.services, work)
     return RecordingBot(
-        settings=settings,
+        config=config,
         bolt=bolt,
         services=core.services,
         database=core.database,
@@ -240,7 +240,7 @@ def create_app(
         team_id=team_id,
         edge=SlackEdge(
             bolt=bolt,
-            signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
+            signing_secret=config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else "",
             work=work,
         ),
         closers=core.closers,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.audit_export import MOMENT_EXAMPLES, parse_moment, render_table, write_csv, write_json
-from bot.settings import Settings
+from bot.config import Config
 from bot.store.audit import AuditQuery, AuditStore
 from bot.store.database import Database
 
@@ -72,7 +72,7 @@ def add_audit_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     return audit
 
 
-def run_audit(settings: Settings, args: argparse.Namespace) -> int:
+def run_audit(config: Config, args: argparse.Namespace) -> int:
     try:
         query = _query(args, now=datetime.now(UTC))
     except _BadArgument as error:
@@ -82,14 +82,14 @@ def run_audit(settings: Settings, args: argparse.Namespace) -> int:
     table = args.format == "table"
     limit = query.limit if query.limit is not None else (TABLE_LIMIT if table else None)
     cut = False
-    if not settings.database_path.exists():
+    if not config.database_path.exists():
         # Creating an empty database here would answer "no entries" for a mistyped path.
         print(
-            f"recording-bot audit: no database at {settings.database_path}: check DATABASE_PATH",
+            f"recording-bot audit: no database at {config.database_path}: check DATABASE_PATH",
             file=sys.stderr,
         )
         return EXIT_USAGE
-    database = Database(settings.database_path)
+    database = Database(config.database_path)
     try:
         database.migrate()
         store = AuditStore(database=database)

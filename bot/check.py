@@ -12,9 +12,9 @@ import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.app import media_repository_client, webex_client
+from bot.app import recording_system_client, webex_client
 from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
-from bot.settings import ConfigurationError, Settings
+from bot.config import Config, ConfigurationError
 from bot.store.database import Database, DatabaseUnavailable, describe_database_error
 
 PASS, FAIL, SKIP = "✓", "✗", "–"
@@ -32,13 +32,13 @@ class CheckResult:
         return f"{text}\n    fix: {self.fix}" if self.fix else text
 
 
-def run_checks(settings: Settings, *, socket_mode: bool = False) -> list[CheckResult]:
+def run_checks(config: Config, *, socket_mode: bool = False) -> list[CheckResult]:
     checks: list[Callable[[], CheckResult]] = [
-        lambda: _configuration(settings, socket_mode=socket_mode),
-        lambda: _database(settings),
-        lambda: _slack(settings),
-        lambda: _media_repository(settings),
-        lambda: _webex(settings),
+        lambda: _configuration(config, socket_mode=socket_mode),
+        lambda: _database(config),
+        lambda: _slack(config),
+        lambda: _recording_system(config),
+        lambda: _webex(config),
     ]
     results = []
     for check in checks:
@@ -58,10 +58,10 @@ def print_report(results: list[CheckResult], out: TextIO) -> int:
     return 1 if failed else 0
 
 
-def _configuration(settings: Settings, *, socket_mode: bool) -> CheckResult:
+def _configuration(config: Config, *, socket_mode: bool) -> CheckResult:
     try:
-        settings.require_slack(socket_mode=socket_mode)
-        settings.require_consistent_credentials()
+        config.require_slack(socket_mode=socket_mode)
+        config.require_consistent_credentials()
     except ConfigurationError as error:
         return CheckResult(
             "configuration", FAIL, str(error), "set the variable named above (see README, Configuration)"
@@ -69,8 +69,8 @@ def _configuration(settings: Settings, *, socket_mode: bool) -> CheckResult:
     return CheckResult("configuration", PASS, "all required variables are set and well-formed")
 
 
-def _database(settings: Settings) -> CheckResult:
-    path = settings.database_path
+def _database(config: Config) -> CheckResult:
+    path = config.database_path
     if not path.exists():
         folder = path.parent.resolve()
         if folder.is_dir() and os.access(folder, os.W_OK):
@@ -93,10 +93,10 @@ def _database(settings: Settings) -> CheckResult:
     return CheckResult("database", PASS, f"{path} is writable and its schema is current")
 
 
-def _slack(settings: Settings) -> CheckResult:
-    if settings.slack_bot_token is None:
+def _slack(config: Config) -> CheckResult:
+    if config.slack_bot_token is None:
         return CheckResult("Slack", FAIL, "SLACK_BOT_TOKEN is not set", "copy the Bot User OAuth Token (xoxb-…)")
-    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, timeout=10)
+    client = WebClient(token=config.slack_bot_token.get_secret_value(), base_url=config.slack_api_url, timeout=10)
     try:
         identity = client.auth_test()
     except SlackApiError as error:
@@ -107,7 +107,7 @@ def _slack(settings: Settings) -> CheckResult:
         )  # fmt: skip
     except (SlackClientError, OSError) as error:
         return CheckResult(
-            "Slack", FAIL, f"cannot reach {settings.slack_api_url} ({type(error).__name__})",
+            "Slack", FAIL, f"cannot reach {config.slack_api_url} ({type(error).__name__})",
             "check outbound HTTPS from this host, or SLACK_API_URL",
         )  # fmt: skip
     return CheckResult(
@@ -115,25 +115,25 @@ def _slack(settings: Settings) -> CheckResult:
     )
 
 
-def _media_repository(settings: Settings) -> CheckResult:
-    if not settings.media_repository_configured:
+def _recording_system(config: Config) -> CheckResult:
+    if not config.media_repository_configured:
         return CheckResult(
             "recording system", FAIL, "not configured: pause and resume are disabled",
             "set MEDIA_REPOSITORY_URL and MEDIA_REPOSITORY_API_KEY (and USERNAME/PASSWORD for token auth)",
         )  # fmt: skip
-    with httpx.Client(timeout=settings.media_repository_timeout_seconds) as http:
-        client = media_repository_client(settings, http)
+    with httpx.Client(timeout=config.media_repository_timeout_seconds) as http:
+        client = recording_system_client(config, http)
         try:
             return CheckResult("recording system", PASS, client.verify_credentials())
         except UpstreamError as error:
             return CheckResult("recording system", FAIL, error.user_message(), _upstream_fix(error, "MEDIA_REPOSITORY"))
 
 
-def _webex(settings: Settings) -> CheckResult:
-    if not settings.webex_configured:
+def _webex(config: Config) -> CheckResult:
+    if not config.webex_configured:
         return CheckResult("Webex", SKIP, "not configured: /recording settings and pause-card warnings are off")
-    with httpx.Client(timeout=settings.webex_timeout_seconds) as http:
-        client = webex_client(settings, http)
+    with httpx.Client(timeout=config.webex_timeout_seconds) as http:
+        client = webex_client(config, http)
         try:
             return CheckResult("Webex", PASS, client.verify())
         except UpstreamError as error:

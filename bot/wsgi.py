@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.app import RecordingBot, create_app
+from bot.config import load_config
 from bot.logs import configure_logging
-from bot.settings import load_settings
 from bot.web import WsgiApp, build_wsgi_app
 
 
@@ -14,6 +14,6 @@ def wsgi_app_for(bot: RecordingBot) -> WsgiApp:
 
 def create() -> WsgiApp:
     """Build the bot inside the server's worker process, so background threads start after the fork."""
-    settings = load_settings()
-    configure_logging(level=settings.log_level, fmt=settings.log_format)
-    return wsgi_app_for(create_app(settings).start())
+    config = load_config()
+    configure_logging(level=config.log_level, fmt=config.log_format)
+    return wsgi_app_for(create_app(config).start())

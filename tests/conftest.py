@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from bot.app import RecordingBot, create_app
-from bot.local_server import LocalServer
+from bot.config import Config
 from bot.redaction import redactor
-from bot.settings import Settings
-from bot.simulators.media_repository import DEMO_CALLS, SimulatedMediaRepository
-from bot.simulators.slack import SimulatedSlack
-from bot.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
+from bot.sandbox.local_server import LocalServer
+from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
 from bot.wsgi import wsgi_app_for
 from tests.slack_requests import TEAM, SlackSender
 
@@ -54,8 +54,8 @@ class TestClock:
 class ServedBot:
     """The real app behind a real HTTP server on 127.0.0.1, restartable on the same database."""
 
-    def __init__(self, settings: Settings, *, clock: TestClock | None = None) -> None:
-        self.settings = settings
+    def __init__(self, config: Config, *, clock: TestClock | None = None) -> None:
+        self.config = config
         self.clock = clock or TestClock()
         self.bot: RecordingBot | None = None
         self._server: LocalServer | None = None
@@ -64,7 +64,7 @@ class ServedBot:
 
     def start(self) -> ServedBot:
         # The scheduler looks often, so a clock moved forward is noticed within a few milliseconds.
-        self.bot = create_app(self.settings, clock=self.clock, scheduler_max_sleep=0.02).start()
+        self.bot = create_app(self.config, clock=self.clock, scheduler_max_sleep=0.02).start()
         # A restart comes back on the same port, as a redeployed bot keeps its URL.
         self._server = LocalServer(wsgi_app_for(self.bot), port=self._port).start()
         self._port = self._server.port
@@ -91,8 +91,8 @@ def slack() -> Iterator[SimulatedSlack]:
 
 
 @pytest.fixture
-def recorder() -> Iterator[SimulatedMediaRepository]:
-    simulated = SimulatedMediaRepository(
+def recording_system() -> Iterator[SimulatedRecordingSystem]:
+    simulated = SimulatedRecordingSystem(
         api_key=RECORDER_API_KEY, username=RECORDER_USER, password=RECORDER_PASSWORD, calls=DEMO_CALLS,
         slow_seconds=1.5,
     )  # fmt: skip
@@ -107,17 +107,17 @@ def webex() -> Iterator[SimulatedWebex]:
 
 
 @pytest.fixture
-def make_settings(
-    tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaRepository, webex: SimulatedWebex
-) -> Callable[..., Settings]:
-    def build(**overrides: Any) -> Settings:
+def make_config(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> Callable[..., Config]:
+    def build(**overrides: Any) -> Config:
         values: dict[str, Any] = {
             "slack_bot_token": BOT_TOKEN,
             "slack_signing_secret": SIGNING_SECRET,
             "slack_api_url": slack.api_url,
             "database_path": tmp_path / "recording-bot.db",
             "bot_admins": ADMIN,
-            "media_repository_url": recorder.url,
+            "media_repository_url": recording_system.url,
             "media_repository_api_key": RECORDER_API_KEY,
             "media_repository_username": RECORDER_USER,
             "media_repository_password": RECORDER_PASSWORD,
@@ -127,19 +127,19 @@ def make_settings(
             "webex_timeout_seconds": 1.0,
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Config(_env_file=None, **values)  # type: ignore[call-arg]
 
     return build
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings()
+def config(make_config: Callable[..., Config]) -> Config:
+    return make_config()
 
 
 @pytest.fixture
-def served(settings: Settings) -> Iterator[ServedBot]:
-    served_bot = ServedBot(settings).start()
+def served(config: Config) -> Iterator[ServedBot]:
+    served_bot = ServedBot(config).start()
     yield served_bot
     served_bot.stop()
 
@@ -202,9 +202,9 @@ def _no_secret_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
         root.setLevel(previous_level)
     fixtures = request.node.funcargs
     secrets = list(SECRETS)
-    recorder: SimulatedMediaRepository | None = fixtures.get("recorder")
-    if recorder is not None:
-        secrets += recorder.issued_tokens()
+    recording_system: SimulatedRecordingSystem | None = fixtures.get("recording_system")
+    if recording_system is not None:
+        secrets += recording_system.issued_tokens()
     places = {"log": "\n".join(capture.lines)}
     slack: SimulatedSlack | None = fixtures.get("slack")
     if slack is not None:

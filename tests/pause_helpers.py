@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.app import RecordingBot
 from bot.models import PauseRequest, RequestState
-from bot.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.store.audit import AuditEntry
 
 
@@ -39,7 +39,7 @@ def posted_card(slack: SimulatedSlack) -> dict[str, Any]:
 
 
 def card_text(message: dict[str, Any]) -> str:
-    from bot.simulators.slack import SlackCall
+    from bot.sandbox.simulators.slack import SlackCall
 
     return SlackCall(method="card", payload=message, at=0).rendered
 

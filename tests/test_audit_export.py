@@ -18,7 +18,7 @@ import pytest
 
 from bot.audit_cli import add_audit_parser, run_audit
 from bot.audit_export import FIELDS, parse_moment, render_table, write_csv, write_json
-from bot.settings import Settings
+from bot.config import Config
 from bot.store.audit import AuditEntry, AuditStore
 from bot.store.database import Database
 
@@ -59,8 +59,8 @@ def _args(*argv: str) -> argparse.Namespace:
 
 
 def _run(db_path: Path, *argv: str) -> int:
-    settings = Settings(_env_file=None, database_path=db_path)
-    return run_audit(settings, _args(*argv))
+    config = Config(_env_file=None, database_path=db_path)
+    return run_audit(config, _args(*argv))
 
 
 def _json(db_path: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, Any]]:

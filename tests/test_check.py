@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.simulators.media_repository import SimulatedMediaRepository
-from bot.simulators.slack import SimulatedSlack
-from bot.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
+from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
 from tests.conftest import BOT_TOKEN, RECORDER_API_KEY, RECORDER_PASSWORD, RECORDER_USER, SIGNING_SECRET
 
 
 def _env(
-    tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaRepository, webex: SimulatedWebex
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
 ) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", ""),
@@ -22,7 +22,7 @@ def _env(
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.api_url,
         "DATABASE_PATH": str(tmp_path / "bot.db"),
-        "MEDIA_REPOSITORY_URL": recorder.url,
+        "MEDIA_REPOSITORY_URL": recording_system.url,
         "MEDIA_REPOSITORY_API_KEY": RECORDER_API_KEY,
         "MEDIA_REPOSITORY_USERNAME": RECORDER_USER,
         "MEDIA_REPOSITORY_PASSWORD": RECORDER_PASSWORD,
@@ -42,23 +42,23 @@ def _line(output: str, name: str) -> str:
 
 
 def test_everything_reachable_passes_with_one_line_each(
-    tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaRepository, webex: SimulatedWebex
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
 ) -> None:
-    result = _check(_env(tmp_path, slack, recorder, webex), tmp_path)
+    result = _check(_env(tmp_path, slack, recording_system, webex), tmp_path)
     assert result.returncode == 0, result.stdout
     for name in ("configuration", "database", "Slack", "recording system", "Webex"):
         assert _line(result.stdout, name).startswith("✓"), name
     assert "T0TEST" in _line(result.stdout, "Slack")
     assert "5 of 5 checks passed" in result.stdout
     assert [r.path for r in slack.requests] == ["/api/auth.test"]
-    assert len(recorder.token_requests()) == 1  # credentials really tried
+    assert len(recording_system.token_requests()) == 1  # credentials really tried
     assert webex.list_requests()
 
 
 def test_each_failure_names_its_fix_and_exits_1_without_printing_secrets(
-    tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaRepository, webex: SimulatedWebex
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
 ) -> None:
-    env = _env(tmp_path, slack, recorder, webex)
+    env = _env(tmp_path, slack, recording_system, webex)
     env["SLACK_BOT_TOKEN"] = "xoxb-SECRET-wrong-token"
     env["MEDIA_REPOSITORY_PASSWORD"] = "SECRET-wrong-password"
     webex.expire_access_token()
@@ -75,9 +75,9 @@ def test_each_failure_names_its_fix_and_exits_1_without_printing_secrets(
 
 
 def test_unreachable_upstreams_and_missing_configuration_are_reported(
-    tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaRepository, webex: SimulatedWebex
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
 ) -> None:
-    env = _env(tmp_path, slack, recorder, webex)
+    env = _env(tmp_path, slack, recording_system, webex)
     env["MEDIA_REPOSITORY_URL"] = "http://127.0.0.1:9"  # nothing listens on the discard port
     del env["WEBEX_ACCESS_TOKEN"]
     env["DATABASE_PATH"] = "/nonexistent-dir/bot.db"
@@ -91,9 +91,9 @@ def test_unreachable_upstreams_and_missing_configuration_are_reported(
 
 
 def test_missing_signing_secret_fails_the_configuration_check(
-    tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaRepository, webex: SimulatedWebex
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
 ) -> None:
-    env = _env(tmp_path, slack, recorder, webex)
+    env = _env(tmp_path, slack, recording_system, webex)
     del env["SLACK_SIGNING_SECRET"]
     result = _check(env, tmp_path)
     assert result.returncode == 1

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import BOT_TOKEN
 
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.simulators.media_repository import SimulatedMediaRepository
-from bot.simulators.slack import SimulatedSlack
-from bot.simulators.webex import SimulatedWebex
+from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.webex import SimulatedWebex
 from tests.conftest import BOT_TOKEN, RECORDER_API_KEY, RECORDER_PASSWORD, RECORDER_USER, SIGNING_SECRET
 
 
@@ -62,11 +62,11 @@ def test_demo_refuses_self_approval_like_slack_would() -> None:
 
 
 def test_console_on_a_configured_deployment_uses_its_database_and_upstreams(
-    tmp_path: Path, recorder: SimulatedMediaRepository, webex: SimulatedWebex, slack: SimulatedSlack
+    tmp_path: Path, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex, slack: SimulatedSlack
 ) -> None:
     env = {
         "DATABASE_PATH": str(tmp_path / "prod.db"),
-        "MEDIA_REPOSITORY_URL": recorder.url,
+        "MEDIA_REPOSITORY_URL": recording_system.url,
         "MEDIA_REPOSITORY_API_KEY": RECORDER_API_KEY,
         "MEDIA_REPOSITORY_USERNAME": RECORDER_USER,
         "MEDIA_REPOSITORY_PASSWORD": RECORDER_PASSWORD,
@@ -81,7 +81,7 @@ def test_console_on_a_configured_deployment_uses_its_database_and_upstreams(
     out = _console("--as", "U0OPS", "--team", "T0PROD", "-c", "resume 8856; settings 1002; quit", stdin="", env=env)
     assert "@U0OPS resumed the recording on extension `8856`" in out
     assert "Sales Queue" in out
-    (call,) = recorder.mute_calls()
+    (call,) = recording_system.mute_calls()
     assert (call["extension"], call["mute"]) == ("8856", "0")
     assert slack.requests == []  # the deployment's Slack is never contacted
     audit = subprocess.run(

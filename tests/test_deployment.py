@@ -13,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from bot.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, BOT_TOKEN, SIGNING_SECRET
 from tests.pause_helpers import wait_until
 from tests.process_helpers import ROOT, free_port, is_healthy, procfile_command
@@ -68,7 +68,7 @@ def test_procfile_runs_a_production_server() -> None:
     import bot.__main__ as cli
 
     source = Path(cli.__file__).read_text()
-    assert "gunicorn" in source and "settings.port" in source
+    assert "gunicorn" in source and "config.port" in source
 
 
 @pytest.mark.parametrize("name", ["manifest.yaml", "manifest-socket.yaml"])

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands import (
+from bot.grammar import (
     MAX_AUDIT_ROWS,
     MAX_LINE_QUERY_CHARS,
     MAX_REASON_CHARS,
@@ -36,7 +36,7 @@ from bot.commands import (
     parse_command,
 )
 from bot.models import Channels, Role
-from bot.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import AGENT
 from tests.slack_requests import SlackSender
 

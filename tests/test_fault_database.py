@@ -16,8 +16,8 @@ import pytest
 
 from bot.app import RecordingBot
 from bot.models import RequestState
-from bot.simulators.media_repository import SimulatedMediaRepository
-from bot.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import AGENT, LEAD, ServedBot
 from tests.pause_helpers import buttons, cards, posted_card, wait_for_state, wait_until
 from tests.process_helpers import acked_in_time
@@ -47,18 +47,18 @@ def _health(served: ServedBot) -> httpx.Response:
 def test_a_command_against_a_locked_database_is_answered_privately_naming_the_database_then_works_again(
     sender: SlackSender,
     slack: SimulatedSlack,
-    recorder: SimulatedMediaRepository,
+    recording_system: SimulatedRecordingSystem,
     served: ServedBot,
     bot: RecordingBot,
 ) -> None:
-    with locked(served.settings.database_path):
+    with locked(served.config.database_path):
         acked_in_time(lambda: sender.command("pause 8856 5m customer reads a card number", user=AGENT))
         (reply,) = slack.wait_for_call("response_url", timeout=REPLY_SECONDS)
         assert reply.payload["response_type"] == "ephemeral"
         assert "database" in reply.rendered and "locked" in reply.rendered
         assert "Something went wrong" not in reply.rendered and "Traceback" not in reply.rendered
         assert slack.calls("chat.postMessage") == []  # no card for a request that was never stored
-        assert recorder.requests == []
+        assert recording_system.requests == []
 
         health = _health(served)
         assert health.status_code == 503
@@ -79,7 +79,7 @@ def test_a_command_against_a_locked_database_is_answered_privately_naming_the_da
 def test_an_approval_against_a_locked_database_changes_nothing_and_can_be_repeated_after(
     sender: SlackSender,
     slack: SimulatedSlack,
-    recorder: SimulatedMediaRepository,
+    recording_system: SimulatedRecordingSystem,
     served: ServedBot,
     bot: RecordingBot,
 ) -> None:
@@ -89,27 +89,27 @@ def test_an_approval_against_a_locked_database_changes_nothing_and_can_be_repeat
     slack.wait_for_call("response_url", containing="is waiting for an approver")
     slack.clear()
 
-    with locked(served.settings.database_path):
+    with locked(served.config.database_path):
         acked_in_time(lambda: sender.click("recording_approve", str(request_id), user=LEAD, message_ts=card["ts"]))
         (reply,) = slack.wait_for_call("response_url", timeout=REPLY_SECONDS)
         assert reply.payload["response_type"] == "ephemeral"
         assert reply.payload.get("replace_original") is False
         assert "database" in reply.rendered and "Something went wrong" not in reply.rendered
-        assert recorder.requests == []  # nothing was paused that the bot could not record
+        assert recording_system.requests == []  # nothing was paused that the bot could not record
         assert slack.calls("chat.update") == []
 
     request = bot.services.pauses.get(request_id)
     assert request is not None and request.state is RequestState.PENDING
     acked_in_time(lambda: sender.click("recording_approve", str(request_id), user=LEAD, message_ts=card["ts"]))
     wait_for_state(bot, request_id, RequestState.ACTIVE)
-    assert [(c["extension"], c["mute"]) for c in recorder.mute_calls()] == [("8856", "3")]
+    assert [(c["extension"], c["mute"]) for c in recording_system.mute_calls()] == [("8856", "3")]
 
 
 def test_reads_still_answer_while_the_database_is_locked(
     sender: SlackSender, slack: SimulatedSlack, served: ServedBot
 ) -> None:
     # Readers are not blocked in WAL mode: listing requests works; only its audit row has to wait.
-    with locked(served.settings.database_path):
+    with locked(served.config.database_path):
         acked_in_time(lambda: sender.command("requests", user=AGENT))
         (reply,) = slack.wait_for_call("response_url", timeout=REPLY_SECONDS)
         assert "No pending requests" in reply.rendered

@@ -11,8 +11,8 @@ import pytest
 
 from bot.app import RecordingBot
 from bot.models import RequestState
-from bot.simulators.media_repository import SimulatedMediaRepository
-from bot.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import AGENT, LEAD, LEAD2
 from tests.pause_helpers import audit_rows, buttons, posted_card, wait_for_card, wait_for_state, wait_until
 from tests.slack_requests import SlackSender, slack_signature
@@ -29,7 +29,7 @@ def _response_path(body: bytes) -> str:
 
 
 def test_fifty_concurrent_approvals_and_slack_retries_make_exactly_one_mute_and_every_loser_is_told_who_decided(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> None:
     assert sender.command("pause 8856 5m customer is reading out a card number", user=AGENT).status_code == 200
     card = posted_card(slack)
@@ -73,7 +73,7 @@ def test_fifty_concurrent_approvals_and_slack_retries_make_exactly_one_mute_and_
     assert request.decided_by in (LEAD, LEAD2)
     # Exactly one MuteRecording reached the recording system.
     wait_for_card(slack, "Recording paused until")
-    assert [(c["extension"], c["mute"]) for c in recorder.mute_calls()] == [("8856", "3")]
+    assert [(c["extension"], c["mute"]) for c in recording_system.mute_calls()] == [("8856", "3")]
 
     # Every other click (retries included) got a private note naming who decided; the winner got none.
     losers = slack.wait_for_call("response_url", containing="already approved by", count=len(signed) - 1, timeout=15)
@@ -95,4 +95,4 @@ def test_fifty_concurrent_approvals_and_slack_retries_make_exactly_one_mute_and_
     assert len(audit_rows(bot, "upstream.mute_recording")) == 1
     assert len(audit_rows(bot, "request.active")) == 1
     time.sleep(0.3)  # a straggler would show up now
-    assert len(recorder.mute_calls()) == 1
+    assert len(recording_system.mute_calls()) == 1

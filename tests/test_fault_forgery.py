@@ -13,8 +13,8 @@ import pytest
 
 from bot.app import RecordingBot
 from bot.models import RequestState
-from bot.simulators.media_repository import SimulatedMediaRepository
-from bot.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, AGENT, LEAD
 from tests.pause_helpers import audit_rows, buttons, posted_card, wait_until
 from tests.slack_requests import TEAM, SlackSender, slack_signature
@@ -26,7 +26,7 @@ FIVE_MINUTES = 5 * 60
 
 
 def _pause_request_count(bot: RecordingBot) -> int:
-    with sqlite3.connect(bot.settings.database_path) as db:
+    with sqlite3.connect(bot.config.database_path) as db:
         return int(db.execute("SELECT count(*) FROM pause_requests").fetchone()[0])
 
 
@@ -103,7 +103,7 @@ def _all_refused(statuses: dict[str, int]) -> dict[str, int]:
 
 
 def test_forged_stale_future_and_unsigned_pause_commands_are_401_and_leave_no_trace(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> None:
     body = sender.command_body(PAUSE, user=AGENT)
     statuses = _send_every_forgery(sender, body, sender.command_body("help", user=AGENT))
@@ -113,7 +113,7 @@ def test_forged_stale_future_and_unsigned_pause_commands_are_401_and_leave_no_tr
     commands = [r.action for r in bot.services.audit.recent(500) if r.action.startswith("command.")]
     assert commands == ["command.help"]
     assert _pause_request_count(bot) == 0
-    assert recorder.requests == []
+    assert recording_system.requests == []
 
 
 def test_forged_admin_commands_change_no_role(sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot) -> None:
@@ -128,7 +128,7 @@ def test_forged_admin_commands_change_no_role(sender: SlackSender, slack: Simula
 
 
 def test_a_correctly_signed_command_replayed_within_five_minutes_with_another_body_is_refused(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> None:
     # A captured genuine request: accepted once.
     genuine = sender.command_body("requests", user=AGENT)
@@ -142,7 +142,7 @@ def test_a_correctly_signed_command_replayed_within_five_minutes_with_another_bo
     assert audit_rows(bot, "command.pause") == []
     assert _pause_request_count(bot) == 0
     assert slack.calls("chat.postMessage") == []
-    assert recorder.requests == []
+    assert recording_system.requests == []
 
 
 # -- button clicks ---------------------------------------------------------------------------------
@@ -160,13 +160,13 @@ def pending(sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot) -> tu
 
 
 def _assert_click_had_no_effect(
-    slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot, request_id: int, card_ts: str
+    slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot, request_id: int, card_ts: str
 ) -> None:
     request = bot.services.pauses.get(request_id)
     assert request is not None and request.state is RequestState.PENDING and request.decided_by is None
     assert slack.calls("chat.update") == []
     assert slack.calls("chat.postMessage") == []
-    assert recorder.requests == []
+    assert recording_system.requests == []
     card = slack.message(request.channel_id, card_ts)
     assert card is not None and [b["action_id"] for b in buttons(card)] == ["recording_approve", "recording_deny"]
 
@@ -175,7 +175,7 @@ def _assert_click_had_no_effect(
 def test_forged_stale_future_and_unsigned_clicks_on_a_real_card_are_401_and_change_nothing(
     sender: SlackSender,
     slack: SimulatedSlack,
-    recorder: SimulatedMediaRepository,
+    recording_system: SimulatedRecordingSystem,
     bot: RecordingBot,
     pending: tuple[int, str],
     action: str,
@@ -187,7 +187,7 @@ def test_forged_stale_future_and_unsigned_clicks_on_a_real_card_are_401_and_chan
                                                                    message_ts=card_ts))  # fmt: skip
     assert statuses == _all_refused(statuses)
     _settled(sender, slack)
-    _assert_click_had_no_effect(slack, recorder, bot, request_id, card_ts)
+    _assert_click_had_no_effect(slack, recording_system, bot, request_id, card_ts)
     assert [r.action for r in bot.services.audit.recent(500) if r.action.startswith("click.")] == []
     (help_reply,) = slack.calls("response_url")  # only the genuine help's reply
     assert help_reply.text.startswith("recording-bot commands")
@@ -197,7 +197,7 @@ def test_forged_stale_future_and_unsigned_clicks_on_a_real_card_are_401_and_chan
 def test_a_correctly_signed_click_from_another_workspace_is_refused_privately_and_changes_nothing(
     sender: SlackSender,
     slack: SimulatedSlack,
-    recorder: SimulatedMediaRepository,
+    recording_system: SimulatedRecordingSystem,
     bot: RecordingBot,
     pending: tuple[int, str],
     clicker: str,
@@ -211,9 +211,9 @@ def test_a_correctly_signed_click_from_another_workspace_is_refused_privately_an
     (refusal,) = slack.wait_for_call("response_url", containing="allow-list")
     assert refusal.payload["response_type"] == "ephemeral"
     assert refusal.payload.get("replace_original") is False
-    _assert_click_had_no_effect(slack, recorder, bot, request_id, card_ts)
+    _assert_click_had_no_effect(slack, recording_system, bot, request_id, card_ts)
     refused = wait_until(lambda: audit_rows(bot, "click.approve"), what="the refusal to be audited")
     assert [(r.outcome, r.team_id, r.user_id) for r in refused] == [("refused", "T0OTHER", clicker)]
     # The real lead can still decide.
     sender.click("recording_approve", str(request_id), user=LEAD, message_ts=card_ts)
-    wait_until(lambda: len(recorder.mute_calls()) == 1, what="the genuine approval to pause the call")
+    wait_until(lambda: len(recording_system.mute_calls()) == 1, what="the genuine approval to pause the call")

@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from bot.models import PauseRequest, RequestState
-from bot.simulators.media_repository import SimulatedMediaRepository
-from bot.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.store.database import Database
 from bot.store.pause_requests import PauseRequestStore
 from tests.conftest import (
@@ -106,7 +106,7 @@ class BotProcess:
 
 
 @pytest.fixture
-def environment(tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaRepository) -> dict[str, str]:
+def environment(tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PORT": str(free_port()),
@@ -115,7 +115,7 @@ def environment(tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaR
         "SLACK_API_URL": slack.api_url,
         "DATABASE_PATH": str(tmp_path / "bot.db"),
         "BOT_ADMINS": ADMIN,
-        "MEDIA_REPOSITORY_URL": recorder.url,
+        "MEDIA_REPOSITORY_URL": recording_system.url,
         "MEDIA_REPOSITORY_API_KEY": RECORDER_API_KEY,
         "MEDIA_REPOSITORY_USERNAME": RECORDER_USER,
         "MEDIA_REPOSITORY_PASSWORD": RECORDER_PASSWORD,
@@ -175,11 +175,11 @@ def _approve(sender: SlackSender, slack: SimulatedSlack, request_id: int, lead: 
     )
 
 
-def _mutes(recorder: SimulatedMediaRepository, extension: str, mute: str) -> list[float]:
+def _mutes(recording_system: SimulatedRecordingSystem, extension: str, mute: str) -> list[float]:
     """Arrival times of MuteRecording calls for one extension with one mask."""
     return [
         r.at
-        for r in recorder.requests
+        for r in recording_system.requests
         if r.params.get("action") == "MuteRecording"
         and r.params.get("extension") == extension
         and r.params.get("mute") == mute
@@ -202,13 +202,13 @@ def test_after_sigkill_and_restart_pending_requests_are_decidable_and_pauses_res
     environment: dict[str, str],
     server: BotProcess,
     slack: SimulatedSlack,
-    recorder: SimulatedMediaRepository,
+    recording_system: SimulatedRecordingSystem,
 ) -> None:
     for user, role in ((LEAD, "approver"), (LEAD2, "approver"), (AGENT, "requester")):
         assert f"{user} is now {role}" in _cli(environment, tmp_path, "users", "--team", TEAM, "add", user, role)
     paused_before_kill, approved_after_restart, left_to_expire = ["7001", "7002"], ["7003", "7004"], "7005"
     for extension in [*paused_before_kill, *approved_after_restart, left_to_expire]:
-        recorder.add_call(str(uuid.uuid4()), [extension])
+        recording_system.add_call(str(uuid.uuid4()), [extension])
 
     server.start()
     sender = SlackSender(base_url=server.url, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url)
@@ -217,7 +217,7 @@ def test_after_sigkill_and_restart_pending_requests_are_decidable_and_pauses_res
         ids = {ext: _ask(sender, slack, ext) for ext in [*paused_before_kill, *approved_after_restart, left_to_expire]}
         for extension in paused_before_kill:
             _approve(sender, slack, ids[extension], LEAD)
-            assert len(_mutes(recorder, extension, "3")) == 1
+            assert len(_mutes(recording_system, extension, "3")) == 1
         assert all(_stored(database, ids[e]).state is RequestState.ACTIVE for e in paused_before_kill)
 
         server.kill()
@@ -229,14 +229,14 @@ def test_after_sigkill_and_restart_pending_requests_are_decidable_and_pauses_res
         for extension, lead in zip(approved_after_restart, (LEAD, LEAD2), strict=True):
             assert _stored(database, ids[extension]).state is RequestState.PENDING
             _approve(sender, slack, ids[extension], lead)
-            assert len(_mutes(recorder, extension, "3")) == 1
+            assert len(_mutes(recording_system, extension, "3")) == 1
             assert f"Approved by <@{lead}>" in card_text(_card(slack, ids[extension]))
 
         # Every active pause resumes by itself at its time, whichever process stored it.
         for extension in [*paused_before_kill, *approved_after_restart]:
             resume_at = _epoch(_stored(database, ids[extension]).resume_at)
             (resumed,) = wait_until(
-                partial(_mutes, recorder, extension, "0"),
+                partial(_mutes, recording_system, extension, "0"),
                 timeout=max(0.0, resume_at - time.time()) + ON_TIME_SECONDS + 2,
                 what=f"the automatic resume of {extension}",
             )
@@ -263,12 +263,12 @@ def test_after_sigkill_and_restart_pending_requests_are_decidable_and_pauses_res
         assert _stored(database, expiring).state is RequestState.EXPIRED
         slack.wait_for_call("chat.postMessage", containing=f"#{expiring} for extension `{left_to_expire}` expired")
 
-        # Nothing was resumed (or paused) twice, and nothing reached the recorder for the expired request.
+        # Nothing was resumed (or paused) twice, and nothing reached the recording_system for the expired request.
         time.sleep(1.0)  # a second scheduler, had one survived the kill, would show itself here
         for extension in [*paused_before_kill, *approved_after_restart]:
-            assert len(_mutes(recorder, extension, "3")) == 1, extension
-            assert len(_mutes(recorder, extension, "0")) == 1, extension
-        assert [r for r in recorder.mute_calls() if r.get("extension") == left_to_expire] == []
+            assert len(_mutes(recording_system, extension, "3")) == 1, extension
+            assert len(_mutes(recording_system, extension, "0")) == 1, extension
+        assert [r for r in recording_system.mute_calls() if r.get("extension") == left_to_expire] == []
     except AssertionError as error:
         raise AssertionError(f"{error}\n--- server log ---\n{server.log()}") from error
     finally:

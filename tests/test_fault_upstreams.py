@@ -17,10 +17,10 @@ import pytest
 
 from bot.app import RecordingBot
 from bot.models import RequestState, Role
-from bot.simulators.base import RecordedRequest, Reply
-from bot.simulators.media_repository import DEMO_CALLS, SimulatedMediaRepository
-from bot.simulators.slack import SimulatedSlack
-from bot.simulators.webex import SimulatedWebex
+from bot.sandbox.simulators.base import RecordedRequest, Reply
+from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.webex import SimulatedWebex
 from tests.conftest import (
     AGENT,
     LEAD,
@@ -39,7 +39,7 @@ CALL_8856 = DEMO_CALLS[0][0]
 HTML_ERROR_PAGE = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 
 
-class ScriptedMediaRepository(SimulatedMediaRepository):
+class ScriptedMediaRepository(SimulatedRecordingSystem):
     """The Media Repository simulator, plus canned answers for faults it has no switch for (502, 429)."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -68,8 +68,8 @@ def _media_repository(port: int = 0) -> ScriptedMediaRepository:
 
 
 @pytest.fixture
-def recorder() -> Iterator[ScriptedMediaRepository]:
-    """Overrides conftest's recorder (make_settings points the bot at it) with the scriptable one."""
+def recording_system() -> Iterator[ScriptedMediaRepository]:
+    """Overrides conftest's recording_system (make_config points the bot at it) with the scriptable one."""
     with _media_repository() as simulated:
         yield simulated
 
@@ -86,12 +86,12 @@ class Running:
 
 
 @pytest.fixture
-def start_bot(make_settings: Callable[..., Any], slack: SimulatedSlack) -> Iterator[Callable[..., Running]]:
+def start_bot(make_config: Callable[..., Any], slack: SimulatedSlack) -> Iterator[Callable[..., Running]]:
     """Start the real app over loopback HTTP with setting overrides, with a lead, a second lead and an agent."""
     started: list[Running] = []
 
     def start(**overrides: Any) -> Running:
-        served = ServedBot(make_settings(**overrides)).start()
+        served = ServedBot(make_config(**overrides)).start()
         sender = SlackSender(
             base_url=served.url, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url
         )
@@ -161,7 +161,7 @@ class MediaFault:
 
 @pytest.fixture
 def media_fault(
-    request: pytest.FixtureRequest, start_bot: Callable[..., Running], recorder: ScriptedMediaRepository
+    request: pytest.FixtureRequest, start_bot: Callable[..., Running], recording_system: ScriptedMediaRepository
 ) -> Iterator[MediaFault]:
     """A running bot whose next MuteRecording fails as `request.param` says. For a refused connection the bot
     points at a dead port, and `recover()` starts a recording system there."""
@@ -177,10 +177,10 @@ def media_fault(
             return revived[-1]
     else:
         running = start_bot()
-        inject(recorder)
+        inject(recording_system)
 
         def recover() -> ScriptedMediaRepository:
-            return recorder
+            return recording_system
 
     yield MediaFault(name, running, says, recover)
     for simulated in revived:
@@ -189,7 +189,7 @@ def media_fault(
 
 @pytest.mark.parametrize("media_fault", list(MEDIA_FAULTS), indirect=True)
 def test_media_repository_fault_on_approval_fails_the_request_on_its_card_then_the_next_pause_works(
-    media_fault: MediaFault, slack: SimulatedSlack, recorder: ScriptedMediaRepository
+    media_fault: MediaFault, slack: SimulatedSlack, recording_system: ScriptedMediaRepository
 ) -> None:
     running, says = media_fault.running, media_fault.says
     request_id = _ask(running, slack, "8856")
@@ -211,8 +211,8 @@ def test_media_repository_fault_on_approval_fails_the_request_on_its_card_then_t
         expected = [("8856", "3"), ("8856", "0")]
     else:
         expected = [("8856", "3")]
-    assert [(c["extension"], c["mute"]) for c in recorder.mute_calls()] == expected
-    assert recorder.mute_state(CALL_8856) == 0
+    assert [(c["extension"], c["mute"]) for c in recording_system.mute_calls()] == expected
+    assert recording_system.mute_state(CALL_8856) == 0
 
     upstream = media_fault.recover()
     before = len(upstream.mute_calls())
@@ -337,7 +337,7 @@ SLACK_FAULTS: dict[str, tuple[list[Reply], str]] = {
 
 @pytest.mark.parametrize("fault", list(SLACK_FAULTS))
 def test_slack_fault_posting_the_card_is_told_via_response_url_and_nothing_is_left_pending(
-    start_bot: Callable[..., Running], slack: SimulatedSlack, recorder: ScriptedMediaRepository, fault: str
+    start_bot: Callable[..., Running], slack: SimulatedSlack, recording_system: ScriptedMediaRepository, fault: str
 ) -> None:
     replies, says = SLACK_FAULTS[fault]
     running = start_bot()
@@ -352,7 +352,7 @@ def test_slack_fault_posting_the_card_is_told_via_response_url_and_nothing_is_le
     assert running.bot.services.pauses.open_requests(TEAM) == []
     assert running.bot.services.pauses.get(1).state is RequestState.ABANDONED  # type: ignore[union-attr]
     assert len(slack.calls("chat.postMessage")) == len(replies)
-    assert recorder.requests == []
+    assert recording_system.requests == []
 
     # The next request is served normally: a card, a pending request, a private confirmation.
     request_id = _ask(running, slack, "8856")
@@ -410,14 +410,14 @@ def test_slack_dropping_the_connection_once_is_retried_and_the_card_is_posted(
     ids=["http_500", "http_503_html", "invalid_json", "empty_body"],
 )
 def test_a_card_update_lost_to_a_slack_fault_does_not_stop_the_pause_and_the_card_catches_up(
-    start_bot: Callable[..., Running], slack: SimulatedSlack, recorder: ScriptedMediaRepository, reply: Reply
+    start_bot: Callable[..., Running], slack: SimulatedSlack, recording_system: ScriptedMediaRepository, reply: Reply
 ) -> None:
     running = start_bot()
     request_id = _ask(running, slack, "8856")
     slack.fail_next("chat.update", reply)
     _approve(running, slack, request_id)
     wait_for_state(running.bot, request_id, RequestState.ACTIVE)
-    assert [(c["extension"], c["mute"]) for c in recorder.mute_calls()] == [("8856", "3")]
+    assert [(c["extension"], c["mute"]) for c in recording_system.mute_calls()] == [("8856", "3")]
     # The card's update was lost once; the bot tries once more, so the card does not stay stale.
     wait_until(lambda: "Recording paused until" in card_text(_card_of(slack, request_id)), what="the card to catch up")
     assert buttons(_card_of(slack, request_id)) == []

@@ -18,7 +18,7 @@ def test_healthz_is_200_with_json_when_the_database_is_reachable(served: ServedB
 
 
 def test_healthz_is_503_when_the_database_is_read_only(served: ServedBot) -> None:
-    path = served.settings.database_path
+    path = served.config.database_path
     if os.geteuid() == 0:
         # root ignores file modes; take the write lock from another connection instead.
         import sqlite3

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from bot.simulators.media_repository import SimulatedMediaRepository
-from bot.simulators.slack import SimulatedSlack
-from bot.simulators.slack_sender import SlackSender
+from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.slack_sender import SlackSender
 from tests.conftest import (
     BOT_TOKEN,
     RECORDER_API_KEY,
@@ -27,7 +27,7 @@ from tests.process_helpers import free_port, is_healthy
 
 
 def test_json_logs_tie_the_click_its_audit_rows_and_the_upstream_call_together(
-    tmp_path: Path, slack: SimulatedSlack, recorder: SimulatedMediaRepository
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem
 ) -> None:
     port = free_port()
     database = tmp_path / "bot.db"
@@ -40,7 +40,7 @@ def test_json_logs_tie_the_click_its_audit_rows_and_the_upstream_call_together(
         "SLACK_API_URL": slack.api_url,
         "DATABASE_PATH": str(database),
         "BOT_ADMINS": "U0ADMIN,U0LEAD",
-        "MEDIA_REPOSITORY_URL": recorder.url,
+        "MEDIA_REPOSITORY_URL": recording_system.url,
         "MEDIA_REPOSITORY_API_KEY": RECORDER_API_KEY,
         "MEDIA_REPOSITORY_USERNAME": RECORDER_USER,
         "MEDIA_REPOSITORY_PASSWORD": RECORDER_PASSWORD,
@@ -59,7 +59,7 @@ def test_json_logs_tie_the_click_its_audit_rows_and_the_upstream_call_together(
         card = wait_until(lambda: cards(slack), what="the card")[-1]
         request_id = buttons(card)[0]["value"]
         sender.click("recording_approve", request_id, user="U0LEAD", message_ts=card["ts"])
-        wait_until(lambda: recorder.mute_calls(), what="the MuteRecording call")
+        wait_until(lambda: recording_system.mute_calls(), what="the MuteRecording call")
         wait_until(lambda: slack.calls("chat.update"), what="the card update")
         time.sleep(0.3)
     finally:
@@ -78,5 +78,5 @@ def test_json_logs_tie_the_click_its_audit_rows_and_the_upstream_call_together(
     assert any("Media Repository MuteRecording" in m for m in tied)
     assert any(m.startswith("click approve") for m in tied)
     text = log_path.read_text()
-    for secret in (*SECRETS, *recorder.issued_tokens()):
+    for secret in (*SECRETS, *recording_system.issued_tokens()):
         assert secret not in text

@@ -9,9 +9,9 @@ import pytest
 
 from bot.app import RecordingBot
 from bot.models import RequestState
-from bot.simulators.base import Reply
-from bot.simulators.media_repository import DEMO_CALLS, SimulatedMediaRepository
-from bot.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.base import Reply
+from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import (
     AGENT,
     LEAD,
@@ -61,7 +61,7 @@ def _approve(sender: SlackSender, slack: SimulatedSlack, request_id: int, user: 
 
 
 def test_pause_approved_by_a_lead_mutes_the_call_and_stamps_the_card(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> None:
     request_id = _ask(sender, slack)
 
@@ -73,13 +73,13 @@ def test_pause_approved_by_a_lead_mutes_the_call_and_stamps_the_card(
     approve, deny = buttons(card)
     assert (approve["action_id"], approve["value"]) == ("recording_approve", str(request_id))
     assert (deny["action_id"], deny["value"]) == ("recording_deny", str(request_id))
-    assert recorder.mute_calls() == []  # nothing upstream before a decision
+    assert recording_system.mute_calls() == []  # nothing upstream before a decision
 
     _approve(sender, slack, request_id)
     active = wait_for_state(bot, request_id, RequestState.ACTIVE)
 
-    (call,) = recorder.mute_calls()
-    token = recorder.issued_tokens()[-1]
+    (call,) = recording_system.mute_calls()
+    token = recording_system.issued_tokens()[-1]
     assert call == {
         "action": "MuteRecording",
         "apiKey": RECORDER_API_KEY,
@@ -89,7 +89,7 @@ def test_pause_approved_by_a_lead_mutes_the_call_and_stamps_the_card(
         "status": "ongoing",
         "mute": "3",
     }
-    assert recorder.mute_state(CALL_8856) == 3
+    assert recording_system.mute_state(CALL_8856) == 3
     card = wait_for_card(slack, "Recording paused until")
     assert buttons(card) == []
     assert f"Approved by <@{LEAD}>" in card_text(card)
@@ -106,12 +106,12 @@ def test_pause_approved_by_a_lead_mutes_the_call_and_stamps_the_card(
 
 
 def test_pause_by_call_id_with_one_channel_sends_call_id_and_mask(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> None:
     request_id = _ask(sender, slack, f"pause {CALL_ID_TEXT} caller 90s card number")
     _approve(sender, slack, request_id)
     wait_for_state(bot, request_id, RequestState.ACTIVE)
-    (call,) = recorder.mute_calls()
+    (call,) = recording_system.mute_calls()
     assert call["callID"] == CALL_8856
     assert call["mute"] == "1"
     assert "extension" not in call and "status" not in call
@@ -146,7 +146,7 @@ def test_bad_pause_input_is_explained_privately_and_nothing_is_stored(
 
 
 def test_a_requester_cannot_approve_and_the_card_does_not_change(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> None:
     request_id = _ask(sender, slack, user=LEAD)
     _click(sender, slack, "recording_approve", request_id, AGENT)
@@ -155,45 +155,45 @@ def test_a_requester_cannot_approve_and_the_card_does_not_change(
     assert reply.payload.get("replace_original") is False
     assert slack.calls("chat.update") == []
     assert bot.services.pauses.get(request_id).state is RequestState.PENDING  # type: ignore[union-attr]
-    assert recorder.mute_calls() == []
+    assert recording_system.mute_calls() == []
     refused = wait_until(lambda: [r for r in audit_rows(bot, "click.approve") if r.outcome == "refused"])
     assert refused[0].user_id == AGENT
 
 
 def test_someone_not_on_the_allow_list_cannot_click(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> None:
     request_id = _ask(sender, slack)
     _click(sender, slack, "recording_approve", request_id, STRANGER)
     slack.wait_for_call("response_url", containing="allow-list")
     assert bot.services.pauses.get(request_id).state is RequestState.PENDING  # type: ignore[union-attr]
-    assert recorder.mute_calls() == []
+    assert recording_system.mute_calls() == []
 
 
 def test_self_approval_is_refused_and_another_lead_may_approve(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> None:
     request_id = _ask(sender, slack, user=LEAD)
     _approve(sender, slack, request_id, user=LEAD)
     slack.wait_for_call("response_url", containing="another approver must decide on your own request")
-    assert recorder.mute_calls() == []
+    assert recording_system.mute_calls() == []
     _approve(sender, slack, request_id, user=LEAD2)
     wait_for_state(bot, request_id, RequestState.ACTIVE)
-    assert len(recorder.mute_calls()) == 1
+    assert len(recording_system.mute_calls()) == 1
 
 
 def test_a_click_from_another_workspace_is_refused(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> None:
     request_id = _ask(sender, slack)
     _click(sender, slack, "recording_approve", request_id, LEAD, team="T0OTHER")
     slack.wait_for_call("response_url", containing="allow-list")
     assert bot.services.pauses.get(request_id).state is RequestState.PENDING  # type: ignore[union-attr]
-    assert recorder.mute_calls() == []
+    assert recording_system.mute_calls() == []
 
 
 def test_deny_stamps_the_card_and_nothing_goes_upstream(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> None:
     request_id = _ask(sender, slack)
     _click(sender, slack, "recording_deny", request_id, LEAD)
@@ -201,12 +201,12 @@ def test_deny_stamps_the_card_and_nothing_goes_upstream(
     card = wait_for_card(slack, "Denied by")
     assert f"Denied by <@{LEAD}>" in card_text(card)
     assert buttons(card) == []
-    assert recorder.requests == []
+    assert recording_system.requests == []
     slack.wait_for_call("chat.postMessage", containing="was denied by")
     # A late Approve changes nothing and says who decided.
     _approve(sender, slack, request_id, user=LEAD2)
     slack.wait_for_call("response_url", containing=f"already denied by <@{LEAD}>")
-    assert recorder.requests == []
+    assert recording_system.requests == []
 
 
 def test_a_forged_button_value_is_refused(sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot) -> None:
@@ -220,7 +220,11 @@ def test_a_forged_button_value_is_refused(sender: SlackSender, slack: SimulatedS
 
 
 def test_an_undecided_request_expires_and_its_buttons_stop_working(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, served: ServedBot, bot: RecordingBot
+    sender: SlackSender,
+    slack: SimulatedSlack,
+    recording_system: SimulatedRecordingSystem,
+    served: ServedBot,
+    bot: RecordingBot,
 ) -> None:
     request_id = _ask(sender, slack)
     served.clock.advance(minutes=10, seconds=1)
@@ -230,7 +234,7 @@ def test_an_undecided_request_expires_and_its_buttons_stop_working(
     assert "nobody decided within 10 minutes" in card_text(card)
     _approve(sender, slack, request_id)
     slack.wait_for_call("response_url", containing="already expired")
-    assert recorder.requests == []
+    assert recording_system.requests == []
     assert audit_rows(bot, "request.expired")
 
 
@@ -238,7 +242,7 @@ def test_an_undecided_request_expires_and_its_buttons_stop_working(
 
 
 def test_two_leads_and_double_clicks_at_once_make_exactly_one_upstream_call(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> None:
     request_id = _ask(sender, slack)
     card = posted_card(slack)
@@ -262,7 +266,7 @@ def test_two_leads_and_double_clicks_at_once_make_exactly_one_upstream_call(
     request = wait_for_state(bot, request_id, RequestState.ACTIVE)
     losers = slack.wait_for_call("response_url", containing="already approved by", count=len(bodies) - 1)
     assert all(f"<@{request.decided_by}>" in loser.rendered for loser in losers)
-    assert len(recorder.mute_calls()) == 1
+    assert len(recording_system.mute_calls()) == 1
 
 
 # -- upstream failures -----------------------------------------------------------------------------
@@ -283,12 +287,12 @@ def test_two_leads_and_double_clicks_at_once_make_exactly_one_upstream_call(
 def test_upstream_failure_is_shown_on_the_card_and_the_request_is_failed(
     sender: SlackSender,
     slack: SimulatedSlack,
-    recorder: SimulatedMediaRepository,
+    recording_system: SimulatedRecordingSystem,
     bot: RecordingBot,
     fault: Any,
     says: str,
 ) -> None:
-    recorder.fail_next(fault)
+    recording_system.fail_next(fault)
     request_id = _ask(sender, slack)
     _approve(sender, slack, request_id)
     failed = wait_for_state(bot, request_id, RequestState.FAILED, timeout=8)
@@ -303,24 +307,24 @@ def test_upstream_failure_is_shown_on_the_card_and_the_request_is_failed(
 
 
 def test_a_failed_pause_can_be_retried_from_the_card(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> None:
-    recorder.fail_next("http_500")
+    recording_system.fail_next("http_500")
     request_id = _ask(sender, slack)
     _approve(sender, slack, request_id)
     wait_for_state(bot, request_id, RequestState.FAILED)
     _click(sender, slack, "recording_retry", request_id, LEAD2)
     active = wait_for_state(bot, request_id, RequestState.ACTIVE)
     assert active.attempts == 2
-    assert len(recorder.mute_calls()) == 2
+    assert len(recording_system.mute_calls()) == 2
     wait_for_card(slack, "Recording paused until")
     assert audit_rows(bot, "request.retry")[0].user_id == LEAD2
 
 
 def test_a_failed_pause_can_be_abandoned(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> None:
-    recorder.fail_next("not_found")
+    recording_system.fail_next("not_found")
     request_id = _ask(sender, slack)
     _approve(sender, slack, request_id)
     wait_for_state(bot, request_id, RequestState.FAILED)
@@ -328,21 +332,21 @@ def test_a_failed_pause_can_be_abandoned(
     wait_for_state(bot, request_id, RequestState.ABANDONED)
     card = wait_for_card(slack, "Abandoned by")
     assert buttons(card) == []
-    assert len(recorder.mute_calls()) == 1
+    assert len(recording_system.mute_calls()) == 1
 
 
 def test_an_expired_token_is_renewed_once_and_the_pause_goes_through(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> None:
     first = _ask(sender, slack, "pause 8857 5m first")
     _approve(sender, slack, first)
     wait_for_state(bot, first, RequestState.ACTIVE)
-    recorder.fail_next("expired_token")
+    recording_system.fail_next("expired_token")
     second = _ask(sender, slack, "pause 8856 5m second")
     _approve(sender, slack, second)
     wait_for_state(bot, second, RequestState.ACTIVE)
-    assert len(recorder.token_requests()) == 2
-    assert len(recorder.mute_calls()) == 3  # first, the refused try, the retry
+    assert len(recording_system.token_requests()) == 2
+    assert len(recording_system.mute_calls()) == 3  # first, the refused try, the retry
 
 
 def test_a_card_that_cannot_be_posted_is_explained_and_nothing_is_left_pending(

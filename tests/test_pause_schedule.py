@@ -9,8 +9,8 @@ import pytest
 
 from bot.app import RecordingBot
 from bot.models import RequestState
-from bot.simulators.media_repository import DEMO_CALLS, SimulatedMediaRepository
-from bot.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import AGENT, SECRETS, ServedBot
 from tests.pause_helpers import audit_rows, card_text, posted_card, wait_for_card, wait_for_state
 from tests.slack_requests import SlackSender
@@ -29,18 +29,22 @@ def _paused(sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot, text:
 
 
 def test_pause_resumes_by_itself_when_the_window_ends(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, served: ServedBot, bot: RecordingBot
+    sender: SlackSender,
+    slack: SimulatedSlack,
+    recording_system: SimulatedRecordingSystem,
+    served: ServedBot,
+    bot: RecordingBot,
 ) -> None:
     request_id = _paused(sender, slack, bot)
     served.clock.advance(minutes=4, seconds=59)
     time.sleep(0.2)
-    assert len(recorder.mute_calls()) == 1  # not yet
+    assert len(recording_system.mute_calls()) == 1  # not yet
 
     served.clock.advance(seconds=1)
     resumed = wait_for_state(bot, request_id, RequestState.RESUMED)
-    _pause, resume = recorder.mute_calls()
+    _pause, resume = recording_system.mute_calls()
     assert resume["mute"] == "0" and resume["extension"] == "8856" and resume["status"] == "ongoing"
-    assert recorder.mute_state(CALL_8856) == 0
+    assert recording_system.mute_state(CALL_8856) == 0
     assert resumed.resumed_by == "system"
     card = wait_for_card(slack, "resumed automatically at")
     assert "Recording paused, then resumed automatically" in card_text(card)
@@ -48,7 +52,11 @@ def test_pause_resumes_by_itself_when_the_window_ends(
 
 
 def test_pause_resumes_on_time_after_the_bot_is_stopped_and_started_again(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, served: ServedBot, bot: RecordingBot
+    sender: SlackSender,
+    slack: SimulatedSlack,
+    recording_system: SimulatedRecordingSystem,
+    served: ServedBot,
+    bot: RecordingBot,
 ) -> None:
     request_id = _paused(sender, slack, bot)
     served.stop()
@@ -58,22 +66,26 @@ def test_pause_resumes_on_time_after_the_bot_is_stopped_and_started_again(
     wait_for_state(served.bot, request_id, RequestState.RESUMED)
     wait_for_card(slack, "resumed automatically at")
     time.sleep(0.2)
-    assert [c["mute"] for c in recorder.mute_calls()] == ["3", "0"]  # resumed exactly once
+    assert [c["mute"] for c in recording_system.mute_calls()] == ["3", "0"]  # resumed exactly once
 
 
 def test_pending_request_survives_a_restart_and_can_be_approved(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, served: ServedBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, served: ServedBot
 ) -> None:
     request_id = _ask(sender, slack)
     served.restart()
     assert served.bot is not None
     _approve(sender, slack, request_id)
     wait_for_state(served.bot, request_id, RequestState.ACTIVE)
-    assert len(recorder.mute_calls()) == 1
+    assert len(recording_system.mute_calls()) == 1
 
 
 def test_manual_resume_resumes_at_once_and_cancels_the_automatic_one(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, served: ServedBot, bot: RecordingBot
+    sender: SlackSender,
+    slack: SimulatedSlack,
+    recording_system: SimulatedRecordingSystem,
+    served: ServedBot,
+    bot: RecordingBot,
 ) -> None:
     request_id = _paused(sender, slack, bot)
     sender.command("resume 8856", user=AGENT)
@@ -86,23 +98,27 @@ def test_manual_resume_resumes_at_once_and_cancels_the_automatic_one(
     assert f"resumed by <@{AGENT}>" in card_text(card)
     served.clock.advance(minutes=10)
     time.sleep(0.3)
-    assert [c["mute"] for c in recorder.mute_calls()] == ["3", "0"]
+    assert [c["mute"] for c in recording_system.mute_calls()] == ["3", "0"]
 
 
 def test_resume_without_an_active_pause_still_resumes(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem
 ) -> None:
     sender.command("resume 8857", user=AGENT)
     slack.wait_for_call("response_url", containing="resumed the recording")
-    (call,) = recorder.mute_calls()
+    (call,) = recording_system.mute_calls()
     assert (call["extension"], call["mute"]) == ("8857", "0")
 
 
 def test_resume_failure_is_reported_and_the_pause_stays_scheduled(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, served: ServedBot, bot: RecordingBot
+    sender: SlackSender,
+    slack: SimulatedSlack,
+    recording_system: SimulatedRecordingSystem,
+    served: ServedBot,
+    bot: RecordingBot,
 ) -> None:
     request_id = _paused(sender, slack, bot)
-    recorder.fail_next("http_503")
+    recording_system.fail_next("http_503")
     sender.command("resume 8856", user=AGENT)
     slack.wait_for_call("response_url", containing="Recording system")
     assert bot.services.pauses.get(request_id).state is RequestState.ACTIVE  # type: ignore[union-attr]
@@ -111,10 +127,14 @@ def test_resume_failure_is_reported_and_the_pause_stays_scheduled(
 
 
 def test_a_failed_automatic_resume_is_retried_until_it_works(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, served: ServedBot, bot: RecordingBot
+    sender: SlackSender,
+    slack: SimulatedSlack,
+    recording_system: SimulatedRecordingSystem,
+    served: ServedBot,
+    bot: RecordingBot,
 ) -> None:
     request_id = _paused(sender, slack, bot)
-    recorder.fail_next("http_500")
+    recording_system.fail_next("http_500")
     served.clock.advance(minutes=5)
     card = wait_for_card(slack, "automatic resume failed")
     assert "Recording paused until" in card_text(card)
@@ -122,7 +142,7 @@ def test_a_failed_automatic_resume_is_retried_until_it_works(
     assert request is not None and request.state is RequestState.ACTIVE and request.resume_attempts == 1
     served.clock.advance(seconds=16)
     wait_for_state(bot, request_id, RequestState.RESUMED)
-    assert [c["mute"] for c in recorder.mute_calls()] == ["3", "0", "0"]
+    assert [c["mute"] for c in recording_system.mute_calls()] == ["3", "0", "0"]
     assert audit_rows(bot, "request.resume_failed")
 
 
@@ -142,20 +162,20 @@ def test_requests_lists_pending_and_active_with_remaining_time(
 def test_no_secret_reaches_logs_audit_or_slack(
     sender: SlackSender,
     slack: SimulatedSlack,
-    recorder: SimulatedMediaRepository,
+    recording_system: SimulatedRecordingSystem,
     served: ServedBot,
     bot: RecordingBot,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     request_id = _paused(sender, slack, bot)
-    recorder.fail_next("bad_api_key")
+    recording_system.fail_next("bad_api_key")
     sender.command("resume 8856", user=AGENT)
     slack.wait_for_call("response_url", containing="tell a bot admin")
-    recorder.fail_next("expired_token")
+    recording_system.fail_next("expired_token")
     served.clock.advance(minutes=5)
     wait_for_state(bot, request_id, RequestState.RESUMED)
-    tokens = recorder.issued_tokens()
+    tokens = recording_system.issued_tokens()
     assert tokens
     logged = caplog.text
     audit = "\n".join(f"{r.command} {r.details}" for r in bot.services.audit.recent(500))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from bot.app import RecordingBot
-from bot.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN
 from tests.slack_requests import SlackSender, slack_signature
 

@@ -1,4 +1,4 @@
-"""Settings messages and LineSettingsService, fed by the real client against the simulated Webex API."""
+"""Config messages and LineSettingsService, fed by the real client against the simulated Webex API."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.blocks.settings import (
+from bot.blocks.line_settings import (
     MAX_LISTED_LINES,
     ambiguous_lines_message,
     no_line_message,
@@ -21,8 +21,8 @@ from bot.blocks.text import escape
 from bot.clients.errors import UpstreamError
 from bot.clients.webex import CallRecordingSettings, VirtualLine, WebexClient
 from bot.redaction import SecretRedactor
+from bot.sandbox.simulators.webex import SimulatedWebex, virtual_line_id
 from bot.services.line_settings import LineAmbiguous, LineFound, LineNotFound, LineSettingsService
-from bot.simulators.webex import SimulatedWebex, virtual_line_id
 
 ACCESS_TOKEN = "WXACCESS-LEAKCHECK-blocks-5a7c9e1f"
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.config import Config
 from bot.models import RequestState
-from bot.settings import Settings
-from bot.simulators.media_repository import SimulatedMediaRepository
-from bot.simulators.slack import SimulatedSlack
-from bot.simulators.webex import (
+from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.webex import (
     DEFAULT_ACCESS_TOKEN,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -120,9 +120,9 @@ def test_webex_slow_answer_is_reported_as_unreachable(
 
 
 def test_settings_without_webex_configured_tells_what_to_set(
-    make_settings: Callable[..., Settings], slack: SimulatedSlack
+    make_config: Callable[..., Config], slack: SimulatedSlack
 ) -> None:
-    served = ServedBot(make_settings(webex_access_token=None)).start()
+    served = ServedBot(make_config(webex_access_token=None)).start()
     try:
         sender = SlackSender(base_url=served.url, signing_secret="SECRET-signing-8c2d41a9b7e3f6a0",
                              response_url_factory=slack.response_url)  # fmt: skip
@@ -136,11 +136,11 @@ def test_settings_without_webex_configured_tells_what_to_set(
 
 
 def test_refreshed_webex_tokens_are_kept_in_sqlite_across_restarts(
-    make_settings: Callable[..., Settings], slack: SimulatedSlack, webex: SimulatedWebex
+    make_config: Callable[..., Config], slack: SimulatedSlack, webex: SimulatedWebex
 ) -> None:
     from tests.conftest import ADMIN, SIGNING_SECRET
 
-    settings = make_settings(
+    settings = make_config(
         webex_refresh_token=DEFAULT_REFRESH_TOKEN,
         webex_client_id=DEFAULT_CLIENT_ID,
         webex_client_secret=DEFAULT_CLIENT_SECRET,
@@ -177,7 +177,7 @@ def test_refreshed_webex_tokens_are_kept_in_sqlite_across_restarts(
 def test_pause_card_warns_when_the_line_cannot_pause(
     sender: SlackSender,
     slack: SimulatedSlack,
-    recorder: SimulatedMediaRepository,
+    recording_system: SimulatedRecordingSystem,
     extension: str,
     warning: str,
 ) -> None:
@@ -187,9 +187,9 @@ def test_pause_card_warns_when_the_line_cannot_pause(
 
 
 def test_pause_card_has_no_warning_when_pause_works(
-    sender: SlackSender, slack: SimulatedSlack, recorder: SimulatedMediaRepository, served: ServedBot
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, served: ServedBot
 ) -> None:
-    recorder.add_call("0b6f9c2e-4d3a-4e1f-9a8b-7c6d5e4f3a2b", ["1002"])
+    recording_system.add_call("0b6f9c2e-4d3a-4e1f-9a8b-7c6d5e4f3a2b", ["1002"])
     request_id = _ask(sender, slack, "pause 1002 5m card number")
     assert served.bot is not None
     _approve(sender, slack, request_id, user=LEAD)
@@ -204,6 +204,6 @@ def test_webex_failure_never_blocks_a_pause_request(
     request_id = _ask(sender, slack, "pause 1000 5m card number")
     assert served.bot is not None
     _approve(sender, slack, request_id, user=LEAD)
-    # 1000 has no ongoing call in the recorder: the pause fails there, not because of Webex.
+    # 1000 has no ongoing call in the recording_system: the pause fails there, not because of Webex.
     failed = wait_for_state(served.bot, request_id, RequestState.FAILED)
     assert failed.error and "Recording system" in failed.error

@@ -6,7 +6,7 @@ import time
 
 from bot.app import RecordingBot
 from bot.models import Role
-from bot.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, AGENT, LEAD, STRANGER
 from tests.pause_helpers import wait_until
 from tests.slack_requests import TEAM, SlackSender

@@ -12,9 +12,9 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from bot.simulators.slack import SimulatedSlack
-from bot.simulators.slack_socket import SimulatedSocketMode
+from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, BOT_TOKEN
+from tests.socket_mode_simulator import SimulatedSocketMode
 
 APP_TOKEN = "xapp-SECRET-app-token-77c1"
 

@@ -32,8 +32,8 @@ from bot.clients.webex import (
     WebexTokens,
 )
 from bot.redaction import SecretRedactor
-from bot.simulators.base import RecordedRequest, Reply, SimulatedServer
-from bot.simulators.webex import SimulatedWebex, virtual_line_id
+from bot.sandbox.simulators.base import RecordedRequest, Reply, SimulatedServer
+from bot.sandbox.simulators.webex import SimulatedWebex, virtual_line_id
 
 # Distinctive values, so a leak anywhere is easy to spot.
 ACCESS_TOKEN = "WXACCESS-LEAKCHECK-7c1d9e2f4a6b"

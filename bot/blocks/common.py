@@ -6,7 +6,7 @@ from itertools import groupby
 
 from bot.blocks.kit import Message, code, context, mention, section, slack_date
 from bot.blocks.text import escape
-from bot.commands import USAGE
+from bot.grammar import USAGE
 from bot.models import AllowListEntry, Role
 from bot.store.audit import AuditEntry
 

@@ -20,7 +20,7 @@ from bot.blocks.kit import (
     slack_date,
 )
 from bot.blocks.text import escape
-from bot.commands import format_duration
+from bot.grammar import format_duration
 from bot.models import PauseRequest, RecordingTarget, RequestState, TargetKind
 
 DECISION_BLOCK_ID = "decision"

@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 
 from bot.blocks.common import audit_message, help_message, role_changed_message, users_message
 from bot.blocks.kit import Message
-from bot.commands import (
+from bot.grammar import (
     Allow,
     Command,
     Help,
@@ -26,7 +26,7 @@ from bot.commands import (
     ShowSettings,
     parse_command,
 )
-from bot.listeners import pause, settings
+from bot.listeners import line_settings, pause
 from bot.listeners.background import BUSY_TEXT, BackgroundWork
 from bot.listeners.edge import ACKED_AT_EDGE
 from bot.listeners.replies import message_for_failure, reply_privately
@@ -174,7 +174,7 @@ _HANDLERS: dict[type[Any], Handler] = {
     Pause: pause.pause,
     Resume: pause.resume,
     ListRequests: pause.list_requests,
-    ShowSettings: settings.show_settings,
+    ShowSettings: line_settings.show_settings,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.blocks.pause import open_requests_message, request_received, resumed_message
-from bot.commands import ListRequests, Pause, Resume
+from bot.grammar import ListRequests, Pause, Resume
 from bot.listeners.replies import reply_in_channel
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.blocks.common import error_message, internal_error_message, not_allowed_message, parse_error_message
 from bot.blocks.kit import Message
 from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
-from bot.commands import ParseError
+from bot.grammar import ParseError
 from bot.services.authorization import LastAdmin, NotAllowed
 from bot.services.line_settings import WebexNotConfigured
 from bot.services.pauses import PauseRefused

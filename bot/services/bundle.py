@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.commands import PauseLimits
+from bot.grammar import PauseLimits
 from bot.services.audit import AuditTrail
 from bot.services.authorization import Authorizer
 from bot.services.line_settings import LineSettingsService

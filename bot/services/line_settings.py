@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.blocks.settings import pause_warning_text
+from bot.blocks.line_settings import pause_warning_text
 from bot.clients.errors import UpstreamError
 from bot.clients.webex import CallRecordingSettings, VirtualLine, WebexClient
 
@@ -50,7 +50,7 @@ WEBEX_NOT_CONFIGURED = (
 
 
 class WebexNotConfigured(Exception):
-    """Settings were asked for, but no Webex credentials are configured."""
+    """Config were asked for, but no Webex credentials are configured."""
 
     def __init__(self) -> None:
         super().__init__(WEBEX_NOT_CONFIGURED)

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clients.errors import NotFound, UpstreamError, UpstreamUnreachable
-from bot.clients.media_repository import MediaRepositoryClient, MuteOutcome
+from bot.clients.recording_system import MuteOutcome, RecordingSystemClient
 from bot.clock import Clock, utc_now
-from bot.commands import Pause
+from bot.grammar import Pause
 from bot.models import Invocation, PauseRequest, RecordingTarget, RequestState, Role
 from bot.services.audit import AuditTrail, Outcome
 from bot.services.authorization import Authorizer
@@ -73,7 +73,7 @@ class PauseService:
         store: PauseRequestStore,
         authorizer: Authorizer,
         audit: AuditTrail,
-        recorder: MediaRepositoryClient | None,
+        recording_system: RecordingSystemClient | None,
         notifier: PauseNotifier,
         approval_timeout: timedelta,
         warning_for_extension: Callable[[str], str | None] | None = None,
@@ -82,7 +82,7 @@ class PauseService:
         self._store = store
         self._authorizer = authorizer
         self._audit = audit
-        self._recorder = recorder
+        self._recording_system = recording_system
         self._notifier = notifier
         self._approval_timeout = approval_timeout
         self._warning_for_extension = warning_for_extension
@@ -98,7 +98,7 @@ class PauseService:
 
     def request_pause(self, invocation: Invocation, command: Pause) -> PauseRequest:
         """Store a pending request and post its approval card. Nothing reaches the recording system yet."""
-        if self._recorder is None:
+        if self._recording_system is None:
             raise PauseRefused(NOT_CONFIGURED, outcome=Outcome.ERROR)
         now = self._clock()
         request = self._store.create(
@@ -202,7 +202,7 @@ class PauseService:
         request = self._approver_for(invocation, request_id, action="retry")
         if request.state is not RequestState.FAILED:
             raise self._already_decided(request.id)
-        if self._recorder is None:
+        if self._recording_system is None:
             raise PauseRefused(NOT_CONFIGURED, outcome=Outcome.ERROR)
         self._audit.record(
             invocation, action="request.retry", outcome=Outcome.OK, target=request.target.value,
@@ -261,9 +261,9 @@ class PauseService:
         )  # fmt: skip
         if claimed is None:
             raise self._already_decided(request.id)
-        assert self._recorder is not None
+        assert self._recording_system is not None
         try:
-            outcome = self._recorder.pause(claimed.target, claimed.channels)
+            outcome = self._recording_system.pause(claimed.target, claimed.channels)
         except UpstreamError as error:
             self._audit_upstream(invocation, claimed, "pause", error=error)
             if isinstance(error, UpstreamUnreachable):
@@ -299,9 +299,9 @@ class PauseService:
         return active
 
     def _resume_to_be_safe(self, invocation: Invocation | None, request: PauseRequest) -> None:
-        assert self._recorder is not None
+        assert self._recording_system is not None
         try:
-            outcome = self._recorder.resume(request.target)
+            outcome = self._recording_system.resume(request.target)
         except UpstreamError as error:
             self._audit_upstream(invocation, request, "resume", error=error)
         else:
@@ -336,7 +336,7 @@ class PauseService:
 
     def resume(self, invocation: Invocation, target: RecordingTarget) -> ResumeResult:
         """Resume at once (the safe direction: no approval), cancelling any scheduled automatic resume."""
-        if self._recorder is None:
+        if self._recording_system is None:
             raise PauseRefused(NOT_CONFIGURED, outcome=Outcome.ERROR)
         claimed = [
             c
@@ -348,7 +348,7 @@ class PauseService:
         ]  # fmt: skip
         resume_target = claimed[0].target if claimed else target
         try:
-            outcome = self._recorder.resume(resume_target)
+            outcome = self._recording_system.resume(resume_target)
         except UpstreamError as error:
             self._audit_upstream(
                 invocation, claimed[0] if claimed else None, "resume", target=resume_target, error=error
@@ -420,10 +420,10 @@ class PauseService:
         return resumed
 
     def _auto_resume(self, request: PauseRequest) -> list[PauseRequest]:
-        if self._recorder is None:
+        if self._recording_system is None:
             return self._retry_resume_later(request, NOT_CONFIGURED)
         try:
-            outcome = self._recorder.resume(request.target)
+            outcome = self._recording_system.resume(request.target)
         except NotFound as error:
             self._audit_upstream(None, request, "resume", error=error)
             return self._finish_resumed([request], SYSTEM, note="the call had ended")
@@ -467,9 +467,9 @@ class PauseService:
             )  # fmt: skip
             if failed is None:
                 continue
-            if self._recorder is not None:
+            if self._recording_system is not None:
                 try:
-                    outcome = self._recorder.resume(failed.target)
+                    outcome = self._recording_system.resume(failed.target)
                     self._audit_upstream(None, failed, "resume", outcome=outcome)
                 except UpstreamError as error:
                     self._audit_upstream(None, failed, "resume", error=error)

@@ -1,4 +1,4 @@
-"""The Settings object: every environment variable the bot reads, its default and its validation."""
+"""The Config object: every environment variable the bot reads, its default and its validation."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class ConfigurationError(Exception):
     """A setting is missing or malformed; the message is one line naming the variable."""
 
 
-class Settings(BaseSettings):
+class Config(BaseSettings):
     """Configuration read from the environment (and a local `.env` file, if present)."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
@@ -182,10 +182,10 @@ def _require_prefixed(name: str, value: SecretStr | None, prefix: str) -> None:
         raise ConfigurationError(f"{name} does not start with {prefix!r}: {HINTS[name]}")
 
 
-def load_settings() -> Settings:
-    """Read Settings from the environment, turning validation errors into one readable line."""
+def load_config() -> Config:
+    """Read Config from the environment, turning validation errors into one readable line."""
     try:
-        return Settings()
+        return Config()
     except ValidationError as error:
         first = error.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "configuration"

@@ -36,8 +36,8 @@ __all__ = [
     "MUTE_MASK",
     "RESUME_MASK",
     "SYSTEM_NAME",
-    "MediaRepositoryClient",
     "MuteOutcome",
+    "RecordingSystemClient",
 ]
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class _TokenRejected(AuthenticationFailed):
     """The session token was refused; private, so only the retry loop ever sees it."""
 
 
-class MediaRepositoryClient:
+class RecordingSystemClient:
     """Talks to `<base_url>/verba/api` over one caller-built `httpx.Client`; safe to share between threads."""
 
     def __init__(

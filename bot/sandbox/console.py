@@ -23,20 +23,20 @@ from typing import TextIO
 from pydantic import SecretStr
 
 from bot.app import RecordingBot, create_app
-from bot.console_render import render_blocks
-from bot.local_server import LocalServer
+from bot.config import Config
 from bot.models import Role
-from bot.settings import Settings
-from bot.simulators.media_repository import (
+from bot.sandbox.console_render import render_blocks
+from bot.sandbox.local_server import LocalServer
+from bot.sandbox.simulators.recording_system import (
     DEMO_API_KEY,
     DEMO_CALLS,
     DEMO_PASSWORD,
     DEMO_USERNAME,
-    SimulatedMediaRepository,
+    SimulatedRecordingSystem,
 )
-from bot.simulators.slack import SimulatedSlack, SlackCall
-from bot.simulators.slack_sender import SlackSender
-from bot.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
+from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
+from bot.sandbox.simulators.slack_sender import SlackSender
+from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
 from bot.wsgi import wsgi_app_for
 
 DEMO_TEAM = "T0DEMO"
@@ -238,22 +238,22 @@ def demo_sandbox() -> Iterator[Sandbox]:
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recording-bot-demo-")))
         slack = stack.enter_context(SimulatedSlack(team_id=DEMO_TEAM, bot_token="xoxb-console-demo"))  # noqa: S106
-        recorder = stack.enter_context(
-            SimulatedMediaRepository(
+        recording_system = stack.enter_context(
+            SimulatedRecordingSystem(
                 api_key=DEMO_API_KEY, username=DEMO_USERNAME, password=DEMO_PASSWORD, calls=DEMO_CALLS
             )
         )
         for call_id, extensions in DEMO_WEBEX_CALLS:
-            recorder.add_call(call_id, extensions)
+            recording_system.add_call(call_id, extensions)
         webex = stack.enter_context(SimulatedWebex())
-        settings = Settings(
+        config = Config(
             _env_file=None,
             slack_bot_token=SecretStr(slack.bot_token),
             slack_signing_secret=SecretStr(secrets.token_hex(16)),
             slack_api_url=slack.api_url,
             database_path=folder / "demo.db",
             bot_admins=(DEMO_ADMIN,),
-            media_repository_url=recorder.url,
+            media_repository_url=recording_system.url,
             media_repository_api_key=SecretStr(DEMO_API_KEY),
             media_repository_username=DEMO_USERNAME,
             media_repository_password=SecretStr(DEMO_PASSWORD),
@@ -261,7 +261,7 @@ def demo_sandbox() -> Iterator[Sandbox]:
             webex_access_token=SecretStr(DEFAULT_ACCESS_TOKEN),
             log_level="WARNING",
         )
-        sandbox = stack.enter_context(_served(settings, slack))
+        sandbox = stack.enter_context(_served(config, slack))
         authorizer = sandbox.bot.services.authorizer
         authorizer.set_role(DEMO_TEAM, DEMO_LEAD, Role.APPROVER, source="console demo")
         authorizer.set_role(DEMO_TEAM, DEMO_AGENT, Role.REQUESTER, source="console demo")
@@ -269,10 +269,10 @@ def demo_sandbox() -> Iterator[Sandbox]:
 
 
 @contextlib.contextmanager
-def configured_sandbox(settings: Settings, *, team_id: str) -> Iterator[Sandbox]:
+def configured_sandbox(config: Config, *, team_id: str) -> Iterator[Sandbox]:
     """The configured database, recording system and Webex; only Slack is simulated (replies print here)."""
     with SimulatedSlack(team_id=team_id, bot_token="xoxb-console") as slack:  # noqa: S106
-        local = settings.model_copy(
+        local = config.model_copy(
             update={
                 "slack_bot_token": SecretStr(slack.bot_token),
                 "slack_signing_secret": SecretStr(secrets.token_hex(16)),
@@ -284,13 +284,13 @@ def configured_sandbox(settings: Settings, *, team_id: str) -> Iterator[Sandbox]
 
 
 @contextlib.contextmanager
-def _served(settings: Settings, slack: SimulatedSlack) -> Iterator[Sandbox]:
-    bot = create_app(settings).start()
+def _served(config: Config, slack: SimulatedSlack) -> Iterator[Sandbox]:
+    bot = create_app(config).start()
     server = LocalServer(wsgi_app_for(bot)).start()
-    assert settings.slack_signing_secret is not None
+    assert config.slack_signing_secret is not None
     sender = SlackSender(
         base_url=server.url,
-        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        signing_secret=config.slack_signing_secret.get_secret_value(),
         response_url_factory=slack.response_url,
     )
     try:
@@ -302,7 +302,7 @@ def _served(settings: Settings, slack: SimulatedSlack) -> Iterator[Sandbox]:
 
 
 def run_console(
-    settings: Settings | None,
+    config: Config | None,
     *,
     demo: bool,
     as_user: str | None,
@@ -314,8 +314,8 @@ def run_console(
     if demo:
         context = demo_sandbox()
     else:
-        assert settings is not None and team_id is not None
-        context = configured_sandbox(settings, team_id=team_id)
+        assert config is not None and team_id is not None
+        context = configured_sandbox(config, team_id=team_id)
     with context as sandbox:
         user = (as_user or (DEMO_ADMIN if demo else "")).upper()
         console = Console(sandbox, user=user, out=stdout)

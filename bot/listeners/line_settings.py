@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.blocks.kit import Message
-from bot.blocks.settings import ambiguous_lines_message, no_line_message, settings_message
-from bot.commands import ShowSettings
+from bot.blocks.line_settings import ambiguous_lines_message, no_line_message, settings_message
+from bot.grammar import ShowSettings
 from bot.listeners.replies import reply_in_channel
 from bot.services.line_settings import LineAmbiguous, LineFound, WebexNotConfigured
 

@@ -90,7 +90,7 @@ class SimulatedSocketMode:
             for name, _, value in (line.partition(":") for line in request.decode().split("\r\n")[1:])
             if value
         }
-        accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + _GUID).encode()).digest()).decode()  # noqa: S324 - fixed by RFC 6455
+        accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + _GUID).encode()).digest()).decode()
         connection.sendall(
             (
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

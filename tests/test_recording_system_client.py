@@ -1,4 +1,4 @@
-"""MediaRepositoryClient against the simulated Media Repository over real loopback HTTP."""
+"""RecordingSystemClient against the simulated Media Repository over real loopback HTTP."""
 
 from __future__ import annotations
 
@@ -20,16 +20,16 @@ from bot.clients.errors import (
     UpstreamRejected,
     UpstreamUnreachable,
 )
-from bot.clients.media_repository import (
+from bot.clients.recording_system import (
     MUTE_MASK,
     RESUME_MASK,
     SYSTEM_NAME,
-    MediaRepositoryClient,
     MuteOutcome,
+    RecordingSystemClient,
 )
 from bot.models import Channels, RecordingTarget, TargetKind
 from bot.redaction import SecretRedactor
-from bot.simulators.media_repository import Fault, SimulatedMediaRepository
+from bot.sandbox.simulators.recording_system import Fault, SimulatedRecordingSystem
 from tests.process_helpers import free_port
 
 # Distinctive values, so a leak anywhere is easy to spot.
@@ -57,28 +57,28 @@ BY_CALL_ID = RecordingTarget(TargetKind.CALL_ID, CALL_8857)
 # One server per mode for the whole module (stopping one takes a server poll interval); each test
 # gets it reset to the calls above with no faults, tokens or recorded requests.
 @pytest.fixture(scope="module")
-def _token_server() -> Iterator[SimulatedMediaRepository]:
-    server = SimulatedMediaRepository(api_key=API_KEY, username=USERNAME, password=PASSWORD)
+def _token_server() -> Iterator[SimulatedRecordingSystem]:
+    server = SimulatedRecordingSystem(api_key=API_KEY, username=USERNAME, password=PASSWORD)
     with server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def _key_only_server() -> Iterator[SimulatedMediaRepository]:
-    server = SimulatedMediaRepository(api_key=API_KEY)
+def _key_only_server() -> Iterator[SimulatedRecordingSystem]:
+    server = SimulatedRecordingSystem(api_key=API_KEY)
     with server:
         yield server
 
 
 @pytest.fixture
-def sim(_token_server: SimulatedMediaRepository) -> SimulatedMediaRepository:
+def sim(_token_server: SimulatedRecordingSystem) -> SimulatedRecordingSystem:
     _token_server.reset(calls=CALLS)
     _token_server.slow_seconds = 1.0
     return _token_server
 
 
 @pytest.fixture
-def key_only_sim(_key_only_server: SimulatedMediaRepository) -> SimulatedMediaRepository:
+def key_only_sim(_key_only_server: SimulatedRecordingSystem) -> SimulatedRecordingSystem:
     _key_only_server.reset(calls=CALLS)
     return _key_only_server
 
@@ -89,12 +89,12 @@ def http() -> Iterator[httpx.Client]:
         yield client
 
 
-ClientFactory = Callable[..., MediaRepositoryClient]
+ClientFactory = Callable[..., RecordingSystemClient]
 
 
 @pytest.fixture
-def make_client(http: httpx.Client, sim: SimulatedMediaRepository) -> ClientFactory:
-    def make(**overrides: Any) -> MediaRepositoryClient:
+def make_client(http: httpx.Client, sim: SimulatedRecordingSystem) -> ClientFactory:
+    def make(**overrides: Any) -> RecordingSystemClient:
         arguments: dict[str, Any] = {
             "http": http,
             "base_url": sim.url + "/",
@@ -105,22 +105,22 @@ def make_client(http: httpx.Client, sim: SimulatedMediaRepository) -> ClientFact
             "redactor": SecretRedactor(),
         }
         arguments.update(overrides)
-        return MediaRepositoryClient(**arguments)
+        return RecordingSystemClient(**arguments)
 
     return make
 
 
 @pytest.fixture
-def client(make_client: ClientFactory) -> MediaRepositoryClient:
+def client(make_client: ClientFactory) -> RecordingSystemClient:
     return make_client()
 
 
-def _assert_no_secret(text: str, sim: SimulatedMediaRepository) -> None:
+def _assert_no_secret(text: str, sim: SimulatedRecordingSystem) -> None:
     for secret in (API_KEY, PASSWORD, *sim.issued_tokens()):
         assert secret not in text
 
 
-def _assert_error_is_clean(error: UpstreamError, sim: SimulatedMediaRepository) -> None:
+def _assert_error_is_clean(error: UpstreamError, sim: SimulatedRecordingSystem) -> None:
     assert error.system == SYSTEM_NAME
     _assert_no_secret(str(error), sim)
     _assert_no_secret(error.user_message(), sim)
@@ -132,7 +132,7 @@ def _assert_error_is_clean(error: UpstreamError, sim: SimulatedMediaRepository) 
 
 
 def test_pause_by_extension_sends_exactly_the_documented_parameters(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem
 ) -> None:
     outcome = client.pause(EXT_8856, Channels.BOTH)
 
@@ -161,7 +161,7 @@ def test_pause_by_extension_sends_exactly_the_documented_parameters(
 
 
 def test_pause_by_call_id_sends_call_id_and_no_extension(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem
 ) -> None:
     client.pause(BY_CALL_ID, Channels.BOTH)
 
@@ -175,7 +175,7 @@ def test_pause_by_call_id_sends_call_id_and_no_extension(
 
 @pytest.mark.parametrize(("channels", "mask"), [(Channels.CALLER, "1"), (Channels.CALLEE, "2")])
 def test_pause_one_side_sends_its_channel_mask(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository, channels: Channels, mask: str
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem, channels: Channels, mask: str
 ) -> None:
     outcome = client.pause(EXT_8856, channels)
 
@@ -184,7 +184,7 @@ def test_pause_one_side_sends_its_channel_mask(
 
 
 def test_resume_sends_mute_zero_and_unmutes_the_call(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem
 ) -> None:
     client.pause(EXT_8856, Channels.BOTH)
     outcome = client.resume(EXT_8856)
@@ -195,7 +195,7 @@ def test_resume_sends_mute_zero_and_unmutes_the_call(
 
 
 def test_mute_mask_outside_two_bits_is_refused_before_anything_is_sent(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem
 ) -> None:
     with pytest.raises(ValueError, match="0-3"):
         client.mute_recording(EXT_8856, 4)
@@ -203,9 +203,9 @@ def test_mute_mask_outside_two_bits_is_refused_before_anything_is_sent(
 
 
 def test_key_only_mode_sends_no_token_and_never_requests_one(
-    http: httpx.Client, key_only_sim: SimulatedMediaRepository
+    http: httpx.Client, key_only_sim: SimulatedRecordingSystem
 ) -> None:
-    client = MediaRepositoryClient(
+    client = RecordingSystemClient(
         http=http, base_url=key_only_sim.url, api_key=API_KEY, redactor=SecretRedactor()
     )
 
@@ -224,7 +224,7 @@ def test_key_only_mode_sends_no_token_and_never_requests_one(
 
 
 def test_token_request_uses_basic_auth_and_the_api_key(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem
 ) -> None:
     client.pause(EXT_8856, Channels.BOTH)
 
@@ -235,7 +235,7 @@ def test_token_request_uses_basic_auth_and_the_api_key(
     assert "password" not in token_request.params
 
 
-def test_token_is_cached_across_calls(client: MediaRepositoryClient, sim: SimulatedMediaRepository) -> None:
+def test_token_is_cached_across_calls(client: RecordingSystemClient, sim: SimulatedRecordingSystem) -> None:
     client.pause(EXT_8856, Channels.BOTH)
     client.resume(EXT_8856)
     client.pause(BY_CALL_ID, Channels.CALLER)
@@ -246,7 +246,7 @@ def test_token_is_cached_across_calls(client: MediaRepositoryClient, sim: Simula
 
 
 def test_threads_arriving_together_share_one_token(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem
 ) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(lambda _: client.pause(EXT_8856, Channels.BOTH), range(8)))
@@ -256,7 +256,7 @@ def test_threads_arriving_together_share_one_token(
 
 
 def test_token_is_renewed_before_its_lifetime_ends(
-    make_client: ClientFactory, sim: SimulatedMediaRepository
+    make_client: ClientFactory, sim: SimulatedRecordingSystem
 ) -> None:
     now = [1000.0]
     client = make_client(clock=lambda: now[0], token_lifetime_seconds=3600, token_renew_margin_seconds=300)
@@ -275,7 +275,7 @@ def test_token_is_renewed_before_its_lifetime_ends(
 
 
 def test_expired_token_answer_renews_once_and_retries_once(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem
 ) -> None:
     client.pause(EXT_8856, Channels.BOTH)
     sim.fail_next("expired_token")
@@ -291,7 +291,7 @@ def test_expired_token_answer_renews_once_and_retries_once(
 
 @pytest.mark.parametrize("fault", ["expired_token", "http_401"])
 def test_persistent_token_refusal_raises_authentication_failed_after_one_retry(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository, fault: Fault
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem, fault: Fault
 ) -> None:
     sim.fault = fault
 
@@ -306,7 +306,7 @@ def test_persistent_token_refusal_raises_authentication_failed_after_one_retry(
 
 
 def test_wrong_password_is_an_authentication_failure(
-    make_client: ClientFactory, sim: SimulatedMediaRepository
+    make_client: ClientFactory, sim: SimulatedRecordingSystem
 ) -> None:
     client = make_client(password="PASSWORD-Wrong-Wombat-0000")
 
@@ -319,7 +319,7 @@ def test_wrong_password_is_an_authentication_failure(
 
 
 def test_verify_credentials_requests_a_token(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem
 ) -> None:
     assert "token issued" in client.verify_credentials()
     assert len(sim.token_requests()) == 1
@@ -329,7 +329,7 @@ def test_verify_credentials_requests_a_token(
 # -- refusals ------------------------------------------------------------------------------------
 
 
-def test_no_ongoing_call_is_not_found(client: MediaRepositoryClient, sim: SimulatedMediaRepository) -> None:
+def test_no_ongoing_call_is_not_found(client: RecordingSystemClient, sim: SimulatedRecordingSystem) -> None:
     with pytest.raises(NotFound) as caught:
         client.pause(EXT_NOBODY, Channels.BOTH)
 
@@ -339,7 +339,7 @@ def test_no_ongoing_call_is_not_found(client: MediaRepositoryClient, sim: Simula
 
 
 def test_ended_call_by_call_id_is_not_found(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem
 ) -> None:
     sim.end_call(CALL_8857)
 
@@ -348,7 +348,7 @@ def test_ended_call_by_call_id_is_not_found(
 
 
 def test_two_calls_on_one_extension_is_ambiguous(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem
 ) -> None:
     with pytest.raises(Ambiguous) as caught:
         client.pause(EXT_8860, Channels.BOTH)
@@ -362,7 +362,7 @@ def test_two_calls_on_one_extension_is_ambiguous(
     [("not_found", NotFound), ("multiple_calls", Ambiguous)],
 )
 def test_switchable_call_lookup_faults(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository, fault: Fault, error_type: type[Exception]
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem, fault: Fault, error_type: type[Exception]
 ) -> None:
     sim.fail_next(fault)
 
@@ -371,7 +371,7 @@ def test_switchable_call_lookup_faults(
 
 
 def test_bad_api_key_is_a_configuration_problem_and_the_echoed_key_is_redacted(
-    make_client: ClientFactory, sim: SimulatedMediaRepository, key_only_sim: SimulatedMediaRepository
+    make_client: ClientFactory, sim: SimulatedRecordingSystem, key_only_sim: SimulatedRecordingSystem
 ) -> None:
     wrong_key = "APIKEY-WRONG-0badc0de-LEAKCHECK"
     client = make_client(base_url=key_only_sim.url, api_key=wrong_key, username=None, password=None)
@@ -389,7 +389,7 @@ def test_bad_api_key_is_a_configuration_problem_and_the_echoed_key_is_redacted(
 
 
 def test_bad_api_key_fault_in_token_mode_is_not_retried(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem
 ) -> None:
     sim.fail_next("bad_api_key")
 
@@ -402,7 +402,7 @@ def test_bad_api_key_fault_in_token_mode_is_not_retried(
 
 
 def test_source_address_not_allowed_is_a_configuration_problem(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem
 ) -> None:
     sim.fail_next("address_not_allowed")
 
@@ -424,8 +424,8 @@ def test_source_address_not_allowed_is_a_configuration_problem(
     ],
 )
 def test_unreadable_answers_are_reported_plainly(
-    client: MediaRepositoryClient,
-    sim: SimulatedMediaRepository,
+    client: RecordingSystemClient,
+    sim: SimulatedRecordingSystem,
     fault: Fault,
     error_type: type[UpstreamError],
     words: str,
@@ -441,7 +441,7 @@ def test_unreadable_answers_are_reported_plainly(
 
 
 def test_unknown_refusal_keeps_the_upstream_description(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem
 ) -> None:
     sim.fail_next("other_error")
 
@@ -453,10 +453,10 @@ def test_unknown_refusal_keeps_the_upstream_description(
     assert caught.value.user_message().startswith("Recording system: ")
 
 
-def test_slow_answer_past_the_timeout_is_unreachable(sim: SimulatedMediaRepository) -> None:
+def test_slow_answer_past_the_timeout_is_unreachable(sim: SimulatedRecordingSystem) -> None:
     sim.fail_next("slow")
     with httpx.Client(timeout=0.3) as http:
-        client = MediaRepositoryClient(
+        client = RecordingSystemClient(
             http=http,
             base_url=sim.url,
             api_key=API_KEY,
@@ -471,7 +471,7 @@ def test_slow_answer_past_the_timeout_is_unreachable(sim: SimulatedMediaReposito
 
 
 def test_refused_connection_is_unreachable_and_names_the_setting(http: httpx.Client) -> None:
-    client = MediaRepositoryClient(
+    client = RecordingSystemClient(
         http=http,
         base_url=f"http://127.0.0.1:{free_port()}",
         api_key=API_KEY,
@@ -490,7 +490,7 @@ def test_refused_connection_is_unreachable_and_names_the_setting(http: httpx.Cli
 
 
 def test_no_secret_reaches_the_logs_or_any_error(
-    client: MediaRepositoryClient, sim: SimulatedMediaRepository, caplog: pytest.LogCaptureFixture
+    client: RecordingSystemClient, sim: SimulatedRecordingSystem, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     errors: list[UpstreamError] = []
@@ -521,11 +521,11 @@ def test_no_secret_reaches_the_logs_or_any_error(
 
 
 def test_demo_calls_give_one_call_two_calls_and_an_external_number(
-    http: httpx.Client, key_only_sim: SimulatedMediaRepository
+    http: httpx.Client, key_only_sim: SimulatedRecordingSystem
 ) -> None:
     key_only_sim.reset()
     key_only_sim.seed_demo_calls()
-    client = MediaRepositoryClient(
+    client = RecordingSystemClient(
         http=http, base_url=key_only_sim.url, api_key=API_KEY, redactor=SecretRedactor()
     )
 

@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from bot.simulators.base import RecordedRequest, Reply, SimulatedServer
+from bot.sandbox.simulators.base import RecordedRequest, Reply, SimulatedServer
 
 
 @dataclass(frozen=True)

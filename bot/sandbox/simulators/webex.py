@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
-from bot.simulators.base import RecordedRequest, Reply, SimulatedServer
+from bot.sandbox.simulators.base import RecordedRequest, Reply, SimulatedServer
 
 __all__ = [
     "DEFAULT_ACCESS_TOKEN",

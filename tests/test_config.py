@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import ConfigurationError, Settings, load_settings
+from bot.config import Config, ConfigurationError, load_config
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
@@ -22,16 +22,16 @@ def _env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
 def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     _env(monkeypatch)
-    settings = load_settings()
-    assert settings.port == 3000
-    assert settings.database_path == Path("recording-bot.db")
-    assert settings.slack_api_url == "https://slack.com/api/"
-    assert settings.bot_admins == ()
-    assert settings.default_pause_minutes == 10
-    assert settings.max_pause_minutes == 30
-    assert settings.approval_timeout_minutes == 10
-    assert settings.media_repository_timeout_seconds == 10
-    assert settings.webex_api_url == "https://webexapis.com/v1"
+    config = load_config()
+    assert config.port == 3000
+    assert config.database_path == Path("recording-bot.db")
+    assert config.slack_api_url == "https://slack.com/api/"
+    assert config.bot_admins == ()
+    assert config.default_pause_minutes == 10
+    assert config.max_pause_minutes == 30
+    assert config.approval_timeout_minutes == 10
+    assert config.media_repository_timeout_seconds == 10
+    assert config.webex_api_url == "https://webexapis.com/v1"
 
 
 def test_environment_names_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -46,13 +46,13 @@ def test_environment_names_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         BOT_ADMINS="U012ABCDEF, U034GHIJKL",
         PORT="8080",
     )
-    settings = load_settings()
-    assert settings.slack_bot_token is not None and settings.slack_bot_token.get_secret_value() == "xoxb-1"
-    assert settings.slack_api_url == "http://127.0.0.1:9/api/"
-    assert settings.database_path == Path("/data/bot.db")
-    assert settings.bot_admins == ("U012ABCDEF", "U034GHIJKL")
-    assert settings.port == 8080
-    settings.require_slack(socket_mode=True)
+    config = load_config()
+    assert config.slack_bot_token is not None and config.slack_bot_token.get_secret_value() == "xoxb-1"
+    assert config.slack_api_url == "http://127.0.0.1:9/api/"
+    assert config.database_path == Path("/data/bot.db")
+    assert config.bot_admins == ("U012ABCDEF", "U034GHIJKL")
+    assert config.port == 8080
+    config.require_slack(socket_mode=True)
 
 
 @pytest.mark.parametrize(
@@ -70,24 +70,24 @@ def test_malformed_variable_gives_one_line_naming_it(
     monkeypatch.chdir(tmp_path)
     _env(monkeypatch, **{name: value})
     with pytest.raises(ConfigurationError) as error:
-        load_settings()
+        load_config()
     assert str(error.value).startswith(expected)
     assert "\n" not in str(error.value)
 
 
 def test_missing_slack_credentials_are_named() -> None:
     with pytest.raises(ConfigurationError, match=r"^SLACK_BOT_TOKEN is not set"):
-        Settings(_env_file=None).require_slack()  # type: ignore[call-arg]
+        Config(_env_file=None).require_slack()  # type: ignore[call-arg]
     with pytest.raises(ConfigurationError, match=r"^SLACK_SIGNING_SECRET is not set"):
-        Settings(_env_file=None, slack_bot_token="xoxb-1").require_slack()  # type: ignore[call-arg]
+        Config(_env_file=None, slack_bot_token="xoxb-1").require_slack()  # type: ignore[call-arg]
     with pytest.raises(ConfigurationError, match=r"^SLACK_APP_TOKEN is not set"):
-        Settings(_env_file=None, slack_bot_token="xoxb-1").require_slack(socket_mode=True)  # type: ignore[call-arg]
+        Config(_env_file=None, slack_bot_token="xoxb-1").require_slack(socket_mode=True)  # type: ignore[call-arg]
 
 
 def test_wrong_token_kind_is_named_without_echoing_it() -> None:
-    settings = Settings(_env_file=None, slack_bot_token="xapp-TOPSECRET", slack_signing_secret="s")  # type: ignore[call-arg]
+    config = Config(_env_file=None, slack_bot_token="xapp-TOPSECRET", slack_signing_secret="s")  # type: ignore[call-arg]
     with pytest.raises(ConfigurationError) as error:
-        settings.require_slack()
+        config.require_slack()
     assert "SLACK_BOT_TOKEN does not start with 'xoxb-'" in str(error.value)
     assert "TOPSECRET" not in str(error.value)
 

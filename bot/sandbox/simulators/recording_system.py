@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
-from bot.simulators.base import RecordedRequest, Reply, SimulatedServer
+from bot.sandbox.simulators.base import RecordedRequest, Reply, SimulatedServer
 
 __all__ = [
     "DEMO_API_KEY",
@@ -20,7 +20,7 @@ __all__ = [
     "DEMO_PASSWORD",
     "DEMO_USERNAME",
     "Fault",
-    "SimulatedMediaRepository",
+    "SimulatedRecordingSystem",
 ]
 
 Fault = Literal[
@@ -98,7 +98,7 @@ def _normalise_call_id(value: str) -> str:
     return value.strip().strip("{}").lower()
 
 
-class SimulatedMediaRepository(SimulatedServer):
+class SimulatedRecordingSystem(SimulatedServer):
     """Serves `/verba/api` like the recording system's Media Repository, from the reference doc.
 
     Key-only mode when `username` is None; otherwise MuteRecording needs a token from RequestToken
@@ -149,7 +149,7 @@ class SimulatedMediaRepository(SimulatedServer):
 
     # -- calls -----------------------------------------------------------------------------------
 
-    def seed_demo_calls(self) -> SimulatedMediaRepository:
+    def seed_demo_calls(self) -> SimulatedRecordingSystem:
         """Add the realistic DEMO_CALLS (8856, 8857, +14085551234, two calls on 8860)."""
         for call_id, extensions in DEMO_CALLS:
             self.add_call(call_id, extensions)
