@@ -20,6 +20,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
+from bench.slack_http import TEAM
 from bot.server import run_gunicorn
 
 # What auth.test would have said; never asked, so the app needs no Slack at all.
@@ -28,7 +29,7 @@ _IDENTITY = {
     "url": "https://example.slack.com/",
     "team": "Example",
     "user": "recording-bot",
-    "team_id": "T0TEST",
+    "team_id": TEAM,
     "user_id": "UBOT",
     "bot_id": "B0BOT",
     "is_enterprise_install": False,

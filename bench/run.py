@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from bench.slack_http import (
+    ACTION_APPROVE,
     EVENTS_PATH,
     Connection,
     click_body,
@@ -635,7 +636,7 @@ def approve_benchmark(
     def approve(i: int, extension: str, timeout: float) -> tuple[float, float, float | None]:
         """Click Approve on this extension's card: (sent at, ack ms, MuteRecording arrival or None)."""
         card = cards[extension]
-        body = click_body("recording_approve", card["request_id"], user=LEAD, message_ts=card["ts"],
+        body = click_body(ACTION_APPROVE, card["request_id"], user=LEAD, message_ts=card["ts"],
                           response_url=f"{slack_url}/response/approve-{i}")  # fmt: skip
         raw = post_bytes(HOST, ours.port, EVENTS_PATH, body, signed_headers(secret, body))
         sent_at = time.time()

@@ -9,14 +9,32 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from bot.sandbox.simulators.slack_sender import CHANNEL, TEAM, click_body, command_body, signed_headers
+from bot.action_ids import ACTION_APPROVE
+from bot.sandbox.simulators import slack_sender
+from bot.sandbox.simulators.slack_sender import signed_headers
 
 EVENTS_PATH = "/slack/events"
+# The benchmark's workspace and channel (bench/upstreams.py serves the same workspace).
+TEAM = "T0BENCH"
+CHANNEL = "C0BENCH"
 
 __all__ = [
-    "CHANNEL", "EVENTS_PATH", "TEAM", "HttpError", "click_body", "command_body", "get_bytes", "post_bytes",
+    "ACTION_APPROVE", "CHANNEL", "EVENTS_PATH", "TEAM", "HttpError", "click_body", "command_body", "get_bytes",
+    "post_bytes",
     "read_response", "signed_headers",
 ]  # fmt: skip
+
+
+def command_body(text: str, *, user: str, response_url: str) -> bytes:
+    """A signed-to-be `/recording` command from the benchmark's workspace and channel."""
+    return slack_sender.command_body(text, user=user, response_url=response_url, team=TEAM, channel=CHANNEL)
+
+
+def click_body(action_id: str, value: str, *, user: str, response_url: str, message_ts: str) -> bytes:
+    """A button click on a card in the benchmark's channel."""
+    return slack_sender.click_body(
+        action_id, value, user=user, response_url=response_url, team=TEAM, channel=CHANNEL, message_ts=message_ts
+    )
 
 
 def post_bytes(host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:

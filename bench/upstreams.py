@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from bench.slack_http import TEAM
 from bot.sandbox.simulators.base import RecordedRequest, Reply
 from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
@@ -30,7 +31,6 @@ SIGNING_SECRET = "bench-signing-secret-8c2d41a9b7e3f6a0"
 RECORDER_API_KEY = "bench-apikey-0b7e4c1d-9f2a"
 RECORDER_USER = "recording-bot-api"
 RECORDER_PASSWORD = "bench-password-7d3e9a"
-TEAM = "T0TEST"
 
 # Ongoing calls for the approve benchmark: one extension each, so every request has its own target.
 MUTE_EXTENSION_BASE = 7000

@@ -95,11 +95,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
     from bot.server import run_gunicorn
-    from bot.store.database import Database
+    from bot.store.connect import open_database
 
     # Check what can be checked before starting the server, so a bad setup fails with one line.
     config.require_slack()
-    Database(config.database_path).migrate()
+    open_database(config).migrate()
 
     def load() -> Any:
         from bot.wsgi import create
@@ -206,9 +206,9 @@ def _allow_list(config: Config, args: argparse.Namespace) -> tuple[Any, str]:
     from bot.services.authorization import Authorizer
     from bot.store.allow_list import AllowListStore
     from bot.store.audit import AuditStore
-    from bot.store.database import Database
+    from bot.store.connect import open_database
 
-    database = Database(config.database_path)
+    database = open_database(config)
     database.migrate()
     authorizer = Authorizer(
         allow_list=AllowListStore(database=database), audit=AuditTrail(store=AuditStore(database=database))

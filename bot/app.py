@@ -20,12 +20,13 @@ from bot.clients.recording_system import RecordingSystemClient
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
 from bot.clock import Clock, utc_now
 from bot.config import Config, ConfigurationError
-from bot.grammar import PauseLimits
 from bot.listeners.background import BackgroundWork
 from bot.listeners.edge import SlackEdge
 from bot.listeners.slack_notifier import SlackPauseNotifier
+from bot.models import PauseLimits
 from bot.redaction import redactor
 from bot.services.audit import AuditTrail
+from bot.services.audit_log import AuditReader
 from bot.services.authorization import Authorizer
 from bot.services.bundle import Services
 from bot.services.line_settings import LineSettingsService
@@ -34,9 +35,10 @@ from bot.services.pauses import PauseService
 from bot.services.scheduler import MAX_SLEEP_SECONDS, Scheduler
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
+from bot.store.connect import open_database
 from bot.store.database import Database
 from bot.store.pause_requests import PauseRequestStore
-from bot.store.webex_tokens import SqliteWebexTokenStore
+from bot.store.webex_tokens import DatabaseWebexTokenStore
 
 logger = logging.getLogger(__name__)
 
@@ -91,17 +93,17 @@ def build_core(
     """Storage, upstream clients and services, wired; used by the Slack app and the console alike."""
     redactor.add(*config.secret_values())
     config.require_consistent_credentials()
-    database = Database(config.database_path)
+    database = open_database(config)
     applied = database.migrate()
     if applied:
-        logger.info("database %s: applied migrations %s", config.database_path, ", ".join(applied))
+        logger.info("database %s: applied migrations %s", database.location, ", ".join(applied))
 
     closers: list[Callable[[], Any]] = []
     recording_system = _recording_system(config, closers)
-    line_settings = _line_settings(config, database, closers)
-
-    audit = AuditTrail(store=AuditStore(database=database))
+    audit_store = AuditStore(database=database)
+    audit = AuditTrail(store=audit_store)
     authorizer = Authorizer(allow_list=AllowListStore(database=database), audit=audit)
+    line_settings = LineSettingsService(webex=_webex(config, database, closers), authorizer=authorizer)
     pauses = PauseService(
         store=PauseRequestStore(database=database),
         authorizer=authorizer,
@@ -109,12 +111,13 @@ def build_core(
         recording_system=recording_system,
         notifier=notifier,
         approval_timeout=timedelta(minutes=config.approval_timeout_minutes),
-        warning_for_extension=line_settings.pause_warning if line_settings else None,
+        blocker_for_extension=line_settings.pause_blocker if line_settings.configured else None,
         clock=clock,
     )
     services = Services(
         authorizer=authorizer,
         audit=audit,
+        audit_log=AuditReader(store=audit_store, authorizer=authorizer),
         limits=PauseLimits(
             default_seconds=int(config.default_pause_minutes * 60),
             max_seconds=int(config.max_pause_minutes * 60),
@@ -172,16 +175,13 @@ def _recording_system(config: Config, closers: list[Callable[[], Any]]) -> Recor
     return recording_system_client(config, http)
 
 
-def _line_settings(
-    config: Config, database: Database, closers: list[Callable[[], Any]]
-) -> LineSettingsService | None:
+def _webex(config: Config, database: Database, closers: list[Callable[[], Any]]) -> WebexClient | None:
     if not config.webex_configured:
         logger.warning("WEBEX_ACCESS_TOKEN not set: /recording settings and pause-card warnings are disabled")
         return None
     http = httpx.Client(timeout=config.webex_timeout_seconds, headers={"User-Agent": USER_AGENT})
     closers.append(http.close)
-    webex = webex_client(config, http, token_store=SqliteWebexTokenStore(database=database))
-    return LineSettingsService(webex=webex)
+    return webex_client(config, http, token_store=DatabaseWebexTokenStore(database=database))
 
 
 def create_app(

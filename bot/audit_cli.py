@@ -13,8 +13,9 @@ from typing import TextIO
 
 from bot.audit_export import MOMENT_EXAMPLES, parse_moment, render_table, write_csv, write_json
 from bot.config import Config
-from bot.store.audit import AuditQuery, AuditStore
-from bot.store.database import Database
+from bot.models import AuditQuery
+from bot.store.audit import AuditStore
+from bot.store.connect import open_database
 
 __all__ = ["EXIT_USAGE", "TABLE_LIMIT", "add_audit_parser", "run_audit"]
 
@@ -89,7 +90,7 @@ def run_audit(config: Config, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    database = Database(config.database_path)
+    database = open_database(config)
     try:
         database.migrate()
         store = AuditStore(database=database)

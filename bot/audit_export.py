@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from bot.store.audit import AuditEntry
+from bot.models import AuditEntry
 
 __all__ = ["FIELDS", "MOMENT_EXAMPLES", "parse_moment", "render_table", "write_csv", "write_json"]
 

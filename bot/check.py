@@ -15,7 +15,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.app import recording_system_client, webex_client
 from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
 from bot.config import Config, ConfigurationError
-from bot.store.database import Database, DatabaseUnavailable, describe_database_error
+from bot.store.database import DatabaseUnavailable
+from bot.store.sqlite import SqliteDatabase, describe_database_error
 
 PASS, FAIL, SKIP = "✓", "✗", "–"
 
@@ -79,7 +80,7 @@ def _database(config: Config) -> CheckResult:
             "database", FAIL, f"{path} cannot be created: {folder} is missing or not writable",
             "point DATABASE_PATH at a file on a writable, persistent volume",
         )  # fmt: skip
-    database = Database(path)
+    database = SqliteDatabase(path)
     try:
         database.check_writable()
         pending = database.pending_migrations()

@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.models import Channels, RecordingTarget, Role
+from bot.models import Channels, PauseAsk, PauseLimits, RecordingTarget, Role
 
 MAX_REASON_CHARS = 500
 MAX_LINE_QUERY_CHARS = 200
@@ -47,22 +47,8 @@ class ParseError(Exception):
 
 
 @dataclass(frozen=True)
-class PauseLimits:
-    default_seconds: int
-    max_seconds: int
-
-
-@dataclass(frozen=True)
 class Help:
     unknown_word: str | None = None
-
-
-@dataclass(frozen=True)
-class Pause:
-    target: RecordingTarget
-    duration_seconds: int
-    channels: Channels
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -102,7 +88,7 @@ class ShowAudit:
     rows: int
 
 
-Command = Help | Pause | Resume | ListRequests | ShowSettings | Allow | Revoke | ListUsers | ShowAudit
+Command = Help | PauseAsk | Resume | ListRequests | ShowSettings | Allow | Revoke | ListUsers | ShowAudit
 _Parser = Callable[[list[str], "PauseLimits"], Command]
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
@@ -162,7 +148,7 @@ def plain_text(slack_text: str) -> str:
     return clean_input(html.unescape(_SLACK_ENTITY.sub(entity, slack_text)))
 
 
-def _parse_pause(args: list[str], limits: PauseLimits) -> Pause:
+def _parse_pause(args: list[str], limits: PauseLimits) -> PauseAsk:
     if not args:
         raise ParseError("Say which call to pause: an extension or a call ID.", subcommand="pause")
     target = _parse_target(args[0], "pause")
@@ -195,7 +181,7 @@ def _parse_pause(args: list[str], limits: PauseLimits) -> Pause:
             f"The reason is {len(reason)} characters long; keep it under {MAX_REASON_CHARS}.",
             subcommand="pause",
         )
-    return Pause(
+    return PauseAsk(
         target=target,
         duration_seconds=duration if duration is not None else limits.default_seconds,
         channels=channels or Channels.BOTH,

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.app import RecordingBot
-from bot.models import PauseRequest, RequestState
+from bot.models import AuditEntry, PauseRequest, RequestState
 from bot.sandbox.simulators.slack import SimulatedSlack
-from bot.store.audit import AuditEntry
 
 
 def wait_until(condition: Callable[[], Any], *, timeout: float = 5.0, what: str = "condition") -> Any:

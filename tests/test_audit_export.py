@@ -19,8 +19,9 @@ import pytest
 from bot.audit_cli import add_audit_parser, run_audit
 from bot.audit_export import FIELDS, parse_moment, render_table, write_csv, write_json
 from bot.config import Config
-from bot.store.audit import AuditEntry, AuditStore
-from bot.store.database import Database
+from bot.models import AuditEntry
+from bot.store.audit import AuditStore
+from bot.store.sqlite import SqliteDatabase
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 CSV_HEADER = "id,at,request_id,team_id,user_id,channel_id,action,command,target,outcome,details"
@@ -35,18 +36,18 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def database(db_path: Path) -> Iterator[Database]:
-    database = Database(db_path)
+def database(db_path: Path) -> Iterator[SqliteDatabase]:
+    database = SqliteDatabase(db_path)
     database.migrate()
     yield database
     database.close()
 
 
-def _add(database: Database, at: datetime, **fields: Any) -> int:
+def _add(database: SqliteDatabase, at: datetime, **fields: Any) -> int:
     """Record a row as the bot does, then move it to `at` (record() always stamps the present)."""
     values: dict[str, Any] = {"action": "pause.requested", "outcome": "ok", "team_id": "T0TEST"} | fields
     row_id = AuditStore(database=database).record(**values)
-    database.db.execute(
+    database.run(
         "UPDATE audit SET at = ? WHERE id = ?", [at.astimezone(UTC).isoformat(timespec="milliseconds"), row_id]
     )
     return row_id
@@ -140,7 +141,7 @@ def test_a_span_reaching_before_year_one_is_refused() -> None:
 
 
 def test_since_includes_and_until_excludes_their_moment(
-    database: Database, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _add(database, datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC), target="october")
     _add(database, datetime(2026, 11, 1, 0, 0, tzinfo=UTC), target="first-of-november")
@@ -157,7 +158,7 @@ def test_since_includes_and_until_excludes_their_moment(
 
 
 def test_a_zoned_since_is_compared_in_utc(
-    database: Database, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _add(database, datetime(2026, 11, 1, 8, 0, tzinfo=UTC), target="before")
     _add(database, datetime(2026, 11, 1, 9, 0, tzinfo=UTC), target="after")
@@ -169,7 +170,7 @@ def test_a_zoned_since_is_compared_in_utc(
 
 
 def test_relative_since_counts_back_from_now(
-    database: Database, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     now = datetime.now(UTC)
     _add(database, now - timedelta(days=3), target="three-days-ago")
@@ -184,7 +185,9 @@ def test_relative_since_counts_back_from_now(
     ]
 
 
-def test_user_and_target_filters_combine(database: Database, db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_user_and_target_filters_combine(
+    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     at = datetime(2026, 11, 1, tzinfo=UTC)
     _add(database, at, user_id="U0LEAD", target="8856", details="lead on 8856")
     _add(database, at, user_id="U0AGENT", target="8856", details="agent on 8856")
@@ -202,7 +205,7 @@ def test_user_and_target_filters_combine(database: Database, db_path: Path, caps
 
 
 def test_exports_are_complete_and_oldest_first_by_default(
-    database: Database, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     start = datetime(2026, 11, 1, tzinfo=UTC)
     for n in range(60):
@@ -215,7 +218,7 @@ def test_exports_are_complete_and_oldest_first_by_default(
 
 
 def test_an_export_limit_keeps_the_newest_still_oldest_first(
-    database: Database, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     start = datetime(2026, 11, 1, tzinfo=UTC)
     for n in range(5):
@@ -224,7 +227,7 @@ def test_an_export_limit_keeps_the_newest_still_oldest_first(
 
 
 def test_the_table_shows_the_50_newest_and_says_there_are_more(
-    database: Database, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     start = datetime(2026, 11, 1, tzinfo=UTC)
     for n in range(55):
@@ -340,7 +343,7 @@ def _json_rows(entries: list[AuditEntry]) -> list[dict[str, Any]]:
 
 
 def test_json_details_come_back_as_objects_when_they_were_recorded_as_objects(
-    database: Database, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     details = {"minutes": 10, "reason": 'card payment, "PCI"', "channels": ["a", "b"], "previous": None}
     _add(database, datetime(2026, 11, 1, tzinfo=UTC), details=details)
@@ -396,7 +399,7 @@ def test_bad_filter_values_exit_2_with_one_line_and_an_example(
     [("table", "no audit entries match\n"), ("csv", CSV_HEADER + "\r\n"), ("json", "[]\n")],
 )
 def test_no_matches_prints_the_empty_form_of_each_format(
-    database: Database, db_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, expected: str
+    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, expected: str
 ) -> None:
     _add(database, datetime(2026, 11, 1, tzinfo=UTC), user_id="U0LEAD")
     assert _run(db_path, "--format", fmt, "--user", "U0NOBODY") == 0
@@ -418,7 +421,7 @@ def test_a_database_with_no_schema_yet_reads_as_empty(tmp_path: Path, capsys: py
 
 
 def test_output_writes_a_file_and_leaves_stdout_alone(
-    database: Database, db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    database: SqliteDatabase, db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _add(database, datetime(2026, 11, 1, tzinfo=UTC), command="=1+1", details={"minutes": 10})
     target = tmp_path / "export.csv"
@@ -433,14 +436,14 @@ def test_output_writes_a_file_and_leaves_stdout_alone(
 
 
 def test_an_unwritable_output_fails_with_one_line(
-    database: Database, db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    database: SqliteDatabase, db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _run(db_path, "--format", "json", "--output", str(tmp_path / "missing" / "out.json")) == 1
     err = capsys.readouterr().err
     assert err.startswith("recording-bot audit: cannot write") and len(err.splitlines()) == 1
 
 
-def test_the_installed_command_exports_json(database: Database, db_path: Path, tmp_path: Path) -> None:
+def test_the_installed_command_exports_json(database: SqliteDatabase, db_path: Path, tmp_path: Path) -> None:
     env = {"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(db_path)}
     usage = subprocess.run(
         [sys.executable, "-m", "bot", "--help"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30

@@ -10,8 +10,6 @@ from bot.grammar import (
     ListRequests,
     ListUsers,
     ParseError,
-    Pause,
-    PauseLimits,
     Resume,
     Revoke,
     ShowAudit,
@@ -19,7 +17,7 @@ from bot.grammar import (
     parse_command,
     plain_text,
 )
-from bot.models import Channels, RecordingTarget, Role, TargetKind
+from bot.models import Channels, PauseAsk, PauseLimits, RecordingTarget, Role, TargetKind
 
 LIMITS = PauseLimits(default_seconds=600, max_seconds=1800)
 CALL_ID = "3f2b8c1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
@@ -44,7 +42,7 @@ def test_help_forms() -> None:
 
 
 def test_pause_with_every_part() -> None:
-    assert parse("pause 8856 5m caller customer is reading out a card number") == Pause(
+    assert parse("pause 8856 5m caller customer is reading out a card number") == PauseAsk(
         target=RecordingTarget(TargetKind.EXTENSION, "8856"),
         duration_seconds=300,
         channels=Channels.CALLER,
@@ -54,7 +52,7 @@ def test_pause_with_every_part() -> None:
 
 def test_pause_defaults_duration_and_channels() -> None:
     command = parse("pause +14085551234 card number")
-    assert isinstance(command, Pause)
+    assert isinstance(command, PauseAsk)
     assert command.duration_seconds == 600
     assert command.channels is Channels.BOTH
     assert command.target == RecordingTarget(TargetKind.EXTENSION, "+14085551234")
@@ -62,14 +60,14 @@ def test_pause_defaults_duration_and_channels() -> None:
 
 def test_pause_by_call_id_and_channel_before_duration() -> None:
     command = parse(f"pause {CALL_ID.upper()} callee 90s reading card")
-    assert command == Pause(RecordingTarget(TargetKind.CALL_ID, CALL_ID), 90, Channels.CALLEE, "reading card")
+    assert command == PauseAsk(RecordingTarget(TargetKind.CALL_ID, CALL_ID), 90, Channels.CALLEE, "reading card")
 
 
 @pytest.mark.parametrize(("word", "seconds"), [("10s", 10), ("90s", 90), ("5m", 300), ("1h", 3600), ("20min", 1200)])
 def test_duration_forms(word: str, seconds: int) -> None:
     limits = PauseLimits(default_seconds=600, max_seconds=3600)
     command = parse_command(f"pause 8856 {word} reason", limits)
-    assert isinstance(command, Pause) and command.duration_seconds == seconds
+    assert isinstance(command, PauseAsk) and command.duration_seconds == seconds
 
 
 @pytest.mark.parametrize(
@@ -107,13 +105,13 @@ def test_duration_word_is_never_read_as_reason() -> None:
 
 def test_reason_is_stored_as_plain_text() -> None:
     command = parse("pause 8856 5m <!channel> said &lt;card&gt; to <@U0PAT|pat>")
-    assert isinstance(command, Pause)
+    assert isinstance(command, PauseAsk)
     assert command.reason == "@channel said <card> to @pat"
 
 
 def test_control_characters_are_removed() -> None:
     command = parse("pause 8856 5m card\x00number\u202e\x1b[31m")
-    assert isinstance(command, Pause)
+    assert isinstance(command, PauseAsk)
     assert "\x00" not in command.reason and "\u202e" not in command.reason and "\x1b" not in command.reason
 
 

@@ -27,15 +27,13 @@ from bot.grammar import (
     ListRequests,
     ListUsers,
     ParseError,
-    Pause,
-    PauseLimits,
     Resume,
     Revoke,
     ShowAudit,
     ShowSettings,
     parse_command,
 )
-from bot.models import Channels, Role
+from bot.models import Channels, PauseAsk, PauseLimits, Role
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import AGENT
 from tests.slack_requests import SlackSender
@@ -75,7 +73,7 @@ NASTY = [
 ]  # fmt: skip
 SEPARATORS = [" ", "  ", "\t", "\n", "\u00a0", "\u3000", "\u200b", ""]
 
-COMMAND_TYPES = (Help, Pause, Resume, ListRequests, ShowSettings, Allow, Revoke, ListUsers, ShowAudit)
+COMMAND_TYPES = (Help, PauseAsk, Resume, ListRequests, ShowSettings, Allow, Revoke, ListUsers, ShowAudit)
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 
 
@@ -91,7 +89,7 @@ def _assert_well_formed(text: str) -> None:
     assert isinstance(command, COMMAND_TYPES), type(command)
     if isinstance(command, Help):
         assert command.unknown_word is None or 0 < len(command.unknown_word) <= 40
-    elif isinstance(command, Pause):
+    elif isinstance(command, PauseAsk):
         assert MIN_PAUSE_SECONDS <= command.duration_seconds <= LIMITS.max_seconds
         assert isinstance(command.channels, Channels)
         assert command.reason.strip() and len(command.reason) <= MAX_REASON_CHARS

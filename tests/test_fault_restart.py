@@ -25,8 +25,8 @@ import pytest
 from bot.models import PauseRequest, RequestState
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
-from bot.store.database import Database
 from bot.store.pause_requests import PauseRequestStore
+from bot.store.sqlite import SqliteDatabase
 from tests.conftest import (
     ADMIN,
     AGENT,
@@ -186,7 +186,7 @@ def _mutes(recording_system: SimulatedRecordingSystem, extension: str, mute: str
     ]
 
 
-def _stored(database: Database, request_id: int) -> PauseRequest:
+def _stored(database: SqliteDatabase, request_id: int) -> PauseRequest:
     request = PauseRequestStore(database=database).get(request_id)
     assert request is not None
     return request
@@ -212,7 +212,7 @@ def test_after_sigkill_and_restart_pending_requests_are_decidable_and_pauses_res
 
     server.start()
     sender = SlackSender(base_url=server.url, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url)
-    database = Database(environment["DATABASE_PATH"])
+    database = SqliteDatabase(environment["DATABASE_PATH"])
     try:
         ids = {ext: _ask(sender, slack, ext) for ext in [*paused_before_kill, *approved_after_restart, left_to_expire]}
         for extension in paused_before_kill:

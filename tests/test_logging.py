@@ -13,7 +13,6 @@ from pathlib import Path
 
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
-from bot.sandbox.simulators.slack_sender import SlackSender
 from tests.conftest import (
     BOT_TOKEN,
     RECORDER_API_KEY,
@@ -24,6 +23,7 @@ from tests.conftest import (
 )
 from tests.pause_helpers import buttons, cards, wait_until
 from tests.process_helpers import free_port, is_healthy
+from tests.slack_requests import SlackSender
 
 
 def test_json_logs_tie_the_click_its_audit_rows_and_the_upstream_call_together(

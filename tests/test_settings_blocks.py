@@ -1,10 +1,11 @@
-"""Config messages and LineSettingsService, fed by the real client against the simulated Webex API."""
+"""Line-settings messages and LineSettingsService, fed by the real client against the simulated Webex API."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,13 +17,20 @@ from bot.blocks.line_settings import (
     no_line_message,
     pause_warning_text,
     settings_message,
+    stored_warning_text,
 )
 from bot.blocks.text import escape
 from bot.clients.errors import UpstreamError
-from bot.clients.webex import CallRecordingSettings, VirtualLine, WebexClient
+from bot.clients.webex import WebexClient
+from bot.models import CallRecordingSettings, Invocation, PauseBlocker, Role, SlackUser, VirtualLine
 from bot.redaction import SecretRedactor
 from bot.sandbox.simulators.webex import SimulatedWebex, virtual_line_id
+from bot.services.audit import AuditTrail
+from bot.services.authorization import Authorizer
 from bot.services.line_settings import LineAmbiguous, LineFound, LineNotFound, LineSettingsService
+from bot.store.allow_list import AllowListStore
+from bot.store.audit import AuditStore
+from bot.store.sqlite import SqliteDatabase
 
 ACCESS_TOKEN = "WXACCESS-LEAKCHECK-blocks-5a7c9e1f"
 
@@ -61,9 +69,22 @@ def client(sim: SimulatedWebex) -> Iterator[WebexClient]:
         )
 
 
+ASKER = Invocation(user=SlackUser(team_id="T0TEST", user_id="U0AGENT"), channel_id="C0OPS", request_id="r1")
+
+
 @pytest.fixture
-def service(client: WebexClient) -> LineSettingsService:
-    return LineSettingsService(webex=client)
+def service(client: WebexClient, tmp_path: Path) -> Iterator[LineSettingsService]:
+    database = SqliteDatabase(tmp_path / "recording-bot.db")
+    database.migrate()
+    audit = AuditTrail(store=AuditStore(database=database))
+    authorizer = Authorizer(allow_list=AllowListStore(database=database), audit=audit)
+    authorizer.set_role(ASKER.team_id, ASKER.user_id, Role.REQUESTER, source="test")
+    yield LineSettingsService(webex=client, authorizer=authorizer)
+    database.close()
+
+
+def _warning(blocker: PauseBlocker | None) -> str | None:
+    return stored_warning_text(blocker.value) if blocker else None
 
 
 @pytest.fixture
@@ -309,7 +330,7 @@ def test_pause_warning_text(settings: dict[str, Any], expected: str | None) -> N
     ],
 )
 def test_service_pause_warning_per_line(service: LineSettingsService, extension: str, expected: str | None) -> None:
-    warning = service.pause_warning(extension)
+    warning = _warning(service.pause_blocker(extension))
     if expected is None:
         assert warning is None
     else:
@@ -327,7 +348,7 @@ def test_service_pause_warning_is_none_when_webex_fails(
     else:
         sim.expire_access_token()
 
-    assert service.pause_warning("1000") is None
+    assert service.pause_blocker("1000") is None
     assert "no pause warning for '1000'" in caplog.text
     assert ACCESS_TOKEN not in caplog.text
 
@@ -336,7 +357,7 @@ def test_service_pause_warning_is_none_when_webex_fails(
 
 
 def test_lookup_found_reads_the_settings(service: LineSettingsService) -> None:
-    result = service.lookup("+14085550103")
+    result = service.lookup(ASKER, "+14085550103")
 
     assert isinstance(result, LineFound)
     assert result.line.id == SUPPORT_LINE
@@ -344,7 +365,7 @@ def test_lookup_found_reads_the_settings(service: LineSettingsService) -> None:
 
 
 def test_lookup_ambiguous_reads_no_settings(sim: SimulatedWebex, service: LineSettingsService) -> None:
-    result = service.lookup("Help Desk")
+    result = service.lookup(ASKER, "Help Desk")
 
     assert isinstance(result, LineAmbiguous)
     assert len(result.lines) == 2
@@ -352,17 +373,17 @@ def test_lookup_ambiguous_reads_no_settings(sim: SimulatedWebex, service: LineSe
 
 
 def test_lookup_none(service: LineSettingsService) -> None:
-    assert service.lookup("Nobody Here") == LineNotFound(query="Nobody Here")
+    assert service.lookup(ASKER, "Nobody Here") == LineNotFound(query="Nobody Here")
 
 
 def test_lookup_lets_upstream_errors_reach_the_listener(sim: SimulatedWebex, service: LineSettingsService) -> None:
     sim.fail_with_status(403)
 
     with pytest.raises(UpstreamError):
-        service.lookup("1002")
+        service.lookup(ASKER, "1002")
 
 
 def test_logs_of_a_lookup_carry_no_token(service: LineSettingsService, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    service.lookup("1002")
+    service.lookup(ASKER, "1002")
     assert ACCESS_TOKEN not in caplog.text

@@ -18,7 +18,7 @@ from bot.sandbox.simulators.webex import (
     DEFAULT_REFRESH_TOKEN,
     SimulatedWebex,
 )
-from bot.store.webex_tokens import SqliteWebexTokenStore
+from bot.store.webex_tokens import DatabaseWebexTokenStore
 from tests.conftest import AGENT, LEAD, ServedBot
 from tests.pause_helpers import card_text, wait_for_card, wait_for_state
 from tests.slack_requests import SlackSender
@@ -155,7 +155,7 @@ def test_refreshed_webex_tokens_are_kept_in_sqlite_across_restarts(
         _answer(slack, "Sales Queue")
         assert len(webex.token_requests()) == 1
         assert served.bot is not None
-        stored = SqliteWebexTokenStore(database=served.bot.database).load()
+        stored = DatabaseWebexTokenStore(database=served.bot.database).load()
         assert stored is not None and stored.access_token != DEFAULT_ACCESS_TOKEN
         assert stored.expires_at > datetime.now(UTC) + timedelta(minutes=5)
 
@@ -184,6 +184,15 @@ def test_pause_card_warns_when_the_line_cannot_pause(
     _ask(sender, slack, f"pause {extension} 5m card number")
     card = wait_for_card(slack, ":warning:")
     assert warning in card_text(card)
+
+
+def test_the_warning_is_on_the_card_when_it_is_first_posted_and_the_card_is_not_edited_for_it(
+    sender: SlackSender, slack: SimulatedSlack
+) -> None:
+    _ask(sender, slack, "pause 1000 5m card number")
+    (posted,) = [c for c in slack.calls("chat.postMessage") if "Pause request #" in c.text]
+    assert "recording mode is Always" in posted.rendered
+    assert slack.calls("chat.update") == []
 
 
 def test_pause_card_has_no_warning_when_pause_works(

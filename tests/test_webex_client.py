@@ -26,11 +26,10 @@ from bot.clients.errors import (
 from bot.clients.webex import (
     SYSTEM_NAME,
     InMemoryWebexTokenStore,
-    VirtualLine,
     WebexClient,
     WebexRefreshCredentials,
-    WebexTokens,
 )
+from bot.models import VirtualLine, WebexTokens
 from bot.redaction import SecretRedactor
 from bot.sandbox.simulators.base import RecordedRequest, Reply, SimulatedServer
 from bot.sandbox.simulators.webex import SimulatedWebex, virtual_line_id

@@ -7,8 +7,7 @@ from itertools import groupby
 from bot.blocks.kit import Message, code, context, mention, section, slack_date
 from bot.blocks.text import escape
 from bot.grammar import USAGE
-from bot.models import AllowListEntry, Role
-from bot.store.audit import AuditEntry
+from bot.models import AllowListEntry, AuditEntry, Role
 
 
 def help_message(*, unknown_word: str | None = None) -> Message:

@@ -1,4 +1,4 @@
-"""Small Block Kit building blocks shared by every message module, and the action-ID constants."""
+"""Small Block Kit building blocks shared by every message module."""
 
 from __future__ import annotations
 
@@ -8,12 +8,6 @@ from typing import Any
 from bot.blocks.text import escape
 
 Block = dict[str, Any]
-
-# Action IDs are part of the product's contract with the Slack app: never rename them.
-ACTION_APPROVE = "recording_approve"
-ACTION_DENY = "recording_deny"
-ACTION_RETRY = "recording_retry"
-ACTION_ABANDON = "recording_abandon"
 
 SECTION_TEXT_LIMIT = 3000
 MAX_BLOCKS = 50

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from bot.blocks.kit import MAX_BLOCKS, Block, context, fields, section
 from bot.blocks.text import escape
-from bot.clients.webex import CallRecordingSettings, RecordMode, VirtualLine
+from bot.models import CallRecordingSettings, PauseBlocker, RecordMode, VirtualLine, pause_blocker
 
 NOT_SET = "not set"
 
@@ -120,15 +120,27 @@ def no_line_message(query: str) -> tuple[str, list[Block]]:
     return escape(fallback), blocks
 
 
+_BLOCKER_WORDS = {
+    PauseBlocker.RECORDING_DISABLED: "call recording is disabled on this line — there is nothing to pause",
+    PauseBlocker.MODE_ALWAYS: "recording mode is Always — pause/resume is not available on this line",
+    PauseBlocker.MODE_NEVER: (
+        "recording mode is Never — calls on this line are not recorded, so there is nothing to pause"
+    ),
+}
+
+
 def pause_warning_text(settings: CallRecordingSettings) -> str | None:
     """Why pausing cannot work on a line with these settings; None when pause/resume is available."""
-    if settings.enabled is False:
-        return "call recording is disabled on this line — there is nothing to pause"
-    if settings.record == RecordMode.ALWAYS:
-        return "recording mode is Always — pause/resume is not available on this line"
-    if settings.record == RecordMode.NEVER:
-        return "recording mode is Never — calls on this line are not recorded, so there is nothing to pause"
-    return None
+    blocker = pause_blocker(settings)
+    return _BLOCKER_WORDS[blocker] if blocker else None
+
+
+def stored_warning_text(warning: str) -> str:
+    """A request's stored warning in words (requests stored before warnings were codes hold the words)."""
+    try:
+        return _BLOCKER_WORDS[PauseBlocker(warning)]
+    except ValueError:
+        return warning
 
 
 # -- pieces --------------------------------------------------------------------------------------

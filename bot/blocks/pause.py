@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RETRY
 from bot.blocks.kit import (
-    ACTION_ABANDON,
-    ACTION_APPROVE,
-    ACTION_DENY,
-    ACTION_RETRY,
     Block,
     Message,
     button,
@@ -19,6 +16,7 @@ from bot.blocks.kit import (
     section,
     slack_date,
 )
+from bot.blocks.line_settings import stored_warning_text
 from bot.blocks.text import escape
 from bot.grammar import format_duration
 from bot.models import PauseRequest, RecordingTarget, RequestState, TargetKind
@@ -53,7 +51,7 @@ def approval_card(request: PauseRequest, *, approval_minutes: float) -> Message:
         section(f"*Reason*\n{escape(request.reason)}"),
     ]
     if request.warning:
-        blocks.append(context(f":warning: {escape(request.warning)}"))
+        blocks.append(context(f":warning: {escape(stored_warning_text(request.warning))}"))
     blocks.extend(_outcome_blocks(request, approval_minutes=approval_minutes))
     return Message(f"Pause request #{request.id} for {request.target.value}: {_summary(request)}", blocks)
 

@@ -1,4 +1,4 @@
-"""Button clicks on approval cards: ack at once, then check the clicker and hand the decision to the service."""
+"""Button clicks on approval cards: ack at once, then hand the decision to the service, which checks the clicker."""
 
 from __future__ import annotations
 
@@ -8,17 +8,15 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
-from bot.blocks.common import error_message
-from bot.blocks.kit import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RETRY
-from bot.blocks.pause import already_decided_message
+from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RETRY
 from bot.listeners.background import BUSY_TEXT, BackgroundWork
 from bot.listeners.edge import ACKED_AT_EDGE
-from bot.listeners.replies import message_for_failure, send
+from bot.listeners.failures import describe_failure
+from bot.listeners.replies import send
 from bot.logs import request_context
-from bot.models import Invocation, PauseRequest, Role, SlackUser
-from bot.services.audit import Outcome
+from bot.models import Invocation, Outcome, PauseRequest, SlackUser
 from bot.services.bundle import Services
-from bot.services.pauses import AlreadyDecided, PauseRefused
+from bot.services.pauses import PauseRefused
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +45,8 @@ def _click_listener(action_id: str, decide: Decision, services: Services, work: 
             with request_context(invocation.request_id):
                 handle_click(invocation, action_id, value, decide, services=services, respond=respond)
 
-        if work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
-            ack()
-        else:
-            ack()
+        ack()
+        if not work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
             send(lambda: respond(text=BUSY_TEXT, response_type="ephemeral", replace_original=False))
 
     return on_click
@@ -69,31 +65,31 @@ def handle_click(
     details: dict[str, Any] = {"button": action_id}
     target = ""
     try:
-        services.authorizer.require(invocation.user, Role.REQUESTER, action=name)
-        request_id = _request_id(value)
+        try:
+            request_id = _request_id(value)
+        except PauseRefused:
+            # No service sees a malformed button, so the allow-list gate is passed here.
+            services.authorizer.admit(invocation.user, action=name)
+            raise
         details["request"] = request_id
         request = decide(invocation, request_id)
         target = request.target.value
         details["state"] = request.state.value
-    except Exception as error:  # one place turns every failure into a private reply and an audit row
-        if isinstance(error, AlreadyDecided):
-            outcome = error.outcome
-            target = error.request.target.value
-            message = already_decided_message(error.request)
-        elif isinstance(error, PauseRefused):
-            outcome = error.outcome
-            message = error_message(error.message)
-        else:
-            message, outcome = message_for_failure(error, invocation.request_id)
-            if message.text.startswith("Something went wrong"):
-                logger.exception("click %s failed", action_id)
-        details["error"] = message.text
+    except Exception as error:  # the one failure path: a private reply and an audit row
+        failure = describe_failure(error, invocation.request_id)
+        if failure.unexpected:
+            logger.exception("click %s failed", action_id)
+        target = failure.target or target
+        details["error"] = failure.message.text
+        message = failure.message
         # Reply first: when the database is the problem, the audit write waits on its lock.
         send(
             lambda: respond(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
         )
-        _audit(services, invocation, name, outcome, target, details)
-        logger.info("click %s on %s by %s/%s: %s", name, value[:20], invocation.team_id, invocation.user_id, outcome)
+        _audit(services, invocation, name, failure.outcome, target, details)
+        logger.info(
+            "click %s on %s by %s/%s: %s", name, value[:20], invocation.team_id, invocation.user_id, failure.outcome
+        )
         return
     _audit(services, invocation, name, Outcome.OK, target, details)
     logger.info("click %s on #%s by %s/%s: ok", name, details.get("request"), invocation.team_id, invocation.user_id)

@@ -1,25 +1,21 @@
-"""The `/recording` slash command: ack at once, then authorize, parse, call a service and reply."""
+"""The `/recording` slash command: ack at once, then parse, call a service and reply."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
-from slack_sdk import WebClient
 
 from bot.blocks.common import audit_message, help_message, role_changed_message, users_message
-from bot.blocks.kit import Message
 from bot.grammar import (
     Allow,
     Command,
     Help,
     ListRequests,
     ListUsers,
-    Pause,
+    ParseError,
     Resume,
     Revoke,
     ShowAudit,
@@ -28,11 +24,12 @@ from bot.grammar import (
 )
 from bot.listeners import line_settings, pause
 from bot.listeners.background import BUSY_TEXT, BackgroundWork
+from bot.listeners.command_run import CommandRun, Handler
 from bot.listeners.edge import ACKED_AT_EDGE
-from bot.listeners.replies import message_for_failure, reply_privately
+from bot.listeners.failures import describe_failure
+from bot.listeners.replies import reply_privately
 from bot.logs import request_context
-from bot.models import Invocation, Role, SlackUser
-from bot.services.audit import Outcome
+from bot.models import Invocation, Outcome, PauseAsk, SlackUser
 from bot.services.bundle import Services
 
 logger = logging.getLogger(__name__)
@@ -40,26 +37,8 @@ logger = logging.getLogger(__name__)
 SLASH_COMMAND = "/recording"
 
 
-@dataclass
-class CommandRun:
-    """Everything a subcommand handler needs for one invocation."""
-
-    invocation: Invocation
-    role: Role
-    services: Services
-    respond: Respond
-    client: WebClient
-    audit_details: dict[str, Any]
-
-    def reply_privately(self, message: Message) -> None:
-        reply_privately(self.respond, message)
-
-
-Handler = Callable[[CommandRun, Any], None]
-
-
 def register(app: App, services: Services, work: BackgroundWork) -> None:
-    def on_command(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
+    def on_command(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         # Slack allows 3 seconds. Nothing may run before this ack: not the database, not Slack, not
         # an upstream. Every answer goes out afterwards through response_url or the Web API.
         invocation = Invocation(
@@ -71,7 +50,7 @@ def register(app: App, services: Services, work: BackgroundWork) -> None:
 
         def run() -> None:
             with request_context(invocation.request_id):
-                execute(invocation, services=services, respond=respond, client=client)
+                execute(invocation, services=services, respond=respond)
 
         if work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
             ack()
@@ -81,26 +60,31 @@ def register(app: App, services: Services, work: BackgroundWork) -> None:
     app.command(SLASH_COMMAND)(on_command)
 
 
-def execute(invocation: Invocation, *, services: Services, respond: Respond, client: WebClient) -> None:
-    """Run one `/recording …` invocation to the end; every outcome is replied to and audited once."""
+def execute(invocation: Invocation, *, services: Services, respond: Respond) -> None:
+    """Run one `/recording …` invocation to the end; every outcome is replied to and audited once.
+
+    Each service checks the caller's role itself; what reaches no service (help, a mistyped command)
+    passes the allow-list gate here, so someone not on the list learns nothing but how to get on it.
+    """
     name = _subcommand_name(invocation.text)
     details: dict[str, Any] = {}
     started = time.perf_counter()
     try:
-        role = services.authorizer.require(invocation.user, Role.REQUESTER, action=name)
-        command = parse_command(invocation.text, services.limits)
-        handler = _handler_for(command)
-        run = CommandRun(invocation, role, services, respond, client, details)
-        handler(run, command)
-    except Exception as error:  # one place turns every failure into a reply and an audit row
-        message, outcome = message_for_failure(error, invocation.request_id)
-        if outcome == Outcome.ERROR and message.text.startswith("Something went wrong"):
+        try:
+            command = parse_command(invocation.text, services.limits)
+        except ParseError:
+            services.authorizer.admit(invocation.user, action=name)
+            raise
+        _HANDLERS[type(command)](CommandRun(invocation, services, respond, details), command)
+    except Exception as error:  # the one failure path: a reply and an audit row for every failure
+        failure = describe_failure(error, invocation.request_id)
+        if failure.unexpected:
             logger.exception("command failed: %s", name)
-        details.setdefault("error", message.text)
+        details.setdefault("error", failure.message.text)
         # Reply first: when the database is the problem, the audit write waits on its lock.
-        reply_privately(respond, message)
-        _audit(services, invocation, name, outcome, details)
-        _log(invocation, name, outcome, started)
+        reply_privately(respond, failure.message)
+        _audit(services, invocation, name, failure.outcome, details)
+        _log(invocation, name, failure.outcome, started)
         return
     _audit(services, invocation, name, Outcome.OK, details)
     _log(invocation, name, Outcome.OK, started)
@@ -138,6 +122,7 @@ def _subcommand_name(text: str) -> str:
 
 
 def _help(run: CommandRun, command: Help) -> None:
+    run.services.authorizer.admit(run.invocation.user, action="help")
     if command.unknown_word is not None:
         run.audit_details["unknown_word"] = command.unknown_word
     run.reply_privately(help_message(unknown_word=command.unknown_word))
@@ -156,27 +141,21 @@ def _revoke(run: CommandRun, command: Revoke) -> None:
 
 
 def _users(run: CommandRun, command: ListUsers) -> None:
-    run.services.authorizer.require(run.invocation.user, Role.ADMIN, action="users")
-    run.reply_privately(users_message(run.services.authorizer.entries(run.invocation.team_id)))
+    run.reply_privately(users_message(run.services.authorizer.entries_for(run.invocation)))
 
 
 def _audit_log(run: CommandRun, command: ShowAudit) -> None:
-    run.services.authorizer.require(run.invocation.user, Role.APPROVER, action="audit")
-    run.reply_privately(audit_message(run.services.audit.recent(command.rows)))
+    run.reply_privately(audit_message(run.services.audit_log.recent(run.invocation, command.rows)))
 
 
-_HANDLERS: dict[type[Any], Handler] = {
+_HANDLERS: dict[type[Command], Handler] = {
     Help: _help,
     Allow: _allow,
     Revoke: _revoke,
     ListUsers: _users,
     ShowAudit: _audit_log,
-    Pause: pause.pause,
+    PauseAsk: pause.pause,
     Resume: pause.resume,
     ListRequests: pause.list_requests,
     ShowSettings: line_settings.show_settings,
 }
-
-
-def _handler_for(command: Command) -> Handler:
-    return _HANDLERS[type(command)]

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bot.blocks.kit import Message
 from bot.blocks.line_settings import ambiguous_lines_message, no_line_message, settings_message
 from bot.grammar import ShowSettings
-from bot.listeners.replies import reply_in_channel
-from bot.services.line_settings import LineAmbiguous, LineFound, WebexNotConfigured
-
-if TYPE_CHECKING:
-    from bot.listeners.commands import CommandRun
+from bot.listeners.command_run import CommandRun
+from bot.services.line_settings import LineAmbiguous, LineFound
 
 
 def show_settings(run: CommandRun, command: ShowSettings) -> None:
-    service = run.services.line_settings
-    if service is None:
-        raise WebexNotConfigured()
     run.audit_details["target"] = command.query
-    result = service.lookup(command.query)
+    result = run.services.line_settings.lookup(run.invocation, command.query)
     if isinstance(result, LineFound):
         run.audit_details["line_id"] = result.line.id
         message = Message(*settings_message(result.line, result.settings))
         if command.private:
             run.reply_privately(message)
         else:
-            reply_in_channel(run.respond, message)
+            run.reply_in_channel(message)
     elif isinstance(result, LineAmbiguous):
         run.audit_details["matches"] = len(result.lines)
         run.reply_privately(Message(*ambiguous_lines_message(result.query, list(result.lines))))

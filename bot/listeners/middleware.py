@@ -12,6 +12,6 @@ from bot.logs import new_request_id
 def register(app: App) -> None:
     @app.middleware
     def assign_request_id(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
-        # Lazy listeners get a copy of this context, so the ID follows the work past the ack.
+        # Listeners read it from the context and carry it onto the background pool with their work.
         context["request_id"] = new_request_id()
         return next()

@@ -22,6 +22,7 @@ from typing import TextIO
 
 from pydantic import SecretStr
 
+from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RETRY
 from bot.app import RecordingBot, create_app
 from bot.config import Config
 from bot.models import Role
@@ -77,10 +78,10 @@ Console commands:
 """
 
 _BUTTONS = {
-    "approve": "recording_approve",
-    "deny": "recording_deny",
-    "retry": "recording_retry",
-    "abandon": "recording_abandon",
+    "approve": ACTION_APPROVE,
+    "deny": ACTION_DENY,
+    "retry": ACTION_RETRY,
+    "abandon": ACTION_ABANDON,
 }
 # After each command, output is printed once the bot has been quiet this long (or after the cap).
 _QUIET_SECONDS = 0.4
@@ -148,7 +149,7 @@ class Console:
             self._press(_BUTTONS[head], words[1])
         else:
             text = line[len("/recording") :].strip() if head == "/recording" else line
-            response = self._sandbox.sender.command(text, user=self.user, team=self._sandbox.team_id, channel=CHANNEL)
+            response = self._sandbox.sender.command(text, user=self.user)
             if response.status_code != 200:
                 self._say(f"(the bot answered HTTP {response.status_code})")
             self._settle()
@@ -157,9 +158,7 @@ class Console:
     def _press(self, action_id: str, request_id: str) -> None:
         request = self._sandbox.bot.services.pauses.get(int(request_id))
         message_ts = request.message_ts if request and request.message_ts else "0"
-        response = self._sandbox.sender.click(
-            action_id, request_id, user=self.user, team=self._sandbox.team_id, channel=CHANNEL, message_ts=message_ts
-        )
+        response = self._sandbox.sender.click(action_id, request_id, user=self.user, message_ts=message_ts)
         if response.status_code != 200:
             self._say(f"(the bot answered HTTP {response.status_code})")
         self._settle()
@@ -292,6 +291,8 @@ def _served(config: Config, slack: SimulatedSlack) -> Iterator[Sandbox]:
         base_url=server.url,
         signing_secret=config.slack_signing_secret.get_secret_value(),
         response_url_factory=slack.response_url,
+        team=slack.team_id,
+        channel=CHANNEL,
     )
     try:
         yield Sandbox(bot=bot, server=server, slack=slack, sender=sender, team_id=slack.team_id)

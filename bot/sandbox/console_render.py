@@ -7,6 +7,8 @@ import re
 from datetime import datetime
 from typing import Any
 
+from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RETRY
+
 _DATE = re.compile(r"<!date\^(\d+)\^([^|>]*)(?:\|[^>]*)?>")
 _USER = re.compile(r"<@([A-Z0-9]+)(?:\|([^>]*))?>")
 _CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|([^>]*))?>")
@@ -30,10 +32,10 @@ _EMOJI = {
 
 # Buttons become the console command that presses them.
 _BUTTON_COMMANDS = {
-    "recording_approve": "approve",
-    "recording_deny": "deny",
-    "recording_retry": "retry",
-    "recording_abandon": "abandon",
+    ACTION_APPROVE: "approve",
+    ACTION_DENY: "deny",
+    ACTION_RETRY: "retry",
+    ACTION_ABANDON: "abandon",
 }
 
 

@@ -1,4 +1,4 @@
-"""The audit trail as the services see it: every command, click, decision and upstream call."""
+"""The audit trail as the services see it: every command, click, decision and upstream call is written here."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import logging
 from typing import Any
 
 from bot.logs import request_id_var
-from bot.models import Invocation
+from bot.models import AuditEntry, AuditQuery, Invocation
 from bot.redaction import SecretRedactor, redactor
-from bot.store.audit import AuditEntry, AuditQuery, AuditStore, Outcome
+from bot.store.audit import AuditStore
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AuditEntry", "AuditQuery", "AuditTrail", "Outcome"]
-
 
 class AuditTrail:
+    """Writes audit rows. Every service holds one; it checks nobody's role (recording is never refused)."""
+
     def __init__(self, *, store: AuditStore, secrets: SecretRedactor = redactor) -> None:
         self._store = store
         self._secrets = secrets
@@ -51,6 +51,7 @@ class AuditTrail:
         logger.debug("audit action=%s outcome=%s target=%s", action, outcome, target or "-")
 
     def recent(self, limit: int) -> list[AuditEntry]:
+        """The newest entries of every workspace, newest first (operators and tests; no role check)."""
         return self._store.recent(limit)
 
     def query(self, filters: AuditQuery) -> list[AuditEntry]:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from cachetools import TTLCache
 
-from bot.models import AllowListEntry, Invocation, Role, SlackUser
-from bot.services.audit import AuditTrail, Outcome
+from bot.models import AllowListEntry, Invocation, Outcome, Role, SlackUser
+from bot.services.audit import AuditTrail
 from bot.store.allow_list import AllowListStore, LastAdminError
 
 # Roles are cached so the hot path (every command, every click) does no SQL; changes made through this
@@ -83,11 +83,21 @@ class Authorizer:
             message = f"`{action}` needs the {needed.value} role; you are a {role.value}."
         raise NotAllowed(message, admins=self.admins(user.team_id))
 
+    def admit(self, user: SlackUser, *, action: str) -> Role:
+        """The allow-list gate for what needs no more than being listed (help, a mistyped command)."""
+        return self.require(user, Role.REQUESTER, action=action)
+
     def admins(self, team_id: str) -> list[str]:
         return self._allow_list.admins(team_id)
 
     def entries(self, team_id: str) -> list[AllowListEntry]:
+        """The workspace's allow-list (operators and tests; no role check)."""
         return self._allow_list.entries(team_id)
+
+    def entries_for(self, invocation: Invocation) -> list[AllowListEntry]:
+        """The allow-list, for an admin asking in Slack."""
+        self.require(invocation.user, Role.ADMIN, action="users")
+        return self._allow_list.entries(invocation.team_id)
 
     # -- changes ---------------------------------------------------------------------------------
 

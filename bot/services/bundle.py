@@ -1,11 +1,12 @@
-"""The set of services the Slack listeners (and the console) call, built once by `create_app`."""
+"""The set of services the Slack listeners call, built once by `create_app`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.grammar import PauseLimits
+from bot.models import PauseLimits
 from bot.services.audit import AuditTrail
+from bot.services.audit_log import AuditReader
 from bot.services.authorization import Authorizer
 from bot.services.line_settings import LineSettingsService
 from bot.services.pauses import PauseService
@@ -15,6 +16,7 @@ from bot.services.pauses import PauseService
 class Services:
     authorizer: Authorizer
     audit: AuditTrail
+    audit_log: AuditReader
     limits: PauseLimits
     pauses: PauseService
-    line_settings: LineSettingsService | None = None
+    line_settings: LineSettingsService

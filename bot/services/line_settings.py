@@ -5,15 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.blocks.line_settings import pause_warning_text
 from bot.clients.errors import UpstreamError
-from bot.clients.webex import CallRecordingSettings, VirtualLine, WebexClient
+from bot.clients.webex import WebexClient
+from bot.models import CallRecordingSettings, Invocation, PauseBlocker, Role, VirtualLine, pause_blocker
+from bot.services.authorization import Authorizer
 
 logger = logging.getLogger(__name__)
-
-__all__ = [
-    "LineAmbiguous", "LineFound", "LineLookup", "LineNotFound", "LineSettingsService", "WebexNotConfigured",
-]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -27,7 +24,7 @@ class LineFound:
 
 @dataclass(frozen=True)
 class LineAmbiguous:
-    """Several lines matched; the user must pick one (by ID)."""
+    """Several lines matched; the user must pick one."""
 
     query: str
     lines: tuple[VirtualLine, ...]
@@ -50,7 +47,7 @@ WEBEX_NOT_CONFIGURED = (
 
 
 class WebexNotConfigured(Exception):
-    """Config were asked for, but no Webex credentials are configured."""
+    """Settings were asked for, but no Webex credentials are configured."""
 
     def __init__(self) -> None:
         super().__init__(WEBEX_NOT_CONFIGURED)
@@ -60,11 +57,19 @@ class WebexNotConfigured(Exception):
 class LineSettingsService:
     """Answers `/recording settings …` and warns before a pause that cannot work."""
 
-    def __init__(self, *, webex: WebexClient) -> None:
+    def __init__(self, *, webex: WebexClient | None, authorizer: Authorizer) -> None:
         self._webex = webex
+        self._authorizer = authorizer
 
-    def lookup(self, query: str) -> LineLookup:
+    @property
+    def configured(self) -> bool:
+        return self._webex is not None
+
+    def lookup(self, invocation: Invocation, query: str) -> LineLookup:
         """Resolve `query` (ID, extension, +E.164, "First Last"); UpstreamError propagates to the caller."""
+        self._authorizer.require(invocation.user, Role.REQUESTER, action="settings")
+        if self._webex is None:
+            raise WebexNotConfigured()
         lines = self._webex.find_virtual_lines(query)
         if not lines:
             return LineNotFound(query=query)
@@ -73,16 +78,18 @@ class LineSettingsService:
         line = lines[0]
         return LineFound(query=query, line=line, settings=self._webex.get_call_recording(line.id))
 
-    def pause_warning(self, extension: str) -> str | None:
+    def pause_blocker(self, extension: str) -> PauseBlocker | None:
         """Why a pause on this extension's line cannot work, or None (also when Webex cannot tell us).
 
         Advisory only: it never raises, so a Webex outage never blocks a pause request.
         """
+        if self._webex is None:
+            return None
         try:
             lines = self._webex.find_virtual_lines(extension)
             if len(lines) != 1:
                 return None
-            return pause_warning_text(self._webex.get_call_recording(lines[0].id))
+            return pause_blocker(self._webex.get_call_recording(lines[0].id))
         except UpstreamError as exc:
             logger.warning("no pause warning for %r: %s", extension, exc.user_message())
             return None

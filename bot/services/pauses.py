@@ -16,9 +16,18 @@ from typing import Any
 from bot.clients.errors import NotFound, UpstreamError, UpstreamUnreachable
 from bot.clients.recording_system import MuteOutcome, RecordingSystemClient
 from bot.clock import Clock, utc_now
-from bot.grammar import Pause
-from bot.models import Invocation, PauseRequest, RecordingTarget, RequestState, Role
-from bot.services.audit import AuditTrail, Outcome
+from bot.models import (
+    Invocation,
+    Outcome,
+    PauseAsk,
+    PauseBlocker,
+    PauseRequest,
+    RecordingTarget,
+    RequestState,
+    Role,
+    TargetKind,
+)
+from bot.services.audit import AuditTrail
 from bot.services.authorization import Authorizer
 from bot.services.notifications import CardNotPosted, PauseNotifier
 from bot.store.pause_requests import PauseRequestStore
@@ -76,7 +85,7 @@ class PauseService:
         recording_system: RecordingSystemClient | None,
         notifier: PauseNotifier,
         approval_timeout: timedelta,
-        warning_for_extension: Callable[[str], str | None] | None = None,
+        blocker_for_extension: Callable[[str], PauseBlocker | None] | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._store = store
@@ -85,7 +94,7 @@ class PauseService:
         self._recording_system = recording_system
         self._notifier = notifier
         self._approval_timeout = approval_timeout
-        self._warning_for_extension = warning_for_extension
+        self._blocker_for_extension = blocker_for_extension
         self._clock = clock
         self._schedule_changed = threading.Event()
 
@@ -96,10 +105,13 @@ class PauseService:
 
     # -- asking ----------------------------------------------------------------------------------
 
-    def request_pause(self, invocation: Invocation, command: Pause) -> PauseRequest:
+    def request_pause(self, invocation: Invocation, command: PauseAsk) -> PauseRequest:
         """Store a pending request and post its approval card. Nothing reaches the recording system yet."""
+        self._authorizer.require(invocation.user, Role.REQUESTER, action="pause")
         if self._recording_system is None:
             raise PauseRefused(NOT_CONFIGURED, outcome=Outcome.ERROR)
+        # Looked up before the card is posted, so the card shows it from the start.
+        blocker = self._line_blocker(command.target)
         now = self._clock()
         request = self._store.create(
             team_id=invocation.team_id,
@@ -111,6 +123,7 @@ class PauseService:
             reason=command.reason,
             created_at=now,
             expires_at=now + self._approval_timeout,
+            warning=blocker.value if blocker else None,
         )
         if request is None:
             raise PauseRefused(self._clash_message(invocation.team_id, command.target))
@@ -139,25 +152,17 @@ class PauseService:
                 details={"request": request.id, "error": error.message},
             )  # fmt: skip
             raise PauseRefused(error.message, outcome=Outcome.ERROR) from None
-        self._store.update_fields(request.id, message_ts=ts)
-        request = self._add_line_warning(self._get(request.id))
-        return request
+        return self._store.update_fields(request.id, message_ts=ts) or request
 
-    def _add_line_warning(self, request: PauseRequest) -> PauseRequest:
-        """Warn on the card when the extension's Webex line cannot pause; never blocks the request."""
-        if self._warning_for_extension is None or request.target.kind.value != "extension":
-            return request
+    def _line_blocker(self, target: RecordingTarget) -> PauseBlocker | None:
+        """Why the extension's Webex line cannot pause, for the card; advisory, never blocks the request."""
+        if self._blocker_for_extension is None or target.kind is not TargetKind.EXTENSION:
+            return None
         try:
-            warning = self._warning_for_extension(request.target.value)
+            return self._blocker_for_extension(target.value)
         except Exception:
             logger.warning("could not look up the line's recording mode for the card", exc_info=True)
-            return request
-        if not warning:
-            return request
-        self._store.update_fields(request.id, warning=warning)
-        updated = self._get(request.id)
-        self._notifier.update_card(updated)
-        return updated
+            return None
 
     def _clash_message(self, team_id: str, target: RecordingTarget) -> str:
         existing = self._store.open_for_target(team_id, target.value)
@@ -227,12 +232,12 @@ class PauseService:
 
     def _approver_for(self, invocation: Invocation, request_id: int, *, action: str) -> PauseRequest:
         """The request, if this user may act on it as an approver (raises PauseRefused otherwise)."""
+        role = self._authorizer.require(invocation.user, Role.REQUESTER, action=action)
         request = self._store.get(request_id)
         if request is None or request.team_id != invocation.team_id:
             # Another workspace's request looks exactly like a missing one: reveal nothing.
             raise PauseRefused("That request does not exist (or not in this workspace).")
-        role = self._authorizer.role_of(invocation.user)
-        if role is None or not role.at_least(Role.APPROVER):
+        if not role.at_least(Role.APPROVER):
             raise PauseRefused(f"You can't decide on this: only approvers (team leads) may {action} pause requests.")
         if request.requester_id == invocation.user_id:
             raise PauseRefused("You can't decide on this: another approver must decide on your own request.")
@@ -336,6 +341,7 @@ class PauseService:
 
     def resume(self, invocation: Invocation, target: RecordingTarget) -> ResumeResult:
         """Resume at once (the safe direction: no approval), cancelling any scheduled automatic resume."""
+        self._authorizer.require(invocation.user, Role.REQUESTER, action="resume")
         if self._recording_system is None:
             raise PauseRefused(NOT_CONFIGURED, outcome=Outcome.ERROR)
         claimed = [
@@ -486,7 +492,13 @@ class PauseService:
     # -- reading ---------------------------------------------------------------------------------
 
     def open_requests(self, team_id: str) -> list[PauseRequest]:
-        return [r for r in self._store.in_states([s for s in RequestState if s.is_open], team_id=team_id)]
+        """The workspace's open requests (operators and tests; no role check)."""
+        return self._store.in_states([s for s in RequestState if s.is_open], team_id=team_id)
+
+    def open_requests_for(self, invocation: Invocation) -> list[PauseRequest]:
+        """Pending requests and active pauses, for anyone on the allow-list."""
+        self._authorizer.require(invocation.user, Role.REQUESTER, action="requests")
+        return self.open_requests(invocation.team_id)
 
     def get(self, request_id: int) -> PauseRequest | None:
         return self._store.get(request_id)

@@ -1,1 +1,1 @@
-"""Storage: the only package that speaks SQL. One SQLite file holds the allow-list, requests and audit."""
+"""Storage: the only package that speaks SQL. Opens the configured database and holds one repository per table."""

@@ -1,45 +1,15 @@
-"""The audit table: one row per command, click, decision, state change and upstream call."""
+"""The audit table: one row per command, click, decision, state change and upstream call. Rows are only added."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.store.database import Database
+from bot.models import AuditEntry, AuditQuery
+from bot.store.database import Database, Row
 
-
-class Outcome:
-    OK = "ok"
-    REFUSED = "refused"
-    ERROR = "error"
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    id: int
-    at: datetime
-    request_id: str
-    team_id: str
-    user_id: str
-    channel_id: str
-    action: str
-    command: str
-    target: str
-    outcome: str
-    details: str
-
-
-@dataclass(frozen=True)
-class AuditQuery:
-    """Filters for reading the audit log back (all optional)."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    user_id: str | None = None
-    target: str | None = None
-    limit: int | None = None
+_COLUMNS = "id, at, request_id, team_id, user_id, channel_id, action, command, target, outcome, details"
 
 
 class AuditStore:
@@ -60,9 +30,9 @@ class AuditStore:
         details: str | dict[str, Any] = "",
     ) -> int:
         text = details if isinstance(details, str) else json.dumps(details, sort_keys=True, default=str)
-        cursor = self._database.db.execute(
+        row = self._database.one(
             "INSERT INTO audit (at, request_id, team_id, user_id, channel_id, action, command, target, "
-            "outcome, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "outcome, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             [
                 datetime.now(UTC).isoformat(timespec="milliseconds"),
                 request_id,
@@ -76,7 +46,7 @@ class AuditStore:
                 text,
             ],
         )
-        return int(cursor.lastrowid or 0)
+        return int(row["id"]) if row else 0
 
     def recent(self, limit: int) -> list[AuditEntry]:
         """The newest `limit` entries, newest first."""
@@ -97,31 +67,30 @@ class AuditStore:
         if filters.target:
             clauses.append("target = ?")
             params.append(filters.target)
-        sql = "SELECT id, at, request_id, team_id, user_id, channel_id, action, command, target, outcome, details "
-        sql += "FROM audit"
+        sql = f"SELECT {_COLUMNS} FROM audit"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
         if filters.limit is not None:
             sql += " LIMIT ?"
             params.append(filters.limit)
-        rows = self._database.db.execute(sql, params).fetchall()
-        return [
-            AuditEntry(
-                id=row[0],
-                at=datetime.fromisoformat(row[1]),
-                request_id=row[2] or "",
-                team_id=row[3] or "",
-                user_id=row[4] or "",
-                channel_id=row[5] or "",
-                action=row[6] or "",
-                command=row[7] or "",
-                target=row[8] or "",
-                outcome=row[9] or "",
-                details=row[10] or "",
-            )
-            for row in rows
-        ]
+        return [_entry(row) for row in self._database.all(sql, params)]
+
+
+def _entry(row: Row) -> AuditEntry:
+    return AuditEntry(
+        id=int(row["id"]),
+        at=datetime.fromisoformat(row["at"]),
+        request_id=row["request_id"] or "",
+        team_id=row["team_id"] or "",
+        user_id=row["user_id"] or "",
+        channel_id=row["channel_id"] or "",
+        action=row["action"] or "",
+        command=row["command"] or "",
+        target=row["target"] or "",
+        outcome=row["outcome"] or "",
+        details=row["details"] or "",
+    )
 
 
 def _utc_text(moment: datetime) -> str:

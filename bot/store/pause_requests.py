@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.models import Channels, PauseRequest, RecordingTarget, RequestState, TargetKind
-from bot.store.database import Database
+from bot.models import OPEN_STATES, Channels, PauseRequest, RecordingTarget, RequestState, TargetKind
+from bot.store.database import Database, Row, placeholders
 
 _COLUMNS = (
     "id, team_id, channel_id, requester_id, target_kind, target, channels, duration_seconds, reason, state, "
@@ -22,6 +22,8 @@ _SETTABLE = frozenset(
         "error", "warning",
     }
 )  # fmt: skip
+
+_OPEN = sorted(state.value for state in OPEN_STATES)
 
 
 class PauseRequestStore:
@@ -40,38 +42,36 @@ class PauseRequestStore:
         reason: str,
         created_at: datetime,
         expires_at: datetime,
+        warning: str | None = None,
     ) -> PauseRequest | None:
         """Insert a pending request, unless the target already has an open one (then None).
 
         The check and the insert share one write transaction, so two people asking at once for the
         same extension cannot both get a request.
         """
-        with self._database.transaction() as db:
-            open_states = [s.value for s in RequestState if s.is_open]
-            clash = db.execute(
-                f"SELECT 1 FROM pause_requests WHERE team_id = ? AND target = ? AND state IN "
-                f"({', '.join('?' * len(open_states))}) LIMIT 1",
-                [team_id, target.value, *open_states],
-            ).fetchone()
+        with self._database.transaction() as tx:
+            clash = tx.one(
+                f"SELECT 1 AS clash FROM pause_requests WHERE team_id = ? AND target = ? AND state IN "
+                f"({placeholders(_OPEN)}) LIMIT 1",
+                [team_id, target.value, *_OPEN],
+            )
             if clash:
                 return None
-            cursor = db.execute(
+            row = tx.one(
                 "INSERT INTO pause_requests (team_id, channel_id, requester_id, target_kind, target, channels, "
-                "duration_seconds, reason, state, created_at, expires_at, updated_at, attempts, resume_attempts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
+                "duration_seconds, reason, state, created_at, expires_at, updated_at, attempts, resume_attempts, "
+                f"warning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?) RETURNING {_COLUMNS}",
                 [
                     team_id, channel_id, requester_id, target.kind.value, target.value, channels.value,
                     duration_seconds, reason, RequestState.PENDING.value, _text(created_at), _text(expires_at),
-                    _text(created_at),
+                    _text(created_at), warning,
                 ],
             )  # fmt: skip
-            request_id = int(cursor.lastrowid or 0)
-        found = self.get(request_id)
-        assert found is not None
-        return found
+        assert row is not None
+        return _request(row)
 
     def get(self, request_id: int) -> PauseRequest | None:
-        row = self._database.db.execute(f"SELECT {_COLUMNS} FROM pause_requests WHERE id = ?", [request_id]).fetchone()
+        row = self._database.one(f"SELECT {_COLUMNS} FROM pause_requests WHERE id = ?", [request_id])
         return _request(row) if row else None
 
     def transition(
@@ -100,64 +100,63 @@ class PauseRequestStore:
             assignments.append("attempts = attempts + 1")
         if count_resume_attempt:
             assignments.append("resume_attempts = resume_attempts + 1")
-        cursor = self._database.db.execute(
+        row = self._database.one(
             f"UPDATE pause_requests SET {', '.join(assignments)} WHERE id = ? AND state IN "
-            f"({', '.join('?' * len(sources))})",
+            f"({placeholders(sources)}) RETURNING {_COLUMNS}",
             [*params, request_id, *sources],
         )
-        if cursor.rowcount != 1:
-            return None
-        return self.get(request_id)
+        return _request(row) if row else None
 
-    def update_fields(self, request_id: int, **fields: Any) -> None:
-        """Set bookkeeping fields (card timestamp, warning) without a state change."""
+    def update_fields(self, request_id: int, **fields: Any) -> PauseRequest | None:
+        """Set bookkeeping fields (the card's timestamp) without a state change; the request as it is now."""
         unknown = set(fields) - _SETTABLE
         if unknown or not fields:
             raise ValueError(f"not settable: {sorted(unknown)}")
         assignments = ", ".join(f"{name} = ?" for name in fields)
         values = [_text(v) if isinstance(v, datetime) else v for v in fields.values()]
-        self._database.db.execute(f"UPDATE pause_requests SET {assignments} WHERE id = ?", [*values, request_id])
+        row = self._database.one(
+            f"UPDATE pause_requests SET {assignments} WHERE id = ? RETURNING {_COLUMNS}", [*values, request_id]
+        )
+        return _request(row) if row else None
 
     def in_states(self, states: Iterable[RequestState], *, team_id: str | None = None) -> list[PauseRequest]:
         values = [s.value for s in states]
-        sql = f"SELECT {_COLUMNS} FROM pause_requests WHERE state IN ({', '.join('?' * len(values))})"
+        sql = f"SELECT {_COLUMNS} FROM pause_requests WHERE state IN ({placeholders(values)})"
         params: list[Any] = values
         if team_id is not None:
             sql += " AND team_id = ?"
             params = [*values, team_id]
-        rows = self._database.db.execute(sql + " ORDER BY id", params).fetchall()
-        return [_request(row) for row in rows]
+        return [_request(row) for row in self._database.all(sql + " ORDER BY id", params)]
 
     def due_for_expiry(self, now: datetime) -> list[PauseRequest]:
-        rows = self._database.db.execute(
+        rows = self._database.all(
             f"SELECT {_COLUMNS} FROM pause_requests WHERE state = ? AND expires_at <= ? ORDER BY id",
             [RequestState.PENDING.value, _text(now)],
-        ).fetchall()
+        )
         return [_request(row) for row in rows]
 
     def due_for_resume(self, now: datetime) -> list[PauseRequest]:
-        rows = self._database.db.execute(
+        rows = self._database.all(
             f"SELECT {_COLUMNS} FROM pause_requests WHERE state = ? AND resume_at <= ? ORDER BY resume_at",
             [RequestState.ACTIVE.value, _text(now)],
-        ).fetchall()
+        )
         return [_request(row) for row in rows]
 
     def next_due(self) -> datetime | None:
         """The earliest moment the scheduler has something to do (an expiry or a resume)."""
-        row = self._database.db.execute(
-            "SELECT min(due) FROM (SELECT min(expires_at) AS due FROM pause_requests WHERE state = ? "
-            "UNION ALL SELECT min(resume_at) FROM pause_requests WHERE state = ?)",
+        row = self._database.one(
+            "SELECT min(due) AS due FROM (SELECT min(expires_at) AS due FROM pause_requests WHERE state = ? "
+            "UNION ALL SELECT min(resume_at) AS due FROM pause_requests WHERE state = ?) AS deadlines",
             [RequestState.PENDING.value, RequestState.ACTIVE.value],
-        ).fetchone()
-        return datetime.fromisoformat(row[0]) if row and row[0] else None
+        )
+        return datetime.fromisoformat(row["due"]) if row and row["due"] else None
 
     def open_for_target(self, team_id: str, target: str) -> list[PauseRequest]:
-        open_states = [s.value for s in RequestState if s.is_open]
-        rows = self._database.db.execute(
+        rows = self._database.all(
             f"SELECT {_COLUMNS} FROM pause_requests WHERE team_id = ? AND target = ? AND state IN "
-            f"({', '.join('?' * len(open_states))}) ORDER BY id",
-            [team_id, target, *open_states],
-        ).fetchall()
+            f"({placeholders(_OPEN)}) ORDER BY id",
+            [team_id, target, *_OPEN],
+        )
         return [_request(row) for row in rows]
 
 
@@ -170,28 +169,28 @@ def _moment(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def _request(row: tuple[Any, ...]) -> PauseRequest:
+def _request(row: Row) -> PauseRequest:
     return PauseRequest(
-        id=row[0],
-        team_id=row[1],
-        channel_id=row[2],
-        requester_id=row[3],
-        target=RecordingTarget(TargetKind(row[4]), row[5]),
-        channels=Channels(row[6]),
-        duration_seconds=row[7],
-        reason=row[8],
-        state=RequestState(row[9]),
-        created_at=datetime.fromisoformat(row[10]),
-        expires_at=datetime.fromisoformat(row[11]),
-        decided_by=row[12],
-        decided_at=_moment(row[13]),
-        paused_at=_moment(row[14]),
-        resume_at=_moment(row[15]),
-        resumed_at=_moment(row[16]),
-        resumed_by=row[17],
-        message_ts=row[18],
-        error=row[19],
-        attempts=row[20] or 0,
-        resume_attempts=row[21] or 0,
-        warning=row[22],
+        id=int(row["id"]),
+        team_id=row["team_id"],
+        channel_id=row["channel_id"],
+        requester_id=row["requester_id"],
+        target=RecordingTarget(TargetKind(row["target_kind"]), row["target"]),
+        channels=Channels(row["channels"]),
+        duration_seconds=int(row["duration_seconds"]),
+        reason=row["reason"],
+        state=RequestState(row["state"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+        expires_at=datetime.fromisoformat(row["expires_at"]),
+        decided_by=row["decided_by"],
+        decided_at=_moment(row["decided_at"]),
+        paused_at=_moment(row["paused_at"]),
+        resume_at=_moment(row["resume_at"]),
+        resumed_at=_moment(row["resumed_at"]),
+        resumed_by=row["resumed_by"],
+        message_ts=row["message_ts"],
+        error=row["error"],
+        attempts=int(row["attempts"] or 0),
+        resume_attempts=int(row["resume_attempts"] or 0),
+        warning=row["warning"],
     )

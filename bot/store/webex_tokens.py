@@ -11,22 +11,26 @@ from bot.store.database import Database
 _ROW_ID = 1
 
 
-class SqliteWebexTokenStore:
-    """Implements the Webex client's token store on the bot's SQLite file."""
+class DatabaseWebexTokenStore:
+    """Implements the Webex client's token store on the bot's database."""
 
     def __init__(self, *, database: Database) -> None:
         self._database = database
 
     def load(self) -> WebexTokens | None:
-        row = self._database.db.execute(
+        row = self._database.one(
             "SELECT access_token, refresh_token, expires_at FROM webex_tokens WHERE id = ?", [_ROW_ID]
-        ).fetchone()
+        )
         if not row:
             return None
-        return WebexTokens(access_token=row[0], refresh_token=row[1], expires_at=datetime.fromisoformat(row[2]))
+        return WebexTokens(
+            access_token=row["access_token"],
+            refresh_token=row["refresh_token"],
+            expires_at=datetime.fromisoformat(row["expires_at"]),
+        )
 
     def save(self, tokens: WebexTokens) -> None:
-        self._database.db.execute(
+        self._database.run(
             "INSERT INTO webex_tokens (id, access_token, refresh_token, expires_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET access_token = excluded.access_token, "
             "refresh_token = excluded.refresh_token, expires_at = excluded.expires_at, "

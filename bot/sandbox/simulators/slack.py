@@ -57,10 +57,10 @@ class SimulatedSlack(SimulatedServer):
     def __init__(
         self,
         *,
-        bot_token: str = "xoxb-test-token",  # noqa: S107 - a simulator's own made-up token
-        team_id: str = "T0TEST",
+        bot_token: str,
+        team_id: str,
         bot_user_id: str = "UBOT",
-        app_token: str = "xapp-test-token",  # noqa: S107 - a simulator's own made-up token
+        app_token: str = "",
         socket_mode_url: str = "",
         port: int = 0,
     ) -> None:

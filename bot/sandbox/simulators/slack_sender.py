@@ -1,6 +1,7 @@
 """Sends requests into the bot's /slack/events exactly as Slack does: form bodies, v0 HMAC-SHA256 signatures.
 
-Used by the tests, the console and the benchmark, so all three drive the bot the way Slack does.
+Used by the tests, the console and the benchmark, so all three drive the bot the way Slack does. Each
+caller names its own workspace and channel.
 """
 
 from __future__ import annotations
@@ -8,16 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-
-TEAM = "T0TEST"
-CHANNEL = "C0OPS"
-TRIGGER_ID = "13345224609.738474920.8088930838d88f008e0"
 
 
 def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -35,7 +33,12 @@ def signed_headers(secret: str, body: bytes, *, timestamp: str | None = None) ->
     }
 
 
-def command_body(text: str, *, user: str, response_url: str, team: str = TEAM, channel: str = CHANNEL) -> bytes:
+def trigger_id() -> str:
+    """A fresh trigger ID in Slack's shape (Slack issues one per interaction, usable once)."""
+    return f"{int(time.time())}.{secrets.randbelow(10**9)}.{secrets.token_hex(16)}"
+
+
+def command_body(text: str, *, user: str, response_url: str, team: str, channel: str) -> bytes:
     """A `/recording` slash command exactly as Slack posts it (form-encoded)."""
     return urlencode(
         {
@@ -51,7 +54,7 @@ def command_body(text: str, *, user: str, response_url: str, team: str = TEAM, c
             "api_app_id": "A0TEST",
             "is_enterprise_install": "false",
             "response_url": response_url,
-            "trigger_id": TRIGGER_ID,
+            "trigger_id": trigger_id(),
         }
     ).encode()
 
@@ -62,8 +65,8 @@ def click_body(
     *,
     user: str,
     response_url: str,
-    team: str = TEAM,
-    channel: str = CHANNEL,
+    team: str,
+    channel: str,
     message_ts: str = "1732440000.000200",
 ) -> bytes:
     """A block_actions payload for a button on a message, as Slack posts it."""
@@ -76,7 +79,7 @@ def click_body(
         "channel": {"id": channel, "name": "ops"},
         "message": {"type": "message", "ts": message_ts, "text": "card"},
         "response_url": response_url,
-        "trigger_id": TRIGGER_ID,
+        "trigger_id": trigger_id(),
         "actions": [
             {
                 "type": "button",
@@ -93,10 +96,20 @@ def click_body(
 class SlackSender:
     """Builds the raw body first, signs exactly those bytes, and posts them unchanged."""
 
-    def __init__(self, *, base_url: str, signing_secret: str, response_url_factory: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        signing_secret: str,
+        response_url_factory: Callable[[], str],
+        team: str,
+        channel: str,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.signing_secret = signing_secret
         self._response_url = response_url_factory
+        self.team = team
+        self.channel = channel
         self.http = httpx.Client(timeout=10)
 
     def close(self) -> None:
@@ -117,11 +130,13 @@ class SlackSender:
         sent_headers.update(headers or {})
         return self.http.post(self.base_url + path, content=body, headers=sent_headers)
 
-    def command_body(self, text: str, *, user: str, team: str = TEAM, channel: str = CHANNEL) -> bytes:
-        return command_body(text, user=user, response_url=self._response_url(), team=team, channel=channel)
+    def command_body(self, text: str, *, user: str, team: str | None = None, channel: str | None = None) -> bytes:
+        return command_body(
+            text, user=user, response_url=self._response_url(), team=team or self.team, channel=channel or self.channel
+        )
 
     def command(
-        self, text: str, *, user: str, team: str = TEAM, channel: str = CHANNEL, **kwargs: Any
+        self, text: str, *, user: str, team: str | None = None, channel: str | None = None, **kwargs: Any
     ) -> httpx.Response:
         return self.post(self.command_body(text, user=user, team=team, channel=channel), **kwargs)
 
@@ -131,13 +146,13 @@ class SlackSender:
         value: str,
         *,
         user: str,
-        team: str = TEAM,
-        channel: str = CHANNEL,
+        team: str | None = None,
+        channel: str | None = None,
         message_ts: str = "1732440000.000200",
     ) -> bytes:
         return click_body(
-            action_id, value, user=user, response_url=self._response_url(), team=team, channel=channel,
-            message_ts=message_ts,
+            action_id, value, user=user, response_url=self._response_url(), team=team or self.team,
+            channel=channel or self.channel, message_ts=message_ts,
         )  # fmt: skip
 
     def click(self, action_id: str, value: str, *, user: str, **kwargs: Any) -> httpx.Response:

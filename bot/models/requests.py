@@ -1,29 +1,11 @@
-"""Value types shared by the layers (no I/O, no framework imports beyond pydantic)."""
+"""Pause requests: what a pause acts on, what was asked, and the request as stored through its lifecycle."""
 
 from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-
-
-class Role(enum.StrEnum):
-    """Allow-list roles, each including the powers of the ones before it."""
-
-    REQUESTER = "requester"
-    APPROVER = "approver"
-    ADMIN = "admin"
-
-    @property
-    def rank(self) -> int:
-        return _ROLE_RANK[self]
-
-    def at_least(self, other: Role) -> bool:
-        return self.rank >= other.rank
-
-
-_ROLE_RANK = {Role.REQUESTER: 1, Role.APPROVER: 2, Role.ADMIN: 3}
 
 
 class TargetKind(enum.StrEnum):
@@ -66,38 +48,21 @@ class Channels(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class SlackUser:
-    """A Slack identity: authorization always uses team + user ID, never a display name."""
+class PauseLimits:
+    """How long a pause may last, and how long it lasts when nobody says."""
 
-    team_id: str
-    user_id: str
-
-
-@dataclass(frozen=True)
-class AllowListEntry:
-    team_id: str
-    user_id: str
-    role: Role
-    added_by: str
-    added_at: datetime
+    default_seconds: int
+    max_seconds: int
 
 
 @dataclass(frozen=True)
-class Invocation:
-    """Who asked for something, where, and the request ID that ties logs, audit rows and upstream calls."""
+class PauseAsk:
+    """What someone asked to pause, for how long and why (from a typed command or a form)."""
 
-    user: SlackUser
-    channel_id: str
-    request_id: str
-    text: str = ""
-
-    @property
-    def team_id(self) -> str:
-        return self.user.team_id
-
-    @property
-    def user_id(self) -> str:
-        return self.user.user_id
+    target: RecordingTarget
+    duration_seconds: int
+    channels: Channels
+    reason: str
 
 
 class RequestState(enum.StrEnum):
@@ -122,10 +87,10 @@ class RequestState(enum.StrEnum):
     @property
     def is_open(self) -> bool:
         """Still waiting for a decision, or the recording may be paused right now."""
-        return self in _OPEN_STATES
+        return self in OPEN_STATES
 
 
-_OPEN_STATES = frozenset(
+OPEN_STATES = frozenset(
     {RequestState.PENDING, RequestState.APPROVED, RequestState.EXECUTING, RequestState.ACTIVE, RequestState.RESUMING}
 )
 
@@ -156,12 +121,3 @@ class PauseRequest:
     attempts: int = 0
     resume_attempts: int = 0
     warning: str | None = None
-
-
-@dataclass(frozen=True)
-class WebexTokens:
-    """A Webex access token with the refresh token that renews it; `expires_at` is in UTC."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
-    expires_at: datetime

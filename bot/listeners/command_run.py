@@ -1,0 +1,31 @@
+"""CommandRun: everything a `/recording` subcommand handler needs for one invocation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Respond
+
+from bot.blocks.kit import Message
+from bot.listeners.replies import reply_in_channel, reply_privately
+from bot.models import Invocation
+from bot.services.bundle import Services
+
+
+@dataclass
+class CommandRun:
+    invocation: Invocation
+    services: Services
+    respond: Respond
+    audit_details: dict[str, Any]
+
+    def reply_privately(self, message: Message) -> None:
+        reply_privately(self.respond, message)
+
+    def reply_in_channel(self, message: Message) -> None:
+        reply_in_channel(self.respond, message)
+
+
+Handler = Callable[[CommandRun, Any], None]

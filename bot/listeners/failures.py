@@ -1,0 +1,66 @@
+"""The one failure path: any exception a listener meets becomes a message for the user, an audit outcome,
+and a verdict on whether it was unexpected (a bug or an unknown fault, logged with its traceback)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.blocks.common import error_message, internal_error_message, not_allowed_message, parse_error_message
+from bot.blocks.kit import Message
+from bot.blocks.pause import already_decided_message
+from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
+from bot.grammar import ParseError
+from bot.models import Outcome
+from bot.services.authorization import LastAdmin, NotAllowed
+from bot.services.line_settings import WebexNotConfigured
+from bot.services.pauses import AlreadyDecided, PauseRefused
+from bot.store.database import DatabaseUnavailable
+
+
+@dataclass(frozen=True)
+class Failure:
+    message: Message
+    outcome: str
+    # Not one of the failures the bot expects (refusals, bad input, upstream or database trouble).
+    unexpected: bool = False
+    # The target the failure concerns, when the error knows it better than the listener.
+    target: str | None = None
+
+
+def describe_failure(error: BaseException, request_id: str) -> Failure:
+    if isinstance(error, NotAllowed):
+        return Failure(not_allowed_message(error.message, error.admins), Outcome.REFUSED)
+    if isinstance(error, ParseError):
+        return Failure(parse_error_message(error.message, error.example), Outcome.ERROR)
+    if isinstance(error, AlreadyDecided):
+        return Failure(already_decided_message(error.request), error.outcome, target=error.request.target.value)
+    if isinstance(error, PauseRefused | WebexNotConfigured):
+        outcome = error.outcome if isinstance(error, PauseRefused) else Outcome.ERROR
+        return Failure(error_message(error.message), outcome)
+    if isinstance(error, LastAdmin):
+        return Failure(
+            error_message(
+                "That would leave recording-bot without an admin.",
+                hint="Make someone else an admin first: /recording allow @user admin",
+            ),
+            Outcome.REFUSED,
+        )
+    if isinstance(error, UpstreamError):
+        return Failure(error_message(error.user_message(), hint=_upstream_hint(error)), Outcome.ERROR)
+    if isinstance(error, DatabaseUnavailable):
+        return Failure(
+            error_message(
+                f"recording-bot's database is unavailable: {error}",
+                hint="Nothing was changed. Tell the bot's operator; try again in a minute.",
+            ),
+            Outcome.ERROR,
+        )
+    return Failure(internal_error_message(request_id), Outcome.ERROR, unexpected=True)
+
+
+def _upstream_hint(error: UpstreamError) -> str | None:
+    if isinstance(error, AuthenticationFailed):
+        return "This is a configuration problem: tell a recording-bot admin."
+    if isinstance(error, UpstreamUnreachable):
+        return "Try again in a minute; if it keeps failing, tell a recording-bot admin."
+    return None

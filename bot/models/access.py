@@ -1,0 +1,60 @@
+"""Who someone is to the bot: their Slack identity, their allow-list role, and one invocation of theirs."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class Role(enum.StrEnum):
+    """Allow-list roles, each including the powers of the ones before it."""
+
+    REQUESTER = "requester"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _ROLE_RANK[self]
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+_ROLE_RANK = {Role.REQUESTER: 1, Role.APPROVER: 2, Role.ADMIN: 3}
+
+
+@dataclass(frozen=True)
+class SlackUser:
+    """A Slack identity: authorization always uses team + user ID, never a display name."""
+
+    team_id: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class AllowListEntry:
+    team_id: str
+    user_id: str
+    role: Role
+    added_by: str
+    added_at: datetime
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Who asked for something, where, and the request ID that ties logs, audit rows and upstream calls."""
+
+    user: SlackUser
+    channel_id: str
+    request_id: str
+    text: str = ""
+
+    @property
+    def team_id(self) -> str:
+        return self.user.team_id
+
+    @property
+    def user_id(self) -> str:
+        return self.user.user_id

@@ -1,0 +1,20 @@
+"""Reading the audit log back in Slack: who may, and what they see."""
+
+from __future__ import annotations
+
+from bot.models import AuditEntry, AuditQuery, Invocation, Role
+from bot.services.authorization import Authorizer
+from bot.store.audit import AuditStore
+
+
+class AuditReader:
+    """The audit log as Slack users may read it: approvers and admins only."""
+
+    def __init__(self, *, store: AuditStore, authorizer: Authorizer) -> None:
+        self._store = store
+        self._authorizer = authorizer
+
+    def recent(self, invocation: Invocation, limit: int) -> list[AuditEntry]:
+        """The newest `limit` entries, newest first."""
+        self._authorizer.require(invocation.user, Role.APPROVER, action="audit")
+        return self._store.query(AuditQuery(limit=limit), newest_first=True)

@@ -1,0 +1,220 @@
+"""The SQLite engine: one file, one connection per thread, WAL mode, write transactions taken up front."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from bot.store import migrations
+from bot.store.database import Database, DatabaseUnavailable, Params, Row
+
+# Long enough to ride out another writer's short transaction; short enough that a request that
+# cannot get the lock still answers the user well within Slack's patience.
+BUSY_TIMEOUT_MS = 2000
+
+# Where sqlite_utils.Migrations kept the names of applied migrations before schema_migrations existed.
+_LEGACY_MIGRATIONS = "_sqlite_migrations"
+_LEGACY_MIGRATION_SET = "recording_bot"
+
+# Primary result codes (the low byte of an extended code) that mean "the database cannot be used now".
+_UNAVAILABLE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_NOTADB,
+        sqlite3.SQLITE_PERM,
+    }
+)
+
+
+class _Connection:
+    """One thread's sqlite3 connection, speaking the Statements protocol."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self._path = path
+
+    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, tuple(params))
+        except sqlite3.Error as error:
+            if _is_unavailable(error):
+                raise DatabaseUnavailable(describe_database_error(self._path, error)) from error
+            raise
+
+    def one(self, sql: str, params: Params = ()) -> Row | None:
+        row = self.execute(sql, params).fetchone()
+        return dict(row) if row is not None else None
+
+    def all(self, sql: str, params: Params = ()) -> list[Row]:
+        return [dict(row) for row in self.execute(sql, params).fetchall()]
+
+    def run(self, sql: str, params: Params = ()) -> int:
+        return self.execute(sql, params).rowcount
+
+
+class SqliteDatabase(Database):
+    """The bot's SQLite file. Each thread gets its own connection; sqlite3 connections must not be shared."""
+
+    engine = "sqlite"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._all_lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    # -- statements ------------------------------------------------------------------------------
+
+    def one(self, sql: str, params: Params = ()) -> Row | None:
+        return self._connection().one(sql, params)
+
+    def all(self, sql: str, params: Params = ()) -> list[Row]:
+        return self._connection().all(sql, params)
+
+    def run(self, sql: str, params: Params = ()) -> int:
+        return self._connection().run(sql, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Connection]:
+        """BEGIN IMMEDIATE … COMMIT: the write lock is taken up front, so check-then-write is atomic."""
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            # Also after a failed COMMIT (a full disk, a lock), which leaves the transaction open.
+            with suppress(sqlite3.Error):
+                connection.conn.execute("ROLLBACK")
+            raise
+
+    # -- schema and health -----------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        try:
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.transaction() as tx:
+                self._adopt_legacy_migrations(tx)
+                return migrations.apply_pending(tx, self.engine, now=_now())
+        except (sqlite3.Error, OSError) as error:
+            raise DatabaseUnavailable(describe_database_error(self.path, error)) from error
+
+    def pending_migrations(self) -> list[str]:
+        connection = self._connection()
+        if not sqlite_utils.Database(connection.conn)[migrations.MIGRATIONS_TABLE].exists():
+            legacy = self._legacy_names(connection)
+            return [m.name for m in migrations.pending(legacy)]
+        return [m.name for m in migrations.pending(migrations.applied_names(connection))]
+
+    def check_writable(self) -> None:
+        try:
+            connection = self._connection()
+            connection.conn.execute(f"SELECT count(*) FROM {migrations.MIGRATIONS_TABLE}").fetchone()
+            connection.conn.execute("BEGIN IMMEDIATE")
+            connection.conn.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            raise DatabaseUnavailable(describe_database_error(self.path, error)) from error
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                with suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # -- connections -----------------------------------------------------------------------------
+
+    def _connection(self) -> _Connection:
+        """This thread's connection, opened on first use."""
+        current: _Connection | None = getattr(self._local, "connection", None)
+        if current is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            except sqlite3.Error as error:
+                raise DatabaseUnavailable(describe_database_error(self.path, error)) from error
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # A read-only file cannot switch journal mode; reads still work, writes will say why.
+            with suppress(sqlite3.OperationalError):
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            current = _Connection(conn, self.path)
+            self._local.connection = current
+            with self._all_lock:
+                self._all.append(conn)
+        return current
+
+    def _adopt_legacy_migrations(self, tx: _Connection) -> None:
+        """A file created before schema_migrations existed: record its applied migrations there once."""
+        tx.run(
+            f"CREATE TABLE IF NOT EXISTS {migrations.MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)"
+        )
+        for name in self._legacy_names(tx):
+            tx.run(
+                f"INSERT INTO {migrations.MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [name, _now()],
+            )
+
+    @staticmethod
+    def _legacy_names(connection: _Connection) -> set[str]:
+        if not sqlite_utils.Database(connection.conn)[_LEGACY_MIGRATIONS].exists():
+            return set()
+        rows = connection.all(
+            f"SELECT name FROM {_LEGACY_MIGRATIONS} WHERE migration_set = ?", [_LEGACY_MIGRATION_SET]
+        )
+        return {str(row["name"]) for row in rows}
+
+
+def _is_unavailable(error: sqlite3.Error) -> bool:
+    code: Any = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return (code & 0xFF) in _UNAVAILABLE_CODES
+    return isinstance(error, sqlite3.OperationalError) and "unable to open" in str(error).lower()
+
+
+def describe_database_error(path: Path, error: BaseException) -> str:
+    """Plain words for the usual SQLite failures, with what to do about them."""
+    code = getattr(error, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    text = str(error).lower()
+    if primary == sqlite3.SQLITE_FULL or "disk is full" in text:
+        return f"the disk holding the database file {path} is full: free space on it"
+    if primary == sqlite3.SQLITE_READONLY or "readonly" in text or "read-only" in text:
+        return f"the database file {path} is read-only: make it (and its folder) writable by the bot"
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
+        return f"the database file {path} is locked by another process: try again in a moment"
+    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return f"the database file {path} is damaged or not a database: restore it from a backup"
+    if primary == sqlite3.SQLITE_IOERR:
+        return f"the disk holding the database file {path} reported an I/O error: check the volume"
+    if primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM) or "unable to open" in text or isinstance(
+        error, OSError
+    ):
+        return f"cannot open the database file {path}: check DATABASE_PATH and that its folder exists"
+    if "no such table" in text:
+        return f"the database file {path} has no schema yet: start the bot once to create it"
+    return f"database error on {path}: {error}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
