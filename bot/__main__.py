@@ -11,6 +11,7 @@ from typing import Any
 from bot import __version__
 from bot.audit_cli import add_audit_parser
 from bot.config import Config, ConfigurationError, load_config
+from bot.database_cli import add_migrate_parser
 from bot.logs import configure_logging
 from bot.models import Role
 from bot.store.database import DatabaseUnavailable
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     socket.set_defaults(func=_socket)
 
     add_audit_parser(sub)
+    add_migrate_parser(sub)
 
     console = sub.add_parser("console", help="use the bot from this terminal, as a Slack user, without Slack")
     console.add_argument(

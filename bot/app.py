@@ -29,6 +29,7 @@ from bot.services.audit import AuditTrail
 from bot.services.audit_log import AuditReader
 from bot.services.authorization import Authorizer
 from bot.services.bundle import Services
+from bot.services.instances import InstanceRegistry
 from bot.services.line_settings import LineSettingsService
 from bot.services.notifications import PauseNotifier
 from bot.services.pauses import PauseService
@@ -37,6 +38,7 @@ from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.connect import open_database
 from bot.store.database import Database
+from bot.store.instances import InstanceStore
 from bot.store.pause_requests import PauseRequestStore
 from bot.store.webex_tokens import DatabaseWebexTokenStore
 
@@ -54,17 +56,21 @@ class RecordingBot:
     services: Services
     database: Database
     scheduler: Scheduler
+    instances: InstanceRegistry
     team_id: str
     edge: SlackEdge
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
     def start(self) -> RecordingBot:
-        """Start background work (expiries, automatic resumes). Call once per serving process."""
+        """Register this instance and start background work (expiries, automatic resumes, takeovers).
+        Call once per serving process; raises AnotherInstanceRunning on an SQLite file already served."""
+        self.instances.start()
         self.scheduler.start()
         return self
 
     def close(self) -> None:
         self.scheduler.stop()
+        self.instances.stop()
         for closer in reversed(self.closers):
             try:
                 closer()
@@ -80,6 +86,7 @@ class Core:
     database: Database
     services: Services
     scheduler: Scheduler
+    instances: InstanceRegistry
     closers: list[Callable[[], Any]]
 
 
@@ -100,6 +107,13 @@ def build_core(
 
     closers: list[Callable[[], Any]] = []
     recording_system = _recording_system(config, closers)
+    instances = InstanceRegistry(
+        store=InstanceStore(database=database),
+        # SQLite lives on one machine's disk: one instance. PostgreSQL: as many as the platform runs.
+        sole=database.engine == "sqlite",
+        database_name=database.location,
+        clock=clock,
+    )
     audit_store = AuditStore(database=database)
     audit = AuditTrail(store=audit_store)
     authorizer = Authorizer(allow_list=AllowListStore(database=database), audit=audit)
@@ -113,6 +127,7 @@ def build_core(
         approval_timeout=timedelta(minutes=config.approval_timeout_minutes),
         blocker_for_extension=line_settings.pause_blocker if line_settings.configured else None,
         clock=clock,
+        instance_id=instances.instance_id,
     )
     services = Services(
         authorizer=authorizer,
@@ -125,8 +140,8 @@ def build_core(
         pauses=pauses,
         line_settings=line_settings,
     )
-    scheduler = Scheduler(pauses=pauses, max_sleep_seconds=scheduler_max_sleep)
-    return Core(database=database, services=services, scheduler=scheduler, closers=closers)
+    scheduler = Scheduler(pauses=pauses, instances=instances, max_sleep_seconds=scheduler_max_sleep)
+    return Core(database=database, services=services, scheduler=scheduler, instances=instances, closers=closers)
 
 
 def recording_system_client(config: Config, http: httpx.Client) -> RecordingSystemClient:
@@ -237,6 +252,7 @@ def create_app(
         services=core.services,
         database=core.database,
         scheduler=core.scheduler,
+        instances=core.instances,
         team_id=team_id,
         edge=SlackEdge(
             bolt=bolt,

@@ -69,11 +69,25 @@ def add_audit_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         help="table (default) for reading; csv or json for exports, oldest first",
     )
     audit.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
+    audit.add_argument(
+        "--verify",
+        action="store_true",
+        help="walk the audit log's hash chain and report the first row changed, inserted or deleted (exit 1 if any)",
+    )
+    audit.add_argument(
+        "--head",
+        action="append",
+        default=[],
+        metavar="TEAM:SEQ:HASH",
+        help="with --verify: a chain head kept earlier (printed by --verify and logged daily); it must still be there",
+    )
     audit.set_defaults(func=run_audit)
     return audit
 
 
 def run_audit(config: Config, args: argparse.Namespace) -> int:
+    if args.verify:
+        return _verify(config, args.head)
     try:
         query = _query(args, now=datetime.now(UTC))
     except _BadArgument as error:
@@ -83,12 +97,7 @@ def run_audit(config: Config, args: argparse.Namespace) -> int:
     table = args.format == "table"
     limit = query.limit if query.limit is not None else (TABLE_LIMIT if table else None)
     cut = False
-    if not config.database_path.exists():
-        # Creating an empty database here would answer "no entries" for a mistyped path.
-        print(
-            f"recording-bot audit: no database at {config.database_path}: check DATABASE_PATH",
-            file=sys.stderr,
-        )
+    if _missing_database(config):
         return EXIT_USAGE
     database = open_database(config)
     try:
@@ -114,6 +123,61 @@ def run_audit(config: Config, args: argparse.Namespace) -> int:
             (write_csv if args.format == "csv" else write_json)(entries, stream)
 
     return _deliver(write, args.output, count=len(entries))
+
+
+def _missing_database(config: Config) -> bool:
+    if config.database_url is None and not config.database_path.exists():
+        # Creating an empty database here would answer "no entries" for a mistyped path.
+        print(f"recording-bot audit: no database at {config.database_path}: check DATABASE_PATH", file=sys.stderr)
+        return True
+    return False
+
+
+def _verify(config: Config, kept_heads: list[str]) -> int:
+    expected: list[tuple[str, int, str]] = []
+    for text in kept_heads:
+        team, _, rest = text.partition(":")
+        seq, _, digest = rest.partition(":")
+        if not (seq.isdecimal() and len(digest) == 64):
+            print(f"recording-bot audit: --head {text!r} is not TEAM:SEQ:HASH (as --verify prints it)", file=sys.stderr)
+            return EXIT_USAGE
+        expected.append((team, int(seq), digest.lower()))
+    if _missing_database(config):
+        return EXIT_USAGE
+    database = open_database(config)
+    try:
+        database.migrate()
+        store = AuditStore(database=database)
+        report = store.verify_chain()
+        lost = [(team, seq, digest) for team, seq, digest in expected if not store.has_link(team, seq, digest)]
+        store.record_verification(report, at=datetime.now(UTC))
+    finally:
+        database.close()
+    older = report.unchained_rows
+    print(
+        f"audit chain: {report.rows_checked} chained row(s) checked in {len(report.heads)} workspace(s)"
+        + (f"; {older} older row(s) were written before the chain began" if older else "")
+    )
+    for team_id, (head_seq, head_hash) in sorted(report.heads.items()):
+        print(f"head {team_id}:{head_seq}:{head_hash}")
+    failed = False
+    if report.problem is not None:
+        problem = report.problem
+        print(
+            f"BROKEN: audit row {problem.audit_id} (workspace {problem.team_id or '(bot)'}) was {problem.kind}: "
+            f"{problem.description}"
+        )
+        failed = True
+    for kept_team, kept_seq, kept_hash in lost:
+        print(
+            f"BROKEN: the kept head {kept_team}:{kept_seq}:{kept_hash[:12]}… is not in the chain: the table was "
+            "rewritten, or its newest rows deleted"
+        )
+        failed = True
+    if failed:
+        return EXIT_FAILED
+    print("intact" + (f"; {len(expected)} kept head(s) found" if expected else "; keep the head line(s) elsewhere"))
+    return 0
 
 
 def _query(args: argparse.Namespace, *, now: datetime) -> AuditQuery:

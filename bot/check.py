@@ -15,6 +15,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.app import recording_system_client, webex_client
 from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
 from bot.config import Config, ConfigurationError
+from bot.store.audit import AuditStore
+from bot.store.connect import open_database
 from bot.store.database import DatabaseUnavailable
 from bot.store.sqlite import SqliteDatabase, describe_database_error
 
@@ -37,6 +39,7 @@ def run_checks(config: Config, *, socket_mode: bool = False) -> list[CheckResult
     checks: list[Callable[[], CheckResult]] = [
         lambda: _configuration(config, socket_mode=socket_mode),
         lambda: _database(config),
+        lambda: _audit_chain(config),
         lambda: _slack(config),
         lambda: _recording_system(config),
         lambda: _webex(config),
@@ -53,9 +56,15 @@ def run_checks(config: Config, *, socket_mode: bool = False) -> list[CheckResult
 def print_report(results: list[CheckResult], out: TextIO) -> int:
     for result in results:
         out.write(result.line() + "\n")
+    passed = sum(r.status == PASS for r in results)
     failed = sum(r.status == FAIL for r in results)
-    out.write(f"\n{len(results) - failed} of {len(results)} checks passed" + (" (– = skipped)\n" if any(
-        r.status == SKIP for r in results) else "\n"))  # fmt: skip
+    unverified = sum(r.status == SKIP for r in results)
+    summary = f"{passed} of {len(results)} checks passed"
+    if unverified:
+        summary += f"; {unverified} not verified (–)"
+    if failed:
+        summary += f"; {failed} failed (✗)"
+    out.write(f"\n{summary}\n")
     return 1 if failed else 0
 
 
@@ -71,6 +80,8 @@ def _configuration(config: Config, *, socket_mode: bool) -> CheckResult:
 
 
 def _database(config: Config) -> CheckResult:
+    if config.database_url is not None:
+        return _postgres(config)
     path = config.database_path
     if not path.exists():
         folder = path.parent.resolve()
@@ -92,6 +103,47 @@ def _database(config: Config) -> CheckResult:
     if pending:
         return CheckResult("database", PASS, f"{path} is writable; {len(pending)} migration(s) will run at start")
     return CheckResult("database", PASS, f"{path} is writable and its schema is current")
+
+
+def _postgres(config: Config) -> CheckResult:
+    database = open_database(config)
+    where = f"PostgreSQL at {database.location}"
+    try:
+        pending = database.pending_migrations()
+        if not pending:
+            database.check_writable()
+    except DatabaseUnavailable as error:
+        return CheckResult("database", FAIL, str(error), "fix DATABASE_URL (the message says which part)")
+    finally:
+        database.close()
+    if pending:
+        return CheckResult("database", PASS, f"{where} is reachable; {len(pending)} migration(s) will run at start")
+    return CheckResult("database", PASS, f"{where} is reachable and writable, and its schema is current")
+
+
+def _audit_chain(config: Config) -> CheckResult:
+    if config.database_url is None and not config.database_path.exists():
+        return CheckResult("audit chain", SKIP, "not verified: there is no database yet")
+    database = open_database(config)
+    try:
+        if database.pending_migrations():
+            return CheckResult("audit chain", SKIP, "not verified: the schema is not current yet (start the bot once)")
+        last = AuditStore(database=database).last_verification()
+    except DatabaseUnavailable as error:
+        return CheckResult("audit chain", SKIP, f"not verified: {error}")
+    finally:
+        database.close()
+    if last is None:
+        return CheckResult(
+            "audit chain", SKIP, "not verified yet", "run `recording-bot audit --verify` (and keep its head line)"
+        )
+    when = f"{last.at:%Y-%m-%d %H:%M} UTC"
+    if not last.intact:
+        return CheckResult(
+            "audit chain", FAIL, f"the verification of {when} found a problem: {last.first_problem}",
+            "find out who changed the audit table; restore it from a backup; run `recording-bot audit --verify`",
+        )  # fmt: skip
+    return CheckResult("audit chain", PASS, f"intact at the last verification ({when}, {last.rows_checked} rows)")
 
 
 def _slack(config: Config) -> CheckResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -18,6 +19,7 @@ HINTS: dict[str, str] = {
     "SLACK_APP_TOKEN": "an app-level token with connections:write, e.g. SLACK_APP_TOKEN=xapp-…",
     "SLACK_API_URL": "a URL ending in /api/, e.g. SLACK_API_URL=https://slack.com/api/",
     "DATABASE_PATH": "a file path on a persistent disk, e.g. DATABASE_PATH=/data/recording-bot.db",
+    "DATABASE_URL": "a PostgreSQL URL, e.g. DATABASE_URL=postgresql://user:password@host:5432/dbname",
     "BOT_ADMINS": "comma-separated Slack user IDs, e.g. BOT_ADMINS=U012ABCDEF,U034GHIJKL",
     "PORT": "a port number from 1 to 65535, e.g. PORT=3000",
     "MEDIA_REPOSITORY_URL": "the Media Repository base URL, e.g. MEDIA_REPOSITORY_URL=https://recorder.example.com",
@@ -55,6 +57,7 @@ class Config(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
 
     database_path: Path = Path("recording-bot.db")
+    database_url: SecretStr | None = None
     bot_admins: Annotated[tuple[str, ...], NoDecode] = ()
     port: int = Field(default=3000, ge=1, le=65535)
 
@@ -105,6 +108,18 @@ class Config(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/") if value else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        url = value.get_secret_value().strip()
+        if not url.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must start with postgres:// or postgresql://")
+        if not urlsplit(url).hostname and "host=" not in url:
+            raise ValueError("names no host")
+        return SecretStr(url)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -134,7 +149,12 @@ class Config(BaseSettings):
             )
 
     def require_consistent_credentials(self) -> None:
-        """Credentials that only work together must be set together."""
+        """Credentials that only work together must be set together; one database, not two."""
+        if self.database_url is not None and "database_path" in self.model_fields_set:
+            raise ConfigurationError(
+                "DATABASE_URL and DATABASE_PATH are both set: keep DATABASE_URL for PostgreSQL, or "
+                "DATABASE_PATH for SQLite, and unset the other"
+            )
         if bool(self.media_repository_username) != bool(self.media_repository_password):
             missing = "MEDIA_REPOSITORY_PASSWORD" if self.media_repository_username else "MEDIA_REPOSITORY_USERNAME"
             raise ConfigurationError(
@@ -153,6 +173,10 @@ class Config(BaseSettings):
         return bool(self.media_repository_url and self.media_repository_api_key)
 
     @property
+    def uses_postgres(self) -> bool:
+        return self.database_url is not None
+
+    @property
     def webex_configured(self) -> bool:
         return self.webex_access_token is not None or self.webex_refresh_token is not None
 
@@ -167,8 +191,14 @@ class Config(BaseSettings):
             self.webex_access_token,
             self.webex_refresh_token,
             self.webex_client_secret,
+            self.database_url,
         ]
-        return [s.get_secret_value() for s in secrets if s is not None]
+        values = [s.get_secret_value() for s in secrets if s is not None]
+        if self.database_url is not None:
+            password = urlsplit(self.database_url.get_secret_value()).password
+            if password:
+                values += [password, unquote(password)]
+        return values
 
 
 def _missing(name: str) -> ConfigurationError:

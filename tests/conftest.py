@@ -19,6 +19,7 @@ from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordi
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
 from bot.wsgi import wsgi_app_for
+from tests.postgres_server import PostgresServer, wait_for
 from tests.slack_requests import TEAM, SlackSender
 
 # Distinctive secret values: the secrets tests search every log line and message for them.
@@ -106,16 +107,55 @@ def webex() -> Iterator[SimulatedWebex]:
         yield simulated
 
 
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses a database runs on both engines, unless it is marked for one."""
+    if "engine" in metafunc.fixturenames and "engine" not in metafunc.definition.nodeid:
+        marker = metafunc.definition.get_closest_marker("engines")
+        engines = marker.args if marker else ENGINES
+        metafunc.parametrize("engine", engines, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One real PostgreSQL server per test process, started here and stopped at the end."""
+    server = PostgresServer(tmp_path_factory.mktemp("postgres")).start()
+    try:
+        wait_for(server)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database_settings(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The configuration values that point the bot at a fresh database of the engine under test."""
+    if engine == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return {"database_url": server.create_database()}
+    return {"database_path": tmp_path / "recording-bot.db"}
+
+
 @pytest.fixture
 def make_config(
-    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+    slack: SimulatedSlack,
+    recording_system: SimulatedRecordingSystem,
+    webex: SimulatedWebex,
+    database_settings: dict[str, Any],
 ) -> Callable[..., Config]:
     def build(**overrides: Any) -> Config:
         values: dict[str, Any] = {
             "slack_bot_token": BOT_TOKEN,
             "slack_signing_secret": SIGNING_SECRET,
             "slack_api_url": slack.api_url,
-            "database_path": tmp_path / "recording-bot.db",
+            **database_settings,
             "bot_admins": ADMIN,
             "media_repository_url": recording_system.url,
             "media_repository_api_key": RECORDER_API_KEY,
@@ -127,6 +167,8 @@ def make_config(
             "webex_timeout_seconds": 1.0,
         }
         values.update(overrides)
+        if "database_path" in overrides:
+            values.pop("database_url", None)
         return Config(_env_file=None, **values)  # type: ignore[call-arg]
 
     return build

@@ -23,7 +23,8 @@ from tests.pause_helpers import buttons, cards, posted_card, wait_for_state, wai
 from tests.process_helpers import acked_in_time
 from tests.slack_requests import SlackSender
 
-pytestmark = pytest.mark.usefixtures("roles")
+# The lock is an SQLite file lock; PostgreSQL outages have tests of their own.
+pytestmark = [pytest.mark.usefixtures("roles"), pytest.mark.engines("sqlite")]
 
 # The bot waits up to 2 s for the lock (BUSY_TIMEOUT_MS), once for the change and once for its audit row.
 REPLY_SECONDS = 10.0

@@ -6,7 +6,6 @@ auth.test), no audit row for a command or click, no pause request stored, nothin
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import pytest
@@ -26,8 +25,9 @@ FIVE_MINUTES = 5 * 60
 
 
 def _pause_request_count(bot: RecordingBot) -> int:
-    with sqlite3.connect(bot.config.database_path) as db:
-        return int(db.execute("SELECT count(*) FROM pause_requests").fetchone()[0])
+    row = bot.database.one("SELECT count(*) AS n FROM pause_requests")
+    assert row is not None
+    return int(row["n"])
 
 
 def _slack_calls_after_startup(slack: SimulatedSlack) -> list[str]:

@@ -6,6 +6,7 @@ import os
 import stat
 
 import httpx
+import pytest
 
 from tests.conftest import ServedBot
 
@@ -17,6 +18,7 @@ def test_healthz_is_200_with_json_when_the_database_is_reachable(served: ServedB
     assert response.json()["database"] == "ok"
 
 
+@pytest.mark.engines("sqlite")
 def test_healthz_is_503_when_the_database_is_read_only(served: ServedBot) -> None:
     path = served.config.database_path
     if os.geteuid() == 0:

@@ -50,9 +50,17 @@ def _offenders(paths: list[Path], forbidden: tuple[str, ...], *, allowed: tuple[
         ("store", ("slack_bolt", "slack_sdk", "httpx", "bot.services", "bot.listeners", "bot.clients", "bot.blocks")),
         (
             "blocks",
-            ("slack_bolt", "slack_sdk", "httpx", "sqlite_utils", "bot.listeners", "bot.services", "bot.store",
-             "bot.clients"),
-        ),  # fmt: skip
+            (
+                "slack_bolt",
+                "slack_sdk",
+                "httpx",
+                "sqlite_utils",
+                "bot.listeners",
+                "bot.services",
+                "bot.store",
+                "bot.clients",
+            ),
+        ),
         ("models", ("bot.",)),
     ],
 )

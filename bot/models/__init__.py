@@ -1,7 +1,7 @@
 """Value types shared by the layers: no I/O; imported by everything above, importing nothing of the bot."""
 
 from bot.models.access import AllowListEntry, Invocation, Role, SlackUser
-from bot.models.audit import AuditEntry, AuditQuery, Outcome
+from bot.models.audit import AuditEntry, AuditQuery, ChainProblem, ChainReport, ChainVerification, Outcome
 from bot.models.lines import (
     PAUSABLE_MODES,
     CallRecordingSettings,
@@ -35,6 +35,9 @@ __all__ = [
     "AuditEntry",
     "AuditQuery",
     "CallRecordingSettings",
+    "ChainProblem",
+    "ChainReport",
+    "ChainVerification",
     "Channels",
     "Invocation",
     "LineLocation",

@@ -35,6 +35,42 @@ class AuditQuery:
 
     since: datetime | None = None
     until: datetime | None = None
+    team_id: str | None = None
     user_id: str | None = None
     target: str | None = None
     limit: int | None = None
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """The first place where a workspace's audit chain does not hold, in words for a reviewer."""
+
+    team_id: str
+    audit_id: int
+    kind: str  # "changed", "inserted" or "deleted"
+    description: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What a walk of the audit chain found: rows checked, the first problem (None when intact), and the
+    head of each workspace's chain (its last sequence number and hash), to keep somewhere else."""
+
+    rows_checked: int
+    unchained_rows: int
+    problem: ChainProblem | None
+    heads: dict[str, tuple[int, str]]
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None
+
+
+@dataclass(frozen=True)
+class ChainVerification:
+    """A stored record of one verification run."""
+
+    at: datetime
+    rows_checked: int
+    intact: bool
+    first_problem: str

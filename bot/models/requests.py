@@ -121,3 +121,5 @@ class PauseRequest:
     attempts: int = 0
     resume_attempts: int = 0
     warning: str | None = None
+    # The instance that holds the request while it is in flight (approved, executing, resuming).
+    claimed_by: str | None = None

@@ -12,10 +12,10 @@ from bot.models import AllowListEntry, Invocation, Outcome, Role, SlackUser
 from bot.services.audit import AuditTrail
 from bot.store.allow_list import AllowListStore, LastAdminError
 
-# Roles are cached so the hot path (every command, every click) does no SQL; changes made through this
-# service clear the cache at once, and changes made by another process (the `users` CLI) are seen
-# within this many seconds.
-ROLE_CACHE_SECONDS = 30.0
+# Roles are cached so the hot path (every command, every click) rarely does SQL. A change made through
+# this service takes effect in this process at once; one made by another process (another instance, the
+# `users` command line) is seen once the cached role ages out, within this many seconds.
+ROLE_CACHE_SECONDS = 4.0
 
 _NOT_LISTED = "none"
 
@@ -52,6 +52,8 @@ class Authorizer:
         self._audit = audit
         self._cache: TTLCache[tuple[str, str], str] = TTLCache(maxsize=4096, ttl=cache_seconds)
         self._cache_lock = threading.Lock()
+        # Bumped by every change: a lookup that raced a change must not cache what it read before it.
+        self._generation = 0
 
     # -- checks ----------------------------------------------------------------------------------
 
@@ -59,11 +61,13 @@ class Authorizer:
         key = (user.team_id, user.user_id)
         with self._cache_lock:
             cached = self._cache.get(key)
+            generation = self._generation
         if cached is None:
             role = self._allow_list.role_of(user.team_id, user.user_id)
             cached = role.value if role else _NOT_LISTED
             with self._cache_lock:
-                self._cache[key] = cached
+                if self._generation == generation:
+                    self._cache[key] = cached
         return None if cached == _NOT_LISTED else Role(cached)
 
     def role_of_user(self, team_id: str, user_id: str) -> Role | None:
@@ -175,4 +179,5 @@ class Authorizer:
 
     def forget(self, team_id: str, user_id: str) -> None:
         with self._cache_lock:
+            self._generation += 1
             self._cache.pop((team_id, user_id), None)

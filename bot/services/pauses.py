@@ -87,6 +87,7 @@ class PauseService:
         approval_timeout: timedelta,
         blocker_for_extension: Callable[[str], PauseBlocker | None] | None = None,
         clock: Clock = utc_now,
+        instance_id: str = "",
     ) -> None:
         self._store = store
         self._authorizer = authorizer
@@ -96,6 +97,8 @@ class PauseService:
         self._approval_timeout = approval_timeout
         self._blocker_for_extension = blocker_for_extension
         self._clock = clock
+        # Written on every request this instance holds in flight, so another can take over if it dies.
+        self._instance_id = instance_id
         self._schedule_changed = threading.Event()
 
     @property
@@ -193,7 +196,7 @@ class PauseService:
         now = self._clock()
         decided = self._store.transition(
             request.id, from_states=[RequestState.PENDING], to_state=decision, now=now,
-            decided_by=invocation.user_id, decided_at=now,
+            decided_by=invocation.user_id, decided_at=now, claimed_by=self._instance_id,
         )  # fmt: skip
         if decided is None:
             raise self._already_decided(request.id)
@@ -262,7 +265,7 @@ class PauseService:
     ) -> PauseRequest:
         claimed = self._store.transition(
             request.id, from_states=[from_state], to_state=RequestState.EXECUTING, now=self._clock(),
-            count_attempt=True, error=None,
+            count_attempt=True, error=None, claimed_by=self._instance_id,
         )  # fmt: skip
         if claimed is None:
             raise self._already_decided(request.id)
@@ -350,6 +353,7 @@ class PauseService:
             if r.state is RequestState.ACTIVE
             and (c := self._store.transition(
                 r.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING, now=self._clock(),
+                claimed_by=self._instance_id,
             )) is not None
         ]  # fmt: skip
         resume_target = claimed[0].target if claimed else target
@@ -418,8 +422,9 @@ class PauseService:
         resumed = []
         for request in self._store.due_for_resume(self._clock()):
             claimed = self._store.transition(
-                request.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING, now=self._clock()
-            )
+                request.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING, now=self._clock(),
+                claimed_by=self._instance_id,
+            )  # fmt: skip
             if claimed is None:
                 continue  # resumed by hand, or by another worker, in the meantime
             resumed.extend(self._auto_resume(claimed))
@@ -455,21 +460,27 @@ class PauseService:
             self._notifier.update_card(again)
         return []
 
-    def recover_interrupted(self) -> None:
-        """After a crash or redeploy, settle requests that were mid-flight when the process stopped."""
-        for request in self._store.in_states([RequestState.RESUMING]):
+    def recover_orphaned(self, live_instances: list[str]) -> None:
+        """Settle requests that an instance no longer alive left in flight (a crash, a kill, a redeploy).
+
+        Each takeover is one conditional write that also checks the old claim, so of several live
+        instances exactly one takes over each request.
+        """
+        for request in self._store.orphaned([RequestState.RESUMING], live_instances=live_instances):
             # The resume may not have been sent: make it due again (resuming twice is harmless).
             self._store.transition(
                 request.id, from_states=[RequestState.RESUMING], to_state=RequestState.ACTIVE, now=self._clock(),
-                resume_at=self._clock(),
+                resume_at=self._clock(), expect_claim=request.claimed_by or "", claimed_by=self._instance_id,
             )  # fmt: skip
-        for request in self._store.in_states([RequestState.APPROVED, RequestState.EXECUTING]):
+            self._schedule_changed.set()
+        in_flight = [RequestState.APPROVED, RequestState.EXECUTING]
+        for request in self._store.orphaned(in_flight, live_instances=live_instances):
             # We cannot know whether the pause reached the recording system. Resume to be safe (a
             # recording must never stay paused unseen), and let an approver retry from the card.
             note = "the bot restarted while pausing; the recording was resumed to be safe. Retry if still needed."
             failed = self._store.transition(
-                request.id, from_states=[RequestState.APPROVED, RequestState.EXECUTING],
-                to_state=RequestState.FAILED, now=self._clock(), error=note,
+                request.id, from_states=in_flight, to_state=RequestState.FAILED, now=self._clock(), error=note,
+                expect_claim=request.claimed_by or "", claimed_by=self._instance_id,
             )  # fmt: skip
             if failed is None:
                 continue
@@ -484,7 +495,6 @@ class PauseService:
                 details={"request": failed.id, "error": note}, user_id=SYSTEM,
             )  # fmt: skip
             self._notifier.update_card(failed)
-        self._schedule_changed.set()
 
     def next_due(self) -> datetime | None:
         return self._store.next_due()

@@ -1,30 +1,44 @@
-"""The background loop that expires undecided requests and resumes paused recordings on time.
+"""The background loop that expires undecided requests, resumes paused recordings on time, and takes over
+what a dead instance left in flight.
 
-Deadlines live in SQLite, not in memory, so a restarted or redeployed bot picks up exactly where the
-old process stopped: the first tick after start-up finds whatever fell due in between.
+Deadlines live in the database, not in memory, so a restarted or redeployed bot picks up exactly where the
+old process stopped, and every instance sharing a PostgreSQL database runs this loop: each due expiry or
+resume is one conditional write, which exactly one instance wins.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from bot.logs import new_request_id, request_context
+from bot.services.instances import InstanceRegistry
 from bot.services.pauses import PauseService
 
 logger = logging.getLogger(__name__)
 
 # The longest the loop sleeps between looks at the database; it wakes sooner for a nearer deadline
-# or when a new one is stored.
-MAX_SLEEP_SECONDS = 5.0
+# or when this instance stores a new one (other instances' deadlines are seen within this time).
+MAX_SLEEP_SECONDS = 2.0
+# How often the loop looks for work that a dead instance left in flight.
+TAKEOVER_CHECK_SECONDS = 2.0
 
 
 class Scheduler:
-    def __init__(self, *, pauses: PauseService, max_sleep_seconds: float = MAX_SLEEP_SECONDS) -> None:
+    def __init__(
+        self,
+        *,
+        pauses: PauseService,
+        instances: InstanceRegistry,
+        max_sleep_seconds: float = MAX_SLEEP_SECONDS,
+    ) -> None:
         self._pauses = pauses
+        self._instances = instances
         self._max_sleep = max_sleep_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_takeover_check = 0.0
 
     def start(self) -> None:
         if self._thread is not None:
@@ -41,17 +55,16 @@ class Scheduler:
             self._thread = None
 
     def tick(self) -> None:
-        """One pass: expire what is overdue, resume what is due. Safe to call from any thread."""
+        """One pass: take over orphaned work, expire what is overdue, resume what is due. Any thread may call it."""
         # One ID per pass ties its log lines, audit rows and upstream calls together.
         with request_context("sched-" + new_request_id()):
+            if time.monotonic() >= self._next_takeover_check:
+                self._next_takeover_check = time.monotonic() + TAKEOVER_CHECK_SECONDS
+                self._pauses.recover_orphaned(self._instances.live_instances())
             self._pauses.expire_due()
             self._pauses.resume_due()
 
     def _run(self) -> None:
-        try:
-            self._pauses.recover_interrupted()
-        except Exception:
-            logger.exception("could not settle requests interrupted by the last stop")
         while not self._stop.is_set():
             self._pauses.schedule_changed.clear()
             try:
@@ -60,7 +73,7 @@ class Scheduler:
             except Exception:
                 # A locked or unreadable database must not kill the loop: log and try again soon.
                 logger.exception("scheduler pass failed; retrying")
-                sleep = self._max_sleep
+                sleep = min(self._max_sleep, TAKEOVER_CHECK_SECONDS)
             self._pauses.schedule_changed.wait(sleep)
 
     def _seconds_until_next_due(self) -> float:

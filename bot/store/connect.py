@@ -1,12 +1,18 @@
-"""Opening the configured database: SQLite at DATABASE_PATH."""
+"""Opening the configured database: PostgreSQL when DATABASE_URL is set, otherwise SQLite at DATABASE_PATH."""
 
 from __future__ import annotations
 
 from bot.config import Config
 from bot.store.database import Database
-from bot.store.sqlite import SqliteDatabase
 
 
 def open_database(config: Config) -> Database:
-    """The configured database, not yet migrated (nothing is created until it is used)."""
+    """The configured database, not yet migrated (nothing is created or connected until it is used)."""
+    config.require_consistent_credentials()
+    if config.database_url is not None:
+        from bot.store.postgres import PostgresDatabase  # psycopg loads only where PostgreSQL is used
+
+        return PostgresDatabase(config.database_url.get_secret_value())
+    from bot.store.sqlite import SqliteDatabase
+
     return SqliteDatabase(config.database_path)

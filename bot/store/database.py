@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 Row = dict[str, Any]
@@ -31,6 +32,11 @@ class Statements(Protocol):
 
     def run(self, sql: str, params: Params = ()) -> int:
         """Run a statement that returns no rows; the number of rows it changed."""
+        ...
+
+    def lock(self, key: str) -> None:
+        """Inside a transaction: hold the lock named `key` until it ends, so that writers of the same
+        thing (one workspace's audit chain, one allow-list) take turns on every instance."""
         ...
 
 
@@ -66,6 +72,10 @@ class Database(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    @abstractmethod
+    def continue_ids_after_copy(self, tx: Statements, table: str) -> None:
+        """After rows were copied in with their own IDs: make new rows continue after the largest."""
+
     @property
     @abstractmethod
     def location(self) -> str:
@@ -77,3 +87,8 @@ def placeholders(values: Sequence[Any]) -> str:
     return ", ".join("?" * len(values))
 
 
+
+
+def moment_text(moment: datetime) -> str:
+    """A time as stored: fixed-width UTC text, which sorts like time on every engine (`expires_at <= ?`)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")

@@ -61,6 +61,31 @@ MIGRATIONS: tuple[Migration, ...] = (
             "updated_at TEXT)",
         ),
     ),
+    Migration(
+        "m004_instances_and_claims",
+        (
+            # Every serving instance registers here and beats its heart; work in flight names its instance,
+            # so another instance can take over what a dead one left half done.
+            "CREATE TABLE instances (instance_id TEXT PRIMARY KEY, host TEXT, pid {bigint}, started_at TEXT, "
+            "heartbeat_at TEXT)",
+            "ALTER TABLE pause_requests ADD COLUMN claimed_by TEXT",
+            # One open request per target, enforced by the database itself: first writer wins on any engine.
+            "CREATE UNIQUE INDEX uq_pause_requests_open_target ON pause_requests (team_id, target) "
+            "WHERE state IN ('pending', 'approved', 'executing', 'active', 'resuming')",
+        ),
+    ),
+    Migration(
+        "m005_audit_chain",
+        (
+            # Each row's hash covers its content and the previous row's hash, per workspace.
+            "ALTER TABLE audit ADD COLUMN chain_seq {bigint}",
+            "ALTER TABLE audit ADD COLUMN prev_hash TEXT",
+            "ALTER TABLE audit ADD COLUMN row_hash TEXT",
+            "CREATE UNIQUE INDEX uq_audit_chain ON audit (team_id, chain_seq)",
+            "CREATE TABLE audit_verifications (id {id}, at TEXT, rows_checked {bigint}, intact {bigint}, "
+            "first_problem TEXT, head TEXT)",
+        ),
+    ),
 )
 
 

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bot.models import OPEN_STATES, Channels, PauseRequest, RecordingTarget, RequestState, TargetKind
-from bot.store.database import Database, Row, placeholders
+from bot.store.database import Database, Row, moment_text, placeholders
 
 _COLUMNS = (
     "id, team_id, channel_id, requester_id, target_kind, target, channels, duration_seconds, reason, state, "
     "created_at, expires_at, decided_by, decided_at, paused_at, resume_at, resumed_at, resumed_by, message_ts, "
-    "error, attempts, resume_attempts, warning"
+    "error, attempts, resume_attempts, warning, claimed_by"
 )
 
 # Columns a state change may set besides `state` (guards against typos reaching SQL).
 _SETTABLE = frozenset(
     {
         "decided_by", "decided_at", "paused_at", "resume_at", "resumed_at", "resumed_by", "message_ts",
-        "error", "warning",
+        "error", "warning", "claimed_by",
     }
 )  # fmt: skip
 
@@ -46,29 +46,21 @@ class PauseRequestStore:
     ) -> PauseRequest | None:
         """Insert a pending request, unless the target already has an open one (then None).
 
-        The check and the insert share one write transaction, so two people asking at once for the
-        same extension cannot both get a request.
+        A unique index on the open requests' targets decides: of two people asking at once for the same
+        extension, on one instance or two, exactly one gets a request.
         """
-        with self._database.transaction() as tx:
-            clash = tx.one(
-                f"SELECT 1 AS clash FROM pause_requests WHERE team_id = ? AND target = ? AND state IN "
-                f"({placeholders(_OPEN)}) LIMIT 1",
-                [team_id, target.value, *_OPEN],
-            )
-            if clash:
-                return None
-            row = tx.one(
-                "INSERT INTO pause_requests (team_id, channel_id, requester_id, target_kind, target, channels, "
-                "duration_seconds, reason, state, created_at, expires_at, updated_at, attempts, resume_attempts, "
-                f"warning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?) RETURNING {_COLUMNS}",
-                [
-                    team_id, channel_id, requester_id, target.kind.value, target.value, channels.value,
-                    duration_seconds, reason, RequestState.PENDING.value, _text(created_at), _text(expires_at),
-                    _text(created_at), warning,
-                ],
-            )  # fmt: skip
-        assert row is not None
-        return _request(row)
+        row = self._database.one(
+            "INSERT INTO pause_requests (team_id, channel_id, requester_id, target_kind, target, channels, "
+            "duration_seconds, reason, state, created_at, expires_at, updated_at, attempts, resume_attempts, "
+            "warning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?) "
+            f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
+            [
+                team_id, channel_id, requester_id, target.kind.value, target.value, channels.value,
+                duration_seconds, reason, RequestState.PENDING.value, _text(created_at), _text(expires_at),
+                _text(created_at), warning,
+            ],
+        )  # fmt: skip
+        return _request(row) if row else None
 
     def get(self, request_id: int) -> PauseRequest | None:
         row = self._database.one(f"SELECT {_COLUMNS} FROM pause_requests WHERE id = ?", [request_id])
@@ -83,10 +75,12 @@ class PauseRequestStore:
         now: datetime,
         count_attempt: bool = False,
         count_resume_attempt: bool = False,
+        expect_claim: str | None = None,
         **fields: Any,
     ) -> PauseRequest | None:
-        """Move a request to `to_state` only if it is in one of `from_states`: one UPDATE, so exactly one
-        of several racing callers wins. Returns the updated request for the winner, None for the others."""
+        """Move a request to `to_state` only if it is in one of `from_states` (and, with `expect_claim`, still
+        claimed by that instance): one UPDATE, so exactly one of several racing callers wins. Returns the
+        updated request for the winner, None for the others."""
         unknown = set(fields) - _SETTABLE
         if unknown:
             raise ValueError(f"not settable: {sorted(unknown)}")
@@ -100,10 +94,14 @@ class PauseRequestStore:
             assignments.append("attempts = attempts + 1")
         if count_resume_attempt:
             assignments.append("resume_attempts = resume_attempts + 1")
+        condition = f"id = ? AND state IN ({placeholders(sources)})"
+        conditions: list[Any] = [request_id, *sources]
+        if expect_claim is not None:
+            condition += " AND COALESCE(claimed_by, '') = ?"
+            conditions.append(expect_claim)
         row = self._database.one(
-            f"UPDATE pause_requests SET {', '.join(assignments)} WHERE id = ? AND state IN "
-            f"({placeholders(sources)}) RETURNING {_COLUMNS}",
-            [*params, request_id, *sources],
+            f"UPDATE pause_requests SET {', '.join(assignments)} WHERE {condition} RETURNING {_COLUMNS}",
+            [*params, *conditions],
         )
         return _request(row) if row else None
 
@@ -151,6 +149,17 @@ class PauseRequestStore:
         )
         return datetime.fromisoformat(row["due"]) if row and row["due"] else None
 
+    def orphaned(self, states: Iterable[RequestState], *, live_instances: list[str]) -> list[PauseRequest]:
+        """Requests in these (in-flight) states whose claiming instance is not among the live ones."""
+        values = [s.value for s in states]
+        live = live_instances or ["(no live instance)"]
+        rows = self._database.all(
+            f"SELECT {_COLUMNS} FROM pause_requests WHERE state IN ({placeholders(values)}) "
+            f"AND COALESCE(claimed_by, '') NOT IN ({placeholders(live)}) ORDER BY id",
+            [*values, *live],
+        )
+        return [_request(row) for row in rows]
+
     def open_for_target(self, team_id: str, target: str) -> list[PauseRequest]:
         rows = self._database.all(
             f"SELECT {_COLUMNS} FROM pause_requests WHERE team_id = ? AND target = ? AND state IN "
@@ -160,9 +169,7 @@ class PauseRequestStore:
         return [_request(row) for row in rows]
 
 
-def _text(moment: datetime) -> str:
-    # Fixed-width UTC text sorts like time, so `expires_at <= ?` compares correctly as text.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+_text = moment_text
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -193,4 +200,5 @@ def _request(row: Row) -> PauseRequest:
         attempts=int(row["attempts"] or 0),
         resume_attempts=int(row["resume_attempts"] or 0),
         warning=row["warning"],
+        claimed_by=row["claimed_by"],
     )

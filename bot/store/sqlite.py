@@ -13,7 +13,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.store import migrations
-from bot.store.database import Database, DatabaseUnavailable, Params, Row
+from bot.store.database import Database, DatabaseUnavailable, Params, Row, Statements
 
 # Long enough to ride out another writer's short transaction; short enough that a request that
 # cannot get the lock still answers the user well within Slack's patience.
@@ -63,6 +63,9 @@ class _Connection:
 
     def run(self, sql: str, params: Params = ()) -> int:
         return self.execute(sql, params).rowcount
+
+    def lock(self, key: str) -> None:
+        """Nothing to do: a SQLite write transaction (BEGIN IMMEDIATE) already excludes every other writer."""
 
 
 class SqliteDatabase(Database):
@@ -132,6 +135,9 @@ class SqliteDatabase(Database):
             connection.conn.execute("ROLLBACK")
         except sqlite3.Error as error:
             raise DatabaseUnavailable(describe_database_error(self.path, error)) from error
+
+    def continue_ids_after_copy(self, tx: Statements, table: str) -> None:
+        """Nothing to do: an INTEGER PRIMARY KEY always continues after the largest ID."""
 
     def close(self) -> None:
         with self._all_lock:

@@ -124,6 +124,28 @@ class WebexTokenKeeper:
                 return  # another thread renewed it while this request was in flight
             self._renew_locked("Webex rejected the access token")
 
+    def _adopt_newer_stored(self) -> bool:
+        """Another instance sharing the token store may have renewed already (and spent the refresh token
+        this one holds): use its fresh token instead of renewing again."""
+        if self._store is None:
+            return False
+        try:
+            stored = self._store.load()
+        except Exception:
+            logger.warning("could not read the stored Webex tokens; renewing", exc_info=True)
+            return False
+        if stored is None or stored.access_token == self._access_token:
+            return False
+        expires_at = stored.expires_at if stored.expires_at.tzinfo else stored.expires_at.replace(tzinfo=UTC)
+        if expires_at - self._clock() <= _RENEW_BEFORE_EXPIRY:
+            return False
+        self._redactor.add(stored.access_token, stored.refresh_token)
+        self._access_token = stored.access_token
+        self._refresh_token = stored.refresh_token
+        self._expires_at = expires_at
+        logger.info("using the Webex access token another instance renewed; valid until %s", expires_at.isoformat())
+        return True
+
     def _adopt_stored(self, stored: WebexTokens) -> None:
         expires_at = stored.expires_at
         if expires_at.tzinfo is None:
@@ -139,6 +161,8 @@ class WebexTokenKeeper:
         self._expires_at = expires_at
 
     def _renew_locked(self, reason: str) -> None:
+        if self._adopt_newer_stored():
+            return
         refresh = self._refresh
         assert refresh is not None and self._refresh_token is not None
         candidates = [self._refresh_token]
