@@ -14,6 +14,7 @@ from bot.config import Config, ConfigurationError, load_config
 from bot.database_cli import add_migrate_parser
 from bot.logs import configure_logging
 from bot.models import Role
+from bot.services.instances import AnotherInstanceRunning
 from bot.store.database import DatabaseUnavailable
 
 logger = logging.getLogger("bot")
@@ -39,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except DatabaseUnavailable as error:
         print(f"recording-bot: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AnotherInstanceRunning as error:
+        print(f"recording-bot: cannot start: {error.message}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
@@ -104,9 +108,15 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     open_database(config).migrate()
 
     def load() -> Any:
+        from bot.server import AppLoadFailed
         from bot.wsgi import create
 
-        return create()
+        try:
+            return create()
+        except (ConfigurationError, DatabaseUnavailable) as error:
+            raise AppLoadFailed(f"recording-bot: cannot start: {error}") from None
+        except AnotherInstanceRunning as error:
+            raise AppLoadFailed(f"recording-bot: cannot start: {error.message}") from None
 
     logger.info("recording-bot %s serving on port %s", __version__, config.port)
     run_gunicorn(load, bind=f"0.0.0.0:{config.port}", threads=args.threads)

@@ -140,7 +140,7 @@ def build_core(
         pauses=pauses,
         line_settings=line_settings,
     )
-    scheduler = Scheduler(pauses=pauses, instances=instances, max_sleep_seconds=scheduler_max_sleep)
+    scheduler = Scheduler(pauses=pauses, instances=instances, audit=audit, max_sleep_seconds=scheduler_max_sleep)
     return Core(database=database, services=services, scheduler=scheduler, instances=instances, closers=closers)
 
 

@@ -150,7 +150,9 @@ def _verify(config: Config, kept_heads: list[str]) -> int:
         store = AuditStore(database=database)
         report = store.verify_chain()
         lost = [(team, seq, digest) for team, seq, digest in expected if not store.has_link(team, seq, digest)]
-        store.record_verification(report, at=datetime.now(UTC))
+        store.record_verification(
+            report, at=datetime.now(UTC), lost_heads=[f"{team}:{seq}:{digest[:12]}…" for team, seq, digest in lost]
+        )
     finally:
         database.close()
     older = report.unchained_rows

@@ -6,9 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.errors import AppImportError
 from gunicorn.glogging import Logger as GunicornLogger
 
 DEFAULT_THREADS = 8
+
+
+class AppLoadFailed(Exception):
+    """The app cannot start (bad configuration, database unavailable, another instance): one line, no traceback."""
 
 
 class _ServerLogs(GunicornLogger):  # type: ignore[misc]
@@ -41,7 +46,11 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         # Called in the worker after the fork, so background threads start in the serving process.
-        return self._load()
+        try:
+            return self._load()
+        except AppLoadFailed as error:
+            # gunicorn prints an AppImportError's message alone and stops the server.
+            raise AppImportError(str(error)) from None
 
 
 def run_gunicorn(load: Callable[[], Any], *, bind: str, threads: int = DEFAULT_THREADS) -> None:

@@ -169,6 +169,8 @@ def make_config(
         values.update(overrides)
         if "database_path" in overrides:
             values.pop("database_url", None)
+        if "database_url" in overrides:
+            values.pop("database_path", None)
         return Config(_env_file=None, **values)  # type: ignore[call-arg]
 
     return build

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -43,3 +47,58 @@ def acked_in_time(call: Callable[[], httpx.Response]) -> httpx.Response:
     assert response.status_code == 200
     assert elapsed < ACK_SECONDS, f"the ack took {elapsed:.2f}s"
     return response
+
+
+class BotProcess:
+    """The Procfile's command as its own process group, so a SIGKILL takes the server and its worker at once."""
+
+    def __init__(self, *, env: dict[str, str], cwd: Path, log_path: Path) -> None:
+        self.env = env
+        self.cwd = cwd
+        self.log_path = log_path
+        self.url = f"http://127.0.0.1:{env['PORT']}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                procfile_command(),
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited with {self.process.returncode}:\n{self.log()}")
+            if is_healthy(self.url):
+                return
+            time.sleep(0.05)
+        self.kill()
+        raise AssertionError(f"the server did not become healthy within 30 s:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no graceful shutdown, no atexit, no flushing."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        except ProcessLookupError:
+            pass
+        self.process = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""

@@ -7,9 +7,7 @@ the same database and port. Slack and the recording system are simulators in thi
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import time
 import uuid
@@ -39,7 +37,7 @@ from tests.conftest import (
     SIGNING_SECRET,
 )
 from tests.pause_helpers import buttons, card_text, wait_until
-from tests.process_helpers import free_port, is_healthy, procfile_command
+from tests.process_helpers import BotProcess, free_port, procfile_command
 from tests.slack_requests import CHANNEL, TEAM, SlackSender
 
 pytestmark = pytest.mark.slow
@@ -48,61 +46,6 @@ pytestmark = pytest.mark.slow
 APPROVAL_TIMEOUT_MINUTES = 0.2
 # How late an automatic resume or an expiry may be, measured at the simulators.
 ON_TIME_SECONDS = 3.0
-
-
-class BotProcess:
-    """The Procfile's command as its own process group, so a SIGKILL takes the server and its worker at once."""
-
-    def __init__(self, *, env: dict[str, str], cwd: Path, log_path: Path) -> None:
-        self.env = env
-        self.cwd = cwd
-        self.log_path = log_path
-        self.url = f"http://127.0.0.1:{env['PORT']}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                procfile_command(),
-                env=self.env,
-                cwd=self.cwd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the server exited with {self.process.returncode}:\n{self.log()}")
-            if is_healthy(self.url):
-                return
-            time.sleep(0.05)
-        self.kill()
-        raise AssertionError(f"the server did not become healthy within 30 s:\n{self.log()}")
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: no graceful shutdown, no atexit, no flushing."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self.process = None
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        except ProcessLookupError:
-            pass
-        self.process = None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
 
 
 @pytest.fixture

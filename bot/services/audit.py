@@ -50,6 +50,14 @@ class AuditTrail:
         # DEBUG: the row itself is the record; listeners already log one INFO line per request.
         logger.debug("audit action=%s outcome=%s target=%s", action, outcome, target or "-")
 
+    def log_heads(self) -> None:
+        """Log each workspace's chain head, so that logs kept elsewhere can later prove the table whole."""
+        for team_id, (seq, row_hash) in sorted(self._store.heads().items()):
+            logger.info(
+                "audit chain head %s:%s:%s (check later with: recording-bot audit --verify --head %s:%s:%s)",
+                team_id, seq, row_hash, team_id, seq, row_hash,
+            )  # fmt: skip
+
     def recent(self, limit: int) -> list[AuditEntry]:
         """The newest entries of every workspace, newest first (operators and tests; no role check)."""
         return self._store.recent(limit)

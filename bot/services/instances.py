@@ -65,7 +65,10 @@ class InstanceRegistry:
                 now=self._clock(),
                 sole=self._is_alive if self._sole else None,
             )
-            if not alive or time.monotonic() >= deadline:
+            # On this machine liveness is certain (the process exists or not); elsewhere, wait and see
+            # whether a crashed predecessor's heartbeat goes stale.
+            certain = all(other.host == socket.gethostname() for other in alive)
+            if not alive or certain or time.monotonic() >= deadline:
                 break
             logger.warning(
                 "another instance is registered on %s; waiting to see whether it is alive", self._database_name

@@ -13,6 +13,7 @@ import threading
 import time
 
 from bot.logs import new_request_id, request_context
+from bot.services.audit import AuditTrail
 from bot.services.instances import InstanceRegistry
 from bot.services.pauses import PauseService
 
@@ -23,6 +24,8 @@ logger = logging.getLogger(__name__)
 MAX_SLEEP_SECONDS = 2.0
 # How often the loop looks for work that a dead instance left in flight.
 TAKEOVER_CHECK_SECONDS = 2.0
+# How often the audit chain's heads are logged (and once at start).
+AUDIT_HEAD_SECONDS = 24 * 3600.0
 
 
 class Scheduler:
@@ -31,10 +34,13 @@ class Scheduler:
         *,
         pauses: PauseService,
         instances: InstanceRegistry,
+        audit: AuditTrail,
         max_sleep_seconds: float = MAX_SLEEP_SECONDS,
     ) -> None:
         self._pauses = pauses
         self._instances = instances
+        self._audit = audit
+        self._next_audit_heads = 0.0
         self._max_sleep = max_sleep_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -63,6 +69,9 @@ class Scheduler:
                 self._pauses.recover_orphaned(self._instances.live_instances())
             self._pauses.expire_due()
             self._pauses.resume_due()
+            if time.monotonic() >= self._next_audit_heads:
+                self._next_audit_heads = time.monotonic() + AUDIT_HEAD_SECONDS
+                self._audit.log_heads()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -173,15 +173,19 @@ class AuditStore:
                 return
             after = int(page[-1]["chain_seq"])
 
-    def record_verification(self, report: ChainReport, *, at: datetime) -> None:
+    def record_verification(self, report: ChainReport, *, at: datetime, lost_heads: list[str] | None = None) -> None:
+        """Keep the outcome of a verification run (`lost_heads`: kept heads the chain no longer holds)."""
         problem = report.problem
+        found = f"audit row {problem.audit_id} was {problem.kind}: {problem.description}" if problem else ""
+        if lost_heads and not found:
+            found = f"the kept head {lost_heads[0]} is no longer in the chain: the table was rewritten"
         self._database.run(
             "INSERT INTO audit_verifications (at, rows_checked, intact, first_problem, head) VALUES (?, ?, ?, ?, ?)",
             [
                 at.astimezone(UTC).isoformat(timespec="seconds"),
                 report.rows_checked,
-                1 if report.intact else 0,
-                f"audit row {problem.audit_id} ({problem.kind}): {problem.description}" if problem else "",
+                0 if found else 1,
+                found,
                 json.dumps(report.heads, sort_keys=True),
             ],
         )

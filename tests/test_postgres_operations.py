@@ -1,0 +1,262 @@
+"""Running on PostgreSQL as an operator does: DATABASE_URL, `check` and `/healthz` with a wrong URL, a refused
+login or a missing database, `migrate-db` from SQLite, and `audit --verify` — and never the password."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.config import Config, ConfigurationError
+from bot.models import RequestState, Role
+from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
+from bot.store.postgres import PostgresDatabase
+from tests.conftest import ADMIN, AGENT, BOT_TOKEN, LEAD, SIGNING_SECRET, ServedBot
+from tests.pause_helpers import buttons, cards, wait_for_state, wait_until
+from tests.postgres_server import PostgresServer
+from tests.process_helpers import free_port
+from tests.slack_requests import TEAM, SlackSender
+
+
+def _env(slack: SimulatedSlack, webex: SimulatedWebex, **database: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "WEBEX_API_URL": webex.base_url,
+        "WEBEX_ACCESS_TOKEN": DEFAULT_ACCESS_TOKEN,
+        **database,
+    }
+
+
+def _cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def _line(output: str, name: str) -> str:
+    return next(line for line in output.splitlines() if line[2:].startswith(name + ":"))
+
+
+# -- configuration --------------------------------------------------------------------------------
+
+
+def test_database_url_and_database_path_together_are_refused_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://bot:hunter2secret@db.example:5432/bot")
+    monkeypatch.setenv("DATABASE_PATH", "/data/bot.db")
+    config = Config(_env_file=None)
+    with pytest.raises(ConfigurationError) as caught:
+        config.require_consistent_credentials()
+    assert "DATABASE_URL" in str(caught.value) and "DATABASE_PATH" in str(caught.value)
+    assert "hunter2secret" not in str(caught.value)
+    assert "hunter2secret" in config.secret_values()
+
+
+@pytest.mark.parametrize("url", ["mysql://bot:pw@db/bot", "sqlite:///bot.db"])
+def test_a_database_url_that_is_not_postgresql_is_refused(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.config import load_config
+
+    monkeypatch.setenv("DATABASE_URL", url)
+    with pytest.raises(ConfigurationError) as caught:
+        load_config()
+    assert "DATABASE_URL" in str(caught.value) and "pw" not in str(caught.value)
+
+
+# -- check ----------------------------------------------------------------------------------------
+
+
+def test_check_on_postgresql_reports_reachable_writable_and_current(
+    postgres_server: PostgresServer, slack: SimulatedSlack, webex: SimulatedWebex, tmp_path: Path
+) -> None:
+    url = postgres_server.create_database()
+    PostgresDatabase(url).migrate()
+    result = _cli(_env(slack, webex, DATABASE_URL=url), tmp_path, "check")
+    line = _line(result.stdout, "database")
+    assert line.startswith("✓") and "reachable and writable" in line and "schema is current" in line
+    assert postgres_server.password not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("problem", "says"),
+    [
+        ("wrong password", "refused the bot's login: check the user name and password in DATABASE_URL"),
+        ("missing database", "does not exist"),
+        ("closed port", "cannot reach PostgreSQL"),
+        ("unknown host", "cannot be found"),
+    ],
+)
+def test_check_on_postgresql_names_the_fix_and_never_the_password(
+    postgres_server: PostgresServer,
+    slack: SimulatedSlack,
+    webex: SimulatedWebex,
+    tmp_path: Path,
+    problem: str,
+    says: str,
+) -> None:
+    secret = "Wr0ngPassw0rd-LEAKCHECK"
+    url = {
+        "wrong password": postgres_server.url(password=secret),
+        "missing database": postgres_server.url("no_such_database"),
+        "closed port": f"postgresql://postgres:{secret}@127.0.0.1:1/bot",
+        "unknown host": f"postgresql://postgres:{secret}@db.invalid:5432/bot",
+    }[problem]
+    result = _cli(_env(slack, webex, DATABASE_URL=url), tmp_path, "check")
+    assert result.returncode == 1
+    line = _line(result.stdout, "database")
+    assert line.startswith("✗") and says in line, result.stdout
+    output = result.stdout + result.stderr
+    assert secret not in output and postgres_server.password not in output
+    assert "Traceback" not in output
+
+
+def test_serve_with_an_unreachable_database_exits_with_one_line(
+    slack: SimulatedSlack, webex: SimulatedWebex, tmp_path: Path
+) -> None:
+    url = "postgresql://postgres:Leak-Me-Not-77@127.0.0.1:1/bot"
+    result = _cli(_env(slack, webex, DATABASE_URL=url, PORT=str(free_port())), tmp_path, "serve")
+    assert result.returncode != 0
+    assert "cannot reach PostgreSQL at postgres@127.0.0.1:1/bot" in result.stderr
+    assert "Leak-Me-Not-77" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- /healthz -------------------------------------------------------------------------------------
+
+
+@pytest.mark.engines("postgresql")
+def test_healthz_on_postgresql_is_503_while_the_database_accepts_no_writes_and_200_after(
+    served: ServedBot, postgres_server: PostgresServer
+) -> None:
+    assert httpx.get(served.url + "/healthz", timeout=10).status_code == 200
+    assert served.config.database_url is not None
+    name = served.config.database_url.get_secret_value().rsplit("/", 1)[1]
+    postgres_server.sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    postgres_server.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    try:
+        response = wait_until(
+            lambda: (r := httpx.get(served.url + "/healthz", timeout=10)).status_code == 503 and r,
+            timeout=10, what="/healthz to fail",
+        )  # fmt: skip
+        assert "accepts no writes" in response.text
+        assert postgres_server.password not in response.text
+    finally:
+        postgres_server.sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = off')
+        postgres_server.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    wait_until(lambda: httpx.get(served.url + "/healthz", timeout=10).status_code == 200, timeout=10)
+
+
+# -- migrate-db -----------------------------------------------------------------------------------
+
+
+@pytest.mark.engines("sqlite")
+def test_migrate_db_copies_a_working_sqlite_database_and_the_bot_carries_on_in_postgresql(
+    served: ServedBot,
+    sender: SlackSender,
+    slack: SimulatedSlack,
+    recording_system: SimulatedRecordingSystem,
+    webex: SimulatedWebex,
+    postgres_server: PostgresServer,
+    make_config: Any,
+    tmp_path: Path,
+) -> None:
+    bot = served.bot
+    assert bot is not None
+    bot.services.authorizer.set_role(TEAM, LEAD, Role.APPROVER, source="test")
+    bot.services.authorizer.set_role(TEAM, AGENT, Role.REQUESTER, source="test")
+    sender.command("pause 8856 10m card number", user=AGENT)
+    pending = wait_until(lambda: cards(slack) and cards(slack)[-1], what="the first card")
+    sender.command("pause 8857 10m another card", user=AGENT)
+    wait_until(lambda: len(cards(slack)) == 2, what="the second card")
+    first = int(buttons(pending)[0]["value"])
+    sender.click("recording_approve", str(first), user=LEAD, message_ts=pending["ts"])
+    wait_for_state(bot, first, RequestState.ACTIVE)
+    wait_until(lambda: len(bot.services.audit.recent(500)) >= 8, what="the audit rows")
+    sqlite_path = served.config.database_path
+    served.stop()
+
+    target = postgres_server.create_database()
+    env = {"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(sqlite_path)}
+    result = _cli(env, tmp_path, "migrate-db", "--to", target)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for table in ("allow_list", "pause_requests", "audit"):
+        assert any(line.strip().startswith(f"✓ {table}") for line in result.stdout.splitlines()), table
+    assert "set DATABASE_URL" in result.stdout
+    assert postgres_server.password not in result.stdout + result.stderr
+
+    # A second copy into the same database is refused: it is no longer empty.
+    again = _cli(env, tmp_path, "migrate-db", "--to", target)
+    assert again.returncode == 1 and "not empty" in again.stderr
+
+    moved = ServedBot(make_config(database_url=target), clock=served.clock).start()
+    try:
+        assert moved.bot is not None
+        requests = {r.target.value: r for r in moved.bot.services.pauses.open_requests(TEAM)}
+        assert requests["8856"].state is RequestState.ACTIVE and requests["8857"].state is RequestState.PENDING
+        # New rows continue after the copied ones, and the audit chain continues unbroken.
+        moved_sender = SlackSender(
+            base_url=moved.url, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url
+        )
+        moved_sender.command("help", user=ADMIN)
+        slack.wait_for_call("response_url", containing="/recording pause")
+        verify = _cli({"PATH": os.environ.get("PATH", ""), "DATABASE_URL": target}, tmp_path, "audit", "--verify")
+        assert verify.returncode == 0, verify.stdout
+        assert "intact" in verify.stdout
+        moved_sender.close()
+    finally:
+        moved.stop()
+
+
+@pytest.mark.engines("sqlite")
+def test_migrate_db_refuses_while_the_bot_still_serves_the_file(
+    served: ServedBot, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(served.config.database_path)}
+    result = _cli(env, tmp_path, "migrate-db", "--to", postgres_server.create_database())
+    assert result.returncode == 1 and "stop it first" in result.stderr
+
+
+# -- audit --verify -------------------------------------------------------------------------------
+
+
+def test_audit_verify_prints_the_heads_then_finds_a_changed_row_and_a_lost_head(
+    served: ServedBot, sender: SlackSender, slack: SimulatedSlack, tmp_path: Path
+) -> None:
+    bot = served.bot
+    assert bot is not None
+    for _ in range(3):
+        sender.command("help", user=ADMIN)
+    wait_until(lambda: len([r for r in bot.services.audit.recent(50) if r.action == "command.help"]) == 3)
+    env = {"PATH": os.environ.get("PATH", "")}
+    if served.config.database_url is not None:
+        env["DATABASE_URL"] = served.config.database_url.get_secret_value()
+    else:
+        env["DATABASE_PATH"] = str(served.config.database_path)
+
+    intact = _cli(env, tmp_path, "audit", "--verify")
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    head = next(line.split(" ", 1)[1] for line in intact.stdout.splitlines() if line.startswith(f"head {TEAM}:"))
+    assert _cli(env, tmp_path, "audit", "--verify", "--head", head).returncode == 0
+
+    victim = next(r for r in bot.services.audit.recent(50) if r.action == "command.help")
+    bot.database.run("UPDATE audit SET outcome = 'refused' WHERE id = ?", [victim.id])
+    broken = _cli(env, tmp_path, "audit", "--verify", "--head", head)
+    assert broken.returncode == 1
+    assert f"BROKEN: audit row {victim.id} (workspace {TEAM}) was changed" in broken.stdout
+
+    bot.database.run("DELETE FROM audit WHERE team_id = ?", [TEAM])
+    rewritten = _cli(env, tmp_path, "audit", "--verify", "--head", head)
+    assert rewritten.returncode == 1 and "is not in the chain" in rewritten.stdout
+
+    # `check` reports the last verification.
+    check_env = {**env, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+    line = _line(_cli(check_env, tmp_path, "check").stdout, "audit chain")
+    assert line.startswith("✗") and "found a problem" in line
