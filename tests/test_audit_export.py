@@ -21,7 +21,10 @@ from bot.audit_export import FIELDS, parse_moment, render_table, write_csv, writ
 from bot.config import Config
 from bot.models import AuditEntry
 from bot.store.audit import AuditStore
+from bot.store.database import Database
+from bot.store.postgres import PostgresDatabase
 from bot.store.sqlite import SqliteDatabase
+from tests.postgres_server import PostgresServer
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 CSV_HEADER = "id,at,request_id,team_id,user_id,channel_id,action,command,target,outcome,details"
@@ -31,19 +34,23 @@ CSV_HEADER = "id,at,request_id,team_id,user_id,channel_id,action,command,target,
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
+def db_path(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path | str:
+    """Where the audit log lives: an SQLite file, or a PostgreSQL database's URL."""
+    if engine == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return server.create_database()
     return tmp_path / "recording-bot.db"
 
 
 @pytest.fixture
-def database(db_path: Path) -> Iterator[SqliteDatabase]:
-    database = SqliteDatabase(db_path)
+def database(db_path: Path | str) -> Iterator[Database]:
+    database: Database = PostgresDatabase(db_path) if isinstance(db_path, str) else SqliteDatabase(db_path)
     database.migrate()
     yield database
     database.close()
 
 
-def _add(database: SqliteDatabase, at: datetime, **fields: Any) -> int:
+def _add(database: Database, at: datetime, **fields: Any) -> int:
     """Record a row as the bot does, then move it to `at` (record() always stamps the present)."""
     values: dict[str, Any] = {"action": "pause.requested", "outcome": "ok", "team_id": "T0TEST"} | fields
     row_id = AuditStore(database=database).record(**values)
@@ -59,12 +66,15 @@ def _args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(["audit", *argv])
 
 
-def _run(db_path: Path, *argv: str) -> int:
-    config = Config(_env_file=None, database_path=db_path)
+def _run(db_path: Path | str, *argv: str) -> int:
+    if isinstance(db_path, str):
+        config = Config(_env_file=None, database_url=db_path)  # type: ignore[arg-type]
+    else:
+        config = Config(_env_file=None, database_path=db_path)
     return run_audit(config, _args(*argv))
 
 
-def _json(db_path: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, Any]]:
+def _json(db_path: Path | str, capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, Any]]:
     assert _run(db_path, "--format", "json", *argv) == 0
     result: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
     return result
@@ -141,7 +151,7 @@ def test_a_span_reaching_before_year_one_is_refused() -> None:
 
 
 def test_since_includes_and_until_excludes_their_moment(
-    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: Database, db_path: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _add(database, datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC), target="october")
     _add(database, datetime(2026, 11, 1, 0, 0, tzinfo=UTC), target="first-of-november")
@@ -158,7 +168,7 @@ def test_since_includes_and_until_excludes_their_moment(
 
 
 def test_a_zoned_since_is_compared_in_utc(
-    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: Database, db_path: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _add(database, datetime(2026, 11, 1, 8, 0, tzinfo=UTC), target="before")
     _add(database, datetime(2026, 11, 1, 9, 0, tzinfo=UTC), target="after")
@@ -170,7 +180,7 @@ def test_a_zoned_since_is_compared_in_utc(
 
 
 def test_relative_since_counts_back_from_now(
-    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: Database, db_path: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     now = datetime.now(UTC)
     _add(database, now - timedelta(days=3), target="three-days-ago")
@@ -186,7 +196,7 @@ def test_relative_since_counts_back_from_now(
 
 
 def test_user_and_target_filters_combine(
-    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: Database, db_path: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     at = datetime(2026, 11, 1, tzinfo=UTC)
     _add(database, at, user_id="U0LEAD", target="8856", details="lead on 8856")
@@ -205,7 +215,7 @@ def test_user_and_target_filters_combine(
 
 
 def test_exports_are_complete_and_oldest_first_by_default(
-    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: Database, db_path: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     start = datetime(2026, 11, 1, tzinfo=UTC)
     for n in range(60):
@@ -218,7 +228,7 @@ def test_exports_are_complete_and_oldest_first_by_default(
 
 
 def test_an_export_limit_keeps_the_newest_still_oldest_first(
-    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: Database, db_path: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     start = datetime(2026, 11, 1, tzinfo=UTC)
     for n in range(5):
@@ -227,7 +237,7 @@ def test_an_export_limit_keeps_the_newest_still_oldest_first(
 
 
 def test_the_table_shows_the_50_newest_and_says_there_are_more(
-    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: Database, db_path: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     start = datetime(2026, 11, 1, tzinfo=UTC)
     for n in range(55):
@@ -343,7 +353,7 @@ def _json_rows(entries: list[AuditEntry]) -> list[dict[str, Any]]:
 
 
 def test_json_details_come_back_as_objects_when_they_were_recorded_as_objects(
-    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str]
+    database: Database, db_path: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     details = {"minutes": 10, "reason": 'card payment, "PCI"', "channels": ["a", "b"], "previous": None}
     _add(database, datetime(2026, 11, 1, tzinfo=UTC), details=details)
@@ -367,6 +377,7 @@ def test_json_of_nothing_is_an_empty_array() -> None:
 # -- the command: bad values, empty results, output files -------------------------------------------
 
 
+@pytest.mark.engines("sqlite")
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
@@ -381,7 +392,7 @@ def test_json_of_nothing_is_an_empty_array() -> None:
     ],
 )
 def test_bad_filter_values_exit_2_with_one_line_and_an_example(
-    db_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+    db_path: Path | str, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
 ) -> None:
     assert _run(db_path, *argv) == 2
     captured = capsys.readouterr()
@@ -399,13 +410,14 @@ def test_bad_filter_values_exit_2_with_one_line_and_an_example(
     [("table", "no audit entries match\n"), ("csv", CSV_HEADER + "\r\n"), ("json", "[]\n")],
 )
 def test_no_matches_prints_the_empty_form_of_each_format(
-    database: SqliteDatabase, db_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, expected: str
+    database: Database, db_path: Path | str, capsys: pytest.CaptureFixture[str], fmt: str, expected: str
 ) -> None:
     _add(database, datetime(2026, 11, 1, tzinfo=UTC), user_id="U0LEAD")
     assert _run(db_path, "--format", fmt, "--user", "U0NOBODY") == 0
     assert capsys.readouterr().out == expected
 
 
+@pytest.mark.engines("sqlite")
 def test_a_missing_database_file_is_named_instead_of_created(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -414,6 +426,7 @@ def test_a_missing_database_file_is_named_instead_of_created(
     assert not (tmp_path / "typo.db").exists()
 
 
+@pytest.mark.engines("sqlite")
 def test_a_database_with_no_schema_yet_reads_as_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "new.db").touch()
     assert _run(tmp_path / "new.db") == 0
@@ -421,7 +434,7 @@ def test_a_database_with_no_schema_yet_reads_as_empty(tmp_path: Path, capsys: py
 
 
 def test_output_writes_a_file_and_leaves_stdout_alone(
-    database: SqliteDatabase, db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    database: Database, db_path: Path | str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _add(database, datetime(2026, 11, 1, tzinfo=UTC), command="=1+1", details={"minutes": 10})
     target = tmp_path / "export.csv"
@@ -436,15 +449,16 @@ def test_output_writes_a_file_and_leaves_stdout_alone(
 
 
 def test_an_unwritable_output_fails_with_one_line(
-    database: SqliteDatabase, db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    database: Database, db_path: Path | str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _run(db_path, "--format", "json", "--output", str(tmp_path / "missing" / "out.json")) == 1
     err = capsys.readouterr().err
     assert err.startswith("recording-bot audit: cannot write") and len(err.splitlines()) == 1
 
 
-def test_the_installed_command_exports_json(database: SqliteDatabase, db_path: Path, tmp_path: Path) -> None:
-    env = {"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(db_path)}
+def test_the_installed_command_exports_json(database: Database, db_path: Path | str, tmp_path: Path) -> None:
+    where = {"DATABASE_URL": db_path} if isinstance(db_path, str) else {"DATABASE_PATH": str(db_path)}
+    env = {"PATH": os.environ.get("PATH", ""), **where}
     usage = subprocess.run(
         [sys.executable, "-m", "bot", "--help"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
     )

@@ -131,10 +131,17 @@ class InstanceRegistry:
 
 
 def _process_exists(pid: int) -> bool:
+    """Whether a process with this ID runs on this machine (a zombie, killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            # "pid (name) state …": the state follows the last ")" (a name may contain parentheses).
+            state = stat.read().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
