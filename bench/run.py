@@ -273,14 +273,15 @@ def start_upstreams(stack: contextlib.ExitStack) -> tuple[subprocess.Popen[bytes
     return process, info
 
 
-def bot_env(info: dict[str, str], workdir: Path, port: int) -> dict[str, str]:
+def bot_env(info: dict[str, str], workdir: Path, port: int, database_url: str | None = None) -> dict[str, str]:
+    database = {"DATABASE_URL": database_url} if database_url else {"DATABASE_PATH": str(workdir / "bench.db")}
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PORT": str(port),
         "SLACK_BOT_TOKEN": info["bot_token"],
         "SLACK_SIGNING_SECRET": info["signing_secret"],
         "SLACK_API_URL": info["slack_api_url"],
-        "DATABASE_PATH": str(workdir / "bench.db"),
+        **database,
         "BOT_ADMINS": ADMIN,
         "MEDIA_REPOSITORY_URL": info["media_repository_url"],
         "MEDIA_REPOSITORY_API_KEY": info["media_repository_api_key"],
@@ -292,16 +293,18 @@ def bot_env(info: dict[str, str], workdir: Path, port: int) -> dict[str, str]:
     }
 
 
-def start_ours(stack: contextlib.ExitStack, info: dict[str, str], workdir: Path, threads: int) -> Server:
+def start_ours(
+    stack: contextlib.ExitStack, info: dict[str, str], workdir: Path, threads: int, database_url: str | None = None
+) -> Server:
     port = free_port()
-    env = bot_env(info, workdir, port)
+    env = bot_env(info, workdir, port, database_url)
     # The allow-list, set up as an operator would, on the bench database before the server starts.
     for user, role in ((AGENT, "requester"), (LEAD, "approver")):
         subprocess.run(
             [sys.executable, "-m", "bot", "users", "--team", info["team"], "add", user, role],
             env=env, cwd=workdir, check=True, capture_output=True, timeout=60,
         )  # fmt: skip
-    log_path = workdir / "recording-bot.log"
+    log_path = workdir / f"recording-bot-{'postgresql' if database_url else 'sqlite'}.log"
     log = stack.enter_context(log_path.open("wb"))
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--threads", str(threads)],
@@ -858,9 +861,45 @@ def print_report(results: dict[str, Any]) -> None:
         print("  " + ", ".join(f"{owner} {pct}%" for owner, pct in profile["percent_by_owner"].items()))
         for frame, pct in profile["top_innermost_frames_percent"].items():
             print(f"  {pct:>5.1f}%  {frame}")
+    if "postgresql" in results:
+        print_engines(results)
     print("\nTargets")
     for target in results["targets"]:
         print(f"  [{'PASS' if target['pass'] else 'FAIL'}] {target['target']}: {target['value']}")
+
+
+def print_engines(results: dict[str, Any]) -> None:
+    pg = results["postgresql"]
+    print("\n5. SQLite and PostgreSQL side by side (the bot's ack p99 and its ratio to the bare app; acks/s)")
+    header = (f"{'command':<19} {'cli':>3} | {'SQLite p99':>10} {'×':>5} {'acks/s':>7} | "
+              f"{'PostgreSQL p99':>14} {'×':>5} {'acks/s':>7}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for lite, post in zip(results["ack"], pg["ack"], strict=True):
+        cells = []
+        for row in (lite, post):
+            ours, bare = row["ours"], row["bare"]
+            p99 = ours["ack_ms"]["p99"]
+            cells.append((p99, p99 / bare["ack_ms"]["p99"], ours["acks_per_second"]))
+        (a, ar, at), (b, br, bt) = cells
+        print(f"{lite['command']:<19} {lite['clients']:>3} | {a:>10.2f} {ar:>5.2f} {at:>7.0f} | "
+              f"{b:>14.2f} {br:>5.2f} {bt:>7.0f}")  # fmt: skip
+    for label, key in (("approve click → MuteRecording", "click_to_mute_ms"), ("approve click ack", "click_ack_ms")):
+        lite, post = results["approve"][key], pg["approve"][key]
+        print(f"  {label:<32} SQLite p50 {lite['p50']:>6.2f} p99 {lite['p99']:>6.2f} | "
+              f"PostgreSQL p50 {post['p50']:>6.2f} p99 {post['p99']:>6.2f} ms")  # fmt: skip
+    print(f"  pause requests created back to back: SQLite {results['approve']['pause_requests_per_second']:.0f}/s, "
+          f"PostgreSQL {pg['approve']['pause_requests_per_second']:.0f}/s")  # fmt: skip
+
+
+def start_postgres(stack: contextlib.ExitStack, workdir: Path) -> str:
+    """A throw-away PostgreSQL server (the sandbox's, from the test extra's pgserver) and one database on it."""
+    from bot.sandbox.postgres_server import PostgresServer, wait_for
+
+    server = PostgresServer(workdir / "postgres").start()
+    stack.callback(server.stop)
+    wait_for(server)
+    return server.create_database("bench")
 
 
 def _json_safe(value: Any) -> Any:
@@ -899,6 +938,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the bot's worker during the 50-client run")
     parser.add_argument("--clients-per-process", type=int, default=50, help="load generator clients per process")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--engine", choices=("sqlite", "postgresql", "both"), default="both",
+        help="database engine(s) for the bot (default both: every measure on SQLite, then acks and approvals "
+        "on a throw-away PostgreSQL server)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     if args.quick:
@@ -928,8 +972,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recording-bot-bench-")))
         upstreams, info = start_upstreams(stack)
         control = Control(info["control_url"])
-        ours = start_ours(stack, info, workdir, args.threads)
+        postgres_url = None
+        if args.engine != "sqlite":
+            postgres_url = start_postgres(stack, workdir)
+        first_url = postgres_url if args.engine == "postgresql" else None
+        ours = start_ours(stack, info, workdir, args.threads, first_url)
         bare = start_bare(stack, info, workdir, args.threads)
+        results["config"]["engine"] = "postgresql" if first_url else "sqlite"
         print(f"servers up: recording-bot :{ours.port} (pid {ours.process.pid}/{ours.worker_pid}), "
               f"bare Bolt :{bare.port}, upstreams pid {upstreams.pid}", flush=True)  # fmt: skip
 
@@ -941,6 +990,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("3. settings cached / uncached", flush=True)
         results["settings"] = settings_benchmark(ours, info=info, control=control, count=settings_lines)
         results["memory"] = {ours.name: ours.memory(), bare.name: bare.memory()}
+        if args.engine == "both" and postgres_url is not None:
+            ours.stop()
+            print("4. the same acks and approvals with the bot on PostgreSQL", flush=True)
+            on_postgres = start_ours(stack, info, workdir, args.threads, postgres_url)
+            results["postgresql"] = {
+                "ack": ack_benchmark(on_postgres, bare, info=info, control=control, upstreams_pid=upstreams.pid,
+                                     plan=plan, profile=False),
+                "approve": approve_benchmark(on_postgres, info=info, control=control, count=approvals, warmup=3),
+                "memory": {on_postgres.name: on_postgres.memory()},
+            }  # fmt: skip
         log_tail = ours.log_path.read_text(errors="replace").splitlines()
         results["server_log"] = {
             "lines": len(log_tail),

@@ -20,11 +20,11 @@ from bot.audit_cli import add_audit_parser, run_audit
 from bot.audit_export import FIELDS, parse_moment, render_table, write_csv, write_json
 from bot.config import Config
 from bot.models import AuditEntry
+from bot.sandbox.postgres_server import PostgresServer
 from bot.store.audit import AuditStore
 from bot.store.database import Database
 from bot.store.postgres import PostgresDatabase
 from bot.store.sqlite import SqliteDatabase
-from tests.postgres_server import PostgresServer
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 CSV_HEADER = "id,at,request_id,team_id,user_id,channel_id,action,command,target,outcome,details"

@@ -14,13 +14,13 @@ import pytest
 
 from bot.config import Config, ConfigurationError
 from bot.models import RequestState, Role
+from bot.sandbox.postgres_server import PostgresServer
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
 from bot.store.postgres import PostgresDatabase
 from tests.conftest import ADMIN, AGENT, BOT_TOKEN, LEAD, SIGNING_SECRET, ServedBot
 from tests.pause_helpers import buttons, cards, wait_for_state, wait_until
-from tests.postgres_server import PostgresServer
 from tests.process_helpers import free_port
 from tests.slack_requests import TEAM, SlackSender
 

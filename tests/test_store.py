@@ -15,6 +15,7 @@ import pytest
 import sqlite_utils
 
 from bot.models import Channels, RecordingTarget, RequestState, Role, TargetKind
+from bot.sandbox.postgres_server import PostgresServer
 from bot.store.allow_list import AllowListStore, LastAdminError
 from bot.store.audit import AuditStore
 from bot.store.database import Database
@@ -23,7 +24,6 @@ from bot.store.migrations import MIGRATIONS
 from bot.store.pause_requests import PauseRequestStore
 from bot.store.postgres import PostgresDatabase
 from bot.store.sqlite import SqliteDatabase
-from tests.postgres_server import PostgresServer
 
 TEAM = "T0STORE"
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

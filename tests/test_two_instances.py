@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from bot.models import RequestState
+from bot.sandbox.postgres_server import PostgresServer
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.store.pause_requests import PauseRequestStore
@@ -33,7 +34,6 @@ from tests.conftest import (
     SIGNING_SECRET,
 )
 from tests.pause_helpers import buttons, wait_until
-from tests.postgres_server import PostgresServer
 from tests.process_helpers import BotProcess, free_port, procfile_command
 from tests.slack_requests import CHANNEL, TEAM, SlackSender
 

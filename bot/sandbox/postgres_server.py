@@ -1,9 +1,9 @@
-"""A throw-away PostgreSQL server for the tests, started by the tests themselves.
+"""A throw-away PostgreSQL server for the tests and the benchmark, started on demand.
 
 The server binaries come from the `pgserver` package (in the test extra, so `pip install -e '.[test]'`
 brings them), or from the system's `initdb`/`pg_ctl` when pgserver is missing. The server listens on
-127.0.0.1 with password (SCRAM) logins, keeps its data in a temporary directory, runs with fsync off,
-and gives each test a database of its own.
+127.0.0.1 with password (SCRAM) logins, keeps its data in a folder it is given, runs with fsync off,
+and hands out a fresh database per caller.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class PostgresServer:
 
     def sql(self, statement: str, database: str = "postgres") -> None:
         with psycopg.connect(self.url(database), autocommit=True) as admin:
-            admin.execute(statement)  # type: ignore[arg-type]
+            admin.execute(statement.encode())
 
     def log(self) -> str:
         path = self.root / "log"
