@@ -118,8 +118,13 @@ def build_core(
     audit = AuditTrail(store=audit_store)
     authorizer = Authorizer(allow_list=AllowListStore(database=database), audit=audit)
     line_settings = LineSettingsService(webex=_webex(config, database, closers), authorizer=authorizer)
+    limits = PauseLimits(
+        default_seconds=int(config.default_pause_minutes * 60),
+        max_seconds=int(config.max_pause_minutes * 60),
+    )
     pauses = PauseService(
         store=PauseRequestStore(database=database),
+        limits=limits,
         authorizer=authorizer,
         audit=audit,
         recording_system=recording_system,
@@ -133,10 +138,7 @@ def build_core(
         authorizer=authorizer,
         audit=audit,
         audit_log=AuditReader(store=audit_store, authorizer=authorizer),
-        limits=PauseLimits(
-            default_seconds=int(config.default_pause_minutes * 60),
-            max_seconds=int(config.max_pause_minutes * 60),
-        ),
+        limits=limits,
         pauses=pauses,
         line_settings=line_settings,
     )

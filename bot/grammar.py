@@ -24,11 +24,22 @@ USAGE: dict[str, tuple[str, str]] = {
     ),
     "resume": ("resume <extension|call-id>", "/recording resume 8856"),
     "requests": ("requests", "/recording requests"),
+    "cancel": ("cancel <request ID>", "/recording cancel 12"),
+    "extend": ("extend <extension|call-id|#ID> <duration> <reason…>", "/recording extend 8856 5m card details again"),
+    "breakglass": (
+        "breakglass <extension|call-id> [duration] [caller|callee|both] <reason…>",
+        "/recording breakglass 8856 5m customer reading out a card, no lead on the floor",
+    ),
     "settings": ("settings <line ID|extension|+number|First Last> [private]", "/recording settings 8856"),
-    "allow": ("allow @user <requester|approver|admin>", "/recording allow @pat approver"),
+    "allow": ("allow @user <requester|approver|admin> [group|-]", "/recording allow @pat approver sales"),
     "revoke": ("revoke @user", "/recording revoke @pat"),
     "users": ("users", "/recording users"),
-    "audit": ("audit [N]", "/recording audit 50"),
+    "group": (
+        "group <name> [channel <#channel|->] [approvals <1|2>]",
+        "/recording group sales channel #sales-approvals",
+    ),
+    "groups": ("groups", "/recording groups"),
+    "audit": ("audit [N] [breakglass]", "/recording audit 50"),
     "help": ("help", "/recording help"),
 }
 
@@ -67,10 +78,19 @@ class ShowSettings:
     private: bool
 
 
+class NoGroup:
+    """`allow @user role -`: take the user out of their group."""
+
+
+NO_GROUP = NoGroup()
+
+
 @dataclass(frozen=True)
 class Allow:
     user_id: str
     role: Role
+    # None: leave the user's group as it is; NO_GROUP: take them out of it.
+    group: str | NoGroup | None = None
 
 
 @dataclass(frozen=True)
@@ -86,13 +106,72 @@ class ListUsers:
 @dataclass(frozen=True)
 class ShowAudit:
     rows: int
+    breakglass_only: bool = False
 
 
-Command = Help | PauseAsk | Resume | ListRequests | ShowSettings | Allow | Revoke | ListUsers | ShowAudit
+@dataclass(frozen=True)
+class Cancel:
+    request_id: int
+
+
+@dataclass(frozen=True)
+class Extend:
+    """More time on an active pause, named by its target or its request ID."""
+
+    target: RecordingTarget | None
+    request_id: int | None
+    seconds: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class BreakGlass:
+    ask: PauseAsk
+
+
+@dataclass(frozen=True)
+class ShowGroup:
+    name: str
+
+
+@dataclass(frozen=True)
+class ConfigureGroup:
+    name: str
+    # None: leave as it is; "" clears the channel.
+    channel_id: str | None = None
+    approvals: int | None = None
+
+
+@dataclass(frozen=True)
+class ListGroups:
+    pass
+
+
+Command = (
+    Help
+    | PauseAsk
+    | Resume
+    | ListRequests
+    | ShowSettings
+    | Allow
+    | Revoke
+    | ListUsers
+    | ShowAudit
+    | Cancel
+    | Extend
+    | BreakGlass
+    | ShowGroup
+    | ConfigureGroup
+    | ListGroups
+)
 _Parser = Callable[[list[str], "PauseLimits"], Command]
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
 _RAW_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+_CHANNEL_MENTION = re.compile(r"^<#([CG][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
+_RAW_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,30}$")
+GROUP_NAME = re.compile(r"^[a-z0-9-]{1,30}$")
+_REQUEST_ID = re.compile(r"^#?([0-9]{1,12})$")
 _DURATION_LIKE = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[a-zA-Z]+$|^[+-]?(?:\d+[hHmMsS])+$")
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 _UNIT_WORDS = {
@@ -148,10 +227,10 @@ def plain_text(slack_text: str) -> str:
     return clean_input(html.unescape(_SLACK_ENTITY.sub(entity, slack_text)))
 
 
-def _parse_pause(args: list[str], limits: PauseLimits) -> PauseAsk:
+def _parse_pause(args: list[str], limits: PauseLimits, subcommand: str = "pause") -> PauseAsk:
     if not args:
-        raise ParseError("Say which call to pause: an extension or a call ID.", subcommand="pause")
-    target = _parse_target(args[0], "pause")
+        raise ParseError("Say which call to pause: an extension or a call ID.", subcommand=subcommand)
+    target = _parse_target(args[0], subcommand)
     duration: int | None = None
     channels: Channels | None = None
     rest = args[1:]
@@ -159,28 +238,17 @@ def _parse_pause(args: list[str], limits: PauseLimits) -> PauseAsk:
     while rest:
         word = rest[0]
         if duration is None and _DURATION_LIKE.match(word):
-            duration = _parse_duration(word, limits)
+            duration = _parse_duration(word, limits, subcommand)
         elif duration is None and re.fullmatch(r"[+-]?\d+", word):
             raise ParseError(
-                f"`{_quote(word)}` needs a unit: write it like `90s`, `5m` or `1h`.", subcommand="pause"
+                f"`{_quote(word)}` needs a unit: write it like `90s`, `5m` or `1h`.", subcommand=subcommand
             )
         elif channels is None and word.lower() in Channels.__members__.values():
             channels = Channels(word.lower())
         else:
             break
         rest = rest[1:]
-    reason = plain_text(" ".join(rest)).strip()
-    if not reason:
-        raise ParseError(
-            "Give a reason after the target and duration: it is shown to the approver and kept in "
-            "the audit log.",
-            subcommand="pause",
-        )
-    if len(reason) > MAX_REASON_CHARS:
-        raise ParseError(
-            f"The reason is {len(reason)} characters long; keep it under {MAX_REASON_CHARS}.",
-            subcommand="pause",
-        )
+    reason = _reason(rest, subcommand)
     return PauseAsk(
         target=target,
         duration_seconds=duration if duration is not None else limits.default_seconds,
@@ -189,24 +257,37 @@ def _parse_pause(args: list[str], limits: PauseLimits) -> PauseAsk:
     )
 
 
-def _parse_duration(word: str, limits: PauseLimits) -> int:
+def _reason(words: list[str], subcommand: str) -> str:
+    reason = plain_text(" ".join(words)).strip()
+    if not reason:
+        raise ParseError(
+            "Give a reason after the target and duration: it is shown to the approver and kept in the audit log.",
+            subcommand=subcommand,
+        )
+    if len(reason) > MAX_REASON_CHARS:
+        raise ParseError(
+            f"The reason is {len(reason)} characters long; keep it under {MAX_REASON_CHARS}.",
+            subcommand=subcommand,
+        )
+    return reason
+
+
+def _parse_duration(word: str, limits: PauseLimits, subcommand: str = "pause") -> int:
     seconds = duration_seconds(word)
     longest = format_duration(limits.max_seconds)
     if seconds is None:
         raise ParseError(
             f"`{_quote(word)}` is not a duration: write it like `90s`, `5m` or `1h` "
             f"(from {MIN_PAUSE_SECONDS}s up to {longest}).",
-            subcommand="pause",
+            subcommand=subcommand,
         )
     if seconds < MIN_PAUSE_SECONDS:
         raise ParseError(
             f"A pause must last at least {MIN_PAUSE_SECONDS} seconds; `{_quote(word)}` is too short.",
-            subcommand="pause",
+            subcommand=subcommand,
         )
     if seconds > limits.max_seconds:
-        raise ParseError(
-            f"A pause can last at most {longest}; `{_quote(word)}` is too long.", subcommand="pause"
-        )
+        raise ParseError(f"A pause can last at most {longest}; `{_quote(word)}` is too long.", subcommand=subcommand)
     return seconds
 
 
@@ -273,14 +354,15 @@ def _parse_user(word: str, subcommand: str) -> str:
         return match.group(1)
     if _RAW_USER_ID.match(word):
         return word
-    raise ParseError(
-        f"`{_quote(word)}` is not a Slack user: mention them with @, e.g. @pat.", subcommand=subcommand
-    )
+    raise ParseError(f"`{_quote(word)}` is not a Slack user: mention them with @, e.g. @pat.", subcommand=subcommand)
 
 
 def _parse_allow(args: list[str], limits: PauseLimits) -> Allow:
-    if len(args) != 2:
-        raise ParseError("`allow` needs a user and a role (requester, approver or admin).", subcommand="allow")
+    if len(args) not in (2, 3):
+        raise ParseError(
+            "`allow` needs a user and a role (requester, approver or admin), and optionally a group (or `-` for none).",
+            subcommand="allow",
+        )
     user_id = _parse_user(args[0], "allow")
     try:
         role = Role(args[1].lower())
@@ -288,7 +370,101 @@ def _parse_allow(args: list[str], limits: PauseLimits) -> Allow:
         raise ParseError(
             f"`{_quote(args[1])}` is not a role: use requester, approver or admin.", subcommand="allow"
         ) from None
-    return Allow(user_id=user_id, role=role)
+    if len(args) == 2:
+        return Allow(user_id=user_id, role=role)
+    if args[2] == "-":
+        return Allow(user_id=user_id, role=role, group=NO_GROUP)
+    return Allow(user_id=user_id, role=role, group=_group_name(args[2], "allow"))
+
+
+def _group_name(word: str, subcommand: str) -> str:
+    name = word.lower()
+    if not GROUP_NAME.match(name) or name.strip("-") == "":
+        raise ParseError(
+            f"`{_quote(word)}` is not a group name: use 1–30 lowercase letters, digits or dashes, e.g. `sales` "
+            "or `floor-2`.",
+            subcommand=subcommand,
+        )
+    return name
+
+
+def _parse_group(args: list[str], limits: PauseLimits) -> ShowGroup | ConfigureGroup:
+    if not args:
+        raise ParseError("Say which group, e.g. `/recording group sales`; `/recording groups` lists them.",
+                         subcommand="group")  # fmt: skip
+    name = _group_name(args[0], "group")
+    rest = args[1:]
+    if not rest:
+        return ShowGroup(name=name)
+    channel_id: str | None = None
+    approvals: int | None = None
+    while rest:
+        setting, value = rest[0].lower(), rest[1] if len(rest) > 1 else None
+        if setting == "channel" and value is not None and channel_id is None:
+            channel_id = "" if value == "-" else _parse_channel(value)
+        elif setting == "approvals" and value is not None and approvals is None:
+            if value not in ("1", "2"):
+                raise ParseError(
+                    f"`{_quote(value)}` is not a number of approvals: use 1, or 2 for two different approvers "
+                    "(four eyes).",
+                    subcommand="group",
+                )
+            approvals = int(value)
+        else:
+            raise ParseError(
+                f"`{_quote(' '.join(rest[:2]))}` is not a group setting: use `channel #channel` (or `channel -`) and "
+                "`approvals 1` or `approvals 2`.",
+                subcommand="group",
+            )
+        rest = rest[2:]
+    return ConfigureGroup(name=name, channel_id=channel_id, approvals=approvals)
+
+
+def _parse_channel(word: str) -> str:
+    match = _CHANNEL_MENTION.match(word)
+    if match:
+        return match.group(1)
+    if _RAW_CHANNEL_ID.match(word):
+        return word
+    raise ParseError(f"`{_quote(word)}` is not a channel: name it with #, e.g. #sales-approvals.", subcommand="group")
+
+
+def _request_id(word: str, subcommand: str) -> int:
+    match = _REQUEST_ID.match(word)
+    if not match:
+        raise ParseError(f"`{_quote(word)}` is not a request ID: use the number on the card, e.g. `12` or `#12`.",
+                         subcommand=subcommand)  # fmt: skip
+    return int(match.group(1))
+
+
+def _parse_cancel(args: list[str], limits: PauseLimits) -> Cancel:
+    if len(args) != 1:
+        raise ParseError("`cancel` needs the request's ID, e.g. `/recording cancel 12`.", subcommand="cancel")
+    return Cancel(request_id=_request_id(args[0], "cancel"))
+
+
+def _parse_extend(args: list[str], limits: PauseLimits) -> Extend:
+    if len(args) < 2:
+        raise ParseError(
+            "`extend` needs the pause (its extension, call ID or #ID), how much longer, and a reason.",
+            subcommand="extend",
+        )
+    target: RecordingTarget | None = None
+    request_id: int | None = None
+    if args[0].startswith("#"):
+        request_id = _request_id(args[0], "extend")
+    else:
+        target = _parse_target(args[0], "extend")
+    if not _DURATION_LIKE.match(args[1]):
+        raise ParseError(
+            f"`{_quote(args[1])}` is not a duration: say how much longer, like `5m` or `90s`.", subcommand="extend"
+        )
+    seconds = _parse_duration(args[1], limits, "extend")
+    return Extend(target=target, request_id=request_id, seconds=seconds, reason=_reason(args[2:], "extend"))
+
+
+def _parse_breakglass(args: list[str], limits: PauseLimits) -> BreakGlass:
+    return BreakGlass(ask=_parse_pause(args, limits, "breakglass"))
 
 
 def _parse_revoke(args: list[str], limits: PauseLimits) -> Revoke:
@@ -307,14 +483,18 @@ def _parse_no_args(command: Command, name: str) -> _Parser:
 
 
 def _parse_audit(args: list[str], limits: PauseLimits) -> ShowAudit:
-    if not args:
-        return ShowAudit(rows=DEFAULT_AUDIT_ROWS)
+    breakglass = any(word.lower() == "breakglass" for word in args)
+    numbers = [word for word in args if word.lower() != "breakglass"]
+    if not numbers:
+        return ShowAudit(rows=DEFAULT_AUDIT_ROWS, breakglass_only=breakglass)
     # isdigit() alone also accepts digits int() cannot read ("²", "①"); only ASCII digits are a number here.
-    if len(args) > 1 or not (args[0].isascii() and args[0].isdigit()) or not 1 <= int(args[0][:6]) <= MAX_AUDIT_ROWS:
+    word = numbers[0]
+    if len(numbers) > 1 or not (word.isascii() and word.isdigit()) or not 1 <= int(word[:6]) <= MAX_AUDIT_ROWS:
         raise ParseError(
-            f"`audit` takes one number of entries, from 1 to {MAX_AUDIT_ROWS}.", subcommand="audit"
+            f"`audit` takes one number of entries, from 1 to {MAX_AUDIT_ROWS}, and optionally `breakglass`.",
+            subcommand="audit",
         )
-    return ShowAudit(rows=int(args[0]))
+    return ShowAudit(rows=int(word), breakglass_only=breakglass)
 
 
 def _quote(word: str) -> str:
@@ -332,4 +512,9 @@ _PARSERS: dict[str, _Parser] = {
     "revoke": _parse_revoke,
     "users": _parse_no_args(ListUsers(), "users"),
     "audit": _parse_audit,
+    "cancel": _parse_cancel,
+    "extend": _parse_extend,
+    "breakglass": _parse_breakglass,
+    "group": _parse_group,
+    "groups": _parse_no_args(ListGroups(), "groups"),
 }

@@ -79,7 +79,7 @@ def test_console_on_a_configured_deployment_uses_its_database_and_upstreams(
         "SLACK_API_URL": slack.api_url,
     }
     out = _console("--as", "U0OPS", "--team", "T0PROD", "-c", "resume 8856; settings 1002; quit", stdin="", env=env)
-    assert "@U0OPS resumed the recording on extension `8856`" in out
+    assert "@U0OPS sent a resume for the recording on extension `8856`" in out
     assert "Sales Queue" in out
     (call,) = recording_system.mute_calls()
     assert (call["extension"], call["mute"]) == ("8856", "0")

@@ -237,7 +237,7 @@ def test_media_repository_fault_on_resume_command_is_told_privately_then_the_nex
     upstream = media_fault.recover()
     before = len(upstream.mute_calls())
     acked_in_time(lambda: running.sender.command("resume 8857", user=AGENT))
-    slack.wait_for_call("response_url", containing="resumed the recording")
+    slack.wait_for_call("response_url", containing="sent a resume for the recording")
     assert [(c["extension"], c["mute"]) for c in upstream.mute_calls()[before:]] == [("8857", "0")]
 
 
@@ -395,7 +395,8 @@ def test_slack_dropping_the_connection_once_is_retried_and_the_card_is_posted(
     slack.fail_next("chat.postMessage", Reply(drop=True))
     request_id = _ask(running, slack, "8856")
     slack.wait_for_call("response_url", containing=f"Pause request #{request_id} is waiting for an approver")
-    assert len(slack.calls("chat.postMessage")) == 2
+    # The dropped post and its retry (the approvers' DMs go to D… channels and are not counted).
+    assert len([c for c in slack.calls("chat.postMessage") if not c.payload["channel"].startswith("D")]) == 2
     assert len(cards(slack)) == 1
 
 

@@ -98,7 +98,7 @@ def test_pause_approved_by_a_lead_mutes_the_call_and_stamps_the_card(
     # The requester is told privately, in a DM.
     dm = slack.wait_for_call("chat.postMessage", containing="was approved by")[0]
     assert dm.payload["channel"].startswith("D")
-    assert slack.calls("conversations.open")[0].payload["users"] == AGENT
+    assert AGENT in [c.payload["users"] for c in slack.calls("conversations.open")]
     # Every step is in the audit log.
     for action in ("command.pause", "request.created", "request.approved", "upstream.mute_recording",
                    "request.active", "click.approve"):  # fmt: skip

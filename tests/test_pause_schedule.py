@@ -105,7 +105,10 @@ def test_resume_without_an_active_pause_still_resumes(
     sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem
 ) -> None:
     sender.command("resume 8857", user=AGENT)
-    slack.wait_for_call("response_url", containing="resumed the recording")
+    reply = slack.wait_for_call("response_url", containing="sent a resume for the recording")[0]
+    # No pause of the bot was there: the answer never says one was resumed.
+    assert "no pause by recording-bot was active there" in reply.rendered
+    assert "resumed the recording" not in reply.rendered
     (call,) = recording_system.mute_calls()
     assert (call["extension"], call["mute"]) == ("8857", "0")
 

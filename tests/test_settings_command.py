@@ -21,7 +21,7 @@ from bot.sandbox.simulators.webex import (
 from bot.store.webex_tokens import DatabaseWebexTokenStore
 from tests.conftest import AGENT, LEAD, ServedBot
 from tests.pause_helpers import card_text, wait_for_card, wait_for_state
-from tests.slack_requests import SlackSender
+from tests.slack_requests import CHANNEL, SlackSender
 from tests.test_pause_flow import _approve, _ask
 
 pytestmark = pytest.mark.usefixtures("roles")
@@ -190,7 +190,9 @@ def test_the_warning_is_on_the_card_when_it_is_first_posted_and_the_card_is_not_
     sender: SlackSender, slack: SimulatedSlack
 ) -> None:
     _ask(sender, slack, "pause 1000 5m card number")
-    (posted,) = [c for c in slack.calls("chat.postMessage") if "Pause request #" in c.text]
+    (posted,) = [
+        c for c in slack.calls("chat.postMessage") if "Pause request #" in c.text and c.payload["channel"] == CHANNEL
+    ]
     assert "recording mode is Always" in posted.rendered
     assert slack.calls("chat.update") == []
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from itertools import groupby
-
 from bot.blocks.kit import Message, code, context, mention, section, slack_date
 from bot.blocks.text import escape
 from bot.grammar import USAGE
-from bot.models import AllowListEntry, AuditEntry, Role
+from bot.models import AuditEntry
 
 
 def help_message(*, unknown_word: str | None = None) -> Message:
@@ -63,43 +61,12 @@ def internal_error_message(request_id: str) -> Message:
     return Message(text, [section(f":x: {escape(text)}")])
 
 
-def role_changed_message(user_id: str, previous: Role | None, current: Role | None) -> Message:
-    who = mention(user_id)
-    if current is None:
-        if previous is None:
-            text = f"{who} was not on the allow-list; nothing changed."
-        else:
-            text = f":wave: {who} is no longer on the allow-list (was {previous.value})."
-    elif previous is None:
-        text = f":white_check_mark: {who} is now allowed as *{current.value}*."
-    elif previous is current:
-        text = f"{who} already was *{current.value}*; nothing changed."
-    else:
-        text = f":white_check_mark: {who} is now *{current.value}* (was {previous.value})."
-    return Message(text.replace("*", ""), [section(text)])
-
-
-_ROLE_TITLES = {Role.ADMIN: "Admins", Role.APPROVER: "Approvers (team leads)", Role.REQUESTER: "Requesters"}
-
-
-def users_message(entries: list[AllowListEntry]) -> Message:
+def audit_message(entries: list[AuditEntry], *, breakglass_only: bool = False) -> Message:
     if not entries:
-        return Message("The allow-list is empty.", [section("The allow-list is empty.")])
-    by_role = sorted(entries, key=lambda e: -e.role.rank)
-    blocks = [section(f"*Allow-list* — {len(entries)} user(s)")]
-    plain = []
-    for role, group in groupby(by_role, key=lambda e: e.role):
-        members = list(group)
-        line = ", ".join(mention(e.user_id) for e in members)
-        blocks.append(section(f"*{_ROLE_TITLES[role]}* ({len(members)})\n{line}"))
-        plain.append(f"{_ROLE_TITLES[role]}: " + ", ".join(e.user_id for e in members))
-    return Message("; ".join(plain), blocks)
-
-
-def audit_message(entries: list[AuditEntry]) -> Message:
-    if not entries:
-        return Message("The audit log is empty.", [section("The audit log is empty.")])
-    blocks = [section(f"*Audit log* — newest {len(entries)} entries")]
+        empty = "No break-glass pause is in the audit log." if breakglass_only else "The audit log is empty."
+        return Message(empty, [section(empty)])
+    what = "break-glass pauses" if breakglass_only else "entries"
+    blocks = [section(f"*Audit log* — newest {len(entries)} {what}")]
     icons = {"ok": ":white_check_mark:", "refused": ":no_entry:", "error": ":x:"}
     lines = []
     for entry in entries:
@@ -125,6 +92,4 @@ __all__ = [
     "internal_error_message",
     "not_allowed_message",
     "parse_error_message",
-    "role_changed_message",
-    "users_message",
 ]

@@ -19,6 +19,29 @@ def section(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
+def packed_sections(lines: list[str], *, max_blocks: int) -> tuple[list[Block], int]:
+    """Lines packed whole into as few sections as fit Slack's 3000 characters each, using at most
+    `max_blocks` sections; (the sections, how many lines did not fit). A line is never cut, so no
+    mention, link or code span is broken; a single line too long for a section is shortened at a space."""
+    blocks: list[Block] = []
+    current: list[str] = []
+    size = 0
+    for index, line in enumerate(lines):
+        if len(line) > SECTION_TEXT_LIMIT - 2:
+            line = line[: line.rfind(" ", 0, SECTION_TEXT_LIMIT - 2) or SECTION_TEXT_LIMIT - 2] + "…"
+        if current and size + len(line) + 1 > SECTION_TEXT_LIMIT:
+            if len(blocks) + 1 >= max_blocks:
+                blocks.append(section("\n".join(current)))
+                return blocks, len(lines) - index
+            blocks.append(section("\n".join(current)))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        blocks.append(section("\n".join(current)))
+    return blocks, 0
+
+
 def fields(pairs: list[tuple[str, str]]) -> Block:
     """A section of up to 10 label/value fields (Slack's limit); values are mrkdwn already escaped."""
     return {

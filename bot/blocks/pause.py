@@ -1,10 +1,11 @@
-"""The approval card (rendered from a request's stored state), the requests list and resume answers."""
+"""Cards (rendered from a request's stored state), the private notes about requests, the requests list and
+resume answers."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RETRY
+from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RESUME, ACTION_RETRY
 from bot.blocks.kit import (
     Block,
     Message,
@@ -19,11 +20,12 @@ from bot.blocks.kit import (
 from bot.blocks.line_settings import stored_warning_text
 from bot.blocks.text import escape
 from bot.grammar import format_duration
-from bot.models import PauseRequest, RecordingTarget, RequestState, TargetKind
+from bot.models import PauseRequest, RecordingTarget, RequestKind, RequestState, TargetKind
 
 DECISION_BLOCK_ID = "decision"
 
 _CHANNEL_WORDS = {"both": "both sides", "caller": "caller only", "callee": "callee only"}
+_SYSTEM = "system"
 
 
 def _time(moment: datetime | None) -> str:
@@ -35,82 +37,150 @@ def _target_text(target: RecordingTarget) -> str:
     return f"{kind} {code(target.value)}"
 
 
+def _title(request: PauseRequest) -> str:
+    if request.kind is RequestKind.BREAKGLASS:
+        return (
+            f":rotating_light: *BREAK-GLASS pause #{request.id}* — recording on {_target_text(request.target)} "
+            "paused without approval"
+        )
+    if request.kind is RequestKind.EXTENSION:
+        return (
+            f":heavy_plus_sign: *Extension request #{request.id}* — {format_duration(request.duration_seconds)} more "
+            f"on pause #{request.extends_id} ({_target_text(request.target)})"
+        )
+    return f":double_vertical_bar: *Pause request #{request.id}* — recording on {_target_text(request.target)}"
+
+
+def _noun(request: PauseRequest) -> str:
+    return {
+        RequestKind.BREAKGLASS: "Break-glass pause",
+        RequestKind.EXTENSION: "Extension request",
+    }.get(request.kind, "Pause request")
+
+
 def approval_card(request: PauseRequest, *, approval_minutes: float) -> Message:
     """The card for any state: buttons while a decision is possible, a stamped outcome afterwards."""
-    title = f":double_vertical_bar: *Pause request #{request.id}* — recording on {_target_text(request.target)}"
-    blocks: list[Block] = [
-        section(title),
-        fields(
-            [
-                ("Requested by", mention(request.requester_id)),
-                ("Target", _target_text(request.target)),
-                ("Channels", _CHANNEL_WORDS.get(request.channels.value, request.channels.value)),
-                ("Duration", format_duration(request.duration_seconds)),
-            ]
-        ),
-        section(f"*Reason*\n{escape(request.reason)}"),
-    ]
+    who = "Broken by" if request.kind is RequestKind.BREAKGLASS else "Requested by"
+    pairs = [
+        (who, mention(request.requester_id)),
+        ("Target", _target_text(request.target)),
+        ("Channels", _CHANNEL_WORDS.get(request.channels.value, request.channels.value)),
+        ("Duration" if request.kind is not RequestKind.EXTENSION else "Extra time",
+         format_duration(request.duration_seconds)),
+    ]  # fmt: skip
+    if request.group_name:
+        pairs.append(("Group", code(request.group_name)))
+    if request.approvals_needed > 1:
+        pairs.append(("Approvals needed", f"{request.approvals_needed} (four eyes)"))
+    blocks: list[Block] = [section(_title(request)), fields(pairs), section(f"*Reason*\n{escape(request.reason)}")]
     if request.warning:
         blocks.append(context(f":warning: {escape(stored_warning_text(request.warning))}"))
     blocks.extend(_outcome_blocks(request, approval_minutes=approval_minutes))
-    return Message(f"Pause request #{request.id} for {request.target.value}: {_summary(request)}", blocks)
+    return Message(f"{_noun(request)} #{request.id} for {request.target.value}: {_summary(request)}", blocks)
 
 
 def _decided(request: PauseRequest, verb: str) -> str:
+    if verb == "Approved" and len(request.approvals) > 1:
+        who = " and ".join(f"{mention(a.approver_id)} at {_time(a.at)}" for a in request.approvals)
+        return f"Approved by {who}"
     return f"{verb} by {mention(request.decided_by or '?')} at {_time(request.decided_at)}"
+
+
+def _approvals_so_far(request: PauseRequest) -> str:
+    stamps = ", ".join(f"{mention(a.approver_id)}, {_time(a.at)}" for a in request.approvals)
+    return f":ballot_box_with_check: {len(request.approvals)} of {request.approvals_needed} approvals: {stamps}"
+
+
+def _decision_buttons(request: PauseRequest) -> Block:
+    return {
+        "type": "actions",
+        "block_id": DECISION_BLOCK_ID,
+        "elements": [
+            button("Approve", ACTION_APPROVE, str(request.id), style="primary"),
+            button("Deny", ACTION_DENY, str(request.id), style="danger"),
+        ],
+    }
 
 
 def _outcome_blocks(request: PauseRequest, *, approval_minutes: float) -> list[Block]:
     state = request.state
+    broke = request.kind is RequestKind.BREAKGLASS
+    decided = (
+        f"Paused without approval by {mention(request.requester_id)} at {_time(request.decided_at)}"
+        if broke else _decided(request, "Approved")
+    )  # fmt: skip
     if state is RequestState.PENDING:
-        return [
-            context(
-                f"Waiting for an approver other than {mention(request.requester_id)}. "
-                f"Expires {slack_date(request.expires_at, '{date_short_pretty} at {time}')}."
-            ),
-            {
-                "type": "actions",
-                "block_id": DECISION_BLOCK_ID,
-                "elements": [
-                    button("Approve", ACTION_APPROVE, str(request.id), style="primary"),
-                    button("Deny", ACTION_DENY, str(request.id), style="danger"),
-                ],
-            },
-        ]
+        waiting = (
+            f"Waiting for {request.approvals_needed} approvers other than {mention(request.requester_id)}"
+            if request.approvals_needed > 1
+            else f"Waiting for an approver other than {mention(request.requester_id)}"
+        )
+        if request.group_name:
+            waiting += f" (the {escape(request.group_name)} group's approvers, floor managers or admins)"
+        blocks: list[Block] = []
+        if request.approvals:
+            blocks.append(section(_approvals_so_far(request)))
+        blocks.append(context(f"{waiting}. Expires {slack_date(request.expires_at, '{date_short_pretty} at {time}')}."))
+        blocks.append(_decision_buttons(request))
+        return blocks
     if state in (RequestState.APPROVED, RequestState.EXECUTING):
-        return [section(f":hourglass_flowing_sand: {_decided(request, 'Approved')}. Pausing the recording…")]
+        what = "Applying the extension…" if request.kind is RequestKind.EXTENSION else "Pausing the recording…"
+        return [section(f":hourglass_flowing_sand: {decided}. {what}")]
     if state in (RequestState.ACTIVE, RequestState.RESUMING):
         text = (
-            f":white_check_mark: {_decided(request, 'Approved')}. "
-            f"*Recording paused until {_time(request.resume_at)}*; it resumes by itself then."
+            f":white_check_mark: {decided}. *Recording paused until {_time(request.resume_at)}*; "
+            "it resumes by itself then."
         )
         blocks = [section(text)]
         if request.error and request.resume_attempts:
             blocks.append(
                 context(f":warning: The automatic resume failed ({escape(request.error)}); retrying shortly.")
             )
+        if broke:
+            blocks.append(
+                {
+                    "type": "actions",
+                    "block_id": "resume",
+                    "elements": [button("Resume now", ACTION_RESUME, str(request.id), style="primary")],
+                }
+            )
         return blocks
     if state is RequestState.RESUMED:
-        if request.resumed_by in (None, "", "system"):
+        if request.resumed_by in (None, "", _SYSTEM):
             how = f"resumed automatically at {_time(request.resumed_at)}"
         else:
             how = f"resumed by {mention(request.resumed_by or '?')} at {_time(request.resumed_at)}"
-        return [section(f":arrow_forward: {_decided(request, 'Approved')}. Recording paused, then {how}.")]
+        note = f" ({escape(request.error)})" if request.error else ""
+        return [section(f":arrow_forward: {decided}. Recording paused, then {how}{note}.")]
+    if state is RequestState.EXTENDED:
+        return [
+            section(
+                f":heavy_plus_sign: {_decided(request, 'Approved')}. Pause #{request.extends_id} now ends at "
+                f"*{_time(request.resume_at)}*."
+            )
+        ]
     if state is RequestState.DENIED:
         return [section(f":no_entry_sign: {_decided(request, 'Denied')}. Nothing was sent to the recording system.")]
+    if state is RequestState.CANCELLED:
+        return [
+            section(
+                f":leftwards_arrow_with_hook: Cancelled by {mention(request.cancelled_by or '?')}. "
+                "Nothing was sent to the recording system."
+            )
+        ]
     if state is RequestState.EXPIRED:
+        if request.kind is RequestKind.EXTENSION and request.error:
+            return [section(f":hourglass: Expired: {escape(request.error)}. The pause was not extended.")]
         return [
             section(
                 f":hourglass: Expired at {_time(request.expires_at)}: nobody decided within "
-                f"{approval_minutes:g} minutes. Nothing was sent to the recording system."
+                f"{_minutes(approval_minutes)}. Nothing was sent to the recording system."
             )
         ]
     if state is RequestState.FAILED:
         return [
-            section(
-                f":x: {_decided(request, 'Approved')}, but *the pause failed*: "
-                f"{escape(request.error or 'unknown error')}"
-            ),
+            section(f":x: {decided}, but *the pause failed*: {escape(request.error or 'unknown error')}"),
+            context(f"Retry until {_time(request.expires_at)}; after that the request is abandoned by itself."),
             {
                 "type": "actions",
                 "block_id": DECISION_BLOCK_ID,
@@ -121,6 +191,8 @@ def _outcome_blocks(request: PauseRequest, *, approval_minutes: float) -> list[B
             },
         ]
     if state is RequestState.ABANDONED:
+        if request.resumed_by == _SYSTEM:
+            return [section(f":wastebasket: Abandoned by itself: {escape(request.error or 'no retry in time')}")]
         return [
             section(
                 f":wastebasket: Abandoned by {mention(request.resumed_by or request.decided_by or '?')} after the "
@@ -128,6 +200,10 @@ def _outcome_blocks(request: PauseRequest, *, approval_minutes: float) -> list[B
             )
         ]
     return []
+
+
+def _minutes(minutes: float) -> str:
+    return f"{minutes:g} minute" + ("" if minutes == 1 else "s")
 
 
 def _summary(request: PauseRequest) -> str:
@@ -142,6 +218,8 @@ def _summary(request: PauseRequest) -> str:
         RequestState.EXPIRED: "expired without a decision",
         RequestState.FAILED: f"the pause failed: {request.error}",
         RequestState.ABANDONED: "abandoned after a failure",
+        RequestState.CANCELLED: f"cancelled by {request.cancelled_by}",
+        RequestState.EXTENDED: f"approved; the pause now ends at {_plain_time(request.resume_at)}",
     }[request.state]
 
 
@@ -149,41 +227,125 @@ def _plain_time(moment: datetime | None) -> str:
     return moment.strftime("%H:%M UTC") if moment else "?"
 
 
+def _link(link: str | None, words: str = "the card") -> str:
+    return f"<{link}|{words}>" if link else words
+
+
+# -- private notes ---------------------------------------------------------------------------------
+
+
 def outcome_for_requester(request: PauseRequest) -> Message:
     """The private note telling the requester what became of their request."""
     target = _target_text(request.target)
+    noun = _noun(request).lower()
     decider = mention(request.decided_by or "?")
     if request.state is RequestState.ACTIVE:
         text = (
-            f":white_check_mark: Your pause request #{request.id} was approved by {decider}: "
+            f":white_check_mark: Your {noun} #{request.id} was approved by {decider}: "
             f"the recording on {target} is paused until {_time(request.resume_at)}."
         )
+    elif request.state is RequestState.EXTENDED:
+        text = (
+            f":heavy_plus_sign: Your extension request #{request.id} was approved by {decider}: pause "
+            f"#{request.extends_id} on {target} now ends at {_time(request.resume_at)}."
+        )
     elif request.state is RequestState.DENIED:
-        text = f":no_entry_sign: Your pause request #{request.id} for {target} was denied by {decider}."
+        text = f":no_entry_sign: Your {noun} #{request.id} for {target} was denied by {decider}."
     elif request.state is RequestState.FAILED:
         text = (
-            f":x: Your pause request #{request.id} for {target} was approved, but the pause failed: "
+            f":x: Your {noun} #{request.id} for {target} was approved, but the pause failed: "
             f"{escape(request.error or 'unknown error')}"
         )
     elif request.state is RequestState.EXPIRED:
-        text = f":hourglass: Your pause request #{request.id} for {target} expired: nobody decided in time."
+        text = f":hourglass: Your {noun} #{request.id} for {target} expired: nobody decided in time."
     else:
-        text = f"Your pause request #{request.id} for {target}: {escape(_summary(request))}."
-    return Message(f"Pause request #{request.id} for {request.target.value}: {_summary(request)}", [section(text)])
+        text = f"Your {noun} #{request.id} for {target}: {escape(_summary(request))}."
+    return Message(f"{_noun(request)} #{request.id} for {request.target.value}: {_summary(request)}", [section(text)])
 
 
-def request_received(request: PauseRequest) -> Message:
+def request_received(request: PauseRequest, link: str | None = None) -> Message:
+    """The requester's private confirmation, with a link to the card (which may be in another channel)."""
+    noun = _noun(request)
+    where = ""
+    if request.card_channel_id and request.card_channel_id != request.channel_id:
+        where = f" in <#{request.card_channel_id}>"
+    if request.kind is RequestKind.BREAKGLASS:
+        state = (
+            f"is in effect until {_time(request.resume_at)}; every admin has been told"
+            if request.state is RequestState.ACTIVE
+            else f"did not take effect: {escape(request.error or request.state)}"
+        )  # fmt: skip
+        text = (
+            f":rotating_light: Break-glass pause #{request.id} on {_target_text(request.target)} {state} "
+            f"({_link(link)})."
+        )
+        return Message(f"Break-glass pause #{request.id}: {_summary(request)}", [section(text)])
+    waiting = f"{request.approvals_needed} approvers" if request.approvals_needed > 1 else "an approver"
     text = (
-        f"Pause request #{request.id} for {_target_text(request.target)} is waiting for an approver; "
-        "you will be told the outcome."
+        f"{noun} #{request.id} for {_target_text(request.target)} is waiting for {waiting}{where} "
+        f"({_link(link)}); you will be told the outcome. `/recording cancel {request.id}` withdraws it."
     )
-    return Message(f"Pause request #{request.id} is waiting for an approver.", [section(text)])
+    return Message(f"{noun} #{request.id} is waiting for {waiting}.", [section(text)])
+
+
+def decider_notice(request: PauseRequest, link: str | None) -> Message:
+    """An approver's private note: a request waits for their decision."""
+    what = (
+        f"{format_duration(request.duration_seconds)} more on pause #{request.extends_id}"
+        if request.kind is RequestKind.EXTENSION
+        else f"a {format_duration(request.duration_seconds)} pause"
+    )
+    group = f" ({escape(request.group_name)} group)" if request.group_name else ""
+    text = (
+        f":bell: {mention(request.requester_id)}{group} asks for {what} of the recording on "
+        f"{_target_text(request.target)}: _{escape(request.reason)}_\nDecide on {_link(link)} "
+        f"(request #{request.id}, expires {_time(request.expires_at)})."
+    )
+    return Message(
+        f"{_noun(request)} #{request.id} for {request.target.value} waits for your decision.", [section(text)]
+    )
+
+
+def reminder_notice(request: PauseRequest) -> Message:
+    text = (
+        f":alarm_clock: The pause of the recording on {_target_text(request.target)} (#{request.id}) ends at "
+        f"{_time(request.resume_at)}. Need longer? `/recording extend #{request.id} 5m <reason>`"
+    )
+    return Message(f"Pause #{request.id} ends at {_plain_time(request.resume_at)}.", [section(text)])
+
+
+def ended_notice(request: PauseRequest) -> Message:
+    if request.resumed_by in (None, "", _SYSTEM):
+        how = "resumed automatically at the end of its window"
+    else:
+        how = f"resumed by {mention(request.resumed_by or '?')}"
+    note = f" ({escape(request.error)})" if request.error else ""
+    text = (
+        f":arrow_forward: The pause #{request.id} of the recording on {_target_text(request.target)} has ended: "
+        f"{how}{note}."
+    )
+    return Message(f"Pause #{request.id} on {request.target.value} has ended.", [section(text)])
+
+
+def breakglass_notice(request: PauseRequest, link: str | None) -> Message:
+    text = (
+        f":rotating_light: {mention(request.requester_id)} broke glass: the recording on "
+        f"{_target_text(request.target)} is paused without approval until {_time(request.resume_at)}. "
+        f"Reason: _{escape(request.reason)}_ ({_link(link)}, #{request.id})."
+    )
+    return Message(
+        f"Break-glass pause #{request.id} on {request.target.value} by {request.requester_id}.", [section(text)]
+    )
+
+
+# -- lists and answers -----------------------------------------------------------------------------
 
 
 def open_requests_message(requests: list[PauseRequest], *, now: datetime) -> Message:
     pending = [r for r in requests if r.state is RequestState.PENDING]
     paused = [r for r in requests if r.state in (RequestState.ACTIVE, RequestState.RESUMING)]
     busy = [r for r in requests if r.state in (RequestState.APPROVED, RequestState.EXECUTING)]
+    failed = [r for r in requests if r.state is RequestState.FAILED]
     if not requests:
         return Message(
             "No pending requests and no active pauses.", [section("No pending requests and no active pauses.")]
@@ -192,21 +354,49 @@ def open_requests_message(requests: list[PauseRequest], *, now: datetime) -> Mes
     plain: list[str] = []
     if pending:
         lines = [
-            f"• #{r.id} {_target_text(r.target)} by {mention(r.requester_id)} for {format_duration(r.duration_seconds)}"
-            f" — expires in {_remaining(r.expires_at, now)}"
+            f"• #{r.id} {_what(r)} by {mention(r.requester_id)}{_group(r)}"
+            f"{_votes(r)} — expires in {_remaining(r.expires_at, now)}"
             for r in pending
         ]
         blocks.append(section(f"*Pending approval* ({len(pending)})\n" + "\n".join(lines)))
         plain += [f"pending #{r.id} {r.target.value}" for r in pending]
     if paused or busy:
         lines = [
-            f"• #{r.id} {_target_text(r.target)} — paused, resumes in {_remaining(r.resume_at, now)}"
-            f" (at {_time(r.resume_at)})"
+            f"• #{r.id} {_target_text(r.target)}{_group(r)}"
+            f"{' (break-glass)' if r.kind is RequestKind.BREAKGLASS else ''}"
+            f" — paused, resumes in {_remaining(r.resume_at, now)} (at {_time(r.resume_at)})"
             for r in paused
-        ] + [f"• #{r.id} {_target_text(r.target)} — pausing now" for r in busy]
+        ] + [f"• #{r.id} {_target_text(r.target)}{_group(r)} — pausing now" for r in busy]
         blocks.append(section(f"*Active pauses* ({len(paused) + len(busy)})\n" + "\n".join(lines)))
         plain += [f"active #{r.id} {r.target.value}" for r in paused + busy]
+    if failed:
+        lines = [
+            f"• #{r.id} {_target_text(r.target)}{_group(r)} — failed: {escape(r.error or 'unknown error')}; "
+            f"Retry or Abandon on its card until {_time(r.expires_at)}"
+            for r in failed
+        ]
+        blocks.append(section(f"*Failed, awaiting Retry or Abandon* ({len(failed)})\n" + "\n".join(lines)))
+        plain += [f"failed #{r.id} {r.target.value}" for r in failed]
     return Message("; ".join(plain), blocks)
+
+
+def _what(request: PauseRequest) -> str:
+    if request.kind is RequestKind.EXTENSION:
+        return (
+            f"{format_duration(request.duration_seconds)} more on pause #{request.extends_id} "
+            f"({_target_text(request.target)})"
+        )
+    return f"{_target_text(request.target)} for {format_duration(request.duration_seconds)}"
+
+
+def _group(request: PauseRequest) -> str:
+    return f" [{escape(request.group_name)}]" if request.group_name else ""
+
+
+def _votes(request: PauseRequest) -> str:
+    if request.approvals_needed < 2:
+        return ""
+    return f", {len(request.approvals)} of {request.approvals_needed} approvals"
 
 
 def _remaining(moment: datetime | None, now: datetime) -> str:
@@ -216,17 +406,44 @@ def _remaining(moment: datetime | None, now: datetime) -> str:
     return format_duration(seconds) if seconds else "a moment"
 
 
-def resumed_message(target: RecordingTarget, user_id: str, requests: list[PauseRequest]) -> Message:
-    ids = ", ".join(f"#{r.id}" for r in requests)
-    cancelled = f" The automatic resume of {ids} is cancelled." if requests else ""
-    text = f":arrow_forward: {mention(user_id)} resumed the recording on {_target_text(target)}.{cancelled}"
-    return Message(f"{user_id} resumed the recording on {target.value}.{cancelled}", [section(text)])
+def resumed_message(
+    target: RecordingTarget, user_id: str, requests: list[PauseRequest], pending: list[PauseRequest] | None = None
+) -> Message:
+    """What a resume did: which pause it ended, or that none of the bot's pauses was active there."""
+    if requests:
+        ids = ", ".join(f"#{r.id}" for r in requests)
+        text = (
+            f":arrow_forward: {mention(user_id)} resumed the recording on {_target_text(target)}, ending pause {ids}. "
+            f"The automatic resume of {ids} is cancelled."
+        )
+        plain = (
+            f"{user_id} resumed the recording on {target.value}, ending pause {ids}. "
+            f"The automatic resume of {ids} is cancelled."
+        )
+    else:
+        text = (
+            f":arrow_forward: {mention(user_id)} sent a resume for the recording on {_target_text(target)}: no pause "
+            "by recording-bot was active there, and the resume was sent anyway (it is the safe direction)."
+        )
+        plain = f"{user_id} sent a resume for {target.value}; no pause by recording-bot was active there."
+    blocks = [section(text)]
+    for request in pending or []:
+        note = (
+            f"Request #{request.id} on {_target_text(target)} is still waiting for approval; the resume did not "
+            f"touch it. `/recording cancel {request.id}` withdraws it."
+        )
+        blocks.append(context(note))
+        plain += f" Request #{request.id} is still waiting for approval."
+    return Message(plain, blocks)
 
 
 def already_decided_message(request: PauseRequest) -> Message:
     """For the loser of a race (or a late click): who decided first, and what the request is now."""
     if request.state is RequestState.EXPIRED:
         text = f"Request #{request.id} has already expired: nobody decided in time."
+    elif request.state is RequestState.CANCELLED:
+        who = mention(request.cancelled_by or "?")
+        text = f"Request #{request.id} was cancelled by {who}; there is nothing to decide."
     elif request.decided_by and request.state is not RequestState.PENDING:
         verb = "denied" if request.state is RequestState.DENIED else "approved"
         text = (
@@ -236,3 +453,18 @@ def already_decided_message(request: PauseRequest) -> Message:
     else:
         text = f"Request #{request.id} is {request.state.value}; there is nothing to decide."
     return Message(text, [section(f":information_source: {text}")])
+
+
+def approval_counted_message(request: PauseRequest) -> Message:
+    """The first approver of a four-eyes request: their approval counted; another is needed."""
+    waiting = request.approvals_needed - len(request.approvals)
+    text = (
+        f"Your approval of request #{request.id} counted ({len(request.approvals)} of {request.approvals_needed}); "
+        f"it waits for {waiting} more, from another approver."
+    )
+    return Message(text, [section(f":ballot_box_with_check: {text}")])
+
+
+def cancelled_message(request: PauseRequest) -> Message:
+    text = f"{_noun(request)} #{request.id} for {_target_text(request.target)} is cancelled; its card says so."
+    return Message(f"{_noun(request)} #{request.id} is cancelled.", [section(f":leftwards_arrow_with_hook: {text}")])

@@ -8,15 +8,16 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
-from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RETRY
+from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RESUME, ACTION_RETRY
+from bot.blocks.pause import approval_counted_message
 from bot.listeners.background import BUSY_TEXT, BackgroundWork
 from bot.listeners.edge import ACKED_AT_EDGE
 from bot.listeners.failures import describe_failure
 from bot.listeners.replies import send
 from bot.logs import request_context
-from bot.models import Invocation, Outcome, PauseRequest, SlackUser
+from bot.models import Invocation, Outcome, PauseRequest, RequestState, SlackUser
 from bot.services.bundle import Services
-from bot.services.pauses import PauseRefused
+from bot.services.pauses import PauseRefused, PauseService
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ def register(app: App, services: Services, work: BackgroundWork) -> None:
         ACTION_DENY: services.pauses.deny,
         ACTION_RETRY: services.pauses.retry,
         ACTION_ABANDON: services.pauses.abandon,
+        ACTION_RESUME: _resume_now(services.pauses),
     }
     for action_id, decide in decisions.items():
         app.action(action_id)(_click_listener(action_id, decide, services, work))
@@ -75,6 +77,11 @@ def handle_click(
         request = decide(invocation, request_id)
         target = request.target.value
         details["state"] = request.state.value
+        if action_id == ACTION_APPROVE and request.state is RequestState.PENDING:
+            # A four-eyes request: this approval counted, another approver is needed.
+            counted = approval_counted_message(request)
+            send(lambda: respond(text=counted.text, blocks=counted.blocks, response_type="ephemeral",
+                                 replace_original=False))  # fmt: skip
     except Exception as error:  # the one failure path: a private reply and an audit row
         failure = describe_failure(error, invocation.request_id)
         if failure.unexpected:
@@ -102,6 +109,20 @@ def _audit(
         services.audit.record(invocation, action=f"click.{name}", outcome=outcome, target=target, details=details)
     except Exception:
         logger.exception("could not write the audit row for click.%s", name)
+
+
+def _resume_now(pauses: PauseService) -> Decision:
+    """The Resume now button: resume the request's pause; the request as it ended."""
+
+    def resume_now(invocation: Invocation, request_id: int) -> PauseRequest:
+        result = pauses.resume_request(invocation, request_id)
+        if result.cancelled:
+            return result.cancelled[0]
+        current = pauses.get(request_id)
+        assert current is not None
+        return current
+
+    return resume_now
 
 
 def _invocation(body: dict[str, Any], request_id: str) -> Invocation:

@@ -8,21 +8,27 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
-from bot.blocks.common import audit_message, help_message, role_changed_message, users_message
+from bot.blocks.common import audit_message, help_message
 from bot.grammar import (
     Allow,
+    BreakGlass,
+    Cancel,
     Command,
+    ConfigureGroup,
+    Extend,
     Help,
+    ListGroups,
     ListRequests,
     ListUsers,
     ParseError,
     Resume,
     Revoke,
     ShowAudit,
+    ShowGroup,
     ShowSettings,
     parse_command,
 )
-from bot.listeners import line_settings, pause
+from bot.listeners import access, line_settings, pause
 from bot.listeners.background import BUSY_TEXT, BackgroundWork
 from bot.listeners.command_run import CommandRun, Handler
 from bot.listeners.edge import ACKED_AT_EDGE
@@ -100,12 +106,14 @@ def _log(invocation: Invocation, name: str, outcome: str, started: float) -> Non
 
 def _audit(services: Services, invocation: Invocation, name: str, outcome: str, details: dict[str, Any]) -> None:
     try:
+        group = details.pop("group", None) or services.authorizer.group_of(invocation.user)
         services.audit.record(
             invocation,
             action=f"command.{name}",
             outcome=outcome,
             target=str(details.pop("target", "")),
             details=details,
+            group=group,
         )
     except Exception:
         # The reply has gone out; a failed audit write must be visible to the operator, not the user.
@@ -128,33 +136,24 @@ def _help(run: CommandRun, command: Help) -> None:
     run.reply_privately(help_message(unknown_word=command.unknown_word))
 
 
-def _allow(run: CommandRun, command: Allow) -> None:
-    run.audit_details["target"] = command.user_id
-    change = run.services.authorizer.grant(run.invocation, command.user_id, command.role)
-    run.reply_privately(role_changed_message(change.user_id, change.previous, change.current))
-
-
-def _revoke(run: CommandRun, command: Revoke) -> None:
-    run.audit_details["target"] = command.user_id
-    change = run.services.authorizer.revoke(run.invocation, command.user_id)
-    run.reply_privately(role_changed_message(change.user_id, change.previous, change.current))
-
-
-def _users(run: CommandRun, command: ListUsers) -> None:
-    run.reply_privately(users_message(run.services.authorizer.entries_for(run.invocation)))
-
-
 def _audit_log(run: CommandRun, command: ShowAudit) -> None:
-    run.reply_privately(audit_message(run.services.audit_log.recent(run.invocation, command.rows)))
+    entries = run.services.audit_log.recent(run.invocation, command.rows, breakglass_only=command.breakglass_only)
+    run.reply_privately(audit_message(entries, breakglass_only=command.breakglass_only))
 
 
 _HANDLERS: dict[type[Command], Handler] = {
     Help: _help,
-    Allow: _allow,
-    Revoke: _revoke,
-    ListUsers: _users,
+    Allow: access.allow,
+    Revoke: access.revoke,
+    ListUsers: access.users,
+    ShowGroup: access.show_group,
+    ConfigureGroup: access.configure_group,
+    ListGroups: access.list_groups,
     ShowAudit: _audit_log,
     PauseAsk: pause.pause,
+    BreakGlass: pause.breakglass,
+    Extend: pause.extend,
+    Cancel: pause.cancel,
     Resume: pause.resume,
     ListRequests: pause.list_requests,
     ShowSettings: line_settings.show_settings,

@@ -11,7 +11,7 @@ from bot.blocks.pause import already_decided_message
 from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
 from bot.grammar import ParseError
 from bot.models import Outcome
-from bot.services.authorization import LastAdmin, NotAllowed
+from bot.services.authorization import LastAdmin, NotADecider, NotAllowed
 from bot.services.line_settings import WebexNotConfigured
 from bot.services.pauses import AlreadyDecided, PauseRefused
 from bot.store.database import DatabaseUnavailable
@@ -30,6 +30,8 @@ class Failure:
 def describe_failure(error: BaseException, request_id: str) -> Failure:
     if isinstance(error, NotAllowed):
         return Failure(not_allowed_message(error.message, error.admins), Outcome.REFUSED)
+    if isinstance(error, NotADecider):
+        return Failure(error_message(error.message), Outcome.REFUSED)
     if isinstance(error, ParseError):
         return Failure(parse_error_message(error.message, error.example), Outcome.ERROR)
     if isinstance(error, AlreadyDecided):

@@ -1,25 +1,55 @@
-"""`/recording pause`, `resume` and `requests`: hand the parsed command to the pause service, render the answer."""
+"""`/recording pause`, `breakglass`, `extend`, `cancel`, `resume` and `requests`: hand the parsed command to
+the pause service, render the answer."""
 
 from __future__ import annotations
 
-from bot.blocks.pause import open_requests_message, request_received, resumed_message
-from bot.grammar import ListRequests, Resume
+from bot.blocks.pause import cancelled_message, open_requests_message, request_received, resumed_message
+from bot.grammar import BreakGlass, Cancel, Extend, ListRequests, Resume
 from bot.listeners.command_run import CommandRun
 from bot.models import PauseAsk
 
 
 def pause(run: CommandRun, command: PauseAsk) -> None:
     run.audit_details["target"] = command.target.value
-    request = run.services.pauses.request_pause(run.invocation, command)
-    run.audit_details["request"] = request.id
-    run.reply_privately(request_received(request))
+    asked = run.services.pauses.request_pause(run.invocation, command)
+    run.audit_details["request"] = asked.request.id
+    run.reply_privately(request_received(asked.request, asked.card_link))
+
+
+def breakglass(run: CommandRun, command: BreakGlass) -> None:
+    run.audit_details["target"] = command.ask.target.value
+    asked = run.services.pauses.break_glass(run.invocation, command.ask)
+    run.audit_details["request"] = asked.request.id
+    run.reply_privately(request_received(asked.request, asked.card_link))
+
+
+def extend(run: CommandRun, command: Extend) -> None:
+    if command.target is not None:
+        run.audit_details["target"] = command.target.value
+    asked = run.services.pauses.request_extension(
+        run.invocation,
+        target=command.target,
+        request_id=command.request_id,
+        seconds=command.seconds,
+        reason=command.reason,
+    )
+    run.audit_details["request"] = asked.request.id
+    run.reply_privately(request_received(asked.request, asked.card_link))
+
+
+def cancel(run: CommandRun, command: Cancel) -> None:
+    run.audit_details["request"] = command.request_id
+    cancelled = run.services.pauses.cancel(run.invocation, command.request_id)
+    run.audit_details["target"] = cancelled.target.value
+    run.reply_privately(cancelled_message(cancelled))
 
 
 def resume(run: CommandRun, command: Resume) -> None:
     run.audit_details["target"] = command.target.value
     result = run.services.pauses.resume(run.invocation, command.target)
     run.audit_details["cancelled"] = [r.id for r in result.cancelled]
-    run.reply_in_channel(resumed_message(result.target, run.invocation.user_id, result.cancelled))
+    run.audit_details["pending"] = [r.id for r in result.pending]
+    run.reply_in_channel(resumed_message(result.target, run.invocation.user_id, result.cancelled, result.pending))
 
 
 def list_requests(run: CommandRun, command: ListRequests) -> None:

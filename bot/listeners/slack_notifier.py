@@ -1,14 +1,23 @@
-"""The pause service's notifier for Slack: posts and updates approval cards, tells requesters privately."""
+"""The pause service's notifier for Slack: posts and updates cards, sends private notes by DM."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.blocks.pause import approval_card, outcome_for_requester
+from bot.blocks.kit import Message
+from bot.blocks.pause import (
+    approval_card,
+    breakglass_notice,
+    decider_notice,
+    ended_notice,
+    outcome_for_requester,
+    reminder_notice,
+)
 from bot.models import PauseRequest
 from bot.services.notifications import CardNotPosted
 
@@ -24,22 +33,33 @@ _CANNOT_POST_HERE = {
     "restricted_action",
     "not_allowed_token_type",
 }
+# Slack answers these with errors of their own, and slack_sdk lets a bad JSON answer out as ValueError.
+_SLACK_FAILURES = (SlackApiError, SlackClientError, OSError, ValueError, KeyError, TypeError)
 
 
 class SlackPauseNotifier:
     def __init__(self, *, client: WebClient, approval_minutes: float) -> None:
         self._client = client
         self._approval_minutes = approval_minutes
+        self._listeners: list[Callable[[PauseRequest], None]] = []
+
+    def on_request_changed(self, listener: Callable[[PauseRequest], None]) -> None:
+        """Call `listener` after every change of a request (e.g. to refresh Home tabs)."""
+        self._listeners.append(listener)
 
     def post_card(self, request: PauseRequest) -> str:
         card = approval_card(request, approval_minutes=self._approval_minutes)
+        channel = request.card_channel
         try:
-            response = self._client.chat_postMessage(channel=request.channel_id, text=card.text, blocks=card.blocks)
+            response = self._client.chat_postMessage(channel=channel, text=card.text, blocks=card.blocks)
         except SlackApiError as error:
             reason = str(error.response.get("error", "unknown_error"))
             if reason in _CANNOT_POST_HERE:
+                where = (
+                    "this channel" if channel == request.channel_id else f"<#{channel}>, the group's approvals channel"
+                )
                 raise CardNotPosted(
-                    "I can't post the approval card in this channel. Invite me with `/invite @recording-bot` "
+                    f"I can't post the approval card in {where}. Invite me there with `/invite @recording-bot` "
                     "(or use a public channel) and ask again."
                 ) from None
             raise CardNotPosted(f"Slack refused the approval card ({reason}); please ask again.") from None
@@ -59,10 +79,10 @@ class SlackPauseNotifier:
         for attempt in range(1, _UPDATE_ATTEMPTS + 1):
             try:
                 self._client.chat_update(
-                    channel=request.channel_id, ts=request.message_ts, text=card.text, blocks=card.blocks
+                    channel=request.card_channel, ts=request.message_ts, text=card.text, blocks=card.blocks
                 )
                 return
-            except (SlackApiError, SlackClientError, OSError, ValueError) as error:
+            except _SLACK_FAILURES as error:
                 # A stale card invites clicks on a decided request: worth one more try. Either way the
                 # state is safe in the database, and the card catches up on the next change.
                 logger.warning(
@@ -72,14 +92,46 @@ class SlackPauseNotifier:
                     return
                 time.sleep(_UPDATE_RETRY_SECONDS)
 
-    def tell_requester(self, request: PauseRequest) -> None:
-        note = outcome_for_requester(request)
+    def card_link(self, request: PauseRequest) -> str | None:
+        if not request.message_ts:
+            return None
         try:
-            opened = self._client.conversations_open(users=request.requester_id)
+            answer = self._client.chat_getPermalink(channel=request.card_channel, message_ts=request.message_ts)
+            link = answer.get("permalink")
+        except _SLACK_FAILURES as error:
+            logger.warning("no link to the card of request #%s: %s", request.id, _describe(error))
+            return None
+        return str(link) if isinstance(link, str) and link.startswith("https://") else None
+
+    def tell_requester(self, request: PauseRequest) -> None:
+        self._dm(request.requester_id, outcome_for_requester(request), request)
+
+    def ask_decider(self, request: PauseRequest, user_id: str, link: str | None) -> None:
+        self._dm(user_id, decider_notice(request, link), request)
+
+    def remind_requester(self, request: PauseRequest) -> None:
+        self._dm(request.requester_id, reminder_notice(request), request)
+
+    def tell_pause_ended(self, request: PauseRequest) -> None:
+        self._dm(request.requester_id, ended_notice(request), request)
+
+    def tell_admin_breakglass(self, request: PauseRequest, admin_id: str, link: str | None) -> None:
+        self._dm(admin_id, breakglass_notice(request, link), request)
+
+    def request_changed(self, request: PauseRequest) -> None:
+        for listener in self._listeners:
+            try:
+                listener(request)
+            except Exception:
+                logger.exception("a listener of request #%s's changes failed", request.id)
+
+    def _dm(self, user_id: str, note: Message, request: PauseRequest) -> None:
+        try:
+            opened = self._client.conversations_open(users=user_id)
             channel = opened["channel"]["id"]
             self._client.chat_postMessage(channel=channel, text=note.text, blocks=note.blocks)
-        except (SlackApiError, SlackClientError, OSError, ValueError, KeyError, TypeError) as error:
-            logger.warning("could not tell the requester of request #%s: %s", request.id, _describe(error))
+        except _SLACK_FAILURES as error:
+            logger.warning("could not send %s a note about request #%s: %s", user_id, request.id, _describe(error))
 
 
 def _describe(error: BaseException) -> str:

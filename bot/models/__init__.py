@@ -1,6 +1,6 @@
 """Value types shared by the layers: no I/O; imported by everything above, importing nothing of the bot."""
 
-from bot.models.access import AllowListEntry, Invocation, Role, SlackUser
+from bot.models.access import Access, AllowListEntry, ApproverGroup, Invocation, Role, SlackUser
 from bot.models.audit import AuditEntry, AuditQuery, ChainProblem, ChainReport, ChainVerification, Outcome
 from bot.models.lines import (
     PAUSABLE_MODES,
@@ -18,11 +18,13 @@ from bot.models.lines import (
 )
 from bot.models.requests import (
     OPEN_STATES,
+    Approval,
     Channels,
     PauseAsk,
     PauseLimits,
     PauseRequest,
     RecordingTarget,
+    RequestKind,
     RequestState,
     TargetKind,
 )
@@ -31,7 +33,10 @@ from bot.models.tokens import WebexTokens
 __all__ = [
     "OPEN_STATES",
     "PAUSABLE_MODES",
+    "Access",
     "AllowListEntry",
+    "Approval",
+    "ApproverGroup",
     "AuditEntry",
     "AuditQuery",
     "CallRecordingSettings",
@@ -51,6 +56,7 @@ __all__ = [
     "RecordingNotification",
     "RecordingRepeat",
     "RecordingTarget",
+    "RequestKind",
     "RequestState",
     "Role",
     "SelectiveCallRecording",

@@ -40,6 +40,25 @@ class AllowListEntry:
     role: Role
     added_by: str
     added_at: datetime
+    group_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Access:
+    """A user's role and approver group (None: in no group)."""
+
+    role: Role
+    group_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ApproverGroup:
+    """An approver group: where its requests' cards go and how many approvals they need."""
+
+    team_id: str
+    name: str
+    channel_id: str | None = None
+    approvals: int = 1
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ class AuditQuery:
     team_id: str | None = None
     user_id: str | None = None
     target: str | None = None
+    group_name: str | None = None
+    action: str | None = None
     limit: int | None = None
 
 

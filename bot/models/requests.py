@@ -65,11 +65,22 @@ class PauseAsk:
     reason: str
 
 
-class RequestState(enum.StrEnum):
-    """A pause request's lifecycle.
+class RequestKind(enum.StrEnum):
+    """What a request asks for: a pause, more time on an active pause, or a pause without approval."""
 
-    pending → approved → executing → active → resuming → resumed
-    pending → denied | expired;  executing → failed → (retry) executing | abandoned
+    PAUSE = "pause"
+    EXTENSION = "extension"
+    BREAKGLASS = "breakglass"
+
+
+class RequestState(enum.StrEnum):
+    """A request's lifecycle.
+
+    pause:       pending → approved → executing → active → resuming → resumed
+                 pending → denied | expired | cancelled;  executing → failed → (retry) executing | abandoned
+                 | cancelled (by the requester) | abandoned (no retry in time)
+    break-glass: executing → active → … as a pause (no approval)
+    extension:   pending → approved → extended, or denied | expired (also when its pause ends first) | cancelled
     `resuming` is held only while the resume call is in flight, so one resume claims it.
     """
 
@@ -83,6 +94,8 @@ class RequestState(enum.StrEnum):
     EXPIRED = "expired"
     FAILED = "failed"
     ABANDONED = "abandoned"
+    CANCELLED = "cancelled"
+    EXTENDED = "extended"
 
     @property
     def is_open(self) -> bool:
@@ -96,8 +109,16 @@ OPEN_STATES = frozenset(
 
 
 @dataclass(frozen=True)
+class Approval:
+    """One approver's approval of a request (a four-eyes request needs two, by different people)."""
+
+    approver_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class PauseRequest:
-    """One pause request as stored: the request itself, its decision, and the pause window."""
+    """One request as stored: what was asked, who decided, and the pause window."""
 
     id: int
     team_id: str
@@ -123,3 +144,22 @@ class PauseRequest:
     warning: str | None = None
     # The instance that holds the request while it is in flight (approved, executing, resuming).
     claimed_by: str | None = None
+    kind: RequestKind = RequestKind.PAUSE
+    # The requester's approver group when the request was made, and how many approvals it needs.
+    group_name: str | None = None
+    approvals_needed: int = 1
+    approvals: tuple[Approval, ...] = ()
+    # Where the card is (a group's approvals channel, or where the command was typed).
+    card_channel_id: str | None = None
+    # For an extension: the pause it extends.
+    extends_id: int | None = None
+    cancelled_by: str | None = None
+    remind_at: datetime | None = None
+    reminded_at: datetime | None = None
+
+    @property
+    def card_channel(self) -> str:
+        return self.card_channel_id or self.channel_id
+
+    def approved_by(self, user_id: str) -> bool:
+        return any(approval.approver_id == user_id for approval in self.approvals)

@@ -29,6 +29,7 @@ class AuditTrail:
         target: str = "",
         details: str | dict[str, Any] = "",
         user_id: str | None = None,
+        group: str | None = None,
     ) -> None:
         """Write one audit row. Secrets are masked first: the audit log is read by people."""
         if isinstance(details, dict):
@@ -46,6 +47,7 @@ class AuditTrail:
             command=self._secrets(invocation.text) if invocation else "",
             target=target,
             details=details,
+            group_name=group,
         )
         # DEBUG: the row itself is the record; listeners already log one INFO line per request.
         logger.debug("audit action=%s outcome=%s target=%s", action, outcome, target or "-")

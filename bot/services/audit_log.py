@@ -14,7 +14,8 @@ class AuditReader:
         self._store = store
         self._authorizer = authorizer
 
-    def recent(self, invocation: Invocation, limit: int) -> list[AuditEntry]:
-        """The newest `limit` entries, newest first."""
+    def recent(self, invocation: Invocation, limit: int, *, breakglass_only: bool = False) -> list[AuditEntry]:
+        """The newest `limit` entries of the caller's workspace, newest first (break-glass pauses alone, if asked)."""
         self._authorizer.require(invocation.user, Role.APPROVER, action="audit")
-        return self._store.query(AuditQuery(limit=limit), newest_first=True)
+        query = AuditQuery(team_id=invocation.team_id, limit=limit, action="breakglass" if breakglass_only else None)
+        return self._store.query(query, newest_first=True)

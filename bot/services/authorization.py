@@ -1,23 +1,39 @@
-"""The authorization layer: who is on the allow-list, in which role, and who may change the list."""
+"""The authorization layer: who is on the allow-list, in which role and approver group, who may decide
+which request, and who may change any of it."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from cachetools import TTLCache
 
-from bot.models import AllowListEntry, Invocation, Outcome, Role, SlackUser
+from bot.models import (
+    Access,
+    AllowListEntry,
+    ApproverGroup,
+    Invocation,
+    Outcome,
+    PauseRequest,
+    Role,
+    SlackUser,
+)
 from bot.services.audit import AuditTrail
-from bot.store.allow_list import AllowListStore, LastAdminError
+from bot.store.allow_list import KEEP_GROUP, AllowListStore, GroupChange, Keep, LastAdminError
 
 # Roles are cached so the hot path (every command, every click) rarely does SQL. A change made through
 # this service takes effect in this process at once; one made by another process (another instance, the
 # `users` command line) is seen once the cached role ages out, within this many seconds.
 ROLE_CACHE_SECONDS = 4.0
 
-_NOT_LISTED = "none"
+GROUP_NAME = re.compile(r"^[a-z0-9-]{1,30}$")
+# The actor recorded for changes made on the command line (Slack changes record the admin's user ID).
+CLI_ACTOR = "cli"
+
+_NOT_LISTED = Access(role=Role.REQUESTER, group_name="\x00not listed")
 
 
 class NotAllowed(Exception):
@@ -33,11 +49,31 @@ class LastAdmin(Exception):
     """Refused: the change would leave no admin."""
 
 
+class NotADecider(Exception):
+    """The user may not decide this request; `message` says whose request it is and who decides it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 @dataclass(frozen=True)
 class RoleChange:
     user_id: str
     previous: Role | None
     current: Role | None
+    previous_group: str | None = None
+    group: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return (self.previous, self.previous_group) != (self.current, self.group)
+
+
+@dataclass(frozen=True)
+class GroupView:
+    group: ApproverGroup
+    members: list[AllowListEntry]
 
 
 class Authorizer:
@@ -50,34 +86,38 @@ class Authorizer:
     ) -> None:
         self._allow_list = allow_list
         self._audit = audit
-        self._cache: TTLCache[tuple[str, str], str] = TTLCache(maxsize=4096, ttl=cache_seconds)
+        self._cache: TTLCache[tuple[str, str], Access] = TTLCache(maxsize=4096, ttl=cache_seconds)
         self._cache_lock = threading.Lock()
         # Bumped by every change: a lookup that raced a change must not cache what it read before it.
         self._generation = 0
 
     # -- checks ----------------------------------------------------------------------------------
 
-    def role_of(self, user: SlackUser) -> Role | None:
+    def access_of(self, user: SlackUser) -> Access | None:
         key = (user.team_id, user.user_id)
         with self._cache_lock:
             cached = self._cache.get(key)
             generation = self._generation
         if cached is None:
-            role = self._allow_list.role_of(user.team_id, user.user_id)
-            cached = role.value if role else _NOT_LISTED
+            cached = self._allow_list.access_of(user.team_id, user.user_id) or _NOT_LISTED
             with self._cache_lock:
                 if self._generation == generation:
                     self._cache[key] = cached
-        return None if cached == _NOT_LISTED else Role(cached)
+        return None if cached is _NOT_LISTED else cached
+
+    def role_of(self, user: SlackUser) -> Role | None:
+        access = self.access_of(user)
+        return access.role if access else None
 
     def role_of_user(self, team_id: str, user_id: str) -> Role | None:
         return self.role_of(SlackUser(team_id=team_id, user_id=user_id))
 
-    def require(self, user: SlackUser, needed: Role, *, action: str) -> Role:
-        """Return the user's role if it is at least `needed`; otherwise raise NotAllowed.
+    def group_of(self, user: SlackUser) -> str | None:
+        access = self.access_of(user)
+        return access.group_name if access else None
 
-        The caller audits the refusal together with the rest of the command's outcome.
-        """
+    def require(self, user: SlackUser, needed: Role, *, action: str) -> Role:
+        """Return the user's role if it is at least `needed`; otherwise raise NotAllowed."""
         role = self.role_of(user)
         if role is not None and role.at_least(needed):
             return role
@@ -91,6 +131,38 @@ class Authorizer:
         """The allow-list gate for what needs no more than being listed (help, a mistyped command)."""
         return self.require(user, Role.REQUESTER, action=action)
 
+    def require_decider(self, user: SlackUser, request: PauseRequest, *, action: str) -> Access:
+        """The user may decide this request: an approver of its group, an approver in no group (a floor
+        manager), or an admin — and never its requester. Raises NotAllowed or NotADecider."""
+        self.require(user, Role.REQUESTER, action=action)
+        access = self.access_of(user)
+        assert access is not None
+        if not access.role.at_least(Role.APPROVER):
+            raise NotADecider(
+                f"You can't decide on this: only approvers (team leads) may {action} pause requests"
+                + (f" — request #{request.id} is decided by the {request.group_name} group's approvers." if
+                   request.group_name else ".")
+            )  # fmt: skip
+        if request.requester_id == user.user_id:
+            raise NotADecider("You can't decide on this: another approver must decide on your own request.")
+        if not may_decide(access, request):
+            raise NotADecider(
+                f"You can't decide on this: request #{request.id} belongs to the {request.group_name} group, so "
+                f"the {request.group_name} group's approvers, floor managers (approvers in no group) and admins "
+                f"decide it; you are in the {access.group_name} group."
+            )
+        return access
+
+    def deciders(self, request: PauseRequest) -> list[str]:
+        """Everyone who may decide this request (its requester excluded), in allow-list order."""
+        return [
+            entry.user_id
+            for entry in self._allow_list.entries(request.team_id)
+            if entry.user_id != request.requester_id
+            and entry.role.at_least(Role.APPROVER)
+            and may_decide(Access(role=entry.role, group_name=entry.group_name), request)
+        ]
+
     def admins(self, team_id: str) -> list[str]:
         return self._allow_list.admins(team_id)
 
@@ -103,39 +175,56 @@ class Authorizer:
         self.require(invocation.user, Role.ADMIN, action="users")
         return self._allow_list.entries(invocation.team_id)
 
+    def group(self, team_id: str, name: str) -> ApproverGroup | None:
+        return self._allow_list.group(team_id, name)
+
+    # -- groups ----------------------------------------------------------------------------------
+
+    def group_view(self, invocation: Invocation, name: str) -> GroupView | None:
+        self.require(invocation.user, Role.ADMIN, action="group")
+        group = self._allow_list.group(invocation.team_id, name)
+        if group is None:
+            return None
+        members = [e for e in self._allow_list.entries(invocation.team_id) if e.group_name == name]
+        return GroupView(group=group, members=members)
+
+    def groups_view(self, invocation: Invocation) -> list[GroupView]:
+        self.require(invocation.user, Role.ADMIN, action="groups")
+        entries = self._allow_list.entries(invocation.team_id)
+        return [
+            GroupView(group=group, members=[e for e in entries if e.group_name == group.name])
+            for group in self._allow_list.groups(invocation.team_id)
+        ]
+
+    def configure_group(
+        self,
+        invocation: Invocation,
+        name: str,
+        *,
+        channel_id: str | Literal[Keep.GROUP] | None = KEEP_GROUP,
+        approvals: int | None = None,
+    ) -> ApproverGroup:
+        self.require(invocation.user, Role.ADMIN, action="group")
+        before, after = self._allow_list.configure_group(
+            invocation.team_id, name, by=invocation.user_id, channel_id=channel_id, approvals=approvals
+        )
+        if before != after:
+            self._audit.record(
+                invocation, action="group.changed", outcome=Outcome.OK, target=name, group=name,
+                details={"channel": after.channel_id, "approvals": after.approvals,
+                         "previous": {"channel": before.channel_id, "approvals": before.approvals} if before else None},
+            )  # fmt: skip
+        return after
+
     # -- changes ---------------------------------------------------------------------------------
 
-    def grant(self, invocation: Invocation, user_id: str, role: Role) -> RoleChange:
+    def grant(self, invocation: Invocation, user_id: str, role: Role, group: GroupChange = KEEP_GROUP) -> RoleChange:
         self.require(invocation.user, Role.ADMIN, action="allow")
-        try:
-            previous = self._allow_list.put(invocation.team_id, user_id, role, added_by=invocation.user_id)
-        except LastAdminError:
-            raise LastAdmin(invocation.team_id) from None
-        self.forget(invocation.team_id, user_id)
-        self._audit.record(
-            invocation,
-            action="allow_list.changed",
-            outcome=Outcome.OK,
-            target=user_id,
-            details={"role": role.value, "previous": previous.value if previous else None},
-        )
-        return RoleChange(user_id=user_id, previous=previous, current=role)
+        return self._put(invocation.team_id, user_id, role, group, actor=invocation.user_id, invocation=invocation)
 
     def revoke(self, invocation: Invocation, user_id: str) -> RoleChange:
         self.require(invocation.user, Role.ADMIN, action="revoke")
-        try:
-            previous = self._allow_list.remove(invocation.team_id, user_id)
-        except LastAdminError:
-            raise LastAdmin(invocation.team_id) from None
-        self.forget(invocation.team_id, user_id)
-        self._audit.record(
-            invocation,
-            action="allow_list.changed",
-            outcome=Outcome.OK,
-            target=user_id,
-            details={"previous": previous.value if previous else None},
-        )
-        return RoleChange(user_id=user_id, previous=previous, current=None)
+        return self._remove(invocation.team_id, user_id, actor=invocation.user_id, invocation=invocation)
 
     def bootstrap(self, team_id: str, user_ids: Iterable[str], *, source: str) -> list[str]:
         """Make these users admins unless they are already listed; return the ones added."""
@@ -147,37 +236,77 @@ class Authorizer:
         for user_id in added:
             self.forget(team_id, user_id)
             self._audit.record(
-                None, action="allow_list.changed", outcome=Outcome.OK, target=user_id,
-                details={"role": Role.ADMIN.value, "source": source, "team_id": team_id},
+                None, action="allow_list.changed", outcome=Outcome.OK, target=user_id, user_id=source,
+                details={"role": Role.ADMIN.value, "previous": None, "by": source, "team_id": team_id},
             )  # fmt: skip
         return added
 
-    def set_role(self, team_id: str, user_id: str, role: Role, *, source: str) -> RoleChange:
+    def set_role(
+        self, team_id: str, user_id: str, role: Role, *, source: str = CLI_ACTOR, group: GroupChange = KEEP_GROUP
+    ) -> RoleChange:
         """An operator's change from the command line (no Slack user behind it)."""
-        try:
-            previous = self._allow_list.put(team_id, user_id, role, added_by=source)
-        except LastAdminError:
-            raise LastAdmin(team_id) from None
-        self.forget(team_id, user_id)
-        self._audit.record(
-            None, action="allow_list.changed", outcome=Outcome.OK, target=user_id,
-            details={"role": role.value, "source": source, "team_id": team_id},
-        )  # fmt: skip
-        return RoleChange(user_id=user_id, previous=previous, current=role)
+        return self._put(team_id, user_id, role, group, actor=source, invocation=None)
 
-    def remove(self, team_id: str, user_id: str, *, source: str) -> RoleChange:
-        try:
-            previous = self._allow_list.remove(team_id, user_id)
-        except LastAdminError:
-            raise LastAdmin(team_id) from None
-        self.forget(team_id, user_id)
-        self._audit.record(
-            None, action="allow_list.changed", outcome=Outcome.OK, target=user_id,
-            details={"source": source, "team_id": team_id},
-        )  # fmt: skip
-        return RoleChange(user_id=user_id, previous=previous, current=None)
+    def remove(self, team_id: str, user_id: str, *, source: str = CLI_ACTOR) -> RoleChange:
+        return self._remove(team_id, user_id, actor=source, invocation=None)
 
     def forget(self, team_id: str, user_id: str) -> None:
         with self._cache_lock:
             self._generation += 1
             self._cache.pop((team_id, user_id), None)
+
+    def _put(
+        self, team_id: str, user_id: str, role: Role, group: GroupChange, *, actor: str, invocation: Invocation | None
+    ) -> RoleChange:
+        try:
+            previous = self._allow_list.put(team_id, user_id, role, added_by=actor, group=group)
+        except LastAdminError:
+            raise LastAdmin(team_id) from None
+        self.forget(team_id, user_id)
+        previous_group = previous.group_name if previous else None
+        change = RoleChange(
+            user_id=user_id,
+            previous=previous.role if previous else None,
+            current=role,
+            previous_group=previous_group,
+            group=previous_group if group is KEEP_GROUP else group,
+        )
+        if change.changed:
+            self._audit.record(
+                invocation, action="allow_list.changed", outcome=Outcome.OK, target=user_id, user_id=actor,
+                group=change.group or change.previous_group,
+                details={"role": role.value, "previous": change.previous.value if change.previous else None,
+                         "group": change.group, "previous_group": previous_group, "by": actor, "team_id": team_id},
+            )  # fmt: skip
+        return change
+
+    def _remove(self, team_id: str, user_id: str, *, actor: str, invocation: Invocation | None) -> RoleChange:
+        try:
+            previous = self._allow_list.remove(team_id, user_id)
+        except LastAdminError:
+            raise LastAdmin(team_id) from None
+        self.forget(team_id, user_id)
+        change = RoleChange(
+            user_id=user_id,
+            previous=previous.role if previous else None,
+            current=None,
+            previous_group=previous.group_name if previous else None,
+        )
+        if previous is not None:
+            self._audit.record(
+                invocation, action="allow_list.changed", outcome=Outcome.OK, target=user_id, user_id=actor,
+                group=previous.group_name,
+                details={"role": None, "previous": previous.role.value, "group": None,
+                         "previous_group": previous.group_name, "by": actor, "team_id": team_id},
+            )  # fmt: skip
+        return change
+
+
+def may_decide(access: Access, request: PauseRequest) -> bool:
+    """The routing rule: admins decide everything; an approver in no group (a floor manager) decides every
+    request; an approver in a group decides that group's requests, and requests that belong to no group."""
+    if access.role is Role.ADMIN:
+        return True
+    if not access.role.at_least(Role.APPROVER):
+        return False
+    return access.group_name is None or request.group_name is None or access.group_name == request.group_name

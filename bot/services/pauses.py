@@ -1,7 +1,8 @@
-"""The pause request lifecycle: ask, decide, pause, resume by hand or by schedule, recover after restarts.
+"""The request lifecycle: ask (routed to a group's approvers), decide (four-eyes where a group says so),
+pause, extend, cancel, break glass, resume by hand or by schedule, remind, and recover after a crash.
 
-Every state change is written to SQLite before the recording system is called, and each is a single
-conditional UPDATE: whoever changes the state first wins, everyone else is told who did.
+Every state change is written before the recording system is called, and each is a single conditional
+UPDATE: whoever changes the state first wins, everyone else is told who did.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from typing import Any
 from bot.clients.errors import NotFound, UpstreamError, UpstreamUnreachable
 from bot.clients.recording_system import MuteOutcome, RecordingSystemClient
 from bot.clock import Clock, utc_now
+from bot.grammar import format_duration
 from bot.models import (
     Invocation,
     Outcome,
     PauseAsk,
     PauseBlocker,
+    PauseLimits,
     PauseRequest,
     RecordingTarget,
+    RequestKind,
     RequestState,
     Role,
     TargetKind,
@@ -30,7 +34,7 @@ from bot.models import (
 from bot.services.audit import AuditTrail
 from bot.services.authorization import Authorizer
 from bot.services.notifications import CardNotPosted, PauseNotifier
-from bot.store.pause_requests import PauseRequestStore
+from bot.store.pause_requests import ApprovalResult, PauseRequestStore
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +42,17 @@ SYSTEM = "system"
 # After a failed automatic resume, try again after this long, doubling up to the cap.
 RESUME_RETRY_SECONDS = 15
 RESUME_RETRY_CAP_SECONDS = 300
+# The requester is reminded this long before an automatic resume (halfway through shorter pauses).
+REMIND_BEFORE = timedelta(minutes=1)
 
 NOT_CONFIGURED = (
     "The recording system is not configured: an admin must set MEDIA_REPOSITORY_URL and MEDIA_REPOSITORY_API_KEY."
 )
+
+# Message kinds that go out at most once per request and person (request_notices).
+NOTICE_DECIDER = "decider"
+NOTICE_ENDED = "ended"
+NOTICE_BREAKGLASS = "breakglass"
 
 
 class PauseRefused(Exception):
@@ -59,6 +70,8 @@ class AlreadyDecided(PauseRefused):
     def __init__(self, request: PauseRequest) -> None:
         if request.state is RequestState.EXPIRED:
             message = f"Request #{request.id} has already expired."
+        elif request.state is RequestState.CANCELLED:
+            message = f"Request #{request.id} was cancelled by {request.cancelled_by}."
         elif request.decided_by and request.state is not RequestState.PENDING:
             verb = "denied" if request.state is RequestState.DENIED else "approved"
             message = f"Request #{request.id} was already {verb} by {request.decided_by}; it is now {request.state}."
@@ -69,9 +82,20 @@ class AlreadyDecided(PauseRefused):
 
 
 @dataclass(frozen=True)
+class Asked:
+    """A request just made: the request, and a link to its card (None when Slack gave none)."""
+
+    request: PauseRequest
+    card_link: str | None = None
+
+
+@dataclass(frozen=True)
 class ResumeResult:
     target: RecordingTarget
+    # The pauses this resume ended (their automatic resume is cancelled).
     cancelled: list[PauseRequest] = field(default_factory=list)
+    # Requests on the target still waiting for a decision: left as they are.
+    pending: list[PauseRequest] = field(default_factory=list)
     outcome: MuteOutcome | None = None
 
 
@@ -85,6 +109,7 @@ class PauseService:
         recording_system: RecordingSystemClient | None,
         notifier: PauseNotifier,
         approval_timeout: timedelta,
+        limits: PauseLimits | None = None,
         blocker_for_extension: Callable[[str], PauseBlocker | None] | None = None,
         clock: Clock = utc_now,
         instance_id: str = "",
@@ -95,6 +120,7 @@ class PauseService:
         self._recording_system = recording_system
         self._notifier = notifier
         self._approval_timeout = approval_timeout
+        self._limits = limits or PauseLimits(default_seconds=600, max_seconds=1800)
         self._blocker_for_extension = blocker_for_extension
         self._clock = clock
         # Written on every request this instance holds in flight, so another can take over if it dies.
@@ -108,13 +134,14 @@ class PauseService:
 
     # -- asking ----------------------------------------------------------------------------------
 
-    def request_pause(self, invocation: Invocation, command: PauseAsk) -> PauseRequest:
-        """Store a pending request and post its approval card. Nothing reaches the recording system yet."""
+    def request_pause(self, invocation: Invocation, command: PauseAsk) -> Asked:
+        """Store a pending request, post its card where its approvers see it, and tell each of them.
+        Nothing reaches the recording system yet."""
         self._authorizer.require(invocation.user, Role.REQUESTER, action="pause")
-        if self._recording_system is None:
-            raise PauseRefused(NOT_CONFIGURED, outcome=Outcome.ERROR)
+        self._require_recording_system()
         # Looked up before the card is posted, so the card shows it from the start.
         blocker = self._line_blocker(command.target)
+        group_name, card_channel, approvals = self._routing(invocation)
         now = self._clock()
         request = self._store.create(
             team_id=invocation.team_id,
@@ -127,22 +154,129 @@ class PauseService:
             created_at=now,
             expires_at=now + self._approval_timeout,
             warning=blocker.value if blocker else None,
+            group_name=group_name,
+            approvals_needed=approvals,
+            card_channel_id=card_channel,
         )
         if request is None:
             raise PauseRefused(self._clash_message(invocation.team_id, command.target))
         self._audit.record(
-            invocation,
-            action="request.created",
-            outcome=Outcome.OK,
-            target=command.target.value,
+            invocation, action="request.created", outcome=Outcome.OK, target=command.target.value, group=group_name,
             details={
-                "request": request.id,
-                "duration_seconds": command.duration_seconds,
-                "channels": command.channels.value,
-                "reason": command.reason,
+                "request": request.id, "duration_seconds": command.duration_seconds,
+                "channels": command.channels.value, "reason": command.reason, "group": group_name,
+                "card_channel": request.card_channel, "approvals_needed": approvals,
             },
-        )
+        )  # fmt: skip
         self._schedule_changed.set()
+        return self._publish(invocation, request)
+
+    def request_extension(
+        self, invocation: Invocation, *, target: RecordingTarget | None, request_id: int | None, seconds: int,
+        reason: str,
+    ) -> Asked:  # fmt: skip
+        """Ask for more time on an active pause; approved like a pause, it moves the automatic resume later."""
+        self._authorizer.require(invocation.user, Role.REQUESTER, action="extend")
+        pause = self._active_pause(invocation, target=target, request_id=request_id)
+        assert pause.resume_at is not None and pause.paused_at is not None
+        now = self._clock()
+        total = (pause.resume_at - pause.paused_at).total_seconds() + seconds
+        if total > self._limits.max_seconds:
+            left = max(0, self._limits.max_seconds - int((pause.resume_at - pause.paused_at).total_seconds()))
+            raise PauseRefused(
+                f"A pause may last at most {_duration(self._limits.max_seconds)} in all; pause #{pause.id} can be "
+                f"extended by at most {_duration(left)} more."
+                if left
+                else f"Pause #{pause.id} already lasts the longest a pause may "
+                f"({_duration(self._limits.max_seconds)})."
+            )  # fmt: skip
+        group_name, card_channel, approvals = self._routing(invocation)
+        request = self._store.create(
+            team_id=invocation.team_id,
+            channel_id=invocation.channel_id,
+            requester_id=invocation.user_id,
+            target=pause.target,
+            channels=pause.channels,
+            duration_seconds=seconds,
+            reason=reason,
+            created_at=now,
+            # Undecided when the pause ends, the extension expires with it.
+            expires_at=min(now + self._approval_timeout, pause.resume_at),
+            kind=RequestKind.EXTENSION,
+            group_name=group_name,
+            approvals_needed=approvals,
+            card_channel_id=card_channel,
+            extends_id=pause.id,
+        )
+        if request is None:
+            waiting = self._store.open_extensions_of(pause.id)
+            raise PauseRefused(
+                f"Pause #{pause.id} already has extension request #{waiting[0].id} waiting for approval."
+                if waiting
+                else f"Pause #{pause.id} already has an extension request waiting."
+            )
+        self._audit.record(
+            invocation, action="request.extension_created", outcome=Outcome.OK, target=pause.target.value,
+            group=group_name,
+            details={"request": request.id, "extends": pause.id, "seconds": seconds, "reason": reason},
+        )  # fmt: skip
+        self._schedule_changed.set()
+        return self._publish(invocation, request)
+
+    def break_glass(self, invocation: Invocation, command: PauseAsk) -> Asked:
+        """Pause at once, without approval (approvers and admins, in an emergency): audited as `breakglass`,
+        shown on a marked card, told to every admin, and resumed by itself like any pause."""
+        self._authorizer.require(invocation.user, Role.APPROVER, action="breakglass")
+        self._require_recording_system()
+        group_name, card_channel, _ = self._routing(invocation)
+        now = self._clock()
+        request = self._store.create(
+            team_id=invocation.team_id,
+            channel_id=invocation.channel_id,
+            requester_id=invocation.user_id,
+            target=command.target,
+            channels=command.channels,
+            duration_seconds=command.duration_seconds,
+            reason=command.reason,
+            created_at=now,
+            expires_at=now,
+            kind=RequestKind.BREAKGLASS,
+            group_name=group_name,
+            card_channel_id=card_channel,
+            state=RequestState.APPROVED,
+            decided_by=invocation.user_id,
+            claimed_by=self._instance_id,
+        )
+        if request is None:
+            existing = self._store.open_for_target(invocation.team_id, command.target.value)
+            which = f" (request #{existing[0].id}, {existing[0].state})" if existing else ""
+            raise PauseRefused(
+                f"{command.target.value} already has an open request{which}: it must be decided or cancelled "
+                f"before you break glass (`/recording cancel {existing[0].id if existing else 'ID'}`)."
+            )
+        self._audit.record(
+            invocation, action="breakglass", outcome=Outcome.OK, target=command.target.value, group=group_name,
+            details={"request": request.id, "duration_seconds": command.duration_seconds,
+                     "channels": command.channels.value, "reason": command.reason},
+        )  # fmt: skip
+        # The recording system first: in an emergency every moment counts; the card follows.
+        done = self._execute(invocation, request, from_state=RequestState.APPROVED, notify=False)
+        try:
+            ts = self._notifier.post_card(done)
+        except CardNotPosted as error:
+            logger.warning("break-glass card of request #%s not posted: %s", done.id, error.message)
+            link = None
+        else:
+            done = self._store.update_fields(done.id, message_ts=ts) or done
+            link = self._notifier.card_link(done)
+        for admin in self._authorizer.admins(invocation.team_id):
+            if admin != invocation.user_id and self._store.claim_notice(done.id, NOTICE_BREAKGLASS, admin, now):
+                self._notifier.tell_admin_breakglass(done, admin, link)
+        self._notifier.request_changed(done)
+        return Asked(request=done, card_link=link)
+
+    def _publish(self, invocation: Invocation, request: PauseRequest) -> Asked:
+        """Post the card, tell each approver who may decide (once), and give the requester a link."""
         try:
             ts = self._notifier.post_card(request)
         except CardNotPosted as error:
@@ -151,11 +285,26 @@ class PauseService:
                 error=f"the approval card could not be posted: {error.message}",
             )  # fmt: skip
             self._audit.record(
-                invocation, action="request.abandoned", outcome=Outcome.ERROR, target=command.target.value,
-                details={"request": request.id, "error": error.message},
+                invocation, action="request.abandoned", outcome=Outcome.ERROR, target=request.target.value,
+                group=request.group_name, details={"request": request.id, "error": error.message},
             )  # fmt: skip
             raise PauseRefused(error.message, outcome=Outcome.ERROR) from None
-        return self._store.update_fields(request.id, message_ts=ts) or request
+        request = self._store.update_fields(request.id, message_ts=ts) or request
+        link = self._notifier.card_link(request)
+        now = self._clock()
+        for decider in self._authorizer.deciders(request):
+            if self._store.claim_notice(request.id, NOTICE_DECIDER, decider, now):
+                self._notifier.ask_decider(request, decider, link)
+        self._notifier.request_changed(request)
+        return Asked(request=request, card_link=link)
+
+    def _routing(self, invocation: Invocation) -> tuple[str | None, str | None, int]:
+        """(the requester's group, where its cards go, how many approvals its requests need)."""
+        group_name = self._authorizer.group_of(invocation.user)
+        group = self._authorizer.group(invocation.team_id, group_name) if group_name else None
+        if group is None:
+            return group_name, None, 1
+        return group.name, group.channel_id, max(1, group.approvals)
 
     def _line_blocker(self, target: RecordingTarget) -> PauseBlocker | None:
         """Why the extension's Webex line cannot pause, for the card; advisory, never blocks the request."""
@@ -176,50 +325,101 @@ class PauseService:
             return f"{target.value} already has pause request #{other.id} waiting for approval."
         return f"{target.value} is already paused (request #{other.id}); `/recording resume {target.value}` ends it."
 
+    def _active_pause(
+        self, invocation: Invocation, *, target: RecordingTarget | None, request_id: int | None
+    ) -> PauseRequest:
+        if request_id is not None:
+            pause = self._store.get(request_id)
+            if pause is None or pause.team_id != invocation.team_id or pause.kind is RequestKind.EXTENSION:
+                raise PauseRefused(f"There is no pause #{request_id}; `/recording requests` lists the active ones.")
+            if pause.state is not RequestState.ACTIVE:
+                raise PauseRefused(f"Pause #{pause.id} is {pause.state}, not active: only an active pause is extended.")
+            return pause
+        assert target is not None
+        active = [
+            r for r in self._store.open_for_target(invocation.team_id, target.value) if r.state is RequestState.ACTIVE
+        ]
+        if not active:
+            raise PauseRefused(f"No pause is active on {target.value}; `/recording requests` lists the active ones.")
+        return active[0]
+
     # -- deciding --------------------------------------------------------------------------------
 
     def approve(self, invocation: Invocation, request_id: int) -> PauseRequest:
-        approved = self._decide(invocation, request_id, RequestState.APPROVED, action="approve")
+        request = self._decidable(invocation, request_id, action="approve")
+        outcome = self._store.approve(
+            request.id, approver_id=invocation.user_id, now=self._clock(), claimed_by=self._instance_id
+        )
+        current = outcome.request
+        if outcome.result is ApprovalResult.NOT_PENDING:
+            raise AlreadyDecided(current)
+        if outcome.result is ApprovalResult.ALREADY_APPROVED_BY_THEM:
+            waiting = current.approvals_needed - len(current.approvals)
+            raise PauseRefused(
+                f"You already approved request #{current.id}; it needs {waiting} more approval"
+                f"{'s' if waiting != 1 else ''}, from another approver."
+            )
+        if outcome.result is ApprovalResult.COUNTED:
+            self._audit.record(
+                invocation, action="request.approval_counted", outcome=Outcome.OK, target=current.target.value,
+                group=current.group_name,
+                details={
+                    "request": current.id, "approvals": len(current.approvals), "needed": current.approvals_needed,
+                },
+            )  # fmt: skip
+            self._notifier.update_card(current)
+            self._notifier.request_changed(current)
+            return current
+        self._audit.record(
+            invocation, action="request.approved", outcome=Outcome.OK, target=current.target.value,
+            group=current.group_name,
+            details={"request": current.id, "approvers": [a.approver_id for a in current.approvals]},
+        )  # fmt: skip
+        if current.kind is RequestKind.EXTENSION:
+            return self._apply_extension(invocation, current)
         # The recording system first: every moment before the pause is recorded, and the card
         # update (a Slack round trip, maybe rate-limited) can wait for the outcome.
-        return self._execute(invocation, approved, from_state=RequestState.APPROVED)
+        return self._execute(invocation, current, from_state=RequestState.APPROVED)
 
     def deny(self, invocation: Invocation, request_id: int) -> PauseRequest:
-        denied = self._decide(invocation, request_id, RequestState.DENIED, action="deny")
+        request = self._decidable(invocation, request_id, action="deny")
+        now = self._clock()
+        denied = self._store.transition(
+            request.id, from_states=[RequestState.PENDING], to_state=RequestState.DENIED, now=now,
+            decided_by=invocation.user_id, decided_at=now,
+        )  # fmt: skip
+        if denied is None:
+            raise self._already_decided(request.id)
+        self._audit.record(
+            invocation, action="request.denied", outcome=Outcome.OK, target=denied.target.value,
+            group=denied.group_name, details={"request": denied.id},
+        )  # fmt: skip
         self._notifier.update_card(denied)
         self._notifier.tell_requester(denied)
+        self._notifier.request_changed(denied)
         return denied
 
-    def _decide(self, invocation: Invocation, request_id: int, decision: RequestState, *, action: str) -> PauseRequest:
-        """The one atomic `pending → decision` change; the loser of a race gets AlreadyDecided."""
-        request = self._decidable(invocation, request_id, action=action)
-        now = self._clock()
-        decided = self._store.transition(
-            request.id, from_states=[RequestState.PENDING], to_state=decision, now=now,
-            decided_by=invocation.user_id, decided_at=now, claimed_by=self._instance_id,
-        )  # fmt: skip
-        if decided is None:
-            raise self._already_decided(request.id)
-        self._audit.record(
-            invocation, action=f"request.{decision.value}", outcome=Outcome.OK, target=request.target.value,
-            details={"request": request.id},
-        )  # fmt: skip
-        return decided
-
     def retry(self, invocation: Invocation, request_id: int) -> PauseRequest:
-        request = self._approver_for(invocation, request_id, action="retry")
+        request = self._request_in_workspace(invocation, request_id, action="retry")
+        self._authorizer.require_decider(invocation.user, request, action="retry")
         if request.state is not RequestState.FAILED:
             raise self._already_decided(request.id)
-        if self._recording_system is None:
-            raise PauseRefused(NOT_CONFIGURED, outcome=Outcome.ERROR)
+        if request.expires_at <= self._clock():
+            self._abandon_stale(request)
+            raise PauseRefused(
+                f"Request #{request.id} can no longer be retried: it failed more than "
+                f"{_duration(int(self._approval_timeout.total_seconds()))} ago. Ask for a new pause."
+            )
+        self._require_recording_system()
         self._audit.record(
             invocation, action="request.retry", outcome=Outcome.OK, target=request.target.value,
-            details={"request": request.id, "attempt": request.attempts + 1},
+            group=request.group_name, details={"request": request.id, "attempt": request.attempts + 1},
         )  # fmt: skip
         return self._execute(invocation, request, from_state=RequestState.FAILED)
 
     def abandon(self, invocation: Invocation, request_id: int) -> PauseRequest:
-        request = self._approver_for(invocation, request_id, action="abandon")
+        request = self._request_in_workspace(invocation, request_id, action="abandon")
+        self._authorizer.require_decider(invocation.user, request, action="abandon")
         abandoned = self._store.transition(
             request.id, from_states=[RequestState.FAILED], to_state=RequestState.ABANDONED, now=self._clock(),
             resumed_by=invocation.user_id,
@@ -228,26 +428,52 @@ class PauseService:
             raise self._already_decided(request.id)
         self._audit.record(
             invocation, action="request.abandoned", outcome=Outcome.OK, target=request.target.value,
-            details={"request": request.id},
+            group=request.group_name, details={"request": request.id},
         )  # fmt: skip
         self._notifier.update_card(abandoned)
+        self._notifier.request_changed(abandoned)
         return abandoned
 
-    def _approver_for(self, invocation: Invocation, request_id: int, *, action: str) -> PauseRequest:
-        """The request, if this user may act on it as an approver (raises PauseRefused otherwise)."""
-        role = self._authorizer.require(invocation.user, Role.REQUESTER, action=action)
+    def cancel(self, invocation: Invocation, request_id: int) -> PauseRequest:
+        """The requester (or an admin) withdraws a pending or failed request; nothing goes upstream."""
+        role = self._authorizer.require(invocation.user, Role.REQUESTER, action="cancel")
+        request = self._store.get(request_id)
+        if request is None or request.team_id != invocation.team_id:
+            raise PauseRefused(f"There is no request #{request_id}; `/recording requests` lists the open ones.")
+        if request.requester_id != invocation.user_id and role is not Role.ADMIN:
+            raise PauseRefused(
+                f"Only the requester (<@{request.requester_id}>) or an admin may cancel request #{request.id}."
+            )
+        cancelled = self._store.transition(
+            request.id, from_states=[RequestState.PENDING, RequestState.FAILED], to_state=RequestState.CANCELLED,
+            now=self._clock(), cancelled_by=invocation.user_id,
+        )  # fmt: skip
+        if cancelled is None:
+            current = self._get(request.id)
+            raise PauseRefused(
+                f"Request #{current.id} is {current.state}: only a pending or failed request can be cancelled"
+                + (f"; `/recording resume {current.target.value}` ends an active pause." if
+                   current.state is RequestState.ACTIVE else ".")
+            )  # fmt: skip
+        self._audit.record(
+            invocation, action="request.cancelled", outcome=Outcome.OK, target=cancelled.target.value,
+            group=cancelled.group_name, details={"request": cancelled.id, "was": request.state.value},
+        )  # fmt: skip
+        self._notifier.update_card(cancelled)
+        self._notifier.request_changed(cancelled)
+        return cancelled
+
+    def _request_in_workspace(self, invocation: Invocation, request_id: int, *, action: str) -> PauseRequest:
+        self._authorizer.require(invocation.user, Role.REQUESTER, action=action)
         request = self._store.get(request_id)
         if request is None or request.team_id != invocation.team_id:
             # Another workspace's request looks exactly like a missing one: reveal nothing.
             raise PauseRefused("That request does not exist (or not in this workspace).")
-        if not role.at_least(Role.APPROVER):
-            raise PauseRefused(f"You can't decide on this: only approvers (team leads) may {action} pause requests.")
-        if request.requester_id == invocation.user_id:
-            raise PauseRefused("You can't decide on this: another approver must decide on your own request.")
         return request
 
     def _decidable(self, invocation: Invocation, request_id: int, *, action: str) -> PauseRequest:
-        request = self._approver_for(invocation, request_id, action=action)
+        request = self._request_in_workspace(invocation, request_id, action=action)
+        self._authorizer.require_decider(invocation.user, request, action=action)
         if request.state is RequestState.PENDING and request.expires_at <= self._clock():
             self._expire(request)
             raise PauseRefused(f"Request #{request.id} has expired: nobody decided in time. Ask for a new one.")
@@ -258,10 +484,14 @@ class PauseService:
     def _already_decided(self, request_id: int) -> AlreadyDecided:
         return AlreadyDecided(self._get(request_id))
 
+    def _require_recording_system(self) -> None:
+        if self._recording_system is None:
+            raise PauseRefused(NOT_CONFIGURED, outcome=Outcome.ERROR)
+
     # -- calling the recording system ------------------------------------------------------------
 
     def _execute(
-        self, invocation: Invocation | None, request: PauseRequest, *, from_state: RequestState
+        self, invocation: Invocation | None, request: PauseRequest, *, from_state: RequestState, notify: bool = True
     ) -> PauseRequest:
         claimed = self._store.transition(
             request.id, from_states=[from_state], to_state=RequestState.EXECUTING, now=self._clock(),
@@ -269,6 +499,7 @@ class PauseService:
         )  # fmt: skip
         if claimed is None:
             raise self._already_decided(request.id)
+        self._require_recording_system()
         assert self._recording_system is not None
         try:
             outcome = self._recording_system.pause(claimed.target, claimed.channels)
@@ -276,35 +507,91 @@ class PauseService:
             self._audit_upstream(invocation, claimed, "pause", error=error)
             if isinstance(error, UpstreamUnreachable):
                 # No answer (timeout, dropped connection, 502/503/504): the pause may have taken effect
-                # anyway, and nothing would ever end it. Resume to be safe, as recover_interrupted does.
+                # anyway, and nothing would ever end it. Resume to be safe, as recover_orphaned does.
                 self._resume_to_be_safe(invocation, claimed)
-            failed = self._store.transition(
-                claimed.id, from_states=[RequestState.EXECUTING], to_state=RequestState.FAILED, now=self._clock(),
-                error=error.user_message(),
-            )  # fmt: skip
-            assert failed is not None
-            self._audit.record(
-                invocation, action="request.failed", outcome=Outcome.ERROR, target=claimed.target.value,
-                details={"request": claimed.id, "error": error.user_message(), "kind": error.kind},
-            )  # fmt: skip
-            self._notifier.update_card(failed)
-            self._notifier.tell_requester(failed)
-            return failed
+            return self._fail(invocation, claimed, error.user_message(), kind=error.kind, notify=notify)
         self._audit_upstream(invocation, claimed, "pause", outcome=outcome)
         now = self._clock()
+        resume_at = now + timedelta(seconds=claimed.duration_seconds)
         active = self._store.transition(
             claimed.id, from_states=[RequestState.EXECUTING], to_state=RequestState.ACTIVE, now=now,
-            paused_at=now, resume_at=now + timedelta(seconds=claimed.duration_seconds),
+            paused_at=now, resume_at=resume_at, remind_at=_remind_at(now, resume_at), reminded_at=None,
         )  # fmt: skip
         assert active is not None
         self._schedule_changed.set()
         self._audit.record(
             invocation, action="request.active", outcome=Outcome.OK, target=active.target.value,
-            details={"request": active.id, "resume_at": active.resume_at},
+            group=active.group_name, details={"request": active.id, "resume_at": active.resume_at},
         )  # fmt: skip
-        self._notifier.update_card(active)
-        self._notifier.tell_requester(active)
+        if notify:
+            self._notifier.update_card(active)
+            self._notifier.tell_requester(active)
+            self._notifier.request_changed(active)
         return active
+
+    def _fail(
+        self, invocation: Invocation | None, request: PauseRequest, error: str, *, kind: str, notify: bool
+    ) -> PauseRequest:
+        now = self._clock()
+        failed = self._store.transition(
+            request.id, from_states=[RequestState.EXECUTING], to_state=RequestState.FAILED, now=now, error=error,
+            # A failed request may be retried for as long as a request may wait for a decision.
+            expires_at=now + self._approval_timeout,
+        )  # fmt: skip
+        assert failed is not None
+        self._schedule_changed.set()
+        self._audit.record(
+            invocation, action="request.failed", outcome=Outcome.ERROR, target=request.target.value,
+            group=request.group_name, details={"request": request.id, "error": error, "kind": kind},
+        )  # fmt: skip
+        if notify or failed.message_ts:
+            self._notifier.update_card(failed)
+        self._notifier.tell_requester(failed)
+        self._notifier.request_changed(failed)
+        return failed
+
+    def _apply_extension(self, invocation: Invocation | None, extension: PauseRequest) -> PauseRequest:
+        """An approved extension moves its pause's automatic resume later (if the pause is still active)."""
+        assert extension.extends_id is not None
+        pause = self._store.get(extension.extends_id)
+        now = self._clock()
+        extended_pause = None
+        if pause is not None and pause.state is RequestState.ACTIVE and pause.resume_at is not None:
+            new_end = pause.resume_at + timedelta(seconds=extension.duration_seconds)
+            assert pause.paused_at is not None
+            extended_pause = self._store.extend(
+                pause.id, from_resume_at=pause.resume_at, to_resume_at=new_end,
+                remind_at=_remind_at(pause.paused_at, new_end), added_seconds=extension.duration_seconds, now=now,
+            )  # fmt: skip
+        if extended_pause is None:
+            expired = self._store.transition(
+                extension.id, from_states=[RequestState.APPROVED], to_state=RequestState.EXPIRED, now=now,
+                error="the pause had ended before the extension was approved",
+            )  # fmt: skip
+            current = expired or self._get(extension.id)
+            self._notifier.update_card(current)
+            self._notifier.tell_requester(current)
+            self._notifier.request_changed(current)
+            raise PauseRefused(
+                f"Pause #{extension.extends_id} is no longer active, so extension #{extension.id} expired."
+            )
+        done = self._store.transition(
+            extension.id, from_states=[RequestState.APPROVED], to_state=RequestState.EXTENDED, now=now,
+            resume_at=extended_pause.resume_at,
+        )  # fmt: skip
+        assert done is not None
+        self._schedule_changed.set()
+        self._audit.record(
+            invocation, action="request.extended", outcome=Outcome.OK, target=extended_pause.target.value,
+            group=extended_pause.group_name,
+            details={"request": extended_pause.id, "extension": done.id, "seconds": done.duration_seconds,
+                     "resume_at": extended_pause.resume_at},
+        )  # fmt: skip
+        for changed in (done, extended_pause):
+            self._notifier.update_card(changed)
+            self._notifier.request_changed(changed)
+        self._notifier.tell_requester(done)
+        return done
 
     def _resume_to_be_safe(self, invocation: Invocation | None, request: PauseRequest) -> None:
         assert self._recording_system is not None
@@ -338,18 +625,22 @@ class PauseService:
             target=target.value if target else "",
             details=details,
             user_id=None if invocation else SYSTEM,
+            group=request.group_name if request else None,
         )
 
     # -- resuming --------------------------------------------------------------------------------
 
     def resume(self, invocation: Invocation, target: RecordingTarget) -> ResumeResult:
-        """Resume at once (the safe direction: no approval), cancelling any scheduled automatic resume."""
+        """Resume at once (the safe direction: no approval), cancelling any scheduled automatic resume.
+        Requests on the target still waiting for a decision are left as they are."""
         self._authorizer.require(invocation.user, Role.REQUESTER, action="resume")
-        if self._recording_system is None:
-            raise PauseRefused(NOT_CONFIGURED, outcome=Outcome.ERROR)
+        self._require_recording_system()
+        assert self._recording_system is not None
+        open_requests = self._store.open_for_target(invocation.team_id, target.value)
+        pending = [r for r in open_requests if r.state is RequestState.PENDING]
         claimed = [
             c
-            for r in self._store.open_for_target(invocation.team_id, target.value)
+            for r in open_requests
             if r.state is RequestState.ACTIVE
             and (c := self._store.transition(
                 r.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING, now=self._clock(),
@@ -366,7 +657,7 @@ class PauseService:
             if isinstance(error, NotFound) and claimed:
                 # The call has ended: nothing is being recorded any more, so the pause is over too.
                 finished = self._finish_resumed(claimed, invocation.user_id, note="the call had ended")
-                return ResumeResult(target=resume_target, cancelled=finished)
+                return ResumeResult(target=resume_target, cancelled=finished, pending=pending)
             for request in claimed:
                 self._store.transition(
                     request.id, from_states=[RequestState.RESUMING], to_state=RequestState.ACTIVE, now=self._clock(),
@@ -376,7 +667,18 @@ class PauseService:
             invocation, claimed[0] if claimed else None, "resume", target=resume_target, outcome=outcome
         )
         finished = self._finish_resumed(claimed, invocation.user_id)
-        return ResumeResult(target=resume_target, cancelled=finished, outcome=outcome)
+        return ResumeResult(target=resume_target, cancelled=finished, pending=pending, outcome=outcome)
+
+    def resume_request(self, invocation: Invocation, request_id: int) -> ResumeResult:
+        """Resume the pause of one request (a Resume now button)."""
+        request = self._request_in_workspace(invocation, request_id, action="resume")
+        if request.state not in (RequestState.ACTIVE, RequestState.RESUMING):
+            raise (
+                AlreadyDecided(request)
+                if request.state is not RequestState.RESUMED
+                else PauseRefused(f"Pause #{request.id} has already ended.")
+            )
+        return self.resume(invocation, request.target)
 
     def _finish_resumed(
         self, claimed: list[PauseRequest], resumed_by: str, *, note: str | None = None
@@ -391,17 +693,44 @@ class PauseService:
             if done is None:
                 continue
             self._audit.record(
-                None, action="request.resumed", outcome=Outcome.OK, target=done.target.value,
+                None, action="request.resumed", outcome=Outcome.OK, target=done.target.value, group=done.group_name,
                 details={"request": done.id, "by": resumed_by, "note": note}, user_id=resumed_by,
             )  # fmt: skip
             self._notifier.update_card(done)
+            self._ended(done)
             finished.append(done)
         return finished
+
+    def _ended(self, pause: PauseRequest) -> None:
+        """A pause is over: its undecided extensions expire, and its requester is told (once)."""
+        for extension in self._store.open_extensions_of(pause.id):
+            expired = self._store.transition(
+                extension.id, from_states=[RequestState.PENDING, RequestState.APPROVED],
+                to_state=RequestState.EXPIRED, now=self._clock(),
+                error="the pause ended before the extension was decided",
+            )  # fmt: skip
+            if expired is not None:
+                self._audit.record(
+                    None, action="request.expired", outcome=Outcome.OK, target=expired.target.value,
+                    group=expired.group_name, user_id=SYSTEM,
+                    details={"request": expired.id, "why": "the pause ended first"},
+                )  # fmt: skip
+                self._notifier.update_card(expired)
+                self._notifier.request_changed(expired)
+        if self._store.claim_notice(pause.id, NOTICE_ENDED, pause.requester_id, self._clock()):
+            self._notifier.tell_pause_ended(pause)
+        self._notifier.request_changed(pause)
 
     # -- the schedule ----------------------------------------------------------------------------
 
     def expire_due(self) -> list[PauseRequest]:
-        return [e for r in self._store.due_for_expiry(self._clock()) if (e := self._expire(r)) is not None]
+        """Undecided requests past their deadline expire; failed ones nobody retried in time are abandoned."""
+        done = []
+        for request in self._store.due_for_expiry(self._clock()):
+            settled = self._expire(request) if request.state is RequestState.PENDING else self._abandon_stale(request)
+            if settled is not None:
+                done.append(settled)
+        return done
 
     def _expire(self, request: PauseRequest) -> PauseRequest | None:
         expired = self._store.transition(
@@ -411,11 +740,41 @@ class PauseService:
             return None
         self._audit.record(
             None, action="request.expired", outcome=Outcome.OK, target=expired.target.value,
-            details={"request": expired.id}, user_id=SYSTEM,
+            group=expired.group_name, details={"request": expired.id}, user_id=SYSTEM,
         )  # fmt: skip
         self._notifier.update_card(expired)
         self._notifier.tell_requester(expired)
+        self._notifier.request_changed(expired)
         return expired
+
+    def _abandon_stale(self, request: PauseRequest) -> PauseRequest | None:
+        note = (
+            f"nobody retried it within {_duration(int(self._approval_timeout.total_seconds()))} of the failure "
+            f"({request.error or 'unknown error'})"
+        )
+        abandoned = self._store.transition(
+            request.id, from_states=[RequestState.FAILED], to_state=RequestState.ABANDONED, now=self._clock(),
+            resumed_by=SYSTEM, error=note,
+        )  # fmt: skip
+        if abandoned is None:
+            return None
+        self._audit.record(
+            None, action="request.abandoned", outcome=Outcome.OK, target=abandoned.target.value,
+            group=abandoned.group_name, details={"request": abandoned.id, "why": "no retry in time"}, user_id=SYSTEM,
+        )  # fmt: skip
+        self._notifier.update_card(abandoned)
+        self._notifier.request_changed(abandoned)
+        return abandoned
+
+    def remind_due(self) -> list[PauseRequest]:
+        """Tell requesters that their pause ends soon (once each, whichever instance gets there first)."""
+        reminded = []
+        for request in self._store.due_for_reminder(self._clock()):
+            claimed = self._store.claim_reminder(request.id, self._clock())
+            if claimed is not None:
+                self._notifier.remind_requester(claimed)
+                reminded.append(claimed)
+        return reminded
 
     def resume_due(self) -> list[PauseRequest]:
         """Resume every pause whose window has ended; a failure is retried later, never dropped."""
@@ -426,7 +785,7 @@ class PauseService:
                 claimed_by=self._instance_id,
             )  # fmt: skip
             if claimed is None:
-                continue  # resumed by hand, or by another worker, in the meantime
+                continue  # resumed by hand, or by another instance, in the meantime
             resumed.extend(self._auto_resume(claimed))
         return resumed
 
@@ -454,7 +813,8 @@ class PauseService:
         logger.warning("automatic resume of request #%s failed (%s); retrying in %ss", request.id, error, delay)
         self._audit.record(
             None, action="request.resume_failed", outcome=Outcome.ERROR, target=request.target.value,
-            details={"request": request.id, "error": error, "retry_in_seconds": delay}, user_id=SYSTEM,
+            group=request.group_name, user_id=SYSTEM,
+            details={"request": request.id, "error": error, "retry_in_seconds": delay},
         )  # fmt: skip
         if again is not None:
             self._notifier.update_card(again)
@@ -475,12 +835,17 @@ class PauseService:
             self._schedule_changed.set()
         in_flight = [RequestState.APPROVED, RequestState.EXECUTING]
         for request in self._store.orphaned(in_flight, live_instances=live_instances):
+            if request.kind is RequestKind.EXTENSION:
+                self._recover_extension(request)
+                continue
             # We cannot know whether the pause reached the recording system. Resume to be safe (a
             # recording must never stay paused unseen), and let an approver retry from the card.
             note = "the bot restarted while pausing; the recording was resumed to be safe. Retry if still needed."
+            now = self._clock()
             failed = self._store.transition(
-                request.id, from_states=in_flight, to_state=RequestState.FAILED, now=self._clock(), error=note,
+                request.id, from_states=in_flight, to_state=RequestState.FAILED, now=now, error=note,
                 expect_claim=request.claimed_by or "", claimed_by=self._instance_id,
+                expires_at=now + self._approval_timeout,
             )  # fmt: skip
             if failed is None:
                 continue
@@ -492,9 +857,22 @@ class PauseService:
                     self._audit_upstream(None, failed, "resume", error=error)
             self._audit.record(
                 None, action="request.failed", outcome=Outcome.ERROR, target=failed.target.value,
-                details={"request": failed.id, "error": note}, user_id=SYSTEM,
+                group=failed.group_name, details={"request": failed.id, "error": note}, user_id=SYSTEM,
             )  # fmt: skip
             self._notifier.update_card(failed)
+            self._notifier.request_changed(failed)
+
+    def _recover_extension(self, extension: PauseRequest) -> None:
+        """An extension approved by an instance that died before applying it: apply it now."""
+        claimed = self._store.transition(
+            extension.id, from_states=[RequestState.APPROVED], to_state=RequestState.APPROVED, now=self._clock(),
+            expect_claim=extension.claimed_by or "", claimed_by=self._instance_id,
+        )  # fmt: skip
+        if claimed is not None:
+            try:
+                self._apply_extension(None, claimed)
+            except PauseRefused as refused:
+                logger.info("extension #%s taken over and not applied: %s", claimed.id, refused.message)
 
     def next_due(self) -> datetime | None:
         return self._store.next_due()
@@ -506,9 +884,10 @@ class PauseService:
         return self._store.in_states([s for s in RequestState if s.is_open], team_id=team_id)
 
     def open_requests_for(self, invocation: Invocation) -> list[PauseRequest]:
-        """Pending requests and active pauses, for anyone on the allow-list."""
+        """Pending requests, active pauses and failed requests awaiting Retry/Abandon, for anyone listed."""
         self._authorizer.require(invocation.user, Role.REQUESTER, action="requests")
-        return self.open_requests(invocation.team_id)
+        states = [s for s in RequestState if s.is_open] + [RequestState.FAILED]
+        return self._store.in_states(states, team_id=invocation.team_id)
 
     def get(self, request_id: int) -> PauseRequest | None:
         return self._store.get(request_id)
@@ -520,3 +899,15 @@ class PauseService:
         request = self._store.get(request_id)
         assert request is not None
         return request
+
+
+def _remind_at(paused_at: datetime, resume_at: datetime) -> datetime:
+    """One minute before the end; halfway through a pause shorter than two minutes."""
+    length = resume_at - paused_at
+    if length < 2 * REMIND_BEFORE:
+        return paused_at + length / 2
+    return resume_at - REMIND_BEFORE
+
+
+def _duration(seconds: int) -> str:
+    return format_duration(seconds)

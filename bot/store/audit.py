@@ -24,8 +24,11 @@ _PAGE = 2000
 
 
 def chain_hash(seq: int, prev_hash: str, content: dict[str, Any]) -> str:
-    """The row hash: SHA-256 over the sequence number, the previous hash and the content, as compact JSON."""
+    """The row hash: SHA-256 over the sequence number, the previous hash and the content, as compact JSON.
+    The group joins the content only when there is one, so rows written before groups existed still verify."""
     payload = [seq, prev_hash, *(content.get(name) or "" for name in _CONTENT)]
+    if content.get("group_name"):
+        payload.append(content["group_name"])
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -45,6 +48,7 @@ class AuditStore:
         command: str = "",
         target: str = "",
         details: str | dict[str, Any] = "",
+        group_name: str | None = None,
     ) -> int:
         content: dict[str, Any] = {
             "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -57,6 +61,7 @@ class AuditStore:
             "target": target,
             "outcome": outcome,
             "details": details if isinstance(details, str) else json.dumps(details, sort_keys=True, default=str),
+            "group_name": group_name or None,
         }
         # The workspace's chain grows by one link at a time, on every instance: its writers take turns.
         with self._database.transaction() as tx:
@@ -69,10 +74,13 @@ class AuditStore:
             seq = int(last["chain_seq"]) + 1 if last else 1
             prev_hash = str(last["row_hash"]) if last else GENESIS_HASH
             row = tx.one(
-                f"INSERT INTO audit ({', '.join(_CONTENT)}, chain_seq, prev_hash, row_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                [*(content[name] for name in _CONTENT), seq, prev_hash, chain_hash(seq, prev_hash, content)],
-            )
+                f"INSERT INTO audit ({', '.join(_CONTENT)}, group_name, chain_seq, prev_hash, row_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [
+                    *(content[name] for name in _CONTENT), content["group_name"], seq, prev_hash,
+                    chain_hash(seq, prev_hash, content),
+                ],
+            )  # fmt: skip
         return int(row["id"]) if row else 0
 
     def recent(self, limit: int) -> list[AuditEntry]:
@@ -88,7 +96,10 @@ class AuditStore:
         if filters.until is not None:
             clauses.append("at < ?")
             params.append(_utc_text(filters.until))
-        for column, value in (("team_id", filters.team_id), ("user_id", filters.user_id), ("target", filters.target)):
+        for column, value in (
+            ("team_id", filters.team_id), ("user_id", filters.user_id), ("target", filters.target),
+            ("group_name", filters.group_name), ("action", filters.action),
+        ):  # fmt: skip
             if value:
                 clauses.append(f"{column} = ?")
                 params.append(value)
@@ -164,7 +175,7 @@ class AuditStore:
         after = 0
         while True:
             page = self._database.all(
-                f"SELECT {_COLUMNS}, chain_seq, prev_hash, row_hash FROM audit WHERE team_id = ? "
+                f"SELECT {_COLUMNS}, group_name, chain_seq, prev_hash, row_hash FROM audit WHERE team_id = ? "
                 "AND chain_seq IS NOT NULL AND chain_seq > ? ORDER BY chain_seq LIMIT ?",
                 [team_id, after, _PAGE],
             )

@@ -10,7 +10,10 @@ from bot.store.database import Database, placeholders
 # the target has its own schema_migrations, and no instance serves it yet.
 COPIED_TABLES: dict[str, str] = {
     "allow_list": "team_id, user_id",
+    "approver_groups": "team_id, name",
     "pause_requests": "id",
+    "request_approvals": "request_id, approver_id",
+    "request_notices": "request_id, kind, user_id",
     "audit": "id",
     "audit_verifications": "id",
     "webex_tokens": "id",

@@ -86,6 +86,38 @@ MIGRATIONS: tuple[Migration, ...] = (
             "first_problem TEXT, head TEXT)",
         ),
     ),
+    Migration(
+        "m006_groups_approvals_and_lifecycle",
+        (
+            "ALTER TABLE allow_list ADD COLUMN group_name TEXT",
+            "CREATE TABLE approver_groups (team_id TEXT NOT NULL, name TEXT NOT NULL, channel_id TEXT, "
+            "approvals {bigint} DEFAULT 1, updated_by TEXT, updated_at TEXT, PRIMARY KEY (team_id, name))",
+            "ALTER TABLE pause_requests ADD COLUMN kind TEXT DEFAULT 'pause'",
+            "ALTER TABLE pause_requests ADD COLUMN group_name TEXT",
+            "ALTER TABLE pause_requests ADD COLUMN approvals_needed {bigint} DEFAULT 1",
+            "ALTER TABLE pause_requests ADD COLUMN approvals TEXT",
+            "ALTER TABLE pause_requests ADD COLUMN card_channel_id TEXT",
+            "ALTER TABLE pause_requests ADD COLUMN extends_id {bigint}",
+            "ALTER TABLE pause_requests ADD COLUMN cancelled_by TEXT",
+            "ALTER TABLE pause_requests ADD COLUMN remind_at TEXT",
+            "ALTER TABLE pause_requests ADD COLUMN reminded_at TEXT",
+            # An extension is open beside the pause it extends: the one-per-target rule is for pauses.
+            "DROP INDEX uq_pause_requests_open_target",
+            "CREATE UNIQUE INDEX uq_pause_requests_open_target ON pause_requests (team_id, target) "
+            "WHERE kind <> 'extension' AND state IN ('pending', 'approved', 'executing', 'active', 'resuming')",
+            "CREATE UNIQUE INDEX uq_pause_requests_open_extension ON pause_requests (extends_id) "
+            "WHERE kind = 'extension' AND state IN ('pending', 'approved')",
+            "CREATE INDEX idx_pause_requests_state_remind_at ON pause_requests (state, remind_at)",
+            # One row per approver and request: approving twice cannot count twice.
+            "CREATE TABLE request_approvals (request_id {bigint} NOT NULL, approver_id TEXT NOT NULL, "
+            "approved_at TEXT, PRIMARY KEY (request_id, approver_id))",
+            # One row per message that must go out once (a DM to an approver, a reminder, an end notice).
+            "CREATE TABLE request_notices (request_id {bigint} NOT NULL, kind TEXT NOT NULL, user_id TEXT NOT NULL, "
+            "sent_at TEXT, PRIMARY KEY (request_id, kind, user_id))",
+            "ALTER TABLE audit ADD COLUMN group_name TEXT",
+            "CREATE INDEX idx_audit_group_name ON audit (group_name)",
+        ),
+    ),
 )
 
 

@@ -1,29 +1,63 @@
-"""The pause_requests table: every request, its decision and its pause window, changed only atomically."""
+"""The pause_requests table: every request, its decision and its pause window, changed only atomically.
+
+Also request_approvals (one row per approver and request) and request_notices (one row per message that
+must go out once), which belong to a request's lifecycle.
+"""
 
 from __future__ import annotations
 
+import enum
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.models import OPEN_STATES, Channels, PauseRequest, RecordingTarget, RequestState, TargetKind
-from bot.store.database import Database, Row, moment_text, placeholders
+from bot.models import (
+    OPEN_STATES,
+    Approval,
+    Channels,
+    PauseRequest,
+    RecordingTarget,
+    RequestKind,
+    RequestState,
+    TargetKind,
+)
+from bot.store.database import Database, Row, Statements, moment_text, placeholders
 
 _COLUMNS = (
     "id, team_id, channel_id, requester_id, target_kind, target, channels, duration_seconds, reason, state, "
     "created_at, expires_at, decided_by, decided_at, paused_at, resume_at, resumed_at, resumed_by, message_ts, "
-    "error, attempts, resume_attempts, warning, claimed_by"
+    "error, attempts, resume_attempts, warning, claimed_by, kind, group_name, approvals_needed, approvals, "
+    "card_channel_id, extends_id, cancelled_by, remind_at, reminded_at"
 )
 
 # Columns a state change may set besides `state` (guards against typos reaching SQL).
 _SETTABLE = frozenset(
     {
         "decided_by", "decided_at", "paused_at", "resume_at", "resumed_at", "resumed_by", "message_ts",
-        "error", "warning", "claimed_by",
+        "error", "warning", "claimed_by", "expires_at", "cancelled_by", "remind_at", "reminded_at",
+        "duration_seconds",
     }
 )  # fmt: skip
 
 _OPEN = sorted(state.value for state in OPEN_STATES)
+_OPEN_EXTENSION = sorted((RequestState.PENDING.value, RequestState.APPROVED.value))
+
+
+class ApprovalResult(enum.Enum):
+    """What one approval did: counted and waiting for more, decided the request, or nothing."""
+
+    COUNTED = "counted"
+    APPROVED = "approved"
+    ALREADY_APPROVED_BY_THEM = "already approved by them"
+    NOT_PENDING = "not pending"
+
+
+@dataclass(frozen=True)
+class Approved:
+    result: ApprovalResult
+    request: PauseRequest
 
 
 class PauseRequestStore:
@@ -43,21 +77,33 @@ class PauseRequestStore:
         created_at: datetime,
         expires_at: datetime,
         warning: str | None = None,
+        kind: RequestKind = RequestKind.PAUSE,
+        group_name: str | None = None,
+        approvals_needed: int = 1,
+        card_channel_id: str | None = None,
+        extends_id: int | None = None,
+        state: RequestState = RequestState.PENDING,
+        decided_by: str | None = None,
+        claimed_by: str | None = None,
     ) -> PauseRequest | None:
-        """Insert a pending request, unless the target already has an open one (then None).
+        """Insert a request, unless its target already has an open one (a pause) or its pause already has an
+        open extension (then None).
 
-        A unique index on the open requests' targets decides: of two people asking at once for the same
-        extension, on one instance or two, exactly one gets a request.
+        Unique indexes on the open requests decide: of two people asking at once for the same extension,
+        on one instance or two, exactly one gets a request.
         """
         row = self._database.one(
             "INSERT INTO pause_requests (team_id, channel_id, requester_id, target_kind, target, channels, "
             "duration_seconds, reason, state, created_at, expires_at, updated_at, attempts, resume_attempts, "
-            "warning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?) "
+            "warning, kind, group_name, approvals_needed, approvals, card_channel_id, extends_id, decided_by, "
+            "decided_at, claimed_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?) "
             f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
             [
                 team_id, channel_id, requester_id, target.kind.value, target.value, channels.value,
-                duration_seconds, reason, RequestState.PENDING.value, _text(created_at), _text(expires_at),
-                _text(created_at), warning,
+                duration_seconds, reason, state.value, _text(created_at), _text(expires_at), _text(created_at),
+                warning, kind.value, group_name, approvals_needed, card_channel_id, extends_id, decided_by,
+                _text(created_at) if decided_by else None, claimed_by,
             ],
         )  # fmt: skip
         return _request(row) if row else None
@@ -117,19 +163,81 @@ class PauseRequestStore:
         )
         return _request(row) if row else None
 
-    def in_states(self, states: Iterable[RequestState], *, team_id: str | None = None) -> list[PauseRequest]:
+    # -- approvals -------------------------------------------------------------------------------
+
+    def approve(self, request_id: int, *, approver_id: str, now: datetime, claimed_by: str) -> Approved:
+        """Count one approver's approval; when it is the last one needed, decide the request (pending →
+        approved). One transaction under the request's lock, so racing approvals are counted in turn and
+        exactly one of them decides."""
+        with self._database.transaction() as tx:
+            tx.lock(f"request:{request_id}")
+            row = tx.one(f"SELECT {_COLUMNS} FROM pause_requests WHERE id = ?", [request_id])
+            if row is None:
+                raise LookupError(request_id)
+            current = _request(row)
+            if current.state is not RequestState.PENDING:
+                return Approved(ApprovalResult.NOT_PENDING, current)
+            added = tx.run(
+                "INSERT INTO request_approvals (request_id, approver_id, approved_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [request_id, approver_id, _text(now)],
+            )
+            if not added:
+                return Approved(ApprovalResult.ALREADY_APPROVED_BY_THEM, current)
+            approvals = _approvals_in(tx, request_id)
+            if len(approvals) >= current.approvals_needed:
+                decided = tx.one(
+                    "UPDATE pause_requests SET state = ?, updated_at = ?, decided_by = ?, decided_at = ?, "
+                    f"claimed_by = ?, approvals = ? WHERE id = ? AND state = ? RETURNING {_COLUMNS}",
+                    [
+                        RequestState.APPROVED.value, _text(now), approver_id, _text(now), claimed_by,
+                        _approvals_json(approvals), request_id, RequestState.PENDING.value,
+                    ],
+                )  # fmt: skip
+                assert decided is not None
+                return Approved(ApprovalResult.APPROVED, _request(decided))
+            counted = tx.one(
+                f"UPDATE pause_requests SET approvals = ?, updated_at = ? WHERE id = ? RETURNING {_COLUMNS}",
+                [_approvals_json(approvals), _text(now), request_id],
+            )
+            assert counted is not None
+            return Approved(ApprovalResult.COUNTED, _request(counted))
+
+    # -- notices ---------------------------------------------------------------------------------
+
+    def claim_notice(self, request_id: int, kind: str, user_id: str, now: datetime) -> bool:
+        """True the first time this message is claimed (on any instance); False ever after."""
+        return (
+            self._database.run(
+                "INSERT INTO request_notices (request_id, kind, user_id, sent_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [request_id, kind, user_id, _text(now)],
+            )
+            > 0
+        )
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def in_states(
+        self, states: Iterable[RequestState], *, team_id: str | None = None, kinds: Iterable[RequestKind] | None = None
+    ) -> list[PauseRequest]:
         values = [s.value for s in states]
         sql = f"SELECT {_COLUMNS} FROM pause_requests WHERE state IN ({placeholders(values)})"
-        params: list[Any] = values
+        params: list[Any] = list(values)
         if team_id is not None:
             sql += " AND team_id = ?"
-            params = [*values, team_id]
+            params.append(team_id)
+        if kinds is not None:
+            kind_values = [k.value for k in kinds]
+            sql += f" AND COALESCE(kind, 'pause') IN ({placeholders(kind_values)})"
+            params.extend(kind_values)
         return [_request(row) for row in self._database.all(sql + " ORDER BY id", params)]
 
     def due_for_expiry(self, now: datetime) -> list[PauseRequest]:
+        """Undecided requests past their deadline, and failed ones nobody retried in time."""
         rows = self._database.all(
-            f"SELECT {_COLUMNS} FROM pause_requests WHERE state = ? AND expires_at <= ? ORDER BY id",
-            [RequestState.PENDING.value, _text(now)],
+            f"SELECT {_COLUMNS} FROM pause_requests WHERE state IN (?, ?) AND expires_at <= ? ORDER BY id",
+            [RequestState.PENDING.value, RequestState.FAILED.value, _text(now)],
         )
         return [_request(row) for row in rows]
 
@@ -140,13 +248,56 @@ class PauseRequestStore:
         )
         return [_request(row) for row in rows]
 
-    def next_due(self) -> datetime | None:
-        """The earliest moment the scheduler has something to do (an expiry or a resume)."""
-        row = self._database.one(
-            "SELECT min(due) AS due FROM (SELECT min(expires_at) AS due FROM pause_requests WHERE state = ? "
-            "UNION ALL SELECT min(resume_at) AS due FROM pause_requests WHERE state = ?) AS deadlines",
-            [RequestState.PENDING.value, RequestState.ACTIVE.value],
+    def due_for_reminder(self, now: datetime) -> list[PauseRequest]:
+        rows = self._database.all(
+            f"SELECT {_COLUMNS} FROM pause_requests WHERE state = ? AND remind_at <= ? AND reminded_at IS NULL "
+            "ORDER BY remind_at",
+            [RequestState.ACTIVE.value, _text(now)],
         )
+        return [_request(row) for row in rows]
+
+    def claim_reminder(self, request_id: int, now: datetime) -> PauseRequest | None:
+        """Mark the reminder sent; only the first caller (on any instance) gets the request back."""
+        row = self._database.one(
+            f"UPDATE pause_requests SET reminded_at = ? WHERE id = ? AND state = ? AND reminded_at IS NULL "
+            f"RETURNING {_COLUMNS}",
+            [_text(now), request_id, RequestState.ACTIVE.value],
+        )
+        return _request(row) if row else None
+
+    def extend(self, pause_id: int, *, from_resume_at: datetime, to_resume_at: datetime, remind_at: datetime,
+               added_seconds: int, now: datetime) -> PauseRequest | None:  # fmt: skip
+        """Move an active pause's automatic resume later, if it is still active and still ends when it did."""
+        row = self._database.one(
+            "UPDATE pause_requests SET resume_at = ?, duration_seconds = duration_seconds + ?, remind_at = ?, "
+            "reminded_at = NULL, updated_at = ? WHERE id = ? AND state = ? AND resume_at = ? "
+            f"RETURNING {_COLUMNS}",
+            [
+                _text(to_resume_at), added_seconds, _text(remind_at), _text(now), pause_id,
+                RequestState.ACTIVE.value, _text(from_resume_at),
+            ],
+        )  # fmt: skip
+        return _request(row) if row else None
+
+    def open_extensions_of(self, pause_id: int) -> list[PauseRequest]:
+        rows = self._database.all(
+            f"SELECT {_COLUMNS} FROM pause_requests WHERE kind = ? AND extends_id = ? AND state IN "
+            f"({placeholders(_OPEN_EXTENSION)}) ORDER BY id",
+            [RequestKind.EXTENSION.value, pause_id, *_OPEN_EXTENSION],
+        )
+        return [_request(row) for row in rows]
+
+    def next_due(self) -> datetime | None:
+        """The earliest moment the scheduler has something to do (an expiry, a resume or a reminder)."""
+        row = self._database.one(
+            "SELECT min(due) AS due FROM ("
+            "SELECT min(expires_at) AS due FROM pause_requests WHERE state IN (?, ?) "
+            "UNION ALL SELECT min(resume_at) AS due FROM pause_requests WHERE state = ? "
+            "UNION ALL SELECT min(remind_at) AS due FROM pause_requests WHERE state = ? AND reminded_at IS NULL"
+            ") AS deadlines",
+            [RequestState.PENDING.value, RequestState.FAILED.value, RequestState.ACTIVE.value,
+             RequestState.ACTIVE.value],
+        )  # fmt: skip
         return datetime.fromisoformat(row["due"]) if row and row["due"] else None
 
     def orphaned(self, states: Iterable[RequestState], *, live_instances: list[str]) -> list[PauseRequest]:
@@ -161,15 +312,34 @@ class PauseRequestStore:
         return [_request(row) for row in rows]
 
     def open_for_target(self, team_id: str, target: str) -> list[PauseRequest]:
+        """Open pauses (not extensions) on this target."""
         rows = self._database.all(
             f"SELECT {_COLUMNS} FROM pause_requests WHERE team_id = ? AND target = ? AND state IN "
-            f"({placeholders(_OPEN)}) ORDER BY id",
-            [team_id, target, *_OPEN],
+            f"({placeholders(_OPEN)}) AND COALESCE(kind, 'pause') <> ? ORDER BY id",
+            [team_id, target, *_OPEN, RequestKind.EXTENSION.value],
         )
         return [_request(row) for row in rows]
 
 
 _text = moment_text
+
+
+def _approvals_in(tx: Statements, request_id: int) -> list[Approval]:
+    rows = tx.all(
+        "SELECT approver_id, approved_at FROM request_approvals WHERE request_id = ? ORDER BY approved_at, approver_id",
+        [request_id],
+    )
+    return [Approval(approver_id=row["approver_id"], at=datetime.fromisoformat(row["approved_at"])) for row in rows]
+
+
+def _approvals_json(approvals: list[Approval]) -> str:
+    return json.dumps([{"by": a.approver_id, "at": _text(a.at)} for a in approvals])
+
+
+def _parse_approvals(text: str | None) -> tuple[Approval, ...]:
+    if not text:
+        return ()
+    return tuple(Approval(approver_id=item["by"], at=datetime.fromisoformat(item["at"])) for item in json.loads(text))
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -201,4 +371,13 @@ def _request(row: Row) -> PauseRequest:
         resume_attempts=int(row["resume_attempts"] or 0),
         warning=row["warning"],
         claimed_by=row["claimed_by"],
+        kind=RequestKind(row["kind"] or RequestKind.PAUSE.value),
+        group_name=row["group_name"],
+        approvals_needed=int(row["approvals_needed"] or 1),
+        approvals=_parse_approvals(row["approvals"]),
+        card_channel_id=row["card_channel_id"],
+        extends_id=int(row["extends_id"]) if row["extends_id"] is not None else None,
+        cancelled_by=row["cancelled_by"],
+        remind_at=_moment(row["remind_at"]),
+        reminded_at=_moment(row["reminded_at"]),
     )

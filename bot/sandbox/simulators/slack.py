@@ -49,9 +49,9 @@ def _strings(value: Any) -> list[str]:
 
 
 class SimulatedSlack(SimulatedServer):
-    """Answers `auth.test`, `chat.postMessage`, `chat.update`, `chat.postEphemeral`, `conversations.open`
-    and `response_url` posts the way Slack does, and remembers each message so tests can read a card's
-    latest state. `api_url` is what SLACK_API_URL should be set to; `response_url()` makes a fresh
+    """Answers `auth.test`, `chat.postMessage`, `chat.update`, `chat.getPermalink`, `chat.postEphemeral`,
+    `conversations.open` and `response_url` posts the way Slack does, and remembers each message so tests
+    can read a card's latest state. `api_url` is what SLACK_API_URL should be set to; `response_url()` makes a fresh
     response URL on this server."""
 
     def __init__(
@@ -187,6 +187,14 @@ class SimulatedSlack(SimulatedServer):
                 return _ok_false("message_not_found")
             message.update(text=payload.get("text", ""), blocks=_blocks(payload))
         return _ok(channel=key[0], ts=key[1], text=payload.get("text", ""))
+
+    def _chat_getPermalink(self, payload: dict[str, Any]) -> Reply:  # noqa: N802
+        key = (str(payload.get("channel", "")), str(payload.get("message_ts", "")))
+        with self._state_lock:
+            if key not in self._messages:
+                return _ok_false("message_not_found")
+        permalink = f"https://example.slack.com/archives/{key[0]}/p{key[1].replace('.', '')}"
+        return _ok(channel=key[0], permalink=permalink)
 
     def _chat_postEphemeral(self, payload: dict[str, Any]) -> Reply:  # noqa: N802
         if not payload.get("channel") or not payload.get("user"):
