@@ -87,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     add = users_sub.add_parser("add", help="add a user or change their role")
     add.add_argument("user_id", help="Slack user ID, e.g. U012ABCDEF")
     add.add_argument("role", choices=[r.value for r in Role])
+    add.add_argument(
+        "--group", metavar="NAME", help="put the user in this approver group (`-` takes them out of theirs)"
+    )
     add.set_defaults(func=_users_add)
     remove = users_sub.add_parser("remove", help="remove a user")
     remove.add_argument("user_id")
@@ -164,16 +167,33 @@ def _check(config: Config, args: argparse.Namespace) -> int:
 
 def _users_add(config: Config, args: argparse.Namespace) -> int:
     from bot.services.authorization import LastAdmin
+    from bot.store.allow_list import KEEP_GROUP, GroupChange
 
+    group: GroupChange = KEEP_GROUP
+    if args.group is not None:
+        group = None if args.group == "-" else _group_name(args.group)
     authorizer, team_id = _allow_list(config, args)
     try:
-        change = authorizer.set_role(team_id, _user_id(args.user_id), Role(args.role), source="cli")
+        change = authorizer.set_role(team_id, _user_id(args.user_id), Role(args.role), group=group)
     except LastAdmin:
         print("refused: that would leave the workspace without an admin", file=sys.stderr)
         return 1
     was = f" (was {change.previous.value})" if change.previous else ""
-    print(f"{change.user_id} is now {args.role}{was} in {team_id}")
+    where = f", group {change.group}" if change.group else ""
+    if not change.changed:
+        print(f"{change.user_id} already is {args.role}{where} in {team_id}; nothing changed")
+        return 0
+    print(f"{change.user_id} is now {args.role}{was}{where} in {team_id}")
     return 0
+
+
+def _group_name(text: str) -> str:
+    from bot.grammar import GROUP_NAME
+
+    name = text.strip().lower()
+    if not GROUP_NAME.match(name) or not name.strip("-"):
+        raise ConfigurationError(f"{text!r} is not a group name: 1–30 lowercase letters, digits or dashes")
+    return name
 
 
 def _users_remove(config: Config, args: argparse.Namespace) -> int:
@@ -181,7 +201,7 @@ def _users_remove(config: Config, args: argparse.Namespace) -> int:
 
     authorizer, team_id = _allow_list(config, args)
     try:
-        change = authorizer.remove(team_id, _user_id(args.user_id), source="cli")
+        change = authorizer.remove(team_id, _user_id(args.user_id))
     except LastAdmin:
         print("refused: that is the last admin; add another admin first", file=sys.stderr)
         return 1
@@ -198,9 +218,11 @@ def _users_list(config: Config, args: argparse.Namespace) -> int:
     if not entries:
         print(f"the allow-list of {team_id} is empty")
         return 0
-    print(f"{'user':<14} {'role':<10} {'added by':<14} added at (UTC)")
+    print(f"{'user':<14} {'role':<10} {'group':<16} {'added by':<14} added at (UTC)")
     for entry in sorted(entries, key=lambda e: (-e.role.rank, e.user_id)):
-        print(f"{entry.user_id:<14} {entry.role.value:<10} {entry.added_by:<14} {entry.added_at:%Y-%m-%d %H:%M}")
+        group = entry.group_name or "-"
+        added = f"{entry.added_at:%Y-%m-%d %H:%M}"
+        print(f"{entry.user_id:<14} {entry.role.value:<10} {group:<16} {entry.added_by:<14} {added}")
     return 0
 
 

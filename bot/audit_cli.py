@@ -57,6 +57,10 @@ def add_audit_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     audit.add_argument("--until", metavar="MOMENT", help="entries before this moment, e.g. 2026-12-01 or 1h")
     audit.add_argument("--user", metavar="USER_ID", help="only this Slack user's entries, e.g. U012ABCDEF")
     audit.add_argument("--target", help="only entries about this target (extension, user, request), e.g. 8856")
+    audit.add_argument("--group", metavar="NAME", help="only entries about this approver group's requests and members")
+    audit.add_argument(
+        "--breakglass", action="store_true", help="only break-glass pauses (pauses made without approval)"
+    )
     audit.add_argument(
         "--limit",
         metavar="N",
@@ -195,6 +199,8 @@ def _query(args: argparse.Namespace, *, now: datetime) -> AuditQuery:
         until=until,
         user_id=_text("--user", args.user, example="U012ABCDEF"),
         target=_text("--target", args.target, example="8856"),
+        group_name=_text("--group", args.group, example="sales"),
+        action="breakglass" if args.breakglass else None,
         limit=_limit(args.limit),
     )
 

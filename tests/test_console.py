@@ -56,6 +56,21 @@ def test_demo_walks_through_request_approval_automatic_resume_and_settings() -> 
     assert "<@" not in out and "<!date" not in out  # Slack markup is rendered, not shown raw
 
 
+def test_demo_shows_a_group_request_routed_to_its_approvals_channel() -> None:
+    out = _console(
+        "--demo",
+        "-c",
+        "as U0DEMOAGENT; pause 8856 1m card; as U0DEMOLEAD; approve 1; breakglass 8857 1m emergency; quit",
+        stdin="",
+    )
+    assert "[#approvals-floor-a]" in out and "Group: `floor-a`" in out
+    assert "[DM to D0DEMOLEAD]" in out and "asks for a 1m pause" in out
+    assert "waiting for an approver in #approvals-floor-a" in out
+    assert "[#approvals-floor-a · card updated]" in out and "Approved by @U0DEMOLEAD" in out
+    assert "BREAK-GLASS pause #2" in out and "[Resume now: type `resume-now 2`]" in out
+    assert "[DM to D0DEMOADMIN]" in out and "broke glass" in out
+
+
 def test_demo_refuses_self_approval_like_slack_would() -> None:
     out = _console("--demo", "-c", "pause 8857 1m card; approve 1; quit", stdin="")
     assert "another approver must decide on your own request" in out

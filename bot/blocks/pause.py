@@ -169,8 +169,9 @@ def _outcome_blocks(request: PauseRequest, *, approval_minutes: float) -> list[B
             )
         ]
     if state is RequestState.EXPIRED:
-        if request.kind is RequestKind.EXTENSION and request.error:
-            return [section(f":hourglass: Expired: {escape(request.error)}. The pause was not extended.")]
+        if request.kind is RequestKind.EXTENSION:
+            why = escape(request.error) if request.error else "nobody decided before the pause ended or in time"
+            return [section(f":hourglass: Expired at {_time(request.expires_at)}: {why}. The pause was not extended.")]
         return [
             section(
                 f":hourglass: Expired at {_time(request.expires_at)}: nobody decided within "

@@ -22,10 +22,11 @@ from typing import TextIO
 
 from pydantic import SecretStr
 
-from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RETRY
+from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RESUME, ACTION_RETRY
 from bot.app import RecordingBot, create_app
 from bot.config import Config
-from bot.models import Role
+from bot.models import Invocation, Role, SlackUser
+from bot.sandbox import console_render
 from bot.sandbox.console_render import render_blocks
 from bot.sandbox.local_server import LocalServer
 from bot.sandbox.simulators.recording_system import (
@@ -45,6 +46,11 @@ DEMO_ADMIN = "U0DEMOADMIN"
 DEMO_LEAD = "U0DEMOLEAD"
 DEMO_AGENT = "U0DEMOAGENT"
 CHANNEL = "C0CONSOLE"
+# The demo's approver group: its members' cards go to its own approvals channel.
+DEMO_GROUP = "floor-a"
+DEMO_GROUP_CHANNEL = "C0APPROVALS"
+CHANNEL_NAMES = {CHANNEL: "#console", DEMO_GROUP_CHANNEL: "#approvals-floor-a"}
+console_render.CHANNEL_NAMES.update(CHANNEL_NAMES)
 # Webex's demo lines, given ongoing calls so that settings, warnings and pauses tell one story.
 DEMO_WEBEX_CALLS = (
     ("5a1e2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b", ("1000",)),
@@ -55,21 +61,25 @@ DEMO_WEBEX_CALLS = (
 DEMO_INTRO = f"""\
 recording-bot console (demo): a throw-away database, and simulated Slack, recording system and Webex
 on 127.0.0.1. The bot itself is the real one.
-You are {DEMO_ADMIN} (admin). {DEMO_LEAD} is an approver (team lead), {DEMO_AGENT} a requester.
+You are {DEMO_ADMIN} (admin). {DEMO_LEAD} is an approver (team lead) and {DEMO_AGENT} a requester,
+both in the approver group {DEMO_GROUP}, whose cards go to {CHANNEL_NAMES[DEMO_GROUP_CHANNEL]}.
 Try, line by line:
+  as {DEMO_AGENT}
   /recording pause 8856 20s customer is reading out a card number
-  as {DEMO_LEAD}
+  as {DEMO_LEAD}                (the card went to {CHANNEL_NAMES[DEMO_GROUP_CHANNEL]}, and a DM to you)
   approve 1
   /recording requests
   wait 21                      (the pause ends; the bot resumes the recording by itself)
   /recording settings 1000
-Type `help` for console commands, `quit` to leave.
+`/recording help` lists every command (extend, cancel, breakglass, group …); `help` the console's own.
+Type `quit` to leave.
 """
 
 CONSOLE_HELP = """\
 Console commands:
   /recording <subcommand …>    what a Slack user types (the `/recording ` prefix may be left out)
-  approve N | deny N | retry N | abandon N    press a card's button as the current user
+  approve N | deny N | retry N | abandon N | resume-now N
+                               press a button on request N's card as the current user
   as U123                      act as another Slack user from now on
   whoami                       show the current user
   wait [seconds]               show what the bot does meanwhile (default 5 s; timed resumes, expiries)
@@ -82,6 +92,7 @@ _BUTTONS = {
     "deny": ACTION_DENY,
     "retry": ACTION_RETRY,
     "abandon": ACTION_ABANDON,
+    "resume-now": ACTION_RESUME,
 }
 # After each command, output is printed once the bot has been quiet this long (or after the cap).
 _QUIET_SECONDS = 0.4
@@ -158,7 +169,10 @@ class Console:
     def _press(self, action_id: str, request_id: str) -> None:
         request = self._sandbox.bot.services.pauses.get(int(request_id))
         message_ts = request.message_ts if request and request.message_ts else "0"
-        response = self._sandbox.sender.click(action_id, request_id, user=self.user, message_ts=message_ts)
+        channel = request.card_channel if request else CHANNEL
+        response = self._sandbox.sender.click(
+            action_id, request_id, user=self.user, message_ts=message_ts, channel=channel
+        )
         if response.status_code != 200:
             self._say(f"(the bot answered HTTP {response.status_code})")
         self._settle()
@@ -202,10 +216,10 @@ class Console:
             where = "only you see this" if call.payload.get("response_type", "ephemeral") == "ephemeral" else "#console"
             return f"[{where}]\n{_indent(body)}"
         if call.method == "chat.postMessage":
-            where = f"DM to {channel}" if channel.startswith("D") else "#console"
+            where = f"DM to {channel}" if channel.startswith("D") else CHANNEL_NAMES.get(channel, channel)
             return f"[{where}]\n{_indent(body)}"
         if call.method == "chat.update":
-            return f"[#console · card updated]\n{_indent(body)}"
+            return f"[{CHANNEL_NAMES.get(channel, channel)} · card updated]\n{_indent(body)}"
         if call.method == "chat.postEphemeral":
             return f"[only {call.payload.get('user')} sees this]\n{_indent(body)}"
         return None
@@ -262,8 +276,10 @@ def demo_sandbox() -> Iterator[Sandbox]:
         )
         sandbox = stack.enter_context(_served(config, slack))
         authorizer = sandbox.bot.services.authorizer
-        authorizer.set_role(DEMO_TEAM, DEMO_LEAD, Role.APPROVER, source="console demo")
-        authorizer.set_role(DEMO_TEAM, DEMO_AGENT, Role.REQUESTER, source="console demo")
+        authorizer.set_role(DEMO_TEAM, DEMO_LEAD, Role.APPROVER, source="console demo", group=DEMO_GROUP)
+        authorizer.set_role(DEMO_TEAM, DEMO_AGENT, Role.REQUESTER, source="console demo", group=DEMO_GROUP)
+        admin = Invocation(user=SlackUser(team_id=DEMO_TEAM, user_id=DEMO_ADMIN), channel_id=CHANNEL, request_id="demo")
+        authorizer.configure_group(admin, DEMO_GROUP, channel_id=DEMO_GROUP_CHANNEL)
         yield sandbox
 
 

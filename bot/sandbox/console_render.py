@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RETRY
+from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RESUME, ACTION_RETRY
 
 _DATE = re.compile(r"<!date\^(\d+)\^([^|>]*)(?:\|[^>]*)?>")
 _USER = re.compile(r"<@([A-Z0-9]+)(?:\|([^>]*))?>")
@@ -28,6 +28,12 @@ _EMOJI = {
     ":information_source:": "ℹ",
     ":wave:": "👋",
     ":wastebasket:": "🗑",
+    ":alarm_clock:": "⏰",
+    ":bell:": "🔔",
+    ":leftwards_arrow_with_hook:": "↩",
+    ":ballot_box_with_check:": "☑",
+    ":heavy_plus_sign:": "➕",
+    ":rotating_light:": "🚨",
 }
 
 # Buttons become the console command that presses them.
@@ -36,7 +42,12 @@ _BUTTON_COMMANDS = {
     ACTION_DENY: "deny",
     ACTION_RETRY: "retry",
     ACTION_ABANDON: "abandon",
+    ACTION_RESUME: "resume-now",
 }
+
+
+# Channel IDs the console knows by name (the console fills it in); others show as their ID.
+CHANNEL_NAMES: dict[str, str] = {}
 
 
 def mrkdwn_to_text(text: str) -> str:
@@ -51,7 +62,7 @@ def mrkdwn_to_text(text: str) -> str:
 
     text = _DATE.sub(date, text)
     text = _USER.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
-    text = _CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
+    text = _CHANNEL.sub(lambda m: CHANNEL_NAMES.get(m.group(1)) or "#" + (m.group(2) or m.group(1)), text)
     text = _SPECIAL.sub(lambda m: "@" + m.group(1), text)
     text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
     for code, symbol in _EMOJI.items():

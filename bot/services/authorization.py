@@ -116,6 +116,9 @@ class Authorizer:
         access = self.access_of(user)
         return access.group_name if access else None
 
+    def group_of_user(self, team_id: str, user_id: str) -> str | None:
+        return self.group_of(SlackUser(team_id=team_id, user_id=user_id))
+
     def require(self, user: SlackUser, needed: Role, *, action: str) -> Role:
         """Return the user's role if it is at least `needed`; otherwise raise NotAllowed."""
         role = self.role_of(user)

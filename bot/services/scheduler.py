@@ -61,13 +61,15 @@ class Scheduler:
             self._thread = None
 
     def tick(self) -> None:
-        """One pass: take over orphaned work, expire what is overdue, resume what is due. Any thread may call it."""
+        """One pass: take over orphaned work, expire what is overdue, remind, resume what is due.
+        Any thread may call it."""
         # One ID per pass ties its log lines, audit rows and upstream calls together.
         with request_context("sched-" + new_request_id()):
             if time.monotonic() >= self._next_takeover_check:
                 self._next_takeover_check = time.monotonic() + TAKEOVER_CHECK_SECONDS
                 self._pauses.recover_orphaned(self._instances.live_instances())
             self._pauses.expire_due()
+            self._pauses.remind_due()
             self._pauses.resume_due()
             if time.monotonic() >= self._next_audit_heads:
                 self._next_audit_heads = time.monotonic() + AUDIT_HEAD_SECONDS
