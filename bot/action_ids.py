@@ -1,4 +1,4 @@
-"""Action IDs of the bot's buttons: part of the product's contract with the Slack app, never renamed.
+"""The IDs the Slack app and the bot share (buttons, the form, the shortcut): a contract, never renamed.
 
 Block builders put them on buttons, listeners subscribe to them, the console and the benchmark press them.
 """
@@ -10,3 +10,15 @@ ACTION_DENY = "recording_deny"
 ACTION_RETRY = "recording_retry"
 ACTION_ABANDON = "recording_abandon"
 ACTION_RESUME = "recording_resume"
+ACTION_OPEN_PAUSE_FORM = "recording_open_pause_modal"
+ACTION_SETTINGS_PICK = "recording_settings_pick"
+
+# The pause form (a modal) and the global shortcut that opens it.
+PAUSE_FORM = "recording_pause"
+PAUSE_SHORTCUT = "recording_pause_shortcut"
+# The form's inputs: each input block's block_id and its element's action_id are this same word.
+INPUT_TARGET = "target"
+INPUT_DURATION = "duration"
+INPUT_CHANNELS = "channels"
+INPUT_REASON = "reason"
+INPUT_CHANNEL = "channel"

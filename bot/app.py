@@ -22,6 +22,8 @@ from bot.clock import Clock, utc_now
 from bot.config import Config, ConfigurationError
 from bot.listeners.background import BackgroundWork
 from bot.listeners.edge import SlackEdge
+from bot.listeners.home import HomePublisher
+from bot.listeners.slack_directory import SlackDirectory
 from bot.listeners.slack_notifier import SlackPauseNotifier
 from bot.models import PauseLimits
 from bot.redaction import redactor
@@ -29,8 +31,10 @@ from bot.services.audit import AuditTrail
 from bot.services.audit_log import AuditReader
 from bot.services.authorization import Authorizer
 from bot.services.bundle import Services
+from bot.services.home import HomeService
 from bot.services.instances import InstanceRegistry
 from bot.services.line_settings import LineSettingsService
+from bot.services.links import LinkService
 from bot.services.notifications import PauseNotifier
 from bot.services.pauses import PauseService
 from bot.services.scheduler import MAX_SLEEP_SECONDS, Scheduler
@@ -39,6 +43,7 @@ from bot.store.audit import AuditStore
 from bot.store.connect import open_database
 from bot.store.database import Database
 from bot.store.instances import InstanceStore
+from bot.store.links import LinkStore, SeenEvents
 from bot.store.pause_requests import PauseRequestStore
 from bot.store.webex_tokens import DatabaseWebexTokenStore
 
@@ -117,14 +122,18 @@ def build_core(
     audit_store = AuditStore(database=database)
     audit = AuditTrail(store=audit_store)
     authorizer = Authorizer(allow_list=AllowListStore(database=database), audit=audit)
-    line_settings = LineSettingsService(webex=_webex(config, database, closers), authorizer=authorizer)
+    webex = _webex(config, database, closers)
+    line_settings = LineSettingsService(webex=webex, authorizer=authorizer)
+    links = LinkService(store=LinkStore(database=database), authorizer=authorizer, audit=audit, webex=webex)
+    request_store = PauseRequestStore(database=database)
     limits = PauseLimits(
         default_seconds=int(config.default_pause_minutes * 60),
         max_seconds=int(config.max_pause_minutes * 60),
     )
     pauses = PauseService(
-        store=PauseRequestStore(database=database),
+        store=request_store,
         limits=limits,
+        links=links,
         authorizer=authorizer,
         audit=audit,
         recording_system=recording_system,
@@ -141,6 +150,8 @@ def build_core(
         limits=limits,
         pauses=pauses,
         line_settings=line_settings,
+        links=links,
+        homes=HomeService(store=request_store, authorizer=authorizer, clock=clock),
     )
     scheduler = Scheduler(pauses=pauses, instances=instances, audit=audit, max_sleep_seconds=scheduler_max_sleep)
     return Core(database=database, services=services, scheduler=scheduler, instances=instances, closers=closers)
@@ -221,6 +232,7 @@ def create_app(
 
     notifier = SlackPauseNotifier(client=slack, approval_minutes=config.approval_timeout_minutes)
     core = build_core(config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep)
+    core.services.links.use_directory(SlackDirectory(client=slack))
     added = core.services.authorizer.bootstrap(team_id, config.bot_admins, source="BOT_ADMINS")
     if added:
         logger.info("made %s admin(s) from BOT_ADMINS", len(added))
@@ -247,7 +259,11 @@ def create_app(
     )
     work = BackgroundWork()
     core.closers.append(work.shutdown)
-    listeners.register(bolt, core.services, work)
+    homes = HomePublisher(client=slack, homes=core.services.homes, work=work)
+    core.closers.append(homes.stop)
+    notifier.on_request_changed(homes.request_changed)
+    listeners.register(bolt, core.services, work, homes)
+    seen_events = SeenEvents(database=core.database)
     return RecordingBot(
         config=config,
         bolt=bolt,
@@ -260,6 +276,7 @@ def create_app(
             bolt=bolt,
             signing_secret=config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else "",
             work=work,
+            first_delivery=lambda event_id: seen_events.first_time(event_id, clock()),
         ),
         closers=core.closers,
     )

@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.models import Channels, PauseAsk, PauseLimits, RecordingTarget, Role
+from bot.models import Channels, PauseAsk, PauseLimits, RecordingTarget, Role, TargetKind
 
 MAX_REASON_CHARS = 500
 MAX_LINE_QUERY_CHARS = 200
@@ -19,10 +19,10 @@ MAX_AUDIT_ROWS = 200
 # Subcommand → (usage, example). The order is the order `help` lists them in.
 USAGE: dict[str, tuple[str, str]] = {
     "pause": (
-        "pause <extension|call-id> [duration] [caller|callee|both] <reason…>",
+        "pause <extension|call-id|me> [duration] [caller|callee|both] <reason…>  (or `pause` alone for a form)",
         "/recording pause 8856 5m customer is reading out a card number",
     ),
-    "resume": ("resume <extension|call-id>", "/recording resume 8856"),
+    "resume": ("resume <extension|call-id|me>", "/recording resume 8856"),
     "requests": ("requests", "/recording requests"),
     "cancel": ("cancel <request ID>", "/recording cancel 12"),
     "extend": ("extend <extension|call-id|#ID> <duration> <reason…>", "/recording extend 8856 5m card details again"),
@@ -34,6 +34,8 @@ USAGE: dict[str, tuple[str, str]] = {
     "allow": ("allow @user <requester|approver|admin> [group|-]", "/recording allow @pat approver sales"),
     "revoke": ("revoke @user", "/recording revoke @pat"),
     "users": ("users", "/recording users"),
+    "link": ("link [@user] <extension>", "/recording link 8856"),
+    "unlink": ("unlink [@user]", "/recording unlink"),
     "group": (
         "group <name> [channel <#channel|->] [approvals <1|2>]",
         "/recording group sales channel #sales-approvals",
@@ -147,6 +149,22 @@ class ListGroups:
     pass
 
 
+@dataclass(frozen=True)
+class OpenPauseForm:
+    """`/recording pause` with nothing after it: the pause form (a modal)."""
+
+
+@dataclass(frozen=True)
+class Link:
+    extension: str
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Unlink:
+    user_id: str | None = None
+
+
 Command = (
     Help
     | PauseAsk
@@ -163,6 +181,9 @@ Command = (
     | ShowGroup
     | ConfigureGroup
     | ListGroups
+    | OpenPauseForm
+    | Link
+    | Unlink
 )
 _Parser = Callable[[list[str], "PauseLimits"], Command]
 
@@ -194,7 +215,54 @@ def parse_command(text: str, limits: PauseLimits) -> Command:
     parser = _PARSERS.get(name)
     if parser is None:
         return Help(unknown_word=words[0][:40])
+    if name == "pause" and not args:
+        return OpenPauseForm()
     return parser(args, limits)
+
+
+class FormErrors(Exception):
+    """Answers in the pause form that cannot be used: input block ID → what was wrong (the typed command's words)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def parse_pause_form(*, target: str, duration: str, channels: str, reason: str, limits: PauseLimits) -> PauseAsk:
+    """The pause form's answers, read by the same rules as `/recording pause`; FormErrors names each bad one."""
+    errors: dict[str, str] = {}
+    parsed_target: RecordingTarget | None = None
+    words = clean_input(target).split()
+    if not words:
+        errors["target"] = "Say which call to pause: an extension, a number, a call ID, or `me`."
+    elif len(words) > 1:
+        errors["target"] = "One call only: an extension, a number, a call ID, or `me`."
+    else:
+        try:
+            parsed_target = _parse_target(words[0], "pause")
+        except ParseError as error:
+            errors["target"] = error.message
+    seconds = int(duration) if duration.isascii() and duration.isdigit() and len(duration) < 9 else None
+    if seconds is None:
+        errors["duration"] = "Choose how long the pause lasts."
+    elif seconds < MIN_PAUSE_SECONDS:
+        errors["duration"] = f"A pause must last at least {MIN_PAUSE_SECONDS} seconds."
+    elif seconds > limits.max_seconds:
+        errors["duration"] = f"A pause can last at most {format_duration(limits.max_seconds)}."
+    try:
+        parsed_channels = Channels(channels or Channels.BOTH.value)
+    except ValueError:
+        errors["channels"] = "Choose both sides, the caller or the callee."
+        parsed_channels = Channels.BOTH
+    parsed_reason = ""
+    try:
+        parsed_reason = _reason(clean_input(reason).split(), "pause")
+    except ParseError as error:
+        errors["reason"] = error.message
+    if errors:
+        raise FormErrors(errors)
+    assert parsed_target is not None and seconds is not None
+    return PauseAsk(target=parsed_target, duration_seconds=seconds, channels=parsed_channels, reason=parsed_reason)
 
 
 def clean_input(text: str) -> str:
@@ -463,6 +531,23 @@ def _parse_extend(args: list[str], limits: PauseLimits) -> Extend:
     return Extend(target=target, request_id=request_id, seconds=seconds, reason=_reason(args[2:], "extend"))
 
 
+def _parse_link(args: list[str], limits: PauseLimits) -> Link:
+    if len(args) not in (1, 2):
+        raise ParseError("`link` needs your extension (an admin may name a user first).", subcommand="link")
+    user_id = _parse_user(args[0], "link") if len(args) == 2 else None
+    word = args[-1]
+    target = RecordingTarget.parse(word)
+    if target is None or target.kind is not TargetKind.EXTENSION:
+        raise ParseError(f"`{_quote(word)}` is not an extension: 2–20 digits, optional leading +.", subcommand="link")
+    return Link(extension=target.value, user_id=user_id)
+
+
+def _parse_unlink(args: list[str], limits: PauseLimits) -> Unlink:
+    if len(args) > 1:
+        raise ParseError("`unlink` takes at most one user.", subcommand="unlink")
+    return Unlink(user_id=_parse_user(args[0], "unlink") if args else None)
+
+
 def _parse_breakglass(args: list[str], limits: PauseLimits) -> BreakGlass:
     return BreakGlass(ask=_parse_pause(args, limits, "breakglass"))
 
@@ -517,4 +602,6 @@ _PARSERS: dict[str, _Parser] = {
     "breakglass": _parse_breakglass,
     "group": _parse_group,
     "groups": _parse_no_args(ListGroups(), "groups"),
+    "link": _parse_link,
+    "unlink": _parse_unlink,
 }

@@ -73,7 +73,7 @@ def test_duration_forms(word: str, seconds: int) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("pause", "Say which call to pause"),
+        ("breakglass", "Say which call to pause"),
         ("pause 8856", "Give a reason"),
         ("pause 8856 5m", "Give a reason"),
         ("pause 1 reason", "`1` is not an extension"),
@@ -142,3 +142,18 @@ def test_admin_subcommands() -> None:
 
 def test_plain_text_of_slack_entities() -> None:
     assert plain_text("<#C123|ops> <https://x.example|site> &amp;") == "#ops site &"
+
+
+def test_pause_alone_asks_for_the_form_and_me_is_a_target() -> None:
+    from bot.grammar import Link, OpenPauseForm, Unlink
+    from bot.models import MY_CALL
+
+    assert parse("pause") == OpenPauseForm()
+    assert parse("PAUSE") == OpenPauseForm()
+    command = parse("pause me 5m card number")
+    assert isinstance(command, PauseAsk) and command.target == MY_CALL
+    assert parse("link 8856") == Link(extension="8856")
+    assert parse("link <@U0PAT|pat> 8856") == Link(extension="8856", user_id="U0PAT")
+    assert parse("unlink") == Unlink()
+    with pytest.raises(ParseError, match="is not an extension"):
+        parse("link me")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import re
 import time
+import typing
 import unicodedata
 from collections import Counter
 from urllib.parse import parse_qs, urlsplit
@@ -23,11 +24,9 @@ from bot.grammar import (
     MAX_REASON_CHARS,
     MIN_PAUSE_SECONDS,
     Allow,
+    Command,
     Help,
-    ListRequests,
-    ListUsers,
     ParseError,
-    Resume,
     Revoke,
     ShowAudit,
     ShowSettings,
@@ -73,7 +72,8 @@ NASTY = [
 ]  # fmt: skip
 SEPARATORS = [" ", "  ", "\t", "\n", "\u00a0", "\u3000", "\u200b", ""]
 
-COMMAND_TYPES = (Help, PauseAsk, Resume, ListRequests, ShowSettings, Allow, Revoke, ListUsers, ShowAudit)
+# Every member of the Command union, so a new command is covered without editing this list.
+COMMAND_TYPES = typing.get_args(Command)
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 
 

@@ -123,7 +123,6 @@ def test_pause_by_call_id_with_one_channel_sends_call_id_and_mask(
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("pause", "Say which call to pause"),
         ("pause 88a56 reason", "is not an extension"),
         ("pause 8856 0m reason", "at least 10 seconds"),
         ("pause 8856 -5m reason", "at least 10 seconds"),

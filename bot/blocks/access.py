@@ -43,7 +43,21 @@ def role_changed_message(
     return Message(text.replace("*", ""), [section(text)])
 
 
-def users_message(entries: list[AllowListEntry]) -> Message:
+def linked_message(user_id: str, extension: str, previous: str | None) -> Message:
+    was = f" (was {code(previous)})" if previous and previous != extension else ""
+    text = f":link: {mention(user_id)} is linked to extension {code(extension)}{was}: `me` in a command now means it."
+    return Message(f"{user_id} is linked to extension {extension}.", [section(text)])
+
+
+def unlinked_message(user_id: str, extension: str | None) -> Message:
+    if extension is None:
+        text = f"{mention(user_id)} had no linked extension; nothing changed."
+    else:
+        text = f":link: {mention(user_id)} is no longer linked to extension {code(extension)}."
+    return Message(text.replace("`", ""), [section(text)])
+
+
+def users_message(entries: list[AllowListEntry], links: dict[str, str] | None = None) -> Message:
     if not entries:
         return Message("The allow-list is empty.", [section("The allow-list is empty.")])
     by_role = sorted(entries, key=lambda e: -e.role.rank)
@@ -53,7 +67,10 @@ def users_message(entries: list[AllowListEntry]) -> Message:
     for role, members_iter in groupby(by_role, key=lambda e: e.role):
         members = list(members_iter)
         lines = [f"*{_ROLE_TITLES[role]}* ({len(members)})"] + [
-            f"• {mention(e.user_id)}" + (f" — {escape(e.group_name)}" if e.group_name else "") for e in members
+            f"• {mention(e.user_id)}"
+            + (f" — {escape(e.group_name)}" if e.group_name else "")
+            + (f" — ext. {code((links or {})[e.user_id])}" if e.user_id in (links or {}) else "")
+            for e in members
         ]
         room = MAX_BLOCKS - len(blocks) - 1
         packed, left = packed_sections(lines, max_blocks=max(1, room))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.blocks.kit import MAX_BLOCKS, Block, context, fields, section
+from bot.action_ids import ACTION_SETTINGS_PICK
+from bot.blocks.kit import MAX_BLOCKS, Block, button, context, fields, section
 from bot.blocks.text import escape
 from bot.models import CallRecordingSettings, PauseBlocker, RecordMode, VirtualLine, pause_blocker
 
@@ -15,6 +16,8 @@ NOT_SET = "not set"
 _MAX_VALUE_CHARS = 200
 # One section per listed line plus the heading and the "more" note stays well inside 50 blocks.
 MAX_LISTED_LINES = 20
+# Slack's limit on a button's value (a Webex line ID is about 80 characters).
+_MAX_BUTTON_VALUE = 2000
 
 _MODE_MEANING = {
     RecordMode.ALWAYS: "calls are always recorded and nobody has controls — pause/resume is *not available*",
@@ -88,7 +91,7 @@ def ambiguous_lines_message(query: str, lines: Sequence[VirtualLine]) -> tuple[s
     blocks: list[Block] = [
         section(
             f":mag: *{len(lines)} virtual lines match* “{escape(_clip(query))}”. "
-            + escape("Pick one by its ID: `/recording settings <ID>`")
+            + escape("Press Show beside one (or type `/recording settings <ID>`).")
         )
     ]
     for line in shown:
@@ -97,7 +100,10 @@ def ambiguous_lines_message(query: str, lines: Sequence[VirtualLine]) -> tuple[s
             escape(_clip(line.phone_number)) if line.phone_number else "no number",
             escape(_clip(line.location_name)) if line.location_name else "location not set",
         ]
-        blocks.append(section(f"*{escape(_clip(line.name))}* · {' · '.join(details)}\nID {_code(line.id)}"))
+        block = section(f"*{escape(_clip(line.name))}* · {' · '.join(details)}\nID {_code(line.id)}")
+        if len(line.id) <= _MAX_BUTTON_VALUE:
+            block["accessory"] = button("Show", ACTION_SETTINGS_PICK, line.id)
+        blocks.append(block)
     if hidden > 0:
         blocks.append(context(f"…and {hidden} more. Search by ID, extension or +number to narrow it down."))
     fallback = f"{len(lines)} virtual lines match “{_clip(query)}”: " + "; ".join(

@@ -37,6 +37,12 @@ def _target_text(target: RecordingTarget) -> str:
     return f"{kind} {code(target.value)}"
 
 
+def _request_target(request: PauseRequest) -> str:
+    """The target, with the Slack user its extension is linked to."""
+    owner = f" ({mention(request.target_user_id)})" if request.target_user_id else ""
+    return _target_text(request.target) + owner
+
+
 def _title(request: PauseRequest) -> str:
     if request.kind is RequestKind.BREAKGLASS:
         return (
@@ -63,7 +69,7 @@ def approval_card(request: PauseRequest, *, approval_minutes: float) -> Message:
     who = "Broken by" if request.kind is RequestKind.BREAKGLASS else "Requested by"
     pairs = [
         (who, mention(request.requester_id)),
-        ("Target", _target_text(request.target)),
+        ("Target", _request_target(request)),
         ("Channels", _CHANNEL_WORDS.get(request.channels.value, request.channels.value)),
         ("Duration" if request.kind is not RequestKind.EXTENSION else "Extra time",
          format_duration(request.duration_seconds)),

@@ -137,6 +137,8 @@ class RecordingSystemClient:
         """Send MuteRecording with a channel mask (0-3); raises an `UpstreamError` subclass on failure."""
         if mute not in range(4):
             raise ValueError(f"mute mask must be 0-3, got {mute!r}")
+        if target.kind is TargetKind.MINE:
+            raise ValueError("`me` must be resolved to an extension before it reaches the recording system")
         params: dict[str, str] = {"action": "MuteRecording", "responseType": "XML"}
         if target.kind is TargetKind.CALL_ID:
             params["callID"] = target.value

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from bot.blocks.access import group_message, groups_message, no_group_message, role_changed_message, users_message
-from bot.grammar import NO_GROUP, Allow, ConfigureGroup, ListGroups, ListUsers, Revoke, ShowGroup
+from bot.blocks.access import (
+    group_message,
+    groups_message,
+    linked_message,
+    no_group_message,
+    role_changed_message,
+    unlinked_message,
+    users_message,
+)
+from bot.grammar import NO_GROUP, Allow, ConfigureGroup, Link, ListGroups, ListUsers, Revoke, ShowGroup, Unlink
 from bot.listeners.command_run import CommandRun
 from bot.store.allow_list import KEEP_GROUP, GroupChange, Keep
 
@@ -30,7 +38,23 @@ def revoke(run: CommandRun, command: Revoke) -> None:
 
 
 def users(run: CommandRun, command: ListUsers) -> None:
-    run.reply_privately(users_message(run.services.authorizer.entries_for(run.invocation)))
+    entries = run.services.authorizer.entries_for(run.invocation)
+    links = {link.user_id: link.extension for link in run.services.links.links(run.invocation.team_id)}
+    run.reply_privately(users_message(entries, links))
+
+
+def link(run: CommandRun, command: Link) -> None:
+    previous, whose = run.services.links.link(run.invocation, command.extension, user_id=command.user_id)
+    run.audit_details["target"] = whose
+    run.reply_privately(linked_message(whose, command.extension, previous.extension if previous else None))
+
+
+def unlink(run: CommandRun, command: Unlink) -> None:
+    removed = run.services.links.unlink(run.invocation, user_id=command.user_id)
+    run.audit_details["target"] = command.user_id or run.invocation.user_id
+    run.reply_privately(
+        unlinked_message(command.user_id or run.invocation.user_id, removed.extension if removed else None)
+    )
 
 
 def show_group(run: CommandRun, command: ShowGroup) -> None:

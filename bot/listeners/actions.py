@@ -1,4 +1,5 @@
-"""Button clicks on approval cards: ack at once, then hand the decision to the service, which checks the clicker."""
+"""Button clicks — on cards and on the App Home: ack at once, then hand the decision to the service, which
+checks the clicker. A card's answer goes privately into its channel; a Home's (which has no channel) by DM."""
 
 from __future__ import annotations
 
@@ -7,8 +8,18 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
 
-from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RESUME, ACTION_RETRY
+from bot.action_ids import (
+    ACTION_ABANDON,
+    ACTION_APPROVE,
+    ACTION_DENY,
+    ACTION_RESUME,
+    ACTION_RETRY,
+    ACTION_SETTINGS_PICK,
+)
+from bot.blocks.kit import Message
+from bot.blocks.line_settings import settings_message
 from bot.blocks.pause import approval_counted_message
 from bot.listeners.background import BUSY_TEXT, BackgroundWork
 from bot.listeners.edge import ACKED_AT_EDGE
@@ -22,6 +33,7 @@ from bot.services.pauses import PauseRefused, PauseService
 logger = logging.getLogger(__name__)
 
 Decision = Callable[[Invocation, int], PauseRequest]
+Reply = Callable[[Message], None]
 
 
 def register(app: App, services: Services, work: BackgroundWork) -> None:
@@ -34,22 +46,24 @@ def register(app: App, services: Services, work: BackgroundWork) -> None:
     }
     for action_id, decide in decisions.items():
         app.action(action_id)(_click_listener(action_id, decide, services, work))
+    app.action(ACTION_SETTINGS_PICK)(_settings_pick_listener(services, work))
 
 
 def _click_listener(action_id: str, decide: Decision, services: Services, work: BackgroundWork) -> Callable[..., None]:
     # Bolt passes arguments by parameter name, so the per-button values are bound by this closure.
-    def on_click(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    def on_click(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
         # The decision calls the recording system; Slack must not wait for it (3-second limit).
         invocation = _invocation(body, str(context.get("request_id") or ""))
         value = _button_value(body)
+        reply = _reply_for(body, respond, client, invocation.user_id)
 
         def run() -> None:
             with request_context(invocation.request_id):
-                handle_click(invocation, action_id, value, decide, services=services, respond=respond)
+                handle_click(invocation, action_id, value, decide, services=services, reply=reply)
 
         ack()
         if not work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
-            send(lambda: respond(text=BUSY_TEXT, response_type="ephemeral", replace_original=False))
+            reply(Message(BUSY_TEXT, []))
 
     return on_click
 
@@ -61,11 +75,12 @@ def handle_click(
     decide: Decision,
     *,
     services: Services,
-    respond: Respond,
+    reply: Reply,
 ) -> None:
     name = action_id.removeprefix("recording_")
     details: dict[str, Any] = {"button": action_id}
     target = ""
+    group: str | None = None
     try:
         try:
             request_id = _request_id(value)
@@ -75,38 +90,91 @@ def handle_click(
             raise
         details["request"] = request_id
         request = decide(invocation, request_id)
-        target = request.target.value
+        target, group = request.target.value, request.group_name
         details["state"] = request.state.value
         if action_id == ACTION_APPROVE and request.state is RequestState.PENDING:
             # A four-eyes request: this approval counted, another approver is needed.
-            counted = approval_counted_message(request)
-            send(lambda: respond(text=counted.text, blocks=counted.blocks, response_type="ephemeral",
-                                 replace_original=False))  # fmt: skip
+            reply(approval_counted_message(request))
     except Exception as error:  # the one failure path: a private reply and an audit row
         failure = describe_failure(error, invocation.request_id)
         if failure.unexpected:
             logger.exception("click %s failed", action_id)
         target = failure.target or target
         details["error"] = failure.message.text
-        message = failure.message
         # Reply first: when the database is the problem, the audit write waits on its lock.
-        send(
-            lambda: respond(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
-        )
-        _audit(services, invocation, name, failure.outcome, target, details)
+        reply(failure.message)
+        _audit(services, invocation, name, failure.outcome, target, details, group)
         logger.info(
             "click %s on %s by %s/%s: %s", name, value[:20], invocation.team_id, invocation.user_id, failure.outcome
         )
         return
-    _audit(services, invocation, name, Outcome.OK, target, details)
+    _audit(services, invocation, name, Outcome.OK, target, details, group)
     logger.info("click %s on #%s by %s/%s: ok", name, details.get("request"), invocation.team_id, invocation.user_id)
 
 
+def _settings_pick_listener(services: Services, work: BackgroundWork) -> Callable[..., None]:
+    """Show on one line of an ambiguous settings answer: that line's settings replace the answer."""
+
+    def on_pick(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
+        invocation = _invocation(body, str(context.get("request_id") or ""))
+        line_id = _button_value(body)
+        reply = _reply_for(body, respond, client, invocation.user_id)
+
+        def run() -> None:
+            with request_context(invocation.request_id):
+                details: dict[str, Any] = {"line_id": line_id[:200]}
+                try:
+                    found = services.line_settings.show_line(invocation, line_id)
+                    message = Message(*settings_message(found.line, found.settings))
+                    send(lambda: respond(text=message.text, blocks=message.blocks, replace_original=True))
+                    outcome = Outcome.OK
+                except Exception as error:
+                    failure = describe_failure(error, invocation.request_id)
+                    if failure.unexpected:
+                        logger.exception("settings pick failed")
+                    reply(failure.message)
+                    outcome, details["error"] = failure.outcome, failure.message.text
+                _audit(services, invocation, "settings_pick", outcome, line_id[:200], details, None)
+
+        ack()
+        if not work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
+            reply(Message(BUSY_TEXT, []))
+
+    return on_pick
+
+
+def _reply_for(body: dict[str, Any], respond: Respond, client: WebClient, user_id: str) -> Reply:
+    """Privately where the button was: into a card's channel, or by DM from a Home (which has no channel)."""
+    if (body.get("container") or {}).get("type") == "view" or not body.get("response_url"):
+
+        def dm(message: Message) -> None:
+            send(lambda: client.chat_postMessage(channel=user_id, text=message.text, blocks=message.blocks or None))
+
+        return dm
+
+    def ephemeral(message: Message) -> None:
+        send(
+            lambda: respond(
+                text=message.text, blocks=message.blocks or None, response_type="ephemeral", replace_original=False
+            )
+        )
+
+    return ephemeral
+
+
 def _audit(
-    services: Services, invocation: Invocation, name: str, outcome: str, target: str, details: dict[str, Any]
+    services: Services,
+    invocation: Invocation,
+    name: str,
+    outcome: str,
+    target: str,
+    details: dict[str, Any],
+    group: str | None,
 ) -> None:
     try:
-        services.audit.record(invocation, action=f"click.{name}", outcome=outcome, target=target, details=details)
+        services.audit.record(
+            invocation, action=f"click.{name}", outcome=outcome, target=target, details=details, group=group
+        )
     except Exception:
         logger.exception("could not write the audit row for click.%s", name)
 

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
 
 from bot.blocks.common import audit_message, help_message
 from bot.grammar import (
@@ -17,15 +18,18 @@ from bot.grammar import (
     ConfigureGroup,
     Extend,
     Help,
+    Link,
     ListGroups,
     ListRequests,
     ListUsers,
+    OpenPauseForm,
     ParseError,
     Resume,
     Revoke,
     ShowAudit,
     ShowGroup,
     ShowSettings,
+    Unlink,
     parse_command,
 )
 from bot.listeners import access, line_settings, pause
@@ -33,10 +37,12 @@ from bot.listeners.background import BUSY_TEXT, BackgroundWork
 from bot.listeners.command_run import CommandRun, Handler
 from bot.listeners.edge import ACKED_AT_EDGE
 from bot.listeners.failures import describe_failure
+from bot.listeners.forms import FormNotOpened, open_pause_form
 from bot.listeners.replies import reply_privately
 from bot.logs import request_context
 from bot.models import Invocation, Outcome, PauseAsk, SlackUser
 from bot.services.bundle import Services
+from bot.services.pauses import PauseRefused
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +50,7 @@ SLASH_COMMAND = "/recording"
 
 
 def register(app: App, services: Services, work: BackgroundWork) -> None:
-    def on_command(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    def on_command(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
         # Slack allows 3 seconds. Nothing may run before this ack: not the database, not Slack, not
         # an upstream. Every answer goes out afterwards through response_url or the Web API.
         invocation = Invocation(
@@ -54,9 +60,11 @@ def register(app: App, services: Services, work: BackgroundWork) -> None:
             text=str(body.get("text", "")),
         )
 
+        trigger_id = str(body.get("trigger_id", ""))
+
         def run() -> None:
             with request_context(invocation.request_id):
-                execute(invocation, services=services, respond=respond)
+                execute(invocation, services=services, respond=respond, client=client, trigger_id=trigger_id)
 
         if work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
             ack()
@@ -66,7 +74,14 @@ def register(app: App, services: Services, work: BackgroundWork) -> None:
     app.command(SLASH_COMMAND)(on_command)
 
 
-def execute(invocation: Invocation, *, services: Services, respond: Respond) -> None:
+def execute(
+    invocation: Invocation,
+    *,
+    services: Services,
+    respond: Respond,
+    client: WebClient | None = None,
+    trigger_id: str = "",
+) -> None:
     """Run one `/recording …` invocation to the end; every outcome is replied to and audited once.
 
     Each service checks the caller's role itself; what reaches no service (help, a mistyped command)
@@ -81,7 +96,8 @@ def execute(invocation: Invocation, *, services: Services, respond: Respond) -> 
         except ParseError:
             services.authorizer.admit(invocation.user, action=name)
             raise
-        _HANDLERS[type(command)](CommandRun(invocation, services, respond, details), command)
+        run = CommandRun(invocation, services, respond, details, client=client, trigger_id=trigger_id)
+        _HANDLERS[type(command)](run, command)
     except Exception as error:  # the one failure path: a reply and an audit row for every failure
         failure = describe_failure(error, invocation.request_id)
         if failure.unexpected:
@@ -136,6 +152,22 @@ def _help(run: CommandRun, command: Help) -> None:
     run.reply_privately(help_message(unknown_word=command.unknown_word))
 
 
+def _open_form(run: CommandRun, command: OpenPauseForm) -> None:
+    run.services.pauses.check_may_ask(run.invocation)
+    if run.client is None or not run.trigger_id:
+        raise PauseRefused("The pause form needs Slack; type the whole command: `/recording pause 8856 5m <reason>`.")
+    try:
+        open_pause_form(
+            run.client, run.services, trigger_id=run.trigger_id, channel_id=run.invocation.channel_id, ask_channel=False
+        )
+    except FormNotOpened as error:
+        raise PauseRefused(
+            f"Slack did not open the pause form ({error}); try again, or type the whole command: "
+            "`/recording pause 8856 5m <reason>`."
+        ) from None
+    run.audit_details["form"] = "opened"
+
+
 def _audit_log(run: CommandRun, command: ShowAudit) -> None:
     entries = run.services.audit_log.recent(run.invocation, command.rows, breakglass_only=command.breakglass_only)
     run.reply_privately(audit_message(entries, breakglass_only=command.breakglass_only))
@@ -149,6 +181,9 @@ _HANDLERS: dict[type[Command], Handler] = {
     ShowGroup: access.show_group,
     ConfigureGroup: access.configure_group,
     ListGroups: access.list_groups,
+    Link: access.link,
+    Unlink: access.unlink,
+    OpenPauseForm: _open_form,
     ShowAudit: _audit_log,
     PauseAsk: pause.pause,
     BreakGlass: pause.breakglass,

@@ -17,6 +17,7 @@ from bot.models.lines import (
     pause_blocker,
 )
 from bot.models.requests import (
+    MY_CALL,
     OPEN_STATES,
     Approval,
     Channels,
@@ -31,6 +32,7 @@ from bot.models.requests import (
 from bot.models.tokens import WebexTokens
 
 __all__ = [
+    "MY_CALL",
     "OPEN_STATES",
     "PAUSABLE_MODES",
     "Access",

@@ -11,6 +11,8 @@ from datetime import datetime
 class TargetKind(enum.StrEnum):
     EXTENSION = "extension"
     CALL_ID = "call_id"
+    # "me": the asker's linked extension; resolved by the services before anything is stored or sent.
+    MINE = "mine"
 
 
 _EXTENSION = re.compile(r"^\+?[0-9]{2,20}$")
@@ -28,7 +30,9 @@ class RecordingTarget:
 
     @classmethod
     def parse(cls, word: str) -> RecordingTarget | None:
-        """Read a target from user input; None when it is neither an extension nor a call ID."""
+        """Read a target from user input; None when it is neither an extension, a call ID, nor `me`."""
+        if word.lower() == "me":
+            return MY_CALL
         if _EXTENSION.match(word) and len(word) <= 20:
             return cls(TargetKind.EXTENSION, word)
         if _GUID.match(word):
@@ -37,6 +41,13 @@ class RecordingTarget:
 
     def __str__(self) -> str:
         return self.value
+
+    @property
+    def is_mine(self) -> bool:
+        return self.kind is TargetKind.MINE
+
+
+MY_CALL = RecordingTarget(TargetKind.MINE, "me")
 
 
 class Channels(enum.StrEnum):
@@ -156,6 +167,8 @@ class PauseRequest:
     cancelled_by: str | None = None
     remind_at: datetime | None = None
     reminded_at: datetime | None = None
+    # The Slack user the target extension is linked to, when there is one (shown on the card).
+    target_user_id: str | None = None
 
     @property
     def card_channel(self) -> str:

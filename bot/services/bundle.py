@@ -8,7 +8,9 @@ from bot.models import PauseLimits
 from bot.services.audit import AuditTrail
 from bot.services.audit_log import AuditReader
 from bot.services.authorization import Authorizer
+from bot.services.home import HomeService
 from bot.services.line_settings import LineSettingsService
+from bot.services.links import LinkService
 from bot.services.pauses import PauseService
 
 
@@ -20,3 +22,5 @@ class Services:
     limits: PauseLimits
     pauses: PauseService
     line_settings: LineSettingsService
+    links: LinkService
+    homes: HomeService

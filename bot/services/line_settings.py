@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.clients.errors import UpstreamError
+from bot.clients.errors import NotFound, UpstreamError
 from bot.clients.webex import WebexClient
 from bot.models import CallRecordingSettings, Invocation, PauseBlocker, Role, VirtualLine, pause_blocker
 from bot.services.authorization import Authorizer
@@ -77,6 +77,16 @@ class LineSettingsService:
             return LineAmbiguous(query=query, lines=tuple(lines))
         line = lines[0]
         return LineFound(query=query, line=line, settings=self._webex.get_call_recording(line.id))
+
+    def show_line(self, invocation: Invocation, line_id: str) -> LineFound:
+        """One line picked by its Webex ID (a Show button): the line and its settings."""
+        self._authorizer.require(invocation.user, Role.REQUESTER, action="settings")
+        if self._webex is None:
+            raise WebexNotConfigured()
+        lines = [line for line in self._webex.find_virtual_lines(line_id) if line.id == line_id]
+        if not lines:
+            raise NotFound("no such virtual line", system="Webex")
+        return LineFound(query=line_id, line=lines[0], settings=self._webex.get_call_recording(line_id))
 
     def pause_blocker(self, extension: str) -> PauseBlocker | None:
         """Why a pause on this extension's line cannot work, or None (also when Webex cannot tell us).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from bot.models import (
 )
 from bot.services.audit import AuditTrail
 from bot.services.authorization import Authorizer
+from bot.services.links import LinkService
 from bot.services.notifications import CardNotPosted, PauseNotifier
 from bot.store.pause_requests import ApprovalResult, PauseRequestStore
 
@@ -113,7 +114,9 @@ class PauseService:
         blocker_for_extension: Callable[[str], PauseBlocker | None] | None = None,
         clock: Clock = utc_now,
         instance_id: str = "",
+        links: LinkService | None = None,
     ) -> None:
+        self._links = links
         self._store = store
         self._authorizer = authorizer
         self._audit = audit
@@ -134,11 +137,17 @@ class PauseService:
 
     # -- asking ----------------------------------------------------------------------------------
 
+    def check_may_ask(self, invocation: Invocation) -> None:
+        """Raise what asking for a pause would raise before anything else (a form checks before it opens)."""
+        self._authorizer.require(invocation.user, Role.REQUESTER, action="pause")
+        self._require_recording_system()
+
     def request_pause(self, invocation: Invocation, command: PauseAsk) -> Asked:
         """Store a pending request, post its card where its approvers see it, and tell each of them.
         Nothing reaches the recording system yet."""
         self._authorizer.require(invocation.user, Role.REQUESTER, action="pause")
         self._require_recording_system()
+        command = replace(command, target=self._resolve(invocation, command.target))
         # Looked up before the card is posted, so the card shows it from the start.
         blocker = self._line_blocker(command.target)
         group_name, card_channel, approvals = self._routing(invocation)
@@ -157,6 +166,7 @@ class PauseService:
             group_name=group_name,
             approvals_needed=approvals,
             card_channel_id=card_channel,
+            target_user_id=self._owner_of(invocation.team_id, command.target),
         )
         if request is None:
             raise PauseRefused(self._clash_message(invocation.team_id, command.target))
@@ -177,6 +187,8 @@ class PauseService:
     ) -> Asked:  # fmt: skip
         """Ask for more time on an active pause; approved like a pause, it moves the automatic resume later."""
         self._authorizer.require(invocation.user, Role.REQUESTER, action="extend")
+        if target is not None:
+            target = self._resolve(invocation, target)
         pause = self._active_pause(invocation, target=target, request_id=request_id)
         assert pause.resume_at is not None and pause.paused_at is not None
         now = self._clock()
@@ -228,6 +240,7 @@ class PauseService:
         shown on a marked card, told to every admin, and resumed by itself like any pause."""
         self._authorizer.require(invocation.user, Role.APPROVER, action="breakglass")
         self._require_recording_system()
+        command = replace(command, target=self._resolve(invocation, command.target))
         group_name, card_channel, _ = self._routing(invocation)
         now = self._clock()
         request = self._store.create(
@@ -246,6 +259,7 @@ class PauseService:
             state=RequestState.APPROVED,
             decided_by=invocation.user_id,
             claimed_by=self._instance_id,
+            target_user_id=self._owner_of(invocation.team_id, command.target),
         )
         if request is None:
             existing = self._store.open_for_target(invocation.team_id, command.target.value)
@@ -305,6 +319,19 @@ class PauseService:
         if group is None:
             return group_name, None, 1
         return group.name, group.channel_id, max(1, group.approvals)
+
+    def _resolve(self, invocation: Invocation, target: RecordingTarget) -> RecordingTarget:
+        """`me` → the asker's extension; any other target as it is."""
+        if not target.is_mine:
+            return target
+        if self._links is None:
+            raise PauseRefused("`me` needs a linked extension: `/recording link <extension>`.")
+        return self._links.resolve(invocation, target)
+
+    def _owner_of(self, team_id: str, target: RecordingTarget) -> str | None:
+        if self._links is None or target.kind is not TargetKind.EXTENSION:
+            return None
+        return self._links.owner_of(team_id, target.value)
 
     def _line_blocker(self, target: RecordingTarget) -> PauseBlocker | None:
         """Why the extension's Webex line cannot pause, for the card; advisory, never blocks the request."""
@@ -636,6 +663,7 @@ class PauseService:
         self._authorizer.require(invocation.user, Role.REQUESTER, action="resume")
         self._require_recording_system()
         assert self._recording_system is not None
+        target = self._resolve(invocation, target)
         open_requests = self._store.open_for_target(invocation.team_id, target.value)
         pending = [r for r in open_requests if r.state is RequestState.PENDING]
         claimed = [

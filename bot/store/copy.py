@@ -17,6 +17,7 @@ COPIED_TABLES: dict[str, str] = {
     "audit": "id",
     "audit_verifications": "id",
     "webex_tokens": "id",
+    "user_links": "team_id, user_id",
 }
 _BATCH = 500
 

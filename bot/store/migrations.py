@@ -118,6 +118,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX idx_audit_group_name ON audit (group_name)",
         ),
     ),
+    Migration(
+        "m007_links_and_events",
+        (
+            # Which extension is whose, so `me` means something ("pause my call").
+            "CREATE TABLE user_links (team_id TEXT NOT NULL, user_id TEXT NOT NULL, extension TEXT NOT NULL, "
+            "source TEXT, linked_by TEXT, linked_at TEXT, PRIMARY KEY (team_id, user_id))",
+            "CREATE INDEX idx_user_links_extension ON user_links (team_id, extension)",
+            "ALTER TABLE pause_requests ADD COLUMN target_user_id TEXT",
+            # Events API deliveries already handled: a retried event is not handled twice, on any instance.
+            "CREATE TABLE slack_events (event_id TEXT PRIMARY KEY, seen_at TEXT)",
+        ),
+    ),
 )
 
 

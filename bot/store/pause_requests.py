@@ -29,7 +29,7 @@ _COLUMNS = (
     "id, team_id, channel_id, requester_id, target_kind, target, channels, duration_seconds, reason, state, "
     "created_at, expires_at, decided_by, decided_at, paused_at, resume_at, resumed_at, resumed_by, message_ts, "
     "error, attempts, resume_attempts, warning, claimed_by, kind, group_name, approvals_needed, approvals, "
-    "card_channel_id, extends_id, cancelled_by, remind_at, reminded_at"
+    "card_channel_id, extends_id, cancelled_by, remind_at, reminded_at, target_user_id"
 )
 
 # Columns a state change may set besides `state` (guards against typos reaching SQL).
@@ -85,6 +85,7 @@ class PauseRequestStore:
         state: RequestState = RequestState.PENDING,
         decided_by: str | None = None,
         claimed_by: str | None = None,
+        target_user_id: str | None = None,
     ) -> PauseRequest | None:
         """Insert a request, unless its target already has an open one (a pause) or its pause already has an
         open extension (then None).
@@ -96,14 +97,14 @@ class PauseRequestStore:
             "INSERT INTO pause_requests (team_id, channel_id, requester_id, target_kind, target, channels, "
             "duration_seconds, reason, state, created_at, expires_at, updated_at, attempts, resume_attempts, "
             "warning, kind, group_name, approvals_needed, approvals, card_channel_id, extends_id, decided_by, "
-            "decided_at, claimed_by) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?) "
+            "decided_at, claimed_by, target_user_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?) "
             f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
             [
                 team_id, channel_id, requester_id, target.kind.value, target.value, channels.value,
                 duration_seconds, reason, state.value, _text(created_at), _text(expires_at), _text(created_at),
                 warning, kind.value, group_name, approvals_needed, card_channel_id, extends_id, decided_by,
-                _text(created_at) if decided_by else None, claimed_by,
+                _text(created_at) if decided_by else None, claimed_by, target_user_id,
             ],
         )  # fmt: skip
         return _request(row) if row else None
@@ -232,6 +233,14 @@ class PauseRequestStore:
             sql += f" AND COALESCE(kind, 'pause') IN ({placeholders(kind_values)})"
             params.extend(kind_values)
         return [_request(row) for row in self._database.all(sql + " ORDER BY id", params)]
+
+    def recent_of(self, team_id: str, requester_id: str, limit: int) -> list[PauseRequest]:
+        """A requester's newest requests, newest first."""
+        rows = self._database.all(
+            f"SELECT {_COLUMNS} FROM pause_requests WHERE team_id = ? AND requester_id = ? ORDER BY id DESC LIMIT ?",
+            [team_id, requester_id, limit],
+        )
+        return [_request(row) for row in rows]
 
     def due_for_expiry(self, now: datetime) -> list[PauseRequest]:
         """Undecided requests past their deadline, and failed ones nobody retried in time."""
@@ -380,4 +389,5 @@ def _request(row: Row) -> PauseRequest:
         cancelled_by=row["cancelled_by"],
         remind_at=_moment(row["remind_at"]),
         reminded_at=_moment(row["reminded_at"]),
+        target_user_id=row["target_user_id"],
     )

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://webexapis.com/v1"
 
 _VIRTUAL_LINES_PATH = "/telephony/config/virtualLines"
+_PEOPLE_PATH = "/people"
 _MAX_DETAIL_CHARS = 2000
 _LIST_CACHE_KEY = "virtual-lines"
 _MSG_NO_LINE = "no such virtual line"
@@ -126,6 +127,25 @@ class WebexClient:
             with self._cache_lock:
                 self._settings_cache[line_id] = settings
         return settings
+
+    def extension_of_person(self, email: str) -> str | None:
+        """The Webex Calling extension of the person with this e-mail address (People API, `callingData`);
+        None when there is no such person or they have no extension."""
+        payload, response = self._get_json(
+            self._transport.url(_PEOPLE_PATH),
+            params={"email": email, "callingData": "true"},
+            not_found="Webex has no People API at this address — check WEBEX_API_URL",
+        )
+        items = payload.get("items")
+        if not isinstance(items, list):
+            raise self._transport.bad_response("Webex sent a people list without `items`", response)
+        for person in items:
+            if not isinstance(person, dict):
+                continue
+            extension = person.get("extension")
+            if isinstance(extension, str | int) and str(extension).strip():
+                return str(extension).strip()
+        return None
 
     def verify(self) -> str:
         """A deployment check: reads one virtual line with the configured token; raises UpstreamError."""

@@ -44,6 +44,7 @@ DEFAULT_CLIENT_ID = "sim-webex-client-id"
 DEFAULT_CLIENT_SECRET = "sim-webex-client-secret"  # noqa: S105
 
 _LIST_PATH = "/telephony/config/virtualLines"
+_PEOPLE_PATH = "/people"
 _RENEWAL_PATH = "/access_token"
 # Webex integration tokens: 14 days for the access token, 90 days for the refresh token.
 _ACCESS_TOKEN_LIFETIME_SECONDS = 14 * 24 * 3600
@@ -322,6 +323,20 @@ class SimulatedWebex(SimulatedServer):
         self._faults: list[Fault] = []
         self._tracking_ids: list[str] = []
         self._counter = itertools.count(1)
+        self._people: dict[str, dict[str, Any]] = {}
+
+    def add_person(self, email: str, *, extension: str | None, display_name: str = "Calling User") -> None:
+        """A person `GET /people?email=…&callingData=true` finds (with a Webex Calling extension, or none)."""
+        person: dict[str, Any] = {
+            "id": base64.urlsafe_b64encode(f"ciscospark://us/PEOPLE/{uuid.uuid4()}".encode()).decode().rstrip("="),
+            "emails": [email],
+            "displayName": display_name,
+        }
+        if extension is not None:
+            person["extension"] = extension
+            person["phoneNumbers"] = [{"type": "work_extension", "value": f"8001{extension}", "primary": False}]
+        with self._state:
+            self._people[email.casefold()] = person
 
     def reset(self, *, lines: Iterable[SimulatedLine] | None = None) -> None:
         """Back to a fresh state (cheaper than a new server, which takes a poll interval to stop).
@@ -570,6 +585,8 @@ class SimulatedWebex(SimulatedServer):
             reply = _error(405, tracking_id, "Method not allowed.")
         elif path == _LIST_PATH:
             reply = self._list(request, tracking_id)
+        elif path == _PEOPLE_PATH:
+            reply = self._people_by_email(request, tracking_id)
         elif path.startswith(_LIST_PATH + "/") and path.endswith("/callRecording"):
             line_id = path[len(_LIST_PATH) + 1 : -len("/callRecording")]
             reply = self._call_recording(line_id, tracking_id)
@@ -610,6 +627,17 @@ class SimulatedWebex(SimulatedServer):
             query = "&".join(f"{k}={_quote(v)}" for k, v in params.items())
             headers["Link"] = f'<{self.url}{request.path}?{query}>; rel="next"'
         return Reply(status=200, body=json.dumps({"virtualLines": page}), headers=headers)
+
+    def _people_by_email(self, request: RecordedRequest, tracking_id: str) -> Reply:
+        email = request.query.get("email", "")
+        if not email:
+            return _error(400, tracking_id, "email, displayName or id is required.")
+        with self._state:
+            person = copy.deepcopy(self._people.get(email.casefold()))
+        if person is not None and request.query.get("callingData") != "true":
+            person.pop("extension", None)
+            person.pop("phoneNumbers", None)
+        return Reply(status=200, body=json.dumps({"items": [person] if person else []}))
 
     def _call_recording(self, line_id: str, tracking_id: str) -> Reply:
         with self._state:

@@ -1,0 +1,108 @@
+"""The App Home tab: published when someone opens it, and again for everyone a request's change concerns —
+at most once per person every 10 seconds; a failed publish never affects a request."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.blocks.home import home_view, not_listed_home
+from bot.listeners.background import BackgroundWork
+from bot.models import PauseRequest, SlackUser
+from bot.services.home import HomeService, NotListedHome
+
+logger = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 10.0
+
+
+class HomePublisher:
+    """Publishes Home views; each person's at most once per REFRESH_SECONDS (a later change is published
+    when the interval has passed, so the last state always shows)."""
+
+    def __init__(
+        self, *, client: WebClient, homes: HomeService, work: BackgroundWork, interval: float = REFRESH_SECONDS
+    ) -> None:
+        self._client = client
+        self._homes = homes
+        self._work = work
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._last: dict[tuple[str, str], float] = {}
+        self._deferred: dict[tuple[str, str], threading.Timer] = {}
+
+    def publish_now(self, team_id: str, user_id: str) -> None:
+        """Someone opened their Home: publish it (counts toward the interval)."""
+        with self._lock:
+            self._last[(team_id, user_id)] = time.monotonic()
+        self._publish(team_id, user_id)
+
+    def request_changed(self, request: PauseRequest) -> None:
+        try:
+            people = set(self._homes.people_to_refresh(request))
+        except Exception:
+            logger.warning("no Home refresh for request #%s: its people could not be read", request.id, exc_info=True)
+            return
+        for user_id in people:
+            self._refresh(request.team_id, user_id)
+
+    def stop(self) -> None:
+        with self._lock:
+            timers, self._deferred = list(self._deferred.values()), {}
+        for timer in timers:
+            timer.cancel()
+
+    def _refresh(self, team_id: str, user_id: str) -> None:
+        key = (team_id, user_id)
+        now = time.monotonic()
+        with self._lock:
+            wait = self._last.get(key, -self._interval) + self._interval - now
+            if wait > 0:
+                if key not in self._deferred:
+                    timer = threading.Timer(wait, self._deferred_publish, args=key)
+                    timer.daemon = True
+                    self._deferred[key] = timer
+                    timer.start()
+                return
+            self._last[key] = now
+        self._work.submit(lambda: self._publish(team_id, user_id))
+
+    def _deferred_publish(self, team_id: str, user_id: str) -> None:
+        with self._lock:
+            self._deferred.pop((team_id, user_id), None)
+            self._last[(team_id, user_id)] = time.monotonic()
+        self._work.submit(lambda: self._publish(team_id, user_id))
+
+    def _publish(self, team_id: str, user_id: str) -> None:
+        try:
+            home = self._homes.home_for(SlackUser(team_id=team_id, user_id=user_id))
+            if isinstance(home, NotListedHome):
+                view = not_listed_home(home.admins)
+            else:
+                view = home_view(
+                    user_id=home.user_id, role=home.role.value, group_name=home.group_name,
+                    to_decide=home.to_decide, active=home.active, mine=home.mine, now=home.now,
+                )  # fmt: skip
+            self._client.views_publish(user_id=user_id, view=view)
+        except (SlackApiError, SlackClientError, OSError, ValueError) as error:
+            reason = error.response.get("error") if isinstance(error, SlackApiError) else type(error).__name__
+            logger.warning("Home of %s not published: %s", user_id, reason)
+        except Exception:
+            logger.exception("Home of %s not published", user_id)
+
+
+def register(app: App, publisher: HomePublisher) -> None:
+    def on_home_opened(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+        ack()
+        if event.get("tab") not in (None, "home"):
+            return
+        team_id = str(body.get("team_id") or "")
+        publisher.publish_now(team_id, str(event.get("user", "")))
+
+    app.event("app_home_opened")(on_home_opened)

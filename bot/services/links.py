@@ -1,0 +1,136 @@
+"""Which extension is whose: `/recording link`, and what `me` means in a command ("pause my call").
+
+`me` is the asker's linked extension. Without a link, and with Webex configured, the bot looks the asker
+up itself: their e-mail address from Slack, that person in Webex (People API), their extension — and
+keeps the link it found (audited), so the next `me` needs no lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from bot.clients.errors import UpstreamError
+from bot.clients.webex import WebexClient
+from bot.models import Invocation, Outcome, RecordingTarget, Role, TargetKind
+from bot.services.audit import AuditTrail
+from bot.services.authorization import Authorizer
+from bot.store.links import LinkStore, UserLink
+
+logger = logging.getLogger(__name__)
+
+SOURCE_COMMAND = "command"
+SOURCE_WEBEX = "webex"
+
+
+class Directory(Protocol):
+    """Where the bot learns a Slack user's e-mail address (Slack's users.info, in production)."""
+
+    def email_of(self, team_id: str, user_id: str) -> str | None: ...
+
+
+class LinkRefused(Exception):
+    """A link cannot be made or used; `message` says why and what to type."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+HOW_TO_LINK = (
+    "link your extension once with `/recording link <extension>` (an admin: `/recording link @you <extension>`)"
+)
+
+
+class LinkService:
+    def __init__(
+        self,
+        *,
+        store: LinkStore,
+        authorizer: Authorizer,
+        audit: AuditTrail,
+        webex: WebexClient | None = None,
+        directory: Directory | None = None,
+    ) -> None:
+        self._store = store
+        self._authorizer = authorizer
+        self._audit = audit
+        self._webex = webex
+        self._directory = directory
+
+    def use_directory(self, directory: Directory) -> None:
+        """Slack's directory, known once the Slack client is (after the services are built)."""
+        self._directory = directory
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def link(
+        self, invocation: Invocation, extension: str, *, user_id: str | None = None
+    ) -> tuple[UserLink | None, str]:
+        """Link a user (yourself, or anyone if you are an admin) to an extension; (the link replaced, user)."""
+        whose = user_id or invocation.user_id
+        self._authorizer.require(
+            invocation.user, Role.ADMIN if whose != invocation.user_id else Role.REQUESTER, action="link"
+        )
+        previous = self._store.put(
+            invocation.team_id, whose, extension, source=SOURCE_COMMAND, linked_by=invocation.user_id
+        )
+        self._audit.record(
+            invocation, action="link.changed", outcome=Outcome.OK, target=whose,
+            details={"extension": extension, "previous": previous.extension if previous else None,
+                     "source": SOURCE_COMMAND},
+        )  # fmt: skip
+        return previous, whose
+
+    def unlink(self, invocation: Invocation, *, user_id: str | None = None) -> UserLink | None:
+        whose = user_id or invocation.user_id
+        self._authorizer.require(
+            invocation.user, Role.ADMIN if whose != invocation.user_id else Role.REQUESTER, action="unlink"
+        )
+        removed = self._store.remove(invocation.team_id, whose)
+        if removed is not None:
+            self._audit.record(
+                invocation, action="link.changed", outcome=Outcome.OK, target=whose,
+                details={"extension": None, "previous": removed.extension},
+            )  # fmt: skip
+        return removed
+
+    def links(self, team_id: str) -> list[UserLink]:
+        return self._store.all(team_id)
+
+    def owner_of(self, team_id: str, extension: str) -> str | None:
+        link = self._store.of_extension(team_id, extension)
+        return link.user_id if link else None
+
+    # -- `me` ------------------------------------------------------------------------------------
+
+    def resolve(self, invocation: Invocation, target: RecordingTarget) -> RecordingTarget:
+        """`me` → the asker's extension (linking it from Webex if needed); any other target as it is."""
+        if not target.is_mine:
+            return target
+        link = self._store.of_user(invocation.team_id, invocation.user_id)
+        if link is not None:
+            return RecordingTarget(TargetKind.EXTENSION, link.extension)
+        extension = self._look_up(invocation)
+        if extension is None:
+            raise LinkRefused(f"I don't know your extension, so `me` means nothing yet: {HOW_TO_LINK}.")
+        self._store.put(invocation.team_id, invocation.user_id, extension, source=SOURCE_WEBEX, linked_by="webex")
+        self._audit.record(
+            invocation, action="link.changed", outcome=Outcome.OK, target=invocation.user_id,
+            details={"extension": extension, "previous": None, "source": SOURCE_WEBEX},
+        )  # fmt: skip
+        return RecordingTarget(TargetKind.EXTENSION, extension)
+
+    def _look_up(self, invocation: Invocation) -> str | None:
+        if self._webex is None or self._directory is None:
+            return None
+        email = self._directory.email_of(invocation.team_id, invocation.user_id)
+        if not email:
+            logger.info("no e-mail address in Slack for %s: cannot find their Webex extension", invocation.user_id)
+            return None
+        try:
+            return self._webex.extension_of_person(email)
+        except UpstreamError as error:
+            raise LinkRefused(
+                f"I could not ask Webex for your extension ({error.user_message()}); meanwhile, {HOW_TO_LINK}."
+            ) from None
