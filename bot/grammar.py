@@ -256,7 +256,7 @@ def parse_pause_form(*, target: str, duration: str, channels: str, reason: str, 
         parsed_channels = Channels.BOTH
     parsed_reason = ""
     try:
-        parsed_reason = _reason(clean_input(reason).split(), "pause")
+        parsed_reason = _reason(clean_input(reason).split(), "pause", where="")
     except ParseError as error:
         errors["reason"] = error.message
     if errors:
@@ -325,13 +325,13 @@ def _parse_pause(args: list[str], limits: PauseLimits, subcommand: str = "pause"
     )
 
 
-def _reason(words: list[str], subcommand: str) -> str:
+_REASON_NEEDED = "Give a reason{where}: it is shown to the approver and kept in the audit log."
+
+
+def _reason(words: list[str], subcommand: str, *, where: str = " after the target and duration") -> str:
     reason = plain_text(" ".join(words)).strip()
     if not reason:
-        raise ParseError(
-            "Give a reason after the target and duration: it is shown to the approver and kept in the audit log.",
-            subcommand=subcommand,
-        )
+        raise ParseError(_REASON_NEEDED.format(where=where), subcommand=subcommand)
     if len(reason) > MAX_REASON_CHARS:
         raise ParseError(
             f"The reason is {len(reason)} characters long; keep it under {MAX_REASON_CHARS}.",

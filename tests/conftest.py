@@ -261,3 +261,13 @@ def _no_secret_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     for place, text in places.items():
         leaked = [s[:8] + "…" for s in secrets if s and s in text]
         assert not leaked, f"secret(s) {leaked} leaked into the {place}"
+
+
+@pytest.fixture(autouse=True)
+def _only_valid_block_kit(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test doubles as a Block Kit test: each message and view the bot sent to the simulated Slack
+    passed slack_sdk's models (see bot/sandbox/simulators/block_kit.py), or the test fails."""
+    yield
+    slack: SimulatedSlack | None = request.node.funcargs.get("slack")
+    if slack is not None and not getattr(request.node, "allows_invalid_block_kit", False):
+        assert not slack.block_kit_violations, f"Slack would refuse: {slack.block_kit_violations[:3]}"

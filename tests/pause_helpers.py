@@ -28,10 +28,12 @@ def cards(slack: SimulatedSlack) -> list[dict[str, Any]]:
 
 def posted_card(slack: SimulatedSlack) -> dict[str, Any]:
     """The latest approval card the bot posted, as it stands now (after any chat.update)."""
-    slack.wait_for_call("chat.postMessage", containing="Pause request #")
+    # The simulator records a call as it arrives and stores the message a moment later: wait for the message.
     # Cards go to the channel; the requester's private notes go to a DM ("D…"), which is not a card.
-    cards = [m for m in slack.messages() if not m["channel"].startswith("D") and "Pause request #" in m["text"]]
-    assert cards, "no approval card was posted"
+    cards = wait_until(
+        lambda: [m for m in slack.messages() if not m["channel"].startswith("D") and "Pause request #" in m["text"]],
+        what="an approval card to be posted",
+    )
     current = slack.message(cards[-1]["channel"], cards[-1]["ts"])
     assert current is not None
     return current

@@ -115,3 +115,38 @@ def test_console_without_a_user_says_what_to_pass(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "--as" in result.stderr and "--demo" in result.stderr
+
+
+def test_demo_fills_the_pause_form_line_by_line_and_shows_the_home_tab() -> None:
+    out = _console(
+        "--demo",
+        stdin="\n".join(
+            [
+                "as U0DEMOAGENT",
+                "/recording pause",
+                "me",  # the agent's extension, found through Slack's e-mail and Webex
+                "7m",  # not one of the choices: asked again
+                "5m",
+                "",  # both sides, the default
+                "",  # no reason: the bot's error, then asked again
+                "card number read out",
+                "home",
+                "as U0DEMOLEAD",
+                "home",
+                "quit",
+            ]
+        ),
+    )
+    assert "[form: Pause a recording]" in out
+    assert "`7m` is not one of the choices" in out
+    assert "⚠ Reason: Give a reason: it is shown to the approver" in out
+    assert "(form sent)" in out
+    assert "Pause request #1 — recording on extension `8856`" in out and "(@U0DEMOAGENT)" in out
+    assert "[your Home tab]" in out and "#1 extension `8856` (@U0DEMOAGENT) — waiting for approval" in out
+    assert "Waiting for your decision (1)" in out and "[Approve: type `approve 1`]" in out
+
+
+def test_demo_form_can_be_cancelled_and_nothing_is_asked() -> None:
+    out = _console("--demo", "-c", "pause; 8856; cancel; requests; quit", stdin="")
+    assert "(form closed; nothing was sent)" in out
+    assert "Pause request #" not in out

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import yaml
 
+from bot.action_ids import PAUSE_SHORTCUT
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, BOT_TOKEN, SIGNING_SECRET
 from tests.pause_helpers import wait_until
@@ -77,12 +78,23 @@ def test_manifest_creates_the_slash_command_with_escaping_and_scopes(name: str) 
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == "/recording"
     assert command["should_escape"] is True
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"commands", "chat:write", "chat:write.public", "im:write"}
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
+        "commands", "chat:write", "chat:write.public", "im:write",
+        # users.info with the e-mail address, to find the Webex extension `me` means.
+        "users:read", "users:read.email",
+    }  # fmt: skip
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    (shortcut,) = manifest["features"]["shortcuts"]
+    assert shortcut["type"] == "global" and shortcut["callback_id"] == PAUSE_SHORTCUT
+    home = manifest["features"]["app_home"]
+    assert home["home_tab_enabled"] is True and home["messages_tab_enabled"] is True
+    events = manifest["settings"]["event_subscriptions"]
+    assert events["bot_events"] == ["app_home_opened"]
     if name == "manifest.yaml":
         assert command["url"] == "https://YOUR-HOST/slack/events"
         assert manifest["settings"]["interactivity"]["request_url"] == "https://YOUR-HOST/slack/events"
+        assert events["request_url"] == "https://YOUR-HOST/slack/events"
         assert manifest["settings"]["socket_mode_enabled"] is False
     else:
         assert manifest["settings"]["socket_mode_enabled"] is True
-        assert "url" not in command
+        assert "url" not in command and "request_url" not in events

@@ -13,6 +13,6 @@ from bot.services.bundle import Services
 def register(app: App, services: Services, work: BackgroundWork, homes: HomePublisher) -> None:
     middleware.register(app)
     commands.register(app, services, work)
-    actions.register(app, services, work)
+    actions.register(app, services, work, homes)
     forms.register(app, services, work)
     home.register(app, homes)

@@ -24,6 +24,7 @@ from bot.blocks.pause import approval_counted_message
 from bot.listeners.background import BUSY_TEXT, BackgroundWork
 from bot.listeners.edge import ACKED_AT_EDGE
 from bot.listeners.failures import describe_failure
+from bot.listeners.home import HomePublisher
 from bot.listeners.replies import send
 from bot.logs import request_context
 from bot.models import Invocation, Outcome, PauseRequest, RequestState, SlackUser
@@ -36,7 +37,7 @@ Decision = Callable[[Invocation, int], PauseRequest]
 Reply = Callable[[Message], None]
 
 
-def register(app: App, services: Services, work: BackgroundWork) -> None:
+def register(app: App, services: Services, work: BackgroundWork, homes: HomePublisher | None = None) -> None:
     decisions: dict[str, Decision] = {
         ACTION_APPROVE: services.pauses.approve,
         ACTION_DENY: services.pauses.deny,
@@ -45,21 +46,27 @@ def register(app: App, services: Services, work: BackgroundWork) -> None:
         ACTION_RESUME: _resume_now(services.pauses),
     }
     for action_id, decide in decisions.items():
-        app.action(action_id)(_click_listener(action_id, decide, services, work))
+        app.action(action_id)(_click_listener(action_id, decide, services, work, homes))
     app.action(ACTION_SETTINGS_PICK)(_settings_pick_listener(services, work))
 
 
-def _click_listener(action_id: str, decide: Decision, services: Services, work: BackgroundWork) -> Callable[..., None]:
+def _click_listener(
+    action_id: str, decide: Decision, services: Services, work: BackgroundWork, homes: HomePublisher | None
+) -> Callable[..., None]:
     # Bolt passes arguments by parameter name, so the per-button values are bound by this closure.
     def on_click(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
         # The decision calls the recording system; Slack must not wait for it (3-second limit).
         invocation = _invocation(body, str(context.get("request_id") or ""))
         value = _button_value(body)
         reply = _reply_for(body, respond, client, invocation.user_id)
+        on_home = _is_home(body)
 
         def run() -> None:
             with request_context(invocation.request_id):
                 handle_click(invocation, action_id, value, decide, services=services, reply=reply)
+                if on_home and homes is not None:
+                    # The clicker is looking at their Home: show the outcome there now, not after the interval.
+                    homes.publish_now(invocation.team_id, invocation.user_id)
 
         ack()
         if not work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
@@ -143,9 +150,13 @@ def _settings_pick_listener(services: Services, work: BackgroundWork) -> Callabl
     return on_pick
 
 
+def _is_home(body: dict[str, Any]) -> bool:
+    return (body.get("container") or {}).get("type") == "view"
+
+
 def _reply_for(body: dict[str, Any], respond: Respond, client: WebClient, user_id: str) -> Reply:
     """Privately where the button was: into a card's channel, or by DM from a Home (which has no channel)."""
-    if (body.get("container") or {}).get("type") == "view" or not body.get("response_url"):
+    if _is_home(body) or not body.get("response_url"):
 
         def dm(message: Message) -> None:
             send(lambda: client.chat_postMessage(channel=user_id, text=message.text, blocks=message.blocks or None))

@@ -13,6 +13,7 @@ from bot.grammar import ParseError
 from bot.models import Outcome
 from bot.services.authorization import LastAdmin, NotADecider, NotAllowed
 from bot.services.line_settings import WebexNotConfigured
+from bot.services.links import LinkRefused
 from bot.services.pauses import AlreadyDecided, PauseRefused
 from bot.store.database import DatabaseUnavailable
 
@@ -36,7 +37,7 @@ def describe_failure(error: BaseException, request_id: str) -> Failure:
         return Failure(parse_error_message(error.message, error.example), Outcome.ERROR)
     if isinstance(error, AlreadyDecided):
         return Failure(already_decided_message(error.request), error.outcome, target=error.request.target.value)
-    if isinstance(error, PauseRefused | WebexNotConfigured):
+    if isinstance(error, PauseRefused | WebexNotConfigured | LinkRefused):
         outcome = error.outcome if isinstance(error, PauseRefused) else Outcome.ERROR
         return Failure(error_message(error.message), outcome)
     if isinstance(error, LastAdmin):

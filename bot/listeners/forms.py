@@ -33,6 +33,7 @@ from bot.logs import request_context
 from bot.models import Invocation, Outcome, PauseAsk, SlackUser
 from bot.services.authorization import NotAllowed
 from bot.services.bundle import Services
+from bot.services.links import NO_LINK
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,8 @@ def _read_submission(
         )
         if not channel:
             raise FormErrors({INPUT_CHANNEL: "Choose the channel for the approval card."})
+        if ask.target.is_mine and not services.links.may_resolve_me(invocation):
+            raise FormErrors({INPUT_TARGET: NO_LINK})
     except FormErrors as error:
         ack(response_action="errors", errors=error.errors)
         _audit(services, invocation, Outcome.ERROR, {"errors": error.errors})

@@ -22,11 +22,19 @@ from typing import TextIO
 
 from pydantic import SecretStr
 
-from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RESUME, ACTION_RETRY
+from bot.action_ids import (
+    ACTION_ABANDON,
+    ACTION_APPROVE,
+    ACTION_DENY,
+    ACTION_RESUME,
+    ACTION_RETRY,
+    ACTION_SETTINGS_PICK,
+)
 from bot.app import RecordingBot, create_app
 from bot.config import Config
 from bot.models import Invocation, Role, SlackUser
 from bot.sandbox import console_render
+from bot.sandbox.console_forms import FormFiller
 from bot.sandbox.console_render import render_blocks
 from bot.sandbox.local_server import LocalServer
 from bot.sandbox.simulators.recording_system import (
@@ -45,6 +53,8 @@ DEMO_TEAM = "T0DEMO"
 DEMO_ADMIN = "U0DEMOADMIN"
 DEMO_LEAD = "U0DEMOLEAD"
 DEMO_AGENT = "U0DEMOAGENT"
+DEMO_AGENT_EMAIL = "agent@example.com"
+DEMO_AGENT_EXTENSION = "8856"
 CHANNEL = "C0CONSOLE"
 # The demo's approver group: its members' cards go to its own approvals channel.
 DEMO_GROUP = "floor-a"
@@ -71,6 +81,11 @@ Try, line by line:
   /recording requests
   wait 21                      (the pause ends; the bot resumes the recording by itself)
   /recording settings 1000
+  /recording pause             (the pause form: answer its questions line by line)
+  home                         (your Home tab)
+`me` means one's own extension: {DEMO_AGENT}'s is found through Slack and Webex ({DEMO_AGENT_EXTENSION}).
+Calls in progress: extensions 8856, 8857, 8860 (two calls), 1000, 1002, 1003; numbers +14085551234, +442071838750.
+Webex lines: 1000 Main Reception, 1001 (two lines: pick one), 1002 Sales Queue, 1003.
 `/recording help` lists every command (extend, cancel, breakglass, group …); `help` the console's own.
 Type `quit` to leave.
 """
@@ -80,6 +95,8 @@ Console commands:
   /recording <subcommand …>    what a Slack user types (the `/recording ` prefix may be left out)
   approve N | deny N | retry N | abandon N | resume-now N
                                press a button on request N's card as the current user
+  home                         open your Home tab (what Slack shows on the app's Home)
+  show LINE_ID                 press a settings answer's Show button
   as U123                      act as another Slack user from now on
   whoami                       show the current user
   wait [seconds]               show what the bot does meanwhile (default 5 s; timed resumes, expiries)
@@ -110,28 +127,54 @@ class Sandbox:
     team_id: str
 
 
+class ConsoleInput:
+    """Lines typed (or piped) into the console, after those of a `-c` script; a form's answers come from here too."""
+
+    def __init__(self, stream: TextIO, out: TextIO, *, interactive: bool, script: list[str] | None = None) -> None:
+        self._stream = stream
+        self._out = out
+        self._interactive = interactive
+        self._script = list(script or [])
+
+    def read(self, prompt: str) -> str | None:
+        """The next line (without its newline), or None at the end of the input."""
+        if self._script:
+            line = self._script.pop(0)
+            self._out.write(f"{prompt}{line}\n")
+            return line
+        if self._interactive:
+            self._out.write(prompt)
+            self._out.flush()
+        line = self._stream.readline()
+        if not line:
+            return None
+        if not self._interactive:
+            # Piped input is not shown by a terminal: echo it, so the output reads as a transcript.
+            self._out.write(f"{prompt}{line.rstrip(chr(10))}\n")
+        return line.rstrip("\n")
+
+
 class Console:
     def __init__(self, sandbox: Sandbox, *, user: str, out: TextIO) -> None:
         self._sandbox = sandbox
         self.user = user
         self._out = out
         self._seen = 0
+        self._modals_seen = 0
+        self._home_wanted_by: str | None = None
+        self._input: ConsoleInput | None = None
         self._print_lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="console-output", daemon=True)
 
-    def run(self, lines: TextIO, *, interactive: bool) -> int:
+    def run(self, lines: ConsoleInput) -> int:
+        self._input = lines
         self._watcher.start()
         try:
-            while True:
-                if interactive:
-                    self._out.write(f"{self.user}> ")
-                    self._out.flush()
-                line = lines.readline()
-                if not line:
-                    return 0
+            while (line := lines.read(f"{self.user}> ")) is not None:
                 if not self.execute(line.strip()):
                     return 0
+            return 0
         finally:
             self._stop.set()
             self._watcher.join(2)
@@ -158,6 +201,13 @@ class Console:
             self._flush()
         elif head in _BUTTONS and len(words) == 2 and words[1].isdigit():
             self._press(_BUTTONS[head], words[1])
+        elif head == "home" and len(words) == 1:
+            self._open_home()
+        elif head == "show" and len(words) == 2:
+            response = self._sandbox.sender.click(ACTION_SETTINGS_PICK, words[1], user=self.user)
+            if response.status_code != 200:
+                self._say(f"(the bot answered HTTP {response.status_code})")
+            self._settle()
         else:
             text = line[len("/recording") :].strip() if head == "/recording" else line
             response = self._sandbox.sender.command(text, user=self.user)
@@ -165,6 +215,27 @@ class Console:
                 self._say(f"(the bot answered HTTP {response.status_code})")
             self._settle()
         return True
+
+    def _open_home(self) -> None:
+        self._home_wanted_by = self.user
+        response = self._sandbox.sender.home_opened(user=self.user)
+        if response.status_code != 200:
+            self._say(f"(the bot answered HTTP {response.status_code})")
+        self._settle()
+
+    def _fill_new_forms(self) -> None:
+        """A form the bot opened since the last line: ask its questions here, as Slack would show them."""
+        modals = self._sandbox.slack.modals()
+        opened, self._modals_seen = modals[self._modals_seen :], len(modals)
+        if not opened or self._input is None:
+            if opened:
+                self._say("(the bot opened a form; answer it in an interactive console or after `-c`)")
+            return
+        filler = FormFiller(opened[-1], read=self._input.read, say=self._say, current_channel=CHANNEL)
+        filler.fill(
+            submit=lambda answers: self._sandbox.sender.submit_view(opened[-1], answers, user=self.user),
+            settle=self._settle,
+        )
 
     def _press(self, action_id: str, request_id: str) -> None:
         request = self._sandbox.bot.services.pauses.get(int(request_id))
@@ -180,6 +251,11 @@ class Console:
     # -- output ----------------------------------------------------------------------------------
 
     def _settle(self) -> None:
+        """Wait until the bot has gone quiet, print what it sent, then answer any form it opened."""
+        self._wait_quiet()
+        self._fill_new_forms()
+
+    def _wait_quiet(self) -> None:
         """Wait until the bot has gone quiet, then print what it sent, so output precedes the next prompt."""
         deadline = time.monotonic() + _SETTLE_CAP_SECONDS
         last_count, last_change = -1, time.monotonic()
@@ -222,6 +298,9 @@ class Console:
             return f"[{CHANNEL_NAMES.get(channel, channel)} · card updated]\n{_indent(body)}"
         if call.method == "chat.postEphemeral":
             return f"[only {call.payload.get('user')} sees this]\n{_indent(body)}"
+        if call.method == "views.publish" and call.payload.get("user_id") == self._home_wanted_by:
+            self._home_wanted_by = None
+            return f"[your Home tab]\n{_indent(body)}"
         return None
 
     def _say(self, text: str) -> None:
@@ -274,6 +353,9 @@ def demo_sandbox() -> Iterator[Sandbox]:
             webex_access_token=SecretStr(DEFAULT_ACCESS_TOKEN),
             log_level="WARNING",
         )
+        # `me` in the demo: the agent's e-mail in Slack leads to their Webex extension.
+        slack.emails[DEMO_AGENT] = DEMO_AGENT_EMAIL
+        webex.add_person(DEMO_AGENT_EMAIL, extension=DEMO_AGENT_EXTENSION, display_name="Demo Agent")
         sandbox = stack.enter_context(_served(config, slack))
         authorizer = sandbox.bot.services.authorizer
         authorizer.set_role(DEMO_TEAM, DEMO_LEAD, Role.APPROVER, source="console demo", group=DEMO_GROUP)
@@ -341,11 +423,7 @@ def run_console(
         else:
             stdout.write(f"recording-bot console as {user} in {team_id} (Slack is simulated; `help` lists commands)\n")
         stdout.flush()
-        for line in script or []:
-            stdout.write(f"{console.user}> {line}\n")
-            if not console.execute(line):
-                return 0
-        return console.run(stdin, interactive=stdin.isatty())
+        return console.run(ConsoleInput(stdin, stdout, interactive=stdin.isatty(), script=script))
 
 
 def split_script(text: str) -> list[str]:

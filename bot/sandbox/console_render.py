@@ -7,7 +7,15 @@ import re
 from datetime import datetime
 from typing import Any
 
-from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RESUME, ACTION_RETRY
+from bot.action_ids import (
+    ACTION_ABANDON,
+    ACTION_APPROVE,
+    ACTION_DENY,
+    ACTION_OPEN_PAUSE_FORM,
+    ACTION_RESUME,
+    ACTION_RETRY,
+    ACTION_SETTINGS_PICK,
+)
 
 _DATE = re.compile(r"<!date\^(\d+)\^([^|>]*)(?:\|[^>]*)?>")
 _USER = re.compile(r"<@([A-Z0-9]+)(?:\|([^>]*))?>")
@@ -34,6 +42,8 @@ _EMOJI = {
     ":ballot_box_with_check:": "☑",
     ":heavy_plus_sign:": "➕",
     ":rotating_light:": "🚨",
+    ":mag:": "🔍",
+    ":link:": "🔗",
 }
 
 # Buttons become the console command that presses them.
@@ -43,6 +53,7 @@ _BUTTON_COMMANDS = {
     ACTION_RETRY: "retry",
     ACTION_ABANDON: "abandon",
     ACTION_RESUME: "resume-now",
+    ACTION_SETTINGS_PICK: "show",
 }
 
 
@@ -81,18 +92,25 @@ def render_blocks(blocks: list[dict[str, Any]], fallback: str = "") -> str:
             text = (block.get("text") or {}).get("text")
             if text:
                 lines.append(mrkdwn_to_text(text))
+            accessory = block.get("accessory") or {}
+            if accessory.get("type") == "button":
+                lines.append("  " + _button(accessory))
             for field in block.get("fields") or []:
                 label, _, value = mrkdwn_to_text(field.get("text", "")).partition("\n")
                 lines.append(f"  {label}: {value}")
         elif kind == "context":
             lines.extend("  " + mrkdwn_to_text(e.get("text", "")) for e in block.get("elements") or [])
         elif kind == "actions":
-            pressed = [
-                f"[{e.get('text', {}).get('text', '?')}: type `{_BUTTON_COMMANDS.get(e.get('action_id', ''), '?')} "
-                f"{e.get('value', '')}`]"
-                for e in block.get("elements") or []
-            ]
-            lines.append("  " + "  ".join(pressed))
+            lines.append("  " + "  ".join(_button(e) for e in block.get("elements") or []))
         elif kind == "divider":
             lines.append("  " + "-" * 40)
     return "\n".join(lines)
+
+
+def _button(element: dict[str, Any]) -> str:
+    """A button as the console command that presses it."""
+    label = (element.get("text") or {}).get("text", "?")
+    action_id = str(element.get("action_id", ""))
+    if action_id == ACTION_OPEN_PAUSE_FORM:
+        return f"[{label}: type `/recording pause`]"
+    return f"[{label}: type `{_BUTTON_COMMANDS.get(action_id, '?')} {element.get('value', '')}`]"

@@ -42,6 +42,9 @@ HOW_TO_LINK = (
 )
 
 
+NO_LINK = f"I don't know your extension, so `me` means nothing yet: {HOW_TO_LINK}."
+
+
 class LinkService:
     def __init__(
         self,
@@ -104,6 +107,12 @@ class LinkService:
 
     # -- `me` ------------------------------------------------------------------------------------
 
+    def may_resolve_me(self, invocation: Invocation) -> bool:
+        """Whether `me` can mean something for this user: a link, or a way to find one (quick: no lookup)."""
+        if self._store.of_user(invocation.team_id, invocation.user_id) is not None:
+            return True
+        return self._webex is not None and self._directory is not None
+
     def resolve(self, invocation: Invocation, target: RecordingTarget) -> RecordingTarget:
         """`me` → the asker's extension (linking it from Webex if needed); any other target as it is."""
         if not target.is_mine:
@@ -113,7 +122,7 @@ class LinkService:
             return RecordingTarget(TargetKind.EXTENSION, link.extension)
         extension = self._look_up(invocation)
         if extension is None:
-            raise LinkRefused(f"I don't know your extension, so `me` means nothing yet: {HOW_TO_LINK}.")
+            raise LinkRefused(NO_LINK)
         self._store.put(invocation.team_id, invocation.user_id, extension, source=SOURCE_WEBEX, linked_by="webex")
         self._audit.record(
             invocation, action="link.changed", outcome=Outcome.OK, target=invocation.user_id,

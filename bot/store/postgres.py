@@ -166,6 +166,12 @@ class PostgresDatabase(Database):
     def _open_pool(self) -> ConnectionPool[psycopg.Connection[Row]]:
         with self._lock:
             if self._pool is None:
+                # One direct attempt first: a refused port, an unknown host or a wrong password is told at
+                # once, instead of after the pool has retried for its whole timeout.
+                try:
+                    psycopg.connect(self._url, connect_timeout=CONNECT_TIMEOUT_SECONDS).close()
+                except psycopg.Error as error:
+                    raise DatabaseUnavailable(self.describe_error(error)) from None
                 pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
                     self._url,
                     min_size=1,

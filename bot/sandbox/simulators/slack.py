@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.sandbox.simulators.base import RecordedRequest, Reply, SimulatedServer
+from bot.sandbox.simulators.block_kit import message_problems, view_problems
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,11 @@ class SlackCall:
 
     @property
     def blocks(self) -> list[dict[str, Any]]:
-        blocks = self.payload.get("blocks") or []
+        """A message's blocks, or a view's (views.open, views.publish)."""
+        view = self.payload.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        blocks = self.payload.get("blocks") or (view.get("blocks") if isinstance(view, dict) else None) or []
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
         return list(blocks)
@@ -48,11 +53,16 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
+# A trigger ID is good for about 3 seconds after Slack issues it, and once.
+TRIGGER_LIFETIME_SECONDS = 3.0
+
+
 class SimulatedSlack(SimulatedServer):
     """Answers `auth.test`, `chat.postMessage`, `chat.update`, `chat.getPermalink`, `chat.postEphemeral`,
-    `conversations.open` and `response_url` posts the way Slack does, and remembers each message so tests
-    can read a card's latest state. `api_url` is what SLACK_API_URL should be set to; `response_url()` makes a fresh
-    response URL on this server."""
+    `conversations.open`, `views.open`, `views.publish`, `users.info` and `response_url` posts the way Slack
+    does, and remembers each message, open modal and published Home so tests can read their latest state.
+    `api_url` is what SLACK_API_URL should be set to; `response_url()` makes a fresh response URL on this
+    server. `emails` maps user IDs to the e-mail `users.info` shows (with scope users:read.email)."""
 
     def __init__(
         self,
@@ -77,6 +87,13 @@ class SimulatedSlack(SimulatedServer):
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._faults: dict[str, deque[Reply]] = {}
         self.unreachable_channels: set[str] = set()
+        self.emails: dict[str, str] = {}
+        # Every message or view refused because it breaks Block Kit's rules: (method, problems).
+        self.block_kit_violations: list[tuple[str, list[str]]] = []
+        self._view_ids = itertools.count(1)
+        self._used_triggers: set[str] = set()
+        self._modals: list[dict[str, Any]] = []
+        self._homes: dict[str, dict[str, Any]] = {}
 
     @property
     def api_url(self) -> str:
@@ -129,6 +146,17 @@ class SimulatedSlack(SimulatedServer):
         with self._state_lock:
             return [dict(m) for m in self._messages.values()]
 
+    def modals(self) -> list[dict[str, Any]]:
+        """Every modal opened so far, oldest first, each with the `id` Slack gave it."""
+        with self._state_lock:
+            return [dict(view) for view in self._modals]
+
+    def home(self, user_id: str) -> dict[str, Any] | None:
+        """The Home view last published for `user_id`."""
+        with self._state_lock:
+            found = self._homes.get(user_id)
+            return dict(found) if found else None
+
     # -- the protocol ----------------------------------------------------------------------------
 
     def handle(self, request: RecordedRequest) -> Reply:
@@ -138,6 +166,13 @@ class SimulatedSlack(SimulatedServer):
         fault = self._take_fault(call.method)
         if fault is not None:
             return fault
+        problems = self._block_kit_problems(call)
+        if problems:
+            with self._state_lock:
+                self.block_kit_violations.append((call.method, problems))
+            if call.method == "response_url":
+                return Reply(status=400, body="invalid_blocks", content_type="text/plain")
+            return Reply(body=json.dumps({"ok": False, "error": "invalid_blocks", "errors": problems}))
         if call.method == "response_url":
             # Slack answers response_url posts with a bare "ok".
             return Reply(body="ok", content_type="text/plain")
@@ -153,6 +188,14 @@ class SimulatedSlack(SimulatedServer):
             return _ok_false("unknown_method")
         result: Reply = handler(call.payload)
         return result
+
+    @staticmethod
+    def _block_kit_problems(call: SlackCall) -> list[str]:
+        if call.method in ("views.open", "views.publish", "views.update", "views.push"):
+            return view_problems(call.payload.get("view"))
+        if call.method in ("chat.postMessage", "chat.update", "chat.postEphemeral", "response_url"):
+            return message_problems(call.payload)
+        return []
 
     def _auth_test(self, payload: dict[str, Any]) -> Reply:
         return _ok(
@@ -201,6 +244,48 @@ class SimulatedSlack(SimulatedServer):
             return _ok_false("channel_not_found" if not payload.get("channel") else "user_not_in_channel")
         return _ok(message_ts=f"{int(time.time())}.{next(self._ts):06d}")
 
+    def _views_open(self, payload: dict[str, Any]) -> Reply:
+        trigger = str(payload.get("trigger_id", ""))
+        view = _json_field(payload.get("view"))
+        if not trigger:
+            return _ok_false("invalid_arguments")
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            return _ok_false("invalid_arguments")
+        issued = trigger.split(".", 1)[0]
+        with self._state_lock:
+            if trigger in self._used_triggers:
+                return _ok_false("invalid_trigger_id")
+            if issued.isdigit() and time.time() - int(issued) > TRIGGER_LIFETIME_SECONDS + 1:
+                return _ok_false("expired_trigger_id")
+            self._used_triggers.add(trigger)
+            opened = {**view, "id": f"V{next(self._view_ids):08d}"}
+            self._modals.append(opened)
+        return _ok(view=opened)
+
+    def _views_publish(self, payload: dict[str, Any]) -> Reply:
+        user_id = str(payload.get("user_id", ""))
+        view = _json_field(payload.get("view"))
+        if not user_id:
+            return _ok_false("invalid_arguments")
+        if not isinstance(view, dict) or view.get("type") != "home":
+            return _ok_false("invalid_arguments")
+        if len(view.get("blocks") or []) > 100:
+            return _ok_false("invalid_blocks")
+        with self._state_lock:
+            previous = self._homes.get(user_id)
+            published = {**view, "id": previous["id"] if previous else f"V{next(self._view_ids):08d}"}
+            self._homes[user_id] = published
+        return _ok(view=published)
+
+    def _users_info(self, payload: dict[str, Any]) -> Reply:
+        user_id = str(payload.get("user", ""))
+        if not user_id:
+            return _ok_false("user_not_found")
+        profile: dict[str, Any] = {"real_name": user_id, "display_name": user_id}
+        if user_id in self.emails:
+            profile["email"] = self.emails[user_id]
+        return _ok(user={"id": user_id, "team_id": self.team_id, "is_bot": False, "profile": profile})
+
     def _conversations_open(self, payload: dict[str, Any]) -> Reply:
         users = str(payload.get("users", ""))
         if not users:
@@ -230,6 +315,16 @@ def _to_call(request: RecordedRequest) -> SlackCall | None:
 def _blocks(payload: dict[str, Any]) -> list[Any]:
     blocks = payload.get("blocks") or []
     return json.loads(blocks) if isinstance(blocks, str) else list(blocks)
+
+
+def _json_field(value: Any) -> Any:
+    """A field sent either as JSON inside a form field or as a JSON value."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
 
 
 def _ok(**fields: Any) -> Reply:
