@@ -17,6 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot import __version__, listeners
 from bot.clients.recording_system import RecordingSystemClient
+from bot.clients.tls import tls_context
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
 from bot.clock import Clock, utc_now
 from bot.config import Config, ConfigurationError
@@ -197,6 +198,7 @@ def _recording_system(config: Config, closers: list[Callable[[], Any]]) -> Recor
     http = httpx.Client(
         timeout=config.media_repository_timeout_seconds,
         headers={"User-Agent": USER_AGENT},
+        verify=tls_context(),
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
     )
     closers.append(http.close)
@@ -207,7 +209,7 @@ def _webex(config: Config, database: Database, closers: list[Callable[[], Any]])
     if not config.webex_configured:
         logger.warning("WEBEX_ACCESS_TOKEN not set: /recording settings and pause-card warnings are disabled")
         return None
-    http = httpx.Client(timeout=config.webex_timeout_seconds, headers={"User-Agent": USER_AGENT})
+    http = httpx.Client(timeout=config.webex_timeout_seconds, headers={"User-Agent": USER_AGENT}, verify=tls_context())
     closers.append(http.close)
     return webex_client(config, http, token_store=DatabaseWebexTokenStore(database=database))
 

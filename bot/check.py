@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import recording_system_client, webex_client
 from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
+from bot.clients.tls import tls_context
 from bot.config import Config, ConfigurationError
 from bot.store.audit import AuditStore
 from bot.store.connect import open_database
@@ -174,7 +175,7 @@ def _recording_system(config: Config) -> CheckResult:
             "recording system", FAIL, "not configured: pause and resume are disabled",
             "set MEDIA_REPOSITORY_URL and MEDIA_REPOSITORY_API_KEY (and USERNAME/PASSWORD for token auth)",
         )  # fmt: skip
-    with httpx.Client(timeout=config.media_repository_timeout_seconds) as http:
+    with httpx.Client(timeout=config.media_repository_timeout_seconds, verify=tls_context()) as http:
         client = recording_system_client(config, http)
         try:
             return CheckResult("recording system", PASS, client.verify_credentials())
@@ -185,7 +186,7 @@ def _recording_system(config: Config) -> CheckResult:
 def _webex(config: Config) -> CheckResult:
     if not config.webex_configured:
         return CheckResult("Webex", SKIP, "not configured: /recording settings and pause-card warnings are off")
-    with httpx.Client(timeout=config.webex_timeout_seconds) as http:
+    with httpx.Client(timeout=config.webex_timeout_seconds, verify=tls_context()) as http:
         client = webex_client(config, http)
         try:
             return CheckResult("Webex", PASS, client.verify())

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from bot.app import RecordingBot, create_app
@@ -135,12 +136,19 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_settings(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+def database_settings(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     """The configuration values that point the bot at a fresh database of the engine under test."""
-    if engine == "postgresql":
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        return {"database_url": server.create_database()}
-    return {"database_path": tmp_path / "recording-bot.db"}
+    if engine != "postgresql":
+        yield {"database_path": tmp_path / "recording-bot.db"}
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    yield {"database_url": url}
+    # Hundreds of databases would leave tens of thousands of files for pytest to delete later.
+    try:
+        server.drop_database(url)
+    except psycopg.Error as error:
+        logging.getLogger(__name__).warning("test database not dropped: %s", type(error).__name__)
 
 
 @pytest.fixture

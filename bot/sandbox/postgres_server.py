@@ -87,6 +87,12 @@ class PostgresServer:
             admin.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def drop_database(self, url: str) -> None:
+        """Drop a database made by create_database (its files go at once, not when the folder is deleted)."""
+        name = url.rsplit("/", 1)[-1]
+        with psycopg.connect(self.url(), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     def sql(self, statement: str, database: str = "postgres") -> None:
         with psycopg.connect(self.url(database), autocommit=True) as admin:
             admin.execute(statement.encode())
