@@ -39,7 +39,8 @@ MUTE_EXTENSION_COUNT = 400
 LINE_EXTENSION_BASE = 5000
 LINE_COUNT = 300
 
-_CARD = re.compile(r"^Pause request #(\d+) for (\S+):")
+# "Pause request #12 for extension `7001`: …": the target is the first code span.
+_CARD = re.compile(r"^Pause request #(\d+) for [^`]*`([^`]+)`")
 
 
 def bench_lines() -> list[SimulatedLine]:

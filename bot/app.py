@@ -21,9 +21,11 @@ from bot.clients.tls import tls_context
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
 from bot.clock import Clock, utc_now
 from bot.config import Config, ConfigurationError
+from bot.listeners import responses
 from bot.listeners.background import BackgroundWork
 from bot.listeners.edge import SlackEdge
 from bot.listeners.home import HomePublisher
+from bot.listeners.responses import ResponseUrlClient
 from bot.listeners.slack_directory import SlackDirectory
 from bot.listeners.slack_notifier import SlackPauseNotifier
 from bot.models import PauseLimits
@@ -122,6 +124,8 @@ def build_core(
     )
     audit_store = AuditStore(database=database)
     audit = AuditTrail(store=audit_store)
+    # Rows the database refused are written at the end if it takes them now, and logged whole if not.
+    closers.append(audit.close)
     authorizer = Authorizer(allow_list=AllowListStore(database=database), audit=audit)
     webex = _webex(config, database, closers)
     line_settings = LineSettingsService(webex=webex, authorizer=authorizer)
@@ -141,6 +145,7 @@ def build_core(
         notifier=notifier,
         approval_timeout=timedelta(minutes=config.approval_timeout_minutes),
         blocker_for_extension=line_settings.pause_blocker if line_settings.configured else None,
+        line_names=line_settings.line_names if line_settings.configured else None,
         clock=clock,
         instance_id=instances.instance_id,
     )
@@ -224,6 +229,8 @@ def create_app(
     """Build the bot from its configuration. Raises ConfigurationError with one readable line on bad setup."""
     config.require_slack(socket_mode=socket_mode)
     redactor.add(*config.secret_values())
+    # Before Slack is first called: its DEBUG lines name SLACK_API_URL, and later ones the response URLs.
+    redactor.protect_slack_responses(config.slack_api_url)
     assert config.slack_bot_token is not None  # checked by require_slack
     bot_token = config.slack_bot_token.get_secret_value()
     slack = WebClient(token=bot_token, base_url=config.slack_api_url, timeout=10)
@@ -259,6 +266,10 @@ def create_app(
         ignoring_self_events_enabled=False,
         url_verification_enabled=True,
     )
+    # Closed after the work that may still reply (closers run last-added first).
+    replies = ResponseUrlClient(verify=tls_context())
+    core.closers.append(replies.close)
+    responses.register(bolt, replies)
     work = BackgroundWork()
     core.closers.append(work.shutdown)
     homes = HomePublisher(client=slack, homes=core.services.homes, work=work)

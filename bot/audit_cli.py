@@ -13,6 +13,7 @@ from typing import TextIO
 
 from bot.audit_export import MOMENT_EXAMPLES, parse_moment, render_table, write_csv, write_json
 from bot.config import Config
+from bot.grammar import read_user_id
 from bot.models import AuditQuery
 from bot.store.audit import AuditStore
 from bot.store.connect import open_database
@@ -55,7 +56,11 @@ def add_audit_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     # runs, and a bad value gets one line with an example instead of argparse's usage dump.
     audit.add_argument("--since", metavar="MOMENT", help="entries at or after this moment, e.g. 2026-11-01 or 7d")
     audit.add_argument("--until", metavar="MOMENT", help="entries before this moment, e.g. 2026-12-01 or 1h")
-    audit.add_argument("--user", metavar="USER_ID", help="only this Slack user's entries, e.g. U012ABCDEF")
+    audit.add_argument(
+        "--user",
+        metavar="USER_ID",
+        help="only this actor's entries: a Slack user (U012ABCDEF or @U012ABCDEF), or cli:<login> for the users CLI",
+    )
     audit.add_argument("--target", help="only entries about this target (extension, user, request), e.g. 8856")
     audit.add_argument("--group", metavar="NAME", help="only entries about this approver group's requests and members")
     audit.add_argument(
@@ -197,7 +202,7 @@ def _query(args: argparse.Namespace, *, now: datetime) -> AuditQuery:
     return AuditQuery(
         since=since,
         until=until,
-        user_id=_text("--user", args.user, example="U012ABCDEF"),
+        user_id=_actor(args.user),
         target=_text("--target", args.target, example="8856"),
         group_name=_text("--group", args.group, example="sales"),
         action="breakglass" if args.breakglass else None,
@@ -222,6 +227,15 @@ def _text(option: str, text: str | None, *, example: str) -> str | None:
         # An empty filter would silently match everything; say so rather than export the whole log.
         raise _BadArgument(f"{option} needs a value, e.g. {option} {example}")
     return value
+
+
+def _actor(text: str | None) -> str | None:
+    value = _text("--user", text, example="U012ABCDEF")
+    if value is None:
+        return None
+    # A Slack user as typed in Slack (`@U012ABCDEF`, `<@U012ABCDEF>`); other actors (`cli:alice`,
+    # `BOT_ADMINS`) exactly as the log names them.
+    return read_user_id(value) or value
 
 
 def _limit(text: str | None) -> int | None:

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import recording_system_client, webex_client
-from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
+from bot.clients.errors import AuthenticationFailed, UpstreamBadResponse, UpstreamError, UpstreamUnreachable
 from bot.clients.tls import tls_context
-from bot.config import Config, ConfigurationError
+from bot.config import Config
+from bot.redaction import redact_url
 from bot.store.audit import AuditStore
 from bot.store.connect import open_database
 from bot.store.database import DatabaseUnavailable
 from bot.store.sqlite import SqliteDatabase, describe_database_error
 
+# ✓ the dependency answered as it should; ✗ it did not, or cannot work as configured (exit 1);
+# – not verified: optional and not configured, or nothing can prove it from here (does not fail the check).
 PASS, FAIL, SKIP = "✓", "✗", "–"
+EXIT_FAILED = 1
 
 
 @dataclass(frozen=True)
@@ -30,53 +37,71 @@ class CheckResult:
     status: str
     detail: str
     fix: str = ""
+    # Further problems of the same check, one line each (e.g. every configuration variable at fault).
+    more: tuple[str, ...] = ()
 
     def line(self) -> str:
         text = f"{self.status} {self.name}: {self.detail}"
+        text += "".join(f"\n{self.status} {self.name}: {extra}" for extra in self.more)
         return f"{text}\n    fix: {self.fix}" if self.fix else text
 
 
+@contextlib.contextmanager
+def library_logs_quiet() -> Iterator[None]:
+    """Mute log lines while a report or a one-line error says what happened (slack_sdk logs each failed
+    request at ERROR, and would print it in the middle of the report, twice)."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
 def run_checks(config: Config, *, socket_mode: bool = False) -> list[CheckResult]:
-    checks: list[Callable[[], CheckResult]] = [
-        lambda: _configuration(config, socket_mode=socket_mode),
-        lambda: _database(config),
-        lambda: _audit_chain(config),
-        lambda: _slack(config),
-        lambda: _recording_system(config),
-        lambda: _webex(config),
+    checks: list[tuple[str, Callable[[], CheckResult]]] = [
+        ("configuration", lambda: _configuration(config, socket_mode=socket_mode)),
+        ("database", lambda: _database(config)),
+        ("audit chain", lambda: _audit_chain(config)),
+        ("Slack", lambda: _slack(config)),
+        ("Slack Socket Mode", lambda: _slack_socket(config))
+        if socket_mode
+        else ("Slack signing secret", lambda: _signing_secret(config)),
+        ("recording system", lambda: _recording_system(config)),
+        ("Webex", lambda: _webex(config)),
     ]
     results = []
-    for check in checks:
-        try:
-            results.append(check())
-        except Exception as error:  # a check must report, never crash the report
-            results.append(CheckResult("check", FAIL, f"unexpected error ({type(error).__name__})"))
+    # LOG_LEVEL=DEBUG keeps every line, for when the report alone does not explain a failure.
+    quiet = library_logs_quiet() if config.log_level != "DEBUG" else contextlib.nullcontext()
+    with quiet:
+        for name, check in checks:
+            try:
+                results.append(check())
+            except Exception as error:  # a check must report, never crash the report
+                results.append(CheckResult(name, FAIL, f"unexpected error ({type(error).__name__}) in the check"))
     return results
 
 
 def print_report(results: list[CheckResult], out: TextIO) -> int:
+    """One line per check, then the counts; the exit status: 1 when a check failed, else 0."""
     for result in results:
         out.write(result.line() + "\n")
     passed = sum(r.status == PASS for r in results)
     failed = sum(r.status == FAIL for r in results)
     unverified = sum(r.status == SKIP for r in results)
-    summary = f"{passed} of {len(results)} checks passed"
-    if unverified:
-        summary += f"; {unverified} not verified (–)"
-    if failed:
-        summary += f"; {failed} failed (✗)"
+    summary = f"{passed} passed (✓), {failed} failed (✗), {unverified} not verified (–)"
+    if unverified and not failed:
+        summary += "; nothing failed, but only the passed checks are proven"
     out.write(f"\n{summary}\n")
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else 0
 
 
 def _configuration(config: Config, *, socket_mode: bool) -> CheckResult:
-    try:
-        config.require_slack(socket_mode=socket_mode)
-        config.require_consistent_credentials()
-    except ConfigurationError as error:
-        return CheckResult(
-            "configuration", FAIL, str(error), "set the variable named above (see README, Configuration)"
-        )
+    problems = config.slack_problems(socket_mode=socket_mode) + config.consistency_problems()
+    if problems:
+        named = "variables" if len(problems) > 1 else "variable"
+        fix = f"set the {named} named above (see README, Configuration)"
+        return CheckResult("configuration", FAIL, problems[0], fix, more=tuple(problems[1:]))
     return CheckResult("configuration", PASS, "all required variables are set and well-formed")
 
 
@@ -147,40 +172,120 @@ def _audit_chain(config: Config) -> CheckResult:
     return CheckResult("audit chain", PASS, f"intact at the last verification ({when}, {last.rows_checked} rows)")
 
 
-def _slack(config: Config) -> CheckResult:
+_SLACK_ERROR_CODE = re.compile(r"^[a-z][a-z0-9_.]*$")
+
+
+class SlackUnusable(Exception):
+    """Slack cannot be used with this configuration: `detail` says what happened, `fix` what to do."""
+
+    def __init__(self, detail: str, fix: str) -> None:
+        super().__init__(f"{detail}: {fix}")
+        self.detail = detail
+        self.fix = fix
+
+
+def reach_slack(config: Config) -> dict[str, Any]:
+    """auth.test with the bot token: the workspace's identity, or SlackUnusable saying which part is wrong."""
     if config.slack_bot_token is None:
-        return CheckResult("Slack", FAIL, "SLACK_BOT_TOKEN is not set", "copy the Bot User OAuth Token (xoxb-…)")
+        raise SlackUnusable("SLACK_BOT_TOKEN is not set", "copy the Bot User OAuth Token (xoxb-…)")
     client = WebClient(token=config.slack_bot_token.get_secret_value(), base_url=config.slack_api_url, timeout=10)
+    where = redact_url(config.slack_api_url)
     try:
-        identity = client.auth_test()
+        return dict(client.auth_test().data)  # type: ignore[arg-type]
     except SlackApiError as error:
-        reason = error.response.get("error", "unknown error")
-        return CheckResult(
-            "Slack", FAIL, f"auth.test refused the token ({reason})",
+        status = error.response.status_code
+        data = error.response.data
+        code = data.get("error") if isinstance(data, dict) else None
+        # Slack refuses with a snake_case code (`invalid_auth`); anything else is a proxy, a captive
+        # portal or a wrong address answering in Slack's place.
+        if status != 200 or not isinstance(code, str) or not _SLACK_ERROR_CODE.match(code):
+            raise SlackUnusable(
+                f"{where} answered auth.test with HTTP {status} but not as Slack does (no Slack error code)",
+                "check SLACK_API_URL (https://slack.com/api/) and any proxy between this host and Slack",
+            ) from None
+        raise SlackUnusable(
+            f"auth.test refused the token ({code})",
             "reinstall the app and copy the Bot User OAuth Token from OAuth & Permissions into SLACK_BOT_TOKEN",
-        )  # fmt: skip
+        ) from None
     except (SlackClientError, OSError) as error:
-        return CheckResult(
-            "Slack", FAIL, f"cannot reach {config.slack_api_url} ({type(error).__name__})",
-            "check outbound HTTPS from this host, or SLACK_API_URL",
-        )  # fmt: skip
+        raise SlackUnusable(
+            f"cannot reach {where} ({type(error).__name__})", "check outbound HTTPS from this host, or SLACK_API_URL"
+        ) from None
+
+
+def _slack(config: Config) -> CheckResult:
+    try:
+        identity = reach_slack(config)
+    except SlackUnusable as error:
+        return CheckResult("Slack", FAIL, error.detail, error.fix)
     return CheckResult(
         "Slack", PASS, f"workspace {identity.get('team')} ({identity.get('team_id')}), bot user {identity.get('user')}"
     )
 
 
+def _signing_secret(config: Config) -> CheckResult:
+    # Only Slack holds the other copy: nothing sent from here can prove the secret right.
+    if config.slack_signing_secret is None:
+        return CheckResult("Slack signing secret", SKIP, "not verified: SLACK_SIGNING_SECRET is not set")
+    return CheckResult(
+        "Slack signing secret", SKIP,
+        "not verified: only a request from Slack can prove it (a wrong secret makes the bot answer 401 to "
+        "every request; Slack then says `dispatch_failed`)",
+    )  # fmt: skip
+
+
+def reach_socket_mode(config: Config) -> None:
+    """apps.connections.open with the app-level token, or SlackUnusable saying what is wrong.
+
+    Slack hands out a WebSocket URL; not connecting to it leaves nothing behind."""
+    token = config.slack_app_token.get_secret_value() if config.slack_app_token else ""
+    client = WebClient(token=token, base_url=config.slack_api_url, timeout=10)
+    try:
+        client.apps_connections_open(app_token=token)
+    except SlackApiError as error:
+        reason = error.response.get("error", "unknown error")
+        raise SlackUnusable(
+            f"apps.connections.open refused the app-level token ({reason})",
+            "create an app-level token with connections:write (Basic Information → App-Level Tokens), "
+            "turn Socket Mode on, and put the token in SLACK_APP_TOKEN",
+        ) from None
+    except (SlackClientError, OSError) as error:
+        raise SlackUnusable(
+            f"cannot reach {redact_url(config.slack_api_url)} ({type(error).__name__})",
+            "check outbound HTTPS from this host, or SLACK_API_URL",
+        ) from None
+
+
+def _slack_socket(config: Config) -> CheckResult:
+    name = "Slack Socket Mode"
+    if config.slack_app_token is None or not config.slack_app_token.get_secret_value().startswith("xapp-"):
+        return CheckResult(name, SKIP, "not verified: SLACK_APP_TOKEN is not set (see configuration)")
+    try:
+        reach_socket_mode(config)
+    except SlackUnusable as error:
+        return CheckResult(name, FAIL, error.detail, error.fix)
+    return CheckResult(name, PASS, "the app-level token is accepted; Slack offered a Socket Mode connection")
+
+
 def _recording_system(config: Config) -> CheckResult:
+    name = "recording system"
     if not config.media_repository_configured:
         return CheckResult(
-            "recording system", FAIL, "not configured: pause and resume are disabled",
+            name, FAIL, "not configured: pause and resume are disabled",
             "set MEDIA_REPOSITORY_URL and MEDIA_REPOSITORY_API_KEY (and USERNAME/PASSWORD for token auth)",
         )  # fmt: skip
     with httpx.Client(timeout=config.media_repository_timeout_seconds, verify=tls_context()) as http:
         client = recording_system_client(config, http)
         try:
-            return CheckResult("recording system", PASS, client.verify_credentials())
+            return CheckResult(name, PASS, client.verify_credentials())
+        except (AuthenticationFailed, UpstreamUnreachable, UpstreamBadResponse) as error:
+            return CheckResult(name, FAIL, error.reason(), _upstream_fix(error, "MEDIA_REPOSITORY"))
         except UpstreamError as error:
-            return CheckResult("recording system", FAIL, error.user_message(), _upstream_fix(error, "MEDIA_REPOSITORY"))
+            # Busy, rate-limited or an answer the bot has no words for: the key may well be fine.
+            return CheckResult(
+                name, SKIP, f"not verified: the harmless test call was answered with: {error.reason()}",
+                "run the check again in a minute; if it stays, see the audit log's raw answer of the first pause",
+            )  # fmt: skip
 
 
 def _webex(config: Config) -> CheckResult:
@@ -191,7 +296,7 @@ def _webex(config: Config) -> CheckResult:
         try:
             return CheckResult("Webex", PASS, client.verify())
         except UpstreamError as error:
-            return CheckResult("Webex", FAIL, error.user_message(), _upstream_fix(error, "WEBEX"))
+            return CheckResult("Webex", FAIL, error.reason(), _upstream_fix(error, "WEBEX"))
 
 
 def _upstream_fix(error: UpstreamError, prefix: str) -> str:

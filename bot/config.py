@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.redaction import credentials_in_url
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
@@ -43,7 +45,11 @@ HINTS: dict[str, str] = {
 
 
 class ConfigurationError(Exception):
-    """A setting is missing or malformed; the message is one line naming the variable."""
+    """Settings are missing or malformed: `problems` holds one line per problem, each naming its variable."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = list(problems) or ["the configuration is invalid"]
 
 
 class Config(BaseSettings):
@@ -134,39 +140,50 @@ class Config(BaseSettings):
 
     def require_slack(self, *, socket_mode: bool = False) -> None:
         """Raise ConfigurationError unless the Slack credentials this mode needs are present and well-formed."""
-        _require_prefixed("SLACK_BOT_TOKEN", self.slack_bot_token, "xoxb-")
-        signing_secret = self.slack_signing_secret.get_secret_value().strip() if self.slack_signing_secret else ""
-        if not signing_secret and not socket_mode:
-            raise _missing("SLACK_SIGNING_SECRET")
-        if socket_mode:
-            _require_prefixed("SLACK_APP_TOKEN", self.slack_app_token, "xapp-")
-        if self.max_pause_minutes * 60 < 10:
-            raise ConfigurationError(f"MAX_PAUSE_MINUTES is too small: {HINTS['MAX_PAUSE_MINUTES']}")
-        if self.default_pause_minutes > self.max_pause_minutes:
-            raise ConfigurationError(
-                "DEFAULT_PAUSE_MINUTES is larger than MAX_PAUSE_MINUTES: set it to at most "
-                f"{self.max_pause_minutes:g}"
-            )
+        _raise_if_any(self.slack_problems(socket_mode=socket_mode))
 
     def require_consistent_credentials(self) -> None:
         """Credentials that only work together must be set together; one database, not two."""
+        _raise_if_any(self.consistency_problems())
+
+    def slack_problems(self, *, socket_mode: bool = False) -> list[str]:
+        """Every missing or malformed Slack credential this mode needs, and pause limits that contradict."""
+        problems = [_prefix_problem("SLACK_BOT_TOKEN", self.slack_bot_token, "xoxb-")]
+        signing_secret = self.slack_signing_secret.get_secret_value().strip() if self.slack_signing_secret else ""
+        if not signing_secret and not socket_mode:
+            problems.append(_missing("SLACK_SIGNING_SECRET"))
+        if socket_mode:
+            problems.append(_prefix_problem("SLACK_APP_TOKEN", self.slack_app_token, "xapp-"))
+        if self.max_pause_minutes * 60 < 10:
+            problems.append(f"MAX_PAUSE_MINUTES is too small: {HINTS['MAX_PAUSE_MINUTES']}")
+        if self.default_pause_minutes > self.max_pause_minutes:
+            problems.append(
+                f"DEFAULT_PAUSE_MINUTES is larger than MAX_PAUSE_MINUTES: set it to at most {self.max_pause_minutes:g}"
+            )
+        return [problem for problem in problems if problem]
+
+    def consistency_problems(self) -> list[str]:
+        """Every pair of settings that only works together but is set by half, and two databases at once."""
+        problems = []
         if self.database_url is not None and "database_path" in self.model_fields_set:
-            raise ConfigurationError(
+            problems.append(
                 "DATABASE_URL and DATABASE_PATH are both set: keep DATABASE_URL for PostgreSQL, or "
                 "DATABASE_PATH for SQLite, and unset the other"
             )
         if bool(self.media_repository_username) != bool(self.media_repository_password):
             missing = "MEDIA_REPOSITORY_PASSWORD" if self.media_repository_username else "MEDIA_REPOSITORY_USERNAME"
-            raise ConfigurationError(
+            problems.append(
                 f"{missing} is not set: MEDIA_REPOSITORY_USERNAME and MEDIA_REPOSITORY_PASSWORD go together "
                 "(leave both unset for key-only mode)"
             )
         if bool(self.media_repository_url) != bool(self.media_repository_api_key):
             missing = "MEDIA_REPOSITORY_API_KEY" if self.media_repository_url else "MEDIA_REPOSITORY_URL"
-            raise _missing(missing)
+            problems.append(_missing(missing))
         if self.webex_refresh_token and not (self.webex_client_id and self.webex_client_secret):
-            missing = "WEBEX_CLIENT_ID" if not self.webex_client_id else "WEBEX_CLIENT_SECRET"
-            raise ConfigurationError(f"{missing} is not set: WEBEX_REFRESH_TOKEN needs {HINTS[missing][4:]} too")
+            for missing in ("WEBEX_CLIENT_ID", "WEBEX_CLIENT_SECRET"):
+                if not getattr(self, missing.lower()):
+                    problems.append(f"{missing} is not set: WEBEX_REFRESH_TOKEN needs {HINTS[missing][4:]} too")
+        return problems
 
     @property
     def media_repository_configured(self) -> bool:
@@ -198,28 +215,102 @@ class Config(BaseSettings):
             password = urlsplit(self.database_url.get_secret_value()).password
             if password:
                 values += [password, unquote(password)]
+        # Credentials written into a URL setting (https://user:password@gateway/…) are secrets as well.
+        for url in (self.slack_api_url, self.media_repository_url, self.webex_api_url):
+            values += credentials_in_url(url)
         return values
 
 
-def _missing(name: str) -> ConfigurationError:
-    return ConfigurationError(f"{name} is not set: {HINTS[name]}")
+class _GivenValuesOnly(Config):
+    """A Config built from its arguments alone: no environment variable and no `.env` file is read."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
-def _require_prefixed(name: str, value: SecretStr | None, prefix: str) -> None:
+def config_from(**values: Any) -> Config:
+    """A Config of these values and the defaults, whatever the environment says (the demo's own world)."""
+    return _GivenValuesOnly(**values)
+
+
+def _plain_reason(kind: str, ctx: dict[str, Any]) -> str:
+    """pydantic's reasons in fewer words ("not a number" rather than "Input should be a valid number, …")."""
+    bounds = {"greater_than": "more than", "greater_than_equal": "at least", "less_than": "less than",
+              "less_than_equal": "at most"}  # fmt: skip
+    if kind in ("int_parsing", "int_from_float"):
+        return "not a whole number"
+    if kind == "float_parsing":
+        return "not a number"
+    if kind == "literal_error":
+        return "not one of the allowed values"
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "")
+        shown = f"{limit:g}" if isinstance(limit, int | float) else str(limit)
+        return f"must be {bounds[kind]} {shown}"
+    return ""
+
+
+def _missing(name: str) -> str:
+    return f"{name} is not set: {HINTS[name]}"
+
+
+def _prefix_problem(name: str, value: SecretStr | None, prefix: str) -> str:
+    """The problem with a token that must start with `prefix`, or "" when there is none."""
     if value is None or not value.get_secret_value().strip():
-        raise _missing(name)
+        return _missing(name)
     if not value.get_secret_value().startswith(prefix):
-        raise ConfigurationError(f"{name} does not start with {prefix!r}: {HINTS[name]}")
+        return f"{name} does not start with {prefix!r}: {HINTS[name]}"
+    return ""
 
 
-def load_config() -> Config:
-    """Read Config from the environment, turning validation errors into one readable line."""
+def _raise_if_any(problems: list[str]) -> None:
+    if problems:
+        raise ConfigurationError(*problems)
+
+
+SlackMode = Literal["http", "socket"]
+
+
+def load_config(*, slack: SlackMode | None = None, consistent: bool = True) -> Config:
+    """Read Config from the environment; every problem found goes into one ConfigurationError.
+
+    Malformed values always count; with `slack`, so do the Slack credentials that mode needs; with
+    `consistent`, settings set by half. A variable already reported as malformed is not reported again.
+    """
+    config, problems = _read_environment()
+    malformed = {problem.split(" ", 1)[0] for problem in problems}
+    later = config.slack_problems(socket_mode=slack == "socket") if slack else []
+    if consistent:
+        later += config.consistency_problems()
+    # A malformed variable was replaced by its default to get this far: what follows from that is not news.
+    problems += [problem for problem in later if not malformed & set(re.findall(r"\b[A-Z][A-Z_]+[A-Z]\b", problem))]
+    _raise_if_any(problems)
+    return config
+
+
+def _read_environment() -> tuple[Config, list[str]]:
+    """The Config, and one line per malformed variable (each replaced by its default so the rest can be checked)."""
     try:
-        return Config()
+        return Config(), []
     except ValidationError as error:
-        first = error.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "configuration"
-        # Never echo the offending value: it may be a secret.
-        reason = first["msg"].removeprefix("Value error, ")
-        hint = HINTS.get(name, "")
-        raise ConfigurationError(f"{name} is invalid ({reason}): {hint}".rstrip(": ")) from None
+        problems: dict[str, str] = {}
+        for item in error.errors():
+            field = str(item["loc"][0]) if item["loc"] else ""
+            name = field.upper() or "configuration"
+            # Never echo the offending value: it may be a secret.
+            reason = _plain_reason(item["type"], item.get("ctx") or {}) or item["msg"].removeprefix("Value error, ")
+            hint = HINTS.get(name, "")
+            problems.setdefault(field, f"{name} is invalid ({reason}): {hint}".rstrip(": "))
+    defaults = {field: Config.model_fields[field].default for field in problems if field in Config.model_fields}
+    try:
+        return Config(**defaults), list(problems.values())
+    except ValidationError:
+        raise ConfigurationError(*problems.values()) from None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import html
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot.models import Channels, PauseAsk, PauseLimits, RecordingTarget, Role, TargetKind
@@ -23,7 +24,7 @@ USAGE: dict[str, tuple[str, str]] = {
         "/recording pause 8856 5m customer is reading out a card number",
     ),
     "resume": ("resume <extension|call-id|me>", "/recording resume 8856"),
-    "requests": ("requests", "/recording requests"),
+    "requests": ("requests [page P]", "/recording requests"),
     "cancel": ("cancel <request ID>", "/recording cancel 12"),
     "extend": ("extend <extension|call-id|#ID> <duration> <reason…>", "/recording extend 8856 5m card details again"),
     "breakglass": (
@@ -33,14 +34,14 @@ USAGE: dict[str, tuple[str, str]] = {
     "settings": ("settings <line ID|extension|+number|First Last> [private]", "/recording settings 8856"),
     "allow": ("allow @user <requester|approver|admin> [group|-]", "/recording allow @pat approver sales"),
     "revoke": ("revoke @user", "/recording revoke @pat"),
-    "users": ("users", "/recording users"),
+    "users": ("users [page P]", "/recording users"),
     "link": ("link [@user] <extension>", "/recording link 8856"),
     "unlink": ("unlink [@user]", "/recording unlink"),
     "group": (
         "group <name> [channel <#channel|->] [approvals <1|2>]",
         "/recording group sales channel #sales-approvals",
     ),
-    "groups": ("groups", "/recording groups"),
+    "groups": ("groups [page P]", "/recording groups"),
     "audit": ("audit [N] [breakglass]", "/recording audit 50"),
     "help": ("help", "/recording help"),
 }
@@ -62,6 +63,8 @@ class ParseError(Exception):
 @dataclass(frozen=True)
 class Help:
     unknown_word: str | None = None
+    # The subcommand the unknown word most likely mistypes (`paus` → `pause`), if any is close.
+    suggestion: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class Resume:
 
 @dataclass(frozen=True)
 class ListRequests:
-    pass
+    page: int = 1
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ class Revoke:
 
 @dataclass(frozen=True)
 class ListUsers:
-    pass
+    page: int = 1
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,7 @@ class ConfigureGroup:
 
 @dataclass(frozen=True)
 class ListGroups:
-    pass
+    page: int = 1
 
 
 @dataclass(frozen=True)
@@ -214,10 +217,29 @@ def parse_command(text: str, limits: PauseLimits) -> Command:
         return Help()
     parser = _PARSERS.get(name)
     if parser is None:
-        return Help(unknown_word=words[0][:40])
+        # Decoded as Slack sent it (`&lt;` for `<`): every message escapes it once, so it shows as typed.
+        # (A word that decodes to nothing, like `<>`, is shown as it came.)
+        unknown = plain_text(words[0]).strip() or words[0]
+        return Help(unknown_word=unknown[:40], suggestion=closest_word(name, USAGE))
     if name == "pause" and not args:
         return OpenPauseForm()
     return parser(args, limits)
+
+
+def closest_word(word: str, choices: Iterable[str]) -> str | None:
+    """The choice `word` most likely mistypes (`paus` → `pause`), or None when none is close enough."""
+    matches = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def read_user_id(text: str) -> str | None:
+    """A Slack user ID however it was typed outside Slack: `U012AB`, `@U012AB`, `<@U012AB|pat>`, any case."""
+    word = text.strip()
+    match = _MENTION.match(word.upper())
+    if match:
+        return match.group(1)
+    word = word.removeprefix("@").upper()
+    return word if _RAW_USER_ID.match(word) else None
 
 
 class FormErrors(Exception):
@@ -374,12 +396,19 @@ def duration_seconds(word: str) -> int | None:
     return None
 
 
-def format_duration(seconds: int) -> str:
-    """Seconds → the shortest readable form: `45s`, `5m`, `1h 30m`."""
-    hours, rest = divmod(int(seconds), 3600)
+def format_duration(seconds: float) -> str:
+    """Seconds in words, the one way every message says a duration: `30 seconds`, `1 minute`,
+    `1 hour 30 minutes` (fractions of a second are dropped)."""
+    hours, rest = divmod(max(0, int(seconds)), 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
-    return " ".join(p for p in parts if p) or "0s"
+    parts = [_counted(hours, "hour"), _counted(minutes, "minute"), _counted(secs, "second")]
+    return " ".join(p for p in parts if p) or "0 seconds"
+
+
+def _counted(number: int, unit: str) -> str:
+    if not number:
+        return ""
+    return f"{number} {unit}" + ("" if number == 1 else "s")
 
 
 def _parse_target(word: str, subcommand: str) -> RecordingTarget:
@@ -558,13 +587,34 @@ def _parse_revoke(args: list[str], limits: PauseLimits) -> Revoke:
     return Revoke(user_id=_parse_user(args[0], "revoke"))
 
 
-def _parse_no_args(command: Command, name: str) -> _Parser:
+MAX_PAGE = 1000
+
+
+def _parse_page_only(command: type[ListRequests | ListUsers | ListGroups], name: str) -> _Parser:
     def parse(args: list[str], limits: PauseLimits) -> Command:
-        if args:
-            raise ParseError(f"`{name}` takes no arguments.", subcommand=name)
-        return command
+        rest, page = _take_page(args, name)
+        if rest:
+            raise ParseError(
+                f"`{name}` takes nothing but an optional page number, e.g. `{name} page 2`.", subcommand=name
+            )
+        return command(page=page)
 
     return parse
+
+
+def _take_page(args: list[str], subcommand: str) -> tuple[list[str], int]:
+    """`page P` anywhere among the words: (the other words, P); page 1 when it is not given."""
+    lowered = [word.lower() for word in args]
+    if "page" not in lowered:
+        return args, 1
+    at = lowered.index("page")
+    word = args[at + 1] if at + 1 < len(args) else ""
+    # isdigit() alone also accepts digits int() cannot read ("²", "①"); only ASCII digits are a number here.
+    if not (word.isascii() and word.isdigit()) or not 1 <= int(word[:6]) <= MAX_PAGE:
+        raise ParseError(
+            f"`page` needs a page number from 1 to {MAX_PAGE}, e.g. `{subcommand} page 2`.", subcommand=subcommand
+        )
+    return args[:at] + args[at + 2 :], int(word)
 
 
 def _parse_audit(args: list[str], limits: PauseLimits) -> ShowAudit:
@@ -583,25 +633,26 @@ def _parse_audit(args: list[str], limits: PauseLimits) -> ShowAudit:
 
 
 def _quote(word: str) -> str:
-    """A user's word, shortened and stripped of backticks so it sits safely in inline code."""
-    word = word.replace("`", "'")
+    """A user's word as typed (Slack's escaping decoded: the message escapes it once), shortened and
+    stripped of backticks so it sits safely in inline code."""
+    word = (plain_text(word).strip() or word).replace("`", "'")
     return word if len(word) <= 40 else word[:39] + "…"
 
 
 _PARSERS: dict[str, _Parser] = {
     "pause": _parse_pause,
     "resume": _parse_resume,
-    "requests": _parse_no_args(ListRequests(), "requests"),
+    "requests": _parse_page_only(ListRequests, "requests"),
     "settings": _parse_settings,
     "allow": _parse_allow,
     "revoke": _parse_revoke,
-    "users": _parse_no_args(ListUsers(), "users"),
+    "users": _parse_page_only(ListUsers, "users"),
     "audit": _parse_audit,
     "cancel": _parse_cancel,
     "extend": _parse_extend,
     "breakglass": _parse_breakglass,
     "group": _parse_group,
-    "groups": _parse_no_args(ListGroups(), "groups"),
+    "groups": _parse_page_only(ListGroups, "groups"),
     "link": _parse_link,
     "unlink": _parse_unlink,
 }

@@ -1,16 +1,20 @@
 """Keeps secrets out of logs, audit rows and Slack messages.
 
 Two layers: `redact_url` strips credential parameters from URLs before anything logs them, and
-`SecretRedactor` (a logging filter, also callable on any string) replaces every configured secret value
-wherever it appears, as a last line of defence.
+`SecretRedactor` (a logging filter, also callable on any string) masks, wherever they appear, every
+configured secret value and every secret-bearing URL part: Slack response URLs, credentials before a
+host's `@`, and credential query parameters — raw, JSON-escaped (`\\/`) or form-encoded (`%2F`), as they
+stand in the payloads that Slack's libraries log at DEBUG.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import threading
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -18,6 +22,46 @@ MASK = "***"
 _SECRET_PARAMS = frozenset(
     {"apikey", "token", "password", "access_token", "refresh_token", "client_secret", "key", "secret"}
 )
+
+
+# A "/" as it stands in a URL, in a JSON string, in a form body, or in a form-encoded JSON string.
+_SLASH = r"(?:/|\\/|%2F|%5C%2F)"
+_PATH = rf"(?:{_SLASH}[\w.~-]*)+"
+# Right after "//" (in any of those spellings), so "api.example.com" is not matched inside "x-api.example.com".
+_AFTER_SCHEME = r"(?:(?<=//)|(?<=\\/\\/)|(?<=%2F%2F)|(?<=%5C%2F%5C%2F))"
+
+# A Slack response URL (and an incoming webhook) lets whoever holds it post into the channel for 30 minutes:
+# every path on hooks.slack.com is a credential.
+_SLACK_HOOK = re.compile(rf"(?i)(hooks\.slack\.com){_PATH}")
+# scheme://user:password@host — the part before "@" is masked whole.
+_USERINFO = re.compile(
+    r"(?i)([a-z][a-z0-9+.-]*(?::|%3A)(?://|\\/\\/|%2F%2F|%5C%2F%5C%2F))"
+    r"(?:(?!%2F|%40|%5C)[^\s/\\?#@&'\"<>])+(?:@|%40)"
+)
+# Fields that carry a credential wherever they stand: a URL's query, a form body (Slack's legacy
+# verification `token` leads every command body), a JSON object; `response_url` whatever its host.
+_SECRET_FIELDS = "|".join(sorted(_SECRET_PARAMS | {"api_key", "response_url"}, key=len, reverse=True))
+_FORM_SECRET = re.compile(
+    rf"(?i)((?:(?<![\w.%-])|(?<=%26)|(?<=%3F))(?:{_SECRET_FIELDS})(?:=|%3D))(?:(?!%26)[^&\s#'\"<>\\])+"
+)
+# In JSON, and in the repr of a Python dict (single quotes), as libraries log payloads.
+_JSON_SECRET = re.compile(
+    rf"(?i)((?:[\"']|%22)(?:{_SECRET_FIELDS})(?:[\"']|%22)\s*(?::|%3A)\s*(?:[\"']|%22))(?:(?!%22)[^\"'\s])+"
+)
+
+
+def credentials_in_url(url: str | None) -> list[str]:
+    """The secret values inside a configured URL (userinfo, credential query parameters), raw and decoded,
+    for the redactor to mask wherever they turn up alone (an error message that quotes a host part)."""
+    if not url:
+        return []
+    try:
+        parts = urlsplit(url)
+        userinfo = [parts.password, parts.username] if "@" in parts.netloc else []
+        values = [*userinfo, *(v for n, v in parse_qsl(parts.query) if n.lower() in _SECRET_PARAMS)]
+    except ValueError:
+        return []
+    return [text for value in values if value for text in {value, unquote(value)}]
 
 
 def redact_url(url: str) -> str:
@@ -46,7 +90,23 @@ class SecretRedactor(logging.Filter):
         super().__init__()
         self._lock = threading.Lock()
         self._secrets: tuple[str, ...] = ()
+        self._response_hosts: tuple[tuple[re.Pattern[str], str], ...] = ()
         self.add(*secrets)
+
+    def protect_slack_responses(self, slack_api_url: str) -> None:
+        """Mask response URLs served by the configured Slack (a gateway, a simulator) like hooks.slack.com's:
+        every path on SLACK_API_URL's host except the Web API's own. Its credentials become secrets too."""
+        self.add(*credentials_in_url(slack_api_url))
+        parts = urlsplit(slack_api_url)
+        if not parts.hostname:
+            return
+        port = rf"(?::|%3A){parts.port}" if parts.port else ""
+        pattern = re.compile(
+            rf"(?i){_AFTER_SCHEME}((?:[^\s/\\@'\"<>]*(?:@|%40))?{re.escape(parts.hostname)}{port}){_PATH}"
+        )
+        api_path = parts.path.strip("/").split("/")[0]
+        with self._lock:
+            self._response_hosts = (*self._response_hosts, (pattern, api_path))
 
     def add(self, *secrets: str) -> None:
         fresh = {s for s in secrets if s and len(s) >= self._MIN_SECRET_LENGTH}
@@ -58,7 +118,13 @@ class SecretRedactor(logging.Filter):
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        return text
+        if "/" in text or "%2" in text.upper():
+            text = _SLACK_HOOK.sub(rf"\1/{MASK}", text)
+            for pattern, api_path in self._response_hosts:
+                text = pattern.sub(functools.partial(_unless_api, api_path=api_path), text)
+            text = _USERINFO.sub(rf"\1{MASK}@", text)
+        text = _FORM_SECRET.sub(rf"\1{MASK}", text)
+        return _JSON_SECRET.sub(rf"\1{MASK}", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -73,6 +139,14 @@ class SecretRedactor(logging.Filter):
             record.msg = cleaned
             record.args = None
         return True
+
+
+def _unless_api(match: re.Match[str], api_path: str) -> str:
+    """Keep a Web API URL (`…/api/chat.postMessage`: useful in logs, no secret); mask any other path."""
+    path = re.split(_SLASH, match.group(0)[len(match.group(1)) :], flags=re.IGNORECASE)
+    if api_path and len(path) > 1 and path[1] == api_path:
+        return match.group(0)
+    return f"{match.group(1)}/{MASK}"
 
 
 # One process-wide redactor: clients register tokens they receive at run time.

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from bot import __version__
+from bot.clients.limits import size_text
 from bot.store.database import Database, DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,25 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 # (raw body, lower-cased headers) → (HTTP status, response body): see listeners/edge.py.
 SlackEvents = Callable[[bytes, dict[str, str]], tuple[int, bytes]]
 
-_REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    411: "Length Required",
+    413: "Content Too Large",
+    503: "Service Unavailable",
+}
+
+
+class _Refused(Exception):
+    """A request malformed at the HTTP level: refused with `status` before anything reads its content."""
+
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(why)
+        self.status = status
+        self.why = why
 
 
 def build_wsgi_app(slack_events: SlackEvents, database: Database) -> WsgiApp:
@@ -32,7 +51,12 @@ def build_wsgi_app(slack_events: SlackEvents, database: Database) -> WsgiApp:
         if path == SLACK_EVENTS_PATH:
             if method != "POST":
                 return _json(start_response, 405, {"error": "POST only"}, [("Allow", "POST")])
-            status, payload = slack_events(_read_body(environ), _headers(environ))
+            try:
+                body = _read_body(environ)
+            except _Refused as refused:
+                logger.info("refused a request to %s: %s", SLACK_EVENTS_PATH, refused.why)
+                return _json(start_response, refused.status, {"error": f"request refused: {refused.why}"})
+            status, payload = slack_events(body, _headers(environ))
             return _raw(start_response, status, payload)
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             return _health(start_response, database)
@@ -42,12 +66,26 @@ def build_wsgi_app(slack_events: SlackEvents, database: Database) -> WsgiApp:
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
+    declared = str(environ.get("CONTENT_LENGTH") or "").strip()
+    if not declared:
+        if environ.get("HTTP_TRANSFER_ENCODING"):
+            raise _Refused(411, "its body is sent in chunks; send it with a Content-Length")
+        return b""
+    # Plain ASCII digits only: int() would also take "+5", " 5", "٥" and 4,000-digit numbers.
+    if not (declared.isascii() and declared.isdigit() and len(declared) <= 12):
+        raise _Refused(400, "its Content-Length is not a number of bytes")
+    length = int(declared)
+    # Slack's payloads are small; a cap keeps a forged huge body from tying up a thread or the memory.
+    if length > MAX_BODY_BYTES:
+        raise _Refused(413, f"its body is larger than {size_text(MAX_BODY_BYTES)}")
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    # Slack's payloads are small; a cap keeps a forged huge body from tying up a thread.
-    return environ["wsgi.input"].read(min(max(length, 0), MAX_BODY_BYTES)) if length > 0 else b""
+        body = environ["wsgi.input"].read(length) if length else b""
+    except Exception as error:
+        # Whatever the server raises while reading (the client went away, a broken body): the client's fault.
+        raise _Refused(400, f"its body could not be read ({type(error).__name__})") from None
+    if len(body) != length:
+        raise _Refused(400, f"its body ended after {len(body)} of the {length} bytes its Content-Length announced")
+    return bytes(body)
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:
@@ -71,8 +109,10 @@ def _health(start_response: StartResponse, database: Database) -> Iterable[bytes
     try:
         database.check_writable()
     except DatabaseUnavailable as error:
+        # The log says where and what to do; the answer, which anyone may ask for, names no file or host.
         logger.warning("health check failed: %s", error)
-        return _json(start_response, 503, {"status": "unavailable", "database": str(error), "version": __version__})
+        body = {"status": "unavailable", "database": f"cannot be written: {error.reason}", "version": __version__}
+        return _json(start_response, 503, body)
     return _json(start_response, 200, {"status": "ok", "database": "ok", "version": __version__})
 
 

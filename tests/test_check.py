@@ -31,14 +31,24 @@ def _env(
     }
 
 
-def _check(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _check(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot", "check"], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot", "check", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
     )
 
 
 def _line(output: str, name: str) -> str:
     return next(line for line in output.splitlines() if line[2:].startswith(name + ":"))
+
+
+def _assert_only_the_report(result: subprocess.CompletedProcess[str]) -> None:
+    """Nothing but report lines: no library log line, no traceback, nothing on stderr."""
+    assert result.stderr == ""
+    for line in result.stdout.splitlines():
+        assert not line or line[0] in "✓✗–" or line.startswith("    fix: ") or " passed (✓), " in line, line
+
+
+PROBE_CALL_ID = "00000000-0000-0000-0000-000000000000"
 
 
 def test_everything_reachable_passes_with_one_line_each(
@@ -49,11 +59,119 @@ def test_everything_reachable_passes_with_one_line_each(
     for name in ("configuration", "database", "Slack", "recording system", "Webex"):
         assert _line(result.stdout, name).startswith("✓"), name
     assert "T0TEST" in _line(result.stdout, "Slack")
-    assert "5 of 6 checks passed; 1 not verified (–)" in result.stdout
-    assert _line(result.stdout, "audit chain").startswith("–")  # never verified: not counted as passed
+    # What nothing proved is shown, and not counted as passed.
+    assert _line(result.stdout, "audit chain").startswith("–")
+    assert _line(result.stdout, "Slack signing secret").startswith("– Slack signing secret: not verified")
+    assert result.stdout.rstrip().endswith("5 passed (✓), 0 failed (✗), 2 not verified (–); nothing failed, but only "
+                                           "the passed checks are proven")  # fmt: skip
     assert [r.path for r in slack.requests] == ["/api/auth.test"]
     assert len(recording_system.token_requests()) == 1  # credentials really tried
+    # ... and used: one harmless resume for a call ID no call has, which changes nothing.
+    assert [(c["callID"], c["mute"]) for c in recording_system.mute_calls()] == [(PROBE_CALL_ID, "0")]
+    assert all(recording_system.mute_state(call_id) == 0 for call_id in recording_system.ongoing_calls())
     assert webex.list_requests()
+    _assert_only_the_report(result)
+
+
+def test_key_only_mode_passes_only_once_the_recording_system_accepted_the_key(
+    tmp_path: Path, slack: SimulatedSlack, webex: SimulatedWebex
+) -> None:
+    with SimulatedRecordingSystem(api_key=RECORDER_API_KEY) as key_only:
+        env = _env(tmp_path, slack, key_only, webex)
+        del env["MEDIA_REPOSITORY_USERNAME"], env["MEDIA_REPOSITORY_PASSWORD"]
+        accepted = _check(env, tmp_path)
+        assert accepted.returncode == 0, accepted.stdout
+        assert _line(accepted.stdout, "recording system").startswith(
+            "✓ recording system: key-only mode; the API key is accepted from this host"
+        )
+        assert [(c["callID"], c["mute"], "token" in c) for c in key_only.mute_calls()] == [(PROBE_CALL_ID, "0", False)]
+        assert key_only.token_requests() == []
+
+        env["MEDIA_REPOSITORY_API_KEY"] = "SECRET-a-revoked-key"
+        refused = _check(env, tmp_path)
+        assert refused.returncode == 1
+        line = _line(refused.stdout, "recording system")
+        assert line.startswith("✗ recording system: did not accept the bot's API key or the address it calls from")
+        assert "fix: check MEDIA_REPOSITORY_API_KEY" in refused.stdout
+        assert "SECRET-a-revoked-key" not in refused.stdout + refused.stderr
+
+        key_only.fail_next("address_not_allowed")
+        elsewhere = _check({**env, "MEDIA_REPOSITORY_API_KEY": RECORDER_API_KEY}, tmp_path)
+        assert elsewhere.returncode == 1
+        assert "Source address not allowed" in _line(elsewhere.stdout, "recording system")
+        _assert_only_the_report(elsewhere)
+
+
+def test_key_only_bot_against_a_system_that_wants_a_login_fails_the_check(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    env = _env(tmp_path, slack, recording_system, webex)
+    del env["MEDIA_REPOSITORY_USERNAME"], env["MEDIA_REPOSITORY_PASSWORD"]
+    result = _check(env, tmp_path)
+    assert result.returncode == 1
+    assert _line(result.stdout, "recording system").startswith("✗ recording system: wants a user login")
+
+
+def test_an_answer_that_proves_nothing_is_not_verified_and_does_not_fail(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    recording_system.fail_next("other_error")  # "Recorder busy": neither a yes nor a no about the key
+    result = _check(_env(tmp_path, slack, recording_system, webex), tmp_path)
+    assert result.returncode == 0, result.stdout
+    line = _line(result.stdout, "recording system")
+    assert line.startswith("– recording system: not verified: the harmless test call was answered with: refused")
+    assert "Recorder busy" in line
+    assert "4 passed (✓), 0 failed (✗), 3 not verified (–)" in result.stdout
+
+
+def test_failing_upstreams_are_named_once_per_line(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    env = _env(tmp_path, slack, recording_system, webex)
+    env["MEDIA_REPOSITORY_URL"] = "http://127.0.0.1:9"
+    env["WEBEX_API_URL"] = "http://127.0.0.1:9/v1"
+    env["WEBEX_TIMEOUT_SECONDS"] = "1"
+    result = _check(env, tmp_path)
+    assert result.returncode == 1
+    recording = _line(result.stdout, "recording system")
+    assert recording.startswith("✗ recording system: refused the connection"), recording
+    webex_line = _line(result.stdout, "Webex")
+    assert webex_line.startswith("✗ Webex: did not answer"), webex_line
+    assert recording.lower().count("recording system") == 1 and webex_line.lower().count("webex") == 1
+    _assert_only_the_report(result)
+
+
+def test_unreachable_slack_is_one_report_line_without_library_log_lines(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    env = _env(tmp_path, slack, recording_system, webex)
+    env["SLACK_API_URL"] = "http://127.0.0.1:9/api/"
+    result = _check(env, tmp_path)
+    assert result.returncode == 1
+    assert _line(result.stdout, "Slack").startswith("✗ Slack: cannot reach http://127.0.0.1:9/api/")
+    assert "slack_sdk" not in result.stdout + result.stderr
+    _assert_only_the_report(result)
+
+
+def test_socket_mode_check_proves_the_app_token(
+    tmp_path: Path, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    with SimulatedSlack(bot_token=BOT_TOKEN, team_id="T0TEST", app_token="xapp-SECRET-app-token",
+                        socket_mode_url="ws://127.0.0.1:9/link") as slack:  # fmt: skip
+        env = _env(tmp_path, slack, recording_system, webex)
+        del env["SLACK_SIGNING_SECRET"]  # not needed in Socket Mode
+        env["SLACK_APP_TOKEN"] = "xapp-SECRET-app-token"
+        accepted = _check(env, tmp_path, "--socket")
+        assert accepted.returncode == 0, accepted.stdout
+        assert _line(accepted.stdout, "Slack Socket Mode").startswith("✓")
+        assert "signing secret" not in accepted.stdout
+        assert slack.calls("apps.connections.open")
+
+        env["SLACK_APP_TOKEN"] = "xapp-SECRET-wrong"
+        refused = _check(env, tmp_path, "--socket")
+        assert refused.returncode == 1
+        assert "refused the app-level token (invalid_auth)" in _line(refused.stdout, "Slack Socket Mode")
+        assert "SECRET" not in refused.stdout + refused.stderr
 
 
 def test_each_failure_names_its_fix_and_exits_1_without_printing_secrets(
@@ -99,3 +217,33 @@ def test_missing_signing_secret_fails_the_configuration_check(
     result = _check(env, tmp_path)
     assert result.returncode == 1
     assert "SLACK_SIGNING_SECRET is not set" in _line(result.stdout, "configuration")
+
+
+def test_every_configuration_problem_is_reported_at_once(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    env = _env(tmp_path, slack, recording_system, webex)
+    del env["SLACK_SIGNING_SECRET"], env["MEDIA_REPOSITORY_PASSWORD"]
+    env["WEBEX_REFRESH_TOKEN"] = "SECRET-refresh"
+    result = _check(env, tmp_path)
+    assert result.returncode == 1
+    problems = [line for line in result.stdout.splitlines() if line.startswith("✗ configuration: ")]
+    assert [p.split(": ")[1].split(" ")[0] for p in problems] == [
+        "SLACK_SIGNING_SECRET", "MEDIA_REPOSITORY_PASSWORD", "WEBEX_CLIENT_ID", "WEBEX_CLIENT_SECRET",
+    ]  # fmt: skip
+    assert "fix: set the variables named above" in result.stdout
+    assert "SECRET-refresh" not in result.stdout
+
+
+def test_malformed_values_are_each_named_on_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "PORT": "eighty", "APPROVAL_TIMEOUT_MINUTES": "ten",
+           "SLACK_API_URL": "slack.com", "WEBEX_TIMEOUT_SECONDS": "-1"}  # fmt: skip
+    result = _check(env, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert [line.split(": ")[2].split(" ")[0] for line in lines] == [
+        "SLACK_API_URL", "PORT", "APPROVAL_TIMEOUT_MINUTES", "WEBEX_TIMEOUT_SECONDS",
+    ]  # fmt: skip
+    assert "PORT is invalid (not a whole number)" in result.stderr
+    assert "WEBEX_TIMEOUT_SECONDS is invalid (must be more than 0)" in result.stderr
+    assert "Traceback" not in result.stderr

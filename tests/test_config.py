@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import Config, ConfigurationError, load_config
+from bot.sandbox.simulators.slack import SimulatedSlack
+from tests.conftest import BOT_TOKEN
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
@@ -103,6 +105,92 @@ def test_serve_with_bad_configuration_exits_with_one_line(tmp_path: Path) -> Non
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert "PORT" in lines[0]
+    # Every problem at once, one line each: the malformed PORT and the missing signing secret.
+    assert len(lines) == 2
+    assert "PORT" in lines[0] and "SLACK_SIGNING_SECRET is not set" in lines[1]
     assert "SECRETVALUE" not in result.stderr + result.stdout
+
+
+def _run(tmp_path: Path, *args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env={"PATH": "/usr/bin:/bin", **env},
+        cwd=tmp_path,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+# Two malformed values, a half-set pair and a missing secret: every command that needs them says all four.
+BROKEN = {
+    "APPROVAL_TIMEOUT_MINUTES": "soon",
+    "MEDIA_REPOSITORY_TIMEOUT_SECONDS": "0",
+    "MEDIA_REPOSITORY_URL": "http://127.0.0.1:9",
+    "MEDIA_REPOSITORY_API_KEY": "Wombat-key-value",
+    "MEDIA_REPOSITORY_USERNAME": "bot",
+    "SLACK_BOT_TOKEN": "xoxb-Wombat-token",
+    "SLACK_APP_TOKEN": "xapp-Wombat-app",
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["serve"], ["MEDIA_REPOSITORY_TIMEOUT_SECONDS", "APPROVAL_TIMEOUT_MINUTES", "SLACK_SIGNING_SECRET",
+                     "MEDIA_REPOSITORY_PASSWORD"]),
+        (["socket"], ["MEDIA_REPOSITORY_TIMEOUT_SECONDS", "APPROVAL_TIMEOUT_MINUTES", "MEDIA_REPOSITORY_PASSWORD"]),
+        (["console", "--as", "U0OPS", "--team", "T0OPS"],
+         ["MEDIA_REPOSITORY_TIMEOUT_SECONDS", "APPROVAL_TIMEOUT_MINUTES", "MEDIA_REPOSITORY_PASSWORD"]),
+        (["check"], ["MEDIA_REPOSITORY_TIMEOUT_SECONDS", "APPROVAL_TIMEOUT_MINUTES"]),
+        (["users", "list", "--team", "T0OPS"],
+         ["MEDIA_REPOSITORY_TIMEOUT_SECONDS", "APPROVAL_TIMEOUT_MINUTES", "MEDIA_REPOSITORY_PASSWORD"]),
+    ],
+)  # fmt: skip
+def test_every_configuration_problem_is_one_line_in_every_command(
+    tmp_path: Path, command: list[str], expected: list[str]
+) -> None:
+    result = _run(tmp_path, *command, env=BROKEN)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert [line.removeprefix("recording-bot: configuration error: ").split(" ")[0] for line in lines] == expected
+    assert all(line.startswith("recording-bot: configuration error: ") for line in lines)
+    assert "APPROVAL_TIMEOUT_MINUTES is invalid (not a number): minutes a pause request waits" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert "Wombat" not in result.stderr
+
+
+def test_demo_console_reads_no_environment(tmp_path: Path) -> None:
+    # A malformed value and a production database in the environment: the demo uses neither.
+    env = {"APPROVAL_TIMEOUT_MINUTES": "soon", "DATABASE_URL": "postgresql://bot:SECRET@127.0.0.1:9/prod"}
+    result = _run(tmp_path, "console", "--demo", "-c", "whoami; quit", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "you are U0DEMOADMIN (admin)" in result.stdout
+    assert "Traceback" not in result.stderr and "SECRET" not in result.stdout + result.stderr
+
+
+def test_serve_with_slack_unreachable_exits_with_one_line_before_the_server_starts(tmp_path: Path) -> None:
+    env = {"SLACK_BOT_TOKEN": "xoxb-Wombat-token", "SLACK_SIGNING_SECRET": "s" * 32, "PORT": "9",
+           "SLACK_API_URL": "http://127.0.0.1:9/api/", "DATABASE_PATH": str(tmp_path / "bot.db")}  # fmt: skip
+    result = _run(tmp_path, "serve", env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "recording-bot: configuration error: Slack: cannot reach http://127.0.0.1:9/api/ (URLError): "
+        "check outbound HTTPS from this host, or SLACK_API_URL"
+    ]
+    assert result.stdout == ""
+
+
+def test_socket_mode_with_a_refused_app_token_exits_with_one_line(tmp_path: Path, slack: SimulatedSlack) -> None:
+    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": "xapp-Wombat-refused", "SLACK_API_URL": slack.api_url,
+           "DATABASE_PATH": str(tmp_path / "bot.db")}  # fmt: skip
+    result = _run(tmp_path, "socket", env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "recording-bot: configuration error: Slack Socket Mode: apps.connections.open refused the app-level token "
+        "(invalid_auth): create an app-level token with connections:write (Basic Information → App-Level Tokens), "
+        "turn Socket Mode on, and put the token in SLACK_APP_TOKEN"
+    ]
+    assert slack.calls("apps.connections.open")
+    assert result.stdout == ""

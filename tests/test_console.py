@@ -7,9 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
+from bot.grammar import USAGE
+from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
-from bot.sandbox.simulators.webex import SimulatedWebex
+from bot.sandbox.simulators.webex import SimulatedWebex, default_lines
 from tests.conftest import BOT_TOKEN, RECORDER_API_KEY, RECORDER_PASSWORD, RECORDER_USER, SIGNING_SECRET
 
 
@@ -64,7 +65,7 @@ def test_demo_shows_a_group_request_routed_to_its_approvals_channel() -> None:
         stdin="",
     )
     assert "[#approvals-floor-a]" in out and "Group: `floor-a`" in out
-    assert "[DM to D0DEMOLEAD]" in out and "asks for a 1m pause" in out
+    assert "[DM to D0DEMOLEAD]" in out and "asks for a 1 minute pause" in out
     assert "waiting for an approver in #approvals-floor-a" in out
     assert "[#approvals-floor-a · card updated]" in out and "Approved by @U0DEMOLEAD" in out
     assert "BREAK-GLASS pause #2" in out and "[Resume now: type `resume-now 2`]" in out
@@ -126,7 +127,7 @@ def test_demo_fills_the_pause_form_line_by_line_and_shows_the_home_tab() -> None
                 "/recording pause",
                 "me",  # the agent's extension, found through Slack's e-mail and Webex
                 "7m",  # not one of the choices: asked again
-                "5m",
+                "5 minutes",
                 "",  # both sides, the default
                 "",  # no reason: the bot's error, then asked again
                 "card number read out",
@@ -150,3 +151,45 @@ def test_demo_form_can_be_cancelled_and_nothing_is_asked() -> None:
     out = _console("--demo", "-c", "pause; 8856; cancel; requests; quit", stdin="")
     assert "(form closed; nothing was sent)" in out
     assert "Pause request #" not in out
+
+
+def test_the_help_texts_own_settings_example_works_in_the_demo() -> None:
+    example = USAGE["settings"][1]
+    out = _console("--demo", "-c", f"{example}; quit", stdin="")
+    answer = out.split(example, 1)[1]
+    assert "Call recording — Payments Desk (ext. 8856" in answer
+    assert "No virtual line" not in answer
+
+
+def test_demo_banner_lists_every_call_and_line_it_simulates() -> None:
+    out = _console("--demo", "-c", "quit", stdin="")
+    banner = " ".join(out.split("U0DEMOADMIN>", 1)[0].split())
+    for _call_id, parties in DEMO_CALLS:
+        for party in parties:
+            assert party in banner, party
+    assert "8860 (2 calls: use the call ID)" in banner
+    for line in default_lines():
+        assert f" {line.extension} (" in banner, line.extension
+    assert "1001 (2 lines: pick one)" in banner and "8856 (Payments Desk, Always with Pause/Resume)" in banner
+
+
+def test_console_says_what_a_line_lacks_and_which_word_was_meant() -> None:
+    out = _console(
+        "--demo",
+        "--as",
+        "@u0demoagent",
+        "-c",
+        "pause 8856 1m card; as; as <@U0DEMOLEAD>; approve; aprove 1; approve #1; paus 8857 1m card; wait x; "
+        "wait 0.2; quit",
+        stdin="",
+    )
+    assert "U0DEMOAGENT> pause 8856 1m card" in out  # --as took the @ form
+    assert "`as` needs one Slack user ID, e.g. `as U0DEMOLEAD`" in out
+    assert "now acting as U0DEMOLEAD" in out
+    assert "`approve` needs the request's number from its card, e.g. `approve 1`" in out
+    assert "`aprove` is not a console command; did you mean `approve`?" in out
+    assert "Approved by @U0DEMOLEAD" in out  # `approve #1`
+    # The bot's own answer in Slack, through the grammar: the subcommand a near miss meant.
+    assert "I don't know the subcommand `paus`. Did you mean `pause`?" in out
+    assert "`wait` takes a number of seconds, e.g. `wait 21`" in out
+    assert "(waiting 0.2 s; what the bot does meanwhile shows here)" in out

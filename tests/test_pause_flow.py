@@ -68,7 +68,8 @@ def test_pause_approved_by_a_lead_mutes_the_call_and_stamps_the_card(
     card = posted_card(slack)
     assert card["channel"] == CHANNEL
     text = card_text(card)
-    for expected in (f"<@{AGENT}>", "`8856`", "both sides", "5m", "customer is reading out a card number", "Expires"):
+    expected_words = (f"<@{AGENT}>", "`8856`", "both sides", "5 minutes", "customer is reading out a card number")
+    for expected in (*expected_words, "Expires"):
         assert expected in text
     approve, deny = buttons(card)
     assert (approve["action_id"], approve["value"]) == ("recording_approve", str(request_id))
@@ -126,7 +127,7 @@ def test_pause_by_call_id_with_one_channel_sends_call_id_and_mask(
         ("pause 88a56 reason", "is not an extension"),
         ("pause 8856 0m reason", "at least 10 seconds"),
         ("pause 8856 -5m reason", "at least 10 seconds"),
-        ("pause 8856 45m reason", "at most 30m"),
+        ("pause 8856 45m reason", "at most 30 minutes"),
         ("pause 8856 5m", "Give a reason"),
     ],
 )

@@ -158,8 +158,8 @@ def test_requests_lists_pending_and_active_with_remaining_time(
     sender.command("requests", user=AGENT)
     reply = slack.wait_for_call("response_url", containing="Pending approval")[0]
     assert reply.payload["response_type"] == "ephemeral"
-    assert f"#{pending_id}" in reply.rendered and "expires in 9m" in reply.rendered
-    assert f"#{active_id}" in reply.rendered and "resumes in 4m" in reply.rendered
+    assert f"#{pending_id}" in reply.rendered and "expires in 9 minutes" in reply.rendered
+    assert f"#{active_id}" in reply.rendered and "resumes in 4 minutes" in reply.rendered
 
 
 def test_no_secret_reaches_logs_audit_or_slack(

@@ -146,8 +146,9 @@ def test_healthz_on_postgresql_is_503_while_the_database_accepts_no_writes_and_2
             lambda: (r := httpx.get(served.url + "/healthz", timeout=10)).status_code == 503 and r,
             timeout=10, what="/healthz to fail",
         )  # fmt: skip
-        assert "accepts no writes" in response.text
+        assert response.json()["database"] == "cannot be written: read-only"
         assert postgres_server.password not in response.text
+        assert "127.0.0.1" not in response.text and name not in response.text
     finally:
         postgres_server.sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = off')
         postgres_server.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
@@ -260,3 +261,39 @@ def test_audit_verify_prints_the_heads_then_finds_a_changed_row_and_a_lost_head(
     check_env = {**env, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
     line = _line(_cli(check_env, tmp_path, "check").stdout, "audit chain")
     assert line.startswith("✗") and "found a problem" in line
+
+
+# -- a resume gets through a database that cannot be written ---------------------------------------
+
+
+@pytest.mark.engines("postgresql")
+@pytest.mark.usefixtures("roles")
+def test_the_automatic_resume_is_on_time_while_another_session_locks_the_requests_and_is_recorded_once_after(
+    sender: SlackSender,
+    slack: SimulatedSlack,
+    recording_system: SimulatedRecordingSystem,
+    served: ServedBot,
+) -> None:
+    import psycopg
+
+    bot = served.bot
+    assert bot is not None and served.config.database_url is not None
+    sender.command("pause 8856 5m customer reads a card number", user=AGENT)
+    card = wait_until(lambda: cards(slack) and cards(slack)[-1], what="the approval card")
+    request_id = int(buttons(card)[0]["value"])
+    sender.click("recording_approve", str(request_id), user=LEAD, message_ts=card["ts"])
+    wait_for_state(bot, request_id, RequestState.ACTIVE)
+
+    def resumes() -> list[dict[str, str]]:
+        return [c for c in recording_system.mute_calls() if c["mute"] == "0"]
+
+    with psycopg.connect(served.config.database_url.get_secret_value()) as blocker:
+        # Readers pass; every writer of the table waits behind this session, then gives up (lock_timeout).
+        blocker.execute("BEGIN")
+        blocker.execute("LOCK TABLE pause_requests IN EXCLUSIVE MODE")
+        served.clock.advance(minutes=5, seconds=1)
+        wait_until(resumes, timeout=10, what="the automatic resume")
+        blocker.execute("ROLLBACK")
+    done = wait_for_state(bot, request_id, RequestState.RESUMED, timeout=10)
+    assert done.resumed_by == "system"
+    assert [(c["extension"], c["mute"]) for c in resumes()] == [("8856", "0")]

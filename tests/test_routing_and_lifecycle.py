@@ -171,7 +171,7 @@ def test_a_group_members_request_goes_to_the_groups_channel_and_its_deciders_eac
     wait_until(lambda: all(_dms(slack, u, f"request #{request_id}") for u in deciders), what="every decider's DM")
     for user in deciders:
         (dm,) = _dms(slack, user, f"request #{request_id}")
-        assert "customer reading out a card" in dm.rendered and "5m" in dm.rendered
+        assert "customer reading out a card" in dm.rendered and "5 minutes" in dm.rendered
         assert f"https://example.slack.com/archives/{SALES_CHANNEL}/p" in dm.rendered
     for outsider in (SUPPORT_LEAD, SALES_AGENT, AGENT):
         assert _dms(slack, outsider, f"request #{request_id}") == []
@@ -381,7 +381,7 @@ def test_an_extension_past_the_longest_pause_is_refused_with_what_is_left(
 ) -> None:
     pause_id = _active(sender, slack, floor, "pause 8856 25m card")
     sender.command(f"extend #{pause_id} 10m more card", user=AGENT)
-    assert "extended by at most 5m more" in _reply(slack, "at most 5m").rendered
+    assert "extended by at most 5 minutes more" in _reply(slack, "at most 5 minutes").rendered
     sender.command("extend 8857 5m card", user=AGENT)
     _reply(slack, "No pause is active on 8857")
 

@@ -144,17 +144,40 @@ def test_pause_resume_line_shows_mode_meaning_and_every_setting(
     assert "Sales Queue" in shown and "ext. 1002" in shown and "+14085550102" in shown
     assert "Always with Pause/Resume" in shown
     assert "can pause and resume" in shown
-    assert "*Recording*\\non" in shown
-    assert "*Voicemail recording*\\non" in shown
-    assert "beep, on" in shown
-    assert "every 15 s, on" in shown
-    assert "internal calls: off" in shown and "PSTN calls: on" in shown
+    assert "*Recording*\\nOn — calls on this line are recorded" in shown
+    assert "*Mode*\\nAlways, with pause and resume" in shown
+    assert "*Pause and resume*\\nAvailable" in shown
+    assert "*Voicemail*\\nRecorded" in shown
+    assert "*When paused or resumed*\\nThe people on the call hear a beep" in shown
+    assert "*Reminder tone*\\nOn — a tone every 15 seconds reminds everyone the call is recorded" in shown
+    assert "Calls inside the company: not announced" in shown
+    assert "Calls from or to outside numbers: announced" in shown
     assert "WSWYZ25455" in shown and "a34iidrh5o@64941297.int10.bcld.webex.com" in shown
     assert SALES_QUEUE in shown
     assert "Selective recording" not in shown
     assert "not set" not in shown
-    assert "Sales Queue (ext. 1002)" in fallback and "pause/resume allowed" in fallback
+    assert fallback == (
+        "Call recording for Sales Queue (ext. 1002): recording on; mode Always with Pause/Resume; "
+        "pause and resume allowed."
+    )
     assert_within_slack_limits(blocks)
+
+
+def test_settings_fields_are_words_a_team_lead_reads_not_switch_values(
+    render: Callable[[str], tuple[str, list[dict[str, Any]]]],
+) -> None:
+    for line_id in (SALES_QUEUE, MAIN_RECEPTION, SUPPORT_LINE, BILLING_DESK, HELP_DESK_AUSTIN):
+        _, blocks = render(line_id)
+        values = [field["text"].split("\n", 1)[1] for block in blocks for field in block.get("fields", [])]
+        for value in values:
+            # No bare "none, off" / "on" / "every 15 s": each value is a sentence or a name.
+            assert value not in ("on", "off", "none", "recorded", "not recorded"), value
+            assert ", off" not in value and ", on" not in value and " s," not in value, value
+
+    _, never = render(BILLING_DESK)
+    assert "*Mode*\\nNever — calls are not recorded" in all_text(never)
+    assert "*When paused or resumed*\\nNothing — the people on the call are not told" in all_text(never)
+    assert "*Reminder tone*\\nOff — no reminder tone during the call" in all_text(never)
 
 
 def test_always_line_says_pause_is_not_available(
@@ -163,9 +186,10 @@ def test_always_line_says_pause_is_not_available(
     fallback, blocks = render(MAIN_RECEPTION)
     shown = all_text(blocks)
 
-    assert "*Mode*\\nAlways" in shown
+    assert "*Mode*\\nAlways — every call, no controls" in shown
     assert "pause/resume is *not available*" in shown
-    assert "pause/resume not available" in fallback
+    assert "*Pause and resume*\\n*Not available* on this line" in shown
+    assert "pause and resume not available" in fallback
 
 
 def test_on_demand_line_shows_selective_recording_and_star_44(
@@ -175,11 +199,11 @@ def test_on_demand_line_shows_selective_recording_and_star_44(
     shown = all_text(blocks)
 
     assert "On Demand with User Initiated Start" in shown
-    assert "`*44`" in shown
-    assert "announcement, on" in shown
+    assert "*Mode*\\nOn demand — the user starts it with `*44`" in shown
+    assert "The people on the call hear an announcement" in shown
     assert "Selective recording" in shown
-    assert "*Inbound external calls*\\nrecorded" in shown
-    assert "*Inbound internal calls*\\nnot recorded" in shown
+    assert "*Inbound external calls*\\nRecorded" in shown
+    assert "*Inbound internal calls*\\nNot recorded" in shown
     assert_within_slack_limits(blocks)
 
 
@@ -188,7 +212,7 @@ def test_never_and_disabled_lines_say_so(render: Callable[[str], tuple[str, list
     _, disabled = render(HELP_DESK_AUSTIN)
 
     assert "calls are not recorded" in all_text(never)
-    assert "*Recording*\\noff" in all_text(disabled)
+    assert "*Recording*\\nOff — calls on this line are not recorded" in all_text(disabled)
     assert "turned off" in all_text(disabled)
 
 
@@ -197,15 +221,15 @@ def test_omitted_fields_are_shown_as_not_set(render: Callable[[str], tuple[str, 
     shown = all_text(blocks)
 
     for label in (
-        "Voicemail recording",
-        "Pause/resume notification",
-        "Periodic tone",
-        "Start/stop announcement",
-        "Service provider",
-        "Group",
-        "External identifier",
+        "Voicemail",
+        "When paused or resumed",
+        "Reminder tone",
+        "Recording starts or stops",
+        "Recording provider",
+        "Provider's group",
+        "Provider's ID for this line",
     ):
-        assert f"*{label}*\\nnot set" in shown
+        assert f"*{label}*\\nnot set in Webex" in shown
     assert "London Office" in shown
     assert_within_slack_limits(blocks)
 
@@ -222,7 +246,9 @@ def test_upstream_text_is_escaped_so_it_cannot_ping_or_link(
     shown = all_text(blocks)
     assert "R&amp;D &lt;Lab&gt; &lt;!channel&gt;" in shown
     assert "&lt;!here&gt; &amp; co" in shown
-    assert "&lt;!channel&gt;" in fallback
+    # Escaped once: Slack shows "R&D <Lab>", never "R&amp;D".
+    assert "R&amp;D &lt;Lab&gt; &lt;!channel&gt;" in fallback
+    assert "&amp;amp;" not in shown + fallback and "&amp;lt;" not in shown + fallback
 
 
 def test_an_unknown_mode_and_an_empty_answer_render_safely() -> None:
@@ -233,7 +259,7 @@ def test_an_unknown_mode_and_an_empty_answer_render_safely() -> None:
 
     _, blocks = settings_message(lobby, CallRecordingSettings())
     shown = all_text(blocks)
-    assert "*Recording*\\nnot set" in shown and "*Mode*\\nnot set" in shown
+    assert "*Recording*\\nnot set in Webex" in shown and "*Mode*\\nnot set in Webex" in shown
     assert_within_slack_limits(blocks)
 
 

@@ -129,7 +129,7 @@ def test_a_valid_submission_closes_the_form_and_asks_exactly_as_the_command_does
     card = posted_card(slack)
     assert card["channel"] == CHANNEL
     text = card_text(card)
-    assert "`8856`" in text and "5m" in text and "caller only" in text.lower() and "customer reads" in text
+    assert "`8856`" in text and "5 minutes" in text and "caller only" in text.lower() and "customer reads" in text
     request = bot.services.pauses.open_requests(TEAM)[0]
     assert request.requester_id == AGENT and request.duration_seconds == 300
     wait_until(lambda: _private_notes(slack, AGENT, "waiting for an approver"), what="the requester to be told")
@@ -383,7 +383,7 @@ def test_me_means_the_linked_extension_and_the_card_names_its_user(
     request = bot.services.pauses.open_requests(TEAM)[0]
     assert request.target.value == "8856" and request.target_user_id == AGENT
     sender.command("users", user=ADMIN)
-    assert f"<@{AGENT}>" in slack.wait_for_call("response_url", containing="ext. `8856`")[-1].rendered
+    assert f"<@{AGENT}>" in slack.wait_for_call("response_url", containing="— extension `8856`")[-1].rendered
 
 
 def test_me_without_a_link_is_found_through_the_slack_email_and_webex_and_the_link_is_kept(

@@ -171,7 +171,8 @@ def test_user_text_cannot_ping_the_channel_or_forge_links(sender: SlackSender, s
     sender.command("<!channel> <https://evil.example|click>", user=ADMIN)
     call = slack.wait_for_call("response_url", containing="know the subcommand")[0]
     assert "<!channel>" not in call.rendered
-    assert "&lt;!channel&gt;" in call.rendered
+    # Shown as the user typed it, escaped once: a word, not a broadcast.
+    assert "subcommand `@channel`" in call.text
 
 
 def _wait_for_audit(bot: RecordingBot, action: str, timeout: float = 5.0) -> list:  # type: ignore[type-arg]
@@ -182,3 +183,16 @@ def _wait_for_audit(bot: RecordingBot, action: str, timeout: float = 5.0) -> lis
             return rows
         time.sleep(0.02)
     raise AssertionError(f"no audit row {action!r} within {timeout}s")
+
+
+def test_replies_reuse_one_kept_alive_connection_to_slack(
+    sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot
+) -> None:
+    for count in range(1, 6):
+        sender.command("help", user=ADMIN)
+        slack.wait_for_call("response_url", count=count)
+    replies = [r for r in slack.requests if r.path.startswith("/response/")]
+    assert len(replies) == 5
+    assert all(b"/recording pause" in r.body for r in replies)
+    # Bolt's own respond() opens a connection per reply (five client ports); the bot's keeps one open.
+    assert len({r.peer for r in replies}) == 1

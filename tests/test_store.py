@@ -227,6 +227,15 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(
 # -- instances ------------------------------------------------------------------------------------
 
 
+def test_putting_the_role_and_group_a_user_already_has_keeps_who_added_them(database: Database) -> None:
+    store = AllowListStore(database=database)
+    store.put(TEAM, "U0LEAD", Role.APPROVER, added_by="cli:alice", group="sales")
+    (before,) = store.entries(TEAM)
+    previous = store.put(TEAM, "U0LEAD", Role.APPROVER, added_by="cli:bob")
+    assert previous == before
+    assert store.entries(TEAM) == [before]  # neither "added by" nor "added at" claims a change
+
+
 def test_a_sole_registration_finds_the_live_instance_and_adds_nothing(database: Database) -> None:
     store = InstanceStore(database=database)
     assert store.register("first", host="a", pid=10, now=NOW) == []

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from itertools import groupby
-
-from bot.blocks.kit import MAX_BLOCKS, Block, Message, code, context, mention, packed_sections, section
+from bot.blocks.kit import (
+    MAX_BLOCKS,
+    Block,
+    ListRow,
+    Message,
+    code,
+    context,
+    mention,
+    more_note,
+    page_heading,
+    paged,
+    section,
+    target_text,
+)
 from bot.blocks.text import escape
-from bot.models import AllowListEntry, ApproverGroup, Role
+from bot.models import AllowListEntry, ApproverGroup, RecordingTarget, Role, TargetKind
 
 _ROLE_TITLES = {Role.ADMIN: "Admins", Role.APPROVER: "Approvers (team leads)", Role.REQUESTER: "Requesters"}
 
@@ -43,63 +54,89 @@ def role_changed_message(
     return Message(text.replace("*", ""), [section(text)])
 
 
+def _linked(extension: str) -> str:
+    return target_text(RecordingTarget(TargetKind.EXTENSION, extension))
+
+
 def linked_message(user_id: str, extension: str, previous: str | None) -> Message:
     was = f" (was {code(previous)})" if previous and previous != extension else ""
-    text = f":link: {mention(user_id)} is linked to extension {code(extension)}{was}: `me` in a command now means it."
-    return Message(f"{user_id} is linked to extension {extension}.", [section(text)])
+    text = f":link: {mention(user_id)} is linked to {_linked(extension)}{was}: `me` in a command now means it."
+    return Message(f"{mention(user_id)} is linked to {_linked(extension)}.", [section(text)])
 
 
 def unlinked_message(user_id: str, extension: str | None) -> Message:
     if extension is None:
         text = f"{mention(user_id)} had no linked extension; nothing changed."
     else:
-        text = f":link: {mention(user_id)} is no longer linked to extension {code(extension)}."
-    return Message(text.replace("`", ""), [section(text)])
+        text = f":link: {mention(user_id)} is no longer linked to {_linked(extension)}."
+    return Message(text, [section(text)])
 
 
-def users_message(entries: list[AllowListEntry], links: dict[str, str] | None = None) -> Message:
+_USERS_CLI = "`recording-bot users list` on the server lists everyone at once."
+
+
+def users_message(entries: list[AllowListEntry], links: dict[str, str] | None = None, *, page: int = 1) -> Message:
+    """Everyone on the allow-list by role, one row each, over as many pages as they need."""
     if not entries:
         return Message("The allow-list is empty.", [section("The allow-list is empty.")])
-    by_role = sorted(entries, key=lambda e: -e.role.rank)
-    blocks: list[Block] = [section(f"*Allow-list* — {len(entries)} user(s)")]
-    plain = []
-    hidden = 0
-    for role, members_iter in groupby(by_role, key=lambda e: e.role):
-        members = list(members_iter)
-        lines = [f"*{_ROLE_TITLES[role]}* ({len(members)})"] + [
+    links = links or {}
+    by_role = sorted(entries, key=lambda e: (-e.role.rank, e.user_id))
+    counts = {role: sum(1 for e in entries if e.role is role) for role in _ROLE_TITLES}
+    rows = [
+        ListRow(
             f"• {mention(e.user_id)}"
             + (f" — {escape(e.group_name)}" if e.group_name else "")
-            + (f" — ext. {code((links or {})[e.user_id])}" if e.user_id in (links or {}) else "")
-            for e in members
-        ]
-        room = MAX_BLOCKS - len(blocks) - 1
-        packed, left = packed_sections(lines, max_blocks=max(1, room))
-        blocks.extend(packed)
-        hidden += left
-        plain.append(f"{_ROLE_TITLES[role]}: " + ", ".join(e.user_id for e in members))
-    if hidden:
-        blocks = blocks[: MAX_BLOCKS - 1]
-        blocks.append(
-            context(f"…and {hidden} more not shown here: `recording-bot users list` on the server lists all.")
+            + (f" — {_linked(links[e.user_id])}" if e.user_id in links else ""),
+            part=f"*{_ROLE_TITLES[e.role]}* ({counts[e.role]})",
         )
-    return Message("; ".join(plain), blocks)
+        for e in by_role
+    ]
+    shown = paged(rows, page=page, max_sections=MAX_BLOCKS - 2)
+    heading = f"*Allow-list* — {_people(len(entries))}{page_heading(shown)}"
+    blocks: list[Block] = [section(heading), *shown.blocks]
+    note = more_note(shown, next_page=f"/recording users page {shown.number + 1}", also=_USERS_CLI)
+    if note:
+        blocks.append(note)
+    summary = ", ".join(_counted(counts[role], _ROLE_NOUNS[role]) for role in _ROLE_TITLES if counts[role])
+    return Message(f"{heading.replace('*', '')}: {summary}.", blocks)
+
+
+_ROLE_NOUNS = {Role.ADMIN: "admin", Role.APPROVER: "approver", Role.REQUESTER: "requester"}
+# Mentions per row of a group's members: a row stays far below a section's 3000 characters.
+_MENTIONS_PER_ROW = 25
+
+
+def _people(count: int) -> str:
+    return "1 person" if count == 1 else f"{count} people"
 
 
 def group_message(group: ApproverGroup, members: list[AllowListEntry]) -> Message:
     channel = f"<#{group.channel_id}>" if group.channel_id else "none: cards go where a request is made"
     approvals = "2 different approvers (four eyes)" if group.approvals >= 2 else "1 approver"
-    lines = [
-        f"*Group {code(group.name)}*",
-        f"Approvals channel: {channel}",
-        f"Each request needs: {approvals}",
+    rows = [
+        ListRow(f"Approvals channel: {channel}"),
+        ListRow(f"Each request needs: {approvals}"),
     ]
     for role in (Role.ADMIN, Role.APPROVER, Role.REQUESTER):
-        people = [mention(m.user_id) for m in members if m.role is role]
-        lines.append(f"{_ROLE_TITLES[role]}: " + (", ".join(people) if people else "none"))
-    blocks, left = packed_sections(lines, max_blocks=MAX_BLOCKS - 1)
-    if left:
-        blocks.append(context(f"…and {left} more lines: `recording-bot users list` on the server lists everyone."))
-    plain = f"Group {group.name}: channel {group.channel_id or 'none'}, {approvals}, {len(members)} member(s)"
+        people = sorted(m.user_id for m in members if m.role is role)
+        title = f"*{_ROLE_TITLES[role]}* ({len(people)})"
+        if not people:
+            rows.append(ListRow(f"{title}: none"))
+        for start in range(0, len(people), _MENTIONS_PER_ROW):
+            chunk = people[start : start + _MENTIONS_PER_ROW]
+            rows.append(ListRow(", ".join(mention(p) for p in chunk), part=title))
+    shown = paged(rows, page=1, max_sections=MAX_BLOCKS - 2)
+    blocks: list[Block] = [section(f"*Group {code(group.name)}* — {_people(len(members))}"), *shown.blocks]
+    if shown.after:
+        blocks.append(
+            context(
+                f"… and more members than fit here: `/recording users` lists everyone with their group. {_USERS_CLI}"
+            )
+        )
+    plain = (
+        f"Group {code(group.name)}: approvals channel {channel if group.channel_id else 'none'}, {approvals}, "
+        f"{_people(len(members))}."
+    )
     return Message(plain, blocks)
 
 
@@ -111,18 +148,28 @@ def no_group_message(name: str) -> Message:
     return Message(text.replace("`", ""), [section(text)])
 
 
-def groups_message(groups: list[tuple[ApproverGroup, list[AllowListEntry]]]) -> Message:
+def groups_message(groups: list[tuple[ApproverGroup, list[AllowListEntry]]], *, page: int = 1) -> Message:
     if not groups:
-        text = "There are no approver groups yet: `/recording allow @user approver <group>` makes one."
-        return Message(text.replace("`", ""), [section(text)])
-    lines = [f"*Approver groups* ({len(groups)})"] + [
-        f"• {code(group.name)} — "
-        + (f"cards in <#{group.channel_id}>" if group.channel_id else "cards where requests are made")
-        + f", {group.approvals} approval{'s' if group.approvals != 1 else ''}"
-        + f", {sum(m.role.at_least(Role.APPROVER) for m in members)} approver(s), {len(members)} member(s)"
+        text = "There are no approver groups yet: `/recording allow @user approver &lt;group&gt;` makes one."
+        return Message(text, [section(text)])
+    rows = [
+        ListRow(
+            f"• {code(group.name)} — "
+            + (f"cards in <#{group.channel_id}>" if group.channel_id else "cards where requests are made")
+            + f", {group.approvals} approval{'s' if group.approvals != 1 else ''}"
+            + f", {_counted(sum(m.role.at_least(Role.APPROVER) for m in members), 'approver')}"
+            + f", {_counted(len(members), 'member')}"
+        )
         for group, members in groups
     ]
-    blocks, left = packed_sections(lines, max_blocks=MAX_BLOCKS - 1)
-    if left:
-        blocks.append(context(f"…and {left} more groups not shown."))
-    return Message("; ".join(f"{g.name} ({len(m)} members)" for g, m in groups), blocks)
+    shown = paged(rows, page=page, max_sections=MAX_BLOCKS - 2)
+    heading = f"*Approver groups* ({len(groups)}){page_heading(shown)}"
+    blocks: list[Block] = [section(heading), *shown.blocks]
+    note = more_note(shown, next_page=f"/recording groups page {shown.number + 1}")
+    if note:
+        blocks.append(note)
+    return Message(heading.replace("*", ""), blocks)
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from bot.blocks.kit import Message, code, context, mention, section, slack_date
+import re
+
+from bot.blocks.kit import (
+    MAX_BLOCKS,
+    ListRow,
+    Message,
+    code,
+    context,
+    mention,
+    paged,
+    section,
+    shorten,
+    slack_date,
+)
 from bot.blocks.text import escape
 from bot.grammar import USAGE
 from bot.models import AuditEntry
 
 
-def help_message(*, unknown_word: str | None = None) -> Message:
+def help_message(*, unknown_word: str | None = None, suggestion: str | None = None) -> Message:
     lines = [f"• `/recording {escape(usage)}`\n   e.g. `{escape(example)}`" for usage, example in USAGE.values()]
     intro = (
         "*recording-bot* pauses and resumes call recordings (pauses need a team lead's approval) "
@@ -17,9 +30,10 @@ def help_message(*, unknown_word: str | None = None) -> Message:
     blocks = []
     text = "recording-bot commands: " + ", ".join(USAGE)
     if unknown_word is not None:
-        sorry = f"I don't know the subcommand {code(unknown_word)}. Here is what I understand:"
+        guess = f" Did you mean {code(suggestion)}?" if suggestion else ""
+        sorry = f"I don't know the subcommand {code(unknown_word)}.{guess} Here is what I understand:"
         blocks.append(section(f":grey_question: {sorry}"))
-        text = f"Unknown subcommand '{unknown_word}'. " + text
+        text = f"Unknown subcommand {code(unknown_word)}.{guess} " + text
     else:
         blocks.append(section(intro))
     blocks.append(section("\n".join(lines)))
@@ -32,25 +46,22 @@ def parse_error_message(problem: str, example: str | None) -> Message:
     body = f":warning: {escape(problem)}"
     if example:
         body += f"\nTry: `{escape(example)}`"
-    text = problem + (f" Try: {example}" if example else "")
-    return Message(text, [section(body), context("`/recording help` lists every subcommand.")])
+    return Message(body.replace("\n", " "), [section(body), context("`/recording help` lists every subcommand.")])
 
 
 def not_allowed_message(reason: str, admins: list[str]) -> Message:
     if admins:
         who = ", ".join(mention(a) for a in admins)
         ask = f"Ask an admin ({who}) if you need access."
-        plain_ask = f"Ask an admin ({', '.join(admins)}) if you need access."
     else:
-        ask = plain_ask = "No admin is set yet: the operator adds one with `recording-bot users add`."
-    return Message(f"{reason} {plain_ask}", [section(f":no_entry: {escape(reason)}\n{ask}")])
+        ask = "No admin is set yet: the operator adds one with `recording-bot users add`."
+    return Message(f"{escape(reason)} {ask}", [section(f":no_entry: {escape(reason)}\n{ask}")])
 
 
 def error_message(what: str, *, hint: str | None = None) -> Message:
-    body = f":x: {escape(what)}"
-    if hint:
-        body += f"\n{escape(hint)}"
-    return Message(what + (f" {hint}" if hint else ""), [section(body)])
+    text = escape(what) + (f" {escape(hint)}" if hint else "")
+    body = f":x: {escape(what)}" + (f"\n{escape(hint)}" if hint else "")
+    return Message(text, [section(body)])
 
 
 def internal_error_message(request_id: str) -> Message:
@@ -58,31 +69,50 @@ def internal_error_message(request_id: str) -> Message:
         "Something went wrong inside recording-bot and your request was not completed. "
         f"Nothing was sent to the recording system. Give an admin this reference: {request_id}"
     )
-    return Message(text, [section(f":x: {escape(text)}")])
+    return Message(escape(text), [section(f":x: {escape(text)}")])
 
 
 def audit_message(entries: list[AuditEntry], *, breakglass_only: bool = False) -> Message:
+    """The newest entries of the audit log, one row each. Each row's parts are bounded, so the most
+    entries `audit` may ask for fit one message whatever they hold; a row is never cut."""
     if not entries:
         empty = "No break-glass pause is in the audit log." if breakglass_only else "The audit log is empty."
         return Message(empty, [section(empty)])
-    what = "break-glass pauses" if breakglass_only else "entries"
-    blocks = [section(f"*Audit log* — newest {len(entries)} {what}")]
+    what = "break-glass pauses" if breakglass_only else ("entry" if len(entries) == 1 else "entries")
     icons = {"ok": ":white_check_mark:", "refused": ":no_entry:", "error": ":x:"}
-    lines = []
+    rows = []
     for entry in entries:
-        who = mention(entry.user_id) if entry.user_id and entry.user_id != "system" else "_bot_"
-        target = f" {code(entry.target)}" if entry.target else ""
-        lines.append(
-            f"{icons.get(entry.outcome, '•')} {slack_date(entry.at, '{date_short} {time_secs}')} {who} "
-            f"*{escape(entry.action)}*{target} — {escape(entry.outcome)}"
+        who = _actor(entry.user_id)
+        # Backticks become quotes so a target cannot end its code span early.
+        quoted = entry.target.replace("`", "'")
+        target = f" `{_bounded(quoted, _AUDIT_TARGET_CHARS)}`" if entry.target else ""
+        rows.append(
+            ListRow(
+                f"{icons.get(entry.outcome, '•')} {slack_date(entry.at)} {who} "
+                f"*{_bounded(entry.action, _AUDIT_ACTION_CHARS)}*{target} — {_bounded(entry.outcome, 40)}"
+            )
         )
-    # Several lines per section keep long logs within Slack's 50-block limit.
-    for start in range(0, len(lines), 20):
-        blocks.append(section("\n".join(lines[start : start + 20])))
-    text = "\n".join(
-        f"{e.at:%Y-%m-%d %H:%M:%S} {e.user_id or '-'} {e.action} {e.target} {e.outcome}" for e in entries
-    )
-    return Message(text, blocks)
+    shown = paged(rows, page=1, max_sections=MAX_BLOCKS - 2)
+    heading = f"*Audit log* — newest {len(entries)} {what}"
+    if not shown.is_whole:
+        heading = f"*Audit log* — newest {shown.shown} of the {len(entries)} {what} asked for"
+    blocks = [section(heading), *shown.blocks]
+    if shown.after:
+        blocks.append(
+            context(f"… and {shown.after} more: `recording-bot audit --limit {len(entries)}` on the server lists them.")
+        )
+    return Message(heading.replace("*", ""), blocks)
+
+
+# Bounds on a row's parts once escaped (an escaped `<` takes four characters): with them the longest row
+# stays under 600 characters, five to a section, so 200 rows (the most `audit` shows) fit in 40 sections.
+_AUDIT_ACTION_CHARS = 100
+_AUDIT_TARGET_CHARS = 200
+
+
+def _bounded(text: str, limit: int) -> str:
+    """Text escaped, then shortened to `limit` characters without cutting an escape."""
+    return shorten(escape(text), limit)
 
 
 __all__ = [
@@ -93,3 +123,13 @@ __all__ = [
     "not_allowed_message",
     "parse_error_message",
 ]
+
+
+def _actor(user_id: str) -> str:
+    """Who made an audited change: a Slack user is a mention; the bot, an operator on the command line
+    (`cli:alice`) or `BOT_ADMINS` are named in words."""
+    if not user_id or user_id == "system":
+        return "_bot_"
+    if re.fullmatch(r"[UW][A-Z0-9]{2,}", user_id):
+        return mention(user_id)
+    return f"_{escape(user_id)}_"

@@ -8,10 +8,22 @@ from datetime import datetime
 from typing import Any
 
 from bot.action_ids import ACTION_APPROVE, ACTION_DENY, ACTION_OPEN_PAUSE_FORM, ACTION_RESUME
-from bot.blocks.kit import Block, button, code, context, divider, header, mention, section, slack_date
+from bot.blocks.kit import (
+    Block,
+    ListRow,
+    button,
+    context,
+    divider,
+    header,
+    mention,
+    paged,
+    section,
+    slack_date,
+    target_text,
+)
 from bot.blocks.text import escape
 from bot.grammar import format_duration
-from bot.models import PauseRequest, RequestKind, RequestState, TargetKind
+from bot.models import PauseRequest, RequestKind, RequestState
 
 View = dict[str, Any]
 
@@ -61,7 +73,7 @@ def home_view(
     if not active:
         blocks.append(context("No pause is active."))
     for request in active[:_MAX_LISTED]:
-        until = slack_date(request.resume_at, "{time}") if request.resume_at else "?"
+        until = slack_date(request.resume_at) if request.resume_at else "?"
         line = f"#{request.id} {_target(request)} — paused until {until} ({_remaining(request.resume_at, now)} left)"
         blocks.append(
             {
@@ -76,9 +88,13 @@ def home_view(
     if not mine:
         blocks.append(context("You have not asked for a pause yet."))
     else:
-        lines = [f"• #{r.id} {_target(r)} — {_state_words(r)}" for r in mine]
-        blocks.append(section("\n".join(lines)))
-    return {"type": "home", "callback_id": "recording_home", "blocks": blocks[:MAX_VIEW_BLOCKS]}
+        rows = [ListRow(f"• #{r.id} {_target(r)} — {_state_words(r)}") for r in mine]
+        # The service hands over a few recent requests; the room left in the view bounds them anyway.
+        recent = paged(rows, page=1, max_sections=MAX_VIEW_BLOCKS - len(blocks) - 1)
+        blocks += recent.blocks
+        if recent.after:
+            blocks.append(context(f"… and {recent.after} more: `/recording requests` lists the open ones."))
+    return {"type": "home", "callback_id": "recording_home", "blocks": blocks}
 
 
 def not_listed_home(admins: list[str]) -> View:
@@ -112,9 +128,8 @@ def _pending_line(request: PauseRequest) -> str:
 
 
 def _target(request: PauseRequest) -> str:
-    kind = "extension" if request.target.kind is TargetKind.EXTENSION else "call ID"
     owner = f" ({mention(request.target_user_id)})" if request.target_user_id else ""
-    return f"{kind} {code(request.target.value)}{owner}"
+    return f"{target_text(request.target)}{owner}"
 
 
 def _state_words(request: PauseRequest) -> str:

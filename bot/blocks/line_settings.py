@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from bot.action_ids import ACTION_SETTINGS_PICK
 from bot.blocks.kit import MAX_BLOCKS, Block, button, context, fields, section
 from bot.blocks.text import escape
+from bot.grammar import format_duration
 from bot.models import CallRecordingSettings, PauseBlocker, RecordMode, VirtualLine, pause_blocker
 
-NOT_SET = "not set"
+NOT_SET = "not set in Webex"
 
 # Upstream strings are cut before escaping, so a cut never splits an `&amp;` entity, and so the longest
 # section built here stays far below Slack's 3000 characters (2000 per field).
@@ -28,7 +29,16 @@ _MODE_MEANING = {
     RecordMode.ON_DEMAND: ("recording starts only when the user dials `*44`; users *can pause, resume* and stop it"),
 }
 
-_NOTIFICATION_WORDS = {"None": "none", "Beep": "beep", "Play Announcement": "announcement"}
+# The modes in a team lead's words (Webex's own name follows in the explanation below the fields).
+_MODE_NAMES = {
+    RecordMode.ALWAYS: "Always — every call, no controls",
+    RecordMode.NEVER: "Never — calls are not recorded",
+    RecordMode.ALWAYS_WITH_PAUSE_RESUME: "Always, with pause and resume",
+    RecordMode.ON_DEMAND: "On demand — the user starts it with `*44`",
+}
+
+# What the people on the call hear when the recording is paused or resumed.
+_NOTIFICATION_SOUNDS = {"None": "", "Beep": "a beep", "Play Announcement": "an announcement"}
 
 _SELECTIVE_LABELS = (
     ("record_inbound_internal_calls_enabled", "Inbound internal calls"),
@@ -48,13 +58,13 @@ def settings_message(line: VirtualLine, settings: CallRecordingSettings) -> tupl
         section(f"*Call recording — {title}*"),
         fields(
             [
-                ("Recording", _switch(settings.enabled)),
+                ("Recording", _recording_text(settings.enabled)),
                 ("Mode", _mode_text(settings.record)),
-                ("Pause/resume", _pause_words(settings)),
-                ("Voicemail recording", _switch(settings.record_voicemail_enabled)),
-                ("Pause/resume notification", _notification_text(settings)),
-                ("Periodic tone", _repeat_text(settings)),
-                ("Start/stop announcement", _announcement_text(settings)),
+                ("Pause and resume", _pause_text(settings)),
+                ("Voicemail", _recorded(settings.record_voicemail_enabled)),
+                ("When paused or resumed", _notification_text(settings)),
+                ("Reminder tone", _repeat_text(settings)),
+                ("Recording starts or stops", _announcement_text(settings)),
             ]
         ),
         section(_meaning_text(settings)),
@@ -68,20 +78,20 @@ def settings_message(line: VirtualLine, settings: CallRecordingSettings) -> tupl
     blocks.append(
         fields(
             [
-                ("Service provider", _value(settings.service_provider)),
-                ("Group", _value(settings.external_group)),
-                ("External identifier", _value(settings.external_identifier)),
+                ("Recording provider", _value(settings.service_provider)),
+                ("Provider's group", _value(settings.external_group)),
+                ("Provider's ID for this line", _value(settings.external_identifier)),
             ]
         )
     )
     blocks.append(context(f"Virtual line ID {_code(line.id)}"))
 
     fallback = (
-        f"Call recording for {_plain_title(line)}: {_switch(settings.enabled)}, "
-        f"mode {_clip(settings.record) if settings.record else NOT_SET}; pause/resume "
-        f"{_pause_words(settings).replace('*', '')}."
+        f"Call recording for {escape(_plain_title(line))}: recording {_switch(settings.enabled)}; "
+        f"mode {escape(_clip(settings.record)) if settings.record else NOT_SET}; "
+        f"pause and resume {_pause_words(settings)}."
     )
-    return escape(fallback), blocks
+    return fallback, blocks
 
 
 def ambiguous_lines_message(query: str, lines: Sequence[VirtualLine]) -> tuple[str, list[Block]]:
@@ -176,10 +186,18 @@ def _switch(value: bool | None) -> str:
     return "on" if value else "off"
 
 
+def _recording_text(enabled: bool | None) -> str:
+    if enabled is None:
+        return NOT_SET
+    if enabled:
+        return "On — calls on this line are recorded as the mode below says"
+    return "Off — calls on this line are not recorded"
+
+
 def _recorded(value: bool | None) -> str:
     if value is None:
         return NOT_SET
-    return "recorded" if value else "not recorded"
+    return "Recorded" if value else "Not recorded"
 
 
 def _value(text: str | None) -> str:
@@ -187,14 +205,27 @@ def _value(text: str | None) -> str:
 
 
 def _mode_text(record: str | None) -> str:
-    return escape(_clip(record)) if record else NOT_SET
+    if not record:
+        return NOT_SET
+    if record in _MODE_NAMES:
+        return _MODE_NAMES[RecordMode(record)]
+    return f"{escape(_clip(record))} (a mode this bot does not know)"
 
 
 def _pause_words(settings: CallRecordingSettings) -> str:
     available = settings.pause_available
     if available is None:
         return "unknown"
-    return "allowed" if available else "*not available*"
+    return "allowed" if available else "not available"
+
+
+def _pause_text(settings: CallRecordingSettings) -> str:
+    available = settings.pause_available
+    if available is None:
+        return "Unknown — the bot cannot tell from these settings"
+    if available:
+        return "Available — the recording can be paused and resumed (through the bot, with a team lead's approval)"
+    return "*Not available* on this line"
 
 
 def _meaning_text(settings: CallRecordingSettings) -> str:
@@ -214,30 +245,49 @@ def _meaning_text(settings: CallRecordingSettings) -> str:
 
 
 def _notification_text(settings: CallRecordingSettings) -> str:
+    """What the people on the call hear when the recording is paused or resumed."""
     notification = settings.notification
     if notification is None:
         return NOT_SET
     kind = notification.type
-    words = _NOTIFICATION_WORDS.get(kind, escape(_clip(kind))) if kind else "type not set"
-    return f"{words}, {_switch(notification.enabled)}"
+    sound = _NOTIFICATION_SOUNDS.get(kind, f"“{escape(_clip(kind))}”") if kind else None
+    if notification.enabled is False or sound == "":
+        return "Nothing — the people on the call are not told"
+    if sound is None:
+        return "A notification is on, but its kind is not set in Webex"
+    if notification.enabled is None:
+        return f"{sound.capitalize()} (whether it is on is not set in Webex)"
+    return f"The people on the call hear {sound}"
 
 
 def _repeat_text(settings: CallRecordingSettings) -> str:
+    """The periodic tone that reminds everyone on the call that it is recorded."""
     repeat = settings.repeat
     if repeat is None:
         return NOT_SET
-    every = f"every {repeat.interval} s" if repeat.interval is not None else "interval not set"
-    return f"{every}, {_switch(repeat.enabled)}"
+    every = f"every {format_duration(repeat.interval)}" if repeat.interval is not None else "at an interval not set"
+    if repeat.enabled is False:
+        return "Off — no reminder tone during the call"
+    if repeat.enabled is None:
+        return f"A tone {every} (whether it is on is not set in Webex)"
+    return f"On — a tone {every} reminds everyone the call is recorded"
 
 
 def _announcement_text(settings: CallRecordingSettings) -> str:
+    """Whether the start and the stop of recording are announced, on internal and on outside calls."""
     announcement = settings.start_stop_announcement
     if announcement is None:
         return NOT_SET
     return (
-        f"internal calls: {_switch(announcement.internal_calls_enabled)}\n"
-        f"PSTN calls: {_switch(announcement.pstn_calls_enabled)}"
+        f"Calls inside the company: {_announced(announcement.internal_calls_enabled)}\n"
+        f"Calls from or to outside numbers: {_announced(announcement.pstn_calls_enabled)}"
     )
+
+
+def _announced(value: bool | None) -> str:
+    if value is None:
+        return NOT_SET
+    return "announced" if value else "not announced"
 
 
 def _clip(text: str | None, limit: int = _MAX_VALUE_CHARS) -> str:

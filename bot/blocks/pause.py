@@ -7,20 +7,26 @@ from datetime import datetime
 
 from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RESUME, ACTION_RETRY
 from bot.blocks.kit import (
+    MAX_BLOCKS,
     Block,
+    ListRow,
     Message,
     button,
     code,
     context,
     fields,
     mention,
+    more_note,
+    page_heading,
+    paged,
     section,
     slack_date,
+    target_text,
 )
 from bot.blocks.line_settings import stored_warning_text
 from bot.blocks.text import escape
 from bot.grammar import format_duration
-from bot.models import PauseRequest, RecordingTarget, RequestKind, RequestState, TargetKind
+from bot.models import PauseRequest, RecordingTarget, RequestKind, RequestState
 
 DECISION_BLOCK_ID = "decision"
 
@@ -29,12 +35,11 @@ _SYSTEM = "system"
 
 
 def _time(moment: datetime | None) -> str:
-    return slack_date(moment, "{time}") if moment else "?"
+    return slack_date(moment) if moment else "?"
 
 
 def _target_text(target: RecordingTarget) -> str:
-    kind = "extension" if target.kind is TargetKind.EXTENSION else "call ID"
-    return f"{kind} {code(target.value)}"
+    return target_text(target)
 
 
 def _request_target(request: PauseRequest) -> str:
@@ -81,8 +86,9 @@ def approval_card(request: PauseRequest, *, approval_minutes: float) -> Message:
     blocks: list[Block] = [section(_title(request)), fields(pairs), section(f"*Reason*\n{escape(request.reason)}")]
     if request.warning:
         blocks.append(context(f":warning: {escape(stored_warning_text(request.warning))}"))
+    blocks.extend(context(line) for line in _same_call_lines(request))
     blocks.extend(_outcome_blocks(request, approval_minutes=approval_minutes))
-    return Message(f"{_noun(request)} #{request.id} for {request.target.value}: {_summary(request)}", blocks)
+    return Message(f"{_noun(request)} #{request.id} for {_target_text(request.target)}: {_summary(request)}", blocks)
 
 
 def _decided(request: PauseRequest, verb: str) -> str:
@@ -126,7 +132,7 @@ def _outcome_blocks(request: PauseRequest, *, approval_minutes: float) -> list[B
         blocks: list[Block] = []
         if request.approvals:
             blocks.append(section(_approvals_so_far(request)))
-        blocks.append(context(f"{waiting}. Expires {slack_date(request.expires_at, '{date_short_pretty} at {time}')}."))
+        blocks.append(context(f"{waiting}. Expires {_time(request.expires_at)}."))
         blocks.append(_decision_buttons(request))
         return blocks
     if state in (RequestState.APPROVED, RequestState.EXECUTING):
@@ -181,7 +187,7 @@ def _outcome_blocks(request: PauseRequest, *, approval_minutes: float) -> list[B
         return [
             section(
                 f":hourglass: Expired at {_time(request.expires_at)}: nobody decided within "
-                f"{_minutes(approval_minutes)}. Nothing was sent to the recording system."
+                f"{format_duration(approval_minutes * 60)}. Nothing was sent to the recording system."
             )
         ]
     if state is RequestState.FAILED:
@@ -209,29 +215,22 @@ def _outcome_blocks(request: PauseRequest, *, approval_minutes: float) -> list[B
     return []
 
 
-def _minutes(minutes: float) -> str:
-    return f"{minutes:g} minute" + ("" if minutes == 1 else "s")
-
-
 def _summary(request: PauseRequest) -> str:
+    """The request's state in a few words (mrkdwn: user IDs as mentions, upstream text escaped)."""
     return {
-        RequestState.PENDING: f"waiting for approval (requested by {request.requester_id})",
-        RequestState.APPROVED: f"approved by {request.decided_by}; pausing",
-        RequestState.EXECUTING: f"approved by {request.decided_by}; pausing",
-        RequestState.ACTIVE: f"paused until {_plain_time(request.resume_at)}",
+        RequestState.PENDING: f"waiting for approval (requested by {mention(request.requester_id)})",
+        RequestState.APPROVED: f"approved by {mention(request.decided_by or '?')}; pausing",
+        RequestState.EXECUTING: f"approved by {mention(request.decided_by or '?')}; pausing",
+        RequestState.ACTIVE: f"paused until {_time(request.resume_at)}",
         RequestState.RESUMING: "resuming",
-        RequestState.RESUMED: f"resumed at {_plain_time(request.resumed_at)}",
-        RequestState.DENIED: f"denied by {request.decided_by}",
+        RequestState.RESUMED: f"resumed at {_time(request.resumed_at)}",
+        RequestState.DENIED: f"denied by {mention(request.decided_by or '?')}",
         RequestState.EXPIRED: "expired without a decision",
-        RequestState.FAILED: f"the pause failed: {request.error}",
+        RequestState.FAILED: f"the pause failed: {escape(request.error or 'unknown error')}",
         RequestState.ABANDONED: "abandoned after a failure",
-        RequestState.CANCELLED: f"cancelled by {request.cancelled_by}",
-        RequestState.EXTENDED: f"approved; the pause now ends at {_plain_time(request.resume_at)}",
+        RequestState.CANCELLED: f"cancelled by {mention(request.cancelled_by or '?')}",
+        RequestState.EXTENDED: f"approved; the pause now ends at {_time(request.resume_at)}",
     }[request.state]
-
-
-def _plain_time(moment: datetime | None) -> str:
-    return moment.strftime("%H:%M UTC") if moment else "?"
 
 
 def _link(link: str | None, words: str = "the card") -> str:
@@ -266,8 +265,8 @@ def outcome_for_requester(request: PauseRequest) -> Message:
     elif request.state is RequestState.EXPIRED:
         text = f":hourglass: Your {noun} #{request.id} for {target} expired: nobody decided in time."
     else:
-        text = f"Your {noun} #{request.id} for {target}: {escape(_summary(request))}."
-    return Message(f"{_noun(request)} #{request.id} for {request.target.value}: {_summary(request)}", [section(text)])
+        text = f"Your {noun} #{request.id} for {target}: {_summary(request)}."
+    return Message(f"{_noun(request)} #{request.id} for {target}: {_summary(request)}", [section(text)])
 
 
 def request_received(request: PauseRequest, link: str | None = None) -> Message:
@@ -309,16 +308,38 @@ def decider_notice(request: PauseRequest, link: str | None) -> Message:
         f"(request #{request.id}, expires {_time(request.expires_at)})."
     )
     return Message(
-        f"{_noun(request)} #{request.id} for {request.target.value} waits for your decision.", [section(text)]
+        f"{_noun(request)} #{request.id} for {_target_text(request.target)} waits for your decision.",
+        [section(text), *(context(line) for line in _same_call_lines(request))],
     )
+
+
+def _same_call_lines(request: PauseRequest) -> list[str]:
+    """The approver's warning: other open requests act on the same recording (see models.SameCall)."""
+    lines = []
+    for same in request.same_call[:5]:
+        who = (
+            f"Open request #{same.request_id}" if same.request_id is not None
+            else "An open request in another workspace"
+        )  # fmt: skip
+        where = (
+            "is on the same call or Webex line" if same.certain
+            else "may be on the same Webex line (that name fits more than one line)"
+        )  # fmt: skip
+        lines.append(
+            f":warning: {who} ({code(same.target)}) {where}: two pauses of one recording would disagree about "
+            "its state. Check it before you decide."
+        )
+    if len(request.same_call) > 5:
+        lines.append(f":warning: … and {len(request.same_call) - 5} more open requests on the same call or line.")
+    return lines
 
 
 def reminder_notice(request: PauseRequest) -> Message:
     text = (
         f":alarm_clock: The pause of the recording on {_target_text(request.target)} (#{request.id}) ends at "
-        f"{_time(request.resume_at)}. Need longer? `/recording extend #{request.id} 5m <reason>`"
+        f"{_time(request.resume_at)}. Need longer? `/recording extend #{request.id} 5m &lt;reason&gt;`"
     )
-    return Message(f"Pause #{request.id} ends at {_plain_time(request.resume_at)}.", [section(text)])
+    return Message(f"Pause #{request.id} ends at {_time(request.resume_at)}.", [section(text)])
 
 
 def ended_notice(request: PauseRequest) -> Message:
@@ -331,7 +352,7 @@ def ended_notice(request: PauseRequest) -> Message:
         f":arrow_forward: The pause #{request.id} of the recording on {_target_text(request.target)} has ended: "
         f"{how}{note}."
     )
-    return Message(f"Pause #{request.id} on {request.target.value} has ended.", [section(text)])
+    return Message(f"Pause #{request.id} on {_target_text(request.target)} has ended.", [section(text)])
 
 
 def breakglass_notice(request: PauseRequest, link: str | None) -> Message:
@@ -341,14 +362,17 @@ def breakglass_notice(request: PauseRequest, link: str | None) -> Message:
         f"Reason: _{escape(request.reason)}_ ({_link(link)}, #{request.id})."
     )
     return Message(
-        f"Break-glass pause #{request.id} on {request.target.value} by {request.requester_id}.", [section(text)]
+        f"Break-glass pause #{request.id} on {_target_text(request.target)} by {mention(request.requester_id)}.",
+        [section(text)],
     )
 
 
 # -- lists and answers -----------------------------------------------------------------------------
 
 
-def open_requests_message(requests: list[PauseRequest], *, now: datetime) -> Message:
+def open_requests_message(requests: list[PauseRequest], *, now: datetime, page: int = 1) -> Message:
+    """Pending, active and failed requests, one row each, over as many pages as they need: a row is never
+    cut, and a page that does not show everything says which command shows the rest."""
     pending = [r for r in requests if r.state is RequestState.PENDING]
     paused = [r for r in requests if r.state in (RequestState.ACTIVE, RequestState.RESUMING)]
     busy = [r for r in requests if r.state in (RequestState.APPROVED, RequestState.EXECUTING)]
@@ -357,34 +381,57 @@ def open_requests_message(requests: list[PauseRequest], *, now: datetime) -> Mes
         return Message(
             "No pending requests and no active pauses.", [section("No pending requests and no active pauses.")]
         )
-    blocks: list[Block] = []
-    plain: list[str] = []
-    if pending:
-        lines = [
+    pending_part = f"*Pending approval* ({len(pending)})"
+    active_part = f"*Active pauses* ({len(paused) + len(busy)})"
+    failed_part = f"*Failed, awaiting Retry or Abandon* ({len(failed)})"
+    rows = [
+        ListRow(
             f"• #{r.id} {_what(r)} by {mention(r.requester_id)}{_group(r)}"
-            f"{_votes(r)} — expires in {_remaining(r.expires_at, now)}"
-            for r in pending
-        ]
-        blocks.append(section(f"*Pending approval* ({len(pending)})\n" + "\n".join(lines)))
-        plain += [f"pending #{r.id} {r.target.value}" for r in pending]
-    if paused or busy:
-        lines = [
+            f"{_votes(r)} — expires in {_remaining(r.expires_at, now)}",
+            part=pending_part,
+        )
+        for r in pending
+    ]
+    rows += [
+        ListRow(
             f"• #{r.id} {_target_text(r.target)}{_group(r)}"
             f"{' (break-glass)' if r.kind is RequestKind.BREAKGLASS else ''}"
-            f" — paused, resumes in {_remaining(r.resume_at, now)} (at {_time(r.resume_at)})"
-            for r in paused
-        ] + [f"• #{r.id} {_target_text(r.target)}{_group(r)} — pausing now" for r in busy]
-        blocks.append(section(f"*Active pauses* ({len(paused) + len(busy)})\n" + "\n".join(lines)))
-        plain += [f"active #{r.id} {r.target.value}" for r in paused + busy]
-    if failed:
-        lines = [
-            f"• #{r.id} {_target_text(r.target)}{_group(r)} — failed: {escape(r.error or 'unknown error')}; "
-            f"Retry or Abandon on its card until {_time(r.expires_at)}"
-            for r in failed
-        ]
-        blocks.append(section(f"*Failed, awaiting Retry or Abandon* ({len(failed)})\n" + "\n".join(lines)))
-        plain += [f"failed #{r.id} {r.target.value}" for r in failed]
-    return Message("; ".join(plain), blocks)
+            f" — paused, resumes in {_remaining(r.resume_at, now)} (at {_time(r.resume_at)})",
+            part=active_part,
+        )
+        for r in paused
+    ]
+    rows += [ListRow(f"• #{r.id} {_target_text(r.target)}{_group(r)} — pausing now", part=active_part) for r in busy]
+    rows += [
+        ListRow(
+            f"• #{r.id} {_target_text(r.target)}{_group(r)} — failed: {escape(_clip(r.error or 'unknown error'))}; "
+            f"Retry or Abandon on its card until {_time(r.expires_at)}",
+            part=failed_part,
+        )
+        for r in failed
+    ]
+    shown = paged(rows, page=page, max_sections=MAX_BLOCKS - 2)
+    counts = [
+        f"{len(pending)} pending approval" if pending else "",
+        f"{len(paused) + len(busy)} active" if paused or busy else "",
+        f"{len(failed)} failed" if failed else "",
+    ]
+    summary = "Open requests: " + ", ".join(c for c in counts if c) + page_heading(shown)
+    blocks: list[Block] = list(shown.blocks)
+    if shown.pages > 1:
+        blocks.insert(0, context(summary))
+    note = more_note(shown, next_page=f"/recording requests page {shown.number + 1}")
+    if note:
+        blocks.append(note)
+    return Message(summary + ".", blocks)
+
+
+# An upstream error in a list row: enough to recognise it; the card has it whole.
+_ERROR_CHARS_IN_LIST = 300
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _ERROR_CHARS_IN_LIST else text[: _ERROR_CHARS_IN_LIST - 1] + "…"
 
 
 def _what(request: PauseRequest) -> str:
@@ -414,9 +461,15 @@ def _remaining(moment: datetime | None, now: datetime) -> str:
 
 
 def resumed_message(
-    target: RecordingTarget, user_id: str, requests: list[PauseRequest], pending: list[PauseRequest] | None = None
+    target: RecordingTarget,
+    user_id: str,
+    requests: list[PauseRequest],
+    pending: list[PauseRequest] | None = None,
+    *,
+    unwritten: str | None = None,
 ) -> Message:
-    """What a resume did: which pause it ended, or that none of the bot's pauses was active there."""
+    """What a resume did: which pause it ended, or that none of the bot's pauses was active there.
+    `unwritten`: why the database could not record it yet."""
     if requests:
         ids = ", ".join(f"#{r.id}" for r in requests)
         text = (
@@ -424,7 +477,7 @@ def resumed_message(
             f"The automatic resume of {ids} is cancelled."
         )
         plain = (
-            f"{user_id} resumed the recording on {target.value}, ending pause {ids}. "
+            f"{mention(user_id)} resumed the recording on {_target_text(target)}, ending pause {ids}. "
             f"The automatic resume of {ids} is cancelled."
         )
     else:
@@ -432,7 +485,9 @@ def resumed_message(
             f":arrow_forward: {mention(user_id)} sent a resume for the recording on {_target_text(target)}: no pause "
             "by recording-bot was active there, and the resume was sent anyway (it is the safe direction)."
         )
-        plain = f"{user_id} sent a resume for {target.value}; no pause by recording-bot was active there."
+        plain = (
+            f"{mention(user_id)} sent a resume for {_target_text(target)}; no pause by recording-bot was active there."
+        )
     blocks = [section(text)]
     for request in pending or []:
         note = (
@@ -441,6 +496,13 @@ def resumed_message(
         )
         blocks.append(context(note))
         plain += f" Request #{request.id} is still waiting for approval."
+    if unwritten:
+        note = (
+            f":warning: The recording system has resumed it, but the bot's database could not record that yet "
+            f"({unwritten}). The bot records it as soon as it can, and will not resume this pause again."
+        )
+        blocks.append(context(note))
+        plain += " The database could not record the resume yet; the bot records it as soon as it can."
     return Message(plain, blocks)
 
 
@@ -455,7 +517,7 @@ def already_decided_message(request: PauseRequest) -> Message:
         verb = "denied" if request.state is RequestState.DENIED else "approved"
         text = (
             f"Request #{request.id} was already {verb} by {mention(request.decided_by)} at "
-            f"{_time(request.decided_at)}; it is now: {escape(_summary(request))}."
+            f"{_time(request.decided_at)}; it is now: {_summary(request)}."
         )
     else:
         text = f"Request #{request.id} is {request.state.value}; there is nothing to decide."
@@ -474,4 +536,4 @@ def approval_counted_message(request: PauseRequest) -> Message:
 
 def cancelled_message(request: PauseRequest) -> Message:
     text = f"{_noun(request)} #{request.id} for {_target_text(request.target)} is cancelled; its card says so."
-    return Message(f"{_noun(request)} #{request.id} is cancelled.", [section(f":leftwards_arrow_with_hook: {text}")])
+    return Message(text, [section(f":leftwards_arrow_with_hook: {text}")])

@@ -42,11 +42,26 @@ class UpstreamError(Exception):
         return _KIND_BY_CLASS.get(type(self), "error")
 
     def user_message(self) -> str:
-        """The message for Slack: which system failed, what happened, the tracking ID if any."""
-        text = f"{self.system}: {self.message}"
-        if self.tracking_id:
-            text += f" (tracking ID {self.tracking_id})"
-        return text
+        """The message for Slack: which system failed (named once), what happened, the tracking ID if any."""
+        if _names_system(self.message, self.system):
+            return self._with_tracking_id(self.message[0].upper() + self.message[1:])
+        return self._with_tracking_id(f"{self.system}: {self.message}")
+
+    def reason(self) -> str:
+        """What happened, for a line that already names the system (e.g. `✗ Webex: …`): no name repeated."""
+        text = self.message
+        if _names_system(text, self.system):
+            text = text[len(self.system) :].lstrip(" :")
+        return self._with_tracking_id(text)
+
+    def _with_tracking_id(self, text: str) -> str:
+        return f"{text} (tracking ID {self.tracking_id})" if self.tracking_id else text
+
+
+def _names_system(message: str, system: str) -> bool:
+    # Some messages read as whole sentences ("Webex did not answer …"), others continue the name
+    # ("refused the connection"); prefixing the first kind would say the name twice.
+    return bool(system) and message.casefold().startswith(system.casefold())
 
 
 class UpstreamUnreachable(UpstreamError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import threading
 import time
@@ -26,6 +27,7 @@ from bot.clients.errors import (
     UpstreamRejected,
     UpstreamUnreachable,
 )
+from bot.clients.limits import DEFAULT_LIMITS, AnswerLimits, AnswerTooLarge, AnswerTooSlow, read_bounded, size_text
 from bot.models import Channels, RecordingTarget, TargetKind
 from bot.redaction import SecretRedactor, redact_url
 
@@ -56,6 +58,8 @@ MUTE_MASK: Final[Mapping[Channels, int]] = MappingProxyType(
 RESUME_MASK: Final = 0
 
 _API_PATH: Final = "/verba/api"
+# The nil GUID: no recording has it, so the deployment check's resume can never touch a real call.
+_PROBE_CALL_ID: Final = "00000000-0000-0000-0000-000000000000"
 _MAX_DETAIL_CHARS: Final = 2000
 _ADMIN_HINT: Final = "configuration problem — tell a bot admin"
 _URL_HINT: Final = "is MEDIA_REPOSITORY_URL right?"
@@ -99,8 +103,10 @@ class RecordingSystemClient:
         clock: Callable[[], float] = time.monotonic,
         token_lifetime_seconds: float = 3600,
         token_renew_margin_seconds: float = 300,
+        answer_limits: AnswerLimits = DEFAULT_LIMITS,
     ) -> None:
         self._http = http
+        self._answer_limits = answer_limits
         self._endpoint = f"{base_url.rstrip('/')}{_API_PATH}"
         self._api_key = api_key
         self._username = username or None
@@ -158,12 +164,19 @@ class RecordingSystemClient:
         )
 
     def verify_credentials(self) -> str:
-        """For a deployment check: fetch a fresh token when a username is configured; say what happened."""
-        if not self.uses_token:
-            return "API key configured (key-only mode; not verified until the first call)"
-        with self._token_lock:
-            self._fetch_token_locked()
-        return f"token issued for user {self._username}"
+        """For a deployment check: prove the key (and the login, if any) are accepted from this host.
+
+        Sends a resume (mute 0) for a call ID no call can have: the system must check the key before it
+        looks for the call, so "no such call" is the answer that proves access, and nothing is touched.
+        Raises an `UpstreamError` subclass when access is refused or the answer is anything else.
+        """
+        if self.uses_token:
+            with self._token_lock:
+                self._fetch_token_locked()
+        with contextlib.suppress(NotFound):
+            self.mute_recording(RecordingTarget(TargetKind.CALL_ID, _PROBE_CALL_ID), RESUME_MASK)
+        login = f"token issued for user {self._username}" if self.uses_token else "key-only mode"
+        return f"{login}; the API key is accepted from this host (a resume for a call that cannot exist was answered)"
 
     # -- token handling ------------------------------------------------------------------------
 
@@ -244,8 +257,8 @@ class RecordingSystemClient:
         safe_url = redact_url(str(request.url))
         started = time.perf_counter()
         try:
-            response = self._http.send(request)
-        except httpx.TransportError as exc:
+            response = read_bounded(self._http.send(request, stream=True), self._answer_limits)
+        except (httpx.HTTPError, AnswerTooLarge, AnswerTooSlow) as exc:
             elapsed_ms = (time.perf_counter() - started) * 1000
             logger.warning(
                 "Media Repository %s failed after %.0f ms (%s): POST %s",
@@ -254,7 +267,7 @@ class RecordingSystemClient:
                 type(exc).__name__,
                 safe_url,
             )
-            raise self._transport_error(exc) from exc
+            raise self._exchange_error(exc) from None
         elapsed_ms = (time.perf_counter() - started) * 1000
         logger.info(
             "Media Repository %s: HTTP %d in %.0f ms: POST %s",
@@ -265,8 +278,28 @@ class RecordingSystemClient:
         )
         return self._interpret(response, action=action, target=target, mute=mute)
 
-    def _transport_error(self, exc: httpx.TransportError) -> UpstreamUnreachable:
+    def _exchange_error(self, exc: Exception) -> UpstreamError:
         detail = self._redact(f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, AnswerTooLarge):
+            return UpstreamBadResponse(
+                f"sent an answer larger than {size_text(exc.limit)}; the bot stopped reading it — {_URL_HINT}",
+                system=SYSTEM_NAME,
+                detail=detail,
+            )
+        if isinstance(exc, AnswerTooSlow):
+            return UpstreamUnreachable(
+                f"was still sending its answer after {exc.seconds:g} s; the bot stopped waiting",
+                system=SYSTEM_NAME,
+                detail=detail,
+            )
+        if isinstance(exc, httpx.TransportError):
+            return self._transport_error(exc, detail)
+        # Broken compression, or anything else httpx cannot make of the answer.
+        return UpstreamBadResponse(
+            f"sent an answer the bot cannot decode ({type(exc).__name__})", system=SYSTEM_NAME, detail=detail
+        )
+
+    def _transport_error(self, exc: httpx.TransportError, detail: str) -> UpstreamUnreachable:
         if isinstance(exc, httpx.TimeoutException):
             timeouts = self._http.timeout
             seconds = {
@@ -373,6 +406,9 @@ class RecordingSystemClient:
         except DefusedXmlException:
             # Entity or DTD tricks: never expanded, and not something a real server sends.
             return None, "XML with forbidden entity declarations"
+        except (LookupError, ValueError, RecursionError) as error:
+            # An encoding Python does not know (LookupError), undecodable text, nesting past any limit.
+            return None, f"XML the parser refused ({type(error).__name__})"
         for element in root.iter():
             token = element.get("token")
             if token:

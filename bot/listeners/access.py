@@ -40,7 +40,7 @@ def revoke(run: CommandRun, command: Revoke) -> None:
 def users(run: CommandRun, command: ListUsers) -> None:
     entries = run.services.authorizer.entries_for(run.invocation)
     links = {link.user_id: link.extension for link in run.services.links.links(run.invocation.team_id)}
-    run.reply_privately(users_message(entries, links))
+    run.reply_privately(users_message(entries, links, page=command.page))
 
 
 def link(run: CommandRun, command: Link) -> None:
@@ -76,4 +76,4 @@ def configure_group(run: CommandRun, command: ConfigureGroup) -> None:
 
 def list_groups(run: CommandRun, command: ListGroups) -> None:
     views = run.services.authorizer.groups_view(run.invocation)
-    run.reply_privately(groups_message([(view.group, view.members) for view in views]))
+    run.reply_privately(groups_message([(view.group, view.members) for view in views], page=command.page))

@@ -149,7 +149,7 @@ def _help(run: CommandRun, command: Help) -> None:
     run.services.authorizer.admit(run.invocation.user, action="help")
     if command.unknown_word is not None:
         run.audit_details["unknown_word"] = command.unknown_word
-    run.reply_privately(help_message(unknown_word=command.unknown_word))
+    run.reply_privately(help_message(unknown_word=command.unknown_word, suggestion=command.suggestion))
 
 
 def _open_form(run: CommandRun, command: OpenPauseForm) -> None:

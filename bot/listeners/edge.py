@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qs
 
 from slack_bolt import App, BoltRequest
@@ -25,6 +27,10 @@ logger = logging.getLogger(__name__)
 ACKED_AT_EDGE = "acked_at_edge"
 # Slack's timestamps are Unix seconds; anything longer is not one.
 _MAX_TIMESTAMP_DIGITS = 12
+# "v0=" and 64 hex digits; a little room for a future version.
+_MAX_SIGNATURE_CHARS = 100
+# Slack's rule: a request signed more than 5 minutes ago (or ahead) may be a replay.
+_MAX_CLOCK_SKEW_SECONDS = 5 * 60
 
 _INVALID = b'{"error": "invalid request"}'
 
@@ -47,36 +53,59 @@ class SlackEdge:
 
     def handle(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
         """The HTTP status and body to answer Slack with, now."""
-        timestamp = headers.get("x-slack-request-timestamp", "")
-        signature = headers.get("x-slack-signature", "")
-        if self._verifier is None:
-            return 401, _INVALID
-        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= _MAX_TIMESTAMP_DIGITS):
-            logger.info("refused a Slack request: its timestamp header is not a Unix time")
-            return 401, _INVALID
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            logger.info("refused a Slack request: its body is not UTF-8")
-            return 400, _INVALID
-        if not self._verifier.is_valid(body, timestamp, signature):
-            return 401, _INVALID
+        refusal = self._refusal(body, headers)
+        if refusal is not None:
+            status, why = refusal
+            logger.info("refused a Slack request: %s", why)
+            return status, _INVALID
+        text = body.decode("utf-8")  # checked in _refusal
         if headers.get("content-type", "").startswith("application/json"):
             return self._json(text, headers)
-        if "view_submission" in text:
-            submission = _view_submission(text)
-            if submission:
-                # Answered in this response: a form's errors can only be shown from here.
-                return self._dispatch_now(text, headers)
+        try:
+            payload = _form_payload(text)
+        except ValueError as error:
+            # Signed, yet unreadable: refused here in one line rather than failing later in the background.
+            logger.info("refused a Slack request: its payload field is not a JSON object (%s)", error)
+            return 400, _INVALID
+        if payload is not None and payload.get("type") == "view_submission":
+            # Answered in this response: a form's errors can only be shown from here.
+            return self._dispatch_now(text, headers)
         return self._queue(text, headers)
+
+    def _refusal(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, str] | None:
+        """Why a request cannot be Slack's (the HTTP status, and words for the log); None when it is.
+
+        Everything before the signature check comes from anyone on the internet: each check here is one
+        that the signature library would otherwise fail on with an exception (a 500 and a traceback)."""
+        if self._verifier is None:
+            return 401, "the bot has no SLACK_SIGNING_SECRET, so it takes no HTTP requests"
+        timestamp = headers.get("x-slack-request-timestamp")
+        signature = headers.get("x-slack-signature")
+        if timestamp is None or signature is None:
+            return 401, "it has no X-Slack-Request-Timestamp or X-Slack-Signature header"
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= _MAX_TIMESTAMP_DIGITS):
+            return 401, "its timestamp header is not a Unix time"
+        # hmac.compare_digest refuses non-ASCII text with a TypeError.
+        if not (signature.isascii() and signature.startswith("v0=") and len(signature) <= _MAX_SIGNATURE_CHARS):
+            return 401, "its signature header is not a Slack signature (v0=…)"
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return 400, "its body is not UTF-8"
+        if abs(time.time() - int(timestamp)) > _MAX_CLOCK_SKEW_SECONDS:
+            return 401, "its timestamp is more than 5 minutes away from the bot's clock (a replay, or a wrong clock)"
+        if not self._verifier.is_valid(body, timestamp, signature):
+            return 401, "its signature does not match (not sent by Slack, or SLACK_SIGNING_SECRET is wrong)"
+        return None
 
     def _json(self, text: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
         try:
             payload = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             logger.info("refused a Slack request: its JSON body cannot be read")
             return 400, _INVALID
         if not isinstance(payload, dict):
+            logger.info("refused a Slack request: its JSON body is not an object")
             return 400, _INVALID
         if payload.get("type") == "url_verification":
             return 200, json.dumps({"challenge": str(payload.get("challenge", ""))}).encode()
@@ -112,10 +141,20 @@ class SlackEdge:
             logger.warning("Slack request not handled (HTTP %s): %s", response.status, response.body[:200])
 
 
-def _view_submission(form_text: str) -> bool:
-    """Whether a form body carries a view submission (parsed only when its text mentions one)."""
+def _form_payload(form_text: str) -> dict[str, Any] | None:
+    """The JSON object in a form body's `payload` field (buttons, shortcuts, forms); None when there is none
+    (slash commands). Raises ValueError when the field is there but holds no JSON object."""
+    if "payload=" not in form_text:
+        return None
+    values = parse_qs(form_text).get("payload")
+    if not values:
+        return None
     try:
-        payload = json.loads(parse_qs(form_text).get("payload", ["{}"])[0])
+        payload = json.loads(values[0])
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     except ValueError:
-        return False
-    return isinstance(payload, dict) and payload.get("type") == "view_submission"
+        raise ValueError("not JSON") from None
+    if not isinstance(payload, dict):
+        raise ValueError("not an object")
+    return payload

@@ -49,9 +49,14 @@ def resume(run: CommandRun, command: Resume) -> None:
     result = run.services.pauses.resume(run.invocation, command.target)
     run.audit_details["cancelled"] = [r.id for r in result.cancelled]
     run.audit_details["pending"] = [r.id for r in result.pending]
-    run.reply_in_channel(resumed_message(result.target, run.invocation.user_id, result.cancelled, result.pending))
+    run.reply_in_channel(
+        resumed_message(
+            result.target, run.invocation.user_id, result.cancelled, result.pending, unwritten=result.unwritten
+        )
+    )
 
 
 def list_requests(run: CommandRun, command: ListRequests) -> None:
     pauses = run.services.pauses
-    run.reply_privately(open_requests_message(pauses.open_requests_for(run.invocation), now=pauses.now()))
+    requests = pauses.open_requests_for(run.invocation)
+    run.reply_privately(open_requests_message(requests, now=pauses.now(), page=command.page))

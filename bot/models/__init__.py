@@ -6,6 +6,7 @@ from bot.models.lines import (
     PAUSABLE_MODES,
     CallRecordingSettings,
     LineLocation,
+    LineNames,
     LineNumber,
     PauseBlocker,
     RecordingNotification,
@@ -27,6 +28,7 @@ from bot.models.requests import (
     RecordingTarget,
     RequestKind,
     RequestState,
+    SameCall,
     TargetKind,
 )
 from bot.models.tokens import WebexTokens
@@ -48,6 +50,7 @@ __all__ = [
     "Channels",
     "Invocation",
     "LineLocation",
+    "LineNames",
     "LineNumber",
     "Outcome",
     "PauseAsk",
@@ -61,6 +64,7 @@ __all__ = [
     "RequestKind",
     "RequestState",
     "Role",
+    "SameCall",
     "SelectiveCallRecording",
     "SlackUser",
     "StartStopAnnouncement",

@@ -6,6 +6,7 @@ Pydantic models: the Webex client validates answers into them, the services and 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -151,3 +152,17 @@ def pause_blocker(settings: CallRecordingSettings) -> PauseBlocker | None:
     if settings.record == RecordMode.NEVER:
         return PauseBlocker.MODE_NEVER
     return None
+
+
+@dataclass(frozen=True)
+class LineNames:
+    """The Webex virtual line(s) an extension or number names, and every name they go by (extension, ESN,
+    E.164 numbers with and without "+"): two names of one line are one pause target."""
+
+    line_ids: tuple[str, ...]
+    names: frozenset[str]
+
+    @property
+    def line_id(self) -> str | None:
+        """The line, when the name belongs to exactly one."""
+        return self.line_ids[0] if len(self.line_ids) == 1 else None

@@ -128,6 +128,17 @@ class Approval:
 
 
 @dataclass(frozen=True)
+class SameCall:
+    """Another open request on the same call or Webex line: two pauses of one recording that would disagree
+    about its state. `certain` is False when the name fits several lines (an extension used in two locations)."""
+
+    target: str
+    # None for a request of another workspace: its number means nothing here.
+    request_id: int | None
+    certain: bool = True
+
+
+@dataclass(frozen=True)
 class PauseRequest:
     """One request as stored: what was asked, who decided, and the pause window."""
 
@@ -169,6 +180,10 @@ class PauseRequest:
     reminded_at: datetime | None = None
     # The Slack user the target extension is linked to, when there is one (shown on the card).
     target_user_id: str | None = None
+    # The Webex line the target names, when Webex knew exactly one: its other names are the same target.
+    line_id: str | None = None
+    # Other open requests that named the same call or line when this one was made, for its approvers.
+    same_call: tuple[SameCall, ...] = ()
 
     @property
     def card_channel(self) -> str:

@@ -9,10 +9,12 @@ throw-away database, so a newcomer can walk through the whole approval flow in a
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import shlex
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -31,7 +33,8 @@ from bot.action_ids import (
     ACTION_SETTINGS_PICK,
 )
 from bot.app import RecordingBot, create_app
-from bot.config import Config
+from bot.config import Config, config_from
+from bot.grammar import USAGE, closest_word, read_user_id
 from bot.models import Invocation, Role, SlackUser
 from bot.sandbox import console_render
 from bot.sandbox.console_forms import FormFiller
@@ -46,7 +49,7 @@ from bot.sandbox.simulators.recording_system import (
 )
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
 from bot.sandbox.simulators.slack_sender import SlackSender
-from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
+from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedLine, SimulatedWebex, virtual_line_id
 from bot.wsgi import wsgi_app_for
 
 DEMO_TEAM = "T0DEMO"
@@ -68,9 +71,28 @@ DEMO_WEBEX_CALLS = (
     ("7c3a4d5e-6f7a-4b82-8c9d-1e2f3a4b5c6d", ("1003",)),
 )
 
-DEMO_INTRO = f"""\
+# The demo's own virtual line for the agent's extension, so the examples in `/recording help` (which
+# all use 8856) work as typed: pause it, resume it, read its settings.
+DEMO_AGENT_LINE = SimulatedLine(
+    id=virtual_line_id("payments-desk"),
+    first_name="Payments",
+    last_name="Desk",
+    extension=DEMO_AGENT_EXTENSION,
+    external="+14085558856",
+    location_name="San Jose HQ",
+    call_recording={
+        "enabled": True,
+        "record": "Always with Pause/Resume",
+        "recordVoicemailEnabled": False,
+        "notification": {"type": "Beep", "enabled": True},
+        "repeat": {"interval": 15, "enabled": False},
+        "startStopAnnouncement": {"internalCallsEnabled": False, "pstnCallsEnabled": True},
+    },
+)
+
+DEMO_WALKTHROUGH = f"""\
 recording-bot console (demo): a throw-away database, and simulated Slack, recording system and Webex
-on 127.0.0.1. The bot itself is the real one.
+on 127.0.0.1. The bot itself is the real one; no environment variable is read.
 You are {DEMO_ADMIN} (admin). {DEMO_LEAD} is an approver (team lead) and {DEMO_AGENT} a requester,
 both in the approver group {DEMO_GROUP}, whose cards go to {CHANNEL_NAMES[DEMO_GROUP_CHANNEL]}.
 Try, line by line:
@@ -84,11 +106,52 @@ Try, line by line:
   /recording pause             (the pause form: answer its questions line by line)
   home                         (your Home tab)
 `me` means one's own extension: {DEMO_AGENT}'s is found through Slack and Webex ({DEMO_AGENT_EXTENSION}).
-Calls in progress: extensions 8856, 8857, 8860 (two calls), 1000, 1002, 1003; numbers +14085551234, +442071838750.
-Webex lines: 1000 Main Reception, 1001 (two lines: pick one), 1002 Sales Queue, 1003.
+"""
+
+DEMO_CLOSING = """\
 `/recording help` lists every command (extend, cancel, breakglass, group …); `help` the console's own.
 Type `quit` to leave.
 """
+
+
+def demo_intro(recording_system: SimulatedRecordingSystem, webex: SimulatedWebex) -> str:
+    """The demo's banner: what to try, then the calls and lines that really are there to try it on."""
+    facts = (_calls_line(recording_system), _lines_line(webex))
+    listed = [textwrap.fill(text, width=108, subsequent_indent="  ") for text in facts]
+    return DEMO_WALKTHROUGH + "\n".join(listed) + "\n" + DEMO_CLOSING
+
+
+def _calls_line(recording_system: SimulatedRecordingSystem) -> str:
+    calls_per_party: dict[str, int] = {}
+    for parties in recording_system.ongoing_calls().values():
+        for party in parties:
+            calls_per_party[party] = calls_per_party.get(party, 0) + 1
+
+    def shown(party: str) -> str:
+        count = calls_per_party[party]
+        return f"{party} ({count} calls: use the call ID)" if count > 1 else party
+
+    extensions = sorted((p for p in calls_per_party if not p.startswith("+")), key=lambda p: (len(p), p))
+    numbers = sorted(p for p in calls_per_party if p.startswith("+"))
+    return (
+        f"Calls in progress (pause or resume them): extensions {', '.join(shown(p) for p in extensions)}; "
+        f"numbers {', '.join(shown(p) for p in numbers)}."
+    )
+
+
+def _lines_line(webex: SimulatedWebex) -> str:
+    lines_per_extension: dict[str, list[SimulatedLine]] = {}
+    for line in webex.lines:
+        if line.extension:
+            lines_per_extension.setdefault(line.extension, []).append(line)
+    shown = []
+    for extension in sorted(lines_per_extension, key=lambda e: (len(e), e)):
+        lines = lines_per_extension[extension]
+        mode = str(lines[0].call_recording.get("record", "?")) if lines[0].call_recording.get("enabled") else "off"
+        described = f"{lines[0].owner_name}, {mode}" if len(lines) == 1 else f"{len(lines)} lines: pick one"
+        shown.append(f"{extension} ({described})")
+    return f"Webex lines (`/recording settings EXT`): {'; '.join(shown)}."
+
 
 CONSOLE_HELP = """\
 Console commands:
@@ -97,7 +160,7 @@ Console commands:
                                press a button on request N's card as the current user
   home                         open your Home tab (what Slack shows on the app's Home)
   show LINE_ID                 press a settings answer's Show button
-  as U123                      act as another Slack user from now on
+  as U123                      act as another Slack user from now on (`as @U123` works too)
   whoami                       show the current user
   wait [seconds]               show what the bot does meanwhile (default 5 s; timed resumes, expiries)
   help                         this list
@@ -125,6 +188,8 @@ class Sandbox:
     slack: SimulatedSlack
     sender: SlackSender
     team_id: str
+    # What the console prints first (the demo's banner lists the calls and lines it simulates).
+    intro: str = ""
 
 
 class ConsoleInput:
@@ -192,22 +257,24 @@ class Console:
         elif head == "whoami":
             role = self._sandbox.bot.services.authorizer.role_of_user(self._sandbox.team_id, self.user)
             self._say(f"you are {self.user} ({role.value if role else 'not on the allow-list'})")
-        elif head == "as" and len(words) == 2:
-            self.user = words[1].strip("<@>").upper()
-            self._say(f"now acting as {self.user}")
+        elif head == "as":
+            self._act_as(words[1:])
         elif head == "wait":
-            seconds = float(words[1]) if len(words) > 1 and _is_number(words[1]) else 5.0
-            time.sleep(min(max(seconds, 0.0), 600.0))
-            self._flush()
-        elif head in _BUTTONS and len(words) == 2 and words[1].isdigit():
-            self._press(_BUTTONS[head], words[1])
+            self._wait(words[1:])
+        elif head in _BUTTONS:
+            if len(words) == 2 and _REQUEST_NUMBER.match(words[1]):
+                self._press(_BUTTONS[head], words[1].lstrip("#"))
+            else:
+                self._say(f"`{head}` needs the request's number from its card, e.g. `{head} 1`")
         elif head == "home" and len(words) == 1:
             self._open_home()
-        elif head == "show" and len(words) == 2:
-            response = self._sandbox.sender.click(ACTION_SETTINGS_PICK, words[1], user=self.user)
-            if response.status_code != 200:
-                self._say(f"(the bot answered HTTP {response.status_code})")
-            self._settle()
+        elif head == "show":
+            if len(words) == 2:
+                self._show_line(words[1])
+            else:
+                self._say("`show` needs a line ID from a settings answer's list, e.g. `show Y2lzY29…`")
+        elif (guess := _console_command_meant(head)) is not None:
+            self._say(f"`{head}` is not a console command; did you mean `{guess}`? (`help` lists them)")
         else:
             text = line[len("/recording") :].strip() if head == "/recording" else line
             response = self._sandbox.sender.command(text, user=self.user)
@@ -215,6 +282,31 @@ class Console:
                 self._say(f"(the bot answered HTTP {response.status_code})")
             self._settle()
         return True
+
+    def _act_as(self, args: list[str]) -> None:
+        user_id = read_user_id(args[0]) if len(args) == 1 else None
+        if user_id is None:
+            self._say("`as` needs one Slack user ID, e.g. `as U0DEMOLEAD` or `as @U0DEMOLEAD`")
+            return
+        self.user = user_id
+        self._say(f"now acting as {self.user}")
+
+    def _wait(self, args: list[str]) -> None:
+        if args and not _is_number(args[0]):
+            self._say("`wait` takes a number of seconds, e.g. `wait 21`")
+            return
+        seconds = min(max(float(args[0]) if args else _DEFAULT_WAIT_SECONDS, 0.0), _MAX_WAIT_SECONDS)
+        # Say so first: a silent pause of half a minute looks like a console that hangs.
+        self._say(f"(waiting {seconds:g} s; what the bot does meanwhile shows here)")
+        time.sleep(seconds)
+        self._flush()
+        self._say("(done waiting)")
+
+    def _show_line(self, line_id: str) -> None:
+        response = self._sandbox.sender.click(ACTION_SETTINGS_PICK, line_id, user=self.user)
+        if response.status_code != 200:
+            self._say(f"(the bot answered HTTP {response.status_code})")
+        self._settle()
 
     def _open_home(self) -> None:
         self._home_wanted_by = self.user
@@ -313,6 +405,19 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line if line else "" for line in text.splitlines())
 
 
+_REQUEST_NUMBER = re.compile(r"^#?[0-9]{1,12}$")
+_DEFAULT_WAIT_SECONDS = 5.0
+_MAX_WAIT_SECONDS = 600.0
+_CONSOLE_WORDS = (*_BUTTONS, "home", "show", "as", "whoami", "wait", "help", "quit")
+
+
+def _console_command_meant(word: str) -> str | None:
+    """The console command a mistyped word means (`aprove` → `approve`); None when it is closer to
+    (or is) a `/recording` subcommand, which the bot answers itself, with its own suggestion."""
+    guess = closest_word(word, (*_CONSOLE_WORDS, *USAGE))
+    return guess if guess in _CONSOLE_WORDS and word not in USAGE else None
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -338,8 +443,10 @@ def demo_sandbox() -> Iterator[Sandbox]:
         for call_id, extensions in DEMO_WEBEX_CALLS:
             recording_system.add_call(call_id, extensions)
         webex = stack.enter_context(SimulatedWebex())
-        config = Config(
-            _env_file=None,
+        webex.add_line(DEMO_AGENT_LINE)
+        # From these values alone: a DATABASE_URL or a malformed variable in the environment must not
+        # reach the demo (it would write into that database, or stop the trial).
+        config = config_from(
             slack_bot_token=SecretStr(slack.bot_token),
             slack_signing_secret=SecretStr(secrets.token_hex(16)),
             slack_api_url=slack.api_url,
@@ -362,6 +469,7 @@ def demo_sandbox() -> Iterator[Sandbox]:
         authorizer.set_role(DEMO_TEAM, DEMO_AGENT, Role.REQUESTER, source="console demo", group=DEMO_GROUP)
         admin = Invocation(user=SlackUser(team_id=DEMO_TEAM, user_id=DEMO_ADMIN), channel_id=CHANNEL, request_id="demo")
         authorizer.configure_group(admin, DEMO_GROUP, channel_id=DEMO_GROUP_CHANNEL)
+        sandbox.intro = demo_intro(recording_system, webex)
         yield sandbox
 
 
@@ -419,7 +527,7 @@ def run_console(
         user = (as_user or (DEMO_ADMIN if demo else "")).upper()
         console = Console(sandbox, user=user, out=stdout)
         if demo:
-            stdout.write(DEMO_INTRO + "\n")
+            stdout.write(sandbox.intro + "\n")
         else:
             stdout.write(f"recording-bot console as {user} in {team_id} (Slack is simulated; `help` lists commands)\n")
         stdout.flush()
@@ -429,6 +537,8 @@ def run_console(
 def split_script(text: str) -> list[str]:
     """`-c "line; line"` → lines (semicolons separate, quotes respected)."""
     lexer = shlex.shlex(text, posix=False)
+    # `#` starts a request number (`approve #1`), not a comment that would swallow the lines after it.
+    lexer.commenters = ""
     lexer.whitespace = ";"
     lexer.whitespace_split = True
     return [part.strip() for part in lexer if part.strip()]

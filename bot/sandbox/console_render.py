@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.action_ids import (
@@ -21,6 +21,7 @@ _DATE = re.compile(r"<!date\^(\d+)\^([^|>]*)(?:\|[^>]*)?>")
 _USER = re.compile(r"<@([A-Z0-9]+)(?:\|([^>]*))?>")
 _CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|([^>]*))?>")
 _SPECIAL = re.compile(r"<!([a-z]+)(?:\|[^>]*)?>")
+_BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]*?\S)\*(?![\w*])")
 _LINK = re.compile(r"<([^@#!][^|>]*)(?:\|([^>]*))?>")
 _EMOJI = {
     ":white_check_mark:": "✓",
@@ -62,14 +63,11 @@ CHANNEL_NAMES: dict[str, str] = {}
 
 
 def mrkdwn_to_text(text: str) -> str:
-    """Slack mrkdwn → plain text for a terminal: dates in local time, mentions as @ID, entities decoded."""
+    """Slack mrkdwn → plain text for a terminal: dates in local time with the zone named (as Slack shows
+    each reader their own zone), mentions as @ID, entities decoded once."""
 
     def date(match: re.Match[str]) -> str:
-        moment = datetime.fromtimestamp(int(match.group(1))).astimezone()
-        fmt = match.group(2)
-        if "{date" in fmt:
-            return moment.strftime("%Y-%m-%d %H:%M:%S")
-        return moment.strftime("%H:%M:%S")
+        return local_time(datetime.fromtimestamp(int(match.group(1)), tz=UTC))
 
     text = _DATE.sub(date, text)
     text = _USER.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
@@ -78,8 +76,15 @@ def mrkdwn_to_text(text: str) -> str:
     text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
     for code, symbol in _EMOJI.items():
         text = text.replace(code, symbol)
-    text = text.replace("*", "")
+    # Bold markers only: a lone star (`*44`, a name like "R*D") is text.
+    text = _BOLD.sub(r"\1", text)
     return html.unescape(text)
+
+
+def local_time(moment: datetime) -> str:
+    """A time in the terminal's zone, the zone named: `2025-03-01 14:02 CET`."""
+    local = moment.astimezone()
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or local.strftime('%z')}"
 
 
 def render_blocks(blocks: list[dict[str, Any]], fallback: str = "") -> str:
@@ -97,7 +102,7 @@ def render_blocks(blocks: list[dict[str, Any]], fallback: str = "") -> str:
                 lines.append("  " + _button(accessory))
             for field in block.get("fields") or []:
                 label, _, value = mrkdwn_to_text(field.get("text", "")).partition("\n")
-                lines.append(f"  {label}: {value}")
+                lines.append(f"  {label}: {value}".replace("\n", "\n      "))
         elif kind == "context":
             lines.extend("  " + mrkdwn_to_text(e.get("text", "")) for e in block.get("elements") or [])
         elif kind == "actions":

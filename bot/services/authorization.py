@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -26,7 +27,9 @@ from bot.store.allow_list import KEEP_GROUP, AllowListStore, GroupChange, Keep, 
 
 # Roles are cached so the hot path (every command, every click) rarely does SQL. A change made through
 # this service takes effect in this process at once; one made by another process (another instance, the
-# `users` command line) is seen once the cached role ages out, within this many seconds.
+# `users` command line) is seen once the cached role ages out: within REVOCATION_SECONDS, because a role
+# is cached for ROLE_CACHE_SECONDS after a read that took at most the rest (a slower read is not cached).
+REVOCATION_SECONDS = 5.0
 ROLE_CACHE_SECONDS = 4.0
 
 GROUP_NAME = re.compile(r"^[a-z0-9-]{1,30}$")
@@ -88,6 +91,8 @@ class Authorizer:
         self._audit = audit
         self._cache: TTLCache[tuple[str, str], Access] = TTLCache(maxsize=4096, ttl=cache_seconds)
         self._cache_lock = threading.Lock()
+        # A read slower than this is used once and not cached: its role may already be older than the cache keeps one.
+        self._slowest_cached_read = max(0.0, REVOCATION_SECONDS - cache_seconds)
         # Bumped by every change: a lookup that raced a change must not cache what it read before it.
         self._generation = 0
 
@@ -99,9 +104,11 @@ class Authorizer:
             cached = self._cache.get(key)
             generation = self._generation
         if cached is None:
+            started = time.monotonic()
             cached = self._allow_list.access_of(user.team_id, user.user_id) or _NOT_LISTED
+            fresh = time.monotonic() - started <= self._slowest_cached_read
             with self._cache_lock:
-                if self._generation == generation:
+                if self._generation == generation and fresh:
                     self._cache[key] = cached
         return None if cached is _NOT_LISTED else cached
 
@@ -127,7 +134,7 @@ class Authorizer:
         if role is None:
             message = "You are not on recording-bot's allow-list, so it cannot act for you."
         else:
-            message = f"`{action}` needs the {needed.value} role; you are a {role.value}."
+            message = f"`{action}` needs the {needed.value} role; your role is {role.value}."
         raise NotAllowed(message, admins=self.admins(user.team_id))
 
     def admit(self, user: SlackUser, *, action: str) -> Role:
@@ -239,7 +246,7 @@ class Authorizer:
         for user_id in added:
             self.forget(team_id, user_id)
             self._audit.record(
-                None, action="allow_list.changed", outcome=Outcome.OK, target=user_id, user_id=source,
+                None, action="allow_list.changed", outcome=Outcome.OK, target=user_id, user_id=source, team_id=team_id,
                 details={"role": Role.ADMIN.value, "previous": None, "by": source, "team_id": team_id},
             )  # fmt: skip
         return added
@@ -277,7 +284,7 @@ class Authorizer:
         if change.changed:
             self._audit.record(
                 invocation, action="allow_list.changed", outcome=Outcome.OK, target=user_id, user_id=actor,
-                group=change.group or change.previous_group,
+                group=change.group or change.previous_group, team_id=team_id,
                 details={"role": role.value, "previous": change.previous.value if change.previous else None,
                          "group": change.group, "previous_group": previous_group, "by": actor, "team_id": team_id},
             )  # fmt: skip
@@ -298,7 +305,7 @@ class Authorizer:
         if previous is not None:
             self._audit.record(
                 invocation, action="allow_list.changed", outcome=Outcome.OK, target=user_id, user_id=actor,
-                group=previous.group_name,
+                group=previous.group_name, team_id=team_id,
                 details={"role": None, "previous": previous.role.value, "group": None,
                          "previous_group": previous.group_name, "by": actor, "team_id": team_id},
             )  # fmt: skip

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from bot.clients.errors import NotFound, UpstreamError
 from bot.clients.webex import WebexClient
-from bot.models import CallRecordingSettings, Invocation, PauseBlocker, Role, VirtualLine, pause_blocker
+from bot.clients.webex.lines import names_of
+from bot.models import CallRecordingSettings, Invocation, LineNames, PauseBlocker, Role, VirtualLine, pause_blocker
 from bot.services.authorization import Authorizer
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,23 @@ class LineSettingsService:
         if not lines:
             raise NotFound("no such virtual line", system="Webex")
         return LineFound(query=line_id, line=lines[0], settings=self._webex.get_call_recording(line_id))
+
+    def line_names(self, extension: str) -> LineNames | None:
+        """The line(s) an extension or number belongs to, with all their names, so that a pause through one
+        name meets a pause through another. None when Webex is not configured or cannot answer now (then
+        names are compared as typed); never raises, so a Webex outage never blocks a pause request."""
+        if self._webex is None:
+            return None
+        try:
+            lines = self._webex.find_virtual_lines(extension)
+        except UpstreamError as exc:
+            logger.warning("the names of %r's line are unknown now: %s", extension, exc.user_message())
+            return None
+        except Exception:
+            logger.exception("the names of %r's line are unknown now: unexpected failure", extension)
+            return None
+        names = {name for line in lines for name in names_of(line)}
+        return LineNames(line_ids=tuple(line.id for line in lines), names=frozenset(names | {extension}))
 
     def pause_blocker(self, extension: str) -> PauseBlocker | None:
         """Why a pause on this extension's line cannot work, or None (also when Webex cannot tell us).

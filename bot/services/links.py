@@ -141,5 +141,5 @@ class LinkService:
             return self._webex.extension_of_person(email)
         except UpstreamError as error:
             raise LinkRefused(
-                f"I could not ask Webex for your extension ({error.user_message()}); meanwhile, {HOW_TO_LINK}."
+                f"I could not ask Webex for your extension ({error.reason()}); meanwhile, {HOW_TO_LINK}."
             ) from None

@@ -20,6 +20,7 @@ from bot.clock import Clock, utc_now
 from bot.grammar import format_duration
 from bot.models import (
     Invocation,
+    LineNames,
     Outcome,
     PauseAsk,
     PauseBlocker,
@@ -29,13 +30,16 @@ from bot.models import (
     RequestKind,
     RequestState,
     Role,
+    SameCall,
     TargetKind,
 )
 from bot.services.audit import AuditTrail
 from bot.services.authorization import Authorizer
 from bot.services.links import LinkService
 from bot.services.notifications import CardNotPosted, PauseNotifier
-from bot.store.pause_requests import ApprovalResult, PauseRequestStore
+from bot.services.unwritten import UnwrittenResume, UnwrittenResumes
+from bot.store.database import DatabaseUnavailable
+from bot.store.pause_requests import ApprovalResult, PauseRequestStore, same_call_json
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +102,44 @@ class ResumeResult:
     # Requests on the target still waiting for a decision: left as they are.
     pending: list[PauseRequest] = field(default_factory=list)
     outcome: MuteOutcome | None = None
+    # Why the database could not record the resume yet (it is recorded as soon as it can be).
+    unwritten: str | None = None
+
+
+@dataclass(frozen=True)
+class _SameRecording:
+    """What is open on one recording, seen from a request about to be made in `team_id` (see
+    PauseService._same_recording): each related open pause, and whether it surely is the same call or line."""
+
+    team_id: str
+    lines: LineNames | None
+    related: tuple[tuple[PauseRequest, bool], ...]
+
+    @property
+    def line_id(self) -> str | None:
+        return self.lines.line_id if self.lines is not None else None
+
+    @property
+    def this_target(self) -> list[PauseRequest]:
+        """This workspace's open pauses on the same call or line for sure: the same target."""
+        return [other for other, certain in self.related if certain and other.team_id == self.team_id]
+
+    @property
+    def clash(self) -> PauseRequest | None:
+        return next(iter(self.this_target), None)
+
+    @property
+    def elsewhere(self) -> list[tuple[PauseRequest, bool]]:
+        """The rest: another workspace's pauses on the same recording, and pauses on a name the line shares."""
+        return [(other, certain) for other, certain in self.related if not (certain and other.team_id == self.team_id)]
+
+    @property
+    def same_call(self) -> tuple[SameCall, ...]:
+        return tuple(
+            SameCall(target=other.target.value, request_id=other.id if other.team_id == self.team_id else None,
+                     certain=certain)
+            for other, certain in self.elsewhere
+        )  # fmt: skip
 
 
 class PauseService:
@@ -115,8 +157,11 @@ class PauseService:
         clock: Clock = utc_now,
         instance_id: str = "",
         links: LinkService | None = None,
+        line_names: Callable[[str], LineNames | None] | None = None,
     ) -> None:
         self._links = links
+        # With Webex: the line(s) an extension or number names, so that all names of one line are one target.
+        self._line_names = line_names
         self._store = store
         self._authorizer = authorizer
         self._audit = audit
@@ -129,6 +174,9 @@ class PauseService:
         # Written on every request this instance holds in flight, so another can take over if it dies.
         self._instance_id = instance_id
         self._schedule_changed = threading.Event()
+        self._unwritten = UnwrittenResumes()
+        # The active pauses as last read, to resume from when the database cannot be read at all.
+        self._active_copy: list[PauseRequest] = []
 
     @property
     def schedule_changed(self) -> threading.Event:
@@ -148,8 +196,11 @@ class PauseService:
         self._authorizer.require(invocation.user, Role.REQUESTER, action="pause")
         self._require_recording_system()
         command = replace(command, target=self._resolve(invocation, command.target))
-        # Looked up before the card is posted, so the card shows it from the start.
-        blocker = self._line_blocker(command.target)
+        # Looked up before the card is posted, so the card shows them from the start.
+        recording = self._same_recording(invocation.team_id, command.target)
+        if recording.clash is not None:
+            raise PauseRefused(_clash_text(command.target, recording.clash))
+        blocker = self._line_blocker(command.target, recording.lines)
         group_name, card_channel, approvals = self._routing(invocation)
         now = self._clock()
         request = self._store.create(
@@ -166,7 +217,9 @@ class PauseService:
             group_name=group_name,
             approvals_needed=approvals,
             card_channel_id=card_channel,
-            target_user_id=self._owner_of(invocation.team_id, command.target),
+            target_user_id=self._owner_of(invocation.team_id, command.target, recording.lines),
+            line_id=recording.line_id,
+            same_call=recording.same_call,
         )
         if request is None:
             raise PauseRefused(self._clash_message(invocation.team_id, command.target))
@@ -176,10 +229,13 @@ class PauseService:
                 "request": request.id, "duration_seconds": command.duration_seconds,
                 "channels": command.channels.value, "reason": command.reason, "group": group_name,
                 "card_channel": request.card_channel, "approvals_needed": approvals,
+                **_same_call_details(request),
             },
         )  # fmt: skip
         self._schedule_changed.set()
-        return self._publish(invocation, request)
+        asked = self._publish(invocation, request)
+        self._tell_others_on_the_call(asked.request, recording)
+        return asked
 
     def request_extension(
         self, invocation: Invocation, *, target: RecordingTarget | None, request_id: int | None, seconds: int,
@@ -241,6 +297,9 @@ class PauseService:
         self._authorizer.require(invocation.user, Role.APPROVER, action="breakglass")
         self._require_recording_system()
         command = replace(command, target=self._resolve(invocation, command.target))
+        recording = self._same_recording(invocation.team_id, command.target)
+        if recording.clash is not None:
+            raise PauseRefused(_break_glass_clash_text(command.target, recording.clash))
         group_name, card_channel, _ = self._routing(invocation)
         now = self._clock()
         request = self._store.create(
@@ -259,19 +318,22 @@ class PauseService:
             state=RequestState.APPROVED,
             decided_by=invocation.user_id,
             claimed_by=self._instance_id,
-            target_user_id=self._owner_of(invocation.team_id, command.target),
+            target_user_id=self._owner_of(invocation.team_id, command.target, recording.lines),
+            line_id=recording.line_id,
+            same_call=recording.same_call,
         )
         if request is None:
-            existing = self._store.open_for_target(invocation.team_id, command.target.value)
-            which = f" (request #{existing[0].id}, {existing[0].state})" if existing else ""
+            existing = self._open_on(invocation.team_id, command.target)
+            if existing:
+                raise PauseRefused(_break_glass_clash_text(command.target, existing[0]))
             raise PauseRefused(
-                f"{command.target.value} already has an open request{which}: it must be decided or cancelled "
-                f"before you break glass (`/recording cancel {existing[0].id if existing else 'ID'}`)."
+                f"{command.target.value} already has an open request: it must be decided or cancelled before you "
+                "break glass (`/recording requests` lists it)."
             )
         self._audit.record(
             invocation, action="breakglass", outcome=Outcome.OK, target=command.target.value, group=group_name,
             details={"request": request.id, "duration_seconds": command.duration_seconds,
-                     "channels": command.channels.value, "reason": command.reason},
+                     "channels": command.channels.value, "reason": command.reason, **_same_call_details(request)},
         )  # fmt: skip
         # The recording system first: in an emergency every moment counts; the card follows.
         done = self._execute(invocation, request, from_state=RequestState.APPROVED, notify=False)
@@ -287,6 +349,7 @@ class PauseService:
             if admin != invocation.user_id and self._store.claim_notice(done.id, NOTICE_BREAKGLASS, admin, now):
                 self._notifier.tell_admin_breakglass(done, admin, link)
         self._notifier.request_changed(done)
+        self._tell_others_on_the_call(done, recording)
         return Asked(request=done, card_link=link)
 
     def _publish(self, invocation: Invocation, request: PauseRequest) -> Asked:
@@ -300,7 +363,8 @@ class PauseService:
             )  # fmt: skip
             self._audit.record(
                 invocation, action="request.abandoned", outcome=Outcome.ERROR, target=request.target.value,
-                group=request.group_name, details={"request": request.id, "error": error.message},
+                group=request.group_name,
+                team_id=request.team_id, details={"request": request.id, "error": error.message},
             )  # fmt: skip
             raise PauseRefused(error.message, outcome=Outcome.ERROR) from None
         request = self._store.update_fields(request.id, message_ts=ts) or request
@@ -328,14 +392,24 @@ class PauseService:
             raise PauseRefused("`me` needs a linked extension: `/recording link <extension>`.")
         return self._links.resolve(invocation, target)
 
-    def _owner_of(self, team_id: str, target: RecordingTarget) -> str | None:
+    def _owner_of(self, team_id: str, target: RecordingTarget, lines: LineNames | None = None) -> str | None:
+        """Whose extension this is: linked by the name given, or by another name of the same line."""
         if self._links is None or target.kind is not TargetKind.EXTENSION:
             return None
-        return self._links.owner_of(team_id, target.value)
+        others = sorted(lines.names - {target.value}) if lines is not None and lines.line_id else []
+        for name in [target.value, *others]:
+            owner = self._links.owner_of(team_id, name)
+            if owner:
+                return owner
+        return None
 
-    def _line_blocker(self, target: RecordingTarget) -> PauseBlocker | None:
+    def _line_blocker(self, target: RecordingTarget, lines: LineNames | None = None) -> PauseBlocker | None:
         """Why the extension's Webex line cannot pause, for the card; advisory, never blocks the request."""
         if self._blocker_for_extension is None or target.kind is not TargetKind.EXTENSION:
+            return None
+        if self._line_names is not None and (lines is None or lines.line_id is None):
+            # Webex could not be asked just now (asking again would only wait as long again), or the name
+            # fits no line or several: either way there is no single line to warn about.
             return None
         try:
             return self._blocker_for_extension(target.value)
@@ -344,13 +418,80 @@ class PauseService:
             return None
 
     def _clash_message(self, team_id: str, target: RecordingTarget) -> str:
-        existing = self._store.open_for_target(team_id, target.value)
+        existing = self._open_on(team_id, target)
         if not existing:
             return f"{target.value} already has an open request; see `/recording requests`."
-        other = existing[0]
-        if other.state is RequestState.PENDING:
-            return f"{target.value} already has pause request #{other.id} waiting for approval."
-        return f"{target.value} is already paused (request #{other.id}); `/recording resume {target.value}` ends it."
+        return _clash_text(target, existing[0])
+
+    # -- one call, several names -----------------------------------------------------------------
+
+    def _lines_named(self, target: RecordingTarget) -> LineNames | None:
+        """The Webex line(s) an extension or number names; None without Webex, for a call ID, or when
+        Webex cannot tell now (then targets are compared as typed)."""
+        if self._line_names is None or target.kind is not TargetKind.EXTENSION:
+            return None
+        try:
+            return self._line_names(target.value)
+        except Exception:
+            logger.warning("could not look up the other names of %s's line", target.value, exc_info=True)
+            return None
+
+    def _same_recording(self, team_id: str, target: RecordingTarget) -> _SameRecording:
+        """The open pauses, in every workspace, that act on the call or the Webex line `target` names.
+
+        In the asker's workspace, one on the same call ID, the same extension or number, or another name of
+        the same line is this target (`clash`: refused, one target has one open request). The others — in
+        another workspace, or on a name that several lines share — are told to the approvers (`same_call`).
+        """
+        lines = self._lines_named(target)
+        names = {target.value} | (set(lines.names) if lines is not None else set())
+        related: list[tuple[PauseRequest, bool]] = []
+        for other in self._store.open_naming(names, lines.line_ids if lines is not None else ()):
+            certain = self._names_the_same_line(target, lines, other)
+            if certain is not None:
+                related.append((other, certain))
+        return _SameRecording(team_id=team_id, lines=lines, related=tuple(related))
+
+    def _names_the_same_line(
+        self, target: RecordingTarget, lines: LineNames | None, other: PauseRequest
+    ) -> bool | None:
+        """True: `other` acts on the same call or line; False: it may (a name several lines share); None: not."""
+        if other.target.value == target.value:
+            return True
+        if lines is None:
+            return None
+        other_lines = {other.line_id} if other.line_id else set()
+        if not other_lines:
+            # Stored without its line (Webex could not tell then): look it up now, in the same cached list.
+            found = self._lines_named(other.target)
+            other_lines = set(found.line_ids) if found is not None else set()
+        if not other_lines & set(lines.line_ids):
+            return False if other.target.value in lines.names else None
+        return lines.line_id is not None and len(other_lines) == 1
+
+    def _open_on(self, team_id: str, target: RecordingTarget, *, quick: bool = False) -> list[PauseRequest]:
+        """The workspace's open pauses on this target: by its name, or by another name of its Webex line.
+        `quick`: an active pause by the very name given is enough, without asking Webex (a resume must not
+        wait for it)."""
+        if quick:
+            exact = self._store.open_for_target(team_id, target.value)
+            if any(r.state is RequestState.ACTIVE for r in exact):
+                return exact
+        return self._same_recording(team_id, target).this_target
+
+    def _tell_others_on_the_call(self, request: PauseRequest, recording: _SameRecording) -> None:
+        """The cards of the other open requests on the same call or line now name this one too."""
+        for other, certain in recording.elsewhere:
+            mention = SameCall(
+                target=request.target.value, request_id=request.id if other.team_id == request.team_id else None,
+                certain=certain,
+            )  # fmt: skip
+            current = self._store.get(other.id) or other
+            if mention in current.same_call:
+                continue
+            updated = self._store.update_fields(other.id, same_call=same_call_json((*current.same_call, mention)))
+            if updated is not None:
+                self._notifier.update_card(updated)
 
     def _active_pause(
         self, invocation: Invocation, *, target: RecordingTarget | None, request_id: int | None
@@ -363,9 +504,7 @@ class PauseService:
                 raise PauseRefused(f"Pause #{pause.id} is {pause.state}, not active: only an active pause is extended.")
             return pause
         assert target is not None
-        active = [
-            r for r in self._store.open_for_target(invocation.team_id, target.value) if r.state is RequestState.ACTIVE
-        ]
+        active = [r for r in self._open_on(invocation.team_id, target) if r.state is RequestState.ACTIVE]
         if not active:
             raise PauseRefused(f"No pause is active on {target.value}; `/recording requests` lists the active ones.")
         return active[0]
@@ -389,7 +528,7 @@ class PauseService:
         if outcome.result is ApprovalResult.COUNTED:
             self._audit.record(
                 invocation, action="request.approval_counted", outcome=Outcome.OK, target=current.target.value,
-                group=current.group_name,
+                group=current.group_name, team_id=current.team_id,
                 details={
                     "request": current.id, "approvals": len(current.approvals), "needed": current.approvals_needed,
                 },
@@ -399,7 +538,7 @@ class PauseService:
             return current
         self._audit.record(
             invocation, action="request.approved", outcome=Outcome.OK, target=current.target.value,
-            group=current.group_name,
+            group=current.group_name, team_id=current.team_id,
             details={"request": current.id, "approvers": [a.approver_id for a in current.approvals]},
         )  # fmt: skip
         if current.kind is RequestKind.EXTENSION:
@@ -419,7 +558,7 @@ class PauseService:
             raise self._already_decided(request.id)
         self._audit.record(
             invocation, action="request.denied", outcome=Outcome.OK, target=denied.target.value,
-            group=denied.group_name, details={"request": denied.id},
+            group=denied.group_name, team_id=denied.team_id, details={"request": denied.id},
         )  # fmt: skip
         self._notifier.update_card(denied)
         self._notifier.tell_requester(denied)
@@ -440,7 +579,8 @@ class PauseService:
         self._require_recording_system()
         self._audit.record(
             invocation, action="request.retry", outcome=Outcome.OK, target=request.target.value,
-            group=request.group_name, details={"request": request.id, "attempt": request.attempts + 1},
+            group=request.group_name,
+            team_id=request.team_id, details={"request": request.id, "attempt": request.attempts + 1},
         )  # fmt: skip
         return self._execute(invocation, request, from_state=RequestState.FAILED)
 
@@ -455,7 +595,7 @@ class PauseService:
             raise self._already_decided(request.id)
         self._audit.record(
             invocation, action="request.abandoned", outcome=Outcome.OK, target=request.target.value,
-            group=request.group_name, details={"request": request.id},
+            group=request.group_name, team_id=request.team_id, details={"request": request.id},
         )  # fmt: skip
         self._notifier.update_card(abandoned)
         self._notifier.request_changed(abandoned)
@@ -484,7 +624,8 @@ class PauseService:
             )  # fmt: skip
         self._audit.record(
             invocation, action="request.cancelled", outcome=Outcome.OK, target=cancelled.target.value,
-            group=cancelled.group_name, details={"request": cancelled.id, "was": request.state.value},
+            group=cancelled.group_name,
+            team_id=cancelled.team_id, details={"request": cancelled.id, "was": request.state.value},
         )  # fmt: skip
         self._notifier.update_card(cancelled)
         self._notifier.request_changed(cancelled)
@@ -548,7 +689,8 @@ class PauseService:
         self._schedule_changed.set()
         self._audit.record(
             invocation, action="request.active", outcome=Outcome.OK, target=active.target.value,
-            group=active.group_name, details={"request": active.id, "resume_at": active.resume_at},
+            group=active.group_name,
+            team_id=active.team_id, details={"request": active.id, "resume_at": active.resume_at},
         )  # fmt: skip
         if notify:
             self._notifier.update_card(active)
@@ -569,7 +711,8 @@ class PauseService:
         self._schedule_changed.set()
         self._audit.record(
             invocation, action="request.failed", outcome=Outcome.ERROR, target=request.target.value,
-            group=request.group_name, details={"request": request.id, "error": error, "kind": kind},
+            group=request.group_name,
+            team_id=request.team_id, details={"request": request.id, "error": error, "kind": kind},
         )  # fmt: skip
         if notify or failed.message_ts:
             self._notifier.update_card(failed)
@@ -610,7 +753,7 @@ class PauseService:
         self._schedule_changed.set()
         self._audit.record(
             invocation, action="request.extended", outcome=Outcome.OK, target=extended_pause.target.value,
-            group=extended_pause.group_name,
+            group=extended_pause.group_name, team_id=extended_pause.team_id,
             details={"request": extended_pause.id, "extension": done.id, "seconds": done.duration_seconds,
                      "resume_at": extended_pause.resume_at},
         )  # fmt: skip
@@ -653,49 +796,103 @@ class PauseService:
             details=details,
             user_id=None if invocation else SYSTEM,
             group=request.group_name if request else None,
+            team_id=request.team_id if request else None,
         )
 
     # -- resuming --------------------------------------------------------------------------------
 
     def resume(self, invocation: Invocation, target: RecordingTarget) -> ResumeResult:
         """Resume at once (the safe direction: no approval), cancelling any scheduled automatic resume.
-        Requests on the target still waiting for a decision are left as they are."""
+        Requests on the target still waiting for a decision are left as they are.
+
+        When the database cannot be written, the resume is sent all the same and recorded later."""
         self._authorizer.require(invocation.user, Role.REQUESTER, action="resume")
         self._require_recording_system()
         assert self._recording_system is not None
         target = self._resolve(invocation, target)
-        open_requests = self._store.open_for_target(invocation.team_id, target.value)
+        open_requests = self._open_on(invocation.team_id, target, quick=True)
         pending = [r for r in open_requests if r.state is RequestState.PENDING]
-        claimed = [
-            c
-            for r in open_requests
-            if r.state is RequestState.ACTIVE
-            and (c := self._store.transition(
-                r.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING, now=self._clock(),
-                claimed_by=self._instance_id,
-            )) is not None
-        ]  # fmt: skip
-        resume_target = claimed[0].target if claimed else target
+        active = [r for r in open_requests if r.state is RequestState.ACTIVE]
+        already = [r for r in active if r.id in self._unwritten]
+        if already and len(already) == len(active):
+            # Resumed a moment ago while the database could not record it: it is not sent twice.
+            entry = next(e for e in self._unwritten.entries() if e.request.id == already[0].id)
+            if entry.sent:
+                return ResumeResult(
+                    target=already[0].target, cancelled=already, pending=pending, unwritten=entry.problem
+                )
+        claimed: list[PauseRequest] = []
+        unclaimed: list[PauseRequest] = []
+        problem: str | None = None
+        for request in active:
+            try:
+                won = self._store.transition(
+                    request.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING, now=self._clock(),
+                    claimed_by=self._instance_id,
+                )  # fmt: skip
+            except DatabaseUnavailable as error:
+                problem = str(error)
+                unclaimed.append(request)
+                continue
+            if won is not None:
+                claimed.append(won)
+        ours = claimed + unclaimed
+        resume_target = ours[0].target if ours else target
         try:
             outcome = self._recording_system.resume(resume_target)
         except UpstreamError as error:
-            self._audit_upstream(
-                invocation, claimed[0] if claimed else None, "resume", target=resume_target, error=error
-            )
-            if isinstance(error, NotFound) and claimed:
+            self._audit_upstream(invocation, ours[0] if ours else None, "resume", target=resume_target, error=error)
+            if isinstance(error, NotFound) and ours:
                 # The call has ended: nothing is being recorded any more, so the pause is over too.
-                finished = self._finish_resumed(claimed, invocation.user_id, note="the call had ended")
-                return ResumeResult(target=resume_target, cancelled=finished, pending=pending)
+                note = "the call had ended"
+                finished = self._finish_resumed(claimed, invocation.user_id, note=note)
+                self._hold_sent(unclaimed, invocation.user_id, note=note, problem=problem or "")
+                return ResumeResult(target=resume_target, cancelled=finished + unclaimed, pending=pending,
+                                    unwritten=problem)  # fmt: skip
             for request in claimed:
-                self._store.transition(
-                    request.id, from_states=[RequestState.RESUMING], to_state=RequestState.ACTIVE, now=self._clock(),
-                )  # fmt: skip
+                self._reactivate(request, resume_at=None, error=None)
             raise
-        self._audit_upstream(
-            invocation, claimed[0] if claimed else None, "resume", target=resume_target, outcome=outcome
-        )
+        self._audit_upstream(invocation, ours[0] if ours else None, "resume", target=resume_target, outcome=outcome)
         finished = self._finish_resumed(claimed, invocation.user_id)
-        return ResumeResult(target=resume_target, cancelled=finished, pending=pending, outcome=outcome)
+        self._hold_sent(unclaimed, invocation.user_id, note=None, problem=problem or "")
+        return ResumeResult(
+            target=resume_target, cancelled=finished + unclaimed, pending=pending, outcome=outcome, unwritten=problem
+        )
+
+    def _hold_sent(self, requests: list[PauseRequest], resumed_by: str, *, note: str | None, problem: str) -> None:
+        """Resumes the recording system accepted but the database did not record: written later."""
+        for request in requests:
+            entry = UnwrittenResume(request=request, problem=problem, sent=True, resumed_by=resumed_by, note=note)
+            if self._unwritten.hold(entry):
+                logger.warning(
+                    "request #%s resumed, but the database could not record it (%s); recording it when it can",
+                    request.id, problem,
+                )  # fmt: skip
+        if requests:
+            self._schedule_changed.set()
+
+    def _reactivate(
+        self, request: PauseRequest, *, resume_at: datetime | None, error: str | None
+    ) -> PauseRequest | None:
+        """A resume that did not get through: the pause is active again, due at `resume_at` (or as it was).
+        If even that cannot be written, the scheduler keeps trying the resume from memory."""
+        fields: dict[str, Any] = {"error": error} if error is not None else {}
+        if resume_at is not None:
+            fields.update(count_resume_attempt=True, resume_at=resume_at)
+        try:
+            return self._store.transition(
+                request.id, from_states=[RequestState.RESUMING], to_state=RequestState.ACTIVE, now=self._clock(),
+                **fields,
+            )  # fmt: skip
+        except DatabaseUnavailable as unavailable:
+            logger.warning(
+                "request #%s: its resume failed and the database cannot be written (%s); retrying from memory",
+                request.id, unavailable,
+            )  # fmt: skip
+            self._unwritten.hold(
+                UnwrittenResume(request=request, problem=str(unavailable), next_attempt=resume_at or self._clock())
+            )
+            return None
 
     def resume_request(self, invocation: Invocation, request_id: int) -> ResumeResult:
         """Resume the pause of one request (a Resume now button)."""
@@ -714,18 +911,29 @@ class PauseService:
         finished = []
         for request in claimed:
             now = self._clock()
-            done = self._store.transition(
-                request.id, from_states=[RequestState.RESUMING], to_state=RequestState.RESUMED, now=now,
-                resumed_at=now, resumed_by=resumed_by, error=note,
-            )  # fmt: skip
+            try:
+                done = self._store.transition(
+                    request.id, from_states=[RequestState.RESUMING, RequestState.ACTIVE],
+                    to_state=RequestState.RESUMED, now=now, resumed_at=now, resumed_by=resumed_by, error=note,
+                )  # fmt: skip
+            except DatabaseUnavailable as error:
+                self._hold_sent([request], resumed_by, note=note, problem=str(error))
+                finished.append(request)
+                continue
+            self._unwritten.drop(request.id)
             if done is None:
                 continue
             self._audit.record(
                 None, action="request.resumed", outcome=Outcome.OK, target=done.target.value, group=done.group_name,
+                team_id=done.team_id,
                 details={"request": done.id, "by": resumed_by, "note": note}, user_id=resumed_by,
             )  # fmt: skip
             self._notifier.update_card(done)
-            self._ended(done)
+            try:
+                self._ended(done)
+            except DatabaseUnavailable as error:
+                # The pause itself is recorded as over; only its notices and extensions wait for another time.
+                logger.warning("request #%s resumed; its follow-ups could not be written: %s", done.id, error)
             finished.append(done)
         return finished
 
@@ -740,7 +948,7 @@ class PauseService:
             if expired is not None:
                 self._audit.record(
                     None, action="request.expired", outcome=Outcome.OK, target=expired.target.value,
-                    group=expired.group_name, user_id=SYSTEM,
+                    group=expired.group_name, team_id=expired.team_id, user_id=SYSTEM,
                     details={"request": expired.id, "why": "the pause ended first"},
                 )  # fmt: skip
                 self._notifier.update_card(expired)
@@ -768,7 +976,7 @@ class PauseService:
             return None
         self._audit.record(
             None, action="request.expired", outcome=Outcome.OK, target=expired.target.value,
-            group=expired.group_name, details={"request": expired.id}, user_id=SYSTEM,
+            group=expired.group_name, team_id=expired.team_id, details={"request": expired.id}, user_id=SYSTEM,
         )  # fmt: skip
         self._notifier.update_card(expired)
         self._notifier.tell_requester(expired)
@@ -788,7 +996,8 @@ class PauseService:
             return None
         self._audit.record(
             None, action="request.abandoned", outcome=Outcome.OK, target=abandoned.target.value,
-            group=abandoned.group_name, details={"request": abandoned.id, "why": "no retry in time"}, user_id=SYSTEM,
+            group=abandoned.group_name,
+            team_id=abandoned.team_id, details={"request": abandoned.id, "why": "no retry in time"}, user_id=SYSTEM,
         )  # fmt: skip
         self._notifier.update_card(abandoned)
         self._notifier.request_changed(abandoned)
@@ -805,17 +1014,81 @@ class PauseService:
         return reminded
 
     def resume_due(self) -> list[PauseRequest]:
-        """Resume every pause whose window has ended; a failure is retried later, never dropped."""
-        resumed = []
-        for request in self._store.due_for_resume(self._clock()):
-            claimed = self._store.transition(
-                request.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING, now=self._clock(),
-                claimed_by=self._instance_id,
-            )  # fmt: skip
+        """Resume every pause whose window has ended; a failure is retried later, never dropped.
+
+        The database's schedule is the truth; when it cannot be read, the last copy read from it is used,
+        and when a claim cannot be written, the resume is sent anyway and recorded later."""
+        resumed = self.write_unwritten()
+        now = self._clock()
+        try:
+            due = self._store.due_for_resume(now)
+            self._active_copy = self._store.in_states([RequestState.ACTIVE])
+        except DatabaseUnavailable as error:
+            due = [r for r in self._active_copy if r.resume_at is not None and r.resume_at <= now]
+            if due:
+                logger.warning("the database cannot be read (%s); resuming from the last schedule read", error)
+            for request in due:
+                self._unwritten.hold(UnwrittenResume(request=request, problem=str(error), next_attempt=now))
+            return resumed + self.write_unwritten()
+        for request in due:
+            if request.id in self._unwritten:
+                continue
+            try:
+                claimed = self._store.transition(
+                    request.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING, now=self._clock(),
+                    claimed_by=self._instance_id,
+                )  # fmt: skip
+            except DatabaseUnavailable as error:
+                self._unwritten.hold(UnwrittenResume(request=request, problem=str(error), next_attempt=now))
+                resumed.extend(self.write_unwritten())
+                continue
             if claimed is None:
                 continue  # resumed by hand, or by another instance, in the meantime
             resumed.extend(self._auto_resume(claimed))
         return resumed
+
+    def write_unwritten(self) -> list[PauseRequest]:
+        """Send the resumes still owed to the recording system, and record those sent; the pauses recorded
+        as resumed now."""
+        recorded: list[PauseRequest] = []
+        for entry in self._unwritten.entries():
+            if not entry.sent:
+                if entry.next_attempt is not None and entry.next_attempt > self._clock():
+                    continue
+                if not self._send_unwritten(entry):
+                    continue
+                entry = replace(entry, sent=True, resumed_by=SYSTEM)
+            recorded.extend(self._finish_resumed([entry.request], entry.resumed_by or SYSTEM, note=entry.note))
+        return [r for r in recorded if r.id not in self._unwritten]
+
+    def _send_unwritten(self, entry: UnwrittenResume) -> bool:
+        """Resume a pause whose state cannot be written; whether the recording system accepted it."""
+        request = entry.request
+        if self._recording_system is None:
+            return False
+        try:
+            outcome = self._recording_system.resume(request.target)
+        except NotFound as error:
+            self._audit_upstream(None, request, "resume", error=error)
+            self._unwritten.update(request.id, sent=True, resumed_by=SYSTEM, note="the call had ended")
+            return True
+        except UpstreamError as error:
+            self._audit_upstream(None, request, "resume", error=error)
+            delay = _retry_delay(entry.attempts)
+            self._unwritten.update(
+                request.id, attempts=entry.attempts + 1, next_attempt=self._clock() + timedelta(seconds=delay)
+            )
+            logger.warning(
+                "automatic resume of request #%s failed (%s); retrying in %ss", request.id, error.user_message(), delay
+            )
+            return False
+        self._audit_upstream(None, request, "resume", outcome=outcome)
+        self._unwritten.update(request.id, sent=True, resumed_by=SYSTEM)
+        logger.warning(
+            "request #%s resumed on time, but the database could not record it (%s); recording it when it can",
+            request.id, entry.problem,
+        )  # fmt: skip
+        return True
 
     def _auto_resume(self, request: PauseRequest) -> list[PauseRequest]:
         if self._recording_system is None:
@@ -832,16 +1105,12 @@ class PauseService:
         return self._finish_resumed([request], SYSTEM)
 
     def _retry_resume_later(self, request: PauseRequest, error: str) -> list[PauseRequest]:
-        delay = min(RESUME_RETRY_CAP_SECONDS, RESUME_RETRY_SECONDS * 2 ** min(request.resume_attempts, 8))
-        now = self._clock()
-        again = self._store.transition(
-            request.id, from_states=[RequestState.RESUMING], to_state=RequestState.ACTIVE, now=now,
-            count_resume_attempt=True, resume_at=now + timedelta(seconds=delay), error=error,
-        )  # fmt: skip
+        delay = _retry_delay(request.resume_attempts)
+        again = self._reactivate(request, resume_at=self._clock() + timedelta(seconds=delay), error=error)
         logger.warning("automatic resume of request #%s failed (%s); retrying in %ss", request.id, error, delay)
         self._audit.record(
             None, action="request.resume_failed", outcome=Outcome.ERROR, target=request.target.value,
-            group=request.group_name, user_id=SYSTEM,
+            group=request.group_name, team_id=request.team_id, user_id=SYSTEM,
             details={"request": request.id, "error": error, "retry_in_seconds": delay},
         )  # fmt: skip
         if again is not None:
@@ -885,7 +1154,8 @@ class PauseService:
                     self._audit_upstream(None, failed, "resume", error=error)
             self._audit.record(
                 None, action="request.failed", outcome=Outcome.ERROR, target=failed.target.value,
-                group=failed.group_name, details={"request": failed.id, "error": note}, user_id=SYSTEM,
+                group=failed.group_name,
+                team_id=failed.team_id, details={"request": failed.id, "error": note}, user_id=SYSTEM,
             )  # fmt: skip
             self._notifier.update_card(failed)
             self._notifier.request_changed(failed)
@@ -904,6 +1174,11 @@ class PauseService:
 
     def next_due(self) -> datetime | None:
         return self._store.next_due()
+
+    @property
+    def has_unwritten(self) -> bool:
+        """Whether resumes wait for the database to record them (or to be sent again)."""
+        return len(self._unwritten) > 0
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -927,6 +1202,38 @@ class PauseService:
         request = self._store.get(request_id)
         assert request is not None
         return request
+
+
+def _clash_text(target: RecordingTarget, other: PauseRequest) -> str:
+    """Why a second request on one target is refused, naming the other name when it came by another."""
+    alias = "" if other.target.value == target.value else f" (the same Webex line as {other.target.value})"
+    if other.state is RequestState.PENDING:
+        return f"{target.value}{alias} already has pause request #{other.id} waiting for approval."
+    return (
+        f"{target.value}{alias} is already paused (request #{other.id}); "
+        f"`/recording resume {other.target.value}` ends it."
+    )
+
+
+def _break_glass_clash_text(target: RecordingTarget, other: PauseRequest) -> str:
+    alias = "" if other.target.value == target.value else f" (the same Webex line as {other.target.value})"
+    return (
+        f"{target.value}{alias} already has an open request (request #{other.id}, {other.state}): it must be "
+        f"decided or cancelled before you break glass (`/recording cancel {other.id}`)."
+    )
+
+
+def _same_call_details(request: PauseRequest) -> dict[str, Any]:
+    """For the audit row: the other open requests on the same call or line that the approvers were shown."""
+    if not request.same_call:
+        return {}
+    return {"same_call": [{"target": s.target, "request": s.request_id, "certain": s.certain}
+                          for s in request.same_call]}  # fmt: skip
+
+
+def _retry_delay(attempts: int) -> int:
+    """Seconds before the next try of a failed automatic resume: doubling, up to a cap."""
+    return min(RESUME_RETRY_CAP_SECONDS, RESUME_RETRY_SECONDS * (1 << min(attempts, 8)))
 
 
 def _remind_at(paused_at: datetime, resume_at: datetime) -> datetime:

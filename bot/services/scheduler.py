@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from bot.logs import new_request_id, request_context
 from bot.services.audit import AuditTrail
 from bot.services.instances import InstanceRegistry
 from bot.services.pauses import PauseService
+from bot.store.database import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,12 @@ MAX_SLEEP_SECONDS = 2.0
 TAKEOVER_CHECK_SECONDS = 2.0
 # How often the audit chain's heads are logged (and once at start).
 AUDIT_HEAD_SECONDS = 24 * 3600.0
+# How soon a pass that failed is tried again.
+RETRY_SECONDS = 1.0
+
+
+class SchedulerPassFailed(Exception):
+    """Some steps of a pass failed (each logged its reason); the others ran."""
 
 
 class Scheduler:
@@ -45,6 +53,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_takeover_check = 0.0
+        self._step_problems: dict[str, str] = {}
 
     def start(self) -> None:
         if self._thread is not None:
@@ -65,15 +74,25 @@ class Scheduler:
         Any thread may call it."""
         # One ID per pass ties its log lines, audit rows and upstream calls together.
         with request_context("sched-" + new_request_id()):
-            if time.monotonic() >= self._next_takeover_check:
-                self._next_takeover_check = time.monotonic() + TAKEOVER_CHECK_SECONDS
-                self._pauses.recover_orphaned(self._instances.live_instances())
-            self._pauses.expire_due()
-            self._pauses.remind_due()
-            self._pauses.resume_due()
-            if time.monotonic() >= self._next_audit_heads:
-                self._next_audit_heads = time.monotonic() + AUDIT_HEAD_SECONDS
-                self._audit.log_heads()
+            # Resumes first, and each step on its own: a database that refuses one step (a lock, a full
+            # disk) must not stop the others, least of all a recording's resume.
+            failed = [name for name, step in self._steps() if not self._survived(name, step)]
+            if failed:
+                raise SchedulerPassFailed(", ".join(failed))
+
+    def _steps(self) -> list[tuple[str, Callable[[], object]]]:
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("resume", self._pauses.resume_due),
+            ("audit", self._audit.write_held),
+        ]
+        if time.monotonic() >= self._next_takeover_check:
+            self._next_takeover_check = time.monotonic() + TAKEOVER_CHECK_SECONDS
+            steps.append(("takeover", lambda: self._pauses.recover_orphaned(self._instances.live_instances())))
+        steps += [("expire", self._pauses.expire_due), ("remind", self._pauses.remind_due)]
+        if time.monotonic() >= self._next_audit_heads:
+            self._next_audit_heads = time.monotonic() + AUDIT_HEAD_SECONDS
+            steps.append(("audit heads", self._audit.log_heads))
+        return steps
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -82,14 +101,34 @@ class Scheduler:
                 self.tick()
                 sleep = self._seconds_until_next_due()
             except Exception:
-                # A locked or unreadable database must not kill the loop: log and try again soon.
-                logger.exception("scheduler pass failed; retrying")
-                sleep = min(self._max_sleep, TAKEOVER_CHECK_SECONDS)
+                # A locked or unreadable database must not kill the loop: try again soon (each failed
+                # step has logged why).
+                sleep = min(self._max_sleep, RETRY_SECONDS)
             self._pauses.schedule_changed.wait(sleep)
 
+    def _survived(self, name: str, step: Callable[[], object]) -> bool:
+        """Run one step; whether it worked. A database problem is logged when it starts and ends, not on
+        every pass while it lasts."""
+        try:
+            step()
+        except DatabaseUnavailable as error:
+            if self._step_problems.get(name) != str(error):
+                logger.warning("scheduler: the %s step cannot use the database (%s); retrying", name, error)
+            self._step_problems[name] = str(error)
+            return False
+        except Exception:
+            logger.exception("scheduler: the %s step failed; retrying", name)
+            return False
+        if self._step_problems.pop(name, None) is not None:
+            logger.info("scheduler: the %s step works again", name)
+        return True
+
     def _seconds_until_next_due(self) -> float:
+        if self._pauses.has_unwritten:
+            return min(self._max_sleep, RETRY_SECONDS)
         due = self._pauses.next_due()
         if due is None:
             return self._max_sleep
         seconds = (due - self._pauses.now()).total_seconds()
         return min(self._max_sleep, max(0.01, seconds))
+

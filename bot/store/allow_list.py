@@ -64,6 +64,9 @@ class AllowListStore:
             if previous is not None and previous.role is Role.ADMIN and role is not Role.ADMIN:
                 _refuse_if_last_admin(tx, team_id)
             group_name = (previous.group_name if previous else None) if group is KEEP_GROUP else group
+            if previous is not None and (previous.role, previous.group_name) == (role, group_name):
+                # Nothing changes: keep who added them and when, rather than claim a change that did not happen.
+                return previous
             tx.run(
                 "INSERT INTO allow_list (team_id, user_id, role, added_by, added_at, group_name) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role, "

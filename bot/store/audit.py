@@ -49,9 +49,11 @@ class AuditStore:
         target: str = "",
         details: str | dict[str, Any] = "",
         group_name: str | None = None,
+        at: datetime | None = None,
     ) -> int:
+        """Append one row to its workspace's chain. `at`: when it happened, if it is written late."""
         content: dict[str, Any] = {
-            "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "at": (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds"),
             "request_id": request_id,
             "team_id": team_id,
             "user_id": user_id,
@@ -96,9 +98,13 @@ class AuditStore:
         if filters.until is not None:
             clauses.append("at < ?")
             params.append(_utc_text(filters.until))
+        if filters.team_id is not None:
+            # Even "" (the bot's own rows) filters: a workspace scope must never widen to every workspace.
+            clauses.append("team_id = ?")
+            params.append(filters.team_id)
         for column, value in (
-            ("team_id", filters.team_id), ("user_id", filters.user_id), ("target", filters.target),
-            ("group_name", filters.group_name), ("action", filters.action),
+            ("user_id", filters.user_id), ("target", filters.target), ("group_name", filters.group_name),
+            ("action", filters.action),
         ):  # fmt: skip
             if value:
                 clauses.append(f"{column} = ?")

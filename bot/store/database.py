@@ -18,7 +18,15 @@ Params = Sequence[Any]
 
 
 class DatabaseUnavailable(Exception):
-    """The database cannot be reached, read or written (missing volume, read-only, locked, full, refused)."""
+    """The database cannot be reached, read or written (missing volume, read-only, locked, full, refused).
+
+    Its message says where and what to do, for operators; `reason` says what is wrong in a few words and
+    names no file, host or user, for answers to callers nobody has authenticated (`/healthz`).
+    """
+
+    def __init__(self, message: str, *, reason: str = "cannot be used right now") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Statements(Protocol):
@@ -67,7 +75,8 @@ class Database(ABC):
 
     @abstractmethod
     def check_writable(self) -> None:
-        """Raise DatabaseUnavailable unless the database can be read and written right now."""
+        """Raise DatabaseUnavailable unless the database can be read and written right now: a real write,
+        committed, because a full disk or a read-only replica lets a transaction begin and fails only then."""
 
     @abstractmethod
     def close(self) -> None: ...

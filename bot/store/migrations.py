@@ -130,6 +130,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE slack_events (event_id TEXT PRIMARY KEY, seen_at TEXT)",
         ),
     ),
+    Migration(
+        "m008_one_target_per_line",
+        (
+            # The Webex line a request's target names (when Webex knows exactly one): an extension and the
+            # numbers of one line are one target, so two open pauses on one line are refused like two on one name.
+            "ALTER TABLE pause_requests ADD COLUMN line_id TEXT",
+            "CREATE UNIQUE INDEX uq_pause_requests_open_line ON pause_requests (team_id, line_id) "
+            "WHERE line_id IS NOT NULL AND kind <> 'extension' "
+            "AND state IN ('pending', 'approved', 'executing', 'active', 'resuming')",
+            "CREATE INDEX idx_pause_requests_line_id ON pause_requests (line_id)",
+            # Other open requests on the same call or line when the request was made (JSON), for its approvers.
+            "ALTER TABLE pause_requests ADD COLUMN same_call TEXT",
+        ),
+    ),
 )
 
 

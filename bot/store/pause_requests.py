@@ -21,6 +21,7 @@ from bot.models import (
     RecordingTarget,
     RequestKind,
     RequestState,
+    SameCall,
     TargetKind,
 )
 from bot.store.database import Database, Row, Statements, moment_text, placeholders
@@ -29,7 +30,7 @@ _COLUMNS = (
     "id, team_id, channel_id, requester_id, target_kind, target, channels, duration_seconds, reason, state, "
     "created_at, expires_at, decided_by, decided_at, paused_at, resume_at, resumed_at, resumed_by, message_ts, "
     "error, attempts, resume_attempts, warning, claimed_by, kind, group_name, approvals_needed, approvals, "
-    "card_channel_id, extends_id, cancelled_by, remind_at, reminded_at, target_user_id"
+    "card_channel_id, extends_id, cancelled_by, remind_at, reminded_at, target_user_id, line_id, same_call"
 )
 
 # Columns a state change may set besides `state` (guards against typos reaching SQL).
@@ -37,7 +38,7 @@ _SETTABLE = frozenset(
     {
         "decided_by", "decided_at", "paused_at", "resume_at", "resumed_at", "resumed_by", "message_ts",
         "error", "warning", "claimed_by", "expires_at", "cancelled_by", "remind_at", "reminded_at",
-        "duration_seconds",
+        "duration_seconds", "same_call",
     }
 )  # fmt: skip
 
@@ -86,25 +87,28 @@ class PauseRequestStore:
         decided_by: str | None = None,
         claimed_by: str | None = None,
         target_user_id: str | None = None,
+        line_id: str | None = None,
+        same_call: tuple[SameCall, ...] = (),
     ) -> PauseRequest | None:
-        """Insert a request, unless its target already has an open one (a pause) or its pause already has an
-        open extension (then None).
+        """Insert a request, unless its target (or the Webex line it names) already has an open one (a pause)
+        or its pause already has an open extension (then None).
 
-        Unique indexes on the open requests decide: of two people asking at once for the same extension,
-        on one instance or two, exactly one gets a request.
+        Unique indexes on the open requests decide: of two people asking at once for the same extension, or
+        for an extension and a number of its line, on one instance or two, exactly one gets a request.
         """
         row = self._database.one(
             "INSERT INTO pause_requests (team_id, channel_id, requester_id, target_kind, target, channels, "
             "duration_seconds, reason, state, created_at, expires_at, updated_at, attempts, resume_attempts, "
             "warning, kind, group_name, approvals_needed, approvals, card_channel_id, extends_id, decided_by, "
-            "decided_at, claimed_by, target_user_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?) "
+            "decided_at, claimed_by, target_user_id, line_id, same_call) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?, ?, ?) "
             f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
             [
                 team_id, channel_id, requester_id, target.kind.value, target.value, channels.value,
                 duration_seconds, reason, state.value, _text(created_at), _text(expires_at), _text(created_at),
                 warning, kind.value, group_name, approvals_needed, card_channel_id, extends_id, decided_by,
-                _text(created_at) if decided_by else None, claimed_by, target_user_id,
+                _text(created_at) if decided_by else None, claimed_by, target_user_id, line_id,
+                same_call_json(same_call),
             ],
         )  # fmt: skip
         return _request(row) if row else None
@@ -320,6 +324,22 @@ class PauseRequestStore:
         )
         return [_request(row) for row in rows]
 
+    def open_naming(self, targets: Iterable[str], line_ids: Iterable[str]) -> list[PauseRequest]:
+        """Open pauses (not extensions) of every workspace whose target is one of `targets` or that name one
+        of the Webex lines `line_ids`: the requests that may act on the same recording."""
+        names, lines = sorted(set(targets)), sorted(set(line_ids))
+        matches = [f"target IN ({placeholders(names)})"] if names else []
+        if lines:
+            matches.append(f"line_id IN ({placeholders(lines)})")
+        if not matches:
+            return []
+        rows = self._database.all(
+            f"SELECT {_COLUMNS} FROM pause_requests WHERE ({' OR '.join(matches)}) AND state IN "
+            f"({placeholders(_OPEN)}) AND COALESCE(kind, 'pause') <> ? ORDER BY id",
+            [*names, *lines, *_OPEN, RequestKind.EXTENSION.value],
+        )
+        return [_request(row) for row in rows]
+
     def open_for_target(self, team_id: str, target: str) -> list[PauseRequest]:
         """Open pauses (not extensions) on this target."""
         rows = self._database.all(
@@ -349,6 +369,21 @@ def _parse_approvals(text: str | None) -> tuple[Approval, ...]:
     if not text:
         return ()
     return tuple(Approval(approver_id=item["by"], at=datetime.fromisoformat(item["at"])) for item in json.loads(text))
+
+
+def same_call_json(same_call: Iterable[SameCall]) -> str | None:
+    """The `same_call` column's text (None for none), also for `update_fields`."""
+    items = [{"target": s.target, "request": s.request_id, "certain": s.certain} for s in same_call]
+    return json.dumps(items) if items else None
+
+
+def _parse_same_call(text: str | None) -> tuple[SameCall, ...]:
+    if not text:
+        return ()
+    return tuple(
+        SameCall(target=str(item["target"]), request_id=item.get("request"), certain=bool(item.get("certain", True)))
+        for item in json.loads(text)
+    )
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -390,4 +425,6 @@ def _request(row: Row) -> PauseRequest:
         remind_at=_moment(row["remind_at"]),
         reminded_at=_moment(row["reminded_at"]),
         target_user_id=row["target_user_id"],
+        line_id=row["line_id"],
+        same_call=_parse_same_call(row["same_call"]),
     )

@@ -26,6 +26,9 @@ POOL_MAX_SIZE = 10
 CONNECT_TIMEOUT_SECONDS = 5
 # A connection waits at most this long for a free slot in the pool before the request is refused.
 POOL_WAIT_SECONDS = 5.0
+# How long a statement waits for a row or advisory lock another session holds, like SQLite's busy timeout:
+# a write stuck behind a lock fails in plain words instead of hanging a request (or a resume) for ever.
+LOCK_TIMEOUT = "2s"
 
 # SQLSTATE classes and codes that mean "the database cannot be used right now" (not a bug in a query).
 _UNAVAILABLE_CLASSES = ("08", "53", "57", "58", "28", "3D")
@@ -41,16 +44,18 @@ def _pg_sql(sql: str) -> str:
 class _Session:
     """One pooled connection, speaking the Statements protocol."""
 
-    def __init__(self, conn: psycopg.Connection[Row], describe: Callable[[BaseException], str]) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Row], unavailable: Callable[[BaseException], DatabaseUnavailable]
+    ) -> None:
         self.conn = conn
-        self._describe = describe
+        self._unavailable = unavailable
 
     def _execute(self, sql: str, params: Params) -> psycopg.Cursor[Row]:
         try:
             return self.conn.execute(_pg_sql(sql), tuple(params))
         except psycopg.Error as error:
             if is_unavailable(error):
-                raise DatabaseUnavailable(self._describe(error)) from error
+                raise self._unavailable(error) from error
             raise
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
@@ -108,6 +113,8 @@ class PostgresDatabase(Database):
 
     def migrate(self) -> list[str]:
         with self.transaction() as tx:
+            # Another instance may be migrating: wait for it however long it takes.
+            tx.run("SET LOCAL lock_timeout = 0")
             tx.one("SELECT pg_advisory_xact_lock(?)", [_MIGRATION_LOCK_KEY])
             return migrations.apply_pending(tx, self.engine, now=_now())
 
@@ -120,11 +127,15 @@ class PostgresDatabase(Database):
     def check_writable(self) -> None:
         """Reachable, schema present, and a write accepted (a read-only replica or a full disk refuses it)."""
         try:
-            with self._session() as session, session.conn.transaction(force_rollback=True):
+            # Committed: a full disk fails only when the write-ahead log is flushed at COMMIT.
+            with self._session() as session, session.conn.transaction():
                 session.one(f"SELECT count(*) AS applied FROM {migrations.MIGRATIONS_TABLE}")
-                session.run(f"UPDATE {migrations.MIGRATIONS_TABLE} SET applied_at = applied_at")
+                session.run(
+                    f"UPDATE {migrations.MIGRATIONS_TABLE} SET applied_at = applied_at "
+                    f"WHERE name = (SELECT min(name) FROM {migrations.MIGRATIONS_TABLE})"
+                )
         except psycopg.Error as error:
-            raise DatabaseUnavailable(self.describe_error(error)) from error
+            raise self.unavailable(error) from error
 
     def continue_ids_after_copy(self, tx: Statements, table: str) -> None:
         # An identity column keeps its own counter, which rows inserted with explicit IDs do not move.
@@ -146,7 +157,7 @@ class PostgresDatabase(Database):
     def _session(self) -> Iterator[_Session]:
         pool = self._open_pool()
         with self._guard(), pool.connection(timeout=POOL_WAIT_SECONDS) as conn:
-            yield _Session(conn, self.describe_error)
+            yield _Session(conn, self.unavailable)
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -156,11 +167,12 @@ class PostgresDatabase(Database):
         except PoolTimeout as error:
             raise DatabaseUnavailable(
                 f"PostgreSQL at {self._safe} gave the bot no connection within {POOL_WAIT_SECONDS:g} s: "
-                "the server is unreachable, or every connection is busy"
+                "the server is unreachable, or every connection is busy",
+                reason="unreachable",
             ) from error
         except psycopg.Error as error:
             if is_unavailable(error):
-                raise DatabaseUnavailable(self.describe_error(error)) from error
+                raise self.unavailable(error) from error
             raise
 
     def _open_pool(self) -> ConnectionPool[psycopg.Connection[Row]]:
@@ -171,7 +183,7 @@ class PostgresDatabase(Database):
                 try:
                     psycopg.connect(self._url, connect_timeout=CONNECT_TIMEOUT_SECONDS).close()
                 except psycopg.Error as error:
-                    raise DatabaseUnavailable(self.describe_error(error)) from None
+                    raise self.unavailable(error) from None
                 pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
                     self._url,
                     min_size=1,
@@ -181,12 +193,13 @@ class PostgresDatabase(Database):
                     name="recording-bot",
                     # A connection the server dropped (restart, failover) is found out before it is used.
                     check=ConnectionPool.check_connection,
+                    configure=_configure,
                 )
                 try:
                     pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS + 1)
                 except PoolTimeout:
                     pool.close()
-                    raise DatabaseUnavailable(self._first_connection_problem()) from None
+                    raise DatabaseUnavailable(self._first_connection_problem(), reason="unreachable") from None
                 self._pool = pool
             return self._pool
 
@@ -201,12 +214,36 @@ class PostgresDatabase(Database):
     def describe_error(self, error: BaseException) -> str:
         return describe_postgres_error(self._safe, error)
 
+    def unavailable(self, error: BaseException) -> DatabaseUnavailable:
+        return DatabaseUnavailable(self.describe_error(error), reason=_reason(error))
+
 
 def is_unavailable(error: psycopg.Error) -> bool:
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return True
     code = getattr(error, "sqlstate", None) or ""
     return code.startswith(_UNAVAILABLE_CLASSES) or code in _UNAVAILABLE_CODES
+
+
+def _configure(conn: psycopg.Connection[Row]) -> None:
+    conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+
+
+def _reason(error: BaseException) -> str:
+    """A few words for what is wrong, naming no host or user."""
+    code = getattr(error, "sqlstate", None) or ""
+    text = str(error).lower()
+    if code == "53100" or "no space left" in text or "disk full" in text:
+        return "the disk is full"
+    if code == "25006" or "read-only" in text:
+        return "read-only"
+    if code.startswith("28") or code == "42501":
+        return "refused the bot's login or rights"
+    if code in ("40001", "40P01", "55P03"):
+        return "locked by another session"
+    if code == "3D000":
+        return "does not exist"
+    return "unreachable"
 
 
 def describe_postgres_error(where: str, error: BaseException) -> str:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -15,9 +19,18 @@ import sqlite_utils
 from bot.store import migrations
 from bot.store.database import Database, DatabaseUnavailable, Params, Row, Statements
 
+logger = logging.getLogger(__name__)
+
+# The file holds Webex tokens (access and refresh): only the bot's own user may read it. SQLite gives its
+# -wal and -shm files the mode of the database file, so creating that one 0600 covers all three.
+FILE_MODE = 0o600
+_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
 # Long enough to ride out another writer's short transaction; short enough that a request that
 # cannot get the lock still answers the user well within Slack's patience.
 BUSY_TIMEOUT_MS = 2000
+# Less free space than this on the database's disk fails the health check: the disk is full.
+MIN_FREE_BYTES = 1 << 20
 
 # Where sqlite_utils.Migrations kept the names of applied migrations before schema_migrations existed.
 _LEGACY_MIGRATIONS = "_sqlite_migrations"
@@ -51,15 +64,27 @@ class _Connection:
             return self.conn.execute(sql, tuple(params))
         except sqlite3.Error as error:
             if _is_unavailable(error):
-                raise DatabaseUnavailable(describe_database_error(self._path, error)) from error
+                raise unavailable(self._path, error) from error
             raise
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
-        row = self.execute(sql, params).fetchone()
+        # A statement with RETURNING runs as its rows are fetched: a full disk or a lock is met there.
+        with self._described():
+            row = self.execute(sql, params).fetchone()
         return dict(row) if row is not None else None
 
     def all(self, sql: str, params: Params = ()) -> list[Row]:
-        return [dict(row) for row in self.execute(sql, params).fetchall()]
+        with self._described():
+            return [dict(row) for row in self.execute(sql, params).fetchall()]
+
+    @contextmanager
+    def _described(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as error:
+            if _is_unavailable(error):
+                raise unavailable(self._path, error) from error
+            raise
 
     def run(self, sql: str, params: Params = ()) -> int:
         return self.execute(sql, params).rowcount
@@ -78,6 +103,7 @@ class SqliteDatabase(Database):
         self._local = threading.local()
         self._all_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
+        self._protected = False
 
     @property
     def location(self) -> str:
@@ -118,7 +144,7 @@ class SqliteDatabase(Database):
                 self._adopt_legacy_migrations(tx)
                 return migrations.apply_pending(tx, self.engine, now=_now())
         except (sqlite3.Error, OSError) as error:
-            raise DatabaseUnavailable(describe_database_error(self.path, error)) from error
+            raise unavailable(self.path, error) from error
 
     def pending_migrations(self) -> list[str]:
         connection = self._connection()
@@ -128,13 +154,30 @@ class SqliteDatabase(Database):
         return [m.name for m in migrations.pending(migrations.applied_names(connection))]
 
     def check_writable(self) -> None:
+        self._check_free_space()
         try:
             connection = self._connection()
             connection.conn.execute(f"SELECT count(*) FROM {migrations.MIGRATIONS_TABLE}").fetchone()
-            connection.conn.execute("BEGIN IMMEDIATE")
-            connection.conn.execute("ROLLBACK")
+            # A row rewritten with its own value: nothing changes, but the page goes to disk at COMMIT.
+            with self.transaction() as tx:
+                tx.execute(
+                    f"UPDATE {migrations.MIGRATIONS_TABLE} SET applied_at = applied_at "
+                    f"WHERE name = (SELECT min(name) FROM {migrations.MIGRATIONS_TABLE})"
+                )
         except sqlite3.Error as error:
-            raise DatabaseUnavailable(describe_database_error(self.path, error)) from error
+            raise unavailable(self.path, error) from error
+
+    def _check_free_space(self) -> None:
+        # A write can still fit in the write-ahead log's old pages when the disk is full, so a write that
+        # succeeds proves little there; the free space says what the next checkpoint or larger write meets.
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError:
+            return  # the write below reports a missing folder in its own words
+        if free < MIN_FREE_BYTES:
+            full = sqlite3.OperationalError("database or disk is full")
+            full.sqlite_errorcode = sqlite3.SQLITE_FULL
+            raise unavailable(self.path, full)
 
     def continue_ids_after_copy(self, tx: Statements, table: str) -> None:
         """Nothing to do: an INTEGER PRIMARY KEY always continues after the largest ID."""
@@ -153,10 +196,11 @@ class SqliteDatabase(Database):
         """This thread's connection, opened on first use."""
         current: _Connection | None = getattr(self._local, "connection", None)
         if current is None:
+            self._protect_files()
             try:
                 conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             except sqlite3.Error as error:
-                raise DatabaseUnavailable(describe_database_error(self.path, error)) from error
+                raise unavailable(self.path, error) from error
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             # A read-only file cannot switch journal mode; reads still work, writes will say why.
@@ -169,6 +213,25 @@ class SqliteDatabase(Database):
             with self._all_lock:
                 self._all.append(conn)
         return current
+
+    def _protect_files(self) -> None:
+        """Create the file owner-only before SQLite would create it with the umask's mode, and tighten an
+        existing file (and its -wal/-shm) that others may read, once per process."""
+        # Held throughout: another thread's first connection must not create the file first, with the umask's mode.
+        with self._all_lock:
+            if self._protected:
+                return
+            self._protected = True
+            try:
+                if self.path.parent.is_dir():
+                    # O_EXCL: never touch a file another process creates at the same moment (an empty file is a
+                    # valid database).
+                    with suppress(FileExistsError):
+                        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+            except OSError:
+                return  # SQLite's own open reports why the file cannot be created, in words
+            for suffix in _COMPANIONS:
+                _tighten(Path(f"{self.path}{suffix}"))
 
     def _adopt_legacy_migrations(self, tx: _Connection) -> None:
         """A file created before schema_migrations existed: record its applied migrations there once."""
@@ -191,11 +254,58 @@ class SqliteDatabase(Database):
         return {str(row["name"]) for row in rows}
 
 
+def _tighten(path: Path) -> None:
+    """Make `path` readable by its owner only, saying so when it was not; a file we may not change is left as
+    it is, with a warning."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return  # absent (no -wal yet) or unreadable: nothing to tighten
+    if not mode & 0o077:
+        return
+    try:
+        os.chmod(path, mode & ~0o077)
+    except OSError as error:
+        logger.warning(
+            "%s can be read by other users of this host (mode %04o) and could not be changed (%s): it holds Webex "
+            "tokens; run `chmod 600 %s` as its owner", path, mode, error.strerror or type(error).__name__, path,
+        )  # fmt: skip
+        return
+    logger.warning(
+        "%s could be read by other users of this host (mode %04o); it holds Webex tokens, so it is now %04o",
+        path, mode, mode & ~0o077,
+    )  # fmt: skip
+
+
 def _is_unavailable(error: sqlite3.Error) -> bool:
     code: Any = getattr(error, "sqlite_errorcode", None)
     if isinstance(code, int):
         return (code & 0xFF) in _UNAVAILABLE_CODES
     return isinstance(error, sqlite3.OperationalError) and "unable to open" in str(error).lower()
+
+
+def unavailable(path: Path, error: BaseException) -> DatabaseUnavailable:
+    return DatabaseUnavailable(describe_database_error(path, error), reason=_reason(error))
+
+
+def _reason(error: BaseException) -> str:
+    """A few words for what is wrong, naming no file."""
+    code = getattr(error, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    text = str(error).lower()
+    if primary == sqlite3.SQLITE_FULL or "disk is full" in text:
+        return "the disk is full"
+    if primary == sqlite3.SQLITE_READONLY or "readonly" in text:
+        return "read-only"
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
+        return "locked by another process"
+    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return "damaged"
+    if primary == sqlite3.SQLITE_IOERR:
+        return "disk I/O error"
+    if "no such table" in text:
+        return "has no schema yet"
+    return "cannot be opened"
 
 
 def describe_database_error(path: Path, error: BaseException) -> str:

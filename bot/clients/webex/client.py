@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from bot import redaction
 from bot.clients.errors import NotFound
+from bot.clients.limits import DEFAULT_LIMITS, AnswerLimits
 from bot.clients.webex.lines import LineIndex
 from bot.clients.webex.tokens import WebexRefreshCredentials, WebexTokenKeeper, WebexTokenStore
 from bot.clients.webex.transport import SYSTEM_NAME, WebexTransport
@@ -58,6 +59,7 @@ class WebexClient:
         max_retries: int = 3,
         max_retry_after_seconds: float = 10,
         sleep: Callable[[float], None] = time.sleep,
+        answer_limits: AnswerLimits = DEFAULT_LIMITS,
     ) -> None:
         self._transport = WebexTransport(
             http=http,
@@ -67,6 +69,7 @@ class WebexClient:
             max_retries=max_retries,
             max_retry_after_seconds=max_retry_after_seconds,
             sleep=sleep,
+            answer_limits=answer_limits,
         )
         self._tokens = WebexTokenKeeper(
             transport=self._transport,
@@ -228,7 +231,12 @@ class WebexClient:
         link = response.links.get("next", {}).get("url")
         if not link:
             return None
-        next_url = response.request.url.join(link)
+        try:
+            next_url = response.request.url.join(link)
+        except httpx.InvalidURL:
+            raise self._transport.bad_response(
+                "Webex sent a next-page link that is not a valid URL; the bot did not follow it", response
+            ) from None
         base = self._transport.base
         # The bearer token goes with the request: never follow a link to another host.
         if (next_url.scheme, next_url.host, next_url.port) != (base.scheme, base.host, base.port):

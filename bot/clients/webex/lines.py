@@ -83,6 +83,17 @@ def numbers_of(line: VirtualLine) -> set[str]:
     return {_PHONE_PUNCTUATION.sub("", number) for number in numbers}
 
 
+def names_of(line: VirtualLine) -> set[str]:
+    """Every name a pause target may give this line: its extension, its ESN, and its E.164 numbers with and
+    without "+" (a long run of digits is read as a number typed without its "+", as `find` does)."""
+    if line.number is None:
+        return set()
+    names = {str(e) for e in (line.number.extension, line.number.esn) if e}
+    for number in numbers_of(line):
+        names |= {number, number.removeprefix("+")}
+    return names
+
+
 def _decoded_id(webex_id: str) -> str | None:
     padded = webex_id + "=" * (-len(webex_id) % 4)
     for decode in (base64.urlsafe_b64decode, base64.b64decode):

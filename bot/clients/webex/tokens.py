@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 _RENEW_BEFORE_EXPIRY = timedelta(minutes=5)
 # Used only when the token endpoint omits expires_in, so the bot renews soon rather than never.
 _ASSUMED_TOKEN_LIFETIME_SECONDS = 3600
+# Webex access tokens live 14 days; a lifetime past a year is not one Webex gave.
+_MAX_TOKEN_LIFETIME_SECONDS = 366 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -224,7 +226,12 @@ class WebexTokenKeeper:
         new_refresh = new_refresh if isinstance(new_refresh, str) and new_refresh else refresh_token
         self._redactor.add(access_token, new_refresh)
         expires_in = payload.get("expires_in")
-        if not isinstance(expires_in, int | float) or isinstance(expires_in, bool) or expires_in <= 0:
+        # JSON also carries NaN, Infinity and 1e300, which no datetime can add.
+        if (
+            not isinstance(expires_in, int | float)
+            or isinstance(expires_in, bool)
+            or not 0 < expires_in <= _MAX_TOKEN_LIFETIME_SECONDS
+        ):
             logger.warning("Webex token answer has no usable expires_in; assuming one hour")
             expires_in = _ASSUMED_TOKEN_LIFETIME_SECONDS
         return WebexTokens(

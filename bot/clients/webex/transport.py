@@ -21,6 +21,7 @@ from bot.clients.errors import (
     UpstreamRejected,
     UpstreamUnreachable,
 )
+from bot.clients.limits import DEFAULT_LIMITS, AnswerLimits, AnswerTooLarge, AnswerTooSlow, read_bounded, size_text
 from bot.redaction import SecretRedactor, redact_url
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,10 @@ class WebexTransport:
         max_retries: int,
         max_retry_after_seconds: float,
         sleep: Callable[[float], None],
+        answer_limits: AnswerLimits = DEFAULT_LIMITS,
     ) -> None:
         self._http = http
+        self._answer_limits = answer_limits
         self.base_url = base_url.rstrip("/")
         self.base = httpx.URL(self.base_url)
         self._redactor = redactor
@@ -110,9 +113,32 @@ class WebexTransport:
         shown_url = redact_url(str(full_url))
         started = time.perf_counter()
         try:
-            response = self._http.request(method, url, params=params, data=data, headers=headers)
-            # Read now so a body that stalls counts as a timeout here, not somewhere later.
-            response.read()
+            request = self._http.build_request(method, url, params=params, data=data, headers=headers)
+            # Read whole now, within bounds, so a body that stalls counts as a timeout here, not somewhere later.
+            response = read_bounded(self._http.send(request, stream=True), self._answer_limits)
+        except AnswerTooLarge as exc:
+            logger.warning("Webex %s %s: %s; stopped reading", method, shown_url, exc)
+            raise UpstreamBadResponse(
+                f"Webex sent an answer larger than {size_text(exc.limit)}; the bot stopped reading it "
+                "— check WEBEX_API_URL and any proxy in between",
+                system=SYSTEM_NAME,
+                detail=self._redactor(f"{exc}: {method} {shown_url}"),
+            ) from None
+        except AnswerTooSlow as exc:
+            logger.warning("Webex %s %s: %s; stopped waiting", method, shown_url, exc)
+            raise UpstreamUnreachable(
+                f"Webex was still sending its answer after {exc.seconds:g} s; the bot stopped waiting "
+                "— try again in a minute",
+                system=SYSTEM_NAME,
+                detail=self._redactor(f"{exc}: {method} {shown_url}"),
+            ) from None
+        except httpx.DecodingError as exc:
+            logger.warning("Webex %s %s: the answer cannot be decoded (%s)", method, shown_url, exc)
+            raise UpstreamBadResponse(
+                "Webex sent an answer the bot cannot decode (broken compression) — check any proxy in between",
+                system=SYSTEM_NAME,
+                detail=self._redactor(f"{type(exc).__name__}: {exc}: {method} {shown_url}"),
+            ) from None
         except httpx.TimeoutException as exc:
             elapsed_ms = (time.perf_counter() - started) * 1000
             logger.warning("Webex %s %s timed out after %.0f ms", method, shown_url, elapsed_ms)
@@ -174,7 +200,9 @@ class WebexTransport:
             problem = "Webex sent a web page instead of JSON — a proxy or sign-in page may be in the way"
         else:
             try:
-                payload = json.loads(text)
+                payload = _loads(text)
+            except _NestedTooDeeply:
+                problem = "Webex sent malformed JSON (nested too deeply)"
             except ValueError:
                 problem = "Webex sent malformed JSON"
             else:
@@ -295,7 +323,19 @@ def tracking_id(response: httpx.Response) -> str | None:
 
 def _error_body(response: httpx.Response) -> dict[str, Any] | None:
     try:
-        payload = json.loads(response.text)
+        payload = _loads(response.text)
     except ValueError:
         return None
     return payload if isinstance(payload, dict) else None
+
+
+class _NestedTooDeeply(ValueError):
+    """JSON nested past the parser's depth, for which json.loads raises RecursionError."""
+
+
+def _loads(text: str) -> Any:
+    """json.loads, with every way it fails as a ValueError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise _NestedTooDeeply from None

@@ -21,6 +21,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     at: float = field(default_factory=time.time)
+    # The client's (address, port): requests over one kept-alive connection share it.
+    peer: tuple[str, int] = ("", 0)
 
     @property
     def form(self) -> dict[str, str]:
@@ -35,6 +37,21 @@ class RecordedRequest:
         return merged
 
 
+@dataclass(frozen=True)
+class StreamedBody:
+    """A body written piece by piece instead of held in memory: `chunk`, `count` times (None: until the client
+    hangs up), `interval_seconds` apart. Its length is announced in Content-Length when known and `announce`."""
+
+    chunk: bytes
+    count: int | None
+    interval_seconds: float = 0.0
+    announce: bool = True
+
+    @property
+    def length(self) -> int | None:
+        return len(self.chunk) * self.count if self.count is not None and self.announce else None
+
+
 @dataclass
 class Reply:
     """What the simulator sends back."""
@@ -46,6 +63,8 @@ class Reply:
     delay_seconds: float = 0.0
     # Close the connection without answering (the client sees a protocol error).
     drop: bool = False
+    # Sent instead of `body` when set (see StreamedBody).
+    stream: StreamedBody | None = None
 
 
 Handler = Callable[[RecordedRequest], Reply]
@@ -86,6 +105,7 @@ class SimulatedServer:
                     query=dict(parse_qsl(parts.query, keep_blank_values=True)),
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
+                    peer=(str(self.client_address[0]), int(self.client_address[1])),
                 )
                 owner._record(request)
                 reply = owner.handle(request)
@@ -93,6 +113,9 @@ class SimulatedServer:
                     time.sleep(reply.delay_seconds)
                 if reply.drop:
                     self.close_connection = True
+                    return
+                if reply.stream is not None:
+                    self._stream(reply, reply.stream)
                     return
                 payload = reply.body.encode() if isinstance(reply.body, str) else reply.body
                 try:
@@ -107,6 +130,29 @@ class SimulatedServer:
                     # The client gave up (its timeout); nothing more to do.
                     self.close_connection = True
 
+            def _stream(self, reply: Reply, stream: StreamedBody) -> None:
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                if stream.length is not None:
+                    self.send_header("Content-Length", str(stream.length))
+                else:
+                    # No length: the body ends when the connection closes.
+                    self.close_connection = True
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                sent = 0
+                try:
+                    while stream.count is None or sent < stream.count:
+                        self.wfile.write(stream.chunk)
+                        owner._count_streamed(len(stream.chunk))
+                        sent += 1
+                        if stream.interval_seconds:
+                            time.sleep(stream.interval_seconds)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client stopped reading and hung up.
+                    self.close_connection = True
+
             do_GET = _serve  # noqa: N815
             do_POST = _serve  # noqa: N815
             do_PUT = _serve  # noqa: N815
@@ -115,6 +161,7 @@ class SimulatedServer:
                 return
 
         self._server = _Server((host, port), _RequestHandler)
+        self._streamed_bytes = 0
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -151,6 +198,16 @@ class SimulatedServer:
         with self._arrived:
             self._requests.append(request)
             self._arrived.notify_all()
+
+    def _count_streamed(self, size: int) -> None:
+        with self._lock:
+            self._streamed_bytes += size
+
+    @property
+    def streamed_bytes(self) -> int:
+        """How many body bytes of streamed replies (see StreamedBody) reached the network so far."""
+        with self._lock:
+            return self._streamed_bytes
 
     @property
     def requests(self) -> list[RecordedRequest]:
