@@ -193,3 +193,10 @@ def test_console_says_what_a_line_lacks_and_which_word_was_meant() -> None:
     assert "I don't know the subcommand `paus`. Did you mean `pause`?" in out
     assert "`wait` takes a number of seconds, e.g. `wait 21`" in out
     assert "(waiting 0.2 s; what the bot does meanwhile shows here)" in out
+
+
+def test_typed_text_reaches_the_bot_escaped_as_slack_sends_it() -> None:
+    script = "/recording pause 8857 1m caller reads a card & <number>; /recording allow <@U0NEW> requester; quit"
+    out = _console("--demo", "-c", script, stdin="")
+    assert "caller reads a card & <number>" in out  # not swallowed as a Slack token
+    assert "@U0NEW is now allowed as requester" in out  # a typed mention stays a mention

@@ -28,6 +28,7 @@ from tests.conftest import AGENT, LEAD, SIGNING_SECRET, TEAM, ServedBot
 from tests.pause_helpers import audit_rows, buttons, cards, posted_card, wait_for_state, wait_until
 from tests.process_helpers import acked_in_time
 from tests.slack_requests import SlackSender
+from tests.test_pause_schedule import _paused
 
 # The lock is an SQLite file lock; PostgreSQL outages have tests of their own.
 pytestmark = [pytest.mark.usefixtures("roles"), pytest.mark.engines("sqlite")]
@@ -126,15 +127,6 @@ def test_reads_still_answer_while_the_database_is_locked(
 # -- resumes get through a database that cannot be written -----------------------------------------
 
 
-def _active_pause(sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot, duration: str = "5m") -> int:
-    acked_in_time(lambda: sender.command(f"pause 8856 {duration} customer reads a card number", user=AGENT))
-    card = wait_until(lambda: cards(slack) and cards(slack)[-1], what="the approval card")
-    request_id = int(buttons(card)[0]["value"])
-    acked_in_time(lambda: sender.click("recording_approve", str(request_id), user=LEAD, message_ts=card["ts"]))
-    wait_for_state(bot, request_id, RequestState.ACTIVE)
-    return request_id
-
-
 def _resumes(recording_system: SimulatedRecordingSystem) -> list[dict[str, str]]:
     return [c for c in recording_system.mute_calls() if c["mute"] == "0"]
 
@@ -146,7 +138,7 @@ def test_a_resume_by_hand_reaches_the_recording_system_while_the_database_is_loc
     served: ServedBot,
     bot: RecordingBot,
 ) -> None:
-    request_id = _active_pause(sender, slack, bot)
+    request_id = _paused(sender, slack, bot)
     slack.clear()
     with locked(served.config.database_path):
         acked_in_time(lambda: sender.command("resume 8856", user=AGENT))
@@ -185,7 +177,7 @@ def test_the_automatic_resume_is_on_time_while_the_database_is_locked_and_is_rec
     served: ServedBot,
     bot: RecordingBot,
 ) -> None:
-    request_id = _active_pause(sender, slack, bot)
+    request_id = _paused(sender, slack, bot)
     with locked(served.config.database_path):
         served.clock.advance(minutes=5, seconds=1)
         wait_until(lambda: _resumes(recording_system), timeout=REPLY_SECONDS, what="the automatic resume")
@@ -226,7 +218,7 @@ def test_a_full_disk_fails_the_health_check_and_resumes_still_get_through(
         sender = SlackSender(
             base_url=served.url, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url
         )
-        request_id = _active_pause(sender, slack, served.bot)
+        request_id = _paused(sender, slack, served.bot)
         filler = mount_point / "filler"
         with filler.open("wb", buffering=0) as out, suppress(OSError):
             while True:

@@ -33,6 +33,7 @@ from bot.action_ids import (
     ACTION_SETTINGS_PICK,
 )
 from bot.app import RecordingBot, create_app
+from bot.blocks.text import escape
 from bot.config import Config, config_from
 from bot.grammar import USAGE, closest_word, read_user_id
 from bot.models import Invocation, Role, SlackUser
@@ -277,7 +278,7 @@ class Console:
             self._say(f"`{head}` is not a console command; did you mean `{guess}`? (`help` lists them)")
         else:
             text = line[len("/recording") :].strip() if head == "/recording" else line
-            response = self._sandbox.sender.command(text, user=self.user)
+            response = self._sandbox.sender.command(_as_slack_sends(text), user=self.user)
             if response.status_code != 200:
                 self._say(f"(the bot answered HTTP {response.status_code})")
             self._settle()
@@ -542,3 +543,12 @@ def split_script(text: str) -> list[str]:
     lexer.whitespace = ";"
     lexer.whitespace_split = True
     return [part.strip() for part in lexer if part.strip()]
+
+
+# What Slack leaves as typed in a command's text: mentions, channel links and special tokens.
+_SLACK_TOKEN = re.compile(r"(<[@#!][^<>\s]+>)")
+
+
+def _as_slack_sends(text: str) -> str:
+    """Typed text as Slack delivers it: `&`, `<` and `>` escaped, except inside the tokens Slack makes."""
+    return "".join(part if _SLACK_TOKEN.fullmatch(part) else escape(part) for part in _SLACK_TOKEN.split(text))

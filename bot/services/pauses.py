@@ -1018,34 +1018,36 @@ class PauseService:
 
         The database's schedule is the truth; when it cannot be read, the last copy read from it is used,
         and when a claim cannot be written, the resume is sent anyway and recorded later."""
-        resumed = self.write_unwritten()
         now = self._clock()
+        unreadable: str | None = None
         try:
-            due = self._store.due_for_resume(now)
             self._active_copy = self._store.in_states([RequestState.ACTIVE])
         except DatabaseUnavailable as error:
-            due = [r for r in self._active_copy if r.resume_at is not None and r.resume_at <= now]
-            if due:
-                logger.warning("the database cannot be read (%s); resuming from the last schedule read", error)
-            for request in due:
-                self._unwritten.hold(UnwrittenResume(request=request, problem=str(error), next_attempt=now))
-            return resumed + self.write_unwritten()
+            unreadable = str(error)
+        due = sorted(
+            (r for r in self._active_copy if r.resume_at is not None and r.resume_at <= now),
+            key=lambda r: r.resume_at or now,
+        )
+        due = [r for r in due if r.id not in self._unwritten]
+        if due and unreadable is not None:
+            logger.warning("the database cannot be read (%s); resuming from the last schedule read", unreadable)
+        resumed: list[PauseRequest] = []
         for request in due:
-            if request.id in self._unwritten:
-                continue
             try:
+                if unreadable is not None:
+                    raise DatabaseUnavailable(unreadable)
                 claimed = self._store.transition(
                     request.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING, now=self._clock(),
                     claimed_by=self._instance_id,
                 )  # fmt: skip
             except DatabaseUnavailable as error:
+                # Sent below with the others the database owes, and recorded once it takes writes.
                 self._unwritten.hold(UnwrittenResume(request=request, problem=str(error), next_attempt=now))
-                resumed.extend(self.write_unwritten())
                 continue
             if claimed is None:
                 continue  # resumed by hand, or by another instance, in the meantime
             resumed.extend(self._auto_resume(claimed))
-        return resumed
+        return resumed + self.write_unwritten()
 
     def write_unwritten(self) -> list[PauseRequest]:
         """Send the resumes still owed to the recording system, and record those sent; the pauses recorded

@@ -254,13 +254,6 @@ class PauseRequestStore:
         )
         return [_request(row) for row in rows]
 
-    def due_for_resume(self, now: datetime) -> list[PauseRequest]:
-        rows = self._database.all(
-            f"SELECT {_COLUMNS} FROM pause_requests WHERE state = ? AND resume_at <= ? ORDER BY resume_at",
-            [RequestState.ACTIVE.value, _text(now)],
-        )
-        return [_request(row) for row in rows]
-
     def due_for_reminder(self, now: datetime) -> list[PauseRequest]:
         rows = self._database.all(
             f"SELECT {_COLUMNS} FROM pause_requests WHERE state = ? AND remind_at <= ? AND reminded_at IS NULL "

@@ -235,9 +235,7 @@ class SqliteDatabase(Database):
 
     def _adopt_legacy_migrations(self, tx: _Connection) -> None:
         """A file created before schema_migrations existed: record its applied migrations there once."""
-        tx.run(
-            f"CREATE TABLE IF NOT EXISTS {migrations.MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)"
-        )
+        tx.run(f"CREATE TABLE IF NOT EXISTS {migrations.MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)")
         for name in self._legacy_names(tx):
             tx.run(
                 f"INSERT INTO {migrations.MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
@@ -248,9 +246,7 @@ class SqliteDatabase(Database):
     def _legacy_names(connection: _Connection) -> set[str]:
         if not sqlite_utils.Database(connection.conn)[_LEGACY_MIGRATIONS].exists():
             return set()
-        rows = connection.all(
-            f"SELECT name FROM {_LEGACY_MIGRATIONS} WHERE migration_set = ?", [_LEGACY_MIGRATION_SET]
-        )
+        rows = connection.all(f"SELECT name FROM {_LEGACY_MIGRATIONS} WHERE migration_set = ?", [_LEGACY_MIGRATION_SET])
         return {str(row["name"]) for row in rows}
 
 
@@ -288,48 +284,60 @@ def unavailable(path: Path, error: BaseException) -> DatabaseUnavailable:
     return DatabaseUnavailable(describe_database_error(path, error), reason=_reason(error))
 
 
-def _reason(error: BaseException) -> str:
-    """A few words for what is wrong, naming no file."""
+# What went wrong, as (a few words naming no file, for /healthz; the whole sentence with what to do).
+_PROBLEMS: dict[str, tuple[str, str]] = {
+    "full": ("the disk is full", "the disk holding the database file {path} is full: free space on it"),
+    "read-only": ("read-only", "the database file {path} is read-only: make it (and its folder) writable by the bot"),
+    "locked": (
+        "locked by another process",
+        "the database file {path} is locked by another process: try again in a moment",
+    ),
+    "damaged": ("damaged", "the database file {path} is damaged or not a database: restore it from a backup"),
+    "io": ("disk I/O error", "the disk holding the database file {path} reported an I/O error: check the volume"),
+    "cannot open": (
+        "cannot be opened",
+        "cannot open the database file {path}: check DATABASE_PATH and that its folder exists",
+    ),
+    "no schema": ("has no schema yet", "the database file {path} has no schema yet: start the bot once to create it"),
+}
+
+
+def _problem(error: BaseException) -> str | None:
+    """Which of _PROBLEMS an SQLite error is, read from its result code (or, lacking one, its text)."""
     code = getattr(error, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
     text = str(error).lower()
     if primary == sqlite3.SQLITE_FULL or "disk is full" in text:
-        return "the disk is full"
-    if primary == sqlite3.SQLITE_READONLY or "readonly" in text:
+        return "full"
+    if primary == sqlite3.SQLITE_READONLY or "readonly" in text or "read-only" in text:
         return "read-only"
     if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
-        return "locked by another process"
+        return "locked"
     if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
         return "damaged"
     if primary == sqlite3.SQLITE_IOERR:
-        return "disk I/O error"
+        return "io"
+    if (
+        primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
+        or "unable to open" in text
+        or isinstance(error, OSError)
+    ):
+        return "cannot open"
     if "no such table" in text:
-        return "has no schema yet"
-    return "cannot be opened"
+        return "no schema"
+    return None
+
+
+def _reason(error: BaseException) -> str:
+    """A few words for what is wrong, naming no file."""
+    problem = _problem(error)
+    return _PROBLEMS[problem][0] if problem else "cannot be used right now"
 
 
 def describe_database_error(path: Path, error: BaseException) -> str:
     """Plain words for the usual SQLite failures, with what to do about them."""
-    code = getattr(error, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
-    text = str(error).lower()
-    if primary == sqlite3.SQLITE_FULL or "disk is full" in text:
-        return f"the disk holding the database file {path} is full: free space on it"
-    if primary == sqlite3.SQLITE_READONLY or "readonly" in text or "read-only" in text:
-        return f"the database file {path} is read-only: make it (and its folder) writable by the bot"
-    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
-        return f"the database file {path} is locked by another process: try again in a moment"
-    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-        return f"the database file {path} is damaged or not a database: restore it from a backup"
-    if primary == sqlite3.SQLITE_IOERR:
-        return f"the disk holding the database file {path} reported an I/O error: check the volume"
-    if primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM) or "unable to open" in text or isinstance(
-        error, OSError
-    ):
-        return f"cannot open the database file {path}: check DATABASE_PATH and that its folder exists"
-    if "no such table" in text:
-        return f"the database file {path} has no schema yet: start the bot once to create it"
-    return f"database error on {path}: {error}"
+    problem = _problem(error)
+    return _PROBLEMS[problem][1].format(path=path) if problem else f"database error on {path}: {error}"
 
 
 def _now() -> str:
