@@ -150,7 +150,7 @@ def test_a_resume_by_hand_reaches_the_recording_system_while_the_database_is_loc
         assert "Something went wrong" not in reply.rendered
         # Asked again while the database still cannot record the first: not sent a second time.
         acked_in_time(lambda: sender.command("resume 8856", user=AGENT))
-        wait_until(lambda: len(slack.calls("response_url")) == 2, timeout=REPLY_SECONDS, what="the second reply")
+        slack.wait_for_call("response_url", containing="resumed the recording", count=2, timeout=REPLY_SECONDS)
         assert len(_resumes(recording_system)) == 1
         assert bot.services.pauses.get(request_id).state is RequestState.ACTIVE  # type: ignore[union-attr]
 
