@@ -185,14 +185,15 @@ def _wait_for_audit(bot: RecordingBot, action: str, timeout: float = 5.0) -> lis
     raise AssertionError(f"no audit row {action!r} within {timeout}s")
 
 
-def test_replies_reuse_one_kept_alive_connection_to_slack(
+def test_replies_reuse_kept_alive_connections_to_slack(
     sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot
 ) -> None:
-    for count in range(1, 6):
+    for count in range(1, 11):
         sender.command("help", user=ADMIN)
         slack.wait_for_call("response_url", count=count)
     replies = [r for r in slack.requests if r.path.startswith("/response/")]
-    assert len(replies) == 5
+    assert len(replies) == 10
     assert all(b"/recording pause" in r.body for r in replies)
-    # Bolt's own respond() opens a connection per reply (five client ports); the bot's keeps one open.
-    assert len({r.peer for r in replies}) == 1
+    # Bolt's own respond() opens a connection per reply (ten client ports); the bot's keeps them open. The
+    # simulator records a reply before answering it, so the next reply may find that connection still busy.
+    assert len({r.peer for r in replies}) <= 3

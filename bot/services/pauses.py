@@ -368,6 +368,10 @@ class PauseService:
             )  # fmt: skip
             raise PauseRefused(error.message, outcome=Outcome.ERROR) from None
         request = self._store.update_fields(request.id, message_ts=ts) or request
+        if request.state is not RequestState.PENDING:
+            # Decided or expired between the post and the card's ts being stored: that change could not
+            # update a card it did not know yet, so the card catches up here.
+            self._notifier.update_card(request)
         link = self._notifier.card_link(request)
         now = self._clock()
         for decider in self._authorizer.deciders(request):
