@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bench.slack_http import TEAM
+from bot.listeners.background import BUSY_TEXT
 from bot.sandbox.simulators.base import RecordedRequest, Reply
 from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
@@ -115,9 +116,11 @@ class Upstreams:
         """
         deadline = time.monotonic() + timeout
         while True:
-            arrivals = {r.path: r.at for r in self.slack.requests if r.path.startswith(prefix)}
-            if len(arrivals) >= count or time.monotonic() >= deadline:
-                return {"arrivals": arrivals}
+            posts = [r for r in self.slack.requests if r.path.startswith(prefix)]
+            if len(posts) >= count or time.monotonic() >= deadline:
+                # A command the bot had no room for is answered too, with its busy text: not an answer.
+                busy = [r.path for r in posts if BUSY_TEXT.encode() in r.body]
+                return {"arrivals": {r.path: r.at for r in posts if r.path not in busy}, "busy": busy}
             time.sleep(0.05)
 
     def response(self, path: str, timeout: float) -> dict[str, Any]:

@@ -188,28 +188,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
-    from bot.server import run_gunicorn
+    from bot.serving.process import serve_http
     from bot.store.connect import open_database
 
-    # Check what can be checked before starting the server, so a bad setup fails with one line and
-    # exit 2 instead of a server that boots, fails to load its app and stops.
+    # Check what can be checked before anything starts, so a bad setup fails with one line and exit 2.
     _slack_identity(config)
     open_database(config).migrate()
-
-    def load() -> Any:
-        from bot.server import AppLoadFailed
-        from bot.wsgi import create
-
-        try:
-            return create()
-        except (ConfigurationError, DatabaseUnavailable) as error:
-            raise AppLoadFailed(f"recording-bot: cannot start: {error}") from None
-        except AnotherInstanceRunning as error:
-            raise AppLoadFailed(f"recording-bot: cannot start: {error.message}") from None
-
     logger.info("recording-bot %s serving on port %s", __version__, config.port)
-    run_gunicorn(load, bind=f"0.0.0.0:{config.port}", threads=args.threads)
-    return 0
+    return serve_http(config, threads=args.threads)
 
 
 def _socket(config: Config, args: argparse.Namespace) -> int:

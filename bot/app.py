@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot import __version__, listeners
+from bot import __version__
 from bot.clients.recording_system import RecordingSystemClient
 from bot.clients.tls import tls_context
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
@@ -23,8 +23,10 @@ from bot.clock import Clock, utc_now
 from bot.config import Config, ConfigurationError
 from bot.listeners import responses
 from bot.listeners.background import BackgroundWork
+from bot.listeners.dispatch import BoltDispatcher
 from bot.listeners.edge import SlackEdge
 from bot.listeners.home import HomePublisher
+from bot.listeners.registry import register as register_listeners
 from bot.listeners.responses import ResponseUrlClient
 from bot.listeners.slack_directory import SlackDirectory
 from bot.listeners.slack_notifier import SlackPauseNotifier
@@ -66,6 +68,9 @@ class RecordingBot:
     scheduler: Scheduler
     instances: InstanceRegistry
     team_id: str
+    # Verified Slack requests into Bolt (HTTP mode), and the edge that verifies them in this same process.
+    dispatcher: BoltDispatcher
+    replies: ResponseUrlClient
     edge: SlackEdge
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
@@ -275,8 +280,14 @@ def create_app(
     homes = HomePublisher(client=slack, homes=core.services.homes, work=work)
     core.closers.append(homes.stop)
     notifier.on_request_changed(homes.request_changed)
-    listeners.register(bolt, core.services, work, homes)
+    register_listeners(bolt, core.services, work, homes)
     seen_events = SeenEvents(database=core.database)
+    dispatcher = BoltDispatcher(
+        bolt=bolt,
+        work=work,
+        database=core.database,
+        first_delivery=lambda event_id: seen_events.first_time(event_id, clock()),
+    )
     return RecordingBot(
         config=config,
         bolt=bolt,
@@ -285,11 +296,11 @@ def create_app(
         scheduler=core.scheduler,
         instances=core.instances,
         team_id=team_id,
+        dispatcher=dispatcher,
+        replies=replies,
         edge=SlackEdge(
-            bolt=bolt,
             signing_secret=config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else "",
-            work=work,
-            first_delivery=lambda event_id: seen_events.first_time(event_id, clock()),
+            dispatcher=dispatcher,
         ),
         closers=core.closers,
     )

@@ -1,4 +1,4 @@
-"""The production HTTP server: gunicorn, one worker process with threads, as the Procfile runs it."""
+"""The production HTTP server of the front (bot/serving/front.py): gunicorn, one worker process with threads."""
 
 from __future__ import annotations
 
@@ -14,11 +14,10 @@ from functools import partial
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
-from gunicorn.errors import AppImportError
 from gunicorn.glogging import Logger as GunicornLogger
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from bot.clients.limits import size_text
+from bot.sizes import size_text
 from bot.web import MAX_BODY_BYTES
 
 DEFAULT_THREADS = 8
@@ -42,10 +41,6 @@ _REASONS = {
     431: "Request Header Fields Too Large",
     503: "Service Unavailable",
 }
-
-
-class AppLoadFailed(Exception):
-    """The app cannot start (bad configuration, database unavailable, another instance): one line, no traceback."""
 
 
 class _ServerLogs(GunicornLogger):  # type: ignore[misc]
@@ -296,8 +291,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         self.cfg.set("logger_class", _ServerLogs)
         self.cfg.set("bind", self._bind)
-        # One process: the schedule and the SQLite file belong to one owner. Threads serve Slack's
-        # concurrent requests; the slow work after each ack runs on the bot's own pool.
+        # One worker with threads serves Slack's concurrent requests; it only verifies, acks and hands each
+        # request on (bot/serving/), so one process is plenty, and the SQLite file keeps one owner.
         self.cfg.set("workers", 1)
         self.cfg.set("worker_class", WholeRequestWorker)
         self.cfg.set("threads", max(1, self._threads))
@@ -306,12 +301,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         self.cfg.set("keepalive", 5)
 
     def load(self) -> Any:
-        # Called in the worker after the fork, so background threads start in the serving process.
-        try:
-            return self._load()
-        except AppLoadFailed as error:
-            # gunicorn prints an AppImportError's message alone and stops the server.
-            raise AppImportError(str(error)) from None
+        return self._load()
 
 
 def run_gunicorn(load: Callable[[], Any], *, bind: str, threads: int = DEFAULT_THREADS) -> None:

@@ -7,9 +7,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bot import __version__
-from bot.clients.limits import size_text
-from bot.store.database import Database, DatabaseUnavailable
+from bot.sizes import size_text
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +20,8 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 # (raw body, lower-cased headers) → (HTTP status, response body): see listeners/edge.py.
 SlackEvents = Callable[[bytes, dict[str, str]], tuple[int, bytes]]
+# () → (HTTP status, JSON body) of the health check: see listeners/dispatch.py.
+HealthCheck = Callable[[], tuple[int, dict[str, Any]]]
 
 _REASONS = {
     200: "OK",
@@ -44,7 +44,7 @@ class _Refused(Exception):
         self.why = why
 
 
-def build_wsgi_app(slack_events: SlackEvents, database: Database) -> WsgiApp:
+def build_wsgi_app(slack_events: SlackEvents, health: HealthCheck) -> WsgiApp:
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
@@ -59,7 +59,8 @@ def build_wsgi_app(slack_events: SlackEvents, database: Database) -> WsgiApp:
             status, payload = slack_events(body, _headers(environ))
             return _raw(start_response, status, payload)
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
-            return _health(start_response, database)
+            health_status, health_body = health()
+            return _json(start_response, health_status, health_body)
         return _json(start_response, 404, {"error": "not found"})
 
     return application
@@ -103,17 +104,6 @@ def _raw(start_response: StartResponse, status: int, payload: bytes) -> Iterable
         f"{status} {_REASONS[status]}", [("Content-Type", content_type), ("Content-Length", str(len(payload)))]
     )
     return [payload]
-
-
-def _health(start_response: StartResponse, database: Database) -> Iterable[bytes]:
-    try:
-        database.check_writable()
-    except DatabaseUnavailable as error:
-        # The log says where and what to do; the answer, which anyone may ask for, names no file or host.
-        logger.warning("health check failed: %s", error)
-        body = {"status": "unavailable", "database": f"cannot be written: {error.reason}", "version": __version__}
-        return _json(start_response, 503, body)
-    return _json(start_response, 200, {"status": "ok", "database": "ok", "version": __version__})
 
 
 def _json(

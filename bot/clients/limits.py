@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from bot.sizes import size_text
+
 # A thousand times the largest answer the bot expects (a page of virtual lines), and still small.
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 # The client's timeout bounds each wait for the next bytes; this bounds the whole answer.
@@ -72,8 +74,3 @@ def read_bounded(response: httpx.Response, limits: AnswerLimits) -> httpx.Respon
         response.close()
     headers = [(name, value) for name, value in response.headers.multi_items() if name.lower() not in _DROPPED_HEADERS]
     return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=response.request)
-
-
-def size_text(limit: int) -> str:
-    mib = 1024 * 1024
-    return f"{limit // mib} MB" if limit % mib == 0 else f"{limit // 1024} KB"

@@ -27,9 +27,10 @@ from bot.clients.errors import (
     UpstreamRejected,
     UpstreamUnreachable,
 )
-from bot.clients.limits import DEFAULT_LIMITS, AnswerLimits, AnswerTooLarge, AnswerTooSlow, read_bounded, size_text
+from bot.clients.limits import DEFAULT_LIMITS, AnswerLimits, AnswerTooLarge, AnswerTooSlow, read_bounded
 from bot.models import Channels, RecordingTarget, TargetKind
 from bot.redaction import SecretRedactor, redact_url
+from bot.sizes import size_text
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element

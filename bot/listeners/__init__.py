@@ -1,18 +1,4 @@
-"""Slack listeners: parse a Slack payload, call a service, render the answer, send it back."""
+"""Slack listeners: parse a Slack payload, call a service, render the answer, send it back.
 
-from __future__ import annotations
-
-from slack_bolt import App
-
-from bot.listeners import actions, commands, forms, home, middleware
-from bot.listeners.background import BackgroundWork
-from bot.listeners.home import HomePublisher
-from bot.services.bundle import Services
-
-
-def register(app: App, services: Services, work: BackgroundWork, homes: HomePublisher) -> None:
-    middleware.register(app)
-    commands.register(app, services, work)
-    actions.register(app, services, work, homes)
-    forms.register(app, services, work)
-    home.register(app, homes)
+Importing the package itself loads nothing: the HTTP front (bot/serving/) uses the edge alone, without Bolt.
+"""

@@ -1,25 +1,28 @@
 """Slack's HTTP requests at the edge: verify the signature, acknowledge at once, let Bolt work afterwards.
 
 Slack needs its 200 within 3 seconds. Only the signature check stands before it; parsing, Bolt's
-middleware and the listeners all run on the bot's background pool after the response has gone. Two
-kinds of request are answered in the response itself, so they are handled before it: the Events API's
-URL verification (the challenge), and a form's submission (Slack shows its errors under the inputs only
-when they come in the answer).
+middleware and the listeners all run after the response has gone, on a SlackDispatcher: the bot's own
+pool in the same process (tests, the console), or the bot's process behind `recording-bot serve`'s HTTP
+front (bot/serving/), where the work never competes with the next acknowledgement for the interpreter.
+Two kinds of request are answered in the response itself, so they are handled before it: the Events
+API's URL verification (the challenge), and a form's submission (Slack shows its errors under the
+inputs only when they come in the answer).
+
+This module runs in the HTTP front, so it imports neither Bolt nor the bot's services or storage.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from slack_bolt import App, BoltRequest
-from slack_sdk.signature import SignatureVerifier
-
-from bot.listeners.background import BUSY_TEXT, BackgroundWork
+from bot.listeners.background import BUSY_TEXT
 
 logger = logging.getLogger(__name__)
 
@@ -33,26 +36,48 @@ _MAX_SIGNATURE_CHARS = 100
 _MAX_CLOCK_SKEW_SECONDS = 5 * 60
 
 _INVALID = b'{"error": "invalid request"}'
+_UNAVAILABLE = b'{"error": "recording-bot is starting or stopping; try again in a moment"}'
+
+
+class BotUnavailable(Exception):
+    """The bot's process cannot take the request (it is starting, stopping, or did not answer in time)."""
+
+
+class SlackDispatcher(Protocol):
+    """Where verified requests go: Bolt, in this process or in the bot's process."""
+
+    def queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None) -> bool:
+        """Take a request to handle after the ack; False when the bot is at capacity (nothing taken).
+        `event_id` is the Events API's ID, so that a delivery Slack retries is handled once."""
+        ...
+
+    def answer_now(self, text: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        """Handle a request whose answer Slack reads from the HTTP response (a form's submission)."""
+        ...
+
+
+def signature_matches(secret: str, body: bytes, timestamp: str, signature: str) -> bool:
+    """Slack's request signature: v0= and the HMAC-SHA256 of `v0:<timestamp>:<body>` under the signing secret."""
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
 
 
 class SlackEdge:
-    def __init__(
-        self,
-        *,
-        bolt: App,
-        signing_secret: str,
-        work: BackgroundWork,
-        first_delivery: Callable[[str], bool] | None = None,
-    ) -> None:
-        self._bolt = bolt
+    def __init__(self, *, signing_secret: str, dispatcher: SlackDispatcher) -> None:
         # No secret (Socket Mode, which serves no HTTP): every HTTP request is refused.
-        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
-        self._work = work
-        # Whether an Events API event ID is seen for the first time (Slack retries an event it thinks lost).
-        self._first_delivery = first_delivery
+        self._secret = signing_secret
+        self._dispatcher = dispatcher
 
     def handle(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
         """The HTTP status and body to answer Slack with, now."""
+        try:
+            return self._answer(body, headers)
+        except BotUnavailable as error:
+            logger.warning("could not hand a Slack request to the bot: %s", error)
+            return 503, _UNAVAILABLE
+
+    def _answer(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
         refusal = self._refusal(body, headers)
         if refusal is not None:
             status, why = refusal
@@ -69,15 +94,15 @@ class SlackEdge:
             return 400, _INVALID
         if payload is not None and payload.get("type") == "view_submission":
             # Answered in this response: a form's errors can only be shown from here.
-            return self._dispatch_now(text, headers)
-        return self._queue(text, headers)
+            return self._dispatcher.answer_now(text, headers)
+        return self._queue(text, headers, event_id=None)
 
     def _refusal(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, str] | None:
         """Why a request cannot be Slack's (the HTTP status, and words for the log); None when it is.
 
         Everything before the signature check comes from anyone on the internet: each check here is one
-        that the signature library would otherwise fail on with an exception (a 500 and a traceback)."""
-        if self._verifier is None:
+        that the signature check would otherwise fail on with an exception (a 500 and a traceback)."""
+        if not self._secret:
             return 401, "the bot has no SLACK_SIGNING_SECRET, so it takes no HTTP requests"
         timestamp = headers.get("x-slack-request-timestamp")
         signature = headers.get("x-slack-signature")
@@ -94,7 +119,7 @@ class SlackEdge:
             return 400, "its body is not UTF-8"
         if abs(time.time() - int(timestamp)) > _MAX_CLOCK_SKEW_SECONDS:
             return 401, "its timestamp is more than 5 minutes away from the bot's clock (a replay, or a wrong clock)"
-        if not self._verifier.is_valid(body, timestamp, signature):
+        if not signature_matches(self._secret, body, timestamp, signature):
             return 401, "its signature does not match (not sent by Slack, or SLACK_SIGNING_SECRET is wrong)"
         return None
 
@@ -110,35 +135,12 @@ class SlackEdge:
         if payload.get("type") == "url_verification":
             return 200, json.dumps({"challenge": str(payload.get("challenge", ""))}).encode()
         event_id = payload.get("event_id")
-        if isinstance(event_id, str) and event_id and self._first_delivery is not None:
-            try:
-                first = self._first_delivery(event_id)
-            except Exception:
-                # Handling a retry twice is better than losing the event: a Home is simply published again.
-                logger.warning("could not check whether event %s was seen before", event_id, exc_info=True)
-                first = True
-            if not first:
-                logger.info("event %s delivered again (retry %s); already handled", event_id,
-                            headers.get("x-slack-retry-num", "?"))  # fmt: skip
-                return 200, b""
-        return self._queue(text, headers)
+        return self._queue(text, headers, event_id=event_id if isinstance(event_id, str) and event_id else None)
 
-    def _queue(self, text: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
-        if self._work.submit(lambda: self._dispatch(text, headers)):
+    def _queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None) -> tuple[int, bytes]:
+        if self._dispatcher.queue(text, headers, event_id=event_id):
             return 200, b""
         return 200, json.dumps({"response_type": "ephemeral", "text": BUSY_TEXT}).encode()
-
-    def _dispatch_now(self, text: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
-        response = self._bolt.dispatch(BoltRequest(body=text, headers=dict(headers)))
-        if response.status >= 400:
-            logger.warning("Slack request not handled (HTTP %s): %s", response.status, response.body[:200])
-        return (200 if response.status < 400 else response.status), response.body.encode()
-
-    def _dispatch(self, text: str, headers: Mapping[str, str]) -> None:
-        request = BoltRequest(body=text, headers=dict(headers), context={ACKED_AT_EDGE: True})
-        response = self._bolt.dispatch(request)
-        if response.status >= 400:
-            logger.warning("Slack request not handled (HTTP %s): %s", response.status, response.body[:200])
 
 
 def _form_payload(form_text: str) -> dict[str, Any] | None:

@@ -21,8 +21,9 @@ from bot.clients.errors import (
     UpstreamRejected,
     UpstreamUnreachable,
 )
-from bot.clients.limits import DEFAULT_LIMITS, AnswerLimits, AnswerTooLarge, AnswerTooSlow, read_bounded, size_text
+from bot.clients.limits import DEFAULT_LIMITS, AnswerLimits, AnswerTooLarge, AnswerTooSlow, read_bounded
 from bot.redaction import SecretRedactor, redact_url
+from bot.sizes import size_text
 
 logger = logging.getLogger(__name__)
 

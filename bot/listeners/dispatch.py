@@ -1,0 +1,77 @@
+"""Verified Slack requests handed to Bolt: queued after their ack, or answered at once (a form's submission).
+
+The edge (listeners/edge.py) decides which; this is where it happens, in the process that holds the bot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from slack_bolt import App, BoltRequest
+
+from bot import __version__
+from bot.listeners.background import BackgroundWork
+from bot.listeners.edge import ACKED_AT_EDGE
+from bot.store.database import Database, DatabaseUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class BoltDispatcher:
+    """The SlackDispatcher of the process that holds the bot."""
+
+    def __init__(
+        self,
+        *,
+        bolt: App,
+        work: BackgroundWork,
+        database: Database,
+        first_delivery: Callable[[str], bool],
+    ) -> None:
+        self._bolt = bolt
+        self._work = work
+        self._database = database
+        # Whether an Events API event ID is seen for the first time (Slack retries an event it thinks lost).
+        self._first_delivery = first_delivery
+
+    def queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None) -> bool:
+        return self._work.submit(lambda: self._dispatch(text, headers, event_id))
+
+    def answer_now(self, text: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        response = self._bolt.dispatch(BoltRequest(body=text, headers=dict(headers)))
+        if response.status >= 400:
+            logger.warning("Slack request not handled (HTTP %s): %s", response.status, response.body[:200])
+        return (200 if response.status < 400 else response.status), response.body.encode()
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """The health check's HTTP status and body: whether the database takes a write now."""
+        try:
+            self._database.check_writable()
+        except DatabaseUnavailable as error:
+            # The log says where and what to do; the answer, which anyone may ask for, names no file or host.
+            logger.warning("health check failed: %s", error)
+            return 503, {"status": "unavailable", "database": f"cannot be written: {error.reason}",
+                         "version": __version__}  # fmt: skip
+        return 200, {"status": "ok", "database": "ok", "version": __version__}
+
+    def _dispatch(self, text: str, headers: Mapping[str, str], event_id: str | None) -> None:
+        if event_id is not None and not self._seen_first(event_id, headers):
+            return
+        request = BoltRequest(body=text, headers=dict(headers), context={ACKED_AT_EDGE: True})
+        response = self._bolt.dispatch(request)
+        if response.status >= 400:
+            logger.warning("Slack request not handled (HTTP %s): %s", response.status, response.body[:200])
+
+    def _seen_first(self, event_id: str, headers: Mapping[str, str]) -> bool:
+        try:
+            first = self._first_delivery(event_id)
+        except Exception:
+            # Handling a retry twice is better than losing the event: a Home is simply published again.
+            logger.warning("could not check whether event %s was seen before", event_id, exc_info=True)
+            return True
+        if not first:
+            logger.info("event %s delivered again (retry %s); already handled", event_id,
+                        headers.get("x-slack-retry-num", "?"))  # fmt: skip
+        return first

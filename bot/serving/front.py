@@ -1,0 +1,84 @@
+"""The HTTP front: `python -m bot.serving.front`, started by `recording-bot serve` (bot/serving/process.py).
+
+It serves /slack/events and /healthz with gunicorn, verifies Slack's signature, acks, and hands every
+request to the bot's process over the link. It reads its settings from one environment variable that
+the bot's process sets, and stops when that process does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from bot.listeners.edge import BotUnavailable, SlackEdge
+from bot.logs import configure_logging
+from bot.redaction import redactor
+from bot.server import run_gunicorn
+from bot.serving.link import LinkClient
+from bot.serving.settings import SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettings
+from bot.web import WsgiApp, build_wsgi_app
+
+# Slack reads a form's errors from the answer, and gives up on it after 3 seconds.
+ANSWER_SECONDS = 2.5
+# Platforms' health checks wait a few seconds; a database lock is waited on for at most 2.
+HEALTH_SECONDS = 5.0
+_PR_SET_PDEATHSIG = 1
+
+
+class RemoteDispatcher:
+    """The SlackDispatcher of the front: every request goes to the bot's process."""
+
+    def __init__(self, link: LinkClient) -> None:
+        self._link = link
+
+    def queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None) -> bool:
+        # Taken on trust: the bot's process answers a request it has no room for through its response_url.
+        self._link.send({"op": "queue", "body": text, "headers": dict(headers), "event_id": event_id})
+        return True
+
+    def answer_now(self, text: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        answer = self._link.ask({"op": "answer_now", "body": text, "headers": dict(headers)}, timeout=ANSWER_SECONDS)
+        return int(answer["status"]), str(answer["body"]).encode()
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        try:
+            answer = self._link.ask({"op": "health"}, timeout=HEALTH_SECONDS)
+        except BotUnavailable as error:
+            return 503, {"status": "unavailable", "bot": str(error)}
+        return int(answer["status"]), dict(answer["body"])
+
+
+def front_app(settings: FrontSettings, signing_secret: str) -> WsgiApp:
+    dispatcher = RemoteDispatcher(LinkClient(settings.link_address, settings.link_key))
+    edge = SlackEdge(signing_secret=signing_secret, dispatcher=dispatcher)
+    return build_wsgi_app(edge.handle, dispatcher.health)
+
+
+def _stop_with(parent_pid: int) -> None:
+    """Have the kernel send SIGTERM when the bot's process ends, however it ends (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: until it is stopped, the front answers 503 once the bot has gone
+    if os.getppid() != parent_pid:
+        sys.exit(0)  # the bot's process ended before the request above was made
+
+
+def main() -> int:
+    settings = FrontSettings.from_environment(os.environ[SETTINGS_VARIABLE])
+    _stop_with(settings.parent_pid)
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    secret = os.environ.get(SECRET_VARIABLE, "")
+    redactor.add(secret)
+    app = front_app(settings, secret)
+    run_gunicorn(lambda: app, bind=f"0.0.0.0:{settings.port}", threads=settings.threads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The wire between the HTTP front and the bot's process: verified Slack requests in, a few answers back.
+
+A Unix socket in a directory only the bot's user can open, and a key both processes hold (checked with
+multiprocessing's HMAC challenge when a connection opens): nothing else on the machine can hand the bot
+a request that skipped the signature check. Each front thread keeps its own connection, so an answer
+always belongs to the last question asked on it and messages need no IDs. Messages are JSON objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
+from typing import Any
+
+from bot.listeners.edge import BotUnavailable
+
+logger = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+# The answer to a message that asks for one (None: the handler had none to give).
+Handler = Callable[[Message], Message | None]
+
+_KEY_BYTES = 32
+# Set on a message whose sender waits for an answer; set on the answer when the bot failed to make one.
+_ASKS = "asks"
+_FAILED = "failed"
+
+
+class LinkClient:
+    """The front's end: send a message, or ask and wait for the answer. Safe to share between threads."""
+
+    def __init__(self, address: str, authkey: bytes) -> None:
+        self._address = address
+        self._authkey = authkey
+        self._local = threading.local()
+
+    def send(self, message: Message) -> None:
+        """Deliver `message` to the bot's process; raises BotUnavailable when it cannot be reached."""
+        data = json.dumps(message).encode()
+        for attempt in (1, 2):
+            connection, fresh = self._connection()
+            try:
+                connection.send_bytes(data)
+                return
+            except OSError as error:
+                self._drop(connection)
+                # A connection kept from before may have been closed by a restarted bot: once more, new.
+                if fresh or attempt == 2:
+                    raise BotUnavailable(f"the bot's process went away ({type(error).__name__})") from None
+        raise AssertionError("unreachable")
+
+    def ask(self, message: Message, *, timeout: float) -> Message:
+        """Send `message` and wait up to `timeout` seconds for the bot's answer."""
+        self.send({**message, _ASKS: True})
+        connection, _ = self._connection()
+        try:
+            if not connection.poll(timeout):
+                raise BotUnavailable(f"the bot's process did not answer within {timeout:g} s")
+            answer = json.loads(connection.recv_bytes())
+        except BotUnavailable:
+            # Its late answer would be taken for the next question's: this connection is done.
+            self._drop(connection)
+            raise
+        except (OSError, EOFError, ValueError) as error:
+            self._drop(connection)
+            raise BotUnavailable(f"the bot's process went away ({type(error).__name__})") from None
+        if not isinstance(answer, dict):
+            self._drop(connection)
+            raise BotUnavailable("the bot's process answered something unreadable")
+        if answer.get(_FAILED):
+            raise BotUnavailable("the bot's process failed to handle it (its log says why)")
+        return answer
+
+    def _connection(self) -> tuple[Connection, bool]:
+        """This thread's connection, and whether it was opened just now."""
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            return connection, False
+        try:
+            connection = Client(self._address, family="AF_UNIX", authkey=self._authkey)
+        except (OSError, EOFError) as error:
+            raise BotUnavailable(f"cannot reach the bot's process ({type(error).__name__})") from None
+        self._local.connection = connection
+        return connection, True
+
+    def _drop(self, connection: Connection) -> None:
+        self._local.connection = None
+        with contextlib.suppress(OSError):
+            connection.close()
+
+
+class LinkServer:
+    """The bot's end: a listening socket, and a thread per connection that hands each message to `handler`."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        # mkdtemp makes the directory readable and writable by this user only.
+        self._directory = Path(tempfile.mkdtemp(prefix="recording-bot-"))
+        self.address = str(self._directory / "link")
+        self.authkey = os.urandom(_KEY_BYTES)
+        self._listener = Listener(self.address, family="AF_UNIX", authkey=self.authkey)
+        self._stopped = threading.Event()
+
+    def start(self) -> LinkServer:
+        threading.Thread(target=self._accept, name="link-accept", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                connection = self._listener.accept()
+            except OSError:
+                if self._stopped.is_set():
+                    return
+                logger.warning("a connection to the bot's process failed to open", exc_info=True)
+                continue
+            except Exception as error:  # multiprocessing.AuthenticationError and the like: not our front
+                logger.warning("refused a connection to the bot's process: %s", type(error).__name__)
+                continue
+            threading.Thread(target=self._serve, args=(connection,), name="link", daemon=True).start()
+
+    def _serve(self, connection: Connection) -> None:
+        with connection:
+            while True:
+                try:
+                    message = json.loads(connection.recv_bytes())
+                except (EOFError, OSError):
+                    return  # the front closed it (a worker restarting, or the server stopping)
+                except ValueError:
+                    message = None
+                if not isinstance(message, dict):
+                    logger.warning("the HTTP front sent an unreadable message; its connection is closed")
+                    return
+                try:
+                    answer = self._handler(message)
+                except Exception:
+                    logger.exception("a request from the HTTP front failed")
+                    answer = None
+                if not message.get(_ASKS):
+                    continue
+                try:
+                    connection.send_bytes(json.dumps(answer if answer is not None else {_FAILED: True}).encode())
+                except OSError:
+                    return

@@ -1,0 +1,115 @@
+"""`recording-bot serve`'s own process: the bot itself, the link's listening end, and the HTTP front beside it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from types import FrameType
+from typing import Any
+from urllib.parse import parse_qs
+
+from bot.app import RecordingBot, create_app
+from bot.config import Config
+from bot.listeners.background import BUSY_TEXT
+from bot.serving.link import LinkServer, Message
+from bot.serving.settings import SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettings
+
+logger = logging.getLogger(__name__)
+
+
+class FrontLink:
+    """What the bot's process does with each message from the HTTP front."""
+
+    def __init__(self, bot: RecordingBot) -> None:
+        self._bot = bot
+
+    def handle(self, message: Message) -> Message | None:
+        op = message.get("op")
+        body = str(message.get("body", ""))
+        headers = {str(k): str(v) for k, v in dict(message.get("headers") or {}).items()}
+        if op == "queue":
+            event_id = message.get("event_id")
+            if not self._bot.dispatcher.queue(body, headers, event_id=event_id if isinstance(event_id, str) else None):
+                # The front has already answered 200: the one way left to tell the person is their response_url.
+                threading.Thread(target=self._say_busy, args=(body,), name="busy-reply", daemon=True).start()
+            return None
+        if op == "answer_now":
+            status, answer = self._bot.dispatcher.answer_now(body, headers)
+            return {"status": status, "body": answer.decode()}
+        if op == "health":
+            status, report = self._bot.dispatcher.health()
+            return {"status": status, "body": report}
+        logger.warning("the HTTP front sent an unknown message (%r); ignored", op)
+        return None
+
+    def _say_busy(self, body: str) -> None:
+        url = _response_url(body)
+        if url is None:
+            logger.warning("recording-bot is at capacity and dropped a Slack request that has no response_url")
+            return
+        try:
+            self._bot.replies.post(url, {"response_type": "ephemeral", "text": BUSY_TEXT})
+        except Exception as error:
+            logger.warning("recording-bot is at capacity, and could not say so to Slack (%s)", type(error).__name__)
+
+
+def serve_http(config: Config, *, threads: int) -> int:
+    """Run the bot and its HTTP front until told to stop (SIGTERM, SIGINT); the exit status."""
+    bot = create_app(config).start()
+    link = LinkServer(FrontLink(bot).handle).start()
+    stopping = threading.Event()
+    front: subprocess.Popen[bytes] | None = None
+    try:
+        front = _start_front(config, link, threads=threads)
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            stopping.set()
+            if front is not None and front.poll() is None:
+                front.send_signal(signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        code = front.wait()
+    finally:
+        if front is not None and front.poll() is None:
+            front.kill()
+        link.stop()
+        # Finishes the work already acknowledged (replies, audit rows) before the process ends.
+        bot.close()
+    if stopping.is_set():
+        return 0
+    logger.error("the HTTP front stopped by itself (exit status %s; see above); recording-bot stops too", code)
+    return 1
+
+
+def _start_front(config: Config, link: LinkServer, *, threads: int) -> subprocess.Popen[bytes]:
+    settings = FrontSettings(
+        link_address=link.address,
+        link_key=link.authkey,
+        port=config.port,
+        threads=threads,
+        log_level=config.log_level,
+        log_format=config.log_format,
+        parent_pid=os.getpid(),
+    )
+    secret = config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else ""
+    environment: dict[str, Any] = {**os.environ, SETTINGS_VARIABLE: settings.to_environment(), SECRET_VARIABLE: secret}
+    return subprocess.Popen([sys.executable, "-m", "bot.serving.front"], env=environment)
+
+
+def _response_url(body: str) -> str | None:
+    """The response_url of a slash command's form, or of an interaction's payload."""
+    try:
+        form = parse_qs(body)
+        if "payload" in form:
+            url = json.loads(form["payload"][0]).get("response_url")
+        else:
+            url = form.get("response_url", [None])[0]
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return url if isinstance(url, str) and url else None

@@ -1,0 +1,31 @@
+"""What the bot's process tells the HTTP front it starts (kept apart so the bot's process need not load gunicorn)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+# The environment variable holding the front's settings (JSON), and the one holding the signing secret.
+SETTINGS_VARIABLE = "RECORDING_BOT_FRONT"
+SECRET_VARIABLE = "SLACK_SIGNING_SECRET"  # noqa: S105 (a variable's name)
+
+
+@dataclass(frozen=True)
+class FrontSettings:
+    link_address: str
+    link_key: bytes
+    port: int
+    threads: int
+    log_level: str
+    log_format: str
+    # The bot's process: the front stops when it does.
+    parent_pid: int
+
+    def to_environment(self) -> str:
+        return json.dumps({**self.__dict__, "link_key": self.link_key.hex()})
+
+    @classmethod
+    def from_environment(cls, value: str) -> FrontSettings:
+        fields: dict[str, Any] = json.loads(value)
+        return cls(**{**fields, "link_key": bytes.fromhex(fields["link_key"])})
