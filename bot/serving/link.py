@@ -15,7 +15,9 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 from typing import Any
@@ -86,7 +88,7 @@ class LinkClient:
             return connection, False
         try:
             connection = Client(self._address, family="AF_UNIX", authkey=self._authkey)
-        except (OSError, EOFError) as error:
+        except (OSError, EOFError, AuthenticationError) as error:
             raise BotUnavailable(f"cannot reach the bot's process ({type(error).__name__})") from None
         self._local.connection = connection
         return connection, True
@@ -108,16 +110,22 @@ class LinkServer:
         self.authkey = os.urandom(_KEY_BYTES)
         self._listener = Listener(self.address, family="AF_UNIX", authkey=self.authkey)
         self._stopped = threading.Event()
+        self._readers: list[threading.Thread] = []
 
     def start(self) -> LinkServer:
         threading.Thread(target=self._accept, name="link-accept", daemon=True).start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, *, drain_seconds: float = 5.0) -> None:
+        """Take no new connections, and wait for the open ones to be read to their end (call it once the
+        front has stopped: its connections then end after the messages already sent, which are handled)."""
         self._stopped.set()
         with contextlib.suppress(OSError):
             self._listener.close()
         shutil.rmtree(self._directory, ignore_errors=True)
+        deadline = time.monotonic() + drain_seconds
+        for reader in list(self._readers):
+            reader.join(max(0.0, deadline - time.monotonic()))
 
     def _accept(self) -> None:
         while not self._stopped.is_set():
@@ -128,10 +136,12 @@ class LinkServer:
                     return
                 logger.warning("a connection to the bot's process failed to open", exc_info=True)
                 continue
-            except Exception as error:  # multiprocessing.AuthenticationError and the like: not our front
+            except (AuthenticationError, EOFError) as error:  # not our front, or it gave up half-way
                 logger.warning("refused a connection to the bot's process: %s", type(error).__name__)
                 continue
-            threading.Thread(target=self._serve, args=(connection,), name="link", daemon=True).start()
+            reader = threading.Thread(target=self._serve, args=(connection,), name="link", daemon=True)
+            self._readers = [r for r in self._readers if r.is_alive()] + [reader]
+            reader.start()
 
     def _serve(self, connection: Connection) -> None:
         with connection:

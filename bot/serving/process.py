@@ -13,9 +13,11 @@ from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs
 
-from bot.app import RecordingBot, create_app
+from bot.app import create_app
 from bot.config import Config
 from bot.listeners.background import BUSY_TEXT
+from bot.listeners.dispatch import BoltDispatcher
+from bot.listeners.responses import ResponseUrlClient
 from bot.serving.link import LinkServer, Message
 from bot.serving.settings import SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettings
 
@@ -25,8 +27,9 @@ logger = logging.getLogger(__name__)
 class FrontLink:
     """What the bot's process does with each message from the HTTP front."""
 
-    def __init__(self, bot: RecordingBot) -> None:
-        self._bot = bot
+    def __init__(self, *, dispatcher: BoltDispatcher, replies: ResponseUrlClient) -> None:
+        self._dispatcher = dispatcher
+        self._replies = replies
 
     def handle(self, message: Message) -> Message | None:
         op = message.get("op")
@@ -34,15 +37,15 @@ class FrontLink:
         headers = {str(k): str(v) for k, v in dict(message.get("headers") or {}).items()}
         if op == "queue":
             event_id = message.get("event_id")
-            if not self._bot.dispatcher.queue(body, headers, event_id=event_id if isinstance(event_id, str) else None):
+            if not self._dispatcher.queue(body, headers, event_id=event_id if isinstance(event_id, str) else None):
                 # The front has already answered 200: the one way left to tell the person is their response_url.
                 threading.Thread(target=self._say_busy, args=(body,), name="busy-reply", daemon=True).start()
             return None
         if op == "answer_now":
-            status, answer = self._bot.dispatcher.answer_now(body, headers)
+            status, answer = self._dispatcher.answer_now(body, headers)
             return {"status": status, "body": answer.decode()}
         if op == "health":
-            status, report = self._bot.dispatcher.health()
+            status, report = self._dispatcher.health()
             return {"status": status, "body": report}
         logger.warning("the HTTP front sent an unknown message (%r); ignored", op)
         return None
@@ -53,7 +56,7 @@ class FrontLink:
             logger.warning("recording-bot is at capacity and dropped a Slack request that has no response_url")
             return
         try:
-            self._bot.replies.post(url, {"response_type": "ephemeral", "text": BUSY_TEXT})
+            self._replies.post(url, {"response_type": "ephemeral", "text": BUSY_TEXT})
         except Exception as error:
             logger.warning("recording-bot is at capacity, and could not say so to Slack (%s)", type(error).__name__)
 
@@ -61,7 +64,7 @@ class FrontLink:
 def serve_http(config: Config, *, threads: int) -> int:
     """Run the bot and its HTTP front until told to stop (SIGTERM, SIGINT); the exit status."""
     bot = create_app(config).start()
-    link = LinkServer(FrontLink(bot).handle).start()
+    link = LinkServer(FrontLink(dispatcher=bot.dispatcher, replies=bot.replies).handle).start()
     stopping = threading.Event()
     front: subprocess.Popen[bytes] | None = None
     try:
@@ -81,8 +84,8 @@ def serve_http(config: Config, *, threads: int) -> int:
         link.stop()
         # Finishes the work already acknowledged (replies, audit rows) before the process ends.
         bot.close()
-    if stopping.is_set():
-        return 0
+    if stopping.is_set() or code == 0:
+        return 0  # told to stop: this process, or the front itself (a platform signals every process)
     logger.error("the HTTP front stopped by itself (exit status %s; see above); recording-bot stops too", code)
     return 1
 

@@ -1,0 +1,300 @@
+"""`recording-bot serve` as the Procfile runs it: the bot's process, and the HTTP front it starts beside it.
+
+The front verifies and acks; everything else happens in the bot's process, reached over a private Unix
+socket. These tests start the real command, send signed requests to the real front, and look at what
+reached the simulated Slack, the database and the process table.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from bot.app import RecordingBot
+from bot.listeners.background import BUSY_TEXT, BackgroundWork
+from bot.listeners.dispatch import BoltDispatcher
+from bot.listeners.edge import BotUnavailable
+from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.slack_sender import command_body
+from bot.serving.link import LinkClient, LinkServer, Message
+from bot.serving.process import FrontLink
+from bot.store.audit import AuditStore
+from bot.store.sqlite import SqliteDatabase
+from tests.conftest import (
+    ADMIN,
+    BOT_TOKEN,
+    RECORDER_API_KEY,
+    RECORDER_PASSWORD,
+    RECORDER_USER,
+    SIGNING_SECRET,
+)
+from tests.pause_helpers import wait_until
+from tests.process_helpers import BotProcess, free_port
+from tests.slack_requests import CHANNEL, TEAM, SlackSender
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def environment(tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PORT": str(free_port()),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_PATH": str(tmp_path / "bot.db"),
+        "BOT_ADMINS": ADMIN,
+        "MEDIA_REPOSITORY_URL": recording_system.url,
+        "MEDIA_REPOSITORY_API_KEY": RECORDER_API_KEY,
+        "MEDIA_REPOSITORY_USERNAME": RECORDER_USER,
+        "MEDIA_REPOSITORY_PASSWORD": RECORDER_PASSWORD,
+    }
+
+
+@pytest.fixture
+def server(tmp_path: Path, environment: dict[str, str]) -> Iterator[BotProcess]:
+    process = BotProcess(env=environment, cwd=tmp_path, log_path=tmp_path / "server.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def sender(server: BotProcess, slack: SimulatedSlack) -> Iterator[SlackSender]:
+    client = SlackSender(base_url=server.url, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url)
+    yield client
+    client.close()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _front(server: BotProcess) -> tuple[int, int]:
+    """The front's gunicorn master (the bot's child) and its worker."""
+    assert server.process is not None
+    masters = _children(server.process.pid)
+    assert len(masters) == 1, f"the bot's process should have one child, the front: {masters}"
+    workers = wait_until(lambda: _children(masters[0]), what="the front's worker")
+    return masters[0], workers[0]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
+    except (OSError, IndexError):
+        return False
+
+
+def _audit_actions(database_path: str) -> list[str]:
+    database = SqliteDatabase(database_path)
+    try:
+        return [entry.action for entry in AuditStore(database=database).recent(50)]
+    finally:
+        database.close()
+
+
+def test_the_front_acks_and_the_bot_s_process_answers_and_audits(
+    server: BotProcess, sender: SlackSender, slack: SimulatedSlack, environment: dict[str, str]
+) -> None:
+    master, _ = _front(server)
+    assert "bot.serving.front" in Path(f"/proc/{master}/cmdline").read_text()
+    started = time.perf_counter()
+    response = sender.command("help", user=ADMIN)
+    assert response.status_code == 200 and response.content == b""
+    assert time.perf_counter() - started < 3
+    reply = slack.wait_for_call("response_url", containing="/recording pause", timeout=10)[0]
+    assert reply.payload["response_type"] == "ephemeral"
+    assert "command.help" in wait_until(
+        lambda: _audit_actions(environment["DATABASE_PATH"]) or None, what="the help command's audit row"
+    )
+
+
+def test_a_form_s_errors_come_back_through_the_front_in_the_http_answer(
+    server: BotProcess, sender: SlackSender, slack: SimulatedSlack
+) -> None:
+    sender.command("pause", user=ADMIN)
+    view = wait_until(lambda: slack.modals(), what="the pause form", timeout=10)[0]
+    answers = {"target": "not-a-call!", "duration": "300", "channels": "both", "reason": "   "}
+    answer = sender.submit_view(view, answers, user=ADMIN).json()
+    assert answer["response_action"] == "errors"
+    assert set(answer["errors"]) == {"target", "reason"}
+
+
+def test_health_is_the_bot_s_database_seen_through_the_front(
+    server: BotProcess, environment: dict[str, str]
+) -> None:
+    healthy = httpx.get(server.url + "/healthz", timeout=10)
+    assert healthy.status_code == 200 and healthy.json()["database"] == "ok"
+    blocker = sqlite3.connect(environment["DATABASE_PATH"], isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        locked = httpx.get(server.url + "/healthz", timeout=10)
+        assert locked.status_code == 503
+        assert locked.json()["status"] == "unavailable"
+        assert environment["DATABASE_PATH"] not in locked.text
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
+
+
+def test_the_front_stops_when_the_bot_s_process_dies(server: BotProcess) -> None:
+    master, worker = _front(server)
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait(timeout=10)
+    wait_until(lambda: not _alive(master) and not _alive(worker), timeout=15, what="the front to stop")
+    with pytest.raises(httpx.TransportError):
+        httpx.get(server.url + "/healthz", timeout=2)
+    server.process = None
+
+
+def test_the_bot_stops_and_says_why_when_its_front_dies(server: BotProcess) -> None:
+    master, _ = _front(server)
+    assert server.process is not None
+    os.kill(master, signal.SIGKILL)
+    assert server.process.wait(timeout=20) == 1
+    assert "the HTTP front stopped by itself" in server.log()
+    server.process = None
+
+
+def test_a_stop_finishes_what_the_front_already_acknowledged(
+    server: BotProcess, sender: SlackSender, slack: SimulatedSlack
+) -> None:
+    for _ in range(5):
+        assert sender.command("help", user=ADMIN).status_code == 200
+    assert server.process is not None
+    os.killpg(server.process.pid, signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0
+    server.process = None
+    assert len(slack.wait_for_call("response_url", containing="/recording pause", count=5, timeout=5)) == 5
+
+
+def test_the_front_loads_none_of_the_bot_s_heavy_parts() -> None:
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, bot.serving.front; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.split()  # fmt: skip
+    heavy = ("slack_bolt", "slack_sdk", "httpx", "pydantic", "sqlite3", "psycopg", "bot.store", "bot.services")
+    assert [name for name in loaded if name.startswith(heavy)] == []
+
+
+# -- the link itself ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def link() -> Iterator[tuple[LinkServer, list[Message]]]:
+    received: list[Message] = []
+
+    def handle(message: Message) -> Message | None:
+        received.append(message)
+        return {"echo": message.get("op")} if message.get("asks") else None
+
+    server = LinkServer(handle).start()
+    yield server, received
+    server.stop(drain_seconds=1)
+
+
+def test_only_the_bot_s_own_front_can_hand_it_a_request(link: tuple[LinkServer, list[Message]]) -> None:
+    server, received = link
+    directory = Path(server.address).parent
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    with pytest.raises(BotUnavailable):
+        LinkClient(server.address, b"not the key").send({"op": "queue", "body": "forged"})
+    assert received == []
+    client = LinkClient(server.address, server.authkey)
+    client.send({"op": "queue", "body": "first"})
+    assert client.ask({"op": "health"}, timeout=5) == {"echo": "health"}
+    assert [m["body"] for m in received if m["op"] == "queue"] == ["first"]
+
+
+_LINK_IN_A_PROCESS = """
+import sys, time
+from bot.serving.link import LinkServer
+server = LinkServer(lambda message: {"alive": True}).start()
+print(server.address, server.authkey.hex(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_front_whose_bot_has_gone_answers_that_it_is_unavailable() -> None:
+    bot = subprocess.Popen([sys.executable, "-c", _LINK_IN_A_PROCESS], stdout=subprocess.PIPE, text=True)
+    try:
+        assert bot.stdout is not None
+        address, key = bot.stdout.readline().split()
+        client = LinkClient(address, bytes.fromhex(key))
+        assert client.ask({"op": "health"}, timeout=5) == {"alive": True}
+        bot.kill()
+        bot.wait(timeout=10)
+        with pytest.raises(BotUnavailable, match=r"went away|cannot reach"):
+            client.ask({"op": "health"}, timeout=5)
+        with pytest.raises(BotUnavailable, match="cannot reach"):
+            LinkClient(address, bytes.fromhex(key)).send({"op": "queue", "body": "after"})
+    finally:
+        bot.kill()
+        bot.wait(timeout=10)
+
+
+def test_an_answer_that_comes_too_late_is_not_taken_for_the_next_one() -> None:
+    def slow(message: Message) -> Message | None:
+        if message.get("op") == "slow":
+            time.sleep(1.5)
+        return {"answered": message.get("op")}
+
+    server = LinkServer(slow).start()
+    try:
+        client = LinkClient(server.address, server.authkey)
+        with pytest.raises(BotUnavailable, match="did not answer within"):
+            client.ask({"op": "slow"}, timeout=0.5)
+        assert client.ask({"op": "quick"}, timeout=5) == {"answered": "quick"}
+    finally:
+        server.stop(drain_seconds=2)
+
+
+# -- a bot at capacity -------------------------------------------------------------------------------
+
+
+@pytest.mark.engines("sqlite")
+def test_a_request_the_bot_has_no_room_for_is_answered_busy_through_its_response_url(
+    bot: RecordingBot, slack: SimulatedSlack, engine: str
+) -> None:
+    """The front has already said 200; the bot's process says it is busy where the person will read it."""
+    work = BackgroundWork(threads=1, max_pending=1)
+    release = threading.Event()
+    assert work.submit(lambda: release.wait(10))  # the one slot is taken
+    dispatcher = BoltDispatcher(bolt=bot.bolt, work=work, database=bot.database, first_delivery=lambda _: True)
+    link = FrontLink(dispatcher=dispatcher, replies=bot.replies)
+    response_url = slack.response_url()
+    body = command_body("help", user=ADMIN, response_url=response_url, team=TEAM, channel=CHANNEL).decode()
+    try:
+        assert link.handle({"op": "queue", "body": body, "headers": {}, "event_id": None}) is None
+        said = slack.wait_for_call("response_url", containing="busy", timeout=5)[0]
+        assert said.payload == {"response_type": "ephemeral", "text": BUSY_TEXT}
+        assert [r.path for r in slack.requests if r.path.startswith("/response/")] == [urlsplit(response_url).path]
+    finally:
+        release.set()
+        work.shutdown()
