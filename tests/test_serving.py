@@ -30,7 +30,7 @@ from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.slack_sender import command_body
 from bot.serving.link import LinkClient, LinkServer, Message
-from bot.serving.process import FrontLink
+from bot.serving.process import FrontLink, _cpu_quota_below
 from bot.store.audit import AuditStore
 from bot.store.sqlite import SqliteDatabase
 from tests.conftest import (
@@ -128,9 +128,21 @@ def test_the_front_acks_and_the_bot_s_process_answers_and_audits(
     assert time.perf_counter() - started < 3
     reply = slack.wait_for_call("response_url", containing="/recording pause", timeout=10)[0]
     assert reply.payload["response_type"] == "ephemeral"
-    assert "command.help" in wait_until(
-        lambda: _audit_actions(environment["DATABASE_PATH"]) or None, what="the help command's audit row"
+    wait_until(
+        lambda: "command.help" in _audit_actions(environment["DATABASE_PATH"]), what="the help command's audit row"
     )
+
+
+def test_the_bot_keeps_one_cpu_of_its_own_and_the_front_gets_the_others(server: BotProcess) -> None:
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2 or _cpu_quota_below(len(allowed)):
+        pytest.skip("one CPU, or CPUs shared under a quota: nothing is pinned")
+    master, worker = _front(server)
+    assert server.process is not None
+    bot_cpus = os.sched_getaffinity(server.process.pid)
+    assert len(bot_cpus) == 1
+    for front in (master, worker):
+        assert os.sched_getaffinity(front) == allowed - bot_cpus
 
 
 def test_a_form_s_errors_come_back_through_the_front_in_the_http_answer(

@@ -72,6 +72,8 @@ def _stop_with(parent_pid: int) -> None:
 def main() -> int:
     settings = FrontSettings.from_environment(os.environ[SETTINGS_VARIABLE])
     _stop_with(settings.parent_pid)
+    if settings.cpus:
+        os.sched_setaffinity(0, settings.cpus)
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     secret = os.environ.get(SECRET_VARIABLE, "")
     redactor.add(secret)

@@ -21,6 +21,8 @@ class FrontSettings:
     log_format: str
     # The bot's process: the front stops when it does.
     parent_pid: int
+    # The CPUs the front runs on (empty: wherever the system puts it).
+    cpus: tuple[int, ...] = ()
 
     def to_environment(self) -> str:
         return json.dumps({**self.__dict__, "link_key": self.link_key.hex()})
@@ -28,4 +30,4 @@ class FrontSettings:
     @classmethod
     def from_environment(cls, value: str) -> FrontSettings:
         fields: dict[str, Any] = json.loads(value)
-        return cls(**{**fields, "link_key": bytes.fromhex(fields["link_key"])})
+        return cls(**{**fields, "link_key": bytes.fromhex(fields["link_key"]), "cpus": tuple(fields.get("cpus", ()))})
