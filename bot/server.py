@@ -299,6 +299,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         self.cfg.set("timeout", 30)
         self.cfg.set("graceful_timeout", 20)
         self.cfg.set("keepalive", 5)
+        # gunicorn's control socket (in $HOME or $XDG_RUNTIME_DIR) is not used here: two bots on one machine
+        # would share its path, and a read-only home would fill the log with its errors.
+        self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
         return self._load()

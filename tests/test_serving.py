@@ -122,6 +122,7 @@ def test_the_front_acks_and_the_bot_s_process_answers_and_audits(
 ) -> None:
     master, _ = _front(server)
     assert "bot.serving.front" in Path(f"/proc/{master}/cmdline").read_text()
+    assert "Control socket" not in server.log(), "gunicorn's control socket is not wanted: nothing uses it"
     started = time.perf_counter()
     response = sender.command("help", user=ADMIN)
     assert response.status_code == 200 and response.content == b""

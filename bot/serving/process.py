@@ -81,6 +81,9 @@ def serve_http(config: Config, *, threads: int) -> int:
         front = _start_front(config, link, threads=threads, cpus=front_cpus)
 
         def stop(signum: int, _frame: FrameType | None) -> None:
+            if not stopping.is_set():
+                logger.info("stopping (%s): the HTTP front first, then the work already acknowledged",
+                            signal.Signals(signum).name)  # fmt: skip
             stopping.set()
             if front is not None and front.poll() is None:
                 front.send_signal(signal.SIGTERM)
@@ -95,6 +98,7 @@ def serve_http(config: Config, *, threads: int) -> int:
         # Finishes the work already acknowledged (replies, audit rows) before the process ends.
         bot.close()
     if stopping.is_set() or code == 0:
+        logger.info("recording-bot stopped")
         return 0  # told to stop: this process, or the front itself (a platform signals every process)
     logger.error("the HTTP front stopped by itself (exit status %s; see above); recording-bot stops too", code)
     return 1
