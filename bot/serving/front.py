@@ -8,6 +8,7 @@ the bot's process sets, and stops when that process does.
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import signal
 import sys
@@ -78,6 +79,9 @@ def main() -> int:
     secret = os.environ.get(SECRET_VARIABLE, "")
     redactor.add(secret)
     app = front_app(settings, secret)
+    # Everything loaded so far lives as long as the process: the collector need not walk it again on every
+    # full collection (a pause an acknowledgement would wait out), and the worker forked next shares it.
+    gc.freeze()
     run_gunicorn(lambda: app, bind=f"0.0.0.0:{settings.port}", threads=settings.threads)
     return 0
 
