@@ -230,8 +230,10 @@ def create_app(
     socket_mode: bool = False,
     clock: Clock = utc_now,
     scheduler_max_sleep: float = MAX_SLEEP_SECONDS,
+    work_niceness: int = 0,
 ) -> RecordingBot:
-    """Build the bot from its configuration. Raises ConfigurationError with one readable line on bad setup."""
+    """Build the bot from its configuration. Raises ConfigurationError with one readable line on bad setup.
+    `work_niceness` lowers the priority of the threads that do the work after each ack (see BackgroundWork)."""
     config.require_slack(socket_mode=socket_mode)
     redactor.add(*config.secret_values())
     # Before Slack is first called: its DEBUG lines name SLACK_API_URL, and later ones the response URLs.
@@ -275,7 +277,7 @@ def create_app(
     replies = ResponseUrlClient(verify=tls_context())
     core.closers.append(replies.close)
     responses.register(bolt, replies)
-    work = BackgroundWork()
+    work = BackgroundWork(niceness=work_niceness)
     core.closers.append(work.shutdown)
     homes = HomePublisher(client=slack, homes=core.services.homes, work=work)
     core.closers.append(homes.stop)

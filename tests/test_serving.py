@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from bot.app import RecordingBot
-from bot.listeners.background import BUSY_TEXT, BackgroundWork
+from bot.listeners.background import BUSY_TEXT, WORK_NICENESS, BackgroundWork
 from bot.listeners.dispatch import BoltDispatcher
 from bot.listeners.edge import BotUnavailable
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
@@ -102,6 +102,18 @@ def _front(server: BotProcess) -> tuple[int, int]:
     return masters[0], workers[0]
 
 
+def _niceness_of_threads(pid: int) -> tuple[int, list[int]]:
+    """The main thread's niceness, and the other threads' (Python 3.11 gives threads no OS-visible names)."""
+    main, others = 0, []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        nice = int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])  # field 19 of stat
+        if task.name == str(pid):
+            main = nice
+        else:
+            others.append(nice)
+    return main, others
+
+
 def _alive(pid: int) -> bool:
     try:
         return "zombie" not in Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
@@ -132,6 +144,11 @@ def test_the_front_acks_and_the_bot_s_process_answers_and_audits(
     wait_until(
         lambda: "command.help" in _audit_actions(environment["DATABASE_PATH"]), what="the help command's audit row"
     )
+    # The work after the ack ran on threads that make way for the front and the scheduler.
+    assert server.process is not None
+    main, others = _niceness_of_threads(server.process.pid)
+    assert main == 0 and 0 in others, "the scheduler and the link's threads keep the process's priority"
+    assert WORK_NICENESS in others
 
 
 def test_the_bot_keeps_one_cpu_of_its_own_and_the_front_gets_the_others(server: BotProcess) -> None:

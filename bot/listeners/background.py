@@ -11,8 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 logger = logging.getLogger(__name__)
 
-# How much lower than the rest of the process the pool's threads run (Linux thread niceness): when the
-# machine's cores are all busy, the HTTP front's next acknowledgement and the scheduler's resumes go first.
+# How much lower than the rest of the process the pool's threads run under `serve` (Linux thread
+# niceness): when the machine's cores are all busy, the HTTP front's next acknowledgement and the
+# scheduler's resumes go first. Elsewhere (Socket Mode, the console, the tests) there is no front to
+# make way for, and the pool runs at the process's own priority.
 WORK_NICENESS = 10
 
 
@@ -25,9 +27,9 @@ class BackgroundWork:
     seconds of work: bench/ measured 500–700 answers a second on 2 cores).
     """
 
-    def __init__(self, *, threads: int = 8, max_pending: int = 2000) -> None:
+    def __init__(self, *, threads: int = 8, max_pending: int = 2000, niceness: int = 0) -> None:
         self._pool = ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="slack-work", initializer=_behind_acks
+            max_workers=threads, thread_name_prefix="slack-work", initializer=_lower_priority, initargs=(niceness,)
         )
         self._slots = threading.BoundedSemaphore(max_pending)
 
@@ -64,10 +66,12 @@ class BackgroundWork:
         self._pool.shutdown(wait=True)
 
 
-def _behind_acks() -> None:
+def _lower_priority(niceness: int) -> None:
+    if niceness <= 0:
+        return
     with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed: the same priority, then
         thread = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + WORK_NICENESS)
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + niceness)
 
 
 BUSY_TEXT = "recording-bot is busy right now and did not take this request; please try again in a moment."

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 
 from bot.app import create_app
 from bot.config import Config
-from bot.listeners.background import BUSY_TEXT
+from bot.listeners.background import BUSY_TEXT, WORK_NICENESS
 from bot.listeners.dispatch import BoltDispatcher
 from bot.listeners.responses import ResponseUrlClient
 from bot.serving.link import LinkServer, Message
@@ -73,7 +73,7 @@ def serve_http(config: Config, *, threads: int) -> int:
     """Run the bot and its HTTP front until told to stop (SIGTERM, SIGINT); the exit status."""
     _fewer_malloc_arenas()
     front_cpus = _own_cpu()
-    bot = create_app(config).start()
+    bot = create_app(config, work_niceness=WORK_NICENESS).start()
     link = LinkServer(FrontLink(dispatcher=bot.dispatcher, replies=bot.replies).handle).start()
     stopping = threading.Event()
     front: subprocess.Popen[bytes] | None = None
