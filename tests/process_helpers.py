@@ -14,6 +14,10 @@ from pathlib import Path
 
 import httpx
 
+from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack
+from tests.conftest import ADMIN, BOT_TOKEN, RECORDER_API_KEY, RECORDER_PASSWORD, RECORDER_USER, SIGNING_SECRET
+
 ROOT = Path(__file__).resolve().parent.parent
 ACK_SECONDS = 3.0
 
@@ -22,6 +26,33 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def procfile_environment(
+    tmp_path: Path,
+    slack: SimulatedSlack,
+    recording_system: SimulatedRecordingSystem | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """The environment a platform gives the Procfile's command: a free port, Slack, a database in `tmp_path`,
+    the recording system when given, and `extra` variables."""
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PORT": str(free_port()),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_PATH": str(tmp_path / "bot.db"),
+        "BOT_ADMINS": ADMIN,
+    }
+    if recording_system is not None:
+        environment |= {
+            "MEDIA_REPOSITORY_URL": recording_system.url,
+            "MEDIA_REPOSITORY_API_KEY": RECORDER_API_KEY,
+            "MEDIA_REPOSITORY_USERNAME": RECORDER_USER,
+            "MEDIA_REPOSITORY_PASSWORD": RECORDER_PASSWORD,
+        }
+    return environment | extra
 
 
 def procfile_command() -> list[str]:

@@ -7,7 +7,6 @@ the same database and port. Slack and the recording system are simulators in thi
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 import uuid
@@ -26,18 +25,13 @@ from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.store.pause_requests import PauseRequestStore
 from bot.store.sqlite import SqliteDatabase
 from tests.conftest import (
-    ADMIN,
     AGENT,
-    BOT_TOKEN,
     LEAD,
     LEAD2,
-    RECORDER_API_KEY,
-    RECORDER_PASSWORD,
-    RECORDER_USER,
     SIGNING_SECRET,
 )
 from tests.pause_helpers import buttons, card_text, wait_until
-from tests.process_helpers import BotProcess, free_port, procfile_command
+from tests.process_helpers import BotProcess, procfile_command, procfile_environment
 from tests.slack_requests import CHANNEL, TEAM, SlackSender
 
 pytestmark = pytest.mark.slow
@@ -50,21 +44,10 @@ ON_TIME_SECONDS = 3.0
 
 @pytest.fixture
 def environment(tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PORT": str(free_port()),
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.api_url,
-        "DATABASE_PATH": str(tmp_path / "bot.db"),
-        "BOT_ADMINS": ADMIN,
-        "MEDIA_REPOSITORY_URL": recording_system.url,
-        "MEDIA_REPOSITORY_API_KEY": RECORDER_API_KEY,
-        "MEDIA_REPOSITORY_USERNAME": RECORDER_USER,
-        "MEDIA_REPOSITORY_PASSWORD": RECORDER_PASSWORD,
-        "MEDIA_REPOSITORY_TIMEOUT_SECONDS": "2",
-        "APPROVAL_TIMEOUT_MINUTES": str(APPROVAL_TIMEOUT_MINUTES),
-    }
+    return procfile_environment(
+        tmp_path, slack, recording_system,
+        MEDIA_REPOSITORY_TIMEOUT_SECONDS="2", APPROVAL_TIMEOUT_MINUTES=str(APPROVAL_TIMEOUT_MINUTES),
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ malformed at the HTTP level are refused with a 4xx and one log line, never a tra
 from __future__ import annotations
 
 import logging
-import os
 import select
 import socket
 import threading
@@ -23,8 +22,8 @@ import pytest
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.server import MAX_BUFFERED_REQUEST_BYTES, MAX_REQUEST_HEADER_BYTES, REQUEST_READ_SECONDS
 from bot.web import MAX_BODY_BYTES
-from tests.conftest import ADMIN, BOT_TOKEN, SIGNING_SECRET, ServedBot
-from tests.process_helpers import BotProcess, free_port
+from tests.conftest import ADMIN, SIGNING_SECRET, ServedBot
+from tests.process_helpers import BotProcess, procfile_environment
 from tests.slack_requests import SlackSender, slack_signature
 
 # How many of each kind of misbehaving client: more than the server's 8 threads, as in the incident.
@@ -34,16 +33,7 @@ ANSWERED_WITHIN_SECONDS = 2.0
 
 @pytest.fixture
 def server(tmp_path: Path, slack: SimulatedSlack) -> Iterator[BotProcess]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PORT": str(free_port()),
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.api_url,
-        "DATABASE_PATH": str(tmp_path / "bot.db"),
-        "BOT_ADMINS": ADMIN,
-    }
-    process = BotProcess(env=env, cwd=tmp_path, log_path=tmp_path / "server.log")
+    process = BotProcess(env=procfile_environment(tmp_path, slack), cwd=tmp_path, log_path=tmp_path / "server.log")
     process.start()
     yield process
     process.stop()

@@ -35,14 +35,10 @@ from bot.store.audit import AuditStore
 from bot.store.sqlite import SqliteDatabase
 from tests.conftest import (
     ADMIN,
-    BOT_TOKEN,
-    RECORDER_API_KEY,
-    RECORDER_PASSWORD,
-    RECORDER_USER,
     SIGNING_SECRET,
 )
 from tests.pause_helpers import wait_until
-from tests.process_helpers import BotProcess, free_port
+from tests.process_helpers import BotProcess, procfile_environment
 from tests.slack_requests import CHANNEL, TEAM, SlackSender
 
 pytestmark = pytest.mark.slow
@@ -50,19 +46,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def environment(tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PORT": str(free_port()),
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.api_url,
-        "DATABASE_PATH": str(tmp_path / "bot.db"),
-        "BOT_ADMINS": ADMIN,
-        "MEDIA_REPOSITORY_URL": recording_system.url,
-        "MEDIA_REPOSITORY_API_KEY": RECORDER_API_KEY,
-        "MEDIA_REPOSITORY_USERNAME": RECORDER_USER,
-        "MEDIA_REPOSITORY_PASSWORD": RECORDER_PASSWORD,
-    }
+    return procfile_environment(tmp_path, slack, recording_system)
 
 
 @pytest.fixture
