@@ -65,7 +65,7 @@ def test_demo_shows_a_group_request_routed_to_its_approvals_channel() -> None:
         stdin="",
     )
     assert "[#approvals-floor-a]" in out and "Group: `floor-a`" in out
-    assert "[DM to D0DEMOLEAD]" in out and "asks for a 1 minute pause" in out
+    assert "[DM to D0DEMOLEAD]" in out and "asks to pause the recording on extension `8856` for 1 minute" in out
     assert "waiting for an approver in #approvals-floor-a" in out
     assert "[#approvals-floor-a · card updated]" in out and "Approved by @U0DEMOLEAD" in out
     assert "BREAK-GLASS pause #2" in out and "[Resume now: type `resume-now 2`]" in out

@@ -151,7 +151,7 @@ number_texts = st.builds(
 
 
 @settings(
-    max_examples=3_000,
+    max_examples=1_500,
     deadline=None,
     derandomize=True,
     database=None,

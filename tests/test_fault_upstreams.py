@@ -361,6 +361,8 @@ def test_slack_fault_posting_the_card_is_told_via_response_url_and_nothing_is_le
 
 
 @pytest.mark.slow
+# Ten seconds of waiting for Slack, the same on either engine: the request's state on both is covered above.
+@pytest.mark.engines("sqlite")
 def test_slack_not_answering_the_card_post_in_time_is_told_and_nothing_is_left_pending(
     start_bot: Callable[..., Running], slack: SimulatedSlack
 ) -> None:

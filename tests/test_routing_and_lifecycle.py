@@ -180,7 +180,7 @@ def test_a_group_members_request_goes_to_the_groups_channel_and_its_deciders_eac
     _click(sender, slack, "recording_deny", request_id, SALES_LEAD)
     wait_for_state(floor, request_id, RequestState.DENIED)
     for user in deciders:
-        assert len(_dms(slack, user, "asks for")) == 1
+        assert len(_dms(slack, user, "asks to pause")) == 1
 
 
 def test_without_a_group_channel_the_card_goes_where_the_command_was_typed(

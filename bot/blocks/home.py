@@ -113,16 +113,17 @@ def not_listed_home(admins: list[str]) -> View:
 
 
 def _pending_line(request: PauseRequest) -> str:
-    what = (
-        f"{format_duration(request.duration_seconds)} more on pause #{request.extends_id}"
+    duration = format_duration(request.duration_seconds)
+    asks = (
+        f"asks for {duration} more on pause #{request.extends_id} of {_target(request)}"
         if request.kind is RequestKind.EXTENSION
-        else f"a {format_duration(request.duration_seconds)} pause"
+        else f"asks to pause {_target(request)} for {duration}"
     )
     votes = ""
     if request.approvals_needed > 1:
         votes = f" ({len(request.approvals)} of {request.approvals_needed} approvals)"
     return (
-        f"*#{request.id}* {mention(request.requester_id)} asks for {what} of {_target(request)}{votes}: "
+        f"*#{request.id}* {mention(request.requester_id)} {asks}{votes}: "
         f"_{escape(request.reason[:300])}_"
     )
 

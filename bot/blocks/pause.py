@@ -296,15 +296,15 @@ def request_received(request: PauseRequest, link: str | None = None) -> Message:
 
 def decider_notice(request: PauseRequest, link: str | None) -> Message:
     """An approver's private note: a request waits for their decision."""
-    what = (
-        f"{format_duration(request.duration_seconds)} more on pause #{request.extends_id}"
+    duration, target = format_duration(request.duration_seconds), _target_text(request.target)
+    asks = (
+        f"asks for {duration} more on pause #{request.extends_id} of the recording on {target}"
         if request.kind is RequestKind.EXTENSION
-        else f"a {format_duration(request.duration_seconds)} pause"
+        else f"asks to pause the recording on {target} for {duration}"
     )
     group = f" ({escape(request.group_name)} group)" if request.group_name else ""
     text = (
-        f":bell: {mention(request.requester_id)}{group} asks for {what} of the recording on "
-        f"{_target_text(request.target)}: _{escape(request.reason)}_\nDecide on {_link(link)} "
+        f":bell: {mention(request.requester_id)}{group} {asks}: _{escape(request.reason)}_\nDecide on {_link(link)} "
         f"(request #{request.id}, expires {_time(request.expires_at)})."
     )
     return Message(
