@@ -6,6 +6,7 @@ second sends a few hundred through the running app as signed slash commands and 
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import time
@@ -18,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.app import RecordingBot
 from bot.grammar import (
     MAX_AUDIT_ROWS,
     MAX_LINE_QUERY_CHARS,
@@ -34,7 +36,8 @@ from bot.grammar import (
 )
 from bot.models import Channels, PauseAsk, PauseLimits, Role
 from bot.sandbox.simulators.slack import SimulatedSlack
-from tests.conftest import AGENT
+from tests.conftest import ADMIN, AGENT, SIGNING_SECRET, ServedBot
+from tests.pause_helpers import audit_rows, wait_until
 from tests.slack_requests import SlackSender
 
 LIMITS = PauseLimits(default_seconds=600, max_seconds=1800)
@@ -249,3 +252,26 @@ def test_hostile_commands_through_the_running_app_each_get_200_and_exactly_one_s
     public += slack.calls("chat.postMessage") + slack.calls("chat.update")
     for call in public:
         assert not any(b in call.rendered for b in BROADCASTS), call.rendered[:500]
+
+
+@pytest.mark.engines("sqlite")
+@pytest.mark.parametrize("response_url", ["http://[not-an-address/hook", "https://hooks.example.com:99999/hook"])
+def test_a_signed_command_whose_response_url_is_no_url_costs_one_log_line_and_keeps_its_audit_row(
+    served: ServedBot, bot: RecordingBot, response_url: str, engine: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender = SlackSender(base_url=served.url, signing_secret=SIGNING_SECRET, response_url_factory=lambda: response_url)
+    try:
+        with caplog.at_level(logging.INFO):
+            assert sender.command("help", user=ADMIN).status_code == 200
+            wait_until(lambda: audit_rows(bot, "command.help"), what="the help command's audit row")
+            wait_until(lambda: _reply_failures(caplog), what="the reply's failure in the log")
+    finally:
+        sender.close()
+    assert [r.getMessage() for r in _reply_failures(caplog)] == [
+        "could not reach Slack to reply: SlackRequestError (the response_url is not a URL)"
+    ]
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+
+
+def _reply_failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage().startswith("could not reach Slack to reply")]

@@ -30,6 +30,6 @@ def send(call: Callable[[], Any]) -> bool:
         logger.warning("Slack refused a reply: %s", error.response.get("error", "unknown error"))
         return False
     except (SlackClientError, OSError) as error:
-        logger.warning("could not reach Slack to reply: %s", type(error).__name__)
+        logger.warning("could not reach Slack to reply: %s (%s)", type(error).__name__, error)
         return False
     return True

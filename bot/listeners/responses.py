@@ -46,10 +46,14 @@ class ResponseUrlClient:
         self._lock = threading.Lock()
 
     def post(self, url: str, message: dict[str, Any]) -> WebhookResponse:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port  # raises on a port that is not one
+        except ValueError:
+            raise SlackRequestError("the response_url is not a URL") from None
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise SlackRequestError("the response_url is not an http(s) URL")
-        key: _Key = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        key: _Key = (parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80))
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         body = json.dumps(message).encode()
         headers = {"Content-Type": "application/json;charset=utf-8", "Content-Length": str(len(body))}
