@@ -25,6 +25,9 @@ def _paused(sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot, text:
     request_id = _ask(sender, slack, text)
     _approve(sender, slack, request_id)
     wait_for_state(bot, request_id, RequestState.ACTIVE)
+    # The approval updates the card after it writes the state: wait for that update, so that the updates
+    # a test looks for next come after it.
+    wait_for_card(slack, "Recording paused until")
     return request_id
 
 
