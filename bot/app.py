@@ -249,6 +249,7 @@ def create_app(
     notifier = SlackPauseNotifier(client=slack, approval_minutes=config.approval_timeout_minutes)
     core = build_core(config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep)
     core.services.links.use_directory(SlackDirectory(client=slack))
+    notifier.read_requests_from(core.services.pauses.get)
     added = core.services.authorizer.bootstrap(team_id, config.bot_admins, source="BOT_ADMINS")
     if added:
         logger.info("made %s admin(s) from BOT_ADMINS", len(added))

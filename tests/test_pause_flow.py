@@ -6,14 +6,17 @@ import threading
 from typing import Any
 
 import pytest
+from slack_sdk import WebClient
 
 from bot.app import RecordingBot
+from bot.listeners.slack_notifier import SlackPauseNotifier
 from bot.models import RequestState
 from bot.sandbox.simulators.base import Reply
 from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import (
     AGENT,
+    BOT_TOKEN,
     LEAD,
     LEAD2,
     RECORDER_API_KEY,
@@ -190,6 +193,25 @@ def test_a_click_from_another_workspace_is_refused(
     slack.wait_for_call("response_url", containing="allow-list")
     assert bot.services.pauses.get(request_id).state is RequestState.PENDING  # type: ignore[union-attr]
     assert recording_system.mute_calls() == []
+
+
+def test_a_card_update_that_reaches_slack_late_shows_the_request_as_it_is_stored_now(
+    sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot
+) -> None:
+    """A change's card update can be overtaken by the next change's (two threads): the late one must not
+    put the older state back on the card, buttons and all."""
+    request_id = _ask(sender, slack)
+    pending = bot.services.pauses.get(request_id)
+    assert pending is not None and pending.state is RequestState.PENDING
+    _click(sender, slack, "recording_deny", request_id, LEAD)
+    wait_for_card(slack, "Denied by")
+    updates = len(slack.calls("chat.update"))
+    notifier = SlackPauseNotifier(client=WebClient(token=BOT_TOKEN, base_url=slack.api_url), approval_minutes=10)
+    notifier.read_requests_from(bot.services.pauses.get)
+    notifier.update_card(pending)  # the pending state's update, arriving after the denial's
+    assert len(slack.calls("chat.update")) == updates + 1
+    card = posted_card(slack)
+    assert f"Denied by <@{LEAD}>" in card_text(card) and buttons(card) == []
 
 
 def test_deny_stamps_the_card_and_nothing_goes_upstream(
