@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from slack_bolt import App, BoltRequest
+from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot import __version__
 from bot.listeners.background import BackgroundWork
@@ -40,9 +40,7 @@ class BoltDispatcher:
         return self._work.submit(lambda: self._dispatch(text, headers, event_id))
 
     def answer_now(self, text: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
-        response = self._bolt.dispatch(BoltRequest(body=text, headers=dict(headers)))
-        if response.status >= 400:
-            logger.warning("Slack request not handled (HTTP %s): %s", response.status, response.body[:200])
+        response = self._run(BoltRequest(body=text, headers=dict(headers)))
         return (200 if response.status < 400 else response.status), response.body.encode()
 
     def health(self) -> tuple[int, dict[str, Any]]:
@@ -59,10 +57,13 @@ class BoltDispatcher:
     def _dispatch(self, text: str, headers: Mapping[str, str], event_id: str | None) -> None:
         if event_id is not None and not self._seen_first(event_id, headers):
             return
-        request = BoltRequest(body=text, headers=dict(headers), context={ACKED_AT_EDGE: True})
+        self._run(BoltRequest(body=text, headers=dict(headers), context={ACKED_AT_EDGE: True}))
+
+    def _run(self, request: BoltRequest) -> BoltResponse:
         response = self._bolt.dispatch(request)
         if response.status >= 400:
             logger.warning("Slack request not handled (HTTP %s): %s", response.status, response.body[:200])
+        return response
 
     def _seen_first(self, event_id: str, headers: Mapping[str, str]) -> bool:
         try:

@@ -56,11 +56,10 @@ class SlackDispatcher(Protocol):
         ...
 
 
-def signature_matches(secret: str, body: bytes, timestamp: str, signature: str) -> bool:
+def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
     """Slack's request signature: v0= and the HMAC-SHA256 of `v0:<timestamp>:<body>` under the signing secret."""
     base = b"v0:" + timestamp.encode() + b":" + body
-    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature)
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
 class SlackEdge:
@@ -119,7 +118,7 @@ class SlackEdge:
             return 400, "its body is not UTF-8"
         if abs(time.time() - int(timestamp)) > _MAX_CLOCK_SKEW_SECONDS:
             return 401, "its timestamp is more than 5 minutes away from the bot's clock (a replay, or a wrong clock)"
-        if not signature_matches(self._secret, body, timestamp, signature):
+        if not hmac.compare_digest(slack_signature(self._secret, timestamp, body), signature):
             return 401, "its signature does not match (not sent by Slack, or SLACK_SIGNING_SECRET is wrong)"
         return None
 

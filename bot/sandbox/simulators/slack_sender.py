@@ -6,8 +6,6 @@ caller names its own workspace and channel.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -17,10 +15,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-
-def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
-    base = b"v0:" + timestamp.encode() + b":" + body
-    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+from bot.listeners.edge import slack_signature
 
 
 def signed_headers(secret: str, body: bytes, *, timestamp: str | None = None) -> dict[str, str]:
