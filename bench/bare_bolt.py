@@ -3,7 +3,7 @@
     PORT=3001 SLACK_SIGNING_SECRET=… python -m bench.bare_bolt [--threads 8]
 
 Same framework options as bot/app.py (signing secret, `process_before_response=True`, an authorize
-stub instead of a token, no self-event filter) and the same gunicorn settings as bot/__main__.py
+stub instead of a token, no self-event filter) and the same gunicorn settings as bot/cli/main.py
 `_serve` (one gthread worker, same threads, timeout, keep-alive), so the difference to the real bot is
 the bot's own work: its middleware, its listeners and the lazy work after the ack.
 """
@@ -21,7 +21,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from bench.slack_http import TEAM
-from bot.server import run_gunicorn
+from bot.serving.worker import run_gunicorn
 
 # What auth.test would have said; never asked, so the app needs no Slack at all.
 _IDENTITY = {
@@ -70,7 +70,7 @@ def main() -> int:
     args = parser.parse_args()
     port = int(os.environ.get("PORT", "3001"))
 
-    # Served exactly as the bot is (bot/server.py), except for the loopback bind.
+    # Served exactly as the bot is (bot/serving/worker.py), except for the loopback bind.
     run_gunicorn(wsgi_app, bind=f"127.0.0.1:{port}", threads=args.threads)
     return 0
 

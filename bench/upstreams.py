@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bench.slack_http import TEAM
-from bot.listeners.background import BUSY_TEXT
+from bot.serving.background import BUSY_TEXT
 from bot.sandbox.simulators.base import RecordedRequest, Reply
 from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack

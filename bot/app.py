@@ -21,20 +21,20 @@ from bot.clients.tls import tls_context
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
 from bot.clock import Clock, utc_now
 from bot.config import Config, ConfigurationError
-from bot.listeners import responses
-from bot.listeners.background import BackgroundWork
-from bot.listeners.dispatch import BoltDispatcher
-from bot.listeners.edge import SlackEdge
+from bot.serving import response_urls
+from bot.serving.background import BackgroundWork
+from bot.serving.dispatch import BoltDispatcher
+from bot.serving.edge import SlackEdge
 from bot.listeners.home import HomePublisher
 from bot.listeners.registry import register as register_listeners
-from bot.listeners.responses import ResponseUrlClient
+from bot.serving.response_urls import ResponseUrlClient
 from bot.listeners.slack_directory import SlackDirectory
 from bot.listeners.slack_notifier import SlackPauseNotifier
 from bot.models import PauseLimits
 from bot.redaction import redactor
 from bot.services.audit import AuditTrail
 from bot.services.audit_log import AuditReader
-from bot.services.authorization import Authorizer
+from bot.services.allow_list import Authorizer
 from bot.services.bundle import Services
 from bot.services.home import HomeService
 from bot.services.instances import InstanceRegistry
@@ -49,7 +49,7 @@ from bot.store.connect import open_database
 from bot.store.database import Database
 from bot.store.instances import InstanceStore
 from bot.store.links import LinkStore, SeenEvents
-from bot.store.pause_requests import PauseRequestStore
+from bot.store.pauses import PauseRequestStore
 from bot.store.webex_tokens import DatabaseWebexTokenStore
 
 logger = logging.getLogger(__name__)
@@ -277,7 +277,7 @@ def create_app(
     # Closed after the work that may still reply (closers run last-added first).
     replies = ResponseUrlClient(verify=tls_context())
     core.closers.append(replies.close)
-    responses.register(bolt, replies)
+    response_urls.register(bolt, replies)
     work = BackgroundWork(niceness=work_niceness)
     core.closers.append(work.shutdown)
     homes = HomePublisher(client=slack, homes=core.services.homes, work=work)

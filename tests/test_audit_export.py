@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from bot.audit_cli import add_audit_parser, run_audit
-from bot.audit_export import FIELDS, parse_moment, render_table, write_csv, write_json
+from bot.cli.audit import add_audit_parser, run_audit
+from bot.cli.audit_export import FIELDS, parse_moment, render_table, write_csv, write_json
 from bot.config import Config
 from bot.models import AuditEntry
 from bot.sandbox.postgres_server import PostgresServer
@@ -463,7 +463,7 @@ def test_the_installed_command_exports_json(database: Database, db_path: Path | 
         [sys.executable, "-m", "bot", "--help"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
     )
     if "audit" not in usage.stdout:
-        pytest.skip("`audit` is not wired into bot/__main__.py yet (add_audit_parser(sub) not called)")
+        pytest.skip("`audit` is not wired into bot/cli/main.py yet (add_audit_parser(sub) not called)")
     _add(database, datetime(2026, 11, 1, tzinfo=UTC), user_id="U0LEAD", target="8856", details={"minutes": 10})
     result = subprocess.run(
         [sys.executable, "-m", "bot", "audit", "--format", "json", "--target", "8856"],

@@ -16,7 +16,7 @@ from bot.models import AuditQuery, Role, SlackUser
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.services.audit import AuditTrail
-from bot.services.authorization import REVOCATION_SECONDS, Authorizer
+from bot.services.allow_list import REVOCATION_SECONDS, Authorizer
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.sqlite import SqliteDatabase

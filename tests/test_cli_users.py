@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import _parser
+from bot.cli.main import _parser
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, BOT_TOKEN, TEAM, ServedBot
 from tests.slack_requests import SlackSender

@@ -22,7 +22,7 @@ import pytest
 from bot.models import PauseRequest, RequestState
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
-from bot.store.pause_requests import PauseRequestStore
+from bot.store.pauses import PauseRequestStore
 from bot.store.sqlite import SqliteDatabase
 from tests.conftest import (
     AGENT,

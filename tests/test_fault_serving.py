@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from bot.sandbox.simulators.slack import SimulatedSlack
-from bot.server import MAX_BUFFERED_REQUEST_BYTES, MAX_REQUEST_HEADER_BYTES, REQUEST_READ_SECONDS
-from bot.web import MAX_BODY_BYTES
+from bot.serving.worker import MAX_BUFFERED_REQUEST_BYTES, MAX_REQUEST_HEADER_BYTES, REQUEST_READ_SECONDS
+from bot.serving.web import MAX_BODY_BYTES
 from tests.conftest import ADMIN, SIGNING_SECRET, ServedBot
 from tests.process_helpers import BotProcess, procfile_environment
 from tests.slack_requests import SlackSender, slack_signature
@@ -254,7 +254,7 @@ def _exchange(url: str, request: bytes, *, half_close: bool = False) -> bytes:
 
 def _request_log_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     """What the bot logged about the request: the web layer and the edge (the scheduler logs on its own)."""
-    return [r.getMessage() for r in caplog.records if r.name in ("bot.web", "bot.listeners.edge")]
+    return [r.getMessage() for r in caplog.records if r.name in ("bot.serving.web", "bot.serving.edge")]
 
 
 FORM = b"command=%2Frecording&text=help&user_id=U0ADMIN&team_id=T0TEST"

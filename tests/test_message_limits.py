@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from bot.app import RecordingBot
-from bot.blocks.access import users_message
+from bot.blocks.allow_list import users_message
 from bot.blocks.kit import ListRow, paged, shorten
-from bot.blocks.pause import (
+from bot.blocks.pauses import (
     already_decided_message,
     approval_card,
     breakglass_notice,

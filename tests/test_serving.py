@@ -23,9 +23,9 @@ import httpx
 import pytest
 
 from bot.app import RecordingBot
-from bot.listeners.background import BUSY_TEXT, WORK_NICENESS, BackgroundWork
-from bot.listeners.dispatch import BoltDispatcher
-from bot.listeners.edge import BotUnavailable
+from bot.serving.background import BUSY_TEXT, WORK_NICENESS, BackgroundWork
+from bot.serving.dispatch import BoltDispatcher
+from bot.serving.edge import BotUnavailable
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.slack_sender import command_body

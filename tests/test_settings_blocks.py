@@ -26,7 +26,7 @@ from bot.models import CallRecordingSettings, Invocation, PauseBlocker, Role, Sl
 from bot.redaction import SecretRedactor
 from bot.sandbox.simulators.webex import SimulatedWebex, virtual_line_id
 from bot.services.audit import AuditTrail
-from bot.services.authorization import Authorizer
+from bot.services.allow_list import Authorizer
 from bot.services.line_settings import LineAmbiguous, LineFound, LineNotFound, LineSettingsService
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from bot.app import RecordingBot
 from bot.config import Config
-from bot.listeners.background import BackgroundWork
+from bot.serving.background import BackgroundWork
 from bot.listeners.home import HomePublisher
 from bot.models import RequestState, Role
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem

@@ -21,7 +21,7 @@ from bot.store.audit import AuditStore
 from bot.store.database import Database
 from bot.store.instances import InstanceStore
 from bot.store.migrations import MIGRATIONS
-from bot.store.pause_requests import PauseRequestStore
+from bot.store.pauses import PauseRequestStore
 from bot.store.postgres import PostgresDatabase
 from bot.store.sqlite import SqliteDatabase
 

@@ -17,7 +17,7 @@ from bot.models import Channels, RecordingTarget, RequestState, Role, TargetKind
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import SimulatedWebex
-from bot.store.pause_requests import PauseRequestStore
+from bot.store.pauses import PauseRequestStore
 from tests.conftest import AGENT, LEAD, LEAD2, ServedBot
 from tests.pause_helpers import audit_rows, buttons, card_text, cards, wait_for_state, wait_until
 from tests.slack_requests import SlackSender

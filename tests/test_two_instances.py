@@ -20,7 +20,7 @@ from bot.models import RequestState
 from bot.sandbox.postgres_server import PostgresServer
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
-from bot.store.pause_requests import PauseRequestStore
+from bot.store.pauses import PauseRequestStore
 from bot.store.postgres import PostgresDatabase
 from tests.conftest import (
     ADMIN,

@@ -20,9 +20,9 @@ from bot.action_ids import (
 )
 from bot.blocks.kit import Message
 from bot.blocks.line_settings import settings_message
-from bot.blocks.pause import approval_counted_message
-from bot.listeners.background import BUSY_TEXT, BackgroundWork
-from bot.listeners.edge import ACKED_AT_EDGE
+from bot.blocks.pauses import approval_counted_message
+from bot.serving.background import BUSY_TEXT, BackgroundWork
+from bot.serving.edge import ACKED_AT_EDGE
 from bot.listeners.failures import describe_failure
 from bot.listeners.home import HomePublisher
 from bot.listeners.replies import send

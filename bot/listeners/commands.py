@@ -32,10 +32,10 @@ from bot.grammar import (
     Unlink,
     parse_command,
 )
-from bot.listeners import access, line_settings, pause
-from bot.listeners.background import BUSY_TEXT, BackgroundWork
+from bot.listeners import allow_list, line_settings, pauses
+from bot.serving.background import BUSY_TEXT, BackgroundWork
 from bot.listeners.command_run import CommandRun, Handler
-from bot.listeners.edge import ACKED_AT_EDGE
+from bot.serving.edge import ACKED_AT_EDGE
 from bot.listeners.failures import describe_failure
 from bot.listeners.forms import FormNotOpened, open_pause_form
 from bot.listeners.replies import reply_privately
@@ -175,21 +175,21 @@ def _audit_log(run: CommandRun, command: ShowAudit) -> None:
 
 _HANDLERS: dict[type[Command], Handler] = {
     Help: _help,
-    Allow: access.allow,
-    Revoke: access.revoke,
-    ListUsers: access.users,
-    ShowGroup: access.show_group,
-    ConfigureGroup: access.configure_group,
-    ListGroups: access.list_groups,
-    Link: access.link,
-    Unlink: access.unlink,
+    Allow: allow_list.allow,
+    Revoke: allow_list.revoke,
+    ListUsers: allow_list.users,
+    ShowGroup: allow_list.show_group,
+    ConfigureGroup: allow_list.configure_group,
+    ListGroups: allow_list.list_groups,
+    Link: allow_list.link,
+    Unlink: allow_list.unlink,
     OpenPauseForm: _open_form,
     ShowAudit: _audit_log,
-    PauseAsk: pause.pause,
-    BreakGlass: pause.breakglass,
-    Extend: pause.extend,
-    Cancel: pause.cancel,
-    Resume: pause.resume,
-    ListRequests: pause.list_requests,
+    PauseAsk: pauses.pause,
+    BreakGlass: pauses.breakglass,
+    Extend: pauses.extend,
+    Cancel: pauses.cancel,
+    Resume: pauses.resume,
+    ListRequests: pauses.list_requests,
     ShowSettings: line_settings.show_settings,
 }

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from bot.blocks.common import error_message, internal_error_message, not_allowed_message, parse_error_message
 from bot.blocks.kit import Message
-from bot.blocks.pause import already_decided_message
+from bot.blocks.pauses import already_decided_message
 from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
 from bot.grammar import ParseError
 from bot.models import Outcome
-from bot.services.authorization import LastAdmin, NotADecider, NotAllowed
+from bot.services.allow_list import LastAdmin, NotADecider, NotAllowed
 from bot.services.line_settings import WebexNotConfigured
 from bot.services.links import LinkRefused
 from bot.services.pauses import AlreadyDecided, PauseRefused

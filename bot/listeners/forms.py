@@ -25,13 +25,13 @@ from bot.action_ids import (
 )
 from bot.blocks.forms import pause_form
 from bot.blocks.kit import Message
-from bot.blocks.pause import request_received
+from bot.blocks.pauses import request_received
 from bot.grammar import FormErrors, parse_pause_form
-from bot.listeners.background import BackgroundWork
+from bot.serving.background import BackgroundWork
 from bot.listeners.failures import describe_failure
 from bot.logs import request_context
 from bot.models import Invocation, Outcome, PauseAsk, SlackUser
-from bot.services.authorization import NotAllowed
+from bot.services.allow_list import NotAllowed
 from bot.services.bundle import Services
 from bot.services.links import NO_LINK
 

@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.blocks.home import home_view, not_listed_home
-from bot.listeners.background import BackgroundWork
+from bot.serving.background import BackgroundWork
 from bot.models import PauseRequest, SlackUser
 from bot.services.home import HomeService, NotListedHome
 

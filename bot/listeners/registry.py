@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.listeners import actions, commands, forms, home, middleware
-from bot.listeners.background import BackgroundWork
+from bot.serving.background import BackgroundWork
 from bot.listeners.home import HomePublisher
 from bot.services.bundle import Services
 

@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.blocks.kit import Message
-from bot.blocks.pause import (
+from bot.blocks.pauses import (
     approval_card,
     breakglass_notice,
     decider_notice,

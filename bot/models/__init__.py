@@ -1,6 +1,6 @@
 """Value types shared by the layers: no I/O; imported by everything above, importing nothing of the bot."""
 
-from bot.models.access import Access, AllowListEntry, ApproverGroup, Invocation, Role, SlackUser
+from bot.models.allow_list import Access, AllowListEntry, ApproverGroup, Invocation, Role, SlackUser
 from bot.models.audit import AuditEntry, AuditQuery, ChainProblem, ChainReport, ChainVerification, Outcome
 from bot.models.lines import (
     PAUSABLE_MODES,
@@ -17,7 +17,7 @@ from bot.models.lines import (
     VirtualLine,
     pause_blocker,
 )
-from bot.models.requests import (
+from bot.models.pauses import (
     MY_CALL,
     OPEN_STATES,
     Approval,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.models import AuditEntry, AuditQuery, Invocation, Role
-from bot.services.authorization import Authorizer
+from bot.services.allow_list import Authorizer
 from bot.store.audit import AuditStore
 
 

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from bot.clock import Clock, utc_now
 from bot.models import PauseRequest, RequestState, Role, SlackUser
-from bot.services.authorization import Authorizer, may_decide
-from bot.store.pause_requests import PauseRequestStore
+from bot.services.allow_list import Authorizer, may_decide
+from bot.store.pauses import PauseRequestStore
 
 RECENT_OWN_REQUESTS = 10
 

@@ -9,7 +9,7 @@ from bot.clients.errors import NotFound, UpstreamError
 from bot.clients.webex import WebexClient
 from bot.clients.webex.lines import names_of
 from bot.models import CallRecordingSettings, Invocation, LineNames, PauseBlocker, Role, VirtualLine, pause_blocker
-from bot.services.authorization import Authorizer
+from bot.services.allow_list import Authorizer
 
 logger = logging.getLogger(__name__)
 

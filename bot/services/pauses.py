@@ -34,12 +34,12 @@ from bot.models import (
     TargetKind,
 )
 from bot.services.audit import AuditTrail
-from bot.services.authorization import Authorizer
+from bot.services.allow_list import Authorizer
 from bot.services.links import LinkService
 from bot.services.notifications import CardNotPosted, PauseNotifier
 from bot.services.unwritten import UnwrittenResume, UnwrittenResumes
 from bot.store.database import DatabaseUnavailable
-from bot.store.pause_requests import ApprovalResult, PauseRequestStore, same_call_json
+from bot.store.pauses import ApprovalResult, PauseRequestStore, same_call_json
 
 logger = logging.getLogger(__name__)
 

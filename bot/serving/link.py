@@ -22,7 +22,7 @@ from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 from typing import Any
 
-from bot.listeners.edge import BotUnavailable
+from bot.serving.edge import BotUnavailable
 
 logger = logging.getLogger(__name__)
 

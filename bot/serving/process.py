@@ -18,9 +18,9 @@ from urllib.parse import parse_qs
 
 from bot.app import create_app
 from bot.config import Config
-from bot.listeners.background import BUSY_TEXT, WORK_NICENESS
-from bot.listeners.dispatch import BoltDispatcher
-from bot.listeners.responses import ResponseUrlClient
+from bot.serving.background import BUSY_TEXT, WORK_NICENESS
+from bot.serving.dispatch import BoltDispatcher
+from bot.serving.response_urls import ResponseUrlClient
 from bot.serving.link import LinkServer, Message
 from bot.serving.settings import SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettings
 

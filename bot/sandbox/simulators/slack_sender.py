@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from bot.listeners.edge import slack_signature
+from bot.serving.edge import slack_signature
 
 
 def signed_headers(secret: str, body: bytes, *, timestamp: str | None = None) -> dict[str, str]:

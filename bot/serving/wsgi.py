@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.app import RecordingBot
-from bot.web import WsgiApp, build_wsgi_app
+from bot.serving.web import WsgiApp, build_wsgi_app
 
 
 def wsgi_app_for(bot: RecordingBot) -> WsgiApp:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.blocks.access import (
+from bot.blocks.allow_list import (
     group_message,
     groups_message,
     linked_message,

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from bot.listeners.background import BUSY_TEXT
+from bot.serving.background import BUSY_TEXT
 
 logger = logging.getLogger(__name__)
 

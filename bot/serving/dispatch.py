@@ -12,8 +12,8 @@ from typing import Any
 from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot import __version__
-from bot.listeners.background import BackgroundWork
-from bot.listeners.edge import ACKED_AT_EDGE
+from bot.serving.background import BackgroundWork
+from bot.serving.edge import ACKED_AT_EDGE
 from bot.store.database import Database, DatabaseUnavailable
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from bot.audit_export import MOMENT_EXAMPLES, parse_moment, render_table, write_csv, write_json
+from bot.cli.audit_export import MOMENT_EXAMPLES, parse_moment, render_table, write_csv, write_json
 from bot.config import Config
 from bot.grammar import read_user_id
 from bot.models import AuditQuery
