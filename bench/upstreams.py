@@ -21,11 +21,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bench.slack_http import TEAM
-from bot.serving.background import BUSY_TEXT
 from bot.sandbox.simulators.base import RecordedRequest, Reply
 from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedLine, SimulatedWebex, virtual_line_id
+from bot.serving.background import BUSY_TEXT
 
 BOT_TOKEN = "xoxb-bench-bot-token-0001"
 SIGNING_SECRET = "bench-signing-secret-8c2d41a9b7e3f6a0"

@@ -21,20 +21,15 @@ from bot.clients.tls import tls_context
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
 from bot.clock import Clock, utc_now
 from bot.config import Config, ConfigurationError
-from bot.serving import response_urls
-from bot.serving.background import BackgroundWork
-from bot.serving.dispatch import BoltDispatcher
-from bot.serving.edge import SlackEdge
 from bot.listeners.home import HomePublisher
 from bot.listeners.registry import register as register_listeners
-from bot.serving.response_urls import ResponseUrlClient
 from bot.listeners.slack_directory import SlackDirectory
 from bot.listeners.slack_notifier import SlackPauseNotifier
 from bot.models import PauseLimits
 from bot.redaction import redactor
+from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditTrail
 from bot.services.audit_log import AuditReader
-from bot.services.allow_list import Authorizer
 from bot.services.bundle import Services
 from bot.services.home import HomeService
 from bot.services.instances import InstanceRegistry
@@ -43,6 +38,11 @@ from bot.services.links import LinkService
 from bot.services.notifications import PauseNotifier
 from bot.services.pauses import PauseService
 from bot.services.scheduler import MAX_SLEEP_SECONDS, Scheduler
+from bot.serving import response_urls
+from bot.serving.background import BackgroundWork
+from bot.serving.dispatch import BoltDispatcher
+from bot.serving.edge import SlackEdge
+from bot.serving.response_urls import ResponseUrlClient
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.connect import open_database

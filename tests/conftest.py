@@ -15,13 +15,13 @@ import pytest
 from bot.app import RecordingBot, create_app
 from bot.config import Config
 from bot.redaction import redactor
-from bot.serving.local import LocalServer
 from bot.sandbox.postgres_server import PostgresServer, wait_for
 from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
+from bot.serving.local import LocalServer
 from bot.serving.wsgi import wsgi_app_for
-from tests.slack_requests import TEAM, SlackSender
+from tests.support.slack_requests import TEAM, SlackSender
 
 # Distinctive secret values: the secrets tests search every log line and message for them.
 BOT_TOKEN = "xoxb-SECRET-bot-token-5f1e"

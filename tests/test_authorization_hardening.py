@@ -15,14 +15,14 @@ from bot.config import Config
 from bot.models import AuditQuery, Role, SlackUser
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
-from bot.services.audit import AuditTrail
 from bot.services.allow_list import REVOCATION_SECONDS, Authorizer
+from bot.services.audit import AuditTrail
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.sqlite import SqliteDatabase
 from tests.conftest import ADMIN, AGENT, LEAD, ServedBot
-from tests.pause_helpers import audit_rows, buttons, posted_card, wait_until
-from tests.slack_requests import TEAM, SlackSender
+from tests.support.pauses import audit_rows, buttons, posted_card, wait_until
+from tests.support.slack_requests import TEAM, SlackSender
 
 OTHER_TEAM = "T0OTHER"
 OTHER_ADMIN = "U0OTHERADMIN"

@@ -17,7 +17,7 @@ import pytest
 from bot.cli.main import _parser
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, BOT_TOKEN, TEAM, ServedBot
-from tests.slack_requests import SlackSender
+from tests.support.slack_requests import SlackSender
 
 
 def _cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

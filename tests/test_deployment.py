@@ -16,9 +16,9 @@ import yaml
 from bot.action_ids import PAUSE_SHORTCUT
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, BOT_TOKEN, SIGNING_SECRET
-from tests.pause_helpers import wait_until
-from tests.process_helpers import ROOT, free_port, is_healthy, procfile_command
-from tests.slack_requests import SlackSender
+from tests.support.pauses import wait_until
+from tests.support.processes import ROOT, free_port, is_healthy, procfile_command
+from tests.support.slack_requests import SlackSender
 
 
 @pytest.fixture

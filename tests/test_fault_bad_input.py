@@ -37,8 +37,8 @@ from bot.grammar import (
 from bot.models import Channels, PauseAsk, PauseLimits, Role
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, AGENT, SIGNING_SECRET, ServedBot
-from tests.pause_helpers import audit_rows, wait_until
-from tests.slack_requests import SlackSender
+from tests.support.pauses import audit_rows, wait_until
+from tests.support.slack_requests import SlackSender
 
 LIMITS = PauseLimits(default_seconds=600, max_seconds=1800)
 HUGE_CHARS = 20_000

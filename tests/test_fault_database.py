@@ -25,9 +25,9 @@ from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.store.sqlite import describe_database_error, unavailable
 from tests.conftest import AGENT, LEAD, SIGNING_SECRET, TEAM, ServedBot
-from tests.pause_helpers import audit_rows, buttons, cards, posted_card, wait_for_state, wait_until
-from tests.process_helpers import acked_in_time
-from tests.slack_requests import SlackSender
+from tests.support.pauses import audit_rows, buttons, cards, posted_card, wait_for_state, wait_until
+from tests.support.processes import acked_in_time
+from tests.support.slack_requests import SlackSender
 from tests.test_pause_schedule import _paused
 
 # The lock is an SQLite file lock; PostgreSQL outages have tests of their own.

@@ -14,8 +14,8 @@ from bot.models import RequestState
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import AGENT, LEAD, LEAD2
-from tests.pause_helpers import audit_rows, buttons, posted_card, wait_for_card, wait_for_state, wait_until
-from tests.slack_requests import SlackSender, slack_signature
+from tests.support.pauses import audit_rows, buttons, posted_card, wait_for_card, wait_for_state, wait_until
+from tests.support.slack_requests import SlackSender, slack_signature
 
 pytestmark = pytest.mark.usefixtures("roles")
 

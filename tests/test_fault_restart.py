@@ -30,9 +30,9 @@ from tests.conftest import (
     LEAD2,
     SIGNING_SECRET,
 )
-from tests.pause_helpers import buttons, card_text, wait_until
-from tests.process_helpers import BotProcess, procfile_command, procfile_environment
-from tests.slack_requests import CHANNEL, TEAM, SlackSender
+from tests.support.pauses import buttons, card_text, wait_until
+from tests.support.processes import BotProcess, procfile_command, procfile_environment
+from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
 
 pytestmark = pytest.mark.slow
 

@@ -20,11 +20,11 @@ import httpx
 import pytest
 
 from bot.sandbox.simulators.slack import SimulatedSlack
-from bot.serving.worker import MAX_BUFFERED_REQUEST_BYTES, MAX_REQUEST_HEADER_BYTES, REQUEST_READ_SECONDS
 from bot.serving.web import MAX_BODY_BYTES
+from bot.serving.worker import MAX_BUFFERED_REQUEST_BYTES, MAX_REQUEST_HEADER_BYTES, REQUEST_READ_SECONDS
 from tests.conftest import ADMIN, SIGNING_SECRET, ServedBot
-from tests.process_helpers import BotProcess, procfile_environment
-from tests.slack_requests import SlackSender, slack_signature
+from tests.support.processes import BotProcess, procfile_environment
+from tests.support.slack_requests import SlackSender, slack_signature
 
 # How many of each kind of misbehaving client: more than the server's 8 threads, as in the incident.
 CROWD = 12

@@ -32,9 +32,9 @@ from bot.sandbox.simulators.webex import (
     SimulatedWebex,
 )
 from tests.conftest import AGENT, RECORDER_API_KEY, RECORDER_PASSWORD, RECORDER_USER, SIGNING_SECRET, ServedBot
-from tests.pause_helpers import audit_rows, wait_until
-from tests.process_helpers import acked_in_time
-from tests.slack_requests import TEAM, SlackSender
+from tests.support.pauses import audit_rows, wait_until
+from tests.support.processes import acked_in_time
+from tests.support.slack_requests import TEAM, SlackSender
 
 FIFTY_MB = 50 * 1024 * 1024
 CHUNK = b"<" + b"x" * (64 * 1024 - 1)

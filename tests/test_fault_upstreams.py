@@ -31,9 +31,9 @@ from tests.conftest import (
     SIGNING_SECRET,
     ServedBot,
 )
-from tests.pause_helpers import buttons, card_text, cards, wait_for_state, wait_until
-from tests.process_helpers import acked_in_time, free_port
-from tests.slack_requests import TEAM, SlackSender
+from tests.support.pauses import buttons, card_text, cards, wait_for_state, wait_until
+from tests.support.processes import acked_in_time, free_port
+from tests.support.slack_requests import TEAM, SlackSender
 
 CALL_8856 = DEMO_CALLS[0][0]
 HTML_ERROR_PAGE = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"

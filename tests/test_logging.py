@@ -21,9 +21,9 @@ from tests.conftest import (
     SECRETS,
     SIGNING_SECRET,
 )
-from tests.pause_helpers import buttons, cards, wait_until
-from tests.process_helpers import free_port, is_healthy
-from tests.slack_requests import SlackSender
+from tests.support.pauses import buttons, cards, wait_until
+from tests.support.processes import free_port, is_healthy
+from tests.support.slack_requests import SlackSender
 
 
 def test_json_logs_tie_the_click_its_audit_rows_and_the_upstream_call_together(

@@ -44,8 +44,8 @@ from bot.models import (
 from bot.sandbox.console_render import mrkdwn_to_text
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
 from tests.conftest import ADMIN, AGENT, LEAD
-from tests.pause_helpers import posted_card, wait_until
-from tests.slack_requests import CHANNEL, TEAM, SlackSender
+from tests.support.pauses import posted_card, wait_until
+from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
 
 LIMITS = PauseLimits(default_seconds=600, max_seconds=1800)
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

@@ -23,7 +23,7 @@ from tests.conftest import (
     STRANGER,
     ServedBot,
 )
-from tests.pause_helpers import (
+from tests.support.pauses import (
     audit_rows,
     buttons,
     card_text,
@@ -33,7 +33,7 @@ from tests.pause_helpers import (
     wait_for_state,
     wait_until,
 )
-from tests.slack_requests import CHANNEL, SlackSender
+from tests.support.slack_requests import CHANNEL, SlackSender
 
 CALL_8856 = DEMO_CALLS[0][0]
 CALL_ID_TEXT = "3F2B8C1D-6A4E-4F0B-9C7D-1E2A3B4C5D6E"

@@ -12,8 +12,8 @@ from bot.models import RequestState
 from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import AGENT, SECRETS, ServedBot
-from tests.pause_helpers import audit_rows, card_text, posted_card, wait_for_card, wait_for_state
-from tests.slack_requests import SlackSender
+from tests.support.pauses import audit_rows, card_text, posted_card, wait_for_card, wait_for_state
+from tests.support.slack_requests import SlackSender
 from tests.test_pause_flow import _approve, _ask
 
 CALL_8856 = DEMO_CALLS[0][0]

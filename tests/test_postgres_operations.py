@@ -20,9 +20,9 @@ from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
 from bot.store.postgres import PostgresDatabase
 from tests.conftest import ADMIN, AGENT, BOT_TOKEN, LEAD, SIGNING_SECRET, ServedBot
-from tests.pause_helpers import buttons, cards, wait_for_state, wait_until
-from tests.process_helpers import free_port
-from tests.slack_requests import TEAM, SlackSender
+from tests.support.pauses import buttons, cards, wait_for_state, wait_until
+from tests.support.processes import free_port
+from tests.support.slack_requests import TEAM, SlackSender
 
 
 def _env(slack: SimulatedSlack, webex: SimulatedWebex, **database: str) -> dict[str, str]:

@@ -30,7 +30,7 @@ from bot.clients.recording_system import (
 from bot.models import Channels, RecordingTarget, TargetKind
 from bot.redaction import SecretRedactor
 from bot.sandbox.simulators.recording_system import Fault, SimulatedRecordingSystem
-from tests.process_helpers import free_port
+from tests.support.processes import free_port
 
 # Distinctive values, so a leak anywhere is easy to spot.
 API_KEY = "APIKEY-9f8e7d6c-LEAKCHECK-5b4a3928"

@@ -19,9 +19,9 @@ from bot.redaction import MASK, SecretRedactor
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import BOT_TOKEN, RECORDER_API_KEY, SIGNING_SECRET
-from tests.pause_helpers import buttons, cards, wait_until
-from tests.process_helpers import free_port, is_healthy
-from tests.slack_requests import SlackSender
+from tests.support.pauses import buttons, cards, wait_until
+from tests.support.processes import free_port, is_healthy
+from tests.support.slack_requests import SlackSender
 
 HOOK = "https://hooks.slack.com/commands/T0TEST/1234567890/zGxQ2Rr9bX1tKqEwQx7hU3pA"
 HOOK_SECRET = "zGxQ2Rr9bX1tKqEwQx7hU3pA"

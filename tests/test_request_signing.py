@@ -7,7 +7,7 @@ import time
 from bot.app import RecordingBot
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN
-from tests.slack_requests import SlackSender, slack_signature
+from tests.support.slack_requests import SlackSender, slack_signature
 
 
 def _nothing_happened(slack: SimulatedSlack, bot: RecordingBot) -> None:

@@ -14,8 +14,8 @@ from bot.models import RequestKind, RequestState, Role
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
 from tests.conftest import ADMIN, AGENT, LEAD, ServedBot
-from tests.pause_helpers import audit_rows, buttons, card_text, wait_for_state, wait_until
-from tests.slack_requests import CHANNEL, TEAM, SlackSender
+from tests.support.pauses import audit_rows, buttons, card_text, wait_for_state, wait_until
+from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
 
 SALES_LEAD = "U0SALESLEAD"
 SALES_LEAD2 = "U0SALESLEAD2"

@@ -23,12 +23,12 @@ import httpx
 import pytest
 
 from bot.app import RecordingBot
-from bot.serving.background import BUSY_TEXT, WORK_NICENESS, BackgroundWork
-from bot.serving.dispatch import BoltDispatcher
-from bot.serving.edge import BotUnavailable
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.slack_sender import command_body
+from bot.serving.background import BUSY_TEXT, WORK_NICENESS, BackgroundWork
+from bot.serving.dispatch import BoltDispatcher
+from bot.serving.edge import BotUnavailable
 from bot.serving.link import LinkClient, LinkServer, Message
 from bot.serving.process import FrontLink, _cpu_quota_below
 from bot.store.audit import AuditStore
@@ -37,9 +37,9 @@ from tests.conftest import (
     ADMIN,
     SIGNING_SECRET,
 )
-from tests.pause_helpers import wait_until
-from tests.process_helpers import BotProcess, procfile_environment
-from tests.slack_requests import CHANNEL, TEAM, SlackSender
+from tests.support.pauses import wait_until
+from tests.support.processes import BotProcess, procfile_environment
+from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
 
 pytestmark = pytest.mark.slow
 

@@ -25,8 +25,8 @@ from bot.clients.webex import WebexClient
 from bot.models import CallRecordingSettings, Invocation, PauseBlocker, Role, SlackUser, VirtualLine
 from bot.redaction import SecretRedactor
 from bot.sandbox.simulators.webex import SimulatedWebex, virtual_line_id
-from bot.services.audit import AuditTrail
 from bot.services.allow_list import Authorizer
+from bot.services.audit import AuditTrail
 from bot.services.line_settings import LineAmbiguous, LineFound, LineNotFound, LineSettingsService
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore

@@ -20,8 +20,8 @@ from bot.sandbox.simulators.webex import (
 )
 from bot.store.webex_tokens import DatabaseWebexTokenStore
 from tests.conftest import AGENT, LEAD, ServedBot
-from tests.pause_helpers import card_text, wait_for_card, wait_for_state
-from tests.slack_requests import CHANNEL, SlackSender
+from tests.support.pauses import card_text, wait_for_card, wait_for_state
+from tests.support.slack_requests import CHANNEL, SlackSender
 from tests.test_pause_flow import _approve, _ask
 
 pytestmark = pytest.mark.usefixtures("roles")

@@ -15,15 +15,15 @@ from slack_sdk import WebClient
 
 from bot.app import RecordingBot
 from bot.config import Config
-from bot.serving.background import BackgroundWork
 from bot.listeners.home import HomePublisher
 from bot.models import RequestState, Role
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
 from bot.sandbox.simulators.webex import SimulatedWebex
+from bot.serving.background import BackgroundWork
 from tests.conftest import ADMIN, AGENT, BOT_TOKEN, LEAD, LEAD2, SIGNING_SECRET, STRANGER, ServedBot
-from tests.pause_helpers import audit_rows, buttons, card_text, posted_card, wait_for_state, wait_until
-from tests.slack_requests import CHANNEL, TEAM, SlackSender
+from tests.support.pauses import audit_rows, buttons, card_text, posted_card, wait_for_state, wait_until
+from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
 
 pytestmark = pytest.mark.usefixtures("roles")
 

@@ -8,8 +8,8 @@ from bot.app import RecordingBot
 from bot.models import Role
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, AGENT, LEAD, STRANGER
-from tests.pause_helpers import wait_until
-from tests.slack_requests import TEAM, SlackSender
+from tests.support.pauses import wait_until
+from tests.support.slack_requests import TEAM, SlackSender
 
 
 def _reply(slack: SimulatedSlack, containing: str = "") -> str:

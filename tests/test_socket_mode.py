@@ -14,7 +14,7 @@ import pytest
 
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, BOT_TOKEN
-from tests.socket_mode_simulator import SimulatedSocketMode
+from tests.support.socket_mode import SimulatedSocketMode
 
 APP_TOKEN = "xapp-SECRET-app-token-77c1"
 

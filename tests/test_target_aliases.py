@@ -19,8 +19,8 @@ from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import SimulatedWebex
 from bot.store.pauses import PauseRequestStore
 from tests.conftest import AGENT, LEAD, LEAD2, ServedBot
-from tests.pause_helpers import audit_rows, buttons, card_text, cards, wait_for_state, wait_until
-from tests.slack_requests import SlackSender
+from tests.support.pauses import audit_rows, buttons, card_text, cards, wait_for_state, wait_until
+from tests.support.slack_requests import SlackSender
 
 pytestmark = pytest.mark.usefixtures("roles")
 

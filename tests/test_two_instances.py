@@ -33,9 +33,9 @@ from tests.conftest import (
     RECORDER_USER,
     SIGNING_SECRET,
 )
-from tests.pause_helpers import buttons, wait_until
-from tests.process_helpers import BotProcess, free_port, procfile_command
-from tests.slack_requests import CHANNEL, TEAM, SlackSender
+from tests.support.pauses import buttons, wait_until
+from tests.support.processes import BotProcess, free_port, procfile_command
+from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 from bot.config import Config
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, SIGNING_SECRET, ServedBot
-from tests.slack_requests import SlackSender
+from tests.support.slack_requests import SlackSender
 
 NOTHING_LISTENS = "http://127.0.0.1:9"  # the discard port: the connection is refused at once
 

@@ -14,8 +14,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot import __version__
 from bot.cli.audit import add_audit_parser
-from bot.config import HINTS, Config, ConfigurationError, config_from, load_config
 from bot.cli.database import add_migrate_parser
+from bot.config import HINTS, Config, ConfigurationError, config_from, load_config
 from bot.grammar import closest_word, read_user_id
 from bot.logs import configure_logging
 from bot.models import Role
@@ -356,8 +356,8 @@ def _user_id(text: str, *, option: str = "USER_ID") -> str:
 
 
 def _allow_list(config: Config, args: argparse.Namespace) -> tuple[Any, str]:
-    from bot.services.audit import AuditTrail
     from bot.services.allow_list import Authorizer
+    from bot.services.audit import AuditTrail
     from bot.store.allow_list import AllowListStore
     from bot.store.audit import AuditStore
     from bot.store.connect import open_database

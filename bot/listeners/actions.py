@@ -21,8 +21,6 @@ from bot.action_ids import (
 from bot.blocks.kit import Message
 from bot.blocks.line_settings import settings_message
 from bot.blocks.pauses import approval_counted_message
-from bot.serving.background import BUSY_TEXT, BackgroundWork
-from bot.serving.edge import ACKED_AT_EDGE
 from bot.listeners.failures import describe_failure
 from bot.listeners.home import HomePublisher
 from bot.listeners.replies import send
@@ -30,6 +28,8 @@ from bot.logs import request_context
 from bot.models import Invocation, Outcome, PauseRequest, RequestState, SlackUser
 from bot.services.bundle import Services
 from bot.services.pauses import PauseRefused, PauseService
+from bot.serving.background import BUSY_TEXT, BackgroundWork
+from bot.serving.edge import ACKED_AT_EDGE
 
 logger = logging.getLogger(__name__)
 

@@ -33,9 +33,7 @@ from bot.grammar import (
     parse_command,
 )
 from bot.listeners import allow_list, line_settings, pauses
-from bot.serving.background import BUSY_TEXT, BackgroundWork
 from bot.listeners.command_run import CommandRun, Handler
-from bot.serving.edge import ACKED_AT_EDGE
 from bot.listeners.failures import describe_failure
 from bot.listeners.forms import FormNotOpened, open_pause_form
 from bot.listeners.replies import reply_privately
@@ -43,6 +41,8 @@ from bot.logs import request_context
 from bot.models import Invocation, Outcome, PauseAsk, SlackUser
 from bot.services.bundle import Services
 from bot.services.pauses import PauseRefused
+from bot.serving.background import BUSY_TEXT, BackgroundWork
+from bot.serving.edge import ACKED_AT_EDGE
 
 logger = logging.getLogger(__name__)
 

@@ -27,13 +27,13 @@ from bot.blocks.forms import pause_form
 from bot.blocks.kit import Message
 from bot.blocks.pauses import request_received
 from bot.grammar import FormErrors, parse_pause_form
-from bot.serving.background import BackgroundWork
 from bot.listeners.failures import describe_failure
 from bot.logs import request_context
 from bot.models import Invocation, Outcome, PauseAsk, SlackUser
 from bot.services.allow_list import NotAllowed
 from bot.services.bundle import Services
 from bot.services.links import NO_LINK
+from bot.serving.background import BackgroundWork
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.blocks.home import home_view, not_listed_home
-from bot.serving.background import BackgroundWork
 from bot.models import PauseRequest, SlackUser
 from bot.services.home import HomeService, NotListedHome
+from bot.serving.background import BackgroundWork
 
 logger = logging.getLogger(__name__)
 

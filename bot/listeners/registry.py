@@ -5,9 +5,9 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.listeners import actions, commands, forms, home, middleware
-from bot.serving.background import BackgroundWork
 from bot.listeners.home import HomePublisher
 from bot.services.bundle import Services
+from bot.serving.background import BackgroundWork
 
 
 def register(app: App, services: Services, work: BackgroundWork, homes: HomePublisher) -> None:

@@ -40,7 +40,6 @@ from bot.models import Invocation, Role, SlackUser
 from bot.sandbox import console_render
 from bot.sandbox.console_forms import FormFiller
 from bot.sandbox.console_render import render_blocks
-from bot.serving.local import LocalServer
 from bot.sandbox.simulators.recording_system import (
     DEMO_API_KEY,
     DEMO_CALLS,
@@ -51,6 +50,7 @@ from bot.sandbox.simulators.recording_system import (
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
 from bot.sandbox.simulators.slack_sender import SlackSender
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedLine, SimulatedWebex, virtual_line_id
+from bot.serving.local import LocalServer
 from bot.serving.wsgi import wsgi_app_for
 
 DEMO_TEAM = "T0DEMO"

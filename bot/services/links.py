@@ -13,8 +13,8 @@ from typing import Protocol
 from bot.clients.errors import UpstreamError
 from bot.clients.webex import WebexClient
 from bot.models import Invocation, Outcome, RecordingTarget, Role, TargetKind
-from bot.services.audit import AuditTrail
 from bot.services.allow_list import Authorizer
+from bot.services.audit import AuditTrail
 from bot.store.links import LinkStore, UserLink
 
 logger = logging.getLogger(__name__)

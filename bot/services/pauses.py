@@ -33,8 +33,8 @@ from bot.models import (
     SameCall,
     TargetKind,
 )
-from bot.services.audit import AuditTrail
 from bot.services.allow_list import Authorizer
+from bot.services.audit import AuditTrail
 from bot.services.links import LinkService
 from bot.services.notifications import CardNotPosted, PauseNotifier
 from bot.services.unwritten import UnwrittenResume, UnwrittenResumes

@@ -15,13 +15,13 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from bot.serving.edge import BotUnavailable, SlackEdge
 from bot.logs import configure_logging
 from bot.redaction import redactor
-from bot.serving.worker import run_gunicorn
+from bot.serving.edge import BotUnavailable, SlackEdge
 from bot.serving.link import LinkClient
 from bot.serving.settings import SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettings
 from bot.serving.web import WsgiApp, build_wsgi_app
+from bot.serving.worker import run_gunicorn
 
 # Slack reads a form's errors from the answer, and gives up on it after 3 seconds.
 ANSWER_SECONDS = 2.5

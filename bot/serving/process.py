@@ -20,8 +20,8 @@ from bot.app import create_app
 from bot.config import Config
 from bot.serving.background import BUSY_TEXT, WORK_NICENESS
 from bot.serving.dispatch import BoltDispatcher
-from bot.serving.response_urls import ResponseUrlClient
 from bot.serving.link import LinkServer, Message
+from bot.serving.response_urls import ResponseUrlClient
 from bot.serving.settings import SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettings
 
 logger = logging.getLogger(__name__)

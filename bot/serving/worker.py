@@ -17,8 +17,8 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from bot.sizes import size_text
 from bot.serving.web import MAX_BODY_BYTES
+from bot.sizes import size_text
 
 DEFAULT_THREADS = 8
 # A request is read whole by the server's event loop before a thread serves it (see WholeRequestWorker), so
