@@ -1,4 +1,30 @@
-"""The production HTTP server of the front (bot/serving/front.py): gunicorn, one worker process with threads."""
+"""The production HTTP server of the front (bot/serving/front.py): gunicorn, one worker process with threads.
+
+Why gunicorn's threaded worker is extended rather than configured
+-----------------------------------------------------------------
+The guarantee: **a client that is slow, silent or never finishes its request cannot take a thread**, so
+Slack's signed requests and the platform's health check are answered within a second or two however many
+such clients are connected (tests/test_fault_serving.py holds 60 of them open while a command and
+/healthz must answer within 2 s). gunicorn offers no supported hook for it: its `gthread` worker hands a
+connection to a thread on its first byte and the thread blocks until the request is whole, and its
+configuration (`timeout`, `keepalive`, `limit_request_*`) bounds sizes, not the time a request may take to
+arrive. So `WholeRequestWorker` overrides three of `ThreadWorker`'s methods, and relies on these internals:
+
+    ThreadWorker.accept(listener)          every new connection; wrapped in _Connection, counted in nr_conns
+    ThreadWorker.enqueue_req(conn)         every way a connection reaches a thread (new, kept alive,
+                                           pipelined): a request is read whole here first
+    ThreadWorker.murder_keepalived(force)  called by the event loop at least once a second: the clock for
+                                           the deadlines of connections being read
+    ThreadWorker.poller / nr_conns / alive the event loop's selector, its connection count, its run flag
+    TConn.init() / .parser.unreader        the HTTP parser, fed the bytes already read (unread, take_buffered)
+    TConn.close(graceful)                  its graceful close, which would wait up to 2 s in the event loop
+
+tests/test_serving_worker_contract.py checks that each of these exists with the shape used here, and
+tests/test_fault_serving.py checks the guarantee itself through the real process. The `<28` pin in
+pyproject.toml is the gate: raising it is a deliberate change, and those two tests say what an upgrade broke
+before it reaches production. Everything else is gunicorn's supported configuration (`BaseApplication`,
+`logger_class`, `worker_class`, `threads`, `timeout`, `keepalive`, `control_socket_disable`).
+"""
 
 from __future__ import annotations
 
