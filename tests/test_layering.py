@@ -86,11 +86,85 @@ def test_only_store_imports_sqlite_utils() -> None:
     assert all(p.parent.name == "store" for p in users), users
 
 
-def test_the_listeners_import_no_circle() -> None:
-    def local_imports(path: Path) -> set[str]:
-        return {name for name in _imports(path) if name.startswith("bot.listeners.")}
+# Every module of the bot belongs to one room, and a room may import only rooms of a lower rank (and itself).
+# Two rooms of one rank (services and blocks; clients, store and commands) never import each other.
+RANKS: dict[str, int] = {
+    "__main__": 10,
+    "cli": 9,
+    "sandbox": 8,
+    "app": 7,
+    "listeners": 6,
+    "serving": 5,
+    "services": 4,
+    "blocks": 4,
+    "clients": 3,
+    "store": 3,
+    "commands": 3,
+    "grammar": 3,
+    "models": 2,
+    "config": 1,
+    "clock": 0,
+    "logs": 1,
+    "redaction": 0,
+    "words": 0,
+    "sizes": 0,
+    "action_ids": 0,
+    "bot": 0,  # bot/__init__.py: the version
+}
 
-    graph = {f"bot.listeners.{p.stem}": local_imports(p) for p in _modules("listeners") if p.stem != "__init__"}
-    for module, imported in graph.items():
-        for other in imported:
-            assert module not in graph.get(other, set()), f"{module} and {other} import each other"
+
+def _name(path: Path) -> str:
+    parts = path.relative_to(BOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "bot"
+
+
+def _bot_modules() -> dict[str, Path]:
+    return {_name(path): path for path in sorted(BOT.rglob("*.py"))}
+
+
+def test_every_module_of_the_bot_is_in_a_ranked_room() -> None:
+    unranked = sorted(name for name in _bot_modules() if _room(name) not in RANKS)
+    assert unranked == [], f"give these rooms a rank in RANKS: {unranked}"
+
+
+def test_no_import_points_back_up_or_across_a_layer() -> None:
+    modules = _bot_modules()
+    wrong = []
+    for name, path in modules.items():
+        room = _room(name)
+        for imported in _imports(path):
+            if not (imported == "bot" or imported.startswith("bot.")) or imported not in modules:
+                continue  # a library, or `from bot.x import function` (the module itself is listed too)
+            other = _room(imported)
+            if other != room and RANKS.get(other, 99) >= RANKS.get(room, -1):
+                wrong.append(f"{name} ({room}, {RANKS.get(room)}) imports {imported} ({other}, {RANKS.get(other)})")
+    assert wrong == []
+
+
+def test_no_module_imports_itself_back_through_others() -> None:
+    modules = _bot_modules()
+    graph = {name: {i for i in _imports(path) if i in modules and i != name} for name, path in modules.items()}
+    # Imports made inside functions (to start the sandbox or a subcommand lazily) are still imports here.
+    state: dict[str, int] = {}
+    circles: list[str] = []
+
+    def visit(module: str, trail: list[str]) -> None:
+        state[module] = 1
+        for other in sorted(graph[module]):
+            if other.startswith(module + ".") or module.startswith(other + "."):
+                continue  # a package and its own modules (`__init__` re-exports)
+            if state.get(other) == 1:
+                circles.append(" → ".join([*trail[trail.index(other) :], other]) if other in trail else other)
+            elif other not in state:
+                visit(other, [*trail, other])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert circles == []

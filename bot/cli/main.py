@@ -188,6 +188,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
+    from bot.app import create_app
     from bot.serving.process import serve_http
     from bot.store.connect import open_database
 
@@ -195,7 +196,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     _slack_identity(config)
     open_database(config).migrate()
     logger.info("recording-bot %s serving on port %s", __version__, config.port)
-    return serve_http(config, threads=args.threads)
+    return serve_http(config, lambda niceness: create_app(config, work_niceness=niceness).start(), threads=args.threads)
 
 
 def _socket(config: Config, args: argparse.Namespace) -> int:

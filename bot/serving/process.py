@@ -11,12 +11,12 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from bot.app import create_app
 from bot.config import Config
 from bot.serving.background import BUSY_TEXT, WORK_NICENESS
 from bot.serving.dispatch import BoltDispatcher
@@ -30,6 +30,22 @@ _M_ARENA_MAX = -8  # glibc's mallopt parameter
 _CGROUP2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 _CGROUP1_CPU_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
 _CGROUP1_CPU_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+
+
+class RunningBot(Protocol):
+    """What `serve` needs of the bot it runs (bot/app.py's RecordingBot, started)."""
+
+    @property
+    def dispatcher(self) -> BoltDispatcher: ...
+
+    @property
+    def replies(self) -> ResponseUrlClient: ...
+
+    def close(self) -> None: ...
+
+
+# Builds and starts the bot, its post-ack work at the niceness given (the command line passes bot/app.py's).
+StartBot = Callable[[int], RunningBot]
 
 
 class FrontLink:
@@ -69,11 +85,11 @@ class FrontLink:
             logger.warning("recording-bot is at capacity, and could not say so to Slack (%s)", type(error).__name__)
 
 
-def serve_http(config: Config, *, threads: int) -> int:
+def serve_http(config: Config, start_bot: StartBot, *, threads: int) -> int:
     """Run the bot and its HTTP front until told to stop (SIGTERM, SIGINT); the exit status."""
     _fewer_malloc_arenas()
     front_cpus = _own_cpu()
-    bot = create_app(config, work_niceness=WORK_NICENESS).start()
+    bot = start_bot(WORK_NICENESS)
     link = LinkServer(FrontLink(dispatcher=bot.dispatcher, replies=bot.replies).handle).start()
     stopping = threading.Event()
     front: subprocess.Popen[bytes] | None = None

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from bot.app import RecordingBot
+from typing import Protocol
+
+from bot.serving.dispatch import BoltDispatcher
+from bot.serving.edge import SlackEdge
 from bot.serving.web import WsgiApp, build_wsgi_app
 
 
-def wsgi_app_for(bot: RecordingBot) -> WsgiApp:
+class Servable(Protocol):
+    """What serving needs of a built bot (bot/app.py's RecordingBot): its edge and its dispatcher."""
+
+    @property
+    def edge(self) -> SlackEdge: ...
+
+    @property
+    def dispatcher(self) -> BoltDispatcher: ...
+
+
+def wsgi_app_for(bot: Servable) -> WsgiApp:
     return build_wsgi_app(bot.edge.handle, bot.dispatcher.health)
