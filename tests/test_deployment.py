@@ -66,7 +66,7 @@ def test_procfile_command_serves_healthz_and_slack_commands_on_port(server: str,
 
 def test_procfile_runs_a_production_server() -> None:
     assert (ROOT / "Procfile").read_text().strip() == "web: recording-bot serve"
-    import bot.cli.main as cli
+    import bot.cli.serve as cli
 
     source = Path(cli.__file__).read_text()
     assert "gunicorn" in source and "config.port" in source

@@ -10,7 +10,7 @@ import pytest
 
 BOT = Path(__file__).resolve().parent.parent / "bot"
 # The command line may start the sandbox (`recording-bot console`); nothing else of the bot may import it.
-ENTRY_POINT = BOT / "cli" / "main.py"
+ENTRY_POINT = BOT / "cli" / "serve.py"
 
 
 def _imports(path: Path) -> set[str]:

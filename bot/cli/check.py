@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
 import re
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -310,3 +312,19 @@ def _upstream_fix(error: UpstreamError, prefix: str) -> str:
     if isinstance(error, UpstreamUnreachable):
         return f"check {prefix}_URL and that this host can reach it" if prefix != "WEBEX" else "check WEBEX_API_URL"
     return "see the message above; the tracking ID helps the vendor's support"
+
+
+def add_check_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    check = sub.add_parser(
+        "check",
+        help="validate the configuration and reach every dependency once",
+        description="Validate the configuration and reach every dependency once: one line per check, ✓ passed, "
+        "✗ failed (with the fix), – not verified. Exit 0 when nothing failed, 1 when a check failed, 2 when a "
+        "variable is malformed.",
+    )
+    check.add_argument("--socket", action="store_true", help="check for Socket Mode (needs SLACK_APP_TOKEN)")
+    check.set_defaults(func=_check, needs_consistent=False)
+
+
+def _check(config: Config, args: argparse.Namespace) -> int:
+    return print_report(run_checks(config, socket_mode=args.socket), sys.stdout)

@@ -1,0 +1,114 @@
+"""`recording-bot serve` (HTTP, the Procfile's), `socket` (Socket Mode) and `console` (the bot from a terminal)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+
+from slack_sdk.errors import SlackApiError
+
+from bot import __version__
+from bot.cli.common import UsageError, parse_user_id, slack_identity, workspace_of
+from bot.config import HINTS, Config, ConfigurationError
+
+logger = logging.getLogger("bot")
+
+
+def add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="serve Slack's HTTP requests on $PORT (production)",
+        description="Serve Slack's HTTP requests (slash commands, clicks, events) on $PORT with gunicorn, as the "
+        "Procfile does. Needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET; checks Slack and the database first.",
+    )
+    serve.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    serve.set_defaults(func=_serve, slack_mode="http")
+
+    socket = sub.add_parser(
+        "socket",
+        help="connect to Slack in Socket Mode (local use; needs SLACK_APP_TOKEN)",
+        description="Connect to Slack in Socket Mode: no public URL needed (local use, or behind a firewall). "
+        "Needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN (xapp-…, with connections:write).",
+    )
+    socket.set_defaults(func=_socket, slack_mode="socket")
+
+
+    console = sub.add_parser(
+        "console",
+        help="use the bot from this terminal, as a Slack user, without Slack",
+        description="Use the bot from this terminal as a Slack user: the real bot runs on 127.0.0.1 and only "
+        "Slack is simulated (its replies print here). With --demo the recording system, Webex and the "
+        "database are simulated too, and no environment variable is read.",
+    )
+    console.add_argument(
+        "--demo", action="store_true", help="simulated recording system, Webex and a throw-away database"
+    )
+    console.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="USER_ID",
+        help="act as this Slack user, e.g. U012ABCDEF or @U012ABCDEF (default in --demo: an admin)",
+    )
+    console.add_argument("--team", help="Slack team (workspace) ID; default: the bot token's workspace")
+    console.add_argument("-c", "--command", dest="script", help='console lines to run first, separated by ";"')
+    console.set_defaults(func=_console)
+
+
+def _serve(config: Config, args: argparse.Namespace) -> int:
+    from bot.app import create_app
+    from bot.serving.process import serve_http
+    from bot.store.connect import open_database
+
+    # Check what can be checked before anything starts, so a bad setup fails with one line and exit 2.
+    slack_identity(config)
+    open_database(config).migrate()
+    logger.info("recording-bot %s serving on port %s", __version__, config.port)
+    return serve_http(config, lambda niceness: create_app(config, work_niceness=niceness).start(), threads=args.threads)
+
+
+def _socket(config: Config, args: argparse.Namespace) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import create_app
+    from bot.cli.check import SlackUnusable, library_logs_quiet, reach_socket_mode
+
+    # As `serve` does: a refused token or an unreachable Slack is one line, before anything starts.
+    slack_identity(config)
+    with library_logs_quiet():
+        try:
+            reach_socket_mode(config)
+        except SlackUnusable as error:
+            raise ConfigurationError(f"Slack Socket Mode: {error}") from None
+    bot = create_app(config, socket_mode=True).start()
+    assert config.slack_app_token is not None
+    logger.info("recording-bot %s connecting to Slack in Socket Mode", __version__)
+    try:
+        handler = SocketModeHandler(bot.bolt, config.slack_app_token.get_secret_value())
+        try:
+            # Quietly, should the token be refused after all (revoked since the check above): one line.
+            with library_logs_quiet():
+                handler.connect()  # type: ignore[no-untyped-call]
+        except SlackApiError as error:
+            reason = error.response.get("error", "unknown error")
+            raise ConfigurationError(
+                f"SLACK_APP_TOKEN was refused by Slack ({reason}): {HINTS['SLACK_APP_TOKEN']}"
+            ) from None
+        logger.info("connected to Slack in Socket Mode")
+        threading.Event().wait()  # the connection runs on its own threads until the process is stopped
+    finally:
+        bot.close()
+    return 0
+
+
+def _console(config: Config, args: argparse.Namespace) -> int:
+    from bot.sandbox.console import run_console, split_script
+
+    script = split_script(args.script) if args.script else None
+    as_user = parse_user_id(args.as_user, option="--as") if args.as_user else None
+    if args.demo:
+        return run_console(None, demo=True, as_user=as_user, team_id=None, script=script)
+    if not as_user:
+        raise UsageError("console needs --as U… (the Slack user to act as), or --demo")
+    team = workspace_of(config, args.team)
+    return run_console(config, demo=False, as_user=as_user, team_id=team, script=script)
