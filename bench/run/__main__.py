@@ -45,8 +45,9 @@ from bench.slack_http import (
     signed_headers,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
+# This file is bench/run/__main__.py: the repository root is three levels up.
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results"
 HOST = "127.0.0.1"
 
 ADMIN = "U0ADMIN"

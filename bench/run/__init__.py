@@ -1,0 +1,1 @@
+"""The benchmark driver, run as `python -m bench.run` (see __main__.py and bench/README.md)."""
