@@ -14,45 +14,48 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import math
-import os
-import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib import metadata
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from bench.run.machine import cpu_seconds, machine_busy_seconds, machine_info
+from bench.run.processes import (
+    AGENT,
+    HOST,
+    LEAD,
+    ROOT,
+    Control,
+    Server,
+    deadline,
+    die_with_parent,
+    start_bare,
+    start_ours,
+    start_postgres,
+    start_upstreams,
+)
+from bench.run.statistics import summary
 from bench.slack_http import (
     ACTION_APPROVE,
     EVENTS_PATH,
     Connection,
     click_body,
     command_body,
-    get_bytes,
     post_bytes,
     signed_headers,
 )
 
-# This file is bench/run/__main__.py: the repository root is three levels up.
-ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
-HOST = "127.0.0.1"
 
-ADMIN = "U0ADMIN"
-AGENT = "U0AGENT"  # requester
-LEAD = "U0LEAD"  # approver
 
 # Targets (see the brief in bench/README.md).
 ACK_P99_RATIO_MAX = 1.3
@@ -63,284 +66,8 @@ APPROVE_BEYOND_SIM_MS_MAX = 10.0
 CACHED_SETTINGS_MS_MAX = 5.0
 RSS_MB_MAX = 120.0
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PR_SET_PDEATHSIG = 1
 # Above this, something besides the bench was busy on the machine during a run: flagged in the report.
 OTHER_CPU_WARNING_PERCENT = 15.0
-
-
-# -- small helpers -----------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile (p in 0..100); NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-def summary(values: Sequence[float]) -> dict[str, float]:
-    return {
-        "n": len(values),
-        "p50": percentile(values, 50),
-        "p90": percentile(values, 90),
-        "p99": percentile(values, 99),
-        "max": max(values) if values else math.nan,
-        "mean": sum(values) / len(values) if values else math.nan,
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of one process (all its threads), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def machine_busy_seconds() -> float:
-    """CPU time spent by every process on the machine (all cores), from the first line of /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / CLOCK_TICKS
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
-def memory_kb(pid: int) -> dict[str, int]:
-    """VmHWM (peak RSS) and VmRSS from /proc/<pid>/status, Pss from smaps_rollup (shared pages split)."""
-    values: dict[str, int] = {}
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            name, _, rest = line.partition(":")
-            if name in ("VmHWM", "VmRSS"):
-                values[name] = int(rest.split()[0])
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                values["Pss"] = int(line.split()[1])
-    return values
-
-
-def machine_info() -> dict[str, Any]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    versions = {}
-    for package in ("slack-bolt", "slack-sdk", "gunicorn", "httpx", "pydantic", "sqlite-utils"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[package] = metadata.version(package)
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    mem_total = 0
-    with contextlib.suppress(OSError):
-        mem_total = int(Path("/proc/meminfo").read_text().split()[1]) // 1024
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
-        "cpu_model": model,
-        "cores": os.cpu_count(),
-        "memory_mb": mem_total,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": versions,
-        "commit": commit,
-    }
-
-
-# -- processes ---------------------------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    """Runs in each child before exec: SIGTERM it if the driver dies, even by SIGKILL (Linux prctl)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-@dataclass
-class Control:
-    """The upstreams' control API: arrival times and counts from the simulators."""
-
-    url: str
-    _conn: Connection = field(init=False)
-
-    def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        self._conn = Connection(parts.hostname or HOST, parts.port or 80, timeout=120)
-
-    def get(self, route: str, **params: object) -> Any:
-        query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in params.items())
-        status, body = self._conn.request(get_bytes(self._conn.host, self._conn.port, f"{route}?{query}"))
-        if status != 200:
-            raise RuntimeError(f"control {route}: HTTP {status} {body[:200]!r}")
-        return json.loads(body)
-
-
-@dataclass
-class Server:
-    """One served app (ours or the bare Bolt app): its process, port, and what to sample."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-    answers_via_response_url: bool
-    # What each process of the started tree is, parent first: the started process, its child, its grandchild.
-    roles: tuple[str, ...] = ("master", "worker")
-    # The role py-spy samples with --profile: where the server's Python time goes.
-    profiled_role: str = "worker"
-    pids: list[int] = field(default_factory=list)
-
-    @property
-    def profiled_pid(self) -> int:
-        return self.pids[self.roles.index(self.profiled_role)]
-
-    def cpu(self) -> float:
-        return sum(cpu_seconds(pid) for pid in self.pids)
-
-    def cpu_by_role(self) -> dict[str, float]:
-        return {role: cpu_seconds(pid) for role, pid in zip(self.roles, self.pids, strict=True)}
-
-    def memory(self) -> dict[str, dict[str, int]]:
-        return {role: memory_kb(pid) for role, pid in zip(self.roles, self.pids, strict=True)}
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=25)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
-def wait_until_serving(server: Server, path: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited: {server.log_path.read_text()[-3000:]}")
-        try:
-            conn = Connection(HOST, server.port, timeout=2)
-            status, _ = conn.request(get_bytes(HOST, server.port, path))
-            conn.close()
-            tree = [server.process.pid]
-            while len(tree) < len(server.roles) and (below := children(tree[-1])):
-                tree.append(below[0])
-            if status in (200, 404) and len(tree) == len(server.roles):
-                server.pids = tree
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{server.name} did not start within {timeout}s: {server.log_path.read_text()[-3000:]}")
-
-
-def start_upstreams(stack: contextlib.ExitStack) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.upstreams"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        preexec_fn=_die_with_parent,
-    )
-
-    def stop() -> None:
-        assert process.stdin is not None
-        with contextlib.suppress(OSError):
-            process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-    stack.callback(stop)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        raise RuntimeError("bench.upstreams did not start")
-    info: dict[str, str] = json.loads(line)
-    return process, info
-
-
-def bot_env(info: dict[str, str], workdir: Path, port: int, database_url: str | None = None) -> dict[str, str]:
-    database = {"DATABASE_URL": database_url} if database_url else {"DATABASE_PATH": str(workdir / "bench.db")}
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PORT": str(port),
-        "SLACK_BOT_TOKEN": info["bot_token"],
-        "SLACK_SIGNING_SECRET": info["signing_secret"],
-        "SLACK_API_URL": info["slack_api_url"],
-        **database,
-        "BOT_ADMINS": ADMIN,
-        "MEDIA_REPOSITORY_URL": info["media_repository_url"],
-        "MEDIA_REPOSITORY_API_KEY": info["media_repository_api_key"],
-        "MEDIA_REPOSITORY_USERNAME": info["media_repository_username"],
-        "MEDIA_REPOSITORY_PASSWORD": info["media_repository_password"],
-        "WEBEX_API_URL": info["webex_api_url"],
-        "WEBEX_ACCESS_TOKEN": info["webex_access_token"],
-        "LOG_LEVEL": "INFO",
-    }
-
-
-def start_ours(
-    stack: contextlib.ExitStack, info: dict[str, str], workdir: Path, threads: int, database_url: str | None = None
-) -> Server:
-    port = free_port()
-    env = bot_env(info, workdir, port, database_url)
-    # The allow-list, set up as an operator would, on the bench database before the server starts.
-    for user, role in ((AGENT, "requester"), (LEAD, "approver")):
-        subprocess.run(
-            [sys.executable, "-m", "bot", "users", "--team", info["team"], "add", user, role],
-            env=env, cwd=workdir, check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
-    log_path = workdir / f"recording-bot-{'postgresql' if database_url else 'sqlite'}.log"
-    log = stack.enter_context(log_path.open("wb"))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--threads", str(threads)],
-        env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
-    )  # fmt: skip
-    # `serve` is the bot's own process; it starts the HTTP front (a gunicorn master and its worker) beside it.
-    server = Server("recording-bot", process, port, log_path, answers_via_response_url=True,
-                    roles=("bot", "front master", "front worker"), profiled_role="bot")  # fmt: skip
-    stack.callback(server.stop)
-    wait_until_serving(server, "/healthz")
-    return server
-
-
-def start_bare(stack: contextlib.ExitStack, info: dict[str, str], workdir: Path, threads: int) -> Server:
-    port = free_port()
-    env = {"PATH": os.environ.get("PATH", ""), "PORT": str(port), "SLACK_SIGNING_SECRET": info["signing_secret"]}
-    log_path = workdir / "bare-bolt.log"
-    log = stack.enter_context(log_path.open("wb"))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.bare_bolt", "--threads", str(threads)],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
-    )  # fmt: skip
-    server = Server("bare Bolt", process, port, log_path, answers_via_response_url=False)
-    stack.callback(server.stop)
-    wait_until_serving(server, EVENTS_PATH)
-    return server
 
 
 # -- 1. acknowledgement latency and throughput -------------------------------------------------------
@@ -382,7 +109,7 @@ def run_load(
         offset += share
         loadgen = subprocess.Popen(
             [sys.executable, "-m", "bench.loadgen"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True, preexec_fn=_die_with_parent,
+            text=True, preexec_fn=die_with_parent,
         )  # fmt: skip
         assert loadgen.stdin is not None
         loadgen.stdin.write(json.dumps(spec) + "\n")
@@ -919,16 +646,6 @@ def print_engines(results: dict[str, Any]) -> None:
           f"PostgreSQL {pg['approve']['pause_requests_per_second']:.0f}/s")  # fmt: skip
 
 
-def start_postgres(stack: contextlib.ExitStack, workdir: Path) -> str:
-    """A throw-away PostgreSQL server (the sandbox's, from the test extra's pgserver) and one database on it."""
-    from bot.sandbox.postgres_server import PostgresServer, wait_for
-
-    server = PostgresServer(workdir / "postgres").start()
-    stack.callback(server.stop)
-    wait_for(server)
-    return server.create_database("bench")
-
-
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -940,22 +657,6 @@ def _json_safe(value: Any) -> Any:
 
 
 # -- main --------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _deadline(seconds: int) -> Iterator[None]:
-    """A hard bound on the whole run: SIGALRM raises in the main thread, and the ExitStack cleans up."""
-
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError(f"the benchmark did not finish within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -983,7 +684,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         approvals, settings_lines = 200, 100
 
     results: dict[str, Any] = {
-        "machine": machine_info(),
+        "machine": machine_info(ROOT),
         "config": {
             "threads": args.threads,
             "quick": args.quick,
@@ -995,7 +696,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     # SIGTERM unwinds like Ctrl-C, so the ExitStack stops every process this run started.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    with _deadline(600), contextlib.ExitStack() as stack:
+    with deadline(600), contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recording-bot-bench-")))
         upstreams, info = start_upstreams(stack)
         control = Control(info["control_url"])
