@@ -16,9 +16,7 @@ import argparse
 import contextlib
 import json
 import math
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from bench.run.machine import cpu_seconds, machine_busy_seconds, machine_info
+from bench.run.load import run_load
+from bench.run.machine import machine_info
 from bench.run.processes import (
     AGENT,
     HOST,
@@ -37,12 +36,12 @@ from bench.run.processes import (
     Control,
     Server,
     deadline,
-    die_with_parent,
     start_bare,
     start_ours,
     start_postgres,
     start_upstreams,
 )
+from bench.run.profiling import summarize_profile
 from bench.run.statistics import summary
 from bench.slack_http import (
     ACTION_APPROVE,
@@ -78,192 +77,6 @@ class AckPlan:
     levels: tuple[tuple[int, int], ...]  # (clients, measured requests)
     warmup: int
     clients_per_process: int
-
-
-def run_load(
-    server: Server,
-    *,
-    info: dict[str, str],
-    control: Control,
-    upstreams_pid: int,
-    text: str,
-    clients: int,
-    requests: int,
-    warmup: int,
-    tag: str,
-    clients_per_process: int,
-    profile_to: Path | None = None,
-) -> dict[str, Any]:
-    """One closed-loop run: `clients` keep-alive connections send `requests` signed commands."""
-    processes = max(1, math.ceil(clients / clients_per_process))
-    loadgens: list[subprocess.Popen[str]] = []
-    offset = 0
-    for k in range(processes):
-        share = requests // processes + (1 if k < requests % processes else 0)
-        spec = {
-            "host": HOST, "port": server.port, "secret": info["signing_secret"], "text": text, "user": AGENT,
-            "response_url_base": f"{info['slack_url']}/response/", "tag": tag,
-            "clients": clients // processes + (1 if k < clients % processes else 0),
-            "warmup": max(1, warmup // processes), "requests": share, "offset": offset,
-        }  # fmt: skip
-        offset += share
-        loadgen = subprocess.Popen(
-            [sys.executable, "-m", "bench.loadgen"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True, preexec_fn=die_with_parent,
-        )  # fmt: skip
-        assert loadgen.stdin is not None
-        loadgen.stdin.write(json.dumps(spec) + "\n")
-        loadgen.stdin.flush()
-        loadgens.append(loadgen)
-    profiler: subprocess.Popen[bytes] | None = None
-    try:
-        for loadgen in loadgens:
-            assert loadgen.stdout is not None
-            ready = loadgen.stdout.readline().strip()
-            if ready != "ready":
-                raise RuntimeError(f"load generator failed before the measured phase: {ready!r}")
-        warmup_total = sum(max(1, warmup // processes) for _ in range(processes))
-        if server.answers_via_response_url:
-            # Let the warm-up's lazy work finish, so it does not queue ahead of the measured requests.
-            control.get("/responses", prefix=f"/response/{tag}-w", count=warmup_total, timeout=30)
-        profiler = _start_profiler(server, profile_to) if profile_to else None
-        server_cpu, upstreams_cpu, machine_cpu = server.cpu(), cpu_seconds(upstreams_pid), machine_busy_seconds()
-        role_cpu = server.cpu_by_role()
-        driver_cpu = time.process_time()
-        go_at = time.time()
-        for loadgen in loadgens:
-            assert loadgen.stdin is not None
-            loadgen.stdin.write("go\n")
-            loadgen.stdin.flush()
-        parts = []
-        for loadgen in loadgens:
-            assert loadgen.stdout is not None
-            line = loadgen.stdout.readline()
-            if not line:
-                raise RuntimeError("load generator died during the measured phase")
-            parts.append(json.loads(line))
-    finally:
-        for loadgen in loadgens:
-            with contextlib.suppress(OSError):
-                assert loadgen.stdin is not None
-                loadgen.stdin.close()
-            try:
-                loadgen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                loadgen.kill()
-
-    latencies = [x for part in parts for x in part["latencies_ms"]]
-    started = min(part["started"] for part in parts)
-    finished = max(part["finished"] for part in parts)
-    elapsed = finished - started
-    result: dict[str, Any] = {
-        "server": server.name,
-        "command": f"/recording {text}",
-        "clients": clients,
-        "requests": requests,
-        "ok": len(latencies),
-        "errors": sum(part["error_count"] for part in parts),
-        "error_samples": [e for part in parts for e in part["errors"]][:5],
-        "reconnects": sum(part["reconnects"] for part in parts),
-        "ack_ms": summary(latencies),
-        "acks_per_second": len(latencies) / elapsed if elapsed > 0 else math.nan,
-        "elapsed_seconds": elapsed,
-        "loadgen_processes": processes,
-        "loadgen_cpu_percent": 100 * sum(part["cpu_seconds"] for part in parts) / elapsed / processes,
-    }
-    if server.answers_via_response_url:
-        answered = control.get("/responses", prefix=f"/response/{tag}-m", count=len(latencies), timeout=90)
-        arrivals: dict[str, float] = answered["arrivals"]
-        reply_ms = []
-        for part in parts:
-            for index, sent_at in zip(part["indexes"], part["sent_at"], strict=True):
-                at = arrivals.get(f"/response/{tag}-m{index}")
-                if at is not None:
-                    reply_ms.append((at - sent_at) * 1000)
-        last = max(arrivals.values()) if arrivals else finished
-        result["answered"] = len(arrivals)
-        result["refused_busy"] = len(answered["busy"])
-        result["reply_ms"] = summary(reply_ms)
-        result["answers_per_second"] = len(arrivals) / (last - started) if last > started else math.nan
-        result["drain_seconds"] = max(0.0, last - finished)
-    done_at = time.time()
-    if profiler is not None:
-        _stop_profiler(profiler)
-    server_cpu = server.cpu() - server_cpu
-    upstreams_cpu = cpu_seconds(upstreams_pid) - upstreams_cpu
-    loadgen_cpu = sum(part["cpu_seconds"] for part in parts)
-    machine_cpu = machine_busy_seconds() - machine_cpu - (time.process_time() - driver_cpu)
-    window = done_at - go_at
-    result["server_cpu_ms_per_command"] = 1000 * server_cpu / max(1, len(latencies))
-    result["server_cpu_ms_per_command_by_process"] = {
-        role: round(1000 * (seconds - role_cpu[role]) / max(1, len(latencies)), 3)
-        for role, seconds in server.cpu_by_role().items()
-    }
-    result["server_cpu_percent"] = 100 * server_cpu / window
-    result["upstreams_cpu_percent"] = 100 * upstreams_cpu / window
-    # Anything else running on the machine meanwhile (another test run, a build) skews every number.
-    result["other_cpu_percent"] = max(0.0, 100 * (machine_cpu - server_cpu - upstreams_cpu - loadgen_cpu) / window)
-    return result
-
-
-def _start_profiler(server: Server, output: Path) -> subprocess.Popen[bytes] | None:
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(py_spy).exists():
-        print("  (py-spy not installed: pip install py-spy; skipping the profile)", file=sys.stderr)
-        return None
-    output.parent.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        # --gil: only the thread holding the GIL is sampled, i.e. where the process's one core of Python goes.
-        [py_spy, "record", "--pid", str(server.profiled_pid), "--rate", "500", "--format", "raw",
-         "--output", str(output), "--nonblocking", "--threads", "--gil"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    time.sleep(0.5)  # py-spy attaches before the load starts
-    return process
-
-
-def _stop_profiler(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-THIRD_PARTY = ("slack_bolt", "slack_sdk", "gunicorn", "httpx", "httpcore", "h11", "sqlite_utils", "pydantic",
-               "pydantic_core", "cachetools", "defusedxml")  # fmt: skip
-
-
-def summarize_profile(path: Path) -> dict[str, Any]:
-    """Who spends the sampled GIL time: each sample goes to the innermost frame that is the bot's own code
-    or a third-party package (standard-library frames count for whoever called them: copy.deepcopy called
-    by Bolt is Bolt's, urllib called by slack_sdk is slack_sdk's, logging called by the bot is the bot's)."""
-    owners: dict[str, int] = {}
-    functions: dict[str, int] = {}
-    total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        samples = int(count)
-        total += samples
-        owner = "stdlib / interpreter"
-        for frame in reversed(stack.split(";")):
-            location = frame.rpartition("(")[2]
-            package = location.split("/", 1)[0] if "/" in location else ""
-            if package == "bot" or package in THIRD_PARTY:
-                owner = "bot (ours)" if package == "bot" else package
-                functions[frame.rsplit(":", 1)[0] + ")"] = functions.get(frame.rsplit(":", 1)[0] + ")", 0) + samples
-                break
-        owners[owner] = owners.get(owner, 0) + samples
-    share = {k: round(100 * v / total, 1) for k, v in sorted(owners.items(), key=lambda kv: -kv[1])} if total else {}
-    top = sorted(functions.items(), key=lambda kv: -kv[1])[:12]
-    return {
-        "file": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
-        "samples": total,
-        "percent_by_owner": share,
-        "top_innermost_frames_percent": {k: round(100 * v / total, 1) for k, v in top} if total else {},
-    }
 
 
 def ack_benchmark(
