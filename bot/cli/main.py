@@ -15,12 +15,13 @@ from slack_sdk.errors import SlackApiError
 from bot import __version__
 from bot.cli.audit import add_audit_parser
 from bot.cli.database import add_migrate_parser
+from bot.commands.parser import read_user_id
 from bot.config import HINTS, Config, ConfigurationError, config_from, load_config
-from bot.grammar import closest_word, read_user_id
 from bot.logs import configure_logging
 from bot.models import Role
 from bot.services.instances import AnotherInstanceRunning
 from bot.store.database import DatabaseUnavailable
+from bot.words import closest_word
 
 logger = logging.getLogger("bot")
 
@@ -309,7 +310,7 @@ def operator_name() -> str:
 
 
 def _group_name(text: str) -> str:
-    from bot.grammar import GROUP_NAME
+    from bot.commands.parser import GROUP_NAME
 
     name = text.strip().lower()
     if not GROUP_NAME.match(name) or not name.strip("-"):
