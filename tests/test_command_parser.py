@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.grammar import (
-    Allow,
-    Help,
-    ListRequests,
-    ListUsers,
-    ParseError,
-    Resume,
-    Revoke,
-    ShowAudit,
-    ShowSettings,
-    parse_command,
-    plain_text,
-)
+from bot.commands.parser import parse_command
+from bot.commands.types import Allow, Help, ListRequests, ListUsers, ParseError, Resume, Revoke, ShowAudit, ShowSettings
 from bot.models import Channels, PauseAsk, PauseLimits, RecordingTarget, Role, TargetKind
+from bot.words import plain_text
 
 LIMITS = PauseLimits(default_seconds=600, max_seconds=1800)
 CALL_ID = "3f2b8c1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
@@ -159,7 +149,7 @@ def test_plain_text_of_slack_entities() -> None:
 
 
 def test_pause_alone_asks_for_the_form_and_me_is_a_target() -> None:
-    from bot.grammar import Link, OpenPauseForm, Unlink
+    from bot.commands.types import Link, OpenPauseForm, Unlink
     from bot.models import MY_CALL
 
     assert parse("pause") == OpenPauseForm()

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.grammar import USAGE
+from bot.commands.types import USAGE
 from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import SimulatedWebex, default_lines

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import RecordingBot
-from bot.grammar import (
+from bot.commands.parser import parse_command
+from bot.commands.types import (
     MAX_AUDIT_ROWS,
     MAX_LINE_QUERY_CHARS,
     MAX_REASON_CHARS,
@@ -32,7 +33,6 @@ from bot.grammar import (
     Revoke,
     ShowAudit,
     ShowSettings,
-    parse_command,
 )
 from bot.models import Channels, PauseAsk, PauseLimits, Role
 from bot.sandbox.simulators.slack import SimulatedSlack

@@ -100,14 +100,12 @@ RANKS: dict[str, int] = {
     "clients": 3,
     "store": 3,
     "commands": 3,
-    "grammar": 3,
     "models": 2,
     "config": 1,
     "clock": 0,
     "logs": 1,
     "redaction": 0,
     "words": 0,
-    "sizes": 0,
     "action_ids": 0,
     "bot": 0,  # bot/__init__.py: the version
 }

@@ -25,7 +25,8 @@ from bot.blocks.pauses import (
     reminder_notice,
     request_received,
 )
-from bot.grammar import ListGroups, ListRequests, ListUsers, ParseError, ShowAudit, format_duration, parse_command
+from bot.commands.parser import parse_command
+from bot.commands.types import ListGroups, ListRequests, ListUsers, ParseError, ShowAudit
 from bot.models import (
     AllowListEntry,
     Approval,
@@ -43,6 +44,7 @@ from bot.models import (
 )
 from bot.sandbox.console_render import mrkdwn_to_text
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
+from bot.words import format_duration
 from tests.conftest import ADMIN, AGENT, LEAD
 from tests.support.pauses import posted_card, wait_until
 from tests.support.slack_requests import CHANNEL, TEAM, SlackSender

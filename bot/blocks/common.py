@@ -17,7 +17,7 @@ from bot.blocks.kit import (
     slack_date,
 )
 from bot.blocks.text import escape
-from bot.grammar import USAGE
+from bot.commands.types import USAGE
 from bot.models import AuditEntry
 
 

@@ -13,8 +13,9 @@ from bot.action_ids import (
     INPUT_TARGET,
     PAUSE_FORM,
 )
-from bot.grammar import MAX_REASON_CHARS, MIN_PAUSE_SECONDS, format_duration
+from bot.commands.types import MAX_REASON_CHARS, MIN_PAUSE_SECONDS
 from bot.models import Channels, PauseLimits
+from bot.words import format_duration
 
 View = dict[str, Any]
 

@@ -22,8 +22,8 @@ from bot.blocks.kit import (
     target_text,
 )
 from bot.blocks.text import escape
-from bot.grammar import format_duration
 from bot.models import PauseRequest, RequestKind, RequestState
+from bot.words import format_duration
 
 View = dict[str, Any]
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from bot.action_ids import ACTION_SETTINGS_PICK
 from bot.blocks.kit import MAX_BLOCKS, Block, button, context, fields, section
 from bot.blocks.text import escape
-from bot.grammar import format_duration
 from bot.models import CallRecordingSettings, PauseBlocker, RecordMode, VirtualLine, pause_blocker
+from bot.words import format_duration
 
 NOT_SET = "not set in Webex"
 

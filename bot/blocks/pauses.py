@@ -25,8 +25,8 @@ from bot.blocks.kit import (
 )
 from bot.blocks.line_settings import stored_warning_text
 from bot.blocks.text import escape
-from bot.grammar import format_duration
 from bot.models import PauseRequest, RecordingTarget, RequestKind, RequestState
+from bot.words import format_duration
 
 DECISION_BLOCK_ID = "decision"
 

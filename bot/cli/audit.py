@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.cli.audit_export import MOMENT_EXAMPLES, parse_moment, render_table, write_csv, write_json
+from bot.commands.parser import read_user_id
 from bot.config import Config
-from bot.grammar import read_user_id
 from bot.models import AuditQuery
 from bot.store.audit import AuditStore
 from bot.store.connect import open_database

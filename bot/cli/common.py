@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.commands.parser import read_user_id
 from bot.config import Config, ConfigurationError
-from bot.grammar import read_user_id
 
 
 class UsageError(Exception):

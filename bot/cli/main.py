@@ -16,10 +16,10 @@ from bot.cli.database import add_migrate_parser
 from bot.cli.serve import add_serve_parsers
 from bot.cli.users import add_users_parser
 from bot.config import Config, ConfigurationError, config_from, load_config
-from bot.grammar import closest_word
 from bot.logs import configure_logging
 from bot.services.instances import AnotherInstanceRunning
 from bot.store.database import DatabaseUnavailable
+from bot.words import closest_word
 
 logger = logging.getLogger("bot")
 

@@ -92,7 +92,7 @@ def operator_name() -> str:
 
 
 def _group_name(text: str) -> str:
-    from bot.grammar import GROUP_NAME
+    from bot.commands.parser import GROUP_NAME
 
     name = text.strip().lower()
     if not GROUP_NAME.match(name) or not name.strip("-"):

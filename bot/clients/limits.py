@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from bot.sizes import size_text
+from bot.words import size_text
 
 # A thousand times the largest answer the bot expects (a page of virtual lines), and still small.
 MAX_ANSWER_BYTES = 4 * 1024 * 1024

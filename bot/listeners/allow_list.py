@@ -11,7 +11,7 @@ from bot.blocks.allow_list import (
     unlinked_message,
     users_message,
 )
-from bot.grammar import NO_GROUP, Allow, ConfigureGroup, Link, ListGroups, ListUsers, Revoke, ShowGroup, Unlink
+from bot.commands.types import NO_GROUP, Allow, ConfigureGroup, Link, ListGroups, ListUsers, Revoke, ShowGroup, Unlink
 from bot.listeners.command_run import CommandRun
 from bot.store.allow_list import KEEP_GROUP, GroupChange, Keep
 

@@ -10,7 +10,8 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.blocks.common import audit_message, help_message
-from bot.grammar import (
+from bot.commands.parser import parse_command
+from bot.commands.types import (
     Allow,
     BreakGlass,
     Cancel,
@@ -30,7 +31,6 @@ from bot.grammar import (
     ShowGroup,
     ShowSettings,
     Unlink,
-    parse_command,
 )
 from bot.listeners import allow_list, line_settings, pauses
 from bot.listeners.command_run import CommandRun, Handler

@@ -9,7 +9,7 @@ from bot.blocks.common import error_message, internal_error_message, not_allowed
 from bot.blocks.kit import Message
 from bot.blocks.pauses import already_decided_message
 from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
-from bot.grammar import ParseError
+from bot.commands.types import ParseError
 from bot.models import Outcome
 from bot.services.allow_list import LastAdmin, NotADecider, NotAllowed
 from bot.services.line_settings import WebexNotConfigured

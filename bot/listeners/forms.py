@@ -26,7 +26,7 @@ from bot.action_ids import (
 from bot.blocks.forms import pause_form
 from bot.blocks.kit import Message
 from bot.blocks.pauses import request_received
-from bot.grammar import FormErrors, parse_pause_form
+from bot.commands.form import FormErrors, parse_pause_form
 from bot.listeners.failures import describe_failure
 from bot.logs import request_context
 from bot.models import Invocation, Outcome, PauseAsk, SlackUser

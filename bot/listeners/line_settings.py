@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.blocks.kit import Message
 from bot.blocks.line_settings import ambiguous_lines_message, no_line_message, settings_message
-from bot.grammar import ShowSettings
+from bot.commands.types import ShowSettings
 from bot.listeners.command_run import CommandRun
 from bot.services.line_settings import LineAmbiguous, LineFound
 

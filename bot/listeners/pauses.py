@@ -4,7 +4,7 @@ the pause service, render the answer."""
 from __future__ import annotations
 
 from bot.blocks.pauses import cancelled_message, open_requests_message, request_received, resumed_message
-from bot.grammar import BreakGlass, Cancel, Extend, ListRequests, Resume
+from bot.commands.types import BreakGlass, Cancel, Extend, ListRequests, Resume
 from bot.listeners.command_run import CommandRun
 from bot.models import PauseAsk
 

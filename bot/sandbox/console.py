@@ -34,8 +34,9 @@ from bot.action_ids import (
 )
 from bot.app import RecordingBot, create_app
 from bot.blocks.text import escape
+from bot.commands.parser import read_user_id
+from bot.commands.types import USAGE
 from bot.config import Config, config_from
-from bot.grammar import USAGE, closest_word, read_user_id
 from bot.models import Invocation, Role, SlackUser
 from bot.sandbox import console_render
 from bot.sandbox.console_forms import FormFiller
@@ -52,6 +53,7 @@ from bot.sandbox.simulators.slack_sender import SlackSender
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedLine, SimulatedWebex, virtual_line_id
 from bot.serving.local import LocalServer
 from bot.serving.wsgi import wsgi_app_for
+from bot.words import closest_word
 
 DEMO_TEAM = "T0DEMO"
 DEMO_ADMIN = "U0DEMOADMIN"

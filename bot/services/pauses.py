@@ -17,7 +17,6 @@ from typing import Any
 from bot.clients.errors import NotFound, UpstreamError, UpstreamUnreachable
 from bot.clients.recording_system import MuteOutcome, RecordingSystemClient
 from bot.clock import Clock, utc_now
-from bot.grammar import format_duration
 from bot.models import (
     Invocation,
     LineNames,
@@ -40,6 +39,7 @@ from bot.services.notifications import CardNotPosted, PauseNotifier
 from bot.services.unwritten import UnwrittenResume, UnwrittenResumes
 from bot.store.database import DatabaseUnavailable
 from bot.store.pauses import ApprovalResult, PauseRequestStore, same_call_json
+from bot.words import format_duration
 
 logger = logging.getLogger(__name__)
 

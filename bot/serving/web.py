@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bot.sizes import size_text
+from bot.words import size_text
 
 logger = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ from gunicorn.glogging import Logger as GunicornLogger
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from bot.serving.web import MAX_BODY_BYTES
-from bot.sizes import size_text
+from bot.words import size_text
 
 DEFAULT_THREADS = 8
 # A request is read whole by the server's event loop before a thread serves it (see WholeRequestWorker), so

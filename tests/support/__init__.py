@@ -1,1 +1,1 @@
-"""Test support: simulated Slack sockets, signed Slack requests, bot processes and pause helpers, shared by every test module."""
+"""Test support: simulated Slack sockets, signed Slack requests, bot processes and pause helpers."""

@@ -23,7 +23,7 @@ from bot.clients.errors import (
 )
 from bot.clients.limits import DEFAULT_LIMITS, AnswerLimits, AnswerTooLarge, AnswerTooSlow, read_bounded
 from bot.redaction import SecretRedactor, redact_url
-from bot.sizes import size_text
+from bot.words import size_text
 
 logger = logging.getLogger(__name__)
 

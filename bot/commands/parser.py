@@ -1,193 +1,41 @@
-"""The `/recording` grammar: turns command text into a typed command, or a precise ParseError."""
+"""The `/recording` parser: turns command text into a typed command, or a precise ParseError."""
 
 from __future__ import annotations
 
-import difflib
-import html
 import re
-import unicodedata
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from bot.models import Channels, PauseAsk, PauseLimits, RecordingTarget, Role, TargetKind
-
-MAX_REASON_CHARS = 500
-MAX_LINE_QUERY_CHARS = 200
-MIN_PAUSE_SECONDS = 10
-DEFAULT_AUDIT_ROWS = 20
-MAX_AUDIT_ROWS = 200
-
-# Subcommand → (usage, example). The order is the order `help` lists them in.
-USAGE: dict[str, tuple[str, str]] = {
-    "pause": (
-        "pause <extension|call-id|me> [duration] [caller|callee|both] <reason…>  (or `pause` alone for a form)",
-        "/recording pause 8856 5m customer is reading out a card number",
-    ),
-    "resume": ("resume <extension|call-id|me>", "/recording resume 8856"),
-    "requests": ("requests [page P]", "/recording requests"),
-    "cancel": ("cancel <request ID>", "/recording cancel 12"),
-    "extend": ("extend <extension|call-id|#ID> <duration> <reason…>", "/recording extend 8856 5m card details again"),
-    "breakglass": (
-        "breakglass <extension|call-id> [duration] [caller|callee|both] <reason…>",
-        "/recording breakglass 8856 5m customer reading out a card, no lead on the floor",
-    ),
-    "settings": ("settings <line ID|extension|+number|First Last> [private]", "/recording settings 8856"),
-    "allow": ("allow @user <requester|approver|admin> [group|-]", "/recording allow @pat approver sales"),
-    "revoke": ("revoke @user", "/recording revoke @pat"),
-    "users": ("users [page P]", "/recording users"),
-    "link": ("link [@user] <extension>", "/recording link 8856"),
-    "unlink": ("unlink [@user]", "/recording unlink"),
-    "group": (
-        "group <name> [channel <#channel|->] [approvals <1|2>]",
-        "/recording group sales channel #sales-approvals",
-    ),
-    "groups": ("groups [page P]", "/recording groups"),
-    "audit": ("audit [N] [breakglass]", "/recording audit 50"),
-    "help": ("help", "/recording help"),
-}
-
-
-class ParseError(Exception):
-    """The text could not be read; `message` says what was wrong, `subcommand` picks the example."""
-
-    def __init__(self, message: str, *, subcommand: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.subcommand = subcommand
-
-    @property
-    def example(self) -> str | None:
-        return USAGE[self.subcommand][1] if self.subcommand in USAGE else None
-
-
-@dataclass(frozen=True)
-class Help:
-    unknown_word: str | None = None
-    # The subcommand the unknown word most likely mistypes (`paus` → `pause`), if any is close.
-    suggestion: str | None = None
-
-
-@dataclass(frozen=True)
-class Resume:
-    target: RecordingTarget
-
-
-@dataclass(frozen=True)
-class ListRequests:
-    page: int = 1
-
-
-@dataclass(frozen=True)
-class ShowSettings:
-    query: str
-    private: bool
-
-
-class NoGroup:
-    """`allow @user role -`: take the user out of their group."""
-
-
-NO_GROUP = NoGroup()
-
-
-@dataclass(frozen=True)
-class Allow:
-    user_id: str
-    role: Role
-    # None: leave the user's group as it is; NO_GROUP: take them out of it.
-    group: str | NoGroup | None = None
-
-
-@dataclass(frozen=True)
-class Revoke:
-    user_id: str
-
-
-@dataclass(frozen=True)
-class ListUsers:
-    page: int = 1
-
-
-@dataclass(frozen=True)
-class ShowAudit:
-    rows: int
-    breakglass_only: bool = False
-
-
-@dataclass(frozen=True)
-class Cancel:
-    request_id: int
-
-
-@dataclass(frozen=True)
-class Extend:
-    """More time on an active pause, named by its target or its request ID."""
-
-    target: RecordingTarget | None
-    request_id: int | None
-    seconds: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class BreakGlass:
-    ask: PauseAsk
-
-
-@dataclass(frozen=True)
-class ShowGroup:
-    name: str
-
-
-@dataclass(frozen=True)
-class ConfigureGroup:
-    name: str
-    # None: leave as it is; "" clears the channel.
-    channel_id: str | None = None
-    approvals: int | None = None
-
-
-@dataclass(frozen=True)
-class ListGroups:
-    page: int = 1
-
-
-@dataclass(frozen=True)
-class OpenPauseForm:
-    """`/recording pause` with nothing after it: the pause form (a modal)."""
-
-
-@dataclass(frozen=True)
-class Link:
-    extension: str
-    user_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Unlink:
-    user_id: str | None = None
-
-
-Command = (
-    Help
-    | PauseAsk
-    | Resume
-    | ListRequests
-    | ShowSettings
-    | Allow
-    | Revoke
-    | ListUsers
-    | ShowAudit
-    | Cancel
-    | Extend
-    | BreakGlass
-    | ShowGroup
-    | ConfigureGroup
-    | ListGroups
-    | OpenPauseForm
-    | Link
-    | Unlink
+from bot.commands.types import (
+    DEFAULT_AUDIT_ROWS,
+    MAX_AUDIT_ROWS,
+    MAX_LINE_QUERY_CHARS,
+    MAX_REASON_CHARS,
+    MIN_PAUSE_SECONDS,
+    NO_GROUP,
+    USAGE,
+    Allow,
+    BreakGlass,
+    Cancel,
+    Command,
+    ConfigureGroup,
+    Extend,
+    Help,
+    Link,
+    ListGroups,
+    ListRequests,
+    ListUsers,
+    OpenPauseForm,
+    ParseError,
+    Resume,
+    Revoke,
+    ShowAudit,
+    ShowGroup,
+    ShowSettings,
+    Unlink,
 )
+from bot.models import Channels, PauseAsk, PauseLimits, RecordingTarget, Role, TargetKind
+from bot.words import clean_input, closest_word, duration_seconds, format_duration, plain_text
+
 _Parser = Callable[[list[str], "PauseLimits"], Command]
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
@@ -197,14 +45,6 @@ _RAW_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,30}$")
 GROUP_NAME = re.compile(r"^[a-z0-9-]{1,30}$")
 _REQUEST_ID = re.compile(r"^#?([0-9]{1,12})$")
 _DURATION_LIKE = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[a-zA-Z]+$|^[+-]?(?:\d+[hHmMsS])+$")
-_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
-_UNIT_WORDS = {
-    "s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s",
-    "m": "m", "min": "m", "mins": "m", "minute": "m", "minutes": "m",
-    "h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
-}  # fmt: skip
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
-_SLACK_ENTITY = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
 
 
 def parse_command(text: str, limits: PauseLimits) -> Command:
@@ -226,12 +66,6 @@ def parse_command(text: str, limits: PauseLimits) -> Command:
     return parser(args, limits)
 
 
-def closest_word(word: str, choices: Iterable[str]) -> str | None:
-    """The choice `word` most likely mistypes (`paus` → `pause`), or None when none is close enough."""
-    matches = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
-    return matches[0] if matches else None
-
-
 def read_user_id(text: str) -> str | None:
     """A Slack user ID however it was typed outside Slack: `U012AB`, `@U012AB`, `<@U012AB|pat>`, any case."""
     word = text.strip()
@@ -242,85 +76,10 @@ def read_user_id(text: str) -> str | None:
     return word if _RAW_USER_ID.match(word) else None
 
 
-class FormErrors(Exception):
-    """Answers in the pause form that cannot be used: input block ID → what was wrong (the typed command's words)."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
-
-
-def parse_pause_form(*, target: str, duration: str, channels: str, reason: str, limits: PauseLimits) -> PauseAsk:
-    """The pause form's answers, read by the same rules as `/recording pause`; FormErrors names each bad one."""
-    errors: dict[str, str] = {}
-    parsed_target: RecordingTarget | None = None
-    words = clean_input(target).split()
-    if not words:
-        errors["target"] = "Say which call to pause: an extension, a number, a call ID, or `me`."
-    elif len(words) > 1:
-        errors["target"] = "One call only: an extension, a number, a call ID, or `me`."
-    else:
-        try:
-            parsed_target = _parse_target(words[0], "pause")
-        except ParseError as error:
-            errors["target"] = error.message
-    seconds = int(duration) if duration.isascii() and duration.isdigit() and len(duration) < 9 else None
-    if seconds is None:
-        errors["duration"] = "Choose how long the pause lasts."
-    elif seconds < MIN_PAUSE_SECONDS:
-        errors["duration"] = f"A pause must last at least {MIN_PAUSE_SECONDS} seconds."
-    elif seconds > limits.max_seconds:
-        errors["duration"] = f"A pause can last at most {format_duration(limits.max_seconds)}."
-    try:
-        parsed_channels = Channels(channels or Channels.BOTH.value)
-    except ValueError:
-        errors["channels"] = "Choose both sides, the caller or the callee."
-        parsed_channels = Channels.BOTH
-    parsed_reason = ""
-    try:
-        parsed_reason = _reason(clean_input(reason).split(), "pause", where="")
-    except ParseError as error:
-        errors["reason"] = error.message
-    if errors:
-        raise FormErrors(errors)
-    assert parsed_target is not None and seconds is not None
-    return PauseAsk(target=parsed_target, duration_seconds=seconds, channels=parsed_channels, reason=parsed_reason)
-
-
-def clean_input(text: str) -> str:
-    """Drop control and invisible characters so they cannot hide in stored text or messages."""
-    return "".join(
-        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
-        for ch in text
-        if unicodedata.category(ch) not in ("Cf", "Cs", "Co", "Cn")
-    )
-
-
-def plain_text(slack_text: str) -> str:
-    """Turn Slack-escaped text into plain text: mentions become @name, entities are decoded.
-
-    The result is stored as the user's words; every renderer escapes it again, so a reason can
-    never ping a channel or become a link.
-    """
-
-    def entity(match: re.Match[str]) -> str:
-        sigil, body, label = match.group(1), match.group(2), match.group(3)
-        if sigil == "@":
-            return f"@{label or body}"
-        if sigil == "#":
-            return f"#{label or body}"
-        if sigil == "!":
-            return f"@{(label or body).split('^')[0]}"
-        return label or body
-
-    # Cleaned again after decoding, so `&#x202e;` cannot bring back what clean_input removed.
-    return clean_input(html.unescape(_SLACK_ENTITY.sub(entity, slack_text)))
-
-
 def _parse_pause(args: list[str], limits: PauseLimits, subcommand: str = "pause") -> PauseAsk:
     if not args:
         raise ParseError("Say which call to pause: an extension or a call ID.", subcommand=subcommand)
-    target = _parse_target(args[0], subcommand)
+    target = parse_target(args[0], subcommand)
     duration: int | None = None
     channels: Channels | None = None
     rest = args[1:]
@@ -338,7 +97,7 @@ def _parse_pause(args: list[str], limits: PauseLimits, subcommand: str = "pause"
         else:
             break
         rest = rest[1:]
-    reason = _reason(rest, subcommand)
+    reason = parse_reason(rest, subcommand)
     return PauseAsk(
         target=target,
         duration_seconds=duration if duration is not None else limits.default_seconds,
@@ -350,7 +109,8 @@ def _parse_pause(args: list[str], limits: PauseLimits, subcommand: str = "pause"
 _REASON_NEEDED = "Give a reason{where}: it is shown to the approver and kept in the audit log."
 
 
-def _reason(words: list[str], subcommand: str, *, where: str = " after the target and duration") -> str:
+def parse_reason(words: list[str], subcommand: str, *, where: str = " after the target and duration") -> str:
+    """The reason in the user's words (made plain), or a ParseError when it is missing or too long."""
     reason = plain_text(" ".join(words)).strip()
     if not reason:
         raise ParseError(_REASON_NEEDED.format(where=where), subcommand=subcommand)
@@ -381,37 +141,8 @@ def _parse_duration(word: str, limits: PauseLimits, subcommand: str = "pause") -
     return seconds
 
 
-def duration_seconds(word: str) -> int | None:
-    """`90s`, `5m`, `1h`, `1h30m`, `10min`, `2 hours`-style words → seconds; None if unreadable."""
-    word = word.strip().lower()
-    if word.startswith("-") or word.startswith("+"):
-        return 0 if word.startswith("-") else duration_seconds(word[1:])
-    number = re.fullmatch(r"(\d{1,6})([a-z]+)", word)
-    if number and number.group(2) in _UNIT_WORDS:
-        return int(number.group(1)) * _UNIT_SECONDS[_UNIT_WORDS[number.group(2)]]
-    compound = _DURATION.fullmatch(word)
-    if compound and any(compound.groupdict().values()) and len(word) <= 12:
-        parts = compound.groupdict()
-        return int(parts["h"] or 0) * 3600 + int(parts["m"] or 0) * 60 + int(parts["s"] or 0)
-    return None
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds in words, the one way every message says a duration: `30 seconds`, `1 minute`,
-    `1 hour 30 minutes` (fractions of a second are dropped)."""
-    hours, rest = divmod(max(0, int(seconds)), 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [_counted(hours, "hour"), _counted(minutes, "minute"), _counted(secs, "second")]
-    return " ".join(p for p in parts if p) or "0 seconds"
-
-
-def _counted(number: int, unit: str) -> str:
-    if not number:
-        return ""
-    return f"{number} {unit}" + ("" if number == 1 else "s")
-
-
-def _parse_target(word: str, subcommand: str) -> RecordingTarget:
+def parse_target(word: str, subcommand: str) -> RecordingTarget:
+    """An extension or a call ID (or `me`), or a ParseError that says what a target looks like."""
     target = RecordingTarget.parse(word)
     if target is None:
         raise ParseError(
@@ -427,7 +158,7 @@ def _parse_resume(args: list[str], limits: PauseLimits) -> Resume:
         raise ParseError("Say which call to resume: an extension or a call ID.", subcommand="resume")
     if len(args) > 1:
         raise ParseError("`resume` takes one target and nothing after it.", subcommand="resume")
-    return Resume(target=_parse_target(args[0], "resume"))
+    return Resume(target=parse_target(args[0], "resume"))
 
 
 def _parse_settings(args: list[str], limits: PauseLimits) -> ShowSettings:
@@ -551,13 +282,13 @@ def _parse_extend(args: list[str], limits: PauseLimits) -> Extend:
     if args[0].startswith("#"):
         request_id = _request_id(args[0], "extend")
     else:
-        target = _parse_target(args[0], "extend")
+        target = parse_target(args[0], "extend")
     if not _DURATION_LIKE.match(args[1]):
         raise ParseError(
             f"`{_quote(args[1])}` is not a duration: say how much longer, like `5m` or `90s`.", subcommand="extend"
         )
     seconds = _parse_duration(args[1], limits, "extend")
-    return Extend(target=target, request_id=request_id, seconds=seconds, reason=_reason(args[2:], "extend"))
+    return Extend(target=target, request_id=request_id, seconds=seconds, reason=parse_reason(args[2:], "extend"))
 
 
 def _parse_link(args: list[str], limits: PauseLimits) -> Link:
