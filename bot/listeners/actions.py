@@ -3,7 +3,6 @@ checks the clicker. A card's answer goes privately into its channel; a Home's (w
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,20 +20,17 @@ from bot.action_ids import (
 from bot.blocks.kit import Message
 from bot.blocks.line_settings import settings_message
 from bot.blocks.pauses import approval_counted_message
-from bot.listeners.failures import describe_failure
 from bot.listeners.home import HomePublisher
 from bot.listeners.replies import send
+from bot.listeners.work import Attempt, Reply, run_attempt
 from bot.logs import request_context
-from bot.models import Invocation, Outcome, PauseRequest, RequestState, SlackUser
+from bot.models import Invocation, PauseRequest, RequestState, SlackUser
 from bot.services.bundle import Services
 from bot.services.pauses import PauseRefused, PauseService
 from bot.serving.background import BUSY_TEXT, BackgroundWork
 from bot.serving.edge import ACKED_AT_EDGE
 
-logger = logging.getLogger(__name__)
-
 Decision = Callable[[Invocation, int], PauseRequest]
-Reply = Callable[[Message], None]
 
 
 def register(app: App, services: Services, work: BackgroundWork, homes: HomePublisher | None = None) -> None:
@@ -85,38 +81,24 @@ def handle_click(
     reply: Reply,
 ) -> None:
     name = action_id.removeprefix("recording_")
-    details: dict[str, Any] = {"button": action_id}
-    target = ""
-    group: str | None = None
-    try:
+    # The row names the request's target and group, or the target a failure knows (a request decided first).
+    attempt = Attempt(invocation, f"click.{name}", {"button": action_id}, users_group=False, failure_names_target=True)
+
+    def click() -> None:
         try:
             request_id = _request_id(value)
         except PauseRefused:
             # No service sees a malformed button, so the allow-list gate is passed here.
             services.authorizer.admit(invocation.user, action=name)
             raise
-        details["request"] = request_id
+        attempt.details["request"] = request_id
         request = decide(invocation, request_id)
-        target, group = request.target.value, request.group_name
-        details["state"] = request.state.value
+        attempt.details.update(target=request.target.value, group=request.group_name, state=request.state.value)
         if action_id == ACTION_APPROVE and request.state is RequestState.PENDING:
             # A four-eyes request: this approval counted, another approver is needed.
             reply(approval_counted_message(request))
-    except Exception as error:  # the one failure path: a private reply and an audit row
-        failure = describe_failure(error, invocation.request_id)
-        if failure.unexpected:
-            logger.exception("click %s failed", action_id)
-        target = failure.target or target
-        details["error"] = failure.message.text
-        # Reply first: when the database is the problem, the audit write waits on its lock.
-        reply(failure.message)
-        _audit(services, invocation, name, failure.outcome, target, details, group)
-        logger.info(
-            "click %s on %s by %s/%s: %s", name, value[:20], invocation.team_id, invocation.user_id, failure.outcome
-        )
-        return
-    _audit(services, invocation, name, Outcome.OK, target, details, group)
-    logger.info("click %s on #%s by %s/%s: ok", name, details.get("request"), invocation.team_id, invocation.user_id)
+
+    run_attempt(attempt, services, click, reply=reply)
 
 
 def _settings_pick_listener(services: Services, work: BackgroundWork) -> Callable[..., None]:
@@ -127,21 +109,18 @@ def _settings_pick_listener(services: Services, work: BackgroundWork) -> Callabl
         line_id = _button_value(body)
         reply = _reply_for(body, respond, client, invocation.user_id)
 
+        def show() -> None:
+            found = services.line_settings.show_line(invocation, line_id)
+            message = Message(*settings_message(found.line, found.settings))
+            send(lambda: respond(text=message.text, blocks=message.blocks, replace_original=True))
+
         def run() -> None:
             with request_context(invocation.request_id):
-                details: dict[str, Any] = {"line_id": line_id[:200]}
-                try:
-                    found = services.line_settings.show_line(invocation, line_id)
-                    message = Message(*settings_message(found.line, found.settings))
-                    send(lambda: respond(text=message.text, blocks=message.blocks, replace_original=True))
-                    outcome = Outcome.OK
-                except Exception as error:
-                    failure = describe_failure(error, invocation.request_id)
-                    if failure.unexpected:
-                        logger.exception("settings pick failed")
-                    reply(failure.message)
-                    outcome, details["error"] = failure.outcome, failure.message.text
-                _audit(services, invocation, "settings_pick", outcome, line_id[:200], details, None)
+                attempt = Attempt(
+                    invocation, "click.settings_pick", {"line_id": line_id[:200], "target": line_id[:200]},
+                    users_group=False,
+                )  # fmt: skip
+                run_attempt(attempt, services, show, reply=reply)
 
         ack()
         if not work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
@@ -171,23 +150,6 @@ def _reply_for(body: dict[str, Any], respond: Respond, client: WebClient, user_i
         )
 
     return ephemeral
-
-
-def _audit(
-    services: Services,
-    invocation: Invocation,
-    name: str,
-    outcome: str,
-    target: str,
-    details: dict[str, Any],
-    group: str | None,
-) -> None:
-    try:
-        services.audit.record(
-            invocation, action=f"click.{name}", outcome=outcome, target=target, details=details, group=group
-        )
-    except Exception:
-        logger.exception("could not write the audit row for click.%s", name)
 
 
 def _resume_now(pauses: PauseService) -> Decision:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -34,17 +32,15 @@ from bot.commands.types import (
 )
 from bot.listeners import allow_list, line_settings, pauses
 from bot.listeners.command_run import CommandRun, Handler
-from bot.listeners.failures import describe_failure
 from bot.listeners.forms import FormNotOpened, open_pause_form
 from bot.listeners.replies import reply_privately
+from bot.listeners.work import Attempt, run_attempt
 from bot.logs import request_context
-from bot.models import Invocation, Outcome, PauseAsk, SlackUser
+from bot.models import Invocation, PauseAsk, SlackUser
 from bot.services.bundle import Services
 from bot.services.pauses import PauseRefused
 from bot.serving.background import BUSY_TEXT, BackgroundWork
 from bot.serving.edge import ACKED_AT_EDGE
-
-logger = logging.getLogger(__name__)
 
 SLASH_COMMAND = "/recording"
 
@@ -88,52 +84,18 @@ def execute(
     passes the allow-list gate here, so someone not on the list learns nothing but how to get on it.
     """
     name = _subcommand_name(invocation.text)
-    details: dict[str, Any] = {}
-    started = time.perf_counter()
-    try:
+    attempt = Attempt(invocation, f"command.{name}")
+
+    def work() -> None:
         try:
             command = parse_command(invocation.text, services.limits)
         except ParseError:
             services.authorizer.admit(invocation.user, action=name)
             raise
-        run = CommandRun(invocation, services, respond, details, client=client, trigger_id=trigger_id)
+        run = CommandRun(invocation, services, respond, attempt.details, client=client, trigger_id=trigger_id)
         _HANDLERS[type(command)](run, command)
-    except Exception as error:  # the one failure path: a reply and an audit row for every failure
-        failure = describe_failure(error, invocation.request_id)
-        if failure.unexpected:
-            logger.exception("command failed: %s", name)
-        details.setdefault("error", failure.message.text)
-        # Reply first: when the database is the problem, the audit write waits on its lock.
-        reply_privately(respond, failure.message)
-        _audit(services, invocation, name, failure.outcome, details)
-        _log(invocation, name, failure.outcome, started)
-        return
-    _audit(services, invocation, name, Outcome.OK, details)
-    _log(invocation, name, Outcome.OK, started)
 
-
-def _log(invocation: Invocation, name: str, outcome: str, started: float) -> None:
-    logger.info(
-        "command %s by %s/%s in %s: %s (%.0f ms after the ack)",
-        name, invocation.team_id, invocation.user_id, invocation.channel_id or "-", outcome,
-        (time.perf_counter() - started) * 1000,
-    )  # fmt: skip
-
-
-def _audit(services: Services, invocation: Invocation, name: str, outcome: str, details: dict[str, Any]) -> None:
-    try:
-        group = details.pop("group", None) or services.authorizer.group_of(invocation.user)
-        services.audit.record(
-            invocation,
-            action=f"command.{name}",
-            outcome=outcome,
-            target=str(details.pop("target", "")),
-            details=details,
-            group=group,
-        )
-    except Exception:
-        # The reply has gone out; a failed audit write must be visible to the operator, not the user.
-        logger.exception("could not write the audit row for command.%s", name)
+    run_attempt(attempt, services, work, reply=lambda message: reply_privately(respond, message))
 
 
 def _subcommand_name(text: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -27,7 +26,7 @@ from bot.blocks.forms import pause_form
 from bot.blocks.kit import Message
 from bot.blocks.pauses import request_received
 from bot.commands.form import FormErrors, parse_pause_form
-from bot.listeners.failures import describe_failure
+from bot.listeners.work import Attempt, fail, record, run_attempt
 from bot.logs import request_context
 from bot.models import Invocation, Outcome, PauseAsk, SlackUser
 from bot.services.allow_list import NotAllowed
@@ -36,6 +35,9 @@ from bot.services.links import NO_LINK
 from bot.serving.background import BackgroundWork
 
 logger = logging.getLogger(__name__)
+
+# The audit action of a submitted form.
+_SUBMIT = "form.pause"
 
 
 class FormNotOpened(Exception):
@@ -73,7 +75,7 @@ def register(app: App, services: Services, work: BackgroundWork) -> None:
 
         def make_request() -> None:
             with request_context(invocation.request_id):
-                _make_request(invocation, ask, client, services, started=time.perf_counter())
+                _make_request(invocation, ask, client, services)
 
         if not work.submit(make_request):
             _tell(client, invocation, channel, Message("recording-bot is busy; please submit the form again.", []))
@@ -103,12 +105,9 @@ def _open_from_anywhere(
             logger.warning("pause form not opened from the %s: %s", origin, error)
             _tell(client, invocation, None, Message(f"Slack did not open the pause form ({error}); try again.", []))
         except Exception as error:
-            failure = describe_failure(error, invocation.request_id)
-            if failure.unexpected:
-                logger.exception("opening the pause form failed")
-            _tell(client, invocation, None, failure.message)
-            services.audit.record(invocation, action=f"form.{origin}", outcome=failure.outcome,
-                                  details={"error": failure.message.text})  # fmt: skip
+            # Only a failure is audited here: the form's submission is the request.
+            attempt = Attempt(invocation, f"form.{origin}", users_group=False)
+            fail(attempt, services, error, reply=lambda message: _tell(client, invocation, None, message))
 
 
 def _read_submission(
@@ -140,35 +139,28 @@ def _read_submission(
             raise FormErrors({INPUT_TARGET: NO_LINK})
     except FormErrors as error:
         ack(response_action="errors", errors=error.errors)
-        _audit(services, invocation, Outcome.ERROR, {"errors": error.errors})
+        record(Attempt(invocation, _SUBMIT, {"errors": error.errors}), services, Outcome.ERROR)
         return invocation, None, channel
     except NotAllowed as error:
         ack(response_action="errors", errors={INPUT_TARGET: error.message})
-        _audit(services, invocation, Outcome.REFUSED, {"error": error.message})
+        record(Attempt(invocation, _SUBMIT, {"error": error.message}), services, Outcome.REFUSED)
         return invocation, None, channel
     return invocation, ask, channel
 
 
-def _make_request(
-    invocation: Invocation, ask: PauseAsk, client: WebClient, services: Services, *, started: float
-) -> None:
-    details: dict[str, Any] = {"target": ask.target.value}
-    try:
+def _make_request(invocation: Invocation, ask: PauseAsk, client: WebClient, services: Services) -> None:
+    attempt = Attempt(invocation, _SUBMIT, {"target": ask.target.value})
+
+    def request() -> None:
         asked = services.pauses.request_pause(invocation, ask)
-    except Exception as error:  # the one failure path, as for a typed command
-        failure = describe_failure(error, invocation.request_id)
-        if failure.unexpected:
-            logger.exception("the pause form's request failed")
-        _tell(client, invocation, invocation.channel_id, failure.message)
-        _audit(services, invocation, failure.outcome, {**details, "error": failure.message.text})
-        return
-    details["request"] = asked.request.id
-    _tell(client, invocation, invocation.channel_id, request_received(asked.request, asked.card_link))
-    _audit(services, invocation, Outcome.OK, details)
-    logger.info(
-        "form pause by %s/%s: ok (%.0f ms after the ack)",
-        invocation.team_id, invocation.user_id, (time.perf_counter() - started) * 1000,
-    )  # fmt: skip
+        attempt.details["request"] = asked.request.id
+        tell(request_received(asked.request, asked.card_link))
+
+    def tell(message: Message) -> None:
+        _tell(client, invocation, invocation.channel_id, message)
+
+    # The one failure path, as for a typed command.
+    run_attempt(attempt, services, request, reply=tell)
 
 
 def _tell(client: WebClient, invocation: Invocation, channel: str | None, message: Message) -> None:
@@ -185,16 +177,6 @@ def _tell(client: WebClient, invocation: Invocation, channel: str | None, messag
         client.chat_postMessage(channel=invocation.user_id, text=message.text, blocks=message.blocks or None)
     except (SlackApiError, SlackClientError, OSError, ValueError) as error:
         logger.warning("could not tell %s about their form: %s", invocation.user_id, type(error).__name__)
-
-
-def _audit(services: Services, invocation: Invocation, outcome: str, details: dict[str, Any]) -> None:
-    try:
-        services.audit.record(
-            invocation, action="form.pause", outcome=outcome, target=str(details.pop("target", "")), details=details,
-            group=services.authorizer.group_of(invocation.user),
-        )  # fmt: skip
-    except Exception:
-        logger.exception("could not write the audit row for form.pause")
 
 
 def _text(values: dict[str, Any], block: str) -> str:
