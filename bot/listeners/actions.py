@@ -26,8 +26,9 @@ from bot.listeners.home import HomePublisher
 from bot.listeners.replies import send
 from bot.logs import request_context
 from bot.models import Invocation, Outcome, PauseRequest, RequestState, SlackUser
+from bot.models.refusals import MalformedButton
 from bot.services.bundle import Services
-from bot.services.pauses import PauseRefused, PauseService
+from bot.services.pauses import PauseService
 from bot.serving.background import BUSY_TEXT, BackgroundWork
 from bot.serving.edge import ACKED_AT_EDGE
 
@@ -91,7 +92,7 @@ def handle_click(
     try:
         try:
             request_id = _request_id(value)
-        except PauseRefused:
+        except MalformedButton:
             # No service sees a malformed button, so the allow-list gate is passed here.
             services.authorizer.admit(invocation.user, action=name)
             raise
@@ -225,5 +226,5 @@ def _button_value(body: dict[str, Any]) -> str:
 def _request_id(value: str) -> int:
     # The value came back from Slack, but anyone could craft a click: treat it as untrusted input.
     if not (value.isascii() and value.isdigit()) or len(value) > 12:  # "²" passes isdigit() but not int()
-        raise PauseRefused("That button does not belong to a pause request I know.")
+        raise MalformedButton()
     return int(value)

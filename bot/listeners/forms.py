@@ -26,13 +26,13 @@ from bot.action_ids import (
 from bot.blocks.forms import pause_form
 from bot.blocks.kit import Message
 from bot.blocks.pauses import request_received
+from bot.blocks.refusals import NO_LINK, refusal_text
 from bot.grammar import FormErrors, parse_pause_form
 from bot.listeners.failures import describe_failure
 from bot.logs import request_context
 from bot.models import Invocation, Outcome, PauseAsk, SlackUser
-from bot.services.allow_list import NotAllowed
+from bot.models.refusals import NotAllowed
 from bot.services.bundle import Services
-from bot.services.links import NO_LINK
 from bot.serving.background import BackgroundWork
 
 logger = logging.getLogger(__name__)
@@ -143,8 +143,8 @@ def _read_submission(
         _audit(services, invocation, Outcome.ERROR, {"errors": error.errors})
         return invocation, None, channel
     except NotAllowed as error:
-        ack(response_action="errors", errors={INPUT_TARGET: error.message})
-        _audit(services, invocation, Outcome.REFUSED, {"error": error.message})
+        ack(response_action="errors", errors={INPUT_TARGET: refusal_text(error)})
+        _audit(services, invocation, Outcome.REFUSED, {"error": refusal_text(error)})
         return invocation, None, channel
     return invocation, ask, channel
 
