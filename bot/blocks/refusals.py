@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from functools import singledispatch
+from typing import Literal
 
 from bot.blocks.common import error_message, not_allowed_message
 from bot.blocks.kit import Message
@@ -51,6 +52,27 @@ HOW_TO_LINK = (
 NO_LINK = f"I don't know your extension, so `me` means nothing yet: {HOW_TO_LINK}."
 _LAST_ADMIN_HINT = "Make someone else an admin first: /recording allow @user admin"
 _TYPE_IT = "`/recording pause 8856 5m <reason>`"
+
+
+# Why Slack did not take an approval card: it may not post there, it refused, it could not be reached, or
+# its answer could not be read.
+CardProblem = Literal["not_here", "refused", "unreachable", "unreadable"]
+
+
+def card_not_posted_text(problem: CardProblem, *, detail: str = "", channel: str | None = None) -> str:
+    """For the requester (ApprovalCardNotPosted carries it). `channel`: the group's approvals channel, when
+    the card was to go there rather than where they asked."""
+    if problem == "not_here":
+        where = f"<#{channel}>, the group's approvals channel" if channel else "this channel"
+        return (
+            f"I can't post the approval card in {where}. Invite me there with `/invite @recording-bot` "
+            "(or use a public channel) and ask again."
+        )
+    if problem == "refused":
+        return f"Slack refused the approval card ({detail}); please ask again."
+    if problem == "unreachable":
+        return f"Slack could not be reached to post the approval card ({detail}); please ask again."
+    return "Slack sent an unreadable answer to the approval card; please ask again."
 
 
 def refusal_message(refusal: Refusal) -> Message:

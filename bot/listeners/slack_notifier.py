@@ -19,6 +19,7 @@ from bot.blocks.pauses import (
     outcome_for_requester,
     reminder_notice,
 )
+from bot.blocks.refusals import card_not_posted_text
 from bot.models import PauseRequest
 from bot.services.notifications import CardNotPosted
 
@@ -56,21 +57,14 @@ class SlackPauseNotifier:
         except SlackApiError as error:
             reason = str(error.response.get("error", "unknown_error"))
             if reason in _CANNOT_POST_HERE:
-                where = (
-                    "this channel" if channel == request.channel_id else f"<#{channel}>, the group's approvals channel"
-                )
-                raise CardNotPosted(
-                    f"I can't post the approval card in {where}. Invite me there with `/invite @recording-bot` "
-                    "(or use a public channel) and ask again."
-                ) from None
-            raise CardNotPosted(f"Slack refused the approval card ({reason}); please ask again.") from None
+                elsewhere = channel if channel != request.channel_id else None
+                raise CardNotPosted(card_not_posted_text("not_here", channel=elsewhere)) from None
+            raise CardNotPosted(card_not_posted_text("refused", detail=reason)) from None
         except (SlackClientError, OSError) as error:
-            raise CardNotPosted(
-                f"Slack could not be reached to post the approval card ({type(error).__name__}); please ask again."
-            ) from None
+            raise CardNotPosted(card_not_posted_text("unreachable", detail=type(error).__name__)) from None
         except ValueError:
             # slack_sdk lets a JSONDecodeError out when a 200 answer starts with "{" but is not JSON.
-            raise CardNotPosted("Slack sent an unreadable answer to the approval card; please ask again.") from None
+            raise CardNotPosted(card_not_posted_text("unreadable")) from None
         return str(response["ts"])
 
     def update_card(self, request: PauseRequest) -> None:
