@@ -36,7 +36,7 @@ from bot.services.instances import InstanceRegistry
 from bot.services.line_settings import LineSettingsService
 from bot.services.links import LinkService
 from bot.services.notifications import PauseNotifier
-from bot.services.pauses import PauseService
+from bot.services.pauses import PauseService, PauseSettings
 from bot.services.scheduler import MAX_SLEEP_SECONDS, Scheduler
 from bot.serving import response_urls
 from bot.serving.background import BackgroundWork
@@ -140,19 +140,21 @@ def build_core(
         default_seconds=int(config.default_pause_minutes * 60),
         max_seconds=int(config.max_pause_minutes * 60),
     )
-    pauses = PauseService(
-        store=request_store,
-        limits=limits,
-        links=links,
-        authorizer=authorizer,
-        audit=audit,
-        recording_system=recording_system,
-        notifier=notifier,
+    settings = PauseSettings(
         approval_timeout=timedelta(minutes=config.approval_timeout_minutes),
-        blocker_for_extension=line_settings.pause_blocker if line_settings.configured else None,
-        line_names=line_settings.line_names if line_settings.configured else None,
+        limits=limits,
         clock=clock,
         instance_id=instances.instance_id,
+    )
+    pauses = PauseService(
+        store=request_store,
+        authorizer=authorizer,
+        audit=audit,
+        notifier=notifier,
+        recording_system=recording_system,
+        settings=settings,
+        links=links,
+        lines=line_settings if line_settings.configured else None,
     )
     services = Services(
         authorizer=authorizer,
@@ -249,31 +251,11 @@ def create_app(
     notifier = SlackPauseNotifier(client=slack, approval_minutes=config.approval_timeout_minutes)
     core = build_core(config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep)
     core.services.links.use_directory(SlackDirectory(client=slack))
-    notifier.read_requests_from(core.services.pauses.get)
     added = core.services.authorizer.bootstrap(team_id, config.bot_admins, source="BOT_ADMINS")
     if added:
         logger.info("made %s admin(s) from BOT_ADMINS", len(added))
 
-    authorize_result = AuthorizeResult.from_auth_test_response(
-        auth_test_response=identity, bot_token=bot_token, user_token=None
-    )
-    template = WebClient(base_url=config.slack_api_url, timeout=10)
-    template.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
-    bolt = App(
-        # Bolt gives each listener a client carrying the token from `authorize`; this one is the template.
-        client=template,
-        signing_secret=(config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else None),
-        # auth.test ran once above; answer Bolt's per-request authorization from it instead of letting
-        # the first Slack request wait on another network round trip before its ack.
-        authorize=lambda **_: authorize_result,
-        # Listeners only ack and queue their work (BackgroundWork), so the HTTP response can wait for
-        # the listener to return; this also skips Bolt's wait-for-ack polling.
-        process_before_response=True,
-        # In HTTP mode SlackEdge verifies every request before it reaches Bolt; Socket Mode is unsigned.
-        request_verification_enabled=False,
-        ignoring_self_events_enabled=False,
-        url_verification_enabled=True,
-    )
+    bolt = _bolt(config, identity, bot_token)
     # Closed after the work that may still reply (closers run last-added first).
     replies = ResponseUrlClient(verify=tls_context())
     core.closers.append(replies.close)
@@ -306,6 +288,30 @@ def create_app(
             dispatcher=dispatcher,
         ),
         closers=core.closers,
+    )
+
+
+def _bolt(config: Config, identity: Any, bot_token: str) -> App:
+    """The Bolt app, configured for listeners that ack at once and queue their work."""
+    authorize_result = AuthorizeResult.from_auth_test_response(
+        auth_test_response=identity, bot_token=bot_token, user_token=None
+    )
+    template = WebClient(base_url=config.slack_api_url, timeout=10)
+    template.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    return App(
+        # Bolt gives each listener a client carrying the token from `authorize`; this one is the template.
+        client=template,
+        signing_secret=(config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else None),
+        # auth.test ran once at start-up; answer Bolt's per-request authorization from it instead of letting
+        # the first Slack request wait on another network round trip before its ack.
+        authorize=lambda **_: authorize_result,
+        # Listeners only ack and queue their work (BackgroundWork), so the HTTP response can wait for
+        # the listener to return; this also skips Bolt's wait-for-ack polling.
+        process_before_response=True,
+        # In HTTP mode SlackEdge verifies every request before it reaches Bolt; Socket Mode is unsigned.
+        request_verification_enabled=False,
+        ignoring_self_events_enabled=False,
+        url_verification_enabled=True,
     )
 
 

@@ -6,17 +6,14 @@ import threading
 from typing import Any
 
 import pytest
-from slack_sdk import WebClient
 
 from bot.app import RecordingBot
-from bot.listeners.slack_notifier import SlackPauseNotifier
 from bot.models import RequestState
 from bot.sandbox.simulators.base import Reply
 from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import (
     AGENT,
-    BOT_TOKEN,
     LEAD,
     LEAD2,
     RECORDER_API_KEY,
@@ -206,9 +203,7 @@ def test_a_card_update_that_reaches_slack_late_shows_the_request_as_it_is_stored
     _click(sender, slack, "recording_deny", request_id, LEAD)
     wait_for_card(slack, "Denied by")
     updates = len(slack.calls("chat.update"))
-    notifier = SlackPauseNotifier(client=WebClient(token=BOT_TOKEN, base_url=slack.api_url), approval_minutes=10)
-    notifier.read_requests_from(bot.services.pauses.get)
-    notifier.update_card(pending)  # the pending state's update, arriving after the denial's
+    bot.services.pauses.refresh_card(pending)  # the pending state's update, arriving after the denial's
     assert len(slack.calls("chat.update")) == updates + 1
     card = posted_card(slack)
     assert f"Denied by <@{LEAD}>" in card_text(card) and buttons(card) == []

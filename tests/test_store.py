@@ -15,8 +15,9 @@ import pytest
 import sqlite_utils
 
 from bot.models import Channels, RecordingTarget, RequestState, Role, TargetKind
+from bot.models.refusals import LastAdmin
 from bot.sandbox.postgres_server import PostgresServer
-from bot.store.allow_list import AllowListStore, LastAdminError
+from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.database import Database
 from bot.store.instances import InstanceStore
@@ -214,7 +215,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(
         barrier.wait()
         try:
             pair[0].put(TEAM, pair[1], Role.REQUESTER, added_by="test")
-        except LastAdminError:
+        except LastAdmin:
             return "refused"
         return "done"
 

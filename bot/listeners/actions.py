@@ -25,8 +25,9 @@ from bot.listeners.replies import send
 from bot.listeners.work import Attempt, Reply, run_attempt
 from bot.logs import request_context
 from bot.models import Invocation, PauseRequest, RequestState, SlackUser
+from bot.models.refusals import MalformedButton
 from bot.services.bundle import Services
-from bot.services.pauses import PauseRefused, PauseService
+from bot.services.pauses import PauseService
 from bot.serving.background import BUSY_TEXT, BackgroundWork
 from bot.serving.edge import ACKED_AT_EDGE
 
@@ -87,7 +88,7 @@ def handle_click(
     def click() -> None:
         try:
             request_id = _request_id(value)
-        except PauseRefused:
+        except MalformedButton:
             # No service sees a malformed button, so the allow-list gate is passed here.
             services.authorizer.admit(invocation.user, action=name)
             raise
@@ -187,5 +188,5 @@ def _button_value(body: dict[str, Any]) -> str:
 def _request_id(value: str) -> int:
     # The value came back from Slack, but anyone could craft a click: treat it as untrusted input.
     if not (value.isascii() and value.isdigit()) or len(value) > 12:  # "²" passes isdigit() but not int()
-        raise PauseRefused("That button does not belong to a pause request I know.")
+        raise MalformedButton()
     return int(value)

@@ -37,8 +37,8 @@ from bot.listeners.replies import reply_privately
 from bot.listeners.work import Attempt, run_attempt
 from bot.logs import request_context
 from bot.models import Invocation, PauseAsk, SlackUser
+from bot.models.refusals import FormNeedsSlack, PauseFormNotOpened
 from bot.services.bundle import Services
-from bot.services.pauses import PauseRefused
 from bot.serving.background import BUSY_TEXT, BackgroundWork
 from bot.serving.edge import ACKED_AT_EDGE
 
@@ -117,16 +117,13 @@ def _help(run: CommandRun, command: Help) -> None:
 def _open_form(run: CommandRun, command: OpenPauseForm) -> None:
     run.services.pauses.check_may_ask(run.invocation)
     if run.client is None or not run.trigger_id:
-        raise PauseRefused("The pause form needs Slack; type the whole command: `/recording pause 8856 5m <reason>`.")
+        raise FormNeedsSlack()
     try:
         open_pause_form(
             run.client, run.services, trigger_id=run.trigger_id, channel_id=run.invocation.channel_id, ask_channel=False
         )
     except FormNotOpened as error:
-        raise PauseRefused(
-            f"Slack did not open the pause form ({error}); try again, or type the whole command: "
-            "`/recording pause 8856 5m <reason>`."
-        ) from None
+        raise PauseFormNotOpened(str(error)) from None
     run.audit_details["form"] = "opened"
 
 

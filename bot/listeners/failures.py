@@ -5,16 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.blocks.common import error_message, internal_error_message, not_allowed_message, parse_error_message
+from bot.blocks.common import error_message, internal_error_message, parse_error_message
 from bot.blocks.kit import Message
-from bot.blocks.pauses import already_decided_message
+from bot.blocks.refusals import refusal_message
 from bot.clients.errors import AuthenticationFailed, UpstreamError, UpstreamUnreachable
 from bot.commands.types import ParseError
 from bot.models import Outcome
-from bot.services.allow_list import LastAdmin, NotADecider, NotAllowed
-from bot.services.line_settings import WebexNotConfigured
-from bot.services.links import LinkRefused
-from bot.services.pauses import AlreadyDecided, PauseRefused
+from bot.models.refusals import AlreadyDecided, Refusal
 from bot.store.database import DatabaseUnavailable
 
 
@@ -29,25 +26,11 @@ class Failure:
 
 
 def describe_failure(error: BaseException, request_id: str) -> Failure:
-    if isinstance(error, NotAllowed):
-        return Failure(not_allowed_message(error.message, error.admins), Outcome.REFUSED)
-    if isinstance(error, NotADecider):
-        return Failure(error_message(error.message), Outcome.REFUSED)
+    if isinstance(error, Refusal):
+        target = error.request.target.value if isinstance(error, AlreadyDecided) else None
+        return Failure(refusal_message(error), error.outcome, target=target)
     if isinstance(error, ParseError):
         return Failure(parse_error_message(error.message, error.example), Outcome.ERROR)
-    if isinstance(error, AlreadyDecided):
-        return Failure(already_decided_message(error.request), error.outcome, target=error.request.target.value)
-    if isinstance(error, PauseRefused | WebexNotConfigured | LinkRefused):
-        outcome = error.outcome if isinstance(error, PauseRefused) else Outcome.ERROR
-        return Failure(error_message(error.message), outcome)
-    if isinstance(error, LastAdmin):
-        return Failure(
-            error_message(
-                "That would leave recording-bot without an admin.",
-                hint="Make someone else an admin first: /recording allow @user admin",
-            ),
-            Outcome.REFUSED,
-        )
     if isinstance(error, UpstreamError):
         return Failure(error_message(error.user_message(), hint=_upstream_hint(error)), Outcome.ERROR)
     if isinstance(error, DatabaseUnavailable):

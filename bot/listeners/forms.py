@@ -25,13 +25,13 @@ from bot.action_ids import (
 from bot.blocks.forms import pause_form
 from bot.blocks.kit import Message
 from bot.blocks.pauses import request_received
+from bot.blocks.refusals import NO_LINK, refusal_text
 from bot.commands.form import FormErrors, parse_pause_form
 from bot.listeners.work import Attempt, fail, record, run_attempt
 from bot.logs import request_context
 from bot.models import Invocation, Outcome, PauseAsk, SlackUser
-from bot.services.allow_list import NotAllowed
+from bot.models.refusals import NotAllowed
 from bot.services.bundle import Services
-from bot.services.links import NO_LINK
 from bot.serving.background import BackgroundWork
 
 logger = logging.getLogger(__name__)
@@ -142,8 +142,8 @@ def _read_submission(
         record(Attempt(invocation, _SUBMIT, {"errors": error.errors}), services, Outcome.ERROR)
         return invocation, None, channel
     except NotAllowed as error:
-        ack(response_action="errors", errors={INPUT_TARGET: error.message})
-        record(Attempt(invocation, _SUBMIT, {"error": error.message}), services, Outcome.REFUSED)
+        ack(response_action="errors", errors={INPUT_TARGET: refusal_text(error)})
+        record(Attempt(invocation, _SUBMIT, {"error": refusal_text(error)}), services, Outcome.REFUSED)
         return invocation, None, channel
     return invocation, ask, channel
 

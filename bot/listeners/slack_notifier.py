@@ -1,9 +1,9 @@
-"""The pause service's notifier for Slack: posts and updates cards, sends private notes by DM."""
+"""The pause service's notifier for Slack: posts and updates cards, sends private notes by DM. It is told
+what to show (the request as stored) and never reads anything back from the service."""
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
@@ -19,14 +19,13 @@ from bot.blocks.pauses import (
     outcome_for_requester,
     reminder_notice,
 )
+from bot.blocks.refusals import card_not_posted_text
 from bot.models import PauseRequest
 from bot.services.notifications import CardNotPosted
 
 logger = logging.getLogger(__name__)
 
 _UPDATE_ATTEMPTS = 2
-# Card updates of one request are sent one at a time; requests share these locks by their ID.
-_CARD_LOCKS = 64
 _UPDATE_RETRY_SECONDS = 0.5
 _PERMANENT_UPDATE_ERRORS = {"message_not_found", "channel_not_found", "cant_update_message", "invalid_auth"}
 _CANNOT_POST_HERE = {
@@ -45,12 +44,6 @@ class SlackPauseNotifier:
         self._client = client
         self._approval_minutes = approval_minutes
         self._listeners: list[Callable[[PauseRequest], None]] = []
-        self._card_locks = [threading.Lock() for _ in range(_CARD_LOCKS)]
-        self._stored: Callable[[int], PauseRequest | None] | None = None
-
-    def read_requests_from(self, stored: Callable[[int], PauseRequest | None]) -> None:
-        """Where a card update reads its request's latest state (see update_card)."""
-        self._stored = stored
 
     def on_request_changed(self, listener: Callable[[PauseRequest], None]) -> None:
         """Call `listener` after every change of a request (e.g. to refresh Home tabs)."""
@@ -64,40 +57,18 @@ class SlackPauseNotifier:
         except SlackApiError as error:
             reason = str(error.response.get("error", "unknown_error"))
             if reason in _CANNOT_POST_HERE:
-                where = (
-                    "this channel" if channel == request.channel_id else f"<#{channel}>, the group's approvals channel"
-                )
-                raise CardNotPosted(
-                    f"I can't post the approval card in {where}. Invite me there with `/invite @recording-bot` "
-                    "(or use a public channel) and ask again."
-                ) from None
-            raise CardNotPosted(f"Slack refused the approval card ({reason}); please ask again.") from None
+                elsewhere = channel if channel != request.channel_id else None
+                raise CardNotPosted(card_not_posted_text("not_here", channel=elsewhere)) from None
+            raise CardNotPosted(card_not_posted_text("refused", detail=reason)) from None
         except (SlackClientError, OSError) as error:
-            raise CardNotPosted(
-                f"Slack could not be reached to post the approval card ({type(error).__name__}); please ask again."
-            ) from None
+            raise CardNotPosted(card_not_posted_text("unreachable", detail=type(error).__name__)) from None
         except ValueError:
             # slack_sdk lets a JSONDecodeError out when a 200 answer starts with "{" but is not JSON.
-            raise CardNotPosted("Slack sent an unreadable answer to the approval card; please ask again.") from None
+            raise CardNotPosted(card_not_posted_text("unreadable")) from None
         return str(response["ts"])
 
     def update_card(self, request: PauseRequest) -> None:
-        # Two changes close together (a failed pause, then its abandon) update the card from two threads, and
-        # the first one's update may reach Slack last. One at a time per request, each showing the state as
-        # stored when it is sent: the card ends on the latest state whatever the order.
-        with self._card_locks[request.id % _CARD_LOCKS]:
-            self._update_card(self._latest(request))
-
-    def _latest(self, request: PauseRequest) -> PauseRequest:
-        if self._stored is None:
-            return request
-        try:
-            return self._stored(request.id) or request
-        except Exception:
-            logger.warning("could not read request #%s again before updating its card", request.id, exc_info=True)
-            return request
-
-    def _update_card(self, request: PauseRequest) -> None:
+        # The service sends a request's updates one at a time, each with the request as stored just then.
         if not request.message_ts:
             return
         card = approval_card(request, approval_minutes=self._approval_minutes)

@@ -22,8 +22,13 @@ from bot.models import (
     Role,
     SlackUser,
 )
+from bot.models.refusals import LastAdmin, NotADecider, NotAllowed
 from bot.services.audit import AuditTrail
-from bot.store.allow_list import KEEP_GROUP, AllowListStore, GroupChange, Keep, LastAdminError
+from bot.services.deciders import decides, may_decide
+from bot.store.allow_list import KEEP_GROUP, AllowListStore, GroupChange, Keep
+
+# The refusals raised here, importable from here as before.
+__all__ = ["CLI_ACTOR", "Authorizer", "GroupView", "LastAdmin", "NotADecider", "NotAllowed", "RoleChange"]
 
 # Roles are cached so the hot path (every command, every click) rarely does SQL. A change made through
 # this service takes effect in this process at once; one made by another process (another instance, the
@@ -37,27 +42,6 @@ GROUP_NAME = re.compile(r"^[a-z0-9-]{1,30}$")
 CLI_ACTOR = "cli"
 
 _NOT_LISTED = Access(role=Role.REQUESTER, group_name="\x00not listed")
-
-
-class NotAllowed(Exception):
-    """The user lacks the role for what they asked; `message` is safe to show them."""
-
-    def __init__(self, message: str, *, admins: list[str]) -> None:
-        super().__init__(message)
-        self.message = message
-        self.admins = admins
-
-
-class LastAdmin(Exception):
-    """Refused: the change would leave no admin."""
-
-
-class NotADecider(Exception):
-    """The user may not decide this request; `message` says whose request it is and who decides it."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -131,46 +115,26 @@ class Authorizer:
         role = self.role_of(user)
         if role is not None and role.at_least(needed):
             return role
-        if role is None:
-            message = "You are not on recording-bot's allow-list, so it cannot act for you."
-        else:
-            message = f"`{action}` needs the {needed.value} role; your role is {role.value}."
-        raise NotAllowed(message, admins=self.admins(user.team_id))
+        raise NotAllowed(action=action, needed=needed, role=role, admins=self.admins(user.team_id))
 
     def admit(self, user: SlackUser, *, action: str) -> Role:
         """The allow-list gate for what needs no more than being listed (help, a mistyped command)."""
         return self.require(user, Role.REQUESTER, action=action)
 
     def require_decider(self, user: SlackUser, request: PauseRequest, *, action: str) -> Access:
-        """The user may decide this request: an approver of its group, an approver in no group (a floor
-        manager), or an admin — and never its requester. Raises NotAllowed or NotADecider."""
+        """The user is listed (else NotAllowed) and may decide this request (deciders.may_decide, else
+        NotADecider)."""
         self.require(user, Role.REQUESTER, action=action)
         access = self.access_of(user)
         assert access is not None
-        if not access.role.at_least(Role.APPROVER):
-            raise NotADecider(
-                f"You can't decide on this: only approvers (team leads) may {action} pause requests"
-                + (f" — request #{request.id} is decided by the {request.group_name} group's approvers." if
-                   request.group_name else ".")
-            )  # fmt: skip
-        if request.requester_id == user.user_id:
-            raise NotADecider("You can't decide on this: another approver must decide on your own request.")
-        if not may_decide(access, request):
-            raise NotADecider(
-                f"You can't decide on this: request #{request.id} belongs to the {request.group_name} group, so "
-                f"the {request.group_name} group's approvers, floor managers (approvers in no group) and admins "
-                f"decide it; you are in the {access.group_name} group."
-            )
-        return access
+        return may_decide(request, user.user_id, access, action=action)
 
     def deciders(self, request: PauseRequest) -> list[str]:
         """Everyone who may decide this request (its requester excluded), in allow-list order."""
         return [
             entry.user_id
             for entry in self._allow_list.entries(request.team_id)
-            if entry.user_id != request.requester_id
-            and entry.role.at_least(Role.APPROVER)
-            and may_decide(Access(role=entry.role, group_name=entry.group_name), request)
+            if decides(request, entry.user_id, Access(role=entry.role, group_name=entry.group_name))
         ]
 
     def admins(self, team_id: str) -> list[str]:
@@ -268,10 +232,8 @@ class Authorizer:
     def _put(
         self, team_id: str, user_id: str, role: Role, group: GroupChange, *, actor: str, invocation: Invocation | None
     ) -> RoleChange:
-        try:
-            previous = self._allow_list.put(team_id, user_id, role, added_by=actor, group=group)
-        except LastAdminError:
-            raise LastAdmin(team_id) from None
+        # The store refuses (LastAdmin) a change that would leave no admin.
+        previous = self._allow_list.put(team_id, user_id, role, added_by=actor, group=group)
         self.forget(team_id, user_id)
         previous_group = previous.group_name if previous else None
         change = RoleChange(
@@ -291,10 +253,7 @@ class Authorizer:
         return change
 
     def _remove(self, team_id: str, user_id: str, *, actor: str, invocation: Invocation | None) -> RoleChange:
-        try:
-            previous = self._allow_list.remove(team_id, user_id)
-        except LastAdminError:
-            raise LastAdmin(team_id) from None
+        previous = self._allow_list.remove(team_id, user_id)
         self.forget(team_id, user_id)
         change = RoleChange(
             user_id=user_id,
@@ -311,12 +270,3 @@ class Authorizer:
             )  # fmt: skip
         return change
 
-
-def may_decide(access: Access, request: PauseRequest) -> bool:
-    """The routing rule: admins decide everything; an approver in no group (a floor manager) decides every
-    request; an approver in a group decides that group's requests, and requests that belong to no group."""
-    if access.role is Role.ADMIN:
-        return True
-    if not access.role.at_least(Role.APPROVER):
-        return False
-    return access.group_name is None or request.group_name is None or access.group_name == request.group_name

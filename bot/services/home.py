@@ -8,7 +8,8 @@ from datetime import datetime
 
 from bot.clock import Clock, utc_now
 from bot.models import PauseRequest, RequestState, Role, SlackUser
-from bot.services.allow_list import Authorizer, may_decide
+from bot.services.allow_list import Authorizer
+from bot.services.deciders import decides
 from bot.store.pauses import PauseRequestStore
 
 RECENT_OWN_REQUESTS = 10
@@ -44,17 +45,12 @@ class HomeService:
             return NotListedHome(admins=self._authorizer.admins(user.team_id))
         open_states = [s for s in RequestState if s.is_open]
         requests = self._store.in_states(open_states, team_id=user.team_id)
-        decides = access.role.at_least(Role.APPROVER)
-        to_decide = [
-            r
-            for r in requests
-            if decides and r.state is RequestState.PENDING and r.requester_id != user.user_id and may_decide(access, r)
-        ]
+        to_decide = [r for r in requests if r.state is RequestState.PENDING and decides(r, user.user_id, access)]
         active = [
             r
             for r in requests
             if r.state in (RequestState.ACTIVE, RequestState.RESUMING)
-            and (r.requester_id == user.user_id or (decides and may_decide(access, r)))
+            and (r.requester_id == user.user_id or decides(r, user.user_id, access))
         ]
         return HomeData(
             user_id=user.user_id,

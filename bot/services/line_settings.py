@@ -9,6 +9,7 @@ from bot.clients.errors import NotFound, UpstreamError
 from bot.clients.webex import WebexClient
 from bot.clients.webex.lines import names_of
 from bot.models import CallRecordingSettings, Invocation, LineNames, PauseBlocker, Role, VirtualLine, pause_blocker
+from bot.models.refusals import WebexNotConfigured
 from bot.services.allow_list import Authorizer
 
 logger = logging.getLogger(__name__)
@@ -41,18 +42,8 @@ class LineNotFound:
 LineLookup = LineFound | LineAmbiguous | LineNotFound
 
 
-WEBEX_NOT_CONFIGURED = (
-    "Webex is not configured: an admin must set WEBEX_ACCESS_TOKEN (or WEBEX_REFRESH_TOKEN with "
-    "WEBEX_CLIENT_ID and WEBEX_CLIENT_SECRET)."
-)
-
-
-class WebexNotConfigured(Exception):
-    """Settings were asked for, but no Webex credentials are configured."""
-
-    def __init__(self) -> None:
-        super().__init__(WEBEX_NOT_CONFIGURED)
-        self.message = WEBEX_NOT_CONFIGURED
+# Raised here, importable from here as before.
+__all__ = ["LineAmbiguous", "LineFound", "LineLookup", "LineNotFound", "LineSettingsService", "WebexNotConfigured"]
 
 
 class LineSettingsService:

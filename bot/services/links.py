@@ -13,6 +13,7 @@ from typing import Protocol
 from bot.clients.errors import UpstreamError
 from bot.clients.webex import WebexClient
 from bot.models import Invocation, Outcome, RecordingTarget, Role, TargetKind
+from bot.models.refusals import ExtensionLookupFailed, LinkRefused, NoLinkedExtension
 from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditTrail
 from bot.store.links import LinkStore, UserLink
@@ -29,20 +30,8 @@ class Directory(Protocol):
     def email_of(self, team_id: str, user_id: str) -> str | None: ...
 
 
-class LinkRefused(Exception):
-    """A link cannot be made or used; `message` says why and what to type."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-HOW_TO_LINK = (
-    "link your extension once with `/recording link <extension>` (an admin: `/recording link @you <extension>`)"
-)
-
-
-NO_LINK = f"I don't know your extension, so `me` means nothing yet: {HOW_TO_LINK}."
+# Raised here, importable from here as before.
+__all__ = ["Directory", "LinkRefused", "LinkService"]
 
 
 class LinkService:
@@ -122,7 +111,7 @@ class LinkService:
             return RecordingTarget(TargetKind.EXTENSION, link.extension)
         extension = self._look_up(invocation)
         if extension is None:
-            raise LinkRefused(NO_LINK)
+            raise NoLinkedExtension()
         self._store.put(invocation.team_id, invocation.user_id, extension, source=SOURCE_WEBEX, linked_by="webex")
         self._audit.record(
             invocation, action="link.changed", outcome=Outcome.OK, target=invocation.user_id,
@@ -140,6 +129,4 @@ class LinkService:
         try:
             return self._webex.extension_of_person(email)
         except UpstreamError as error:
-            raise LinkRefused(
-                f"I could not ask Webex for your extension ({error.reason()}); meanwhile, {HOW_TO_LINK}."
-            ) from None
+            raise ExtensionLookupFailed(error.reason()) from None

@@ -1,6 +1,7 @@
 """What the pause service needs from the chat side, as a protocol: the Slack implementation lives in
 listeners/, so the rules never import Slack. The service decides what is said to whom and when (and that
-it is said once); the notifier renders and sends it."""
+it is said once); the notifier renders and sends it. The flow is one-way: everything the notifier shows
+is handed to it, and it never calls back into the service."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ class PauseNotifier(Protocol):
         ...
 
     def update_card(self, request: PauseRequest) -> None:
-        """Re-render the card from the request's current state. Never raises."""
+        """Re-render the card from `request`, which is the request as stored now: the service reads it and
+        sends one request's updates one at a time. Never raises."""
         ...
 
     def card_link(self, request: PauseRequest) -> str | None:

@@ -8,11 +8,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from bot.models import Access, AllowListEntry, ApproverGroup, Role
+from bot.models.refusals import LastAdmin
 from bot.store.database import Database, Row, Statements
-
-
-class LastAdminError(Exception):
-    """The change would leave the workspace with no admin."""
 
 
 class Keep(enum.Enum):
@@ -162,7 +159,7 @@ def _refuse_if_last_admin(tx: Statements, team_id: str) -> None:
         "SELECT count(*) AS admins FROM allow_list WHERE team_id = ? AND role = ?", [team_id, Role.ADMIN.value]
     )
     if row is None or int(row["admins"]) <= 1:
-        raise LastAdminError(team_id)
+        raise LastAdmin(team_id)
 
 
 def _entry(row: Row) -> AllowListEntry:

@@ -1,0 +1,319 @@
+"""The words of every refusal (models/refusals.py): `refusal_text` says what was refused and why,
+`refusal_message` lays it out for Slack."""
+
+from __future__ import annotations
+
+from functools import singledispatch
+from typing import Literal
+
+from bot.blocks.common import error_message, not_allowed_message
+from bot.blocks.kit import Message
+from bot.blocks.pauses import already_decided_message
+from bot.models import PauseRequest, RecordingTarget, RequestState
+from bot.models.refusals import (
+    AlreadyApprovedByYou,
+    AlreadyDecided,
+    ApprovalCardNotPosted,
+    BreakGlassBlocked,
+    ExtensionLookupFailed,
+    ExtensionOutlived,
+    ExtensionTooLong,
+    ExtensionWaiting,
+    FormNeedsSlack,
+    LastAdmin,
+    MalformedButton,
+    MeNeedsLink,
+    NoActivePause,
+    NoLinkedExtension,
+    NoSuchPause,
+    NoSuchRequest,
+    NotAllowed,
+    NotAnApprover,
+    NotCancellable,
+    NotYourRequest,
+    OtherGroup,
+    OwnRequest,
+    PauseAlreadyEnded,
+    PauseFormNotOpened,
+    PauseNotActive,
+    RecordingSystemNotConfigured,
+    Refusal,
+    RequestExpired,
+    RequestNotFound,
+    RetryTooLate,
+    TargetBusy,
+    WebexNotConfigured,
+)
+from bot.words import format_duration
+
+HOW_TO_LINK = (
+    "link your extension once with `/recording link <extension>` (an admin: `/recording link @you <extension>`)"
+)
+NO_LINK = f"I don't know your extension, so `me` means nothing yet: {HOW_TO_LINK}."
+_LAST_ADMIN_HINT = "Make someone else an admin first: /recording allow @user admin"
+_TYPE_IT = "`/recording pause 8856 5m <reason>`"
+
+
+# Why Slack did not take an approval card: it may not post there, it refused, it could not be reached, or
+# its answer could not be read.
+CardProblem = Literal["not_here", "refused", "unreachable", "unreadable"]
+
+
+def card_not_posted_text(problem: CardProblem, *, detail: str = "", channel: str | None = None) -> str:
+    """For the requester (ApprovalCardNotPosted carries it). `channel`: the group's approvals channel, when
+    the card was to go there rather than where they asked."""
+    if problem == "not_here":
+        where = f"<#{channel}>, the group's approvals channel" if channel else "this channel"
+        return (
+            f"I can't post the approval card in {where}. Invite me there with `/invite @recording-bot` "
+            "(or use a public channel) and ask again."
+        )
+    if problem == "refused":
+        return f"Slack refused the approval card ({detail}); please ask again."
+    if problem == "unreachable":
+        return f"Slack could not be reached to post the approval card ({detail}); please ask again."
+    return "Slack sent an unreadable answer to the approval card; please ask again."
+
+
+def refusal_message(refusal: Refusal) -> Message:
+    """The private reply that tells the person what was refused."""
+    if isinstance(refusal, NotAllowed):
+        return not_allowed_message(refusal_text(refusal), refusal.admins)
+    if isinstance(refusal, AlreadyDecided):
+        return already_decided_message(refusal.request)
+    if isinstance(refusal, LastAdmin):
+        return error_message(refusal_text(refusal), hint=_LAST_ADMIN_HINT)
+    return error_message(refusal_text(refusal))
+
+
+@singledispatch
+def refusal_text(refusal: Refusal) -> str:
+    """What was refused, in one or two sentences."""
+    return "recording-bot cannot do that."
+
+
+# -- who may do what -------------------------------------------------------------------------------
+
+
+@refusal_text.register
+def _(refusal: NotAllowed) -> str:
+    if refusal.role is None:
+        return "You are not on recording-bot's allow-list, so it cannot act for you."
+    return f"`{refusal.action}` needs the {refusal.needed.value} role; your role is {refusal.role.value}."
+
+
+@refusal_text.register
+def _(refusal: NotAnApprover) -> str:
+    request = refusal.request
+    return f"You can't decide on this: only approvers (team leads) may {refusal.action} pause requests" + (
+        f" — request #{request.id} is decided by the {request.group_name} group's approvers."
+        if request.group_name
+        else "."
+    )
+
+
+@refusal_text.register
+def _(refusal: OwnRequest) -> str:
+    return "You can't decide on this: another approver must decide on your own request."
+
+
+@refusal_text.register
+def _(refusal: OtherGroup) -> str:
+    group = refusal.request.group_name
+    return (
+        f"You can't decide on this: request #{refusal.request.id} belongs to the {group} group, so the {group} "
+        f"group's approvers, floor managers (approvers in no group) and admins decide it; you are in the "
+        f"{refusal.access.group_name} group."
+    )
+
+
+@refusal_text.register
+def _(refusal: LastAdmin) -> str:
+    return "That would leave recording-bot without an admin."
+
+
+# -- what is not set up ----------------------------------------------------------------------------
+
+
+@refusal_text.register
+def _(refusal: RecordingSystemNotConfigured) -> str:
+    return (
+        "The recording system is not configured: an admin must set MEDIA_REPOSITORY_URL and "
+        "MEDIA_REPOSITORY_API_KEY."
+    )
+
+
+@refusal_text.register
+def _(refusal: WebexNotConfigured) -> str:
+    return (
+        "Webex is not configured: an admin must set WEBEX_ACCESS_TOKEN (or WEBEX_REFRESH_TOKEN with "
+        "WEBEX_CLIENT_ID and WEBEX_CLIENT_SECRET)."
+    )
+
+
+@refusal_text.register
+def _(refusal: NoLinkedExtension) -> str:
+    return NO_LINK
+
+
+@refusal_text.register
+def _(refusal: ExtensionLookupFailed) -> str:
+    return f"I could not ask Webex for your extension ({refusal.reason}); meanwhile, {HOW_TO_LINK}."
+
+
+@refusal_text.register
+def _(refusal: MeNeedsLink) -> str:
+    return "`me` needs a linked extension: `/recording link <extension>`."
+
+
+# -- requests --------------------------------------------------------------------------------------
+
+
+@refusal_text.register
+def _(refusal: RequestNotFound) -> str:
+    return "That request does not exist (or not in this workspace)."
+
+
+@refusal_text.register
+def _(refusal: NoSuchRequest) -> str:
+    return f"There is no request #{refusal.request_id}; `/recording requests` lists the open ones."
+
+
+@refusal_text.register
+def _(refusal: MalformedButton) -> str:
+    return "That button does not belong to a pause request I know."
+
+
+@refusal_text.register
+def _(refusal: AlreadyDecided) -> str:
+    return already_decided_message(refusal.request).text
+
+
+@refusal_text.register
+def _(refusal: RequestExpired) -> str:
+    return f"Request #{refusal.request.id} has expired: nobody decided in time. Ask for a new one."
+
+
+@refusal_text.register
+def _(refusal: AlreadyApprovedByYou) -> str:
+    request = refusal.request
+    waiting = request.approvals_needed - len(request.approvals)
+    return (
+        f"You already approved request #{request.id}; it needs {waiting} more approval"
+        f"{'s' if waiting != 1 else ''}, from another approver."
+    )
+
+
+@refusal_text.register
+def _(refusal: RetryTooLate) -> str:
+    return (
+        f"Request #{refusal.request.id} can no longer be retried: it failed more than "
+        f"{format_duration(refusal.window_seconds)} ago. Ask for a new pause."
+    )
+
+
+@refusal_text.register
+def _(refusal: NotYourRequest) -> str:
+    request = refusal.request
+    return f"Only the requester (<@{request.requester_id}>) or an admin may cancel request #{request.id}."
+
+
+@refusal_text.register
+def _(refusal: NotCancellable) -> str:
+    request = refusal.request
+    return f"Request #{request.id} is {request.state}: only a pending or failed request can be cancelled" + (
+        f"; `/recording resume {request.target.value}` ends an active pause."
+        if request.state is RequestState.ACTIVE
+        else "."
+    )
+
+
+@refusal_text.register
+def _(refusal: PauseAlreadyEnded) -> str:
+    return f"Pause #{refusal.request.id} has already ended."
+
+
+@refusal_text.register
+def _(refusal: TargetBusy) -> str:
+    target, other = refusal.target, refusal.other
+    if other is None:
+        return f"{target.value} already has an open request; see `/recording requests`."
+    if other.state is RequestState.PENDING:
+        return f"{target.value}{_alias(target, other)} already has pause request #{other.id} waiting for approval."
+    return (
+        f"{target.value}{_alias(target, other)} is already paused (request #{other.id}); "
+        f"`/recording resume {other.target.value}` ends it."
+    )
+
+
+@refusal_text.register
+def _(refusal: BreakGlassBlocked) -> str:
+    target, other = refusal.target, refusal.other
+    if other is None:
+        return (
+            f"{target.value} already has an open request: it must be decided or cancelled before you "
+            "break glass (`/recording requests` lists it)."
+        )
+    return (
+        f"{target.value}{_alias(target, other)} already has an open request (request #{other.id}, {other.state}): "
+        f"it must be decided or cancelled before you break glass (`/recording cancel {other.id}`)."
+    )
+
+
+@refusal_text.register
+def _(refusal: NoSuchPause) -> str:
+    return f"There is no pause #{refusal.request_id}; `/recording requests` lists the active ones."
+
+
+@refusal_text.register
+def _(refusal: PauseNotActive) -> str:
+    pause = refusal.request
+    return f"Pause #{pause.id} is {pause.state}, not active: only an active pause is extended."
+
+
+@refusal_text.register
+def _(refusal: NoActivePause) -> str:
+    return f"No pause is active on {refusal.target.value}; `/recording requests` lists the active ones."
+
+
+@refusal_text.register
+def _(refusal: ExtensionTooLong) -> str:
+    longest = format_duration(refusal.max_seconds)
+    if refusal.left_seconds:
+        return (
+            f"A pause may last at most {longest} in all; pause #{refusal.pause.id} can be extended by at most "
+            f"{format_duration(refusal.left_seconds)} more."
+        )
+    return f"Pause #{refusal.pause.id} already lasts the longest a pause may ({longest})."
+
+
+@refusal_text.register
+def _(refusal: ExtensionWaiting) -> str:
+    if refusal.waiting_id is not None:
+        return f"Pause #{refusal.pause_id} already has extension request #{refusal.waiting_id} waiting for approval."
+    return f"Pause #{refusal.pause_id} already has an extension request waiting."
+
+
+@refusal_text.register
+def _(refusal: ExtensionOutlived) -> str:
+    return f"Pause #{refusal.pause_id} is no longer active, so extension #{refusal.extension_id} expired."
+
+
+@refusal_text.register
+def _(refusal: ApprovalCardNotPosted) -> str:
+    return refusal.why
+
+
+@refusal_text.register
+def _(refusal: FormNeedsSlack) -> str:
+    return f"The pause form needs Slack; type the whole command: {_TYPE_IT}."
+
+
+@refusal_text.register
+def _(refusal: PauseFormNotOpened) -> str:
+    return f"Slack did not open the pause form ({refusal.why}); try again, or type the whole command: {_TYPE_IT}."
+
+
+def _alias(target: RecordingTarget, other: PauseRequest) -> str:
+    """The other name, when the open request came by another name of the same line."""
+    return "" if other.target.value == target.value else f" (the same Webex line as {other.target.value})"

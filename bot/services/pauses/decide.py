@@ -1,0 +1,145 @@
+"""Deciding: approve (four-eyes where a group says so), deny, retry a failed pause, abandon it, and the
+requester's cancel. Who may decide is `services/deciders.py`'s one rule, reached through the Authorizer."""
+
+from __future__ import annotations
+
+from bot.models import Invocation, Outcome, PauseRequest, RequestKind, RequestState, Role
+from bot.models.refusals import (
+    AlreadyApprovedByYou,
+    AlreadyDecided,
+    NoSuchRequest,
+    NotCancellable,
+    NotYourRequest,
+    RequestExpired,
+    RetryTooLate,
+)
+from bot.services.pauses.lifecycle import Lifecycle
+from bot.services.pauses.schedule import Schedule
+from bot.services.pauses.upstream import Upstream
+from bot.store.pauses import ApprovalResult
+
+
+class Deciding:
+    def __init__(self, core: Lifecycle, *, upstream: Upstream, schedule: Schedule) -> None:
+        self._core = core
+        self._upstream = upstream
+        self._schedule = schedule
+
+    def approve(self, invocation: Invocation, request_id: int) -> PauseRequest:
+        core = self._core
+        request = self._decidable(invocation, request_id, action="approve")
+        outcome = core.store.approve(
+            request.id, approver_id=invocation.user_id, now=core.now(), claimed_by=core.instance_id
+        )
+        current = outcome.request
+        if outcome.result is ApprovalResult.NOT_PENDING:
+            raise AlreadyDecided(current)
+        if outcome.result is ApprovalResult.ALREADY_APPROVED_BY_THEM:
+            raise AlreadyApprovedByYou(current)
+        if outcome.result is ApprovalResult.COUNTED:
+            core.audit.record(
+                invocation, action="request.approval_counted", outcome=Outcome.OK, target=current.target.value,
+                group=current.group_name, team_id=current.team_id,
+                details={
+                    "request": current.id, "approvals": len(current.approvals), "needed": current.approvals_needed,
+                },
+            )  # fmt: skip
+            core.changed(current)
+            return current
+        approved = core.audit.later(
+            invocation, action="request.approved", outcome=Outcome.OK, target=current.target.value,
+            group=current.group_name, team_id=current.team_id,
+            details={"request": current.id, "approvers": [a.approver_id for a in current.approvals]},
+        )  # fmt: skip
+        if current.kind is RequestKind.EXTENSION:
+            approved()
+            return self._upstream.apply_extension(invocation, current)
+        # The recording system first: every moment before the pause is recorded, and the card update (a
+        # Slack round trip, maybe rate-limited) can wait for the outcome. The decision is in the database
+        # already; its audit row is written the moment the MuteRecording has gone out.
+        return self._upstream.execute(invocation, current, from_state=RequestState.APPROVED, afterwards=approved)
+
+    def deny(self, invocation: Invocation, request_id: int) -> PauseRequest:
+        core = self._core
+        request = self._decidable(invocation, request_id, action="deny")
+        now = core.now()
+        denied = core.move(
+            request.id, from_states=[RequestState.PENDING], to_state=RequestState.DENIED,
+            decided_by=invocation.user_id, decided_at=now,
+        )  # fmt: skip
+        if denied is None:
+            raise core.already_decided(request.id)
+        core.audit.record(
+            invocation, action="request.denied", outcome=Outcome.OK, target=denied.target.value,
+            group=denied.group_name, team_id=denied.team_id, details={"request": denied.id},
+        )  # fmt: skip
+        core.changed(denied, tell_requester=True)
+        return denied
+
+    def retry(self, invocation: Invocation, request_id: int) -> PauseRequest:
+        core = self._core
+        request = core.in_workspace(invocation, request_id, action="retry")
+        core.authorizer.require_decider(invocation.user, request, action="retry")
+        if request.state is not RequestState.FAILED:
+            raise core.already_decided(request.id)
+        if request.expires_at <= core.now():
+            self._schedule.abandon_stale(request)
+            raise RetryTooLate(request, window_seconds=int(core.approval_timeout.total_seconds()))
+        core.require_recording_system()
+        core.audit.record(
+            invocation, action="request.retry", outcome=Outcome.OK, target=request.target.value,
+            group=request.group_name,
+            team_id=request.team_id, details={"request": request.id, "attempt": request.attempts + 1},
+        )  # fmt: skip
+        return self._upstream.execute(invocation, request, from_state=RequestState.FAILED)
+
+    def abandon(self, invocation: Invocation, request_id: int) -> PauseRequest:
+        core = self._core
+        request = core.in_workspace(invocation, request_id, action="abandon")
+        core.authorizer.require_decider(invocation.user, request, action="abandon")
+        abandoned = core.move(
+            request.id, from_states=[RequestState.FAILED], to_state=RequestState.ABANDONED,
+            resumed_by=invocation.user_id,
+        )  # fmt: skip
+        if abandoned is None:
+            raise core.already_decided(request.id)
+        core.audit.record(
+            invocation, action="request.abandoned", outcome=Outcome.OK, target=request.target.value,
+            group=request.group_name, team_id=request.team_id, details={"request": request.id},
+        )  # fmt: skip
+        core.changed(abandoned)
+        return abandoned
+
+    def cancel(self, invocation: Invocation, request_id: int) -> PauseRequest:
+        """The requester (or an admin) withdraws a pending or failed request; nothing goes upstream."""
+        core = self._core
+        role = core.authorizer.require(invocation.user, Role.REQUESTER, action="cancel")
+        request = core.store.get(request_id)
+        if request is None or request.team_id != invocation.team_id:
+            raise NoSuchRequest(request_id)
+        if request.requester_id != invocation.user_id and role is not Role.ADMIN:
+            raise NotYourRequest(request)
+        cancelled = core.move(
+            request.id, from_states=[RequestState.PENDING, RequestState.FAILED], to_state=RequestState.CANCELLED,
+            cancelled_by=invocation.user_id,
+        )  # fmt: skip
+        if cancelled is None:
+            raise NotCancellable(core.get(request.id))
+        core.audit.record(
+            invocation, action="request.cancelled", outcome=Outcome.OK, target=cancelled.target.value,
+            group=cancelled.group_name,
+            team_id=cancelled.team_id, details={"request": cancelled.id, "was": request.state.value},
+        )  # fmt: skip
+        core.changed(cancelled)
+        return cancelled
+
+    def _decidable(self, invocation: Invocation, request_id: int, *, action: str) -> PauseRequest:
+        core = self._core
+        request = core.in_workspace(invocation, request_id, action=action)
+        core.authorizer.require_decider(invocation.user, request, action=action)
+        if request.state is RequestState.PENDING and request.expires_at <= core.now():
+            self._schedule.expire(request)
+            raise RequestExpired(request)
+        if request.state is not RequestState.PENDING:
+            raise core.already_decided(request.id)
+        return request

@@ -1,0 +1,279 @@
+"""The schedule, run by services/scheduler.py on every instance: expiries, reminders, automatic resumes
+(retried, never dropped), the resumes the database still owes, and the takeover of requests an instance
+left in flight when it died. The database's deadlines are the truth, so a restarted bot carries on."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from bot.clients.errors import NotFound, UpstreamError
+from bot.models import Outcome, PauseRequest, RequestKind, RequestState
+from bot.models.refusals import PauseRefused
+from bot.services.pauses.lifecycle import SYSTEM, Lifecycle
+from bot.services.pauses.resume import Resuming
+from bot.services.pauses.upstream import Upstream
+from bot.services.unwritten import UnwrittenResume
+from bot.store.database import DatabaseUnavailable
+from bot.words import format_duration
+
+logger = logging.getLogger(__name__)
+
+# After a failed automatic resume, try again after this long, doubling up to the cap.
+RESUME_RETRY_SECONDS = 15
+RESUME_RETRY_CAP_SECONDS = 300
+# Why an automatic resume cannot be sent, for the log and the card.
+NOT_CONFIGURED = (
+    "The recording system is not configured: an admin must set MEDIA_REPOSITORY_URL and MEDIA_REPOSITORY_API_KEY."
+)
+
+
+class Schedule:
+    def __init__(self, core: Lifecycle, *, upstream: Upstream, resuming: Resuming) -> None:
+        self._core = core
+        self._upstream = upstream
+        self._resuming = resuming
+        # The active pauses as last read, to resume from when the database cannot be read at all.
+        self._active_copy: list[PauseRequest] = []
+
+    # -- expiry ----------------------------------------------------------------------------------
+
+    def expire_due(self) -> list[PauseRequest]:
+        """Undecided requests past their deadline expire; failed ones nobody retried in time are abandoned."""
+        done = []
+        for request in self._core.store.due_for_expiry(self._core.now()):
+            settled = self.expire(request) if request.state is RequestState.PENDING else self.abandon_stale(request)
+            if settled is not None:
+                done.append(settled)
+        return done
+
+    def expire(self, request: PauseRequest) -> PauseRequest | None:
+        core = self._core
+        expired = core.move(request.id, from_states=[RequestState.PENDING], to_state=RequestState.EXPIRED)
+        if expired is None:
+            return None
+        core.audit.record(
+            None, action="request.expired", outcome=Outcome.OK, target=expired.target.value,
+            group=expired.group_name, team_id=expired.team_id, details={"request": expired.id}, user_id=SYSTEM,
+        )  # fmt: skip
+        core.changed(expired, tell_requester=True)
+        return expired
+
+    def abandon_stale(self, request: PauseRequest) -> PauseRequest | None:
+        core = self._core
+        note = (
+            f"nobody retried it within {format_duration(int(core.approval_timeout.total_seconds()))} of the "
+            f"failure ({request.error or 'unknown error'})"
+        )
+        abandoned = core.move(
+            request.id, from_states=[RequestState.FAILED], to_state=RequestState.ABANDONED, resumed_by=SYSTEM,
+            error=note,
+        )  # fmt: skip
+        if abandoned is None:
+            return None
+        core.audit.record(
+            None, action="request.abandoned", outcome=Outcome.OK, target=abandoned.target.value,
+            group=abandoned.group_name,
+            team_id=abandoned.team_id, details={"request": abandoned.id, "why": "no retry in time"}, user_id=SYSTEM,
+        )  # fmt: skip
+        core.changed(abandoned)
+        return abandoned
+
+    def remind_due(self) -> list[PauseRequest]:
+        """Tell requesters that their pause ends soon (once each, whichever instance gets there first)."""
+        core = self._core
+        reminded = []
+        for request in core.store.due_for_reminder(core.now()):
+            claimed = core.store.claim_reminder(request.id, core.now())
+            if claimed is not None:
+                core.notifier.remind_requester(claimed)
+                reminded.append(claimed)
+        return reminded
+
+    # -- automatic resumes -----------------------------------------------------------------------
+
+    def resume_due(self) -> list[PauseRequest]:
+        """Resume every pause whose window has ended; a failure is retried later, never dropped.
+
+        The database's schedule is the truth; when it cannot be read, the last copy read from it is used,
+        and when a claim cannot be written, the resume is sent anyway and recorded later."""
+        core = self._core
+        now = core.now()
+        unreadable: str | None = None
+        try:
+            self._active_copy = core.store.in_states([RequestState.ACTIVE])
+        except DatabaseUnavailable as error:
+            unreadable = str(error)
+        due = sorted(
+            (r for r in self._active_copy if r.resume_at is not None and r.resume_at <= now),
+            key=lambda r: r.resume_at or now,
+        )
+        due = [r for r in due if r.id not in core.unwritten]
+        if due and unreadable is not None:
+            logger.warning("the database cannot be read (%s); resuming from the last schedule read", unreadable)
+        resumed: list[PauseRequest] = []
+        for request in due:
+            try:
+                if unreadable is not None:
+                    raise DatabaseUnavailable(unreadable)
+                claimed = core.move(
+                    request.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING,
+                    claimed_by=core.instance_id,
+                )  # fmt: skip
+            except DatabaseUnavailable as error:
+                # Sent below with the others the database owes, and recorded once it takes writes.
+                core.unwritten.hold(UnwrittenResume(request=request, problem=str(error), next_attempt=now))
+                continue
+            if claimed is None:
+                continue  # resumed by hand, or by another instance, in the meantime
+            resumed.extend(self._auto_resume(claimed))
+        return resumed + self.write_unwritten()
+
+    def write_unwritten(self) -> list[PauseRequest]:
+        """Send the resumes still owed to the recording system, and record those sent; the pauses recorded
+        as resumed now."""
+        core = self._core
+        recorded: list[PauseRequest] = []
+        for entry in core.unwritten.entries():
+            if not entry.sent:
+                if entry.next_attempt is not None and entry.next_attempt > core.now():
+                    continue
+                if not self._send_unwritten(entry):
+                    continue
+                entry = replace(entry, sent=True, resumed_by=SYSTEM)
+            recorded.extend(self._resuming.finish([entry.request], entry.resumed_by or SYSTEM, note=entry.note))
+        return [r for r in recorded if r.id not in core.unwritten]
+
+    def _send_unwritten(self, entry: UnwrittenResume) -> bool:
+        """Resume a pause whose state cannot be written; whether the recording system accepted it."""
+        core = self._core
+        request = entry.request
+        if core.recording_system is None:
+            return False
+        try:
+            outcome = core.recording_system.resume(request.target)
+        except NotFound as error:
+            self._upstream.audit(None, request, "resume", error=error)
+            core.unwritten.update(request.id, sent=True, resumed_by=SYSTEM, note="the call had ended")
+            return True
+        except UpstreamError as error:
+            self._upstream.audit(None, request, "resume", error=error)
+            delay = retry_delay(entry.attempts)
+            core.unwritten.update(
+                request.id, attempts=entry.attempts + 1, next_attempt=core.now() + timedelta(seconds=delay)
+            )
+            logger.warning(
+                "automatic resume of request #%s failed (%s); retrying in %ss", request.id, error.user_message(), delay
+            )
+            return False
+        self._upstream.audit(None, request, "resume", outcome=outcome)
+        core.unwritten.update(request.id, sent=True, resumed_by=SYSTEM)
+        logger.warning(
+            "request #%s resumed on time, but the database could not record it (%s); recording it when it can",
+            request.id, entry.problem,
+        )  # fmt: skip
+        return True
+
+    def _auto_resume(self, request: PauseRequest) -> list[PauseRequest]:
+        recording_system = self._core.recording_system
+        if recording_system is None:
+            return self._retry_resume_later(request, NOT_CONFIGURED)
+        try:
+            outcome = recording_system.resume(request.target)
+        except NotFound as error:
+            self._upstream.audit(None, request, "resume", error=error)
+            return self._resuming.finish([request], SYSTEM, note="the call had ended")
+        except UpstreamError as error:
+            self._upstream.audit(None, request, "resume", error=error)
+            return self._retry_resume_later(request, error.user_message())
+        self._upstream.audit(None, request, "resume", outcome=outcome)
+        return self._resuming.finish([request], SYSTEM)
+
+    def _retry_resume_later(self, request: PauseRequest, error: str) -> list[PauseRequest]:
+        core = self._core
+        delay = retry_delay(request.resume_attempts)
+        again = self._resuming.reactivate(request, resume_at=core.now() + timedelta(seconds=delay), error=error)
+        logger.warning("automatic resume of request #%s failed (%s); retrying in %ss", request.id, error, delay)
+        core.audit.record(
+            None, action="request.resume_failed", outcome=Outcome.ERROR, target=request.target.value,
+            group=request.group_name, team_id=request.team_id, user_id=SYSTEM,
+            details={"request": request.id, "error": error, "retry_in_seconds": delay},
+        )  # fmt: skip
+        if again is not None:
+            core.update_card(again)
+        return []
+
+    # -- takeover --------------------------------------------------------------------------------
+
+    def recover_orphaned(self, live_instances: list[str]) -> None:
+        """Settle requests that an instance no longer alive left in flight (a crash, a kill, a redeploy).
+
+        Each takeover is one conditional write that also checks the old claim, so of several live
+        instances exactly one takes over each request.
+        """
+        core = self._core
+        for request in core.store.orphaned([RequestState.RESUMING], live_instances=live_instances):
+            # The resume may not have been sent: make it due again (resuming twice is harmless).
+            core.move(
+                request.id, from_states=[RequestState.RESUMING], to_state=RequestState.ACTIVE,
+                resume_at=core.now(), expect_claim=request.claimed_by or "", claimed_by=core.instance_id,
+            )  # fmt: skip
+            core.schedule_changed.set()
+        in_flight = [RequestState.APPROVED, RequestState.EXECUTING]
+        for request in core.store.orphaned(in_flight, live_instances=live_instances):
+            if request.kind is RequestKind.EXTENSION:
+                self._recover_extension(request)
+            else:
+                self._recover_pause(request, in_flight)
+
+    def _recover_pause(self, request: PauseRequest, in_flight: list[RequestState]) -> None:
+        # We cannot know whether the pause reached the recording system. Resume to be safe (a recording
+        # must never stay paused unseen), and let an approver retry from the card.
+        core = self._core
+        note = "the bot restarted while pausing; the recording was resumed to be safe. Retry if still needed."
+        failed = core.move(
+            request.id, from_states=in_flight, to_state=RequestState.FAILED, error=note,
+            expect_claim=request.claimed_by or "", claimed_by=core.instance_id,
+            expires_at=core.now() + core.approval_timeout,
+        )  # fmt: skip
+        if failed is None:
+            return
+        if core.recording_system is not None:
+            try:
+                outcome = core.recording_system.resume(failed.target)
+                self._upstream.audit(None, failed, "resume", outcome=outcome)
+            except UpstreamError as error:
+                self._upstream.audit(None, failed, "resume", error=error)
+        core.audit.record(
+            None, action="request.failed", outcome=Outcome.ERROR, target=failed.target.value,
+            group=failed.group_name,
+            team_id=failed.team_id, details={"request": failed.id, "error": note}, user_id=SYSTEM,
+        )  # fmt: skip
+        core.changed(failed)
+
+    def _recover_extension(self, extension: PauseRequest) -> None:
+        """An extension approved by an instance that died before applying it: apply it now."""
+        core = self._core
+        claimed = core.move(
+            extension.id, from_states=[RequestState.APPROVED], to_state=RequestState.APPROVED,
+            expect_claim=extension.claimed_by or "", claimed_by=core.instance_id,
+        )  # fmt: skip
+        if claimed is not None:
+            try:
+                self._upstream.apply_extension(None, claimed)
+            except PauseRefused as refused:
+                logger.info("extension #%s taken over and not applied: %s", claimed.id, type(refused).__name__)
+
+    def next_due(self) -> datetime | None:
+        return self._core.store.next_due()
+
+    @property
+    def has_unwritten(self) -> bool:
+        """Whether resumes wait for the database to record them (or to be sent again)."""
+        return len(self._core.unwritten) > 0
+
+
+def retry_delay(attempts: int) -> int:
+    """Seconds before the next try of a failed automatic resume: doubling, up to a cap."""
+    return min(RESUME_RETRY_CAP_SECONDS, RESUME_RETRY_SECONDS * (1 << min(attempts, 8)))
