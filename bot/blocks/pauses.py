@@ -116,47 +116,17 @@ def _decision_buttons(request: PauseRequest) -> Block:
 
 def _outcome_blocks(request: PauseRequest, *, approval_minutes: float) -> list[Block]:
     state = request.state
-    broke = request.kind is RequestKind.BREAKGLASS
     decided = (
         f"Paused without approval by {mention(request.requester_id)} at {_time(request.decided_at)}"
-        if broke else _decided(request, "Approved")
+        if request.kind is RequestKind.BREAKGLASS else _decided(request, "Approved")
     )  # fmt: skip
     if state is RequestState.PENDING:
-        waiting = (
-            f"Waiting for {request.approvals_needed} approvers other than {mention(request.requester_id)}"
-            if request.approvals_needed > 1
-            else f"Waiting for an approver other than {mention(request.requester_id)}"
-        )
-        if request.group_name:
-            waiting += f" (the {escape(request.group_name)} group's approvers, floor managers or admins)"
-        blocks: list[Block] = []
-        if request.approvals:
-            blocks.append(section(_approvals_so_far(request)))
-        blocks.append(context(f"{waiting}. Expires {_time(request.expires_at)}."))
-        blocks.append(_decision_buttons(request))
-        return blocks
+        return _pending_blocks(request)
     if state in (RequestState.APPROVED, RequestState.EXECUTING):
         what = "Applying the extension…" if request.kind is RequestKind.EXTENSION else "Pausing the recording…"
         return [section(f":hourglass_flowing_sand: {decided}. {what}")]
     if state in (RequestState.ACTIVE, RequestState.RESUMING):
-        text = (
-            f":white_check_mark: {decided}. *Recording paused until {_time(request.resume_at)}*; "
-            "it resumes by itself then."
-        )
-        blocks = [section(text)]
-        if request.error and request.resume_attempts:
-            blocks.append(
-                context(f":warning: The automatic resume failed ({escape(request.error)}); retrying shortly.")
-            )
-        if broke:
-            blocks.append(
-                {
-                    "type": "actions",
-                    "block_id": "resume",
-                    "elements": [button("Resume now", ACTION_RESUME, str(request.id), style="primary")],
-                }
-            )
-        return blocks
+        return _paused_blocks(request, decided)
     if state is RequestState.RESUMED:
         if request.resumed_by in (None, "", _SYSTEM):
             how = f"resumed automatically at {_time(request.resumed_at)}"
@@ -171,6 +141,64 @@ def _outcome_blocks(request: PauseRequest, *, approval_minutes: float) -> list[B
                 f"*{_time(request.resume_at)}*."
             )
         ]
+    if state is RequestState.FAILED:
+        return _failed_blocks(request, decided)
+    return _ended_blocks(request, approval_minutes=approval_minutes)
+
+
+def _pending_blocks(request: PauseRequest) -> list[Block]:
+    waiting = (
+        f"Waiting for {request.approvals_needed} approvers other than {mention(request.requester_id)}"
+        if request.approvals_needed > 1
+        else f"Waiting for an approver other than {mention(request.requester_id)}"
+    )
+    if request.group_name:
+        waiting += f" (the {escape(request.group_name)} group's approvers, floor managers or admins)"
+    blocks: list[Block] = []
+    if request.approvals:
+        blocks.append(section(_approvals_so_far(request)))
+    blocks.append(context(f"{waiting}. Expires {_time(request.expires_at)}."))
+    blocks.append(_decision_buttons(request))
+    return blocks
+
+
+def _paused_blocks(request: PauseRequest, decided: str) -> list[Block]:
+    text = (
+        f":white_check_mark: {decided}. *Recording paused until {_time(request.resume_at)}*; "
+        "it resumes by itself then."
+    )
+    blocks = [section(text)]
+    if request.error and request.resume_attempts:
+        blocks.append(context(f":warning: The automatic resume failed ({escape(request.error)}); retrying shortly."))
+    if request.kind is RequestKind.BREAKGLASS:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "resume",
+                "elements": [button("Resume now", ACTION_RESUME, str(request.id), style="primary")],
+            }
+        )
+    return blocks
+
+
+def _failed_blocks(request: PauseRequest, decided: str) -> list[Block]:
+    return [
+        section(f":x: {decided}, but *the pause failed*: {escape(request.error or 'unknown error')}"),
+        context(f"Retry until {_time(request.expires_at)}; after that the request is abandoned by itself."),
+        {
+            "type": "actions",
+            "block_id": DECISION_BLOCK_ID,
+            "elements": [
+                button("Retry", ACTION_RETRY, str(request.id), style="primary"),
+                button("Abandon", ACTION_ABANDON, str(request.id)),
+            ],
+        },
+    ]
+
+
+def _ended_blocks(request: PauseRequest, *, approval_minutes: float) -> list[Block]:
+    """Denied, cancelled, expired or abandoned: nothing is paused."""
+    state = request.state
     if state is RequestState.DENIED:
         return [section(f":no_entry_sign: {_decided(request, 'Denied')}. Nothing was sent to the recording system.")]
     if state is RequestState.CANCELLED:
@@ -189,19 +217,6 @@ def _outcome_blocks(request: PauseRequest, *, approval_minutes: float) -> list[B
                 f":hourglass: Expired at {_time(request.expires_at)}: nobody decided within "
                 f"{format_duration(approval_minutes * 60)}. Nothing was sent to the recording system."
             )
-        ]
-    if state is RequestState.FAILED:
-        return [
-            section(f":x: {decided}, but *the pause failed*: {escape(request.error or 'unknown error')}"),
-            context(f"Retry until {_time(request.expires_at)}; after that the request is abandoned by itself."),
-            {
-                "type": "actions",
-                "block_id": DECISION_BLOCK_ID,
-                "elements": [
-                    button("Retry", ACTION_RETRY, str(request.id), style="primary"),
-                    button("Abandon", ACTION_ABANDON, str(request.id)),
-                ],
-            },
         ]
     if state is RequestState.ABANDONED:
         if request.resumed_by == _SYSTEM:
