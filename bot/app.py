@@ -28,8 +28,7 @@ from bot.listeners.slack_notifier import SlackPauseNotifier
 from bot.models import PauseLimits
 from bot.redaction import redactor
 from bot.services.allow_list import Authorizer
-from bot.services.audit import AuditTrail
-from bot.services.audit_log import AuditReader
+from bot.services.audit import AuditReader, AuditTrail
 from bot.services.bundle import Services
 from bot.services.home import HomeService
 from bot.services.instances import InstanceRegistry

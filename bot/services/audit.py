@@ -9,10 +9,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from bot.logs import request_id_var
-from bot.models import AuditEntry, AuditQuery, Invocation
+from bot.models import AuditEntry, AuditQuery, Invocation, Role, SlackUser
 from bot.redaction import SecretRedactor, redactor
 from bot.store.audit import AuditStore
 from bot.store.database import DatabaseUnavailable
@@ -194,3 +194,23 @@ class AuditTrail:
 def _current_request_id() -> str:
     request_id = request_id_var.get()
     return "" if request_id == "-" else request_id
+
+
+class RoleGate(Protocol):
+    """The allow-list's check (services/allow_list.py's Authorizer), as reading the log needs it."""
+
+    def require(self, user: SlackUser, needed: Role, *, action: str) -> Role: ...
+
+
+class AuditReader:
+    """The audit log as Slack users may read it: approvers and admins only."""
+
+    def __init__(self, *, store: AuditStore, authorizer: RoleGate) -> None:
+        self._store = store
+        self._authorizer = authorizer
+
+    def recent(self, invocation: Invocation, limit: int, *, breakglass_only: bool = False) -> list[AuditEntry]:
+        """The newest `limit` entries of the caller's workspace, newest first (break-glass pauses alone, if asked)."""
+        self._authorizer.require(invocation.user, Role.APPROVER, action="audit")
+        query = AuditQuery(team_id=invocation.team_id, limit=limit, action="breakglass" if breakglass_only else None)
+        return self._store.query(query, newest_first=True)

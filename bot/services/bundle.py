@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 from bot.models import PauseLimits
 from bot.services.allow_list import Authorizer
-from bot.services.audit import AuditTrail
-from bot.services.audit_log import AuditReader
+from bot.services.audit import AuditReader, AuditTrail
 from bot.services.home import HomeService
 from bot.services.line_settings import LineSettingsService
 from bot.services.links import LinkService
