@@ -83,7 +83,8 @@ def add_audit_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     audit.add_argument(
         "--verify",
         action="store_true",
-        help="walk the audit log's hash chain and report the first row changed, inserted or deleted (exit 1 if any)",
+        help="check every audit row against the hash chain; report the first row changed, inserted, deleted or "
+        "re-numbered (exit 1 if any)",
     )
     audit.add_argument(
         "--head",
