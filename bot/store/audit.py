@@ -258,14 +258,18 @@ class AuditStore:
         seen = 0
         digest = hashlib.sha256()
         for row in _older_rows(self._database):
-            row_id = int(row["id"])
-            if row_id < 1:
-                return seen, ChainProblem(row["team_id"], row_id, "inserted", "the database numbers its rows from 1")
-            if limit is not None and row_id >= limit:
-                why = "after the chain began" if anchor is not None else "among chained rows, none of which fixes it"
-                return seen, ChainProblem(row["team_id"], row_id, "inserted", f"a row without a hash {why}")
             seen += 1
+            row_id = int(row["id"])
+            if problem is not None:
+                continue  # counted only
+            if row_id < 1:
+                problem = ChainProblem(row["team_id"], row_id, "inserted", "the database numbers its rows from 1")
+            elif limit is not None and row_id >= limit:
+                why = "after the chain began" if anchor is not None else "among chained rows, none of which fixes it"
+                problem = ChainProblem(row["team_id"], row_id, "inserted", f"a row without a hash {why}")
             digest.update(_older_line(row))
+        if problem is not None:
+            return seen, problem
         if anchor is not None and (seen, digest.hexdigest()) != (anchor["before_rows"], anchor["before_hash"]):
             problem = ChainProblem(
                 anchor["team_id"], int(anchor["id"]), "changed",
