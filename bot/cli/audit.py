@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,6 +25,7 @@ __all__ = ["EXIT_USAGE", "TABLE_LIMIT", "add_audit_parser", "run_audit"]
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 TABLE_LIMIT = 50
+EXPORT_MODE = 0o600
 
 _EPILOG = f"""\
 moments (--since, --until): an ISO date or date-time, or a span ago:
@@ -81,7 +83,8 @@ def add_audit_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     audit.add_argument(
         "--verify",
         action="store_true",
-        help="walk the audit log's hash chain and report the first row changed, inserted or deleted (exit 1 if any)",
+        help="check every audit row against the hash chain; report the first row changed, inserted, deleted or "
+        "re-numbered (exit 1 if any)",
     )
     audit.add_argument(
         "--head",
@@ -166,8 +169,9 @@ def _verify(config: Config, kept_heads: list[str]) -> int:
         database.close()
     older = report.unchained_rows
     print(
-        f"audit chain: {report.rows_checked} chained row(s) checked in {len(report.heads)} workspace(s)"
+        f"audit chain: {report.rows_checked} chained row(s) checked in {report.workspaces} workspace(s)"
         + (f"; {older} older row(s) were written before the chain began" if older else "")
+        + (", and still match what its first row fixed of them" if older and report.rows_checked else "")
     )
     for team_id, (head_seq, head_hash) in sorted(report.heads.items()):
         print(f"head {team_id}:{head_seq}:{head_hash}")
@@ -175,7 +179,7 @@ def _verify(config: Config, kept_heads: list[str]) -> int:
     if report.problem is not None:
         problem = report.problem
         print(
-            f"BROKEN: audit row {problem.audit_id} (workspace {problem.team_id or '(bot)'}) was {problem.kind}: "
+            f"BROKEN: audit row {problem.audit_id} (workspace {_workspace(problem.team_id)}) was {problem.kind}: "
             f"{problem.description}"
         )
         failed = True
@@ -189,6 +193,12 @@ def _verify(config: Config, kept_heads: list[str]) -> int:
         return EXIT_FAILED
     print("intact" + (f"; {len(expected)} kept head(s) found" if expected else "; keep the head line(s) elsewhere"))
     return 0
+
+
+def _workspace(team_id: str | None) -> str:
+    if team_id is None:
+        return "(no workspace)"
+    return team_id or "(bot)"
 
 
 def _query(args: argparse.Namespace, *, now: datetime) -> AuditQuery:
@@ -261,8 +271,17 @@ def _deliver(write: Callable[[TextIO], None], output: str | None, *, count: int)
         return 0
     path = Path(output)
     try:
+        # Owner-only, like the database it comes from: an export names people and what they did. A file
+        # that already exists is tightened too, before anything is written into it (not a device: /dev/null).
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, EXPORT_MODE)
+        try:
+            if stat.S_ISREG(os.fstat(descriptor).st_mode):
+                os.fchmod(descriptor, EXPORT_MODE)
+        except OSError:
+            os.close(descriptor)
+            raise
         # newline="" hands line endings to the csv module (RFC 4180's CRLF) instead of translating them.
-        with path.open("w", encoding="utf-8", newline="") as stream:
+        with open(descriptor, "w", encoding="utf-8", newline="") as stream:
             write(stream)
     except OSError as error:
         print(f"recording-bot audit: cannot write {path}: {error.strerror or error}", file=sys.stderr)

@@ -45,9 +45,10 @@ class AuditQuery:
 
 @dataclass(frozen=True)
 class ChainProblem:
-    """The first place where a workspace's audit chain does not hold, in words for a reviewer."""
+    """The first place where the audit log's chain does not hold, in words for a reviewer. `team_id` is the
+    row's workspace: "" for the bot's own rows, None for a row of no workspace (which the bot never writes)."""
 
-    team_id: str
+    team_id: str | None
     audit_id: int
     kind: str  # "changed", "inserted" or "deleted"
     description: str
@@ -55,13 +56,15 @@ class ChainProblem:
 
 @dataclass(frozen=True)
 class ChainReport:
-    """What a walk of the audit chain found: rows checked, the first problem (None when intact), and the
-    head of each workspace's chain (its last sequence number and hash), to keep somewhere else."""
+    """What a walk of the audit chain found: chained rows checked, older rows (written before the chain
+    began, fixed in its first row), the first problem (None when intact), the head of each intact workspace's
+    chain (its last sequence number and hash), to keep somewhere else, and how many workspaces were walked."""
 
     rows_checked: int
     unchained_rows: int
     problem: ChainProblem | None
     heads: dict[str, tuple[int, str]]
+    workspaces: int = 0
 
     @property
     def intact(self) -> bool:

@@ -3,13 +3,17 @@
 A migration's statements use `{id}` for an auto-numbered primary key and `{bigint}` for a large integer;
 each engine fills them in with its own type names. Applied names are recorded in `schema_migrations`
 on every engine, and a runner applies the pending ones inside one transaction that the engine makes
-exclusive, so instances starting together apply each migration once.
+exclusive, so instances starting together apply each migration once. A migration whose rows must be
+rewritten by the bot's own code (a hash SQL cannot compute on every engine) names it as `upgrade`, which
+runs in the same transaction after the statements.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.store.audit import upgrade_chain
 from bot.store.database import Statements
 
 MIGRATIONS_TABLE = "schema_migrations"
@@ -19,6 +23,7 @@ MIGRATIONS_TABLE = "schema_migrations"
 class Migration:
     name: str
     statements: tuple[str, ...]
+    upgrade: Callable[[Statements], None] | None = None
 
 
 # Type names per engine for the placeholders above.
@@ -144,6 +149,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE pause_requests ADD COLUMN same_call TEXT",
         ),
     ),
+    Migration(
+        "m009_audit_chain_covers_every_row",
+        (
+            # The chain's first row fixes the rows written before the chain: their number and one hash of them.
+            "ALTER TABLE audit ADD COLUMN before_rows {bigint}",
+            "ALTER TABLE audit ADD COLUMN before_hash TEXT",
+        ),
+        # Rehashes the chains begun under the previous hash (which left out the id) where they still verify.
+        upgrade=upgrade_chain,
+    ),
 )
 
 
@@ -167,6 +182,8 @@ def apply_pending(tx: Statements, engine: str, *, now: str) -> list[str]:
     for migration in pending(applied_names(tx)):
         for statement in statements_for(migration, engine):
             tx.run(statement)
+        if migration.upgrade is not None:
+            migration.upgrade(tx)
         tx.run(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)", [migration.name, now])
         done.append(migration.name)
     return done
