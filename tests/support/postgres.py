@@ -1,0 +1,90 @@
+"""One PostgreSQL server for the whole test run, shared by the xdist workers; each test gets its own database.
+
+Starting a server (initdb, then the postmaster) costs seconds of CPU; the workers of one run share the first
+one started. A file lock in the run's temporary folder (the parent of each worker's own) orders them: the
+first worker starts the server and writes where it listens, the others read that, and the last one to leave
+stops it. Tests only ever touch their own database, so sharing the server changes nothing they see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bot.sandbox.postgres_server import PostgresServer, wait_for
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def own_server(root: Path) -> Iterator[PostgresServer]:
+    """A server for this process alone (a run without xdist workers)."""
+    server = PostgresServer(root).start()
+    try:
+        wait_for(server)
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def shared_server(run_folder: Path) -> Iterator[PostgresServer]:
+    """The run's one server: started by the first worker to ask, stopped by the last to finish."""
+    state = run_folder / "postgres.json"
+    lock = run_folder / "postgres.lock"
+    with _locked(lock):
+        known = json.loads(state.read_text()) if state.exists() else None
+        if known is None:
+            # A new folder each time: a server stopped earlier in this run leaves its data behind.
+            root = run_folder / f"postgres-{os.getpid()}-{time.monotonic_ns()}"
+            server = PostgresServer(root).start()
+            wait_for(server)
+            known = {"root": str(root), "port": server.port, "password": server.password, "users": 0}
+        else:
+            server = PostgresServer(Path(known["root"]))
+            server.port, server.password = known["port"], known["password"]
+        known["users"] += 1
+        state.write_text(json.dumps(known))
+    try:
+        yield server
+    finally:
+        with _locked(lock):
+            known = json.loads(state.read_text())
+            known["users"] -= 1
+            if known["users"]:
+                state.write_text(json.dumps(known))
+            else:
+                state.unlink()
+                _stop(Path(known["root"]) / "data")
+
+
+def _stop(data: Path) -> None:
+    """Stop the server at once (SIGQUIT is PostgreSQL's immediate shutdown); any worker may be the last, and
+    only the starter could run pg_ctl as the server's own user."""
+    pid_file = data / "postmaster.pid"
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text().split()[0])
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGQUIT)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
