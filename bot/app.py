@@ -266,6 +266,9 @@ def create_app(
     template = WebClient(base_url=config.slack_api_url, timeout=slack_timeout_seconds)
     template.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     bolt = App(
+        # The name Bolt would take from this file's name; given, Bolt skips inspect.stack(), which reads the
+        # source of every frame on the stack.
+        name="app.py",
         # Bolt gives each listener a client carrying the token from `authorize`; this one is the template.
         client=template,
         signing_secret=(config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else None),

@@ -131,7 +131,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def postgres_server(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[PostgresServer]:
     """One real PostgreSQL server for the run: shared by the xdist workers (tests/support/postgres.py)."""
     if worker_id == "master":
-        with own_server(tmp_path_factory.mktemp("postgres")) as server:
+        with own_server() as server:
             yield server
         return
     # Each worker's temporary folder is a subfolder of the run's.

@@ -4,6 +4,9 @@ Starting a server (initdb, then the postmaster) costs seconds of CPU; the worker
 one started. A file lock in the run's temporary folder (the parent of each worker's own) orders them: the
 first worker starts the server and writes where it listens, the others read that, and the last one to leave
 stops it. Tests only ever touch their own database, so sharing the server changes nothing they see.
+
+The server's data lives outside pytest's temporary folders: run as root, the server runs as another user
+who must reach its data, and every pytest session that starts closes pytest's folders to other users again.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,15 +35,22 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _new_root() -> Path:
+    return Path(tempfile.mkdtemp(prefix="recording-bot-postgres-"))
+
+
 @contextlib.contextmanager
-def own_server(root: Path) -> Iterator[PostgresServer]:
+def own_server() -> Iterator[PostgresServer]:
     """A server for this process alone (a run without xdist workers)."""
-    server = PostgresServer(root).start()
+    root = _new_root()
+    server = PostgresServer(root)
     try:
+        server.start()
         wait_for(server)
         yield server
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -49,10 +61,15 @@ def shared_server(run_folder: Path) -> Iterator[PostgresServer]:
     with _locked(lock):
         known = json.loads(state.read_text()) if state.exists() else None
         if known is None:
-            # A new folder each time: a server stopped earlier in this run leaves its data behind.
-            root = run_folder / f"postgres-{os.getpid()}-{time.monotonic_ns()}"
-            server = PostgresServer(root).start()
-            wait_for(server)
+            root = _new_root()
+            server = PostgresServer(root)
+            try:
+                server.start()
+                wait_for(server)
+            except BaseException:
+                server.stop()
+                shutil.rmtree(root, ignore_errors=True)
+                raise
             known = {"root": str(root), "port": server.port, "password": server.password, "users": 0}
         else:
             server = PostgresServer(Path(known["root"]))
@@ -70,6 +87,7 @@ def shared_server(run_folder: Path) -> Iterator[PostgresServer]:
             else:
                 state.unlink()
                 _stop(Path(known["root"]) / "data")
+                shutil.rmtree(known["root"], ignore_errors=True)
 
 
 def _stop(data: Path) -> None:
