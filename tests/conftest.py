@@ -46,6 +46,7 @@ class TestClock:
     def __init__(self) -> None:
         self._now = datetime.now(UTC).replace(microsecond=0)
         self._lock = threading.Lock()
+        self._moved: list[Callable[[], None]] = []
 
     def __call__(self) -> datetime:
         with self._lock:
@@ -54,6 +55,18 @@ class TestClock:
     def advance(self, **delta: float) -> None:
         with self._lock:
             self._now += timedelta(**delta)
+            moved = list(self._moved)
+        for callback in moved:
+            callback()
+
+    def when_moved(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after each advance (a served bot's scheduler looks at its deadlines again)."""
+        with self._lock:
+            self._moved.append(callback)
+
+
+# How long a served bot's scheduler sleeps at most between looks at its deadlines (the clock is the test's).
+SCHEDULER_MAX_SLEEP_SECONDS = 0.2
 
 
 class ServedBot:
@@ -65,15 +78,23 @@ class ServedBot:
         self.config = config
         self.clock = clock or TestClock()
         self.slack_timeout_seconds = slack_timeout_seconds
+        self._watching_clock = False
         self.bot: RecordingBot | None = None
         self._server: LocalServer | None = None
         self._port = 0
         self.url = ""
 
     def start(self) -> ServedBot:
-        # The scheduler looks often, so a clock moved forward is noticed within a few milliseconds.
+        # A clock moved forward wakes the scheduler at once (its deadlines may have come); between moves it
+        # looks a few times a second, for deadlines another instance stored and retries after a failure.
+        if not self._watching_clock:
+            self.clock.when_moved(self._clock_moved)
+            self._watching_clock = True
         self.bot = create_app(
-            self.config, clock=self.clock, scheduler_max_sleep=0.02, slack_timeout_seconds=self.slack_timeout_seconds
+            self.config,
+            clock=self.clock,
+            scheduler_max_sleep=SCHEDULER_MAX_SLEEP_SECONDS,
+            slack_timeout_seconds=self.slack_timeout_seconds,
         ).start()
         # A restart comes back on the same port, as a redeployed bot keeps its URL.
         self._server = LocalServer(wsgi_app_for(self.bot), port=self._port).start()
@@ -92,6 +113,11 @@ class ServedBot:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def _clock_moved(self) -> None:
+        bot = self.bot
+        if bot is not None:
+            bot.services.pauses.schedule_changed.set()
 
 
 @pytest.fixture
