@@ -154,9 +154,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[PostgresServer]:
+def postgres_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
     """One real PostgreSQL server for the run: shared by the xdist workers (tests/support/postgres.py)."""
-    if worker_id == "master":
+    if not hasattr(pytestconfig, "workerinput"):  # not an xdist worker: -n 0, or without xdist
         with own_server() as server:
             yield server
         return
