@@ -55,7 +55,8 @@ def own_server() -> Iterator[PostgresServer]:
 
 @contextlib.contextmanager
 def shared_server(run_folder: Path) -> Iterator[PostgresServer]:
-    """The run's one server: started by the first worker to ask, stopped by the last to finish."""
+    """The run's one server: started by the first worker to ask, stopped by the last to finish (the state file
+    lists the workers using it)."""
     state = run_folder / "postgres.json"
     lock = run_folder / "postgres.lock"
     with _locked(lock):
@@ -70,24 +71,33 @@ def shared_server(run_folder: Path) -> Iterator[PostgresServer]:
                 server.stop()
                 shutil.rmtree(root, ignore_errors=True)
                 raise
-            known = {"root": str(root), "port": server.port, "password": server.password, "users": 0}
+            known = {"root": str(root), "port": server.port, "password": server.password, "users": []}
         else:
             server = PostgresServer(Path(known["root"]))
             server.port, server.password = known["port"], known["password"]
-        known["users"] += 1
+        known["users"].append(os.getpid())
         state.write_text(json.dumps(known))
     try:
         yield server
     finally:
         with _locked(lock):
             known = json.loads(state.read_text())
-            known["users"] -= 1
+            # A worker that crashed never leaves: it counts as gone once its process is.
+            known["users"] = [pid for pid in known["users"] if pid != os.getpid() and _alive(pid)]
             if known["users"]:
                 state.write_text(json.dumps(known))
             else:
                 state.unlink()
                 _stop(Path(known["root"]) / "data")
                 shutil.rmtree(known["root"], ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _stop(data: Path) -> None:
@@ -100,9 +110,5 @@ def _stop(data: Path) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGQUIT)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
+    while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
