@@ -225,6 +225,10 @@ def _webex(config: Config, database: Database, closers: list[Callable[[], Any]])
     return webex_client(config, http, token_store=DatabaseWebexTokenStore(database=database))
 
 
+# A Slack Web API call unanswered after this long counts as failed (Slack answers in well under a second).
+SLACK_TIMEOUT_SECONDS = 10
+
+
 def create_app(
     config: Config,
     *,
@@ -232,16 +236,18 @@ def create_app(
     clock: Clock = utc_now,
     scheduler_max_sleep: float = MAX_SLEEP_SECONDS,
     work_niceness: int = 0,
+    slack_timeout_seconds: int = SLACK_TIMEOUT_SECONDS,
 ) -> RecordingBot:
     """Build the bot from its configuration. Raises ConfigurationError with one readable line on bad setup.
-    `work_niceness` lowers the priority of the threads that do the work after each ack (see BackgroundWork)."""
+    `work_niceness` lowers the priority of the threads that do the work after each ack (see BackgroundWork);
+    `slack_timeout_seconds` is how long a Slack Web API call may take before it counts as failed."""
     config.require_slack(socket_mode=socket_mode)
     redactor.add(*config.secret_values())
     # Before Slack is first called: its DEBUG lines name SLACK_API_URL, and later ones the response URLs.
     redactor.protect_slack_responses(config.slack_api_url)
     assert config.slack_bot_token is not None  # checked by require_slack
     bot_token = config.slack_bot_token.get_secret_value()
-    slack = WebClient(token=bot_token, base_url=config.slack_api_url, timeout=10)
+    slack = WebClient(token=bot_token, base_url=config.slack_api_url, timeout=slack_timeout_seconds)
     # Slack answers 429 with Retry-After when a channel gets more than ~1 message a second.
     slack.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     identity = _identify(slack)
@@ -254,7 +260,7 @@ def create_app(
     if added:
         logger.info("made %s admin(s) from BOT_ADMINS", len(added))
 
-    bolt = _bolt(config, identity, bot_token)
+    bolt = _bolt(config, identity, bot_token, slack_timeout_seconds=slack_timeout_seconds)
     # Closed after the work that may still reply (closers run last-added first).
     replies = ResponseUrlClient(verify=tls_context())
     core.closers.append(replies.close)
@@ -290,14 +296,17 @@ def create_app(
     )
 
 
-def _bolt(config: Config, identity: Any, bot_token: str) -> App:
+def _bolt(config: Config, identity: Any, bot_token: str, *, slack_timeout_seconds: int) -> App:
     """The Bolt app, configured for listeners that ack at once and queue their work."""
     authorize_result = AuthorizeResult.from_auth_test_response(
         auth_test_response=identity, bot_token=bot_token, user_token=None
     )
-    template = WebClient(base_url=config.slack_api_url, timeout=10)
+    template = WebClient(base_url=config.slack_api_url, timeout=slack_timeout_seconds)
     template.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     return App(
+        # The name Bolt would take from this file's name; given, Bolt skips inspect.stack(), which reads the
+        # source of every frame on the stack.
+        name="app.py",
         # Bolt gives each listener a client carrying the token from `authorize`; this one is the template.
         client=template,
         signing_secret=(config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else None),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,15 +13,17 @@ from typing import Any
 import psycopg
 import pytest
 
-from bot.app import RecordingBot, create_app
+from bot.app import SLACK_TIMEOUT_SECONDS, RecordingBot, create_app
 from bot.config import Config
+from bot.models import Role
 from bot.redaction import redactor
-from bot.sandbox.postgres_server import PostgresServer, wait_for
+from bot.sandbox.postgres_server import PostgresServer
 from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
 from bot.serving.local import LocalServer
 from bot.serving.wsgi import wsgi_app_for
+from tests.support.postgres import own_server, shared_server
 from tests.support.slack_requests import TEAM, SlackSender
 
 # Distinctive secret values: the secrets tests search every log line and message for them.
@@ -43,6 +46,7 @@ class TestClock:
     def __init__(self) -> None:
         self._now = datetime.now(UTC).replace(microsecond=0)
         self._lock = threading.Lock()
+        self._moved: list[Callable[[], None]] = []
 
     def __call__(self) -> datetime:
         with self._lock:
@@ -51,22 +55,47 @@ class TestClock:
     def advance(self, **delta: float) -> None:
         with self._lock:
             self._now += timedelta(**delta)
+            moved = list(self._moved)
+        for callback in moved:
+            callback()
+
+    def when_moved(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after each advance (a served bot's scheduler looks at its deadlines again)."""
+        with self._lock:
+            self._moved.append(callback)
+
+
+# How long a served bot's scheduler sleeps at most between looks at its deadlines (the clock is the test's).
+SCHEDULER_MAX_SLEEP_SECONDS = 0.2
 
 
 class ServedBot:
     """The real app behind a real HTTP server on 127.0.0.1, restartable on the same database."""
 
-    def __init__(self, config: Config, *, clock: TestClock | None = None) -> None:
+    def __init__(
+        self, config: Config, *, clock: TestClock | None = None, slack_timeout_seconds: int = SLACK_TIMEOUT_SECONDS
+    ) -> None:
         self.config = config
         self.clock = clock or TestClock()
+        self.slack_timeout_seconds = slack_timeout_seconds
+        self._watching_clock = False
         self.bot: RecordingBot | None = None
         self._server: LocalServer | None = None
         self._port = 0
         self.url = ""
 
     def start(self) -> ServedBot:
-        # The scheduler looks often, so a clock moved forward is noticed within a few milliseconds.
-        self.bot = create_app(self.config, clock=self.clock, scheduler_max_sleep=0.02).start()
+        # A clock moved forward wakes the scheduler at once (its deadlines may have come); between moves it
+        # looks a few times a second, for deadlines another instance stored and retries after a failure.
+        if not self._watching_clock:
+            self.clock.when_moved(self._clock_moved)
+            self._watching_clock = True
+        self.bot = create_app(
+            self.config,
+            clock=self.clock,
+            scheduler_max_sleep=SCHEDULER_MAX_SLEEP_SECONDS,
+            slack_timeout_seconds=self.slack_timeout_seconds,
+        ).start()
         # A restart comes back on the same port, as a redeployed bot keeps its URL.
         self._server = LocalServer(wsgi_app_for(self.bot), port=self._port).start()
         self._port = self._server.port
@@ -84,6 +113,11 @@ class ServedBot:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def _clock_moved(self) -> None:
+        bot = self.bot
+        if bot is not None:
+            bot.services.pauses.schedule_changed.set()
 
 
 @pytest.fixture
@@ -120,14 +154,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    """One real PostgreSQL server per test process, started here and stopped at the end."""
-    server = PostgresServer(tmp_path_factory.mktemp("postgres")).start()
-    try:
-        wait_for(server)
+def postgres_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the run: shared by the xdist workers (tests/support/postgres.py)."""
+    if not hasattr(pytestconfig, "workerinput"):  # not an xdist worker: -n 0, or without xdist
+        with own_server() as server:
+            yield server
+        return
+    # Each worker's temporary folder is a subfolder of the run's.
+    with shared_server(tmp_path_factory.getbasetemp().parent) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -212,12 +247,54 @@ def sender(served: ServedBot, slack: SimulatedSlack) -> Iterator[SlackSender]:
 @pytest.fixture
 def roles(bot: RecordingBot) -> None:
     """A lead, a second lead and an agent on the allow-list (the admin comes from BOT_ADMINS)."""
-    from bot.models import Role
-
     authorizer = bot.services.authorizer
     authorizer.set_role(TEAM, LEAD, Role.APPROVER, source="test")
     authorizer.set_role(TEAM, LEAD2, Role.APPROVER, source="test")
     authorizer.set_role(TEAM, AGENT, Role.REQUESTER, source="test")
+
+
+@dataclass
+class Running:
+    """A bot started by `start_bot`, and a sender signing requests to it."""
+
+    served: ServedBot
+    sender: SlackSender
+
+    @property
+    def bot(self) -> RecordingBot:
+        assert self.served.bot is not None
+        return self.served.bot
+
+
+@pytest.fixture
+def start_bot_roles() -> Sequence[tuple[str, Role]]:
+    """Who `start_bot` puts on the allow-list; a module overrides this fixture to start with fewer people."""
+    return ((LEAD, Role.APPROVER), (LEAD2, Role.APPROVER), (AGENT, Role.REQUESTER))
+
+
+@pytest.fixture
+def start_bot(
+    make_config: Callable[..., Config], slack: SimulatedSlack, start_bot_roles: Sequence[tuple[str, Role]]
+) -> Iterator[Callable[..., Running]]:
+    """Start the real app over loopback HTTP with setting overrides and `start_bot_roles` on the allow-list;
+    `slack_timeout_seconds` shortens how long the bot waits for Slack (tests of a Slack that never answers)."""
+    started: list[Running] = []
+
+    def start(*, slack_timeout_seconds: int = SLACK_TIMEOUT_SECONDS, **overrides: Any) -> Running:
+        served = ServedBot(make_config(**overrides), slack_timeout_seconds=slack_timeout_seconds).start()
+        sender = SlackSender(
+            base_url=served.url, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url
+        )
+        running = Running(served, sender)
+        started.append(running)
+        for user, role in start_bot_roles:
+            running.bot.services.authorizer.set_role(TEAM, user, role, source="test")
+        return running
+
+    yield start
+    for running in started:
+        running.sender.close()
+        running.served.stop()
 
 
 @pytest.fixture(autouse=True)

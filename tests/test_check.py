@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
 from tests.conftest import BOT_TOKEN, RECORDER_API_KEY, RECORDER_PASSWORD, RECORDER_USER, SIGNING_SECRET
+from tests.support.cli import run_bot
 
 
 def _env(
@@ -31,10 +31,9 @@ def _env(
     }
 
 
-def _check(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "check", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
-    )
+def _check(env: dict[str, str], cwd: Path, *args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """`recording-bot check ARGS`: in this process unless `process` is set (see tests/support/cli.py)."""
+    return run_bot(["check", *args], env=env, cwd=cwd, process=process)
 
 
 def _line(output: str, name: str) -> str:
@@ -54,7 +53,8 @@ PROBE_CALL_ID = "00000000-0000-0000-0000-000000000000"
 def test_everything_reachable_passes_with_one_line_each(
     tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
 ) -> None:
-    result = _check(_env(tmp_path, slack, recording_system, webex), tmp_path)
+    # The real command as its own process; the other tests here run it in this one.
+    result = _check(_env(tmp_path, slack, recording_system, webex), tmp_path, process=True)
     assert result.returncode == 0, result.stdout
     for name in ("configuration", "database", "Slack", "recording system", "Webex"):
         assert _line(result.stdout, name).startswith("✓"), name

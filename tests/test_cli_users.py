@@ -8,7 +8,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,22 +16,19 @@ import pytest
 from bot.cli.main import _parser
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, BOT_TOKEN, TEAM, ServedBot
+from tests.support.cli import run_bot
 from tests.support.slack_requests import SlackSender
 
 
-def _cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "users", *args],
-        env={"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "bot.db"), **env},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def _cli(tmp_path: Path, *args: str, process: bool = False, **env: str) -> subprocess.CompletedProcess[str]:
+    """`recording-bot users ARGS` on the database in `tmp_path`: in this process unless `process` is set."""
+    environment = {"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "bot.db"), **env}
+    return run_bot(["users", *args], env=environment, cwd=tmp_path, process=process)
 
 
 def test_add_list_remove_with_explicit_team(tmp_path: Path) -> None:
-    added = _cli(tmp_path, "--team", "T0TEST", "add", "U0LEAD", "approver")
+    # The one test here that runs the real command as its own process, as an operator's shell does.
+    added = _cli(tmp_path, "--team", "T0TEST", "add", "U0LEAD", "approver", process=True)
     assert added.returncode == 0, added.stderr
     assert "U0LEAD is now approver" in added.stdout
     _cli(tmp_path, "--team", "T0TEST", "add", "U0BOSS", "admin")
@@ -69,11 +65,11 @@ def test_bad_user_id_and_missing_team_are_explained(tmp_path: Path) -> None:
 
 
 def _audit_rows(tmp_path: Path, *filters: str) -> list[dict[str, str]]:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "audit", "--format", "csv", *filters],
+    result = run_bot(
+        ["audit", "--format", "csv", *filters],
         env={"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "bot.db")},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     return list(csv.DictReader(io.StringIO(result.stdout)))
 
@@ -155,10 +151,10 @@ def test_every_command_and_action_describes_itself_in_its_help() -> None:
 
 
 def _run_bot(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env={"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "bot.db")},
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    # A real process: what these tests check is the exit status a shell sees.
+    return run_bot(
+        args, env={"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "bot.db")}, cwd=tmp_path,
+        process=True,
     )  # fmt: skip
 
 

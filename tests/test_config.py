@@ -11,6 +11,7 @@ import pytest
 from bot.config import Config, ConfigurationError, load_config
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import BOT_TOKEN
+from tests.support.cli import run_bot
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
@@ -112,15 +113,8 @@ def test_serve_with_bad_configuration_exits_with_one_line(tmp_path: Path) -> Non
 
 
 def _run(tmp_path: Path, *args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env={"PATH": "/usr/bin:/bin", **env},
-        cwd=tmp_path,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """`recording-bot ARGS` in this process (tests/support/cli.py); the test above runs the real process."""
+    return run_bot(args, env={"PATH": "/usr/bin:/bin", **env}, cwd=tmp_path, stdin=stdin)
 
 
 # Two malformed values, a half-set pair and a missing secret: every command that needs them says all four.

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from bot.commands.types import USAGE
@@ -12,25 +10,26 @@ from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordi
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import SimulatedWebex, default_lines
 from tests.conftest import BOT_TOKEN, RECORDER_API_KEY, RECORDER_PASSWORD, RECORDER_USER, SIGNING_SECRET
+from tests.support.cli import run_bot
 
 
-def _console(*args: str, stdin: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "console", *args],
-        input=stdin,
-        env={"PATH": os.environ.get("PATH", ""), **(env or {})},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=90,
+def _console(
+    *args: str, stdin: str, env: dict[str, str] | None = None, cwd: Path | None = None, process: bool = False
+) -> str:
+    """`recording-bot console ARGS` fed `stdin`: in this process unless `process` is set (tests/support/cli.py)."""
+    environment = {"PATH": os.environ.get("PATH", ""), **(env or {})}
+    result = run_bot(
+        ["console", *args], env=environment, cwd=cwd or Path.cwd(), stdin=stdin, process=process, timeout=90
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def test_demo_walks_through_request_approval_automatic_resume_and_settings() -> None:
+    # The README's demo as a user runs it: its own process, lines piped in.
     out = _console(
         "--demo",
+        process=True,
         stdin="\n".join(
             [
                 "/recording pause 8856 10s customer is reading out a card number",
@@ -100,20 +99,18 @@ def test_console_on_a_configured_deployment_uses_its_database_and_upstreams(
     (call,) = recording_system.mute_calls()
     assert (call["extension"], call["mute"]) == ("8856", "0")
     assert slack.requests == []  # the deployment's Slack is never contacted
-    audit = subprocess.run(
-        [sys.executable, "-m", "bot", "audit", "--format", "csv", "--user", "U0OPS"],
+    audit = run_bot(
+        ["audit", "--format", "csv", "--user", "U0OPS"],
         env={"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "prod.db")},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=tmp_path,
+    )
     assert "command.resume" in audit.stdout and "command.settings" in audit.stdout
 
 
 def test_console_without_a_user_says_what_to_pass(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "console"],
-        env={"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "x.db")},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = run_bot(
+        ["console"], env={"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "x.db")}, cwd=tmp_path
+    )
     assert result.returncode == 2
     assert "--as" in result.stderr and "--demo" in result.stderr
 

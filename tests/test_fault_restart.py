@@ -7,7 +7,6 @@ the same database and port. Slack and the recording system are simulators in thi
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,8 +29,9 @@ from tests.conftest import (
     LEAD2,
     SIGNING_SECRET,
 )
+from tests.support.cli import run_bot
 from tests.support.pauses import buttons, card_text, wait_until
-from tests.support.processes import BotProcess, procfile_command, procfile_environment
+from tests.support.processes import BotProcess, procfile_environment
 from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
 
 pytestmark = pytest.mark.slow
@@ -58,9 +58,8 @@ def server(tmp_path: Path, environment: dict[str, str]) -> Iterator[BotProcess]:
 
 
 def _cli(environment: dict[str, str], cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        procfile_command()[:3] + list(args), env=environment, cwd=cwd, capture_output=True, text=True, timeout=60
-    )
+    # In this process (tests/support/cli.py): the server's restart is what is tested here, not the command line.
+    done = run_bot(args, env=environment, cwd=cwd)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

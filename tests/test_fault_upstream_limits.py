@@ -10,14 +10,12 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
 import pytest
 
-from bot.app import RecordingBot
 from bot.clients.errors import UpstreamUnreachable
 from bot.clients.limits import AnswerLimits
 from bot.clients.recording_system import RecordingSystemClient
@@ -31,10 +29,9 @@ from bot.sandbox.simulators.webex import (
     DEFAULT_REFRESH_TOKEN,
     SimulatedWebex,
 )
-from tests.conftest import AGENT, RECORDER_API_KEY, RECORDER_PASSWORD, RECORDER_USER, SIGNING_SECRET, ServedBot
+from tests.conftest import AGENT, RECORDER_API_KEY, RECORDER_PASSWORD, RECORDER_USER, Running
 from tests.support.pauses import audit_rows, wait_until
 from tests.support.processes import acked_in_time
-from tests.support.slack_requests import TEAM, SlackSender
 
 FIFTY_MB = 50 * 1024 * 1024
 CHUNK = b"<" + b"x" * (64 * 1024 - 1)
@@ -110,35 +107,10 @@ def webex() -> Iterator[OddWebex]:
         yield simulated
 
 
-@dataclass
-class Running:
-    served: ServedBot
-    sender: SlackSender
-
-    @property
-    def bot(self) -> RecordingBot:
-        assert self.served.bot is not None
-        return self.served.bot
-
-
 @pytest.fixture
-def start_bot(make_config: Callable[..., Any], slack: SimulatedSlack) -> Iterator[Callable[..., Running]]:
-    started: list[Running] = []
-
-    def start(**overrides: Any) -> Running:
-        served = ServedBot(make_config(**overrides)).start()
-        sender = SlackSender(
-            base_url=served.url, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url
-        )
-        running = Running(served, sender)
-        started.append(running)
-        running.bot.services.authorizer.set_role(TEAM, AGENT, Role.REQUESTER, source="test")
-        return running
-
-    yield start
-    for running in started:
-        running.sender.close()
-        running.served.stop()
+def start_bot_roles() -> Sequence[tuple[str, Role]]:
+    """Only the agent, who asks: no approver is told of anything here."""
+    return ((AGENT, Role.REQUESTER),)
 
 
 def _gzip_bomb() -> bytes:

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import RecordingBot
-from bot.models import RequestState, Role
+from bot.models import RequestState
 from bot.sandbox.simulators.base import RecordedRequest, Reply
 from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
@@ -24,16 +23,14 @@ from bot.sandbox.simulators.webex import SimulatedWebex
 from tests.conftest import (
     AGENT,
     LEAD,
-    LEAD2,
     RECORDER_API_KEY,
     RECORDER_PASSWORD,
     RECORDER_USER,
-    SIGNING_SECRET,
-    ServedBot,
+    Running,
 )
 from tests.support.pauses import buttons, card_text, cards, wait_for_state, wait_until
 from tests.support.processes import acked_in_time, free_port
-from tests.support.slack_requests import TEAM, SlackSender
+from tests.support.slack_requests import TEAM
 
 CALL_8856 = DEMO_CALLS[0][0]
 HTML_ERROR_PAGE = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
@@ -72,39 +69,6 @@ def recording_system() -> Iterator[ScriptedMediaRepository]:
     """Overrides conftest's recording_system (make_config points the bot at it) with the scriptable one."""
     with _media_repository() as simulated:
         yield simulated
-
-
-@dataclass
-class Running:
-    served: ServedBot
-    sender: SlackSender
-
-    @property
-    def bot(self) -> RecordingBot:
-        assert self.served.bot is not None
-        return self.served.bot
-
-
-@pytest.fixture
-def start_bot(make_config: Callable[..., Any], slack: SimulatedSlack) -> Iterator[Callable[..., Running]]:
-    """Start the real app over loopback HTTP with setting overrides, with a lead, a second lead and an agent."""
-    started: list[Running] = []
-
-    def start(**overrides: Any) -> Running:
-        served = ServedBot(make_config(**overrides)).start()
-        sender = SlackSender(
-            base_url=served.url, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url
-        )
-        running = Running(served, sender)
-        started.append(running)
-        for user, role in ((LEAD, Role.APPROVER), (LEAD2, Role.APPROVER), (AGENT, Role.REQUESTER)):
-            running.bot.services.authorizer.set_role(TEAM, user, role, source="test")
-        return running
-
-    yield start
-    for running in started:
-        running.sender.close()
-        running.served.stop()
 
 
 def _ask(running: Running, slack: SimulatedSlack, extension: str) -> int:
@@ -366,9 +330,10 @@ def test_slack_fault_posting_the_card_is_told_via_response_url_and_nothing_is_le
 def test_slack_not_answering_the_card_post_in_time_is_told_and_nothing_is_left_pending(
     start_bot: Callable[..., Running], slack: SimulatedSlack
 ) -> None:
-    running = start_bot()
-    # The bot's Slack client waits 10 s; the simulator holds its answer a little longer than that.
-    slack.fail_next("chat.postMessage", Reply(body='{"ok": true, "ts": "1.000001"}', delay_seconds=10.5))
+    # The bot waits 1 s for Slack here instead of its usual 10 s.
+    running = start_bot(slack_timeout_seconds=1)
+    # The simulator holds its answer a little longer than the bot's Slack client waits.
+    slack.fail_next("chat.postMessage", Reply(body='{"ok": true, "ts": "1.000001"}', delay_seconds=1.5))
     acked_in_time(lambda: running.sender.command("pause 8856 5m card number", user=AGENT))
     (told,) = slack.wait_for_call("response_url", containing="could not be reached", timeout=15)
     assert "approval card" in told.rendered and "ask again" in told.rendered

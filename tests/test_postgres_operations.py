@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
 from bot.store.postgres import PostgresDatabase
 from tests.conftest import ADMIN, AGENT, BOT_TOKEN, LEAD, SIGNING_SECRET, ServedBot
+from tests.support.cli import run_bot
 from tests.support.pauses import buttons, cards, wait_for_state, wait_until
 from tests.support.processes import free_port
 from tests.support.slack_requests import TEAM, SlackSender
@@ -37,10 +37,9 @@ def _env(slack: SimulatedSlack, webex: SimulatedWebex, **database: str) -> dict[
     }
 
 
-def _cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
-    )
+def _cli(env: dict[str, str], cwd: Path, *args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """`recording-bot ARGS`: in this process unless `process` is set (see tests/support/cli.py)."""
+    return run_bot(args, env=env, cwd=cwd, process=process)
 
 
 def _line(output: str, name: str) -> str:
@@ -122,7 +121,7 @@ def test_serve_with_an_unreachable_database_exits_with_one_line(
     slack: SimulatedSlack, webex: SimulatedWebex, tmp_path: Path
 ) -> None:
     url = "postgresql://postgres:Leak-Me-Not-77@127.0.0.1:1/bot"
-    result = _cli(_env(slack, webex, DATABASE_URL=url, PORT=str(free_port())), tmp_path, "serve")
+    result = _cli(_env(slack, webex, DATABASE_URL=url, PORT=str(free_port())), tmp_path, "serve", process=True)
     assert result.returncode != 0
     assert "cannot reach PostgreSQL at postgres@127.0.0.1:1/bot" in result.stderr
     assert "Leak-Me-Not-77" not in result.stdout + result.stderr
@@ -186,7 +185,8 @@ def test_migrate_db_copies_a_working_sqlite_database_and_the_bot_carries_on_in_p
 
     target = postgres_server.create_database()
     env = {"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(sqlite_path)}
-    result = _cli(env, tmp_path, "migrate-db", "--to", target)
+    # The real command, as its own process; the commands after it run in this one.
+    result = _cli(env, tmp_path, "migrate-db", "--to", target, process=True)
     assert result.returncode == 0, result.stdout + result.stderr
     for table in ("allow_list", "pause_requests", "audit"):
         assert any(line.strip().startswith(f"✓ {table}") for line in result.stdout.splitlines()), table

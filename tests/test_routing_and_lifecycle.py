@@ -14,6 +14,7 @@ from bot.models import RequestKind, RequestState, Role
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
 from tests.conftest import ADMIN, AGENT, LEAD, ServedBot
+from tests.support.cli import run_bot
 from tests.support.pauses import audit_rows, buttons, card_text, wait_for_state, wait_until
 from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
 
@@ -568,13 +569,13 @@ def test_the_audit_command_line_filters_by_group_and_lists_break_glass_pauses_al
 ) -> None:
     import json
     import os
-    import subprocess
-    import sys
 
     _ask(sender, floor, "pause 8856 5m card", SALES_AGENT)
     _ask(sender, floor, "pause 8857 5m card", AGENT)
     sender.command("breakglass 8860 5m emergency", user=LEAD)
     wait_until(lambda: audit_rows(floor, "breakglass"))
+    # Each command's own row is written once its work is done, which may be after the next command's.
+    wait_until(lambda: len(audit_rows(floor, "command.pause")) == 2, what="both pause commands' audit rows")
     env = {"PATH": os.environ.get("PATH", "")}
     if served.config.database_url is not None:
         env["DATABASE_URL"] = served.config.database_url.get_secret_value()
@@ -582,10 +583,8 @@ def test_the_audit_command_line_filters_by_group_and_lists_break_glass_pauses_al
         env["DATABASE_PATH"] = str(served.config.database_path)
 
     def rows(*args: str) -> list[dict[str, Any]]:
-        done = subprocess.run(
-            [sys.executable, "-m", "bot", "audit", "--format", "json", *args],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        # `recording-bot audit` run in this process (tests/support/cli.py).
+        done = run_bot(["audit", "--format", "json", *args], env=env, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         result: list[dict[str, Any]] = json.loads(done.stdout)
         return result

@@ -33,6 +33,7 @@ from tests.conftest import (
     RECORDER_USER,
     SIGNING_SECRET,
 )
+from tests.support.cli import run_bot
 from tests.support.pauses import buttons, wait_until
 from tests.support.processes import BotProcess, free_port, procfile_command
 from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
@@ -88,11 +89,9 @@ def pair(
     tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, postgres_server: PostgresServer
 ) -> Iterator[Pair]:
     env = _environment(slack, recording_system, DATABASE_URL=postgres_server.create_database())
+    # The operator's `recording-bot users add`, run in this process (the instances are what is tested here).
     for user, role in ((LEAD, "approver"), (LEAD2, "approver"), (AGENT, "requester")):
-        done = subprocess.run(
-            [*procfile_command()[:3], "users", "--team", TEAM, "add", user, role],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        done = run_bot(["users", "--team", TEAM, "add", user, role], env=env, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
     pair = Pair(env, tmp_path, slack)
     for process in pair.processes:

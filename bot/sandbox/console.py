@@ -518,9 +518,12 @@ def run_console(
     as_user: str | None,
     team_id: str | None,
     script: list[str] | None = None,
-    stdin: TextIO = sys.stdin,
-    stdout: TextIO = sys.stdout,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
 ) -> int:
+    # The streams of the moment of the call (sys.stdin and sys.stdout by default), not of this module's import.
+    stdin = sys.stdin if stdin is None else stdin
+    stdout = sys.stdout if stdout is None else stdout
     if demo:
         context = demo_sandbox()
     else:

@@ -67,8 +67,20 @@ class PostgresServer:
             "initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256",
             f"--pwfile={password_file}", "--encoding=UTF8", "--no-sync",
         )  # fmt: skip
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.sockets} -F -c max_connections=300"
-        self._pg("pg_ctl", "-D", str(self.data), "-w", "-t", "30", "-l", str(self.root / "log"), "-o", options, "start")
+        for attempt in range(3):
+            # The port was free when chosen; initdb takes seconds, in which another program may have taken it.
+            if attempt:
+                self.port = _free_port()
+            options = f"-h 127.0.0.1 -p {self.port} -k {self.sockets} -F -c max_connections=300"
+            try:
+                self._pg(
+                    "pg_ctl", "-D", str(self.data), "-w", "-t", "30", "-l", str(self.root / "log"), "-o", options,
+                    "start",
+                )  # fmt: skip
+                return self
+            except RuntimeError as error:
+                if attempt == 2 or "Address already in use" not in str(error):
+                    raise
         return self
 
     def stop(self) -> None:

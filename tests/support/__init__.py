@@ -1,1 +1,2 @@
-"""Test support: simulated Slack sockets, signed Slack requests, bot processes and pause helpers."""
+"""Test support shared by every test module: simulated Slack sockets, signed Slack requests, bot processes
+and pause helpers."""
