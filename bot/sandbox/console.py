@@ -17,7 +17,7 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -34,6 +34,7 @@ from bot.action_ids import (
 )
 from bot.app import RecordingBot, create_app
 from bot.blocks.text import escape
+from bot.clock import Clock, utc_now
 from bot.commands.parser import read_user_id
 from bot.commands.types import USAGE
 from bot.config import Config, config_from
@@ -51,6 +52,7 @@ from bot.sandbox.simulators.recording_system import (
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
 from bot.sandbox.simulators.slack_sender import SlackSender
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedLine, SimulatedWebex, virtual_line_id
+from bot.services.scheduler import MAX_SLEEP_SECONDS
 from bot.serving.local import LocalServer
 from bot.serving.wsgi import wsgi_app_for
 from bot.words import closest_word
@@ -98,16 +100,16 @@ recording-bot console (demo): a throw-away database, and simulated Slack, record
 on 127.0.0.1. The bot itself is the real one; no environment variable is read.
 You are {DEMO_ADMIN} (admin). {DEMO_LEAD} is an approver (team lead) and {DEMO_AGENT} a requester,
 both in the approver group {DEMO_GROUP}, whose cards go to {CHANNEL_NAMES[DEMO_GROUP_CHANNEL]}.
-Try, line by line:
+Try, line by line (a `#` after a space starts a comment, as in a shell):
   as {DEMO_AGENT}
   /recording pause 8856 20s customer is reading out a card number
-  as {DEMO_LEAD}                (the card went to {CHANNEL_NAMES[DEMO_GROUP_CHANNEL]}, and a DM to you)
+  as {DEMO_LEAD}                # the card went to {CHANNEL_NAMES[DEMO_GROUP_CHANNEL]}, and a DM to you
   approve 1
   /recording requests
-  wait 21                      (the pause ends; the bot resumes the recording by itself)
+  wait 21                      # the pause ends; the bot resumes the recording by itself
   /recording settings 1000
-  /recording pause             (the pause form: answer its questions line by line)
-  home                         (your Home tab)
+  /recording pause             # the pause form: answer its questions line by line
+  home                         # your Home tab
 `me` means one's own extension: {DEMO_AGENT}'s is found through Slack and Webex ({DEMO_AGENT_EXTENSION}).
 """
 
@@ -165,6 +167,7 @@ Console commands:
   show LINE_ID                 press a settings answer's Show button
   as U123                      act as another Slack user from now on (`as @U123` works too)
   whoami                       show the current user
+  # …                          a comment (a `#` after a space, then a space or the line's end), ignored
   wait [seconds]               show what the bot does meanwhile (default 5 s; timed resumes, expiries)
   help                         this list
   quit                         leave
@@ -205,11 +208,11 @@ class ConsoleInput:
         self._script = list(script or [])
 
     def read(self, prompt: str) -> str | None:
-        """The next line (without its newline), or None at the end of the input."""
+        """The next line (without its newline and its comment), or None at the end of the input."""
         if self._script:
             line = self._script.pop(0)
             self._out.write(f"{prompt}{line}\n")
-            return line
+            return without_comment(line)
         if self._interactive:
             self._out.write(prompt)
             self._out.flush()
@@ -219,12 +222,27 @@ class ConsoleInput:
         if not self._interactive:
             # Piped input is not shown by a terminal: echo it, so the output reads as a transcript.
             self._out.write(f"{prompt}{line.rstrip(chr(10))}\n")
-        return line.rstrip("\n")
+        return without_comment(line.rstrip("\n"))
+
+
+# A comment as in a shell: `#` after whitespace (or first on the line), then whitespace or the line's end.
+# `#sales-approvals` (a channel) and `approve #1` (a request) are words, not comments.
+_COMMENT = re.compile(r"(?:^|\s)#(?=\s|$)")
+
+
+def without_comment(line: str) -> str:
+    """The line without its `# comment`; the README's demo lines carry one."""
+    match = _COMMENT.search(line)
+    return line[: match.start()].rstrip() if match else line
 
 
 class Console:
-    def __init__(self, sandbox: Sandbox, *, user: str, out: TextIO) -> None:
+    def __init__(
+        self, sandbox: Sandbox, *, user: str, out: TextIO, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._sandbox = sandbox
+        # How `wait` lets time pass (the tests move a clock instead).
+        self._sleep = sleep
         self.user = user
         self._out = out
         self._seen = 0
@@ -249,6 +267,7 @@ class Console:
 
     def execute(self, line: str) -> bool:
         """Run one console line; False means quit."""
+        line = without_comment(line).strip()
         if not line or line.startswith("#"):
             return True
         words = line.split()
@@ -301,7 +320,7 @@ class Console:
         seconds = min(max(float(args[0]) if args else _DEFAULT_WAIT_SECONDS, 0.0), _MAX_WAIT_SECONDS)
         # Say so first: a silent pause of half a minute looks like a console that hangs.
         self._say(f"(waiting {seconds:g} s; what the bot does meanwhile shows here)")
-        time.sleep(seconds)
+        self._sleep(seconds)
         self._flush()
         self._say("(done waiting)")
 
@@ -433,8 +452,9 @@ def _is_number(text: str) -> bool:
 
 
 @contextlib.contextmanager
-def demo_sandbox() -> Iterator[Sandbox]:
-    """Simulated Slack, recording system and Webex, and the real bot on a throw-away database."""
+def demo_sandbox(*, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLEEP_SECONDS) -> Iterator[Sandbox]:
+    """Simulated Slack, recording system and Webex, and the real bot on a throw-away database (on the
+    clock given: the tests move one, so that `wait 21` takes no 21 seconds)."""
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recording-bot-demo-")))
         slack = stack.enter_context(SimulatedSlack(team_id=DEMO_TEAM, bot_token="xoxb-console-demo"))  # noqa: S106
@@ -466,7 +486,7 @@ def demo_sandbox() -> Iterator[Sandbox]:
         # `me` in the demo: the agent's e-mail in Slack leads to their Webex extension.
         slack.emails[DEMO_AGENT] = DEMO_AGENT_EMAIL
         webex.add_person(DEMO_AGENT_EMAIL, extension=DEMO_AGENT_EXTENSION, display_name="Demo Agent")
-        sandbox = stack.enter_context(_served(config, slack))
+        sandbox = stack.enter_context(_served(config, slack, clock=clock, scheduler_max_sleep=scheduler_max_sleep))
         authorizer = sandbox.bot.services.authorizer
         authorizer.set_role(DEMO_TEAM, DEMO_LEAD, Role.APPROVER, source="console demo", group=DEMO_GROUP)
         authorizer.set_role(DEMO_TEAM, DEMO_AGENT, Role.REQUESTER, source="console demo", group=DEMO_GROUP)
@@ -492,8 +512,10 @@ def configured_sandbox(config: Config, *, team_id: str) -> Iterator[Sandbox]:
 
 
 @contextlib.contextmanager
-def _served(config: Config, slack: SimulatedSlack) -> Iterator[Sandbox]:
-    bot = create_app(config).start()
+def _served(
+    config: Config, slack: SimulatedSlack, *, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLEEP_SECONDS
+) -> Iterator[Sandbox]:
+    bot = create_app(config, clock=clock, scheduler_max_sleep=scheduler_max_sleep).start()
     server = LocalServer(wsgi_app_for(bot)).start()
     assert config.slack_signing_secret is not None
     sender = SlackSender(

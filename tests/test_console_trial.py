@@ -1,0 +1,126 @@
+"""The console as a newcomer meets it: the README's demo as printed, mentions as people type them."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox.console import DEMO_ADMIN, Console, ConsoleInput, Sandbox, demo_sandbox, without_comment
+from tests.conftest import TestClock as DemoClock
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+# What each line of the README's demo must answer; a line the README adds must be listed here too.
+DEMO_EXPECTED = {
+    "as U0DEMOAGENT": ["now acting as U0DEMOAGENT"],
+    "/recording pause 8856 20s customer is reading out a card number": [
+        "Pause request #1 — recording on extension `8856`",
+        "is waiting for an approver in #approvals-floor-a",
+    ],
+    "as U0DEMOLEAD": ["now acting as U0DEMOLEAD"],
+    "approve 1": ["Approved by @U0DEMOLEAD", "Recording paused until"],
+    "/recording requests": ["Active pauses (1)", "#1 extension `8856`"],
+    "wait 21": ["resumed automatically at", "(done waiting)"],
+    "/recording settings 1000": ["Call recording — Main Reception (ext. 1000"],
+    "/recording pause": ["[form: Pause a recording]", "Call to pause: "],
+    "8856": ["For how long"],
+    "5 minutes": ["Which side of the call"],
+    "both sides": ["Reason: "],
+    "card number read out": ["(form sent)", "Pause request #2 — recording on extension `8856`"],
+    "home": ["[your Home tab]", "You are @U0DEMOLEAD, approver in the floor-a group", "#2 extension `8856`"],
+}
+# What a refused or misread line says: none of the demo's lines may say it.
+FAILURES = (
+    "needs one Slack user ID",
+    "is not an extension",
+    "is not a console command",
+    "You can't",
+    "is not one of the choices",
+    "⚠",
+    "nothing was sent",
+    "the bot answered HTTP",
+)
+
+
+def readme_demo_block() -> list[str]:
+    """The README's fenced demo block, line by line, exactly as printed."""
+    text = README.read_text(encoding="utf-8")
+    match = re.search(r"Walk through it.*?\n```text\n(.*?)\n```\n", text, re.S)
+    assert match, "the README's demo block"
+    return match.group(1).splitlines()
+
+
+class _Waited:
+    """`wait N` on the demo's test clock: the clock moves N seconds, then the bot's answer to that is awaited."""
+
+    def __init__(self, clock: DemoClock, sandbox: Sandbox) -> None:
+        self._clock = clock
+        self._sandbox = sandbox
+
+    def __call__(self, seconds: float) -> None:
+        before = len(self._sandbox.slack.calls())
+        self._clock.advance(seconds=seconds)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if any("resumed automatically" in str(c.payload) for c in self._sandbox.slack.calls()[before:]):
+                break
+            time.sleep(0.02)
+        time.sleep(0.3)  # the card's update and the DM follow the resume: let both arrive
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[tuple[Sandbox, DemoClock]]:
+    clock = DemoClock()
+    with demo_sandbox(clock=clock, scheduler_max_sleep=0.02) as sandbox:
+        yield sandbox, clock
+
+
+def _run(sandbox: Sandbox, clock: DemoClock, lines: list[str], *, user: str = DEMO_ADMIN) -> str:
+    out = io.StringIO()
+    console = Console(sandbox, user=user, out=out, sleep=_Waited(clock, sandbox))
+    console.run(ConsoleInput(io.StringIO("\n".join(lines) + "\n"), out, interactive=False))
+    return out.getvalue()
+
+
+def test_the_readmes_demo_block_runs_as_printed_line_by_line(demo: tuple[Sandbox, DemoClock]) -> None:
+    sandbox, clock = demo
+    lines = readme_demo_block()
+    assert any(without_comment(line) != line for line in lines)  # the block carries comments
+    out = _run(sandbox, clock, lines)
+    assert [without_comment(line).strip() for line in lines] == list(DEMO_EXPECTED)
+    for failure in FAILURES:
+        assert failure not in out, out
+    # Each line's answer comes after its echo in the transcript (the bot's replies, printed as they come,
+    # may follow the next line's echo on a busy machine).
+    position = 0
+    for line in lines:
+        echo = out.find(line, position)
+        assert echo >= 0, f"not echoed: {line!r}\n{out}"
+        for expected in DEMO_EXPECTED[without_comment(line).strip()]:
+            assert expected in out[echo:], f"{line!r} was not answered with {expected!r}:\n{out[echo:]}"
+        position = echo + len(line)
+    # As the README says: the pause was approved, and the bot resumed the recording by itself.
+    request = sandbox.bot.services.pauses.get(1)
+    assert request is not None and request.state.value == "resumed", request
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        ("as U0DEMOLEAD   # the card went to #approvals-floor-a", "as U0DEMOLEAD"),
+        ("home\t# your Home tab", "home"),
+        ("/recording pause             #", "/recording pause"),
+        ("# a whole line", ""),
+        ("/recording group sales channel #sales-approvals", "/recording group sales channel #sales-approvals"),
+        ("approve #1", "approve #1"),
+        ("pause 8856 5m card#1 read out", "pause 8856 5m card#1 read out"),
+        ("pause 8856 5m card #1 read # out", "pause 8856 5m card #1 read"),
+    ],
+)
+def test_a_comment_is_a_hash_between_spaces_or_at_the_end(line: str, kept: str) -> None:
+    assert without_comment(line) == kept
