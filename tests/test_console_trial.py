@@ -10,7 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.console import DEMO_ADMIN, Console, ConsoleInput, Sandbox, demo_sandbox, without_comment
+from bot.commands.types import USAGE
+from bot.models import Role
+from bot.sandbox.console import (
+    DEMO_ADMIN,
+    DEMO_TEAM,
+    Console,
+    ConsoleInput,
+    Sandbox,
+    TypedMentions,
+    demo_sandbox,
+    without_comment,
+)
 from tests.conftest import TestClock as DemoClock
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -73,7 +84,7 @@ class _Waited:
         time.sleep(0.3)  # the card's update and the DM follow the resume: let both arrive
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def demo() -> Iterator[tuple[Sandbox, DemoClock]]:
     clock = DemoClock()
     with demo_sandbox(clock=clock, scheduler_max_sleep=0.02) as sandbox:
@@ -124,3 +135,87 @@ def test_the_readmes_demo_block_runs_as_printed_line_by_line(demo: tuple[Sandbox
 )
 def test_a_comment_is_a_hash_between_spaces_or_at_the_end(line: str, kept: str) -> None:
     assert without_comment(line) == kept
+
+
+# -- mentions as people type them ---------------------------------------------------------------------
+
+# What each `/recording help` example that names a person or a channel answers in the demo, in this order.
+HELP_MENTIONS_EXPECTED = {
+    "group": "Approvals channel: #sales-approvals",
+    "allow": "@U0PAT is now allowed as approver, in the sales group",
+    "revoke": "@U0PAT is no longer on the allow-list (was approver)",
+}
+REFUSED_MENTIONS = ("is not a Slack user", "is not a channel", "⚠")
+
+
+def _readme_mention_examples() -> list[str]:
+    """The README's own examples that name someone or a channel (not the usage lines' `@user`)."""
+    text = README.read_text(encoding="utf-8")
+    found = re.findall(r"`(/recording [^`]*(?<!\S)[@#][a-z][^`]*)`", text)
+    return [example for example in found if "<" not in example and "@user" not in example]
+
+
+def test_a_typed_user_id_mention_reaches_the_bot_as_slack_escapes_it(demo: tuple[Sandbox, DemoClock]) -> None:
+    sandbox, clock = demo
+    out = _run(sandbox, clock, ["/recording allow @U0NEWBIE requester floor-a", "allow @u0other approver -"])
+    assert "@U0NEWBIE is now allowed as requester, in the floor-a group" in out
+    assert "@U0OTHER is now allowed as approver" in out
+    assert not any(refused in out for refused in REFUSED_MENTIONS), out
+    authorizer = sandbox.bot.services.authorizer
+    assert authorizer.role_of_user(DEMO_TEAM, "U0NEWBIE") is Role.REQUESTER
+    assert authorizer.group_of_user(DEMO_TEAM, "U0NEWBIE") == "floor-a"
+
+
+def test_the_help_texts_mention_examples_work_as_printed(demo: tuple[Sandbox, DemoClock]) -> None:
+    sandbox, clock = demo
+    examples = {name: example for name, (_usage, example) in USAGE.items() if re.search(r"(?<!\S)[@#][a-z]", example)}
+    assert set(examples) == set(HELP_MENTIONS_EXPECTED)
+    out = _run(sandbox, clock, [examples[name] for name in HELP_MENTIONS_EXPECTED])
+    assert not any(refused in out for refused in REFUSED_MENTIONS), out
+    position = 0
+    for name, expected in HELP_MENTIONS_EXPECTED.items():
+        echo = out.find(examples[name], position)
+        assert echo >= 0 and expected in out[echo:], f"{examples[name]!r}:\n{out[echo:]}"
+        position = echo
+    # What Slack would have sent: the channel as a channel ID the bot keeps, the person as a user ID.
+    group = sandbox.bot.services.authorizer.group(DEMO_TEAM, "sales")
+    assert group is not None and group.channel_id == "C0SALESAPPROVALS", group
+    assert "(#sales-approvals is a new channel of the demo's Slack, C0SALESAPPROVALS)" in out
+    assert "(@pat is a new user of the demo's Slack, U0PAT" in out
+
+
+def test_the_readmes_mention_examples_work_as_printed(demo: tuple[Sandbox, DemoClock]) -> None:
+    sandbox, clock = demo
+    examples = _readme_mention_examples()
+    assert examples == ["/recording allow @pat requester sales", "/recording group sales channel #sales-approvals"]
+    out = _run(sandbox, clock, examples)
+    assert not any(refused in out for refused in REFUSED_MENTIONS), out
+    assert "@U0PAT is now allowed as requester, in the sales group" in out
+    assert "Approvals channel: #sales-approvals" in out
+    authorizer = sandbox.bot.services.authorizer
+    assert authorizer.role_of_user(DEMO_TEAM, "U0PAT") is Role.REQUESTER
+
+
+def test_a_known_channel_name_and_text_that_only_looks_like_one(demo: tuple[Sandbox, DemoClock]) -> None:
+    sandbox, clock = demo
+    out = _run(sandbox, clock, ["group floor-a channel #approvals-floor-a", "pause 8856 1m card #4 read, ask #console"])
+    assert "Approvals channel: #approvals-floor-a" in out
+    assert "new channel" not in out  # the demo's own channel, by its name
+    assert "card #4 read, ask #console" in out  # `#4` is text; #console is the console's channel
+    request = sandbox.bot.services.pauses.get(1)
+    assert request is not None and request.reason == "card #4 read, ask #console", request.reason
+
+
+def test_outside_the_demo_names_are_sent_as_typed_and_the_console_says_why() -> None:
+    mentions = TypedMentions(invent=False)
+    text, notes = mentions.as_slack_sends("allow @pat approver sales")
+    assert text == "allow @pat approver sales"
+    assert notes == [
+        "(`@pat` is sent as typed: this console knows no Slack names; type the member ID, e.g. `@U012ABCDEF`)"
+    ]
+    text, notes = mentions.as_slack_sends("group sales channel #sales-approvals")
+    assert text == "group sales channel #sales-approvals" and "type the channel's ID" in notes[0]
+    assert mentions.as_slack_sends("allow @U0NEW, requester; group s channel #C0123ABC") == (
+        "allow <@U0NEW>, requester; group s channel <#C0123ABC>",
+        [],
+    )

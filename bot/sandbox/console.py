@@ -171,6 +171,8 @@ Console commands:
   wait [seconds]               show what the bot does meanwhile (default 5 s; timed resumes, expiries)
   help                         this list
   quit                         leave
+Type people and channels as in Slack: `@U0NEWBIE`, `@pat`, `#sales-approvals` (the demo's Slack makes up
+a person or a channel for a name it has not met; elsewhere, type Slack's IDs: `@U012ABCDEF`, `#C0123ABCDEF`).
 """
 
 _BUTTONS = {
@@ -196,6 +198,9 @@ class Sandbox:
     team_id: str
     # What the console prints first (the demo's banner lists the calls and lines it simulates).
     intro: str = ""
+    # Whether `@name` and `#name` typed for someone or somewhere Slack does not know yet may be made up
+    # (the demo's workspace is the console's own; a configured deployment's is the real one's).
+    invents_names: bool = False
 
 
 class ConsoleInput:
@@ -252,6 +257,7 @@ class Console:
         self._print_lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="console-output", daemon=True)
+        self._mentions = TypedMentions(invent=sandbox.invents_names)
 
     def run(self, lines: ConsoleInput) -> int:
         self._input = lines
@@ -299,6 +305,9 @@ class Console:
             self._say(f"`{head}` is not a console command; did you mean `{guess}`? (`help` lists them)")
         else:
             text = line[len("/recording") :].strip() if head == "/recording" else line
+            text, notes = self._mentions.as_slack_sends(text)
+            for note in notes:
+                self._say(note)
             response = self._sandbox.sender.command(_as_slack_sends(text), user=self.user)
             if response.status_code != 200:
                 self._say(f"(the bot answered HTTP {response.status_code})")
@@ -493,6 +502,7 @@ def demo_sandbox(*, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLE
         admin = Invocation(user=SlackUser(team_id=DEMO_TEAM, user_id=DEMO_ADMIN), channel_id=CHANNEL, request_id="demo")
         authorizer.configure_group(admin, DEMO_GROUP, channel_id=DEMO_GROUP_CHANNEL)
         sandbox.intro = demo_intro(recording_system, webex)
+        sandbox.invents_names = True
         yield sandbox
 
 
@@ -567,6 +577,86 @@ def split_script(text: str) -> list[str]:
     lexer.whitespace = ";"
     lexer.whitespace_split = True
     return [part.strip() for part in lexer if part.strip()]
+
+
+# A mention as a person types it: `@…` or `#…` at the start of a word. A pasted `<@U…>` is Slack's already.
+_TYPED_MENTION = re.compile(r"(?<!\S)([@#])([^\s<>@#]+)")
+_TRAILING_PUNCTUATION = ",.;:!?)"
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,30}")
+# Slack's channel names: lower case letters, digits, `-` and `_`; one letter at least (`#12` is a request).
+_CHANNEL_NAME = re.compile(r"(?=[a-z0-9_-]*[a-z])[a-z0-9][a-z0-9_-]{0,79}")
+
+
+class TypedMentions:
+    """`@U0NEWBIE`, `@pat` and `#sales-approvals` as a person types them, turned into what Slack sends
+    for them (the app's manifest sets should_escape): `<@U0NEWBIE>`, `<@U…|pat>`, `<#C…|sales-approvals>`.
+    Slack knows its workspace's names; the console knows its own channels (CHANNEL_NAMES) and, in the
+    demo, makes up a user or a channel for a name it has not met (a group's `channel #name`)."""
+
+    def __init__(self, *, invent: bool) -> None:
+        self._invent = invent
+        self._users: dict[str, str] = {}  # name → the user ID made up for it
+        self._channels = {shown.lstrip("#"): channel for channel, shown in CHANNEL_NAMES.items()}
+
+    def as_slack_sends(self, text: str) -> tuple[str, list[str]]:
+        """The text with its typed mentions as Slack escapes them, and a note for each name made up or
+        left as typed."""
+        notes: list[str] = []
+
+        def replaced(match: re.Match[str]) -> str:
+            sigil, word = match.group(1), match.group(2)
+            name = word.rstrip(_TRAILING_PUNCTUATION)
+            tail = word[len(name) :]
+            before = text[: match.start()].split()
+            after_channel = bool(before) and before[-1].lower() == "channel"
+            token = self._user(name, notes) if sigil == "@" else self._channel(name, notes, wanted=after_channel)
+            return (token + tail) if token else match.group(0)
+
+        return _TYPED_MENTION.sub(replaced, text), notes
+
+    def _user(self, name: str, notes: list[str]) -> str | None:
+        # An ID as typed (`@U0NEWBIE`, or `@u0newbie`: IDs have digits, names seldom do).
+        if _USER_ID.fullmatch(name.upper()) and (name.isupper() or any(c.isdigit() for c in name)):
+            return f"<@{name.upper()}>"
+        if not name or name.lower() in ("here", "channel", "everyone"):
+            return None
+        known = self._users.get(name.lower())
+        if known is None and self._invent:
+            known = _made_up_id("U0", name, taken=set(self._users.values()))
+            self._users[name.lower()] = known
+            notes.append(f"(@{name} is a new user of the demo's Slack, {known}: `as {known}` acts as them)")
+        if known is None:
+            notes.append(f"(`@{name}` is sent as typed: this console knows no Slack names; type the member ID, "
+                         "e.g. `@U012ABCDEF`)")  # fmt: skip
+            return None
+        return f"<@{known}|{name}>"
+
+    def _channel(self, name: str, notes: list[str], *, wanted: bool) -> str | None:
+        if _CHANNEL_ID.fullmatch(name):
+            return f"<#{name}>"
+        known = self._channels.get(name.lower())
+        # Only where a channel is meant: `card #4` in a reason is text.
+        if known is None and wanted and _CHANNEL_NAME.fullmatch(name.lower()):
+            if not self._invent:
+                notes.append(f"(`#{name}` is sent as typed: this console knows no Slack channel names; type the "
+                             "channel's ID, e.g. `#C0123ABCDEF`)")  # fmt: skip
+                return None
+            known = _made_up_id("C0", name, taken=set(console_render.CHANNEL_NAMES) | set(self._channels.values()))
+            self._channels[name.lower()] = known
+            console_render.CHANNEL_NAMES[known] = f"#{name.lower()}"  # how the console shows it
+            notes.append(f"(#{name.lower()} is a new channel of the demo's Slack, {known})")
+        return f"<#{known}|{name.lower()}>" if known else None
+
+
+def _made_up_id(prefix: str, name: str, *, taken: set[str]) -> str:
+    """A Slack-like ID that reads as the name (`pat` → `U0PAT`), unlike every ID already taken."""
+    stem = (prefix + "".join(c for c in name.upper() if c.isalnum()))[:28]
+    made, n = stem, 1
+    while made in taken or len(made) < 3:
+        n += 1
+        made = f"{stem}{n}"
+    return made
 
 
 # What Slack leaves as typed in a command's text: mentions, channel links and special tokens.
