@@ -151,8 +151,8 @@ REFUSED_MENTIONS = ("is not a Slack user", "is not a channel", "⚠")
 def _readme_mention_examples() -> list[str]:
     """The README's own examples that name someone or a channel (not the usage lines' `@user`)."""
     text = README.read_text(encoding="utf-8")
-    found = re.findall(r"`(/recording [^`]*(?<!\S)[@#][a-z][^`]*)`", text)
-    return [example for example in found if "<" not in example and "@user" not in example]
+    found = re.findall(r"`(/recording [^`]*(?<!\S)[@#][A-Za-z][^`]*)`", text)
+    return list(dict.fromkeys(example for example in found if "<" not in example and "@user" not in example))
 
 
 def test_a_typed_user_id_mention_reaches_the_bot_as_slack_escapes_it(demo: tuple[Sandbox, DemoClock]) -> None:
@@ -187,9 +187,14 @@ def test_the_help_texts_mention_examples_work_as_printed(demo: tuple[Sandbox, De
 def test_the_readmes_mention_examples_work_as_printed(demo: tuple[Sandbox, DemoClock]) -> None:
     sandbox, clock = demo
     examples = _readme_mention_examples()
-    assert examples == ["/recording allow @pat requester sales", "/recording group sales channel #sales-approvals"]
+    assert set(examples) == {
+        "/recording allow @U0NEWBIE requester floor-a",
+        "/recording allow @pat requester sales",
+        "/recording group sales channel #sales-approvals",
+    }
     out = _run(sandbox, clock, examples)
     assert not any(refused in out for refused in REFUSED_MENTIONS), out
+    assert "@U0NEWBIE is now allowed as requester, in the floor-a group" in out
     assert "@U0PAT is now allowed as requester, in the sales group" in out
     assert "Approvals channel: #sales-approvals" in out
     authorizer = sandbox.bot.services.authorizer
