@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import select
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,3 +228,61 @@ def test_outside_the_demo_names_are_sent_as_typed_and_the_console_says_why() -> 
         "allow <@U0NEW>, requester; group s channel <#C0123ABC>",
         [],
     )
+
+
+# -- line editing ---------------------------------------------------------------------------------------
+
+
+class _Terminal:
+    """The console on a pseudo-terminal, as a person at a keyboard runs it."""
+
+    def __init__(self) -> None:
+        import pty
+
+        self.master, follower = pty.openpty()
+        env = {"PATH": os.environ.get("PATH", ""), "TERM": "xterm"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "console", "--demo"],
+            stdin=follower, stdout=follower, stderr=follower, env=env, close_fds=True,
+        )  # fmt: skip
+        os.close(follower)
+        self.seen = ""
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def wait_for(self, text: str, *, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while text not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} never came:\n{self.seen}"
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    self.seen += os.read(self.master, 65536).decode(errors="replace")
+                except OSError:  # the console has ended
+                    assert text in self.seen, f"{text!r} never came:\n{self.seen}"
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+        os.close(self.master)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals and readline are POSIX")
+def test_at_a_terminal_the_arrow_keys_recall_and_edit_earlier_lines() -> None:
+    terminal = _Terminal()
+    try:
+        terminal.wait_for("U0DEMOADMIN> ", seconds=60)
+        terminal.type(b"as U0DEMOAGENT\r")
+        terminal.wait_for("U0DEMOAGENT> ")
+        terminal.type(b"whoami\r")
+        terminal.wait_for("you are U0DEMOAGENT")
+        # ↑ ↑ brings back `as U0DEMOAGENT`; five backspaces and `LEAD` make it `as U0DEMOLEAD`.
+        terminal.type(b"\x1b[A\x1b[A" + b"\x7f" * 5 + b"LEAD\r")
+        terminal.wait_for("now acting as U0DEMOLEAD")
+        terminal.type(b"quit\r")
+        assert terminal.process.wait(30) == 0
+    finally:
+        terminal.close()

@@ -211,6 +211,7 @@ class ConsoleInput:
         self._out = out
         self._interactive = interactive
         self._script = list(script or [])
+        self._editing = interactive and _line_editing(stream, out)
 
     def read(self, prompt: str) -> str | None:
         """The next line (without its newline and its comment), or None at the end of the input."""
@@ -218,6 +219,13 @@ class ConsoleInput:
             line = self._script.pop(0)
             self._out.write(f"{prompt}{line}\n")
             return without_comment(line)
+        if self._editing:
+            # input() edits the line with readline: ←/→, ↑/↓ through earlier lines, as in a shell.
+            try:
+                return without_comment(input(prompt))
+            except EOFError:
+                self._out.write("\n")
+                return None
         if self._interactive:
             self._out.write(prompt)
             self._out.flush()
@@ -228,6 +236,18 @@ class ConsoleInput:
             # Piped input is not shown by a terminal: echo it, so the output reads as a transcript.
             self._out.write(f"{prompt}{line.rstrip(chr(10))}\n")
         return without_comment(line.rstrip("\n"))
+
+
+def _line_editing(stream: TextIO, out: TextIO) -> bool:
+    """Whether the lines are typed at a terminal and edited with readline (where the platform has it:
+    not on Windows). Imported only then: importing readline is what gives input() its line editing."""
+    if stream is not sys.stdin or out is not sys.stdout or not stream.isatty():
+        return False
+    try:
+        import readline  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 # A comment as in a shell: `#` after whitespace (or first on the line), then whitespace or the line's end.
