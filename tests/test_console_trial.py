@@ -202,10 +202,10 @@ def test_the_readmes_mention_examples_work_as_printed(demo: tuple[Sandbox, DemoC
     assert "@U0NEWBIE is now allowed as requester, in the floor-a group" in out
     assert "@U0PAT is now allowed as requester, in the sales group" in out
     assert "Approvals channel: #sales-approvals" in out
-    assert "@U0PAT is now allowed as admin" in out
+    assert "@U0PAT is now admin (was requester)" in out
     authorizer = sandbox.bot.services.authorizer
     assert authorizer.role_of_user(DEMO_TEAM, "U0NEWBIE") is Role.REQUESTER
-    assert authorizer.role_of_user(DEMO_TEAM, "U0PAT") is not None
+    assert authorizer.role_of_user(DEMO_TEAM, "U0PAT") is Role.ADMIN
 
 
 def test_a_known_channel_name_and_text_that_only_looks_like_one(demo: tuple[Sandbox, DemoClock]) -> None:
