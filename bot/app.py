@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
@@ -303,7 +304,7 @@ def _bolt(config: Config, identity: Any, bot_token: str, *, slack_timeout_second
     )
     template = WebClient(base_url=config.slack_api_url, timeout=slack_timeout_seconds)
     template.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
-    return App(
+    return _bolt_app(
         # The name Bolt would take from this file's name; given, Bolt skips inspect.stack(), which reads the
         # source of every frame on the stack.
         name="app.py",
@@ -321,6 +322,24 @@ def _bolt(config: Config, identity: Any, bot_token: str, *, slack_timeout_second
         ignoring_self_events_enabled=False,
         url_verification_enabled=True,
     )
+
+
+def _bolt_app(**settings: Any) -> App:
+    """slack_bolt.App, given the bot's client and no token. Bolt reads SLACK_BOT_TOKEN from the environment
+    by itself and, finding a client too, warns at every start that the token will be unused: as meant (the
+    client carries SLACK_API_URL and the retry on 429; `authorize` gives each request its token). That one
+    line is dropped while Bolt is built; every other line of Bolt's is kept."""
+    bolt_logger = logging.getLogger(f"slack_bolt.{App.__name__}")
+    unused = warning_client_prioritized_and_token_skipped()
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.getMessage() != unused
+
+    bolt_logger.addFilter(keep)
+    try:
+        return App(**settings)
+    finally:
+        bolt_logger.removeFilter(keep)
 
 
 def _identify(slack: WebClient) -> Any:

@@ -56,15 +56,21 @@ def add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
-    from bot.app import create_app
+    from bot.app import RecordingBot, create_app
     from bot.serving.process import serve_http
     from bot.store.connect import open_database
 
     # Check what can be checked before anything starts, so a bad setup fails with one line and exit 2.
     slack_identity(config)
     open_database(config).migrate()
-    logger.info("recording-bot %s serving on port %s", __version__, config.port)
-    return serve_http(config, lambda niceness: create_app(config, work_niceness=niceness).start(), threads=args.threads)
+
+    def start(niceness: int) -> RecordingBot:
+        bot = create_app(config, work_niceness=niceness).start()
+        # Only once started: start() refuses a second instance on an SQLite file, which serves nothing.
+        logger.info("recording-bot %s serving on port %s", __version__, config.port)
+        return bot
+
+    return serve_http(config, start, threads=args.threads)
 
 
 def _socket(config: Config, args: argparse.Namespace) -> int:

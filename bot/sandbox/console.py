@@ -17,7 +17,7 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -34,6 +34,7 @@ from bot.action_ids import (
 )
 from bot.app import RecordingBot, create_app
 from bot.blocks.text import escape
+from bot.clock import Clock, utc_now
 from bot.commands.parser import read_user_id
 from bot.commands.types import USAGE
 from bot.config import Config, config_from
@@ -51,6 +52,7 @@ from bot.sandbox.simulators.recording_system import (
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
 from bot.sandbox.simulators.slack_sender import SlackSender
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedLine, SimulatedWebex, virtual_line_id
+from bot.services.scheduler import MAX_SLEEP_SECONDS
 from bot.serving.local import LocalServer
 from bot.serving.wsgi import wsgi_app_for
 from bot.words import closest_word
@@ -98,16 +100,16 @@ recording-bot console (demo): a throw-away database, and simulated Slack, record
 on 127.0.0.1. The bot itself is the real one; no environment variable is read.
 You are {DEMO_ADMIN} (admin). {DEMO_LEAD} is an approver (team lead) and {DEMO_AGENT} a requester,
 both in the approver group {DEMO_GROUP}, whose cards go to {CHANNEL_NAMES[DEMO_GROUP_CHANNEL]}.
-Try, line by line:
+Try, line by line (a `#` after a space starts a comment, as in a shell):
   as {DEMO_AGENT}
   /recording pause 8856 20s customer is reading out a card number
-  as {DEMO_LEAD}                (the card went to {CHANNEL_NAMES[DEMO_GROUP_CHANNEL]}, and a DM to you)
+  as {DEMO_LEAD}                # the card went to {CHANNEL_NAMES[DEMO_GROUP_CHANNEL]}, and a DM to you
   approve 1
   /recording requests
-  wait 21                      (the pause ends; the bot resumes the recording by itself)
+  wait 21                      # the pause ends; the bot resumes the recording by itself
   /recording settings 1000
-  /recording pause             (the pause form: answer its questions line by line)
-  home                         (your Home tab)
+  /recording pause             # the pause form: answer its questions line by line
+  home                         # your Home tab
 `me` means one's own extension: {DEMO_AGENT}'s is found through Slack and Webex ({DEMO_AGENT_EXTENSION}).
 """
 
@@ -165,9 +167,12 @@ Console commands:
   show LINE_ID                 press a settings answer's Show button
   as U123                      act as another Slack user from now on (`as @U123` works too)
   whoami                       show the current user
+  # …                          a comment (a `#` after a space, then a space or the line's end), ignored
   wait [seconds]               show what the bot does meanwhile (default 5 s; timed resumes, expiries)
   help                         this list
   quit                         leave
+Type people and channels as in Slack: `@U0NEWBIE`, `@pat`, `#sales-approvals` (the demo's Slack makes up
+a person or a channel for a name it has not met; elsewhere, type Slack's IDs: `@U012ABCDEF`, `#C0123ABCDEF`).
 """
 
 _BUTTONS = {
@@ -193,6 +198,9 @@ class Sandbox:
     team_id: str
     # What the console prints first (the demo's banner lists the calls and lines it simulates).
     intro: str = ""
+    # Whether `@name` and `#name` typed for someone or somewhere Slack does not know yet may be made up
+    # (the demo's workspace is the console's own; a configured deployment's is the real one's).
+    invents_names: bool = False
 
 
 class ConsoleInput:
@@ -203,13 +211,21 @@ class ConsoleInput:
         self._out = out
         self._interactive = interactive
         self._script = list(script or [])
+        self._editing = interactive and _line_editing(stream, out)
 
     def read(self, prompt: str) -> str | None:
-        """The next line (without its newline), or None at the end of the input."""
+        """The next line (without its newline and its comment), or None at the end of the input."""
         if self._script:
             line = self._script.pop(0)
             self._out.write(f"{prompt}{line}\n")
-            return line
+            return without_comment(line)
+        if self._editing:
+            # input() edits the line with readline: ←/→, ↑/↓ through earlier lines, as in a shell.
+            try:
+                return without_comment(input(prompt))
+            except EOFError:
+                self._out.write("\n")
+                return None
         if self._interactive:
             self._out.write(prompt)
             self._out.flush()
@@ -219,12 +235,39 @@ class ConsoleInput:
         if not self._interactive:
             # Piped input is not shown by a terminal: echo it, so the output reads as a transcript.
             self._out.write(f"{prompt}{line.rstrip(chr(10))}\n")
-        return line.rstrip("\n")
+        return without_comment(line.rstrip("\n"))
+
+
+def _line_editing(stream: TextIO, out: TextIO) -> bool:
+    """Whether the lines are typed at a terminal and edited with readline (where the platform has it:
+    not on Windows). Imported only then: importing readline is what gives input() its line editing."""
+    if stream is not sys.stdin or out is not sys.stdout or not stream.isatty():
+        return False
+    try:
+        import readline  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# A comment as in a shell: `#` after whitespace (or first on the line), then whitespace or the line's end.
+# `#sales-approvals` (a channel) and `approve #1` (a request) are words, not comments.
+_COMMENT = re.compile(r"(?:^|\s)#(?=\s|$)")
+
+
+def without_comment(line: str) -> str:
+    """The line without its `# comment`; the README's demo lines carry one."""
+    match = _COMMENT.search(line)
+    return line[: match.start()].rstrip() if match else line
 
 
 class Console:
-    def __init__(self, sandbox: Sandbox, *, user: str, out: TextIO) -> None:
+    def __init__(
+        self, sandbox: Sandbox, *, user: str, out: TextIO, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._sandbox = sandbox
+        # How `wait` lets time pass (the tests move a clock instead).
+        self._sleep = sleep
         self.user = user
         self._out = out
         self._seen = 0
@@ -234,6 +277,7 @@ class Console:
         self._print_lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="console-output", daemon=True)
+        self._mentions = TypedMentions(invent=sandbox.invents_names)
 
     def run(self, lines: ConsoleInput) -> int:
         self._input = lines
@@ -249,6 +293,7 @@ class Console:
 
     def execute(self, line: str) -> bool:
         """Run one console line; False means quit."""
+        line = without_comment(line).strip()
         if not line or line.startswith("#"):
             return True
         words = line.split()
@@ -280,6 +325,9 @@ class Console:
             self._say(f"`{head}` is not a console command; did you mean `{guess}`? (`help` lists them)")
         else:
             text = line[len("/recording") :].strip() if head == "/recording" else line
+            text, notes = self._mentions.as_slack_sends(text)
+            for note in notes:
+                self._say(note)
             response = self._sandbox.sender.command(_as_slack_sends(text), user=self.user)
             if response.status_code != 200:
                 self._say(f"(the bot answered HTTP {response.status_code})")
@@ -301,7 +349,7 @@ class Console:
         seconds = min(max(float(args[0]) if args else _DEFAULT_WAIT_SECONDS, 0.0), _MAX_WAIT_SECONDS)
         # Say so first: a silent pause of half a minute looks like a console that hangs.
         self._say(f"(waiting {seconds:g} s; what the bot does meanwhile shows here)")
-        time.sleep(seconds)
+        self._sleep(seconds)
         self._flush()
         self._say("(done waiting)")
 
@@ -433,8 +481,9 @@ def _is_number(text: str) -> bool:
 
 
 @contextlib.contextmanager
-def demo_sandbox() -> Iterator[Sandbox]:
-    """Simulated Slack, recording system and Webex, and the real bot on a throw-away database."""
+def demo_sandbox(*, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLEEP_SECONDS) -> Iterator[Sandbox]:
+    """Simulated Slack, recording system and Webex, and the real bot on a throw-away database (on the
+    clock given: the tests move one, so that `wait 21` takes no 21 seconds)."""
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recording-bot-demo-")))
         slack = stack.enter_context(SimulatedSlack(team_id=DEMO_TEAM, bot_token="xoxb-console-demo"))  # noqa: S106
@@ -466,13 +515,14 @@ def demo_sandbox() -> Iterator[Sandbox]:
         # `me` in the demo: the agent's e-mail in Slack leads to their Webex extension.
         slack.emails[DEMO_AGENT] = DEMO_AGENT_EMAIL
         webex.add_person(DEMO_AGENT_EMAIL, extension=DEMO_AGENT_EXTENSION, display_name="Demo Agent")
-        sandbox = stack.enter_context(_served(config, slack))
+        sandbox = stack.enter_context(_served(config, slack, clock=clock, scheduler_max_sleep=scheduler_max_sleep))
         authorizer = sandbox.bot.services.authorizer
         authorizer.set_role(DEMO_TEAM, DEMO_LEAD, Role.APPROVER, source="console demo", group=DEMO_GROUP)
         authorizer.set_role(DEMO_TEAM, DEMO_AGENT, Role.REQUESTER, source="console demo", group=DEMO_GROUP)
         admin = Invocation(user=SlackUser(team_id=DEMO_TEAM, user_id=DEMO_ADMIN), channel_id=CHANNEL, request_id="demo")
         authorizer.configure_group(admin, DEMO_GROUP, channel_id=DEMO_GROUP_CHANNEL)
         sandbox.intro = demo_intro(recording_system, webex)
+        sandbox.invents_names = True
         yield sandbox
 
 
@@ -492,8 +542,10 @@ def configured_sandbox(config: Config, *, team_id: str) -> Iterator[Sandbox]:
 
 
 @contextlib.contextmanager
-def _served(config: Config, slack: SimulatedSlack) -> Iterator[Sandbox]:
-    bot = create_app(config).start()
+def _served(
+    config: Config, slack: SimulatedSlack, *, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLEEP_SECONDS
+) -> Iterator[Sandbox]:
+    bot = create_app(config, clock=clock, scheduler_max_sleep=scheduler_max_sleep).start()
     server = LocalServer(wsgi_app_for(bot)).start()
     assert config.slack_signing_secret is not None
     sender = SlackSender(
@@ -548,6 +600,86 @@ def split_script(text: str) -> list[str]:
     lexer.whitespace = ";"
     lexer.whitespace_split = True
     return [part.strip() for part in lexer if part.strip()]
+
+
+# A mention as a person types it: `@…` or `#…` at the start of a word. A pasted `<@U…>` is Slack's already.
+_TYPED_MENTION = re.compile(r"(?<!\S)([@#])([^\s<>@#]+)")
+_TRAILING_PUNCTUATION = ",.;:!?)"
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,30}")
+# Slack's channel names: lower case letters, digits, `-` and `_`; one letter at least (`#12` is a request).
+_CHANNEL_NAME = re.compile(r"(?=[a-z0-9_-]*[a-z])[a-z0-9][a-z0-9_-]{0,79}")
+
+
+class TypedMentions:
+    """`@U0NEWBIE`, `@pat` and `#sales-approvals` as a person types them, turned into what Slack sends
+    for them (the app's manifest sets should_escape): `<@U0NEWBIE>`, `<@U…|pat>`, `<#C…|sales-approvals>`.
+    Slack knows its workspace's names; the console knows its own channels (CHANNEL_NAMES) and, in the
+    demo, makes up a user or a channel for a name it has not met (a group's `channel #name`)."""
+
+    def __init__(self, *, invent: bool) -> None:
+        self._invent = invent
+        self._users: dict[str, str] = {}  # name → the user ID made up for it
+        self._channels = {shown.lstrip("#"): channel for channel, shown in CHANNEL_NAMES.items()}
+
+    def as_slack_sends(self, text: str) -> tuple[str, list[str]]:
+        """The text with its typed mentions as Slack escapes them, and a note for each name made up or
+        left as typed."""
+        notes: list[str] = []
+
+        def replaced(match: re.Match[str]) -> str:
+            sigil, word = match.group(1), match.group(2)
+            name = word.rstrip(_TRAILING_PUNCTUATION)
+            tail = word[len(name) :]
+            before = text[: match.start()].split()
+            after_channel = bool(before) and before[-1].lower() == "channel"
+            token = self._user(name, notes) if sigil == "@" else self._channel(name, notes, wanted=after_channel)
+            return (token + tail) if token else match.group(0)
+
+        return _TYPED_MENTION.sub(replaced, text), notes
+
+    def _user(self, name: str, notes: list[str]) -> str | None:
+        # An ID as typed (`@U0NEWBIE`, or `@u0newbie`: IDs have digits, names seldom do).
+        if _USER_ID.fullmatch(name.upper()) and (name.isupper() or any(c.isdigit() for c in name)):
+            return f"<@{name.upper()}>"
+        if not name or name.lower() in ("here", "channel", "everyone"):
+            return None
+        known = self._users.get(name.lower())
+        if known is None and self._invent:
+            known = _made_up_id("U0", name, taken=set(self._users.values()))
+            self._users[name.lower()] = known
+            notes.append(f"(@{name} is a new user of the demo's Slack, {known}: `as {known}` acts as them)")
+        if known is None:
+            notes.append(f"(`@{name}` is sent as typed: this console knows no Slack names; type the member ID, "
+                         "e.g. `@U012ABCDEF`)")  # fmt: skip
+            return None
+        return f"<@{known}|{name}>"
+
+    def _channel(self, name: str, notes: list[str], *, wanted: bool) -> str | None:
+        if _CHANNEL_ID.fullmatch(name):
+            return f"<#{name}>"
+        known = self._channels.get(name.lower())
+        # Only where a channel is meant: `card #4` in a reason is text.
+        if known is None and wanted and _CHANNEL_NAME.fullmatch(name.lower()):
+            if not self._invent:
+                notes.append(f"(`#{name}` is sent as typed: this console knows no Slack channel names; type the "
+                             "channel's ID, e.g. `#C0123ABCDEF`)")  # fmt: skip
+                return None
+            known = _made_up_id("C0", name, taken=set(console_render.CHANNEL_NAMES) | set(self._channels.values()))
+            self._channels[name.lower()] = known
+            console_render.CHANNEL_NAMES[known] = f"#{name.lower()}"  # how the console shows it
+            notes.append(f"(#{name.lower()} is a new channel of the demo's Slack, {known})")
+        return f"<#{known}|{name.lower()}>" if known else None
+
+
+def _made_up_id(prefix: str, name: str, *, taken: set[str]) -> str:
+    """A Slack-like ID that reads as the name (`pat` → `U0PAT`), unlike every ID already taken."""
+    stem = (prefix + "".join(c for c in name.upper() if c.isalnum()))[:28]
+    made, n = stem, 1
+    while made in taken or len(made) < 3:
+        n += 1
+        made = f"{stem}{n}"
+    return made
 
 
 # What Slack leaves as typed in a command's text: mentions, channel links and special tokens.
