@@ -250,13 +250,16 @@ class _Terminal:
         )  # fmt: skip
         os.close(follower)
         self.seen = ""
+        # Where the last text waited for ended: each wait looks only at what came after it, so a prompt
+        # seen before does not pass for the next one (keys typed before readline reads are the kernel's).
+        self._read_up_to = 0
 
     def type(self, keys: bytes) -> None:
         os.write(self.master, keys)
 
     def wait_for(self, text: str, *, seconds: float = 30) -> None:
         deadline = time.monotonic() + seconds
-        while text not in self.seen:
+        while text not in self.seen[self._read_up_to :]:
             left = deadline - time.monotonic()
             assert left > 0, f"{text!r} never came:\n{self.seen}"
             ready, _, _ = select.select([self.master], [], [], left)
@@ -264,7 +267,8 @@ class _Terminal:
                 try:
                     self.seen += os.read(self.master, 65536).decode(errors="replace")
                 except OSError:  # the console has ended
-                    assert text in self.seen, f"{text!r} never came:\n{self.seen}"
+                    assert text in self.seen[self._read_up_to :], f"{text!r} never came:\n{self.seen}"
+        self._read_up_to = self.seen.index(text, self._read_up_to) + len(text)
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -282,6 +286,7 @@ def test_at_a_terminal_the_arrow_keys_recall_and_edit_earlier_lines() -> None:
         terminal.wait_for("U0DEMOAGENT> ")
         terminal.type(b"whoami\r")
         terminal.wait_for("you are U0DEMOAGENT")
+        terminal.wait_for("U0DEMOAGENT> ")
         # ↑ ↑ brings back `as U0DEMOAGENT`; five backspaces and `LEAD` make it `as U0DEMOLEAD`.
         terminal.type(b"\x1b[A\x1b[A" + b"\x7f" * 5 + b"LEAD\r")
         terminal.wait_for("now acting as U0DEMOLEAD")

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -261,6 +262,30 @@ def without_comment(line: str) -> str:
     return line[: match.start()].rstrip() if match else line
 
 
+class DemoClock:
+    """The demo's time: the wall clock plus what `wait` has skipped. In the demo everything is simulated, so
+    `wait 21` moves this clock 21 s on and wakes the bot's scheduler instead of keeping the person waiting;
+    a configured console waits for real, as the real recording system does."""
+
+    def __init__(self) -> None:
+        self._skipped = timedelta()
+        self._lock = threading.Lock()
+        self._wake: Callable[[], None] = lambda: None
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return utc_now() + self._skipped
+
+    def wakes(self, wake: Callable[[], None]) -> None:
+        """What to call once time has moved on (the bot's scheduler, to look at its deadlines again)."""
+        self._wake = wake
+
+    def skip(self, seconds: float) -> None:
+        with self._lock:
+            self._skipped += timedelta(seconds=seconds)
+        self._wake()
+
+
 class Console:
     def __init__(
         self, sandbox: Sandbox, *, user: str, out: TextIO, sleep: Callable[[float], None] = time.sleep
@@ -350,7 +375,7 @@ class Console:
         # Say so first: a silent pause of half a minute looks like a console that hangs.
         self._say(f"(waiting {seconds:g} s; what the bot does meanwhile shows here)")
         self._sleep(seconds)
-        self._flush()
+        self._wait_quiet()
         self._say("(done waiting)")
 
     def _show_line(self, line_id: str) -> None:
@@ -576,14 +601,17 @@ def run_console(
     # The streams of the moment of the call (sys.stdin and sys.stdout by default), not of this module's import.
     stdin = sys.stdin if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
-    if demo:
-        context = demo_sandbox()
+    clock = DemoClock() if demo else None
+    if clock is not None:
+        context = demo_sandbox(clock=clock)
     else:
         assert config is not None and team_id is not None
         context = configured_sandbox(config, team_id=team_id)
     with context as sandbox:
         user = (as_user or (DEMO_ADMIN if demo else "")).upper()
-        console = Console(sandbox, user=user, out=stdout)
+        if clock is not None:
+            clock.wakes(sandbox.bot.services.pauses.schedule_changed.set)
+        console = Console(sandbox, user=user, out=stdout, sleep=clock.skip if clock is not None else time.sleep)
         if demo:
             stdout.write(sandbox.intro + "\n")
         else:
