@@ -31,6 +31,10 @@ Message = dict[str, Any]
 Handler = Callable[[Message], Message | None]
 
 _KEY_BYTES = 32
+_FOLDER_PREFIX = "recording-bot-"
+# In the link's folder: the process that made it ("<pid> <start time>"), so that a later start can tell a
+# folder left by a killed bot (which removed nothing) from a running bot's.
+_OWNER_FILE = "pid"
 # Set on a message whose sender waits for an answer; set on the answer when the bot failed to make one.
 _ASKS = "asks"
 _FAILED = "failed"
@@ -104,8 +108,10 @@ class LinkServer:
 
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
+        _remove_stale_folders()
         # mkdtemp makes the directory readable and writable by this user only.
-        self._directory = Path(tempfile.mkdtemp(prefix="recording-bot-"))
+        self._directory = Path(tempfile.mkdtemp(prefix=_FOLDER_PREFIX))
+        (self._directory / _OWNER_FILE).write_text(_process_identity(os.getpid()) or str(os.getpid()))
         self.address = str(self._directory / "link")
         self.authkey = os.urandom(_KEY_BYTES)
         self._listener = Listener(self.address, family="AF_UNIX", authkey=self.authkey)
@@ -166,3 +172,45 @@ class LinkServer:
                     connection.send_bytes(json.dumps(answer if answer is not None else {_FAILED: True}).encode())
                 except OSError:
                     return
+
+
+def _process_identity(pid: int) -> str | None:
+    """`<pid> <start time>` of a running process (None: no such process). The start time (in clock ticks since
+    boot, /proc/<pid>/stat's 22nd field) tells a process from a later one that was given the same pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:  # no /proc (not Linux): the pid alone
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return str(pid)
+    fields = stat.rsplit(")", 1)[-1].split()
+    if len(fields) < 20 or fields[0] == "Z":
+        return None  # a zombie has ended: only its entry in the process table is left
+    return f"{pid} {fields[19]}"
+
+
+def _remove_stale_folders() -> None:
+    """Remove the link folders of this user's bots that ended without removing theirs (a SIGKILL, a crash).
+    Only folders that name their owner, and whose owner is gone: a running bot's folder stays."""
+    uid = os.getuid()
+    for folder in Path(tempfile.gettempdir()).glob(_FOLDER_PREFIX + "*"):
+        try:
+            if folder.is_symlink() or not folder.is_dir() or folder.stat().st_uid != uid:
+                continue
+            owner = (folder / _OWNER_FILE).read_text().strip()
+        except OSError:
+            continue
+        words = owner.split()
+        if not words or not (words[0].isascii() and words[0].isdigit()):
+            continue  # not written by a bot
+        identity = _process_identity(int(words[0]))
+        if identity is not None and (len(words) == 1 or identity == owner):
+            continue  # its bot is running
+        shutil.rmtree(folder, ignore_errors=True)
+        logger.info("removed %s, left by a bot's process that has ended", folder)
