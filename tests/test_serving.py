@@ -26,6 +26,7 @@ from bot.app import RecordingBot
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.slack_sender import command_body
+from bot.sandbox.simulators.webex import SimulatedWebex
 from bot.serving.background import BUSY_TEXT, WORK_NICENESS, BackgroundWork
 from bot.serving.dispatch import BoltDispatcher
 from bot.serving.edge import BotUnavailable
@@ -33,10 +34,7 @@ from bot.serving.link import LinkClient, LinkServer, Message
 from bot.serving.process import FrontLink, _cpu_quota_below
 from bot.store.audit import AuditStore
 from bot.store.sqlite import SqliteDatabase
-from tests.conftest import (
-    ADMIN,
-    SIGNING_SECRET,
-)
+from tests.conftest import ADMIN, BOT_TOKEN, RECORDER_API_KEY, RECORDER_PASSWORD, SIGNING_SECRET
 from tests.support.pauses import wait_until
 from tests.support.processes import BotProcess, procfile_environment
 from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
@@ -133,6 +131,43 @@ def test_the_front_acks_and_the_bot_s_process_answers_and_audits(
     main, others = _niceness_of_threads(server.process.pid)
     assert main == 0 and 0 in others, "the scheduler and the link's threads keep the process's priority"
     assert WORK_NICENESS in others
+
+
+_WEBEX_TOKEN = "SECRET-webex-access-3c9d"
+_PLATFORM_SECRET = "SECRET-some-platform-add-on-61f0"
+
+
+def test_the_front_s_environment_holds_the_signing_secret_and_no_other_secret(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    environment = procfile_environment(
+        tmp_path, slack, recording_system,
+        WEBEX_API_URL=webex.url, WEBEX_ACCESS_TOKEN=_WEBEX_TOKEN, REDIS_URL=f"redis://:{_PLATFORM_SECRET}@redis:6379",
+        LANG="C.UTF-8", PYTHONUNBUFFERED="1", LOG_LEVEL="INFO",
+    )  # fmt: skip
+    server = BotProcess(env=environment, cwd=tmp_path, log_path=tmp_path / "server.log")
+    server.start()
+    try:
+        for front in _front(server):
+            variables = dict(
+                line.split("=", 1) for line in Path(f"/proc/{front}/environ").read_text().split("\0") if "=" in line
+            )
+            found = "\0".join(f"{name}={value}" for name, value in variables.items())
+            for secret in (BOT_TOKEN, RECORDER_API_KEY, RECORDER_PASSWORD, _WEBEX_TOKEN, _PLATFORM_SECRET):
+                assert secret not in found
+            assert variables["SLACK_SIGNING_SECRET"] == SIGNING_SECRET
+            assert {"PATH", "LANG", "PYTHONUNBUFFERED", "LOG_LEVEL", "RECORDING_BOT_FRONT"} <= set(variables)
+            assert not {"SLACK_BOT_TOKEN", "DATABASE_PATH", "MEDIA_REPOSITORY_URL", "REDIS_URL"} & set(variables)
+        # And it still serves.
+        url, secret = server.url, SIGNING_SECRET
+        sender = SlackSender(base_url=url, signing_secret=secret, response_url_factory=slack.response_url)
+        try:
+            assert sender.command("help", user=ADMIN).status_code == 200
+        finally:
+            sender.close()
+        slack.wait_for_call("response_url", containing="/recording pause", timeout=10)
+    finally:
+        server.stop()
 
 
 def test_the_bot_keeps_one_cpu_of_its_own_and_the_front_gets_the_others(server: BotProcess) -> None:

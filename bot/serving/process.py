@@ -11,10 +11,10 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import parse_qs
 
 from bot.config import Config
@@ -27,6 +27,14 @@ from bot.serving.settings import SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettin
 logger = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # glibc's mallopt parameter
+# The variables the HTTP front is given from this process's environment: what the interpreter and the C
+# library read, and the logging settings. An allow-list, as the environment holds every secret the bot has
+# (its Slack token, the recording system's key and password, Webex's tokens, a platform's add-on URLs), and
+# the front needs none of them: only the signing secret and the link's key, which it is given on their own.
+_FRONT_VARIABLES = frozenset(
+    {"PATH", "HOME", "TMPDIR", "TZ", "LANG", "LANGUAGE", "LD_LIBRARY_PATH", "LOG_LEVEL", "LOG_FORMAT"}
+)
+_FRONT_VARIABLE_PREFIXES = ("LC_", "PYTHON")
 _CGROUP2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 _CGROUP1_CPU_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
 _CGROUP1_CPU_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
@@ -173,8 +181,18 @@ def _start_front(
         cpus=cpus,
     )
     secret = config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else ""
-    environment: dict[str, Any] = {**os.environ, SETTINGS_VARIABLE: settings.to_environment(), SECRET_VARIABLE: secret}
+    given = {SETTINGS_VARIABLE: settings.to_environment(), SECRET_VARIABLE: secret}
+    environment = front_environment(os.environ) | given
     return subprocess.Popen([sys.executable, "-m", "bot.serving.front"], env=environment)
+
+
+def front_environment(environment: Mapping[str, str]) -> dict[str, str]:
+    """The part of `environment` the HTTP front is given (see _FRONT_VARIABLES)."""
+    return {
+        name: value
+        for name, value in environment.items()
+        if name in _FRONT_VARIABLES or name.startswith(_FRONT_VARIABLE_PREFIXES)
+    }
 
 
 def _response_url(body: str) -> str | None:
