@@ -8,6 +8,7 @@ reached the simulated Slack, the database and the process table.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import stat
@@ -23,11 +24,13 @@ import httpx
 import pytest
 
 from bot.app import RecordingBot
+from bot.sandbox.simulators.base import Reply
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.slack_sender import command_body
 from bot.sandbox.simulators.webex import SimulatedWebex
 from bot.serving.background import BUSY_TEXT, WORK_NICENESS, BackgroundWork
+from bot.serving.busy import BUSY_SENDERS, BUSY_WAITING
 from bot.serving.dispatch import BoltDispatcher
 from bot.serving.edge import BotUnavailable
 from bot.serving.link import LinkClient, LinkServer, Message
@@ -347,3 +350,39 @@ def test_a_request_the_bot_has_no_room_for_is_answered_busy_through_its_response
     finally:
         release.set()
         work.shutdown()
+
+
+@pytest.mark.engines("sqlite")
+def test_a_flood_the_bot_has_no_room_for_is_answered_busy_on_a_bounded_number_of_threads(
+    bot: RecordingBot, slack: SimulatedSlack, engine: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """3,000 commands in 4 s against slow response_urls once took the bot's process to 1,012 threads: one per
+    busy answer. Now a few threads send them, a bounded number wait, and the rest are dropped and counted."""
+    work = BackgroundWork(threads=1, max_pending=1)
+    release = threading.Event()
+    assert work.submit(lambda: release.wait(30))  # the one slot is taken: every request is answered busy
+    dispatcher = BoltDispatcher(bolt=bot.bolt, work=work, database=bot.database, first_delivery=lambda _: True)
+    # Slack's response_urls answer slowly (the one Slack gets is served on a thread of the simulator's own).
+    slack.fail_next("response_url", Reply(body="ok", content_type="text/plain", delay_seconds=0.3), times=5000)
+    link = FrontLink(dispatcher=dispatcher, replies=bot.replies)
+    flood = BUSY_WAITING + 300
+    before = threading.active_count()
+    most = before
+    try:
+        for _ in range(flood):
+            body = command_body("help", user=ADMIN, response_url=slack.response_url(), team=TEAM, channel=CHANNEL)
+            assert link.handle({"op": "queue", "body": body.decode(), "headers": {}, "event_id": None}) is None
+            most = max(most, threading.active_count())
+        # Slow as they are, busy answers reach their response_urls (as many at once as there are senders).
+        said = slack.wait_for_call("response_url", containing="busy", count=2 * BUSY_SENDERS, timeout=5)
+        assert all(call.payload == {"response_type": "ephemeral", "text": BUSY_TEXT} for call in said)
+        most = max(most, threading.active_count())
+    finally:
+        link.close()
+        release.set()
+        work.shutdown()
+    # The senders, and the simulated Slack's thread for each one's connection.
+    assert most <= before + 2 * BUSY_SENDERS, f"{most - before} threads more for {flood} busy answers"
+    # Counted in a line or two, not one line each.
+    dropped = [int(m[1]) for r in caplog.records if (m := re.search(r"dropped (\d+) busy answers?\b", r.getMessage()))]
+    assert 1 <= len(dropped) <= 3 and sum(dropped) >= flood - BUSY_WAITING, dropped
