@@ -8,26 +8,32 @@ malformed at the HTTP level are refused with a 4xx and one log line, never a tra
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
 from bot.sandbox.simulators.slack import SimulatedSlack
+from bot.serving.front import HEALTH_SECONDS
 from bot.serving.web import MAX_BODY_BYTES
 from bot.serving.worker import MAX_BUFFERED_REQUEST_BYTES, MAX_REQUEST_HEADER_BYTES, REQUEST_READ_SECONDS
 from tests.conftest import ADMIN, SIGNING_SECRET, ServedBot
+from tests.support.pauses import wait_until
 from tests.support.processes import BotProcess, procfile_environment
 from tests.support.slack_requests import SlackSender, slack_signature
 
 # How many of each kind of misbehaving client: more than the server's 8 threads, as in the incident.
 CROWD = 12
+FRONT_THREADS = 8
 ANSWERED_WITHIN_SECONDS = 2.0
 
 
@@ -379,3 +385,41 @@ def test_a_body_shorter_than_its_content_length_is_refused_with_400(
         "refused a request to /slack/events: its body ended after 10 of the 100 bytes its Content-Length announced"
     ]
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+# -- a local process that connects to the link and says nothing ------------------------------------------
+
+
+def _link_address(server: BotProcess) -> str:
+    """The link socket of the bot's process `server` runs (its folder names that process)."""
+    assert server.process is not None
+    for folder in Path(tempfile.gettempdir()).glob("recording-bot-*"):
+        with contextlib.suppress(OSError):
+            if (folder / "pid").read_text().split()[0] == str(server.process.pid):
+                return str(folder / "link")
+    raise AssertionError("the bot's process has no link folder")
+
+
+def test_a_silent_connection_to_the_link_stops_neither_acks_nor_the_health_check(
+    server: BotProcess, slack: SimulatedSlack
+) -> None:
+    silent = [socket.socket(socket.AF_UNIX) for _ in range(4)]
+    try:
+        for sock in silent:
+            sock.connect(_link_address(server))
+        # As many requests at once as the front has threads: each thread opens its own link connection, and
+        # would wait behind the silent ones (then answer 503 once its HEALTH_SECONDS are up).
+        with httpx.Client(timeout=10) as client, ThreadPoolExecutor(max_workers=FRONT_THREADS) as pool:
+            started = time.perf_counter()
+            answers = list(pool.map(lambda _: client.get(server.url + "/healthz"), range(FRONT_THREADS)))
+            elapsed = time.perf_counter() - started
+        assert [a.status_code for a in answers] == [200] * FRONT_THREADS, [a.text for a in answers]
+        # All at once on a busy machine's 2 cores: a little longer than one request alone.
+        assert elapsed < 2 * ANSWERED_WITHIN_SECONDS < HEALTH_SECONDS, elapsed
+        _signed_command_and_health_are_prompt(server, slack)
+        slack.wait_for_call("response_url", containing="/recording pause", timeout=10)
+        refused = "refused a connection to the bot's process: it did not prove it holds the key within 1 s"
+        wait_until(lambda: server.log().count(refused) == len(silent), what="the silent connections to be cut off")
+    finally:
+        for sock in silent:
+            sock.close()

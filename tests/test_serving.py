@@ -8,6 +8,7 @@ reached the simulated Slack, the database and the process table.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import stat
@@ -23,20 +24,20 @@ import httpx
 import pytest
 
 from bot.app import RecordingBot
+from bot.sandbox.simulators.base import Reply
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.slack_sender import command_body
+from bot.sandbox.simulators.webex import SimulatedWebex
 from bot.serving.background import BUSY_TEXT, WORK_NICENESS, BackgroundWork
+from bot.serving.busy import BUSY_SENDERS, BUSY_WAITING
 from bot.serving.dispatch import BoltDispatcher
 from bot.serving.edge import BotUnavailable
 from bot.serving.link import LinkClient, LinkServer, Message
 from bot.serving.process import FrontLink, _cpu_quota_below
 from bot.store.audit import AuditStore
 from bot.store.sqlite import SqliteDatabase
-from tests.conftest import (
-    ADMIN,
-    SIGNING_SECRET,
-)
+from tests.conftest import ADMIN, BOT_TOKEN, RECORDER_API_KEY, RECORDER_PASSWORD, SIGNING_SECRET
 from tests.support.pauses import wait_until
 from tests.support.processes import BotProcess, procfile_environment
 from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
@@ -133,6 +134,43 @@ def test_the_front_acks_and_the_bot_s_process_answers_and_audits(
     main, others = _niceness_of_threads(server.process.pid)
     assert main == 0 and 0 in others, "the scheduler and the link's threads keep the process's priority"
     assert WORK_NICENESS in others
+
+
+_WEBEX_TOKEN = "SECRET-webex-access-3c9d"
+_PLATFORM_SECRET = "SECRET-some-platform-add-on-61f0"
+
+
+def test_the_front_s_environment_holds_the_signing_secret_and_no_other_secret(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    environment = procfile_environment(
+        tmp_path, slack, recording_system,
+        WEBEX_API_URL=webex.url, WEBEX_ACCESS_TOKEN=_WEBEX_TOKEN, REDIS_URL=f"redis://:{_PLATFORM_SECRET}@redis:6379",
+        LANG="C.UTF-8", PYTHONUNBUFFERED="1", LOG_LEVEL="INFO",
+    )  # fmt: skip
+    server = BotProcess(env=environment, cwd=tmp_path, log_path=tmp_path / "server.log")
+    server.start()
+    try:
+        for front in _front(server):
+            variables = dict(
+                line.split("=", 1) for line in Path(f"/proc/{front}/environ").read_text().split("\0") if "=" in line
+            )
+            found = "\0".join(f"{name}={value}" for name, value in variables.items())
+            for secret in (BOT_TOKEN, RECORDER_API_KEY, RECORDER_PASSWORD, _WEBEX_TOKEN, _PLATFORM_SECRET):
+                assert secret not in found
+            assert variables["SLACK_SIGNING_SECRET"] == SIGNING_SECRET
+            assert {"PATH", "LANG", "PYTHONUNBUFFERED", "LOG_LEVEL", "RECORDING_BOT_FRONT"} <= set(variables)
+            assert not {"SLACK_BOT_TOKEN", "DATABASE_PATH", "MEDIA_REPOSITORY_URL", "REDIS_URL"} & set(variables)
+        # And it still serves.
+        url, secret = server.url, SIGNING_SECRET
+        sender = SlackSender(base_url=url, signing_secret=secret, response_url_factory=slack.response_url)
+        try:
+            assert sender.command("help", user=ADMIN).status_code == 200
+        finally:
+            sender.close()
+        slack.wait_for_call("response_url", containing="/recording pause", timeout=10)
+    finally:
+        server.stop()
 
 
 def test_the_bot_keeps_one_cpu_of_its_own_and_the_front_gets_the_others(server: BotProcess) -> None:
@@ -312,3 +350,39 @@ def test_a_request_the_bot_has_no_room_for_is_answered_busy_through_its_response
     finally:
         release.set()
         work.shutdown()
+
+
+@pytest.mark.engines("sqlite")
+def test_a_flood_the_bot_has_no_room_for_is_answered_busy_on_a_bounded_number_of_threads(
+    bot: RecordingBot, slack: SimulatedSlack, engine: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """3,000 commands in 4 s against slow response_urls once took the bot's process to 1,012 threads: one per
+    busy answer. Now a few threads send them, a bounded number wait, and the rest are dropped and counted."""
+    work = BackgroundWork(threads=1, max_pending=1)
+    release = threading.Event()
+    assert work.submit(lambda: release.wait(30))  # the one slot is taken: every request is answered busy
+    dispatcher = BoltDispatcher(bolt=bot.bolt, work=work, database=bot.database, first_delivery=lambda _: True)
+    # Slack's response_urls answer slowly (the one Slack gets is served on a thread of the simulator's own).
+    slack.fail_next("response_url", Reply(body="ok", content_type="text/plain", delay_seconds=0.3), times=5000)
+    link = FrontLink(dispatcher=dispatcher, replies=bot.replies)
+    flood = BUSY_WAITING + 300
+    before = threading.active_count()
+    most = before
+    try:
+        for _ in range(flood):
+            body = command_body("help", user=ADMIN, response_url=slack.response_url(), team=TEAM, channel=CHANNEL)
+            assert link.handle({"op": "queue", "body": body.decode(), "headers": {}, "event_id": None}) is None
+            most = max(most, threading.active_count())
+        # Slow as they are, busy answers reach their response_urls (as many at once as there are senders).
+        said = slack.wait_for_call("response_url", containing="busy", count=2 * BUSY_SENDERS, timeout=5)
+        assert all(call.payload == {"response_type": "ephemeral", "text": BUSY_TEXT} for call in said)
+        most = max(most, threading.active_count())
+    finally:
+        link.close()
+        release.set()
+        work.shutdown()
+    # The senders, and the simulated Slack's thread for each one's connection.
+    assert most <= before + 2 * BUSY_SENDERS, f"{most - before} threads more for {flood} busy answers"
+    # Counted in a line or two, not one line each.
+    dropped = [int(m[1]) for r in caplog.records if (m := re.search(r"dropped (\d+) busy answers?\b", r.getMessage()))]
+    assert 1 <= len(dropped) <= 3 and sum(dropped) >= flood - BUSY_WAITING, dropped

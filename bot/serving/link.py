@@ -12,13 +12,15 @@ import contextlib
 import json
 import logging
 import os
+import select
 import shutil
+import socket
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing.connection import Client, Connection, answer_challenge, deliver_challenge
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,17 @@ Message = dict[str, Any]
 Handler = Callable[[Message], Message | None]
 
 _KEY_BYTES = 32
+# A connection proves it holds the key within this long, or is closed. The front's connections prove it in
+# a millisecond; a local process that connects and says nothing is not waited for.
+HANDSHAKE_SECONDS = 1.0
+# Connections proving it at once, at most: the front opens one per thread (8); more are refused at once.
+MAX_HANDSHAKES = 32
+# How often the accepting thread looks for a handshake whose time is up (and for a stop).
+_ACCEPT_POLL_SECONDS = 0.1
+_FOLDER_PREFIX = "recording-bot-"
+# In the link's folder: the process that made it ("<pid> <start time>"), so that a later start can tell a
+# folder left by a killed bot (which removed nothing) from a running bot's.
+_OWNER_FILE = "pid"
 # Set on a message whose sender waits for an answer; set on the answer when the bot failed to make one.
 _ASKS = "asks"
 _FAILED = "failed"
@@ -104,13 +117,21 @@ class LinkServer:
 
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
+        _remove_stale_folders()
         # mkdtemp makes the directory readable and writable by this user only.
-        self._directory = Path(tempfile.mkdtemp(prefix="recording-bot-"))
+        self._directory = Path(tempfile.mkdtemp(prefix=_FOLDER_PREFIX))
+        (self._directory / _OWNER_FILE).write_text(_process_identity(os.getpid()) or str(os.getpid()))
         self.address = str(self._directory / "link")
         self.authkey = os.urandom(_KEY_BYTES)
-        self._listener = Listener(self.address, family="AF_UNIX", authkey=self.authkey)
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._socket.bind(self.address)
+        self._socket.listen(64)
         self._stopped = threading.Event()
         self._readers: list[threading.Thread] = []
+        # The connections still proving they hold the key, and when their time is up; under the lock, so that
+        # a connection is never shut down after its own thread has closed it (its descriptor may be reused).
+        self._handshakes: dict[socket.socket, float] = {}
+        self._lock = threading.Lock()
 
     def start(self) -> LinkServer:
         threading.Thread(target=self._accept, name="link-accept", daemon=True).start()
@@ -121,27 +142,65 @@ class LinkServer:
         front has stopped: its connections then end after the messages already sent, which are handled)."""
         self._stopped.set()
         with contextlib.suppress(OSError):
-            self._listener.close()
+            self._socket.close()
         shutil.rmtree(self._directory, ignore_errors=True)
         deadline = time.monotonic() + drain_seconds
         for reader in list(self._readers):
             reader.join(max(0.0, deadline - time.monotonic()))
 
     def _accept(self) -> None:
+        """Accept connections; each proves it holds the key on its own thread (a silent one holds up no other),
+        and is cut off here when its time for that is up."""
         while not self._stopped.is_set():
+            self._cut_overdue_handshakes()
             try:
-                connection = self._listener.accept()
-            except OSError:
+                if not select.select([self._socket], [], [], _ACCEPT_POLL_SECONDS)[0]:
+                    continue
+                sock, _ = self._socket.accept()
+            except (OSError, ValueError):  # ValueError: the socket was closed by stop()
                 if self._stopped.is_set():
                     return
                 logger.warning("a connection to the bot's process failed to open", exc_info=True)
+                self._stopped.wait(_ACCEPT_POLL_SECONDS)
                 continue
-            except (AuthenticationError, EOFError) as error:  # not our front, or it gave up half-way
-                logger.warning("refused a connection to the bot's process: %s", type(error).__name__)
+            with self._lock:
+                crowded = len(self._handshakes) >= MAX_HANDSHAKES
+                if not crowded:
+                    self._handshakes[sock] = time.monotonic() + HANDSHAKE_SECONDS
+            if crowded:
+                logger.warning("refused a connection to the bot's process: %d others are still opening", MAX_HANDSHAKES)
+                sock.close()
                 continue
-            reader = threading.Thread(target=self._serve, args=(connection,), name="link", daemon=True)
+            reader = threading.Thread(target=self._open, args=(sock,), name="link", daemon=True)
             self._readers = [r for r in self._readers if r.is_alive()] + [reader]
             reader.start()
+
+    def _cut_overdue_handshakes(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for sock, deadline in self._handshakes.items():
+                if deadline <= now:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)  # its thread's read ends at once
+
+    def _open(self, sock: socket.socket) -> None:
+        """Check that the other end holds the key (multiprocessing's HMAC challenge, both ways), then serve it."""
+        connection = Connection(os.dup(sock.fileno()))
+        try:
+            deliver_challenge(connection, self.authkey)
+            answer_challenge(connection, self.authkey)
+        except (AuthenticationError, EOFError, OSError) as error:  # not our front, or it gave up half-way
+            with self._lock:
+                late = self._handshakes.get(sock, float("inf")) <= time.monotonic()
+            why = f"it did not prove it holds the key within {HANDSHAKE_SECONDS:g} s" if late else type(error).__name__
+            logger.warning("refused a connection to the bot's process: %s", why)
+            connection.close()
+            return
+        finally:
+            with self._lock:
+                del self._handshakes[sock]
+                sock.close()
+        self._serve(connection)
 
     def _serve(self, connection: Connection) -> None:
         with connection:
@@ -166,3 +225,45 @@ class LinkServer:
                     connection.send_bytes(json.dumps(answer if answer is not None else {_FAILED: True}).encode())
                 except OSError:
                     return
+
+
+def _process_identity(pid: int) -> str | None:
+    """`<pid> <start time>` of a running process (None: no such process). The start time (in clock ticks since
+    boot, /proc/<pid>/stat's 22nd field) tells a process from a later one that was given the same pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:  # no /proc (not Linux): the pid alone
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return str(pid)
+    fields = stat.rsplit(")", 1)[-1].split()
+    if len(fields) < 20 or fields[0] == "Z":
+        return None  # a zombie has ended: only its entry in the process table is left
+    return f"{pid} {fields[19]}"
+
+
+def _remove_stale_folders() -> None:
+    """Remove the link folders of this user's bots that ended without removing theirs (a SIGKILL, a crash).
+    Only folders that name their owner, and whose owner is gone: a running bot's folder stays."""
+    uid = os.getuid()
+    for folder in Path(tempfile.gettempdir()).glob(_FOLDER_PREFIX + "*"):
+        try:
+            if folder.is_symlink() or not folder.is_dir() or folder.stat().st_uid != uid:
+                continue
+            owner = (folder / _OWNER_FILE).read_text().strip()
+        except OSError:
+            continue
+        words = owner.split()
+        if not words or not (words[0].isascii() and words[0].isdigit()):
+            continue  # not written by a bot
+        identity = _process_identity(int(words[0]))
+        if identity is not None and (len(words) == 1 or identity == owner):
+            continue  # its bot is running
+        shutil.rmtree(folder, ignore_errors=True)
+        logger.info("removed %s, left by a bot's process that has ended", folder)

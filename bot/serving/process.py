@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
-from urllib.parse import parse_qs
+from typing import Protocol
 
 from bot.config import Config
-from bot.serving.background import BUSY_TEXT, WORK_NICENESS
+from bot.serving.background import WORK_NICENESS
+from bot.serving.busy import BusyReplies
 from bot.serving.dispatch import BoltDispatcher
 from bot.serving.link import LinkServer, Message
 from bot.serving.response_urls import ResponseUrlClient
@@ -27,6 +26,14 @@ from bot.serving.settings import SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettin
 logger = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # glibc's mallopt parameter
+# The variables the HTTP front is given from this process's environment: what the interpreter and the C
+# library read, and the logging settings. An allow-list, as the environment holds every secret the bot has
+# (its Slack token, the recording system's key and password, Webex's tokens, a platform's add-on URLs), and
+# the front needs none of them: only the signing secret and the link's key, which it is given on their own.
+_FRONT_VARIABLES = frozenset(
+    {"PATH", "HOME", "TMPDIR", "TZ", "LANG", "LANGUAGE", "LD_LIBRARY_PATH", "LOG_LEVEL", "LOG_FORMAT"}
+)
+_FRONT_VARIABLE_PREFIXES = ("LC_", "PYTHON")
 _CGROUP2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 _CGROUP1_CPU_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
 _CGROUP1_CPU_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
@@ -53,7 +60,7 @@ class FrontLink:
 
     def __init__(self, *, dispatcher: BoltDispatcher, replies: ResponseUrlClient) -> None:
         self._dispatcher = dispatcher
-        self._replies = replies
+        self._busy = BusyReplies(replies.post)
 
     def handle(self, message: Message) -> Message | None:
         op = message.get("op")
@@ -63,7 +70,7 @@ class FrontLink:
             event_id = message.get("event_id")
             if not self._dispatcher.queue(body, headers, event_id=event_id if isinstance(event_id, str) else None):
                 # The front has already answered 200: the one way left to tell the person is their response_url.
-                threading.Thread(target=self._say_busy, args=(body,), name="busy-reply", daemon=True).start()
+                self._busy.say(body)
             return None
         if op == "answer_now":
             status, answer = self._dispatcher.answer_now(body, headers)
@@ -74,15 +81,9 @@ class FrontLink:
         logger.warning("the HTTP front sent an unknown message (%r); ignored", op)
         return None
 
-    def _say_busy(self, body: str) -> None:
-        url = _response_url(body)
-        if url is None:
-            logger.warning("recording-bot is at capacity and dropped a Slack request that has no response_url")
-            return
-        try:
-            self._replies.post(url, {"response_type": "ephemeral", "text": BUSY_TEXT})
-        except Exception as error:
-            logger.warning("recording-bot is at capacity, and could not say so to Slack (%s)", type(error).__name__)
+    def close(self) -> None:
+        """Send the busy answers still waiting, for a moment (call it once the front has stopped)."""
+        self._busy.close()
 
 
 def serve_http(config: Config, start_bot: StartBot, *, threads: int) -> int:
@@ -90,7 +91,8 @@ def serve_http(config: Config, start_bot: StartBot, *, threads: int) -> int:
     _fewer_malloc_arenas()
     front_cpus = _own_cpu()
     bot = start_bot(WORK_NICENESS)
-    link = LinkServer(FrontLink(dispatcher=bot.dispatcher, replies=bot.replies).handle).start()
+    front_link = FrontLink(dispatcher=bot.dispatcher, replies=bot.replies)
+    link = LinkServer(front_link.handle).start()
     stopping = threading.Event()
     front: subprocess.Popen[bytes] | None = None
     try:
@@ -111,6 +113,7 @@ def serve_http(config: Config, start_bot: StartBot, *, threads: int) -> int:
         if front is not None and front.poll() is None:
             front.kill()
         link.stop()
+        front_link.close()
         # Finishes the work already acknowledged (replies, audit rows) before the process ends.
         bot.close()
     if stopping.is_set() or code == 0:
@@ -173,18 +176,15 @@ def _start_front(
         cpus=cpus,
     )
     secret = config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else ""
-    environment: dict[str, Any] = {**os.environ, SETTINGS_VARIABLE: settings.to_environment(), SECRET_VARIABLE: secret}
+    given = {SETTINGS_VARIABLE: settings.to_environment(), SECRET_VARIABLE: secret}
+    environment = front_environment(os.environ) | given
     return subprocess.Popen([sys.executable, "-m", "bot.serving.front"], env=environment)
 
 
-def _response_url(body: str) -> str | None:
-    """The response_url of a slash command's form, or of an interaction's payload."""
-    try:
-        form = parse_qs(body)
-        if "payload" in form:
-            url = json.loads(form["payload"][0]).get("response_url")
-        else:
-            url = form.get("response_url", [None])[0]
-    except (ValueError, AttributeError, RecursionError):
-        return None
-    return url if isinstance(url, str) and url else None
+def front_environment(environment: Mapping[str, str]) -> dict[str, str]:
+    """The part of `environment` the HTTP front is given (see _FRONT_VARIABLES)."""
+    return {
+        name: value
+        for name, value in environment.items()
+        if name in _FRONT_VARIABLES or name.startswith(_FRONT_VARIABLE_PREFIXES)
+    }

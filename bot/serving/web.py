@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 from bot.words import size_text
@@ -23,16 +24,9 @@ SlackEvents = Callable[[bytes, dict[str, str]], tuple[int, bytes]]
 # () → (HTTP status, JSON body) of the health check: see listeners/dispatch.py.
 HealthCheck = Callable[[], tuple[int, dict[str, Any]]]
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    411: "Length Required",
-    413: "Content Too Large",
-    503: "Service Unavailable",
-}
+# What the bot side answers, as it is: the edge's own refusals and 503, and Bolt's 4xx. Any other status
+# (a 5xx from Bolt, a number that is no HTTP status) is a failure: Slack gets a clean JSON answer instead.
+_BOT_FAILED = b'{"error": "recording-bot could not handle this request"}'
 
 
 class _Refused(Exception):
@@ -56,14 +50,35 @@ def build_wsgi_app(slack_events: SlackEvents, health: HealthCheck) -> WsgiApp:
             except _Refused as refused:
                 logger.info("refused a request to %s: %s", SLACK_EVENTS_PATH, refused.why)
                 return _json(start_response, refused.status, {"error": f"request refused: {refused.why}"})
-            status, payload = slack_events(body, _headers(environ))
+            status, payload = _expected(*slack_events(body, _headers(environ)), what="a Slack request")
             return _raw(start_response, status, payload)
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             health_status, health_body = health()
+            if _known(health_status) is None:
+                logger.warning("the bot answered the health check with HTTP %s; sent 500", health_status)
+                health_status = HTTPStatus.INTERNAL_SERVER_ERROR
             return _json(start_response, health_status, health_body)
         return _json(start_response, 404, {"error": "not found"})
 
     return application
+
+
+def _known(status: int) -> HTTPStatus | None:
+    try:
+        return HTTPStatus(status)
+    except ValueError:
+        return None
+
+
+def _expected(status: int, payload: bytes, *, what: str) -> tuple[int, bytes]:
+    """The bot side's answer if it meant it; else one log line, and the status Slack gets with a JSON body."""
+    known = _known(status)
+    if known is not None and (known < HTTPStatus.INTERNAL_SERVER_ERROR or known == HTTPStatus.SERVICE_UNAVAILABLE):
+        return status, payload
+    sent = known or HTTPStatus.INTERNAL_SERVER_ERROR
+    # Its body (Bolt's error page, say) is not for Slack; the bot's process has logged the failure itself.
+    logger.warning("the bot answered %s with HTTP %s; sent Slack HTTP %d and a JSON error", what, status, sent)
+    return sent, _BOT_FAILED
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
@@ -101,7 +116,7 @@ def _headers(environ: dict[str, Any]) -> dict[str, str]:
 def _raw(start_response: StartResponse, status: int, payload: bytes) -> Iterable[bytes]:
     content_type = "application/json" if payload else "text/plain"
     start_response(
-        f"{status} {_REASONS[status]}", [("Content-Type", content_type), ("Content-Length", str(len(payload)))]
+        f"{status} {HTTPStatus(status).phrase}", [("Content-Type", content_type), ("Content-Length", str(len(payload)))]
     )
     return [payload]
 
@@ -113,7 +128,7 @@ def _json(
     extra_headers: list[tuple[str, str]] | None = None,
 ) -> Iterable[bytes]:
     payload = json.dumps(body).encode()
-    reason = _REASONS[status]
+    reason = HTTPStatus(status).phrase
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
     start_response(f"{status} {reason}", headers + (extra_headers or []))
     return [payload]

@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from http import HTTPStatus
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -59,14 +60,6 @@ MAX_BUFFERED_REQUEST_BYTES = 64 * 1024 * 1024
 # long, so that it reads the answer instead of a connection reset; the event loop never waits for it.
 _LINGER_SECONDS = 2.0
 _RECV_BYTES = 64 * 1024
-_REASONS = {
-    400: "Bad Request",
-    408: "Request Timeout",
-    411: "Length Required",
-    413: "Content Too Large",
-    431: "Request Header Fields Too Large",
-    503: "Service Unavailable",
-}
 
 
 class _ServerLogs(GunicornLogger):  # type: ignore[misc]
@@ -260,7 +253,7 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         self.log.info("refused a request from %s: %s (HTTP %d)", peer, why, status)
         body = json.dumps({"error": f"request refused: {why}"}).encode()
         head = (
-            f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: application/json\r\n"
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         )
         self._send(incoming, head.encode() + body)
