@@ -21,8 +21,8 @@ from bot.models import Role
 from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.slack_sender import view_state
-from tests.conftest import ADMIN, AGENT, BOT_TOKEN, RECORDER_API_KEY, SIGNING_SECRET, ServedBot
-from tests.support.pauses import wait_until
+from tests.conftest import ADMIN, AGENT, BOT_TOKEN, LEAD, RECORDER_API_KEY, SIGNING_SECRET, ServedBot
+from tests.support.pauses import posted_card, wait_until
 from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -255,3 +255,94 @@ def test_an_app_home_opened_whose_user_is_no_user_id_publishes_no_home_while_a_g
     published = wait_until(lambda: world.slack.calls("views.publish"), what="the good event's Home")
     assert [call.payload.get("user_id") for call in published] == [AGENT]
     assert len(_malformed_lines(caplog)) == 1
+
+
+# -- what a form carries back ----------------------------------------------------------------------
+
+
+def _tampered(world: World, mutate: Mutation, *, view: dict[str, Any] | None = None, user: str = AGENT) -> bytes:
+    form = view or world.form
+    values = {
+        "view_id": form.get("id", "V0FORM"), "blocks": form["blocks"], "private_metadata": form["private_metadata"],
+        "callback_id": form["callback_id"], "state_values": view_state(form, GOOD_ANSWERS), "title": form["title"],
+        "close": form["close"], "submit": form["submit"], "clear_on_close": False, "notify_on_close": False,
+        "user": user, "team": TEAM,
+    }  # fmt: skip
+    return _interactive(world.sender.payloads.fill("view_submission", values), mutate)
+
+
+def _resigned_for(channel: str) -> Mutation:
+    """The bot's own signature, carried over to metadata naming another channel."""
+
+    def mutate(payload: dict[str, Any]) -> None:
+        metadata = json.loads(payload["view"]["private_metadata"])
+        payload["view"]["private_metadata"] = json.dumps({**metadata, "channel": channel})
+
+    return mutate
+
+
+def _hidden_channel(channel: str) -> Mutation:
+    def mutate(payload: dict[str, Any]) -> None:
+        state = {"type": "conversations_select", "selected_conversation": channel}
+        payload["view"]["state"]["values"]["channel"] = {"channel": state}
+
+    return mutate
+
+
+FORGED: dict[str, Mutation] = {
+    "metadata naming an object for a channel": _set("view.private_metadata", json.dumps({"channel": {"x": 1}})),
+    "metadata of 300 KB": _set("view.private_metadata", json.dumps({"channel": "C0OPS", "pad": "x" * 300_000})),
+    "metadata a string of 300 KB": _set("view.private_metadata", "x" * 300_000),
+    "metadata not JSON": _set("view.private_metadata", "C0OPS"),
+    "metadata without a signature": _set("view.private_metadata", json.dumps({"channel": CHANNEL})),
+    "metadata signed for another channel": _resigned_for("C0ELSEWHERE"),
+    "metadata naming a channel of no Slack shape": _resigned_for("None"),
+    "a hidden channel input on a form opened for a channel": _hidden_channel("C0HIDDEN"),
+}
+
+
+def _refused_as_stale(world: World, response: Any, caplog: pytest.LogCaptureFixture) -> None:
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["response_action"] == "errors" and "open the pause form again" in answer["errors"]["target"]
+    refusals = [r for r in caplog.records if r.getMessage().startswith("refused a pause form")]
+    assert len(refusals) == 1, [r.getMessage() for r in caplog.records]
+    # Answered in the response itself: nothing was queued that could still post a card.
+    assert world.slack.calls("chat.postMessage") == [] and world.slack.calls("chat.postEphemeral") == []
+
+
+@pytest.mark.parametrize("case", list(FORGED))
+def test_a_form_that_carries_back_what_the_bot_did_not_write_is_refused_and_posts_no_card(
+    case: str, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = _tampered(world, FORGED[case])
+    world.slack.clear()
+    caplog.clear()
+    _refused_as_stale(world, world.sender.post(body), caplog)
+
+
+def test_a_form_opened_for_one_user_is_refused_when_another_submits_it(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert world.served.bot is not None
+    world.served.bot.services.authorizer.set_role(TEAM, LEAD, Role.APPROVER, source="test")
+    body = _tampered(world, lambda payload: None, user=LEAD)
+    world.slack.clear()
+    caplog.clear()
+    _refused_as_stale(world, world.sender.post(body), caplog)
+
+
+def test_a_channel_chosen_in_the_form_must_be_a_channel_id(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    world.sender.shortcut("recording_pause_shortcut", user=AGENT)
+    form = wait_until(lambda: [v for v in world.slack.modals() if "channel" in str(v["blocks"])][-1:], what="the form")
+    body = _tampered(world, _hidden_channel("{'x': 1}"), view=form[0])
+    world.slack.clear()
+    caplog.clear()
+    _refused_as_stale(world, world.sender.post(body), caplog)
+
+
+def test_the_form_as_the_bot_opened_it_still_asks_for_approval_in_its_channel(world: World) -> None:
+    world.slack.clear()
+    response = world.sender.post(_tampered(world, lambda payload: None))
+    assert response.status_code == 200 and response.content == b""
+    assert posted_card(world.slack)["channel"] == CHANNEL

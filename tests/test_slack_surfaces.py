@@ -79,7 +79,10 @@ def test_pause_alone_opens_the_form_with_the_commands_trigger_and_four_inputs(
     opened = slack.calls("views.open")[0]
     assert opened.payload["trigger_id"] == parse_qs(body.decode())["trigger_id"][0]
     assert view["callback_id"] == "recording_pause"
-    assert json.loads(view["private_metadata"]) == {"channel": CHANNEL}
+    metadata = json.loads(view["private_metadata"])
+    # Signed, so that a submission can carry back only what the bot wrote (see test_fault_malformed_payloads).
+    assert metadata.pop("signature")
+    assert metadata == {"channel": CHANNEL}
     inputs = _blocks_by_id(view)
     assert list(inputs) == ["target", "duration", "channels", "reason"]
     for block_id, block in inputs.items():

@@ -120,8 +120,9 @@ def _open_form(run: CommandRun, command: OpenPauseForm) -> None:
         raise PauseRefused("The pause form needs Slack; type the whole command: `/recording pause 8856 5m <reason>`.")
     try:
         open_pause_form(
-            run.client, run.services, trigger_id=run.trigger_id, channel_id=run.invocation.channel_id, ask_channel=False
-        )
+            run.client, run.services, trigger_id=run.trigger_id, user_id=run.invocation.user_id,
+            channel_id=run.invocation.channel_id, ask_channel=False,
+        )  # fmt: skip
     except FormNotOpened as error:
         raise PauseRefused(
             f"Slack did not open the pause form ({error}); try again, or type the whole command: "
