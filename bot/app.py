@@ -166,7 +166,10 @@ def build_core(
         homes=HomeService(store=request_store, authorizer=authorizer, clock=clock),
         form_key=form_key(config.slack_signing_secret or config.slack_bot_token),
     )
-    scheduler = Scheduler(pauses=pauses, instances=instances, audit=audit, max_sleep_seconds=scheduler_max_sleep)
+    scheduler = Scheduler(
+        pauses=pauses, instances=instances, audit=audit, seen_events=SeenEvents(database=database),
+        max_sleep_seconds=scheduler_max_sleep,
+    )  # fmt: skip
     return Core(database=database, services=services, scheduler=scheduler, instances=instances, closers=closers)
 
 
