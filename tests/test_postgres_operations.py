@@ -18,7 +18,9 @@ from bot.sandbox.postgres_server import PostgresServer
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
+from bot.store.allow_list import AllowListStore
 from bot.store.postgres import PostgresDatabase
+from bot.store.sqlite import SqliteDatabase
 from tests.conftest import ADMIN, AGENT, BOT_TOKEN, LEAD, SIGNING_SECRET, ServedBot
 from tests.support.pauses import buttons, cards, wait_for_state, wait_until
 from tests.support.processes import free_port
@@ -214,6 +216,38 @@ def test_migrate_db_copies_a_working_sqlite_database_and_the_bot_carries_on_in_p
         moved_sender.close()
     finally:
         moved.stop()
+
+
+def test_migrate_db_names_to_as_where_the_wrong_password_is_and_counts_one_row_as_a_row(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    source = SqliteDatabase(tmp_path / "bot.db")
+    source.migrate()
+    AllowListStore(database=source).put(TEAM, ADMIN, Role.ADMIN, added_by="test")
+    source.close()
+    env = {"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "bot.db")}
+    secret = "Wr0ngPassw0rd-LEAKCHECK"
+    refused = _cli(env, tmp_path, "migrate-db", "--to", postgres_server.url(password=secret))
+    assert refused.returncode == 1
+    assert "check the user name and password in --to" in refused.stderr and "DATABASE_URL" not in refused.stderr
+    assert secret not in refused.stdout + refused.stderr
+
+    copied = _cli(env, tmp_path, "migrate-db", "--to", postgres_server.create_database())
+    assert copied.returncode == 0, copied.stderr
+    allow_list = next(line for line in copied.stdout.splitlines() if line.strip().startswith("✓ allow_list"))
+    assert allow_list.split()[2:] == ["1", "row", "(1", "in", "SQLite)"], allow_list
+
+
+def test_migrate_db_to_a_url_whose_port_is_out_of_range_is_one_line_without_the_password(tmp_path: Path) -> None:
+    SqliteDatabase(tmp_path / "bot.db").migrate()
+    env = {"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "bot.db")}
+    result = _cli(env, tmp_path, "migrate-db", "--to", "postgresql://bot:Leak-Me-Not-77@127.0.0.1:99999/bot")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "recording-bot: configuration error: --to is not a usable PostgreSQL URL (its port is not a number from "
+        "1 to 65535), e.g. --to postgresql://user:password@host:5432/dbname"
+    ]
+    assert "Leak-Me-Not-77" not in result.stderr
 
 
 @pytest.mark.engines("sqlite")

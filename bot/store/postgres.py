@@ -79,9 +79,11 @@ class PostgresDatabase(Database):
 
     engine = "postgresql"
 
-    def __init__(self, url: str, *, max_size: int = POOL_MAX_SIZE) -> None:
+    def __init__(self, url: str, *, max_size: int = POOL_MAX_SIZE, source: str = "DATABASE_URL") -> None:
         self._url = url
         self._safe = safe_url(url)
+        # Where the URL came from, so that what to fix is named there (DATABASE_URL, or migrate-db's --to).
+        self._source = source
         self._lock = threading.Lock()
         self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._max_size = max_size
@@ -212,7 +214,7 @@ class PostgresDatabase(Database):
         return f"PostgreSQL at {self._safe} did not accept a connection in time"
 
     def describe_error(self, error: BaseException) -> str:
-        return describe_postgres_error(self._safe, error)
+        return describe_postgres_error(self._safe, error, source=self._source)
 
     def unavailable(self, error: BaseException) -> DatabaseUnavailable:
         return DatabaseUnavailable(self.describe_error(error), reason=_reason(error))
@@ -246,35 +248,36 @@ def _reason(error: BaseException) -> str:
     return "unreachable"
 
 
-def describe_postgres_error(where: str, error: BaseException) -> str:
-    """Plain words for the usual PostgreSQL failures, with what to change. Never includes a password."""
+def describe_postgres_error(where: str, error: BaseException, *, source: str = "DATABASE_URL") -> str:
+    """Plain words for the usual PostgreSQL failures, with what to change (in `source`, where the URL came
+    from). Never includes a password."""
     code = getattr(error, "sqlstate", None) or ""
     text = str(error).lower()
     if code == "28P01" or "password authentication failed" in text or ("password" in text and "supplied" in text):
         return (
-            f"PostgreSQL at {where} refused the bot's login: check the user name and password in DATABASE_URL"
+            f"PostgreSQL at {where} refused the bot's login: check the user name and password in {source}"
         )
     if code.startswith("28") or "no pg_hba.conf entry" in text or "authentication" in text:
         return (
-            f"PostgreSQL at {where} does not let this user connect from here: check the user in DATABASE_URL "
+            f"PostgreSQL at {where} does not let this user connect from here: check the user in {source} "
             "and the server's access rules (some platforms need ?sslmode=require)"
         )
     if code == "3D000" or ("database" in text and "does not exist" in text):
-        return f"the database named in DATABASE_URL does not exist at {where}: create it, or fix the name"
+        return f"the database named in {source} does not exist at {where}: create it, or fix the name"
     if "could not translate host name" in text or "name or service not known" in text:
-        return f"the host in DATABASE_URL ({where}) cannot be found: check the host name"
+        return f"the host in {source} ({where}) cannot be found: check the host name"
     if "connection refused" in text or "could not connect" in text or "timeout" in text or "timed out" in text:
-        return f"cannot reach PostgreSQL at {where}: check the host and port in DATABASE_URL and that it runs"
+        return f"cannot reach PostgreSQL at {where}: check the host and port in {source} and that it runs"
     if code == "53100" or "no space left" in text or "disk full" in text:
         return f"PostgreSQL at {where} has no disk space left: free space or grow the database's storage"
     if code == "25006" or "read-only" in text:
-        return f"PostgreSQL at {where} accepts no writes (a read-only replica?): point DATABASE_URL at the primary"
+        return f"PostgreSQL at {where} accepts no writes (a read-only replica?): point {source} at the primary"
     if code.startswith("57") or code.startswith("08"):
         return f"the connection to PostgreSQL at {where} was lost (the server restarted?): try again in a moment"
     if code.startswith("53"):
         return f"PostgreSQL at {where} is out of resources (too many connections?): try again in a moment"
     if code == "42501":
-        return f"the user in DATABASE_URL may not do this at {where}: grant it rights on the bot's tables"
+        return f"the user in {source} may not do this at {where}: grant it rights on the bot's tables"
     if code in ("40001", "40P01", "55P03"):
         return f"PostgreSQL at {where} was busy with a conflicting change: try again in a moment"
     return f"PostgreSQL error at {where} ({type(error).__name__})"
@@ -284,7 +287,10 @@ def safe_url(url: str) -> str:
     """`user@host:port/db` from a database URL: enough to find it, never the password."""
     parts = urlsplit(url)
     host = parts.hostname or "local socket"
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # out of range, or not a number: the configuration check names it
+        port = ""
     user = f"{parts.username}@" if parts.username else ""
     name = parts.path.lstrip("/") or "(default database)"
     return f"{user}{host}{port}/{name}"
