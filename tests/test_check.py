@@ -298,3 +298,43 @@ def test_credentials_in_slack_api_url_are_one_report_line_naming_the_fix_and_not
     assert "unexpected" not in result.stdout and "slack_sdk" not in result.stdout + result.stderr
     assert "SECRET-gw-password" not in result.stdout + result.stderr
     _assert_only_the_report(result)
+
+
+def _serve(env: dict[str, str], cwd: Path, command: str = "serve") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", command], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_serve_refuses_a_database_folder_that_does_not_exist_in_the_words_of_check(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    env = _env(tmp_path, slack, recording_system, webex)
+    env["DATABASE_PATH"] = str(tmp_path / "data" / "recording-bot.db")  # a volume that is not mounted
+    checked = _check(env, tmp_path)
+    said = _line(checked.stdout, "database").removeprefix("✗ database: ")
+    assert "is missing or not writable" in said
+    for command in ("serve", "socket"):
+        result = _serve({**env, "SLACK_APP_TOKEN": "xapp-1"}, tmp_path, command)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines() == [
+            f"recording-bot: configuration error: DATABASE_PATH: {said}: point DATABASE_PATH at a file on a "
+            "writable, persistent volume"
+        ]
+        assert not (tmp_path / "data").exists(), f"{command} created the folder on throw-away disk"
+
+
+def test_serve_on_a_platform_of_several_instances_with_a_default_sqlite_file_warns_at_start(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    env = _env(tmp_path, slack, recording_system, webex)
+    del env["DATABASE_PATH"]
+    env["SLACK_API_URL"] = "http://127.0.0.1:9/api/"  # so that serve stops right after its start-up checks
+    for platform in ("DYNO", "RENDER_INSTANCE_ID", "FLY_MACHINE_ID", "RAILWAY_REPLICA_ID"):
+        result = _serve({**env, platform: "instance-1"}, tmp_path)
+        assert result.returncode == 2
+        warning = next(line for line in result.stderr.splitlines() if platform in line)
+        assert "own allow-list" in warning and "audit log" in warning and "DATABASE_URL" in warning
+    # With DATABASE_PATH chosen on purpose (a persistent volume, one instance), nothing is said.
+    quiet = _serve({**env, "DYNO": "web.1", "DATABASE_PATH": str(tmp_path / "bot.db")}, tmp_path)
+    assert "own allow-list" not in quiet.stderr

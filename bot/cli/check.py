@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import http.client
 import logging
-import os
 import re
 import sqlite3
 import sys
@@ -26,7 +25,7 @@ from bot.redaction import credentials_in_url, redact_url
 from bot.store.audit import AuditStore
 from bot.store.connect import open_database
 from bot.store.database import DatabaseUnavailable
-from bot.store.sqlite import SqliteDatabase, describe_database_error
+from bot.store.sqlite import FOLDER_FIX, SqliteDatabase, describe_database_error, folder_problem
 
 # ✓ the dependency answered as it should; ✗ it did not, or cannot work as configured (exit 1);
 # – not verified: optional and not configured, or nothing can prove it from here (does not fail the check).
@@ -113,13 +112,10 @@ def _database(config: Config) -> CheckResult:
         return _postgres(config)
     path = config.database_path
     if not path.exists():
-        folder = path.parent.resolve()
-        if folder.is_dir() and os.access(folder, os.W_OK):
-            return CheckResult("database", PASS, f"{path} does not exist yet; it will be created on first start")
-        return CheckResult(
-            "database", FAIL, f"{path} cannot be created: {folder} is missing or not writable",
-            "point DATABASE_PATH at a file on a writable, persistent volume",
-        )  # fmt: skip
+        problem = folder_problem(path)
+        if problem:
+            return CheckResult("database", FAIL, problem, FOLDER_FIX)
+        return CheckResult("database", PASS, f"{path} does not exist yet; it will be created on first start")
     database = SqliteDatabase(path)
     try:
         database.check_writable()
