@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -18,6 +20,7 @@ from bot.sandbox.postgres_server import PostgresServer
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
+from bot.store import postgres
 from bot.store.allow_list import AllowListStore
 from bot.store.postgres import PostgresDatabase
 from bot.store.sqlite import SqliteDatabase
@@ -25,6 +28,7 @@ from tests.conftest import ADMIN, AGENT, BOT_TOKEN, LEAD, SIGNING_SECRET, Served
 from tests.support.pauses import buttons, cards, wait_for_state, wait_until
 from tests.support.processes import free_port
 from tests.support.slack_requests import TEAM, SlackSender
+from tests.support.tcp_proxy import TcpRelay
 
 
 def _env(slack: SimulatedSlack, webex: SimulatedWebex, **database: str) -> dict[str, str]:
@@ -155,6 +159,33 @@ def test_healthz_on_postgresql_is_503_while_the_database_accepts_no_writes_and_2
         postgres_server.sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = off')
         postgres_server.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
     wait_until(lambda: httpx.get(served.url + "/healthz", timeout=10).status_code == 200, timeout=10)
+
+
+@pytest.mark.engines("postgresql")
+def test_healthz_with_postgresql_stopped_is_503_within_a_second_and_every_log_line_is_one_line(
+    make_config: Any, database_settings: dict[str, Any], caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Still longer than the health check may take, but short enough that the bot stops soon with no database.
+    monkeypatch.setattr(postgres, "POOL_WAIT_SECONDS", 1.5)
+    url = urlsplit(database_settings["database_url"])
+    relay = TcpRelay(url.hostname or "127.0.0.1", url.port or 5432)
+    through_relay = url._replace(netloc=f"{url.username}:{url.password}@127.0.0.1:{relay.port}").geturl()
+    served = ServedBot(make_config(database_url=through_relay)).start()
+    try:
+        assert httpx.get(served.url + "/healthz", timeout=10).status_code == 200
+        relay.cut()  # PostgreSQL is gone: its port refuses, the pool's connections are dead
+        for _ in range(3):
+            started = time.monotonic()
+            response = httpx.get(served.url + "/healthz", timeout=10)
+            elapsed = time.monotonic() - started
+            assert response.status_code == 503 and elapsed < 1.0, (response.status_code, elapsed)
+        assert response.json()["database"].startswith("cannot be written")
+    finally:
+        served.stop()
+    multi_line = [r.getMessage() for r in caplog.records if "\n" in r.getMessage()]
+    assert multi_line == []
+    assert [r for r in caplog.records if r.name.startswith("psycopg")], "the pool's own warnings are kept"
 
 
 # -- migrate-db -----------------------------------------------------------------------------------

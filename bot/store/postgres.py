@@ -26,6 +26,10 @@ POOL_MAX_SIZE = 10
 CONNECT_TIMEOUT_SECONDS = 5
 # A connection waits at most this long for a free slot in the pool before the request is refused.
 POOL_WAIT_SECONDS = 5.0
+# The health check's whole budget: a load balancer or platform probe waits about a second, and a database
+# that gives no connection (or no answer) within it is what the check is there to report.
+HEALTH_WAIT_SECONDS = 0.5
+HEALTH_STATEMENT_TIMEOUT = "400ms"
 # How long a statement waits for a row or advisory lock another session holds, like SQLite's busy timeout:
 # a write stuck behind a lock fails in plain words instead of hanging a request (or a resume) for ever.
 LOCK_TIMEOUT = "2s"
@@ -33,6 +37,21 @@ LOCK_TIMEOUT = "2s"
 # SQLSTATE classes and codes that mean "the database cannot be used right now" (not a bug in a query).
 _UNAVAILABLE_CLASSES = ("08", "53", "57", "58", "28", "3D")
 _UNAVAILABLE_CODES = frozenset({"25006", "40001", "40P01", "55P03", "42501"})
+
+
+class _OneLine(logging.Filter):
+    """psycopg's messages carry libpq's, which span lines ("…failed: Connection refused\n\tIs the server
+    running…"): one event, one log line, so that a log search or a line-based collector keeps it whole."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "\n" in message:
+            record.msg, record.args = " ".join(part.strip() for part in message.splitlines() if part.strip()), None
+        return True
+
+
+for _name in ("psycopg", "psycopg.pool"):
+    logging.getLogger(_name).addFilter(_OneLine())
 
 
 @lru_cache(maxsize=512)
@@ -129,8 +148,11 @@ class PostgresDatabase(Database):
     def check_writable(self) -> None:
         """Reachable, schema present, and a write accepted (a read-only replica or a full disk refuses it)."""
         try:
-            # Committed: a full disk fails only when the write-ahead log is flushed at COMMIT.
-            with self._session() as session, session.conn.transaction():
+            # Committed: a full disk fails only when the write-ahead log is flushed at COMMIT. Bounded: a
+            # stopped server is told within the health check's budget, not after the pool's wait.
+            with self._session(wait=HEALTH_WAIT_SECONDS) as session, session.conn.transaction():
+                session.run(f"SET LOCAL statement_timeout = '{HEALTH_STATEMENT_TIMEOUT}'")
+                session.run(f"SET LOCAL lock_timeout = '{HEALTH_STATEMENT_TIMEOUT}'")
                 session.one(f"SELECT count(*) AS applied FROM {migrations.MIGRATIONS_TABLE}")
                 session.run(
                     f"UPDATE {migrations.MIGRATIONS_TABLE} SET applied_at = applied_at "
@@ -156,19 +178,20 @@ class PostgresDatabase(Database):
     # -- connections -----------------------------------------------------------------------------
 
     @contextmanager
-    def _session(self) -> Iterator[_Session]:
+    def _session(self, *, wait: float | None = None) -> Iterator[_Session]:
         pool = self._open_pool()
-        with self._guard(), pool.connection(timeout=POOL_WAIT_SECONDS) as conn:
+        wait = POOL_WAIT_SECONDS if wait is None else wait
+        with self._guard(wait), pool.connection(timeout=wait) as conn:
             yield _Session(conn, self.unavailable)
 
     @contextmanager
-    def _guard(self) -> Iterator[None]:
+    def _guard(self, wait: float) -> Iterator[None]:
         """Connection failures become DatabaseUnavailable with plain words (never the password)."""
         try:
             yield
         except PoolTimeout as error:
             raise DatabaseUnavailable(
-                f"PostgreSQL at {self._safe} gave the bot no connection within {POOL_WAIT_SECONDS:g} s: "
+                f"PostgreSQL at {self._safe} gave the bot no connection within {wait:g} s: "
                 "the server is unreachable, or every connection is busy",
                 reason="unreachable",
             ) from error
