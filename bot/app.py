@@ -22,6 +22,7 @@ from bot.clients.tls import tls_context
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
 from bot.clock import Clock, utc_now
 from bot.config import Config, ConfigurationError
+from bot.listeners.forms import form_key
 from bot.listeners.home import HomePublisher
 from bot.listeners.registry import register as register_listeners
 from bot.listeners.slack_directory import SlackDirectory
@@ -165,8 +166,12 @@ def build_core(
         line_settings=line_settings,
         links=links,
         homes=HomeService(store=request_store, authorizer=authorizer, clock=clock),
+        form_key=form_key(config.slack_signing_secret or config.slack_bot_token),
     )
-    scheduler = Scheduler(pauses=pauses, instances=instances, audit=audit, max_sleep_seconds=scheduler_max_sleep)
+    scheduler = Scheduler(
+        pauses=pauses, instances=instances, audit=audit, seen_events=SeenEvents(database=database),
+        max_sleep_seconds=scheduler_max_sleep,
+    )  # fmt: skip
     return Core(database=database, services=services, scheduler=scheduler, instances=instances, closers=closers)
 
 

@@ -44,6 +44,22 @@ HINTS: dict[str, str] = {
 }
 
 
+def postgres_url_problem(url: str) -> str | None:
+    """What makes `url` no PostgreSQL URL the bot can use, in words that never repeat it; None when it is one."""
+    if not url.startswith(("postgres://", "postgresql://")):
+        return "must start with postgres:// or postgresql://"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port out of range or not a number
+    except ValueError:
+        return "its port is not a number from 1 to 65535"
+    if port == 0:
+        return "its port is not a number from 1 to 65535"
+    if not parts.hostname and "host=" not in url:
+        return "names no host"
+    return None
+
+
 class ConfigurationError(Exception):
     """Settings are missing or malformed: `problems` holds one line per problem, each naming its variable."""
 
@@ -120,10 +136,9 @@ class Config(BaseSettings):
         if value is None or not value.get_secret_value().strip():
             return None
         url = value.get_secret_value().strip()
-        if not url.startswith(("postgres://", "postgresql://")):
-            raise ValueError("must start with postgres:// or postgresql://")
-        if not urlsplit(url).hostname and "host=" not in url:
-            raise ValueError("names no host")
+        problem = postgres_url_problem(url)
+        if problem:
+            raise ValueError(problem)
         return SecretStr(url)
 
     @field_validator("log_level", mode="before")
@@ -162,10 +177,15 @@ class Config(BaseSettings):
             )
         return [problem for problem in problems if problem]
 
+    @property
+    def two_databases(self) -> bool:
+        """DATABASE_URL and DATABASE_PATH both set: which database is meant cannot be known."""
+        return self.database_url is not None and "database_path" in self.model_fields_set
+
     def consistency_problems(self) -> list[str]:
         """Every pair of settings that only works together but is set by half, and two databases at once."""
         problems = []
-        if self.database_url is not None and "database_path" in self.model_fields_set:
+        if self.two_databases:
             problems.append(
                 "DATABASE_URL and DATABASE_PATH are both set: keep DATABASE_URL for PostgreSQL, or "
                 "DATABASE_PATH for SQLite, and unset the other"
@@ -279,17 +299,24 @@ def _raise_if_any(problems: list[str]) -> None:
 SlackMode = Literal["http", "socket"]
 
 
-def load_config(*, slack: SlackMode | None = None, consistent: bool = True) -> Config:
+def load_config(
+    *, slack: SlackMode | None = None, consistent: bool = True, all_or_none: SlackMode | None = None
+) -> Config:
     """Read Config from the environment; every problem found goes into one ConfigurationError.
 
     Malformed values always count; with `slack`, so do the Slack credentials that mode needs; with
     `consistent`, settings set by half. A variable already reported as malformed is not reported again.
+    With `all_or_none` (`check`, which reports missing and half-set variables itself): when a value is
+    malformed or two databases are set, so that the checks cannot run, every problem of that Slack mode
+    is raised at once; otherwise none but those.
     """
     config, problems = _read_environment()
     malformed = {problem.split(" ", 1)[0] for problem in problems}
     later = config.slack_problems(socket_mode=slack == "socket") if slack else []
     if consistent:
         later += config.consistency_problems()
+    if all_or_none and (problems or config.two_databases):
+        later = config.slack_problems(socket_mode=all_or_none == "socket") + config.consistency_problems()
     # A malformed variable was replaced by its default to get this far: what follows from that is not news.
     problems += [problem for problem in later if not malformed & set(re.findall(r"\b[A-Z][A-Z_]+[A-Z]\b", problem))]
     _raise_if_any(problems)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
@@ -241,9 +242,100 @@ def test_malformed_values_are_each_named_on_one_line_and_exit_2(tmp_path: Path) 
     result = _check(env, tmp_path)
     assert result.returncode == 2
     lines = result.stderr.splitlines()
+    # The malformed values first, then what else is wrong (the Slack credentials are missing here).
     assert [line.split(": ")[2].split(" ")[0] for line in lines] == [
-        "SLACK_API_URL", "PORT", "APPROVAL_TIMEOUT_MINUTES", "WEBEX_TIMEOUT_SECONDS",
+        "SLACK_API_URL", "PORT", "APPROVAL_TIMEOUT_MINUTES", "WEBEX_TIMEOUT_SECONDS", "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
     ]  # fmt: skip
     assert "PORT is invalid (not a whole number)" in result.stderr
     assert "WEBEX_TIMEOUT_SECONDS is invalid (must be more than 0)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_malformed_value_and_missing_credentials_are_all_named_at_once(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "PORT": "99999", "DATABASE_PATH": str(tmp_path / "bot.db")}
+    result = _check(env, tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    named = [line.split(": ")[2].split(" ")[0] for line in result.stderr.splitlines()]
+    assert named == ["PORT", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"], result.stderr
+
+
+def test_two_databases_are_one_configuration_line_and_exit_2(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    env = _env(tmp_path, slack, recording_system, webex)
+    env["DATABASE_URL"] = "postgresql://bot:SECRET-db-password@127.0.0.1:1/bot"
+    result = _check(env, tmp_path)
+    assert result.returncode == 2, result.stdout
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "recording-bot: configuration error: DATABASE_URL and DATABASE_PATH are both set: keep DATABASE_URL for "
+        "PostgreSQL, or DATABASE_PATH for SQLite, and unset the other"
+    ]
+
+
+def test_a_port_out_of_range_in_database_url_is_a_configuration_error_without_the_password(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "DATABASE_URL": "postgresql://bot:SECRET-db-pw@127.0.0.1:99999/bot",
+           "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}  # fmt: skip
+    result = _check(env, tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "recording-bot: configuration error: DATABASE_URL is invalid (its port is not a number from 1 to 65535): "
+        "a PostgreSQL URL, e.g. DATABASE_URL=postgresql://user:password@host:5432/dbname"
+    ]
+    assert "SECRET-db-pw" not in result.stderr
+
+
+def test_credentials_in_slack_api_url_are_one_report_line_naming_the_fix_and_nothing_else(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    env = _env(tmp_path, slack, recording_system, webex)
+    env["SLACK_API_URL"] = slack.api_url.replace("http://", "http://gateway:SECRET-gw-password@")
+    result = _check(env, tmp_path)
+    assert result.returncode == 1
+    line = _line(result.stdout, "Slack")
+    assert line.startswith("✗ Slack: Slack's client cannot send a request to http://***@127.0.0.1:"), line
+    assert "without a user name or password" in result.stdout
+    assert "unexpected" not in result.stdout and "slack_sdk" not in result.stdout + result.stderr
+    assert "SECRET-gw-password" not in result.stdout + result.stderr
+    _assert_only_the_report(result)
+
+
+def _serve(env: dict[str, str], cwd: Path, command: str = "serve") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", command], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_serve_refuses_a_database_folder_that_does_not_exist_in_the_words_of_check(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    env = _env(tmp_path, slack, recording_system, webex)
+    env["DATABASE_PATH"] = str(tmp_path / "data" / "recording-bot.db")  # a volume that is not mounted
+    checked = _check(env, tmp_path)
+    said = _line(checked.stdout, "database").removeprefix("✗ database: ")
+    assert "is missing or not writable" in said
+    for command in ("serve", "socket"):
+        result = _serve({**env, "SLACK_APP_TOKEN": "xapp-1"}, tmp_path, command)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines() == [
+            f"recording-bot: configuration error: DATABASE_PATH: {said}: point DATABASE_PATH at a file on a "
+            "writable, persistent volume"
+        ]
+        assert not (tmp_path / "data").exists(), f"{command} created the folder on throw-away disk"
+
+
+def test_serve_on_a_platform_of_several_instances_with_a_default_sqlite_file_warns_at_start(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    env = _env(tmp_path, slack, recording_system, webex)
+    del env["DATABASE_PATH"]
+    env["SLACK_API_URL"] = "http://127.0.0.1:9/api/"  # so that serve stops right after its start-up checks
+    for platform in ("DYNO", "RENDER_INSTANCE_ID", "FLY_MACHINE_ID", "RAILWAY_REPLICA_ID"):
+        result = _serve({**env, platform: "instance-1"}, tmp_path)
+        assert result.returncode == 2
+        warning = next(line for line in result.stderr.splitlines() if platform in line)
+        assert "own allow-list" in warning and "audit log" in warning and "DATABASE_URL" in warning
+    # With DATABASE_PATH chosen on purpose (a persistent volume, one instance), nothing is said.
+    quiet = _serve({**env, "DYNO": "web.1", "DATABASE_PATH": str(tmp_path / "bot.db")}, tmp_path)
+    assert "own allow-list" not in quiet.stderr

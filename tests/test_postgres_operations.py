@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -17,12 +19,16 @@ from bot.sandbox.postgres_server import PostgresServer
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
+from bot.store import postgres
+from bot.store.allow_list import AllowListStore
 from bot.store.postgres import PostgresDatabase
+from bot.store.sqlite import SqliteDatabase
 from tests.conftest import ADMIN, AGENT, BOT_TOKEN, LEAD, SIGNING_SECRET, ServedBot
 from tests.support.cli import run_bot
 from tests.support.pauses import buttons, cards, wait_for_state, wait_until
 from tests.support.processes import free_port
 from tests.support.slack_requests import TEAM, SlackSender
+from tests.support.tcp_proxy import TcpRelay
 
 
 def _env(slack: SimulatedSlack, webex: SimulatedWebex, **database: str) -> dict[str, str]:
@@ -154,6 +160,33 @@ def test_healthz_on_postgresql_is_503_while_the_database_accepts_no_writes_and_2
     wait_until(lambda: httpx.get(served.url + "/healthz", timeout=10).status_code == 200, timeout=10)
 
 
+@pytest.mark.engines("postgresql")
+def test_healthz_with_postgresql_stopped_is_503_within_a_second_and_every_log_line_is_one_line(
+    make_config: Any, database_settings: dict[str, Any], caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Still longer than the health check may take, but short enough that the bot stops soon with no database.
+    monkeypatch.setattr(postgres, "POOL_WAIT_SECONDS", 1.5)
+    url = urlsplit(database_settings["database_url"])
+    relay = TcpRelay(url.hostname or "127.0.0.1", url.port or 5432)
+    through_relay = url._replace(netloc=f"{url.username}:{url.password}@127.0.0.1:{relay.port}").geturl()
+    served = ServedBot(make_config(database_url=through_relay)).start()
+    try:
+        assert httpx.get(served.url + "/healthz", timeout=10).status_code == 200
+        relay.cut()  # PostgreSQL is gone: its port refuses, the pool's connections are dead
+        for _ in range(3):
+            started = time.monotonic()
+            response = httpx.get(served.url + "/healthz", timeout=10)
+            elapsed = time.monotonic() - started
+            assert response.status_code == 503 and elapsed < 1.0, (response.status_code, elapsed)
+        assert response.json()["database"].startswith("cannot be written")
+    finally:
+        served.stop()
+    multi_line = [r.getMessage() for r in caplog.records if "\n" in r.getMessage()]
+    assert multi_line == []
+    assert [r for r in caplog.records if r.name.startswith("psycopg")], "the pool's own warnings are kept"
+
+
 # -- migrate-db -----------------------------------------------------------------------------------
 
 
@@ -214,6 +247,38 @@ def test_migrate_db_copies_a_working_sqlite_database_and_the_bot_carries_on_in_p
         moved_sender.close()
     finally:
         moved.stop()
+
+
+def test_migrate_db_names_to_as_where_the_wrong_password_is_and_counts_one_row_as_a_row(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    source = SqliteDatabase(tmp_path / "bot.db")
+    source.migrate()
+    AllowListStore(database=source).put(TEAM, ADMIN, Role.ADMIN, added_by="test")
+    source.close()
+    env = {"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "bot.db")}
+    secret = "Wr0ngPassw0rd-LEAKCHECK"
+    refused = _cli(env, tmp_path, "migrate-db", "--to", postgres_server.url(password=secret))
+    assert refused.returncode == 1
+    assert "check the user name and password in --to" in refused.stderr and "DATABASE_URL" not in refused.stderr
+    assert secret not in refused.stdout + refused.stderr
+
+    copied = _cli(env, tmp_path, "migrate-db", "--to", postgres_server.create_database())
+    assert copied.returncode == 0, copied.stderr
+    allow_list = next(line for line in copied.stdout.splitlines() if line.strip().startswith("✓ allow_list"))
+    assert allow_list.split()[2:] == ["1", "row", "(1", "in", "SQLite)"], allow_list
+
+
+def test_migrate_db_to_a_url_whose_port_is_out_of_range_is_one_line_without_the_password(tmp_path: Path) -> None:
+    SqliteDatabase(tmp_path / "bot.db").migrate()
+    env = {"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(tmp_path / "bot.db")}
+    result = _cli(env, tmp_path, "migrate-db", "--to", "postgresql://bot:Leak-Me-Not-77@127.0.0.1:99999/bot")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "recording-bot: configuration error: --to is not a usable PostgreSQL URL (its port is not a number from "
+        "1 to 65535), e.g. --to postgresql://user:password@host:5432/dbname"
+    ]
+    assert "Leak-Me-Not-77" not in result.stderr
 
 
 @pytest.mark.engines("sqlite")

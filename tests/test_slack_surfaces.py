@@ -79,7 +79,10 @@ def test_pause_alone_opens_the_form_with_the_commands_trigger_and_four_inputs(
     opened = slack.calls("views.open")[0]
     assert opened.payload["trigger_id"] == parse_qs(body.decode())["trigger_id"][0]
     assert view["callback_id"] == "recording_pause"
-    assert json.loads(view["private_metadata"]) == {"channel": CHANNEL}
+    metadata = json.loads(view["private_metadata"])
+    # Signed, so that a submission can carry back only what the bot wrote (see test_fault_malformed_payloads).
+    assert metadata.pop("signature")
+    assert metadata == {"channel": CHANNEL}
     inputs = _blocks_by_id(view)
     assert list(inputs) == ["target", "duration", "channels", "reason"]
     for block_id, block in inputs.items():
@@ -214,6 +217,29 @@ def test_an_event_retried_by_slack_is_handled_once(sender: SlackSender, slack: S
     assert sender.home_opened(user=LEAD, event_id="Ev0HOME2").status_code == 200
     wait_until(lambda: len(slack.calls("views.publish")) >= 2, what="the second opening to publish")
     assert len(slack.calls("views.publish")) == 2, "the retry of Ev0HOME1 published again"
+
+
+def test_an_event_s_id_is_remembered_for_two_hours_then_forgotten(
+    sender: SlackSender, slack: SimulatedSlack, served: ServedBot, bot: RecordingBot
+) -> None:
+    def remembered() -> int:
+        row = bot.database.one("SELECT count(*) AS n FROM slack_events")
+        return int(row["n"]) if row else 0
+
+    assert sender.home_opened(user=LEAD, event_id="Ev0OLD").status_code == 200
+    _home(slack, LEAD)
+    assert remembered() == 1
+    # Past Slack's hour of retries, the ID is still kept: a late retry is still handled once.
+    served.clock.advance(minutes=70)
+    sender.home_opened(user=LEAD, event_id="Ev0OLD", headers={"X-Slack-Retry-Num": "3"})
+    sender.home_opened(user=LEAD, event_id="Ev0NEW")
+    wait_until(lambda: len(slack.calls("views.publish")) >= 2, what="the new event's Home")
+    assert len(slack.calls("views.publish")) == 2 and remembered() == 2
+    # Two hours after it was seen, the scheduler's pass forgets it (and keeps the newer one).
+    served.clock.advance(minutes=51)
+    wait_until(lambda: remembered() == 1, what="the scheduler to forget the old event ID")
+    sender.home_opened(user=LEAD, event_id="Ev0OLD")
+    wait_until(lambda: len(slack.calls("views.publish")) >= 3, what="the forgotten ID to count as new")
 
 
 # -- the App Home --------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import logging
-import os
 import re
 import sqlite3
 import sys
@@ -21,11 +21,11 @@ from bot.app import recording_system_client, webex_client
 from bot.clients.errors import AuthenticationFailed, UpstreamBadResponse, UpstreamError, UpstreamUnreachable
 from bot.clients.tls import tls_context
 from bot.config import Config
-from bot.redaction import redact_url
+from bot.redaction import credentials_in_url, redact_url
 from bot.store.audit import AuditStore
 from bot.store.connect import open_database
 from bot.store.database import DatabaseUnavailable
-from bot.store.sqlite import SqliteDatabase, describe_database_error
+from bot.store.sqlite import FOLDER_FIX, SqliteDatabase, describe_database_error, folder_problem
 
 # ✓ the dependency answered as it should; ✗ it did not, or cannot work as configured (exit 1);
 # – not verified: optional and not configured, or nothing can prove it from here (does not fail the check).
@@ -112,13 +112,10 @@ def _database(config: Config) -> CheckResult:
         return _postgres(config)
     path = config.database_path
     if not path.exists():
-        folder = path.parent.resolve()
-        if folder.is_dir() and os.access(folder, os.W_OK):
-            return CheckResult("database", PASS, f"{path} does not exist yet; it will be created on first start")
-        return CheckResult(
-            "database", FAIL, f"{path} cannot be created: {folder} is missing or not writable",
-            "point DATABASE_PATH at a file on a writable, persistent volume",
-        )  # fmt: skip
+        problem = folder_problem(path)
+        if problem:
+            return CheckResult("database", FAIL, problem, FOLDER_FIX)
+        return CheckResult("database", PASS, f"{path} does not exist yet; it will be created on first start")
     database = SqliteDatabase(path)
     try:
         database.check_writable()
@@ -190,8 +187,9 @@ def reach_slack(config: Config) -> dict[str, Any]:
     """auth.test with the bot token: the workspace's identity, or SlackUnusable saying which part is wrong."""
     if config.slack_bot_token is None:
         raise SlackUnusable("SLACK_BOT_TOKEN is not set", "copy the Bot User OAuth Token (xoxb-…)")
-    client = WebClient(token=config.slack_bot_token.get_secret_value(), base_url=config.slack_api_url, timeout=10)
     where = redact_url(config.slack_api_url)
+    _require_sendable(config.slack_api_url, where)
+    client = WebClient(token=config.slack_bot_token.get_secret_value(), base_url=config.slack_api_url, timeout=10)
     try:
         return dict(client.auth_test().data)  # type: ignore[arg-type]
     except SlackApiError as error:
@@ -213,6 +211,28 @@ def reach_slack(config: Config) -> dict[str, Any]:
         raise SlackUnusable(
             f"cannot reach {where} ({type(error).__name__})", "check outbound HTTPS from this host, or SLACK_API_URL"
         ) from None
+    except (http.client.HTTPException, ValueError) as error:
+        raise _unusable_url(where, error) from None
+
+
+def _require_sendable(url: str, where: str) -> None:
+    """Slack's client (urllib) cannot send a user name or password written into the URL: it takes them for
+    part of the host, and fails after a DNS lookup (or logs the password in its error). Said before trying."""
+    if credentials_in_url(url):
+        raise SlackUnusable(
+            f"Slack's client cannot send a request to {where}: it cannot log in with a user name or password "
+            "written into the URL",
+            "set SLACK_API_URL to a URL like https://slack.com/api/, without a user name or password",
+        )
+
+
+def _unusable_url(where: str, error: BaseException) -> SlackUnusable:
+    # Slack's client (urllib) refuses a user name or password in the URL, saying so with the password in its
+    # message: only the error's type is shown.
+    return SlackUnusable(
+        f"Slack's client cannot send a request to {where} ({type(error).__name__})",
+        "set SLACK_API_URL to a URL like https://slack.com/api/, without a user name or password",
+    )
 
 
 def _slack(config: Config) -> CheckResult:
@@ -241,6 +261,7 @@ def reach_socket_mode(config: Config) -> None:
 
     Slack hands out a WebSocket URL; not connecting to it leaves nothing behind."""
     token = config.slack_app_token.get_secret_value() if config.slack_app_token else ""
+    _require_sendable(config.slack_api_url, redact_url(config.slack_api_url))
     client = WebClient(token=token, base_url=config.slack_api_url, timeout=10)
     try:
         client.apps_connections_open(app_token=token)
@@ -256,6 +277,8 @@ def reach_socket_mode(config: Config) -> None:
             f"cannot reach {redact_url(config.slack_api_url)} ({type(error).__name__})",
             "check outbound HTTPS from this host, or SLACK_API_URL",
         ) from None
+    except (http.client.HTTPException, ValueError) as error:
+        raise _unusable_url(redact_url(config.slack_api_url), error) from None
 
 
 def _slack_socket(config: Config) -> CheckResult:
@@ -320,10 +343,10 @@ def add_check_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="validate the configuration and reach every dependency once",
         description="Validate the configuration and reach every dependency once: one line per check, ✓ passed, "
         "✗ failed (with the fix), – not verified. Exit 0 when nothing failed, 1 when a check failed, 2 when a "
-        "variable is malformed.",
+        "variable is malformed or two databases are set (then every configuration problem is named).",
     )
     check.add_argument("--socket", action="store_true", help="check for Socket Mode (needs SLACK_APP_TOKEN)")
-    check.set_defaults(func=_check, needs_consistent=False)
+    check.set_defaults(func=_check, needs_consistent=False, reports=True)
 
 
 def _check(config: Config, args: argparse.Namespace) -> int:

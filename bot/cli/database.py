@@ -7,7 +7,7 @@ import sys
 from datetime import timedelta
 
 from bot.clock import utc_now
-from bot.config import Config, ConfigurationError
+from bot.config import Config, ConfigurationError, postgres_url_problem
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -38,6 +38,10 @@ def run_migrate(config: Config, args: argparse.Namespace) -> int:
     url = str(args.to).strip()
     if not url.startswith(("postgres://", "postgresql://")):
         raise ConfigurationError("--to must be a PostgreSQL URL starting with postgresql:// (or postgres://)")
+    problem = postgres_url_problem(url)
+    if problem:
+        # In words only: the URL holds the password.
+        raise ConfigurationError(f"--to is not a usable PostgreSQL URL ({problem}), e.g. --to postgresql://user:password@host:5432/dbname")
     if config.database_url is not None:
         raise ConfigurationError(
             "DATABASE_URL is set, so this bot already uses PostgreSQL: migrate-db copies from the SQLite file at "
@@ -48,7 +52,7 @@ def run_migrate(config: Config, args: argparse.Namespace) -> int:
         print(f"recording-bot migrate-db: no SQLite database at {path}: check DATABASE_PATH", file=sys.stderr)
         return EXIT_USAGE
     source = SqliteDatabase(path)
-    target = PostgresDatabase(url)
+    target = PostgresDatabase(url, source="--to")
     where = safe_url(url)
     try:
         source.migrate()
@@ -77,7 +81,8 @@ def run_migrate(config: Config, args: argparse.Namespace) -> int:
     print(f"copied {path} into PostgreSQL at {where}:")
     for copy in copies:
         mark = "✓" if copy.complete else "✗"
-        print(f"  {mark} {copy.table:<20} {copy.target_rows:>8} rows ({copy.source_rows} in SQLite)")
+        rows = "row" if copy.target_rows == 1 else "rows"
+        print(f"  {mark} {copy.table:<20} {copy.target_rows:>8} {rows} ({copy.source_rows} in SQLite)")
     if not all(copy.complete for copy in copies):
         print("the row counts differ: do not switch over; run migrate-db again into a new database", file=sys.stderr)
         return EXIT_FAILED

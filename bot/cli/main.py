@@ -15,7 +15,7 @@ from bot.cli.common import UsageError
 from bot.cli.database import add_migrate_parser
 from bot.cli.serve import add_serve_parsers
 from bot.cli.users import add_users_parser
-from bot.config import Config, ConfigurationError, config_from, load_config
+from bot.config import Config, ConfigurationError, SlackMode, config_from, load_config
 from bot.logs import configure_logging
 from bot.services.instances import AnotherInstanceRunning
 from bot.store.database import DatabaseUnavailable
@@ -57,8 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load_config(args: argparse.Namespace) -> Config:
-    # `check` reports missing and half-set variables in its own report; every other command refuses them.
-    return load_config(slack=getattr(args, "slack_mode", None), consistent=getattr(args, "needs_consistent", True))
+    # `check` reports missing and half-set variables in its own report (unless a malformed value or two
+    # databases stop it, and then names them all at once); every other command refuses them.
+    reporting: SlackMode | None = None
+    if getattr(args, "reports", False):
+        reporting = "socket" if getattr(args, "socket", False) else "http"
+    return load_config(
+        slack=getattr(args, "slack_mode", None),
+        consistent=getattr(args, "needs_consistent", True),
+        all_or_none=reporting,
+    )
 
 
 def _demo_config() -> Config:

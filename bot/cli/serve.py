@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import threading
+from collections.abc import Mapping
 
 from slack_sdk.errors import SlackApiError
 
 from bot import __version__
 from bot.cli.common import UsageError, parse_user_id, slack_identity, workspace_of
 from bot.config import HINTS, Config, ConfigurationError
+from bot.store.sqlite import FOLDER_FIX, folder_problem
 
 logger = logging.getLogger("bot")
 
@@ -55,12 +58,40 @@ def add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     console.set_defaults(func=_console)
 
 
+# Variables by which hosting platforms tell an instance which of several it is: there, each instance has
+# its own disk, so a SQLite file is one instance's alone.
+PLATFORM_INSTANCE_VARIABLES = (
+    "DYNO", "RENDER_INSTANCE_ID", "FLY_MACHINE_ID", "FLY_ALLOC_ID", "RAILWAY_REPLICA_ID", "K_REVISION",
+    "WEBSITE_INSTANCE_ID", "CF_INSTANCE_INDEX",
+)  # fmt: skip
+
+
+def require_lasting_database(config: Config, environ: Mapping[str, str] = os.environ) -> None:
+    """Refuse to serve from a database that would not last: a SQLite file whose folder does not exist (a
+    volume that is not mounted; creating the folder would put the database on throw-away disk). Warn when
+    the platform runs several instances and each would keep its own file."""
+    if config.uses_postgres:
+        return
+    problem = folder_problem(config.database_path)
+    if problem:
+        raise ConfigurationError(f"DATABASE_PATH: {problem}: {FOLDER_FIX}")
+    platform = next((name for name in PLATFORM_INSTANCE_VARIABLES if environ.get(name)), None)
+    if platform and "database_path" not in config.model_fields_set:
+        logger.warning(
+            "%s is set, so this platform may run several instances of the bot, and each would keep its own "
+            "SQLite file at %s: its own allow-list, requests and audit log. Set DATABASE_URL to one PostgreSQL "
+            "database for all of them (or set DATABASE_PATH to a file on a persistent volume, and run one instance)",
+            platform, config.database_path,
+        )  # fmt: skip
+
+
 def _serve(config: Config, args: argparse.Namespace) -> int:
     from bot.app import RecordingBot, create_app
     from bot.serving.process import serve_http
     from bot.store.connect import open_database
 
     # Check what can be checked before anything starts, so a bad setup fails with one line and exit 2.
+    require_lasting_database(config)
     slack_identity(config)
     open_database(config).migrate()
 
@@ -80,6 +111,7 @@ def _socket(config: Config, args: argparse.Namespace) -> int:
     from bot.cli.check import SlackUnusable, library_logs_quiet, reach_socket_mode
 
     # As `serve` does: a refused token or an unreachable Slack is one line, before anything starts.
+    require_lasting_database(config)
     slack_identity(config)
     with library_logs_quiet():
         try:

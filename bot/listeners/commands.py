@@ -120,8 +120,9 @@ def _open_form(run: CommandRun, command: OpenPauseForm) -> None:
         raise FormNeedsSlack()
     try:
         open_pause_form(
-            run.client, run.services, trigger_id=run.trigger_id, channel_id=run.invocation.channel_id, ask_channel=False
-        )
+            run.client, run.services, trigger_id=run.trigger_id, user_id=run.invocation.user_id,
+            channel_id=run.invocation.channel_id, ask_channel=False,
+        )  # fmt: skip
     except FormNotOpened as error:
         raise PauseFormNotOpened(str(error)) from None
     run.audit_details["form"] = "opened"

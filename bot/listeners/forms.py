@@ -4,10 +4,14 @@ exactly as the typed command makes it."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import secrets
 from typing import Any
 
+from pydantic import SecretStr
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -33,22 +37,78 @@ from bot.models import Invocation, Outcome, PauseAsk, SlackUser
 from bot.models.refusals import NotAllowed
 from bot.services.bundle import Services
 from bot.serving.background import BackgroundWork
+from bot.serving.shapes import is_channel_id
 
 logger = logging.getLogger(__name__)
 
 # The audit action of a submitted form.
 _SUBMIT = "form.pause"
+# Slack keeps at most 3,000 characters of private_metadata; what the bot writes there is far shorter.
+_MAX_METADATA_CHARS = 3000
+# What a form answered with metadata that does not verify is told (a form opened before the signing
+# secret changed; anything else is forged).
+_STALE_FORM = "This form can no longer be used: close it and open the pause form again."
 
 
 class FormNotOpened(Exception):
     """Slack refused to open the form (the trigger expired, or Slack is unreachable)."""
 
 
+class FormTampered(Exception):
+    """A submission's metadata is not what the bot wrote when it opened the form for that user."""
+
+
+def form_key(secret: SecretStr | None) -> bytes:
+    """The key that signs the forms' metadata: derived from the signing secret (in Socket Mode, which
+    may have none, from the bot token), so it is the same on every instance and after a restart; with
+    neither, one of this process's own."""
+    material = secret.get_secret_value().encode() if secret is not None else secrets.token_bytes(32)
+    return hmac.new(material, b"recording-bot pause form metadata", hashlib.sha256).digest()
+
+
+def form_metadata(key: bytes, *, user_id: str, channel_id: str) -> str:
+    """The form's private_metadata: the channel it was opened for ("" when it asks for one), signed for
+    the user it was opened for, so that a submission can carry back nothing the bot did not write."""
+    return json.dumps({"channel": channel_id, "signature": _signature(key, user_id, channel_id)})
+
+
+def _signature(key: bytes, user_id: str, channel_id: str) -> str:
+    return hmac.new(key, f"{user_id}\n{channel_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def read_form_metadata(key: bytes, metadata: object, *, user_id: str) -> str:
+    """The channel the form was opened for ("" when it asked for one); FormTampered unless the bot wrote
+    exactly this metadata for this user."""
+    if not isinstance(metadata, str) or len(metadata) > _MAX_METADATA_CHARS:
+        raise FormTampered("its metadata is not what the bot writes")
+    try:
+        fields = json.loads(metadata)
+    except (ValueError, RecursionError):
+        raise FormTampered("its metadata is not JSON") from None
+    if not isinstance(fields, dict) or set(fields) != {"channel", "signature"}:
+        raise FormTampered("its metadata is not what the bot writes")
+    channel, signature = fields["channel"], fields["signature"]
+    if not isinstance(channel, str) or not isinstance(signature, str):
+        raise FormTampered("its metadata is not what the bot writes")
+    if not hmac.compare_digest(_signature(key, user_id, channel), signature):
+        raise FormTampered("its metadata's signature does not verify for this user")
+    if channel and not is_channel_id(channel):
+        raise FormTampered("its metadata names no channel")
+    return channel
+
+
 def open_pause_form(
-    client: WebClient, services: Services, *, trigger_id: str, channel_id: str | None, ask_channel: bool
+    client: WebClient,
+    services: Services,
+    *,
+    trigger_id: str,
+    user_id: str,
+    channel_id: str | None,
+    ask_channel: bool,
 ) -> None:
     """Open the pause form now: a trigger ID is good for about 3 seconds, and once."""
     view = pause_form(limits=services.limits, channel_id=channel_id, ask_channel=ask_channel)
+    view["private_metadata"] = form_metadata(services.form_key, user_id=user_id, channel_id=channel_id or "")
     try:
         client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as error:
@@ -99,8 +159,8 @@ def _open_from_anywhere(
     with request_context(invocation.request_id):
         try:
             services.pauses.check_may_ask(invocation)
-            open_pause_form(client, services, trigger_id=str(body.get("trigger_id", "")), channel_id=None,
-                            ask_channel=True)  # fmt: skip
+            open_pause_form(client, services, trigger_id=str(body.get("trigger_id", "")),
+                            user_id=invocation.user_id, channel_id=None, ask_channel=True)  # fmt: skip
         except FormNotOpened as error:
             logger.warning("pause form not opened from the %s: %s", origin, error)
             _tell(client, invocation, None, Message(f"Slack did not open the pause form ({error}); try again.", []))
@@ -113,19 +173,28 @@ def _open_from_anywhere(
 def _read_submission(
     body: dict[str, Any], context: BoltContext, services: Services, ack: Ack
 ) -> tuple[Invocation | None, PauseAsk | None, str | None]:
+    # The payload's shape was checked before Bolt saw it (serving/shapes.py).
     user = body.get("user") or {}
     team = body.get("team") or {}
     view = body.get("view") or {}
     values = (view.get("state") or {}).get("values") or {}
-    channel = _selected_channel(values) or _metadata_channel(view.get("private_metadata"))
+    user_id = str(user.get("id", ""))
+    tampered: FormTampered | None = None
+    try:
+        channel = _card_channel(services.form_key, view.get("private_metadata"), values, user_id=user_id)
+    except FormTampered as error:
+        channel, tampered = None, error
     invocation = Invocation(
-        user=SlackUser(team_id=str(user.get("team_id") or team.get("id") or ""), user_id=str(user.get("id", ""))),
+        user=SlackUser(team_id=str(user.get("team_id") or team.get("id") or ""), user_id=user_id),
         channel_id=channel or "",
         request_id=str(context.get("request_id") or ""),
         text="form: pause",
     )
     try:
+        # Someone not on the allow-list learns that first, whatever the form carries.
         services.pauses.check_may_ask(invocation)
+        if tampered is not None:
+            raise tampered
         ask = parse_pause_form(
             target=_text(values, INPUT_TARGET),
             duration=_choice(values, INPUT_DURATION),
@@ -145,7 +214,27 @@ def _read_submission(
         ack(response_action="errors", errors={INPUT_TARGET: refusal_text(error)})
         record(Attempt(invocation, _SUBMIT, {"error": refusal_text(error)}), services, Outcome.REFUSED)
         return invocation, None, channel
+    except FormTampered as error:
+        logger.warning("refused a pause form: %s", error)
+        ack(response_action="errors", errors={INPUT_TARGET: _STALE_FORM})
+        record(Attempt(invocation, _SUBMIT, {"error": str(error)}), services, Outcome.REFUSED)
+        return invocation, None, None
     return invocation, ask, channel
+
+
+def _card_channel(key: bytes, metadata: object, values: dict[str, Any], *, user_id: str) -> str | None:
+    """Where the card goes: the channel the form was opened for, or (only when the form asked for one) the
+    channel chosen in it; None when none was chosen. FormTampered when the form carries back anything else."""
+    opened_for = read_form_metadata(key, metadata, user_id=user_id)
+    chosen = _selected_channel(values)
+    if opened_for:
+        # This form had no channel input: a chosen channel was added by whoever sent the submission.
+        if INPUT_CHANNEL in values:
+            raise FormTampered("it answers a channel input the form did not have")
+        return opened_for
+    if chosen is not None and not is_channel_id(chosen):
+        raise FormTampered("its chosen channel is not a channel ID")
+    return chosen
 
 
 def _make_request(invocation: Invocation, ask: PauseAsk, client: WebClient, services: Services) -> None:
@@ -191,11 +280,3 @@ def _choice(values: dict[str, Any], block: str) -> str:
 def _selected_channel(values: dict[str, Any]) -> str | None:
     chosen = ((values.get(INPUT_CHANNEL) or {}).get(INPUT_CHANNEL) or {}).get("selected_conversation")
     return str(chosen) if chosen else None
-
-
-def _metadata_channel(metadata: object) -> str | None:
-    try:
-        channel = json.loads(str(metadata or "{}")).get("channel")
-    except (ValueError, AttributeError):
-        return None
-    return str(channel) if channel else None

@@ -16,6 +16,7 @@ from bot.blocks.home import home_view, not_listed_home
 from bot.models import PauseRequest, SlackUser
 from bot.services.home import HomeService, NotListedHome
 from bot.serving.background import BackgroundWork
+from bot.serving.shapes import is_user_id
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +101,15 @@ class HomePublisher:
 def register(app: App, publisher: HomePublisher) -> None:
     def on_home_opened(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
         ack()
-        if event.get("tab") not in (None, "home"):
+        user_id, tab = event.get("user"), event.get("tab")
+        # Whose Home to publish comes from the event alone: a user that is not a user ID would publish
+        # to `"None"` or `"{'id': …}"`.
+        if not is_user_id(user_id) or not isinstance(tab, str | None):
+            what = "its user is not a Slack user ID" if not is_user_id(user_id) else "its tab is not a string"
+            logger.info("ignored a malformed app_home_opened event: %s", what)
             return
-        team_id = str(body.get("team_id") or "")
-        publisher.publish_now(team_id, str(event.get("user", "")))
+        if tab not in (None, "home"):
+            return
+        publisher.publish_now(str(body.get("team_id") or ""), str(user_id))
 
     app.event("app_home_opened")(on_home_opened)

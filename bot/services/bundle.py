@@ -23,3 +23,5 @@ class Services:
     line_settings: LineSettingsService
     links: LinkService
     homes: HomeService
+    # Signs what the bot's forms carry back in their private_metadata (derived from the signing secret).
+    form_key: bytes

@@ -12,12 +12,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from bot.logs import new_request_id, request_context
 from bot.services.audit import AuditTrail
 from bot.services.instances import InstanceRegistry
 from bot.services.pauses import PauseService
 from bot.store.database import DatabaseUnavailable
+from bot.store.links import SeenEvents
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,11 @@ TAKEOVER_CHECK_SECONDS = 2.0
 AUDIT_HEAD_SECONDS = 24 * 3600.0
 # How soon a pass that failed is tried again.
 RETRY_SECONDS = 1.0
+# How long an Events API delivery's ID is remembered, so that Slack's retry of it is handled once: Slack
+# retries for about an hour, so two hours cover them with room to spare.
+KEEP_EVENT_IDS = timedelta(hours=2)
+# How often (by the bot's clock) the IDs older than that are forgotten.
+FORGET_EVENTS_EVERY = timedelta(minutes=10)
 
 
 class SchedulerPassFailed(Exception):
@@ -43,11 +50,14 @@ class Scheduler:
         pauses: PauseService,
         instances: InstanceRegistry,
         audit: AuditTrail,
+        seen_events: SeenEvents | None = None,
         max_sleep_seconds: float = MAX_SLEEP_SECONDS,
     ) -> None:
         self._pauses = pauses
         self._instances = instances
         self._audit = audit
+        self._seen_events = seen_events
+        self._next_forget: datetime | None = None
         self._next_audit_heads = 0.0
         self._max_sleep = max_sleep_seconds
         self._stop = threading.Event()
@@ -92,7 +102,18 @@ class Scheduler:
         if time.monotonic() >= self._next_audit_heads:
             self._next_audit_heads = time.monotonic() + AUDIT_HEAD_SECONDS
             steps.append(("audit heads", self._audit.log_heads))
+        now = self._pauses.now()
+        if self._seen_events is not None and (self._next_forget is None or now >= self._next_forget):
+            self._next_forget = now + FORGET_EVENTS_EVERY
+            steps.append(("forget events", lambda: self._forget_events(now)))
         return steps
+
+    def _forget_events(self, now: datetime) -> None:
+        # Without this the deduplication table grows by every event Slack ever delivered.
+        assert self._seen_events is not None
+        forgotten = self._seen_events.forget_before(now - KEEP_EVENT_IDS)
+        if forgotten:
+            logger.debug("scheduler: forgot %s event ID(s) older than %s", forgotten, KEEP_EVENT_IDS)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -14,6 +14,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from bot import __version__
 from bot.serving.background import BackgroundWork
 from bot.serving.edge import ACKED_AT_EDGE
+from bot.serving.shapes import refuse_malformed
 from bot.store.database import Database, DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,10 @@ class BoltDispatcher:
         return self._work.submit(lambda: self._dispatch(text, headers, event_id))
 
     def answer_now(self, text: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
-        response = self._run(BoltRequest(body=text, headers=dict(headers)))
+        request = _checked_request(text, headers)
+        if request is None:
+            return 200, b""  # an empty answer: the form closes, nothing was done
+        response = self._run(request)
         return (200 if response.status < 400 else response.status), response.body.encode()
 
     def health(self) -> tuple[int, dict[str, Any]]:
@@ -57,7 +61,9 @@ class BoltDispatcher:
     def _dispatch(self, text: str, headers: Mapping[str, str], event_id: str | None) -> None:
         if event_id is not None and not self._seen_first(event_id, headers):
             return
-        self._run(BoltRequest(body=text, headers=dict(headers), context={ACKED_AT_EDGE: True}))
+        request = _checked_request(text, headers, context={ACKED_AT_EDGE: True})
+        if request is not None:
+            self._run(request)
 
     def _run(self, request: BoltRequest) -> BoltResponse:
         response = self._bolt.dispatch(request)
@@ -76,3 +82,18 @@ class BoltDispatcher:
             logger.info("event %s delivered again (retry %s); already handled", event_id,
                         headers.get("x-slack-retry-num", "?"))  # fmt: skip
         return first
+
+
+def _checked_request(
+    text: str, headers: Mapping[str, str], *, context: dict[str, Any] | None = None
+) -> BoltRequest | None:
+    """The request for Bolt; None (and one log line) when its payload is of a shape Slack never sends.
+
+    Checked before Bolt sees it: Bolt reads the user, team and channel while building the request, and its
+    own middleware reads the event, before any of the bot's middleware could look."""
+    try:
+        request = BoltRequest(body=text, headers=dict(headers), context=context)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError):
+        logger.info("ignored a malformed Slack request: its user, team or channel cannot be read")
+        return None
+    return request if not refuse_malformed(request.body) else None

@@ -26,6 +26,10 @@ POOL_MAX_SIZE = 10
 CONNECT_TIMEOUT_SECONDS = 5
 # A connection waits at most this long for a free slot in the pool before the request is refused.
 POOL_WAIT_SECONDS = 5.0
+# The health check's whole budget: a load balancer or platform probe waits about a second, and a database
+# that gives no connection (or no answer) within it is what the check is there to report.
+HEALTH_WAIT_SECONDS = 0.5
+HEALTH_STATEMENT_TIMEOUT = "400ms"
 # How long a statement waits for a row or advisory lock another session holds, like SQLite's busy timeout:
 # a write stuck behind a lock fails in plain words instead of hanging a request (or a resume) for ever.
 LOCK_TIMEOUT = "2s"
@@ -33,6 +37,21 @@ LOCK_TIMEOUT = "2s"
 # SQLSTATE classes and codes that mean "the database cannot be used right now" (not a bug in a query).
 _UNAVAILABLE_CLASSES = ("08", "53", "57", "58", "28", "3D")
 _UNAVAILABLE_CODES = frozenset({"25006", "40001", "40P01", "55P03", "42501"})
+
+
+class _OneLine(logging.Filter):
+    """psycopg's messages carry libpq's, which span lines ("…failed: Connection refused\n\tIs the server
+    running…"): one event, one log line, so that a log search or a line-based collector keeps it whole."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "\n" in message:
+            record.msg, record.args = " ".join(part.strip() for part in message.splitlines() if part.strip()), None
+        return True
+
+
+for _name in ("psycopg", "psycopg.pool"):
+    logging.getLogger(_name).addFilter(_OneLine())
 
 
 @lru_cache(maxsize=512)
@@ -79,9 +98,11 @@ class PostgresDatabase(Database):
 
     engine = "postgresql"
 
-    def __init__(self, url: str, *, max_size: int = POOL_MAX_SIZE) -> None:
+    def __init__(self, url: str, *, max_size: int = POOL_MAX_SIZE, source: str = "DATABASE_URL") -> None:
         self._url = url
         self._safe = safe_url(url)
+        # Where the URL came from, so that what to fix is named there (DATABASE_URL, or migrate-db's --to).
+        self._source = source
         self._lock = threading.Lock()
         self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._max_size = max_size
@@ -127,8 +148,11 @@ class PostgresDatabase(Database):
     def check_writable(self) -> None:
         """Reachable, schema present, and a write accepted (a read-only replica or a full disk refuses it)."""
         try:
-            # Committed: a full disk fails only when the write-ahead log is flushed at COMMIT.
-            with self._session() as session, session.conn.transaction():
+            # Committed: a full disk fails only when the write-ahead log is flushed at COMMIT. Bounded: a
+            # stopped server is told within the health check's budget, not after the pool's wait.
+            with self._session(wait=HEALTH_WAIT_SECONDS) as session, session.conn.transaction():
+                session.run(f"SET LOCAL statement_timeout = '{HEALTH_STATEMENT_TIMEOUT}'")
+                session.run(f"SET LOCAL lock_timeout = '{HEALTH_STATEMENT_TIMEOUT}'")
                 session.one(f"SELECT count(*) AS applied FROM {migrations.MIGRATIONS_TABLE}")
                 session.run(
                     f"UPDATE {migrations.MIGRATIONS_TABLE} SET applied_at = applied_at "
@@ -154,19 +178,20 @@ class PostgresDatabase(Database):
     # -- connections -----------------------------------------------------------------------------
 
     @contextmanager
-    def _session(self) -> Iterator[_Session]:
+    def _session(self, *, wait: float | None = None) -> Iterator[_Session]:
         pool = self._open_pool()
-        with self._guard(), pool.connection(timeout=POOL_WAIT_SECONDS) as conn:
+        wait = POOL_WAIT_SECONDS if wait is None else wait
+        with self._guard(wait), pool.connection(timeout=wait) as conn:
             yield _Session(conn, self.unavailable)
 
     @contextmanager
-    def _guard(self) -> Iterator[None]:
+    def _guard(self, wait: float) -> Iterator[None]:
         """Connection failures become DatabaseUnavailable with plain words (never the password)."""
         try:
             yield
         except PoolTimeout as error:
             raise DatabaseUnavailable(
-                f"PostgreSQL at {self._safe} gave the bot no connection within {POOL_WAIT_SECONDS:g} s: "
+                f"PostgreSQL at {self._safe} gave the bot no connection within {wait:g} s: "
                 "the server is unreachable, or every connection is busy",
                 reason="unreachable",
             ) from error
@@ -212,7 +237,7 @@ class PostgresDatabase(Database):
         return f"PostgreSQL at {self._safe} did not accept a connection in time"
 
     def describe_error(self, error: BaseException) -> str:
-        return describe_postgres_error(self._safe, error)
+        return describe_postgres_error(self._safe, error, source=self._source)
 
     def unavailable(self, error: BaseException) -> DatabaseUnavailable:
         return DatabaseUnavailable(self.describe_error(error), reason=_reason(error))
@@ -246,35 +271,36 @@ def _reason(error: BaseException) -> str:
     return "unreachable"
 
 
-def describe_postgres_error(where: str, error: BaseException) -> str:
-    """Plain words for the usual PostgreSQL failures, with what to change. Never includes a password."""
+def describe_postgres_error(where: str, error: BaseException, *, source: str = "DATABASE_URL") -> str:
+    """Plain words for the usual PostgreSQL failures, with what to change (in `source`, where the URL came
+    from). Never includes a password."""
     code = getattr(error, "sqlstate", None) or ""
     text = str(error).lower()
     if code == "28P01" or "password authentication failed" in text or ("password" in text and "supplied" in text):
         return (
-            f"PostgreSQL at {where} refused the bot's login: check the user name and password in DATABASE_URL"
+            f"PostgreSQL at {where} refused the bot's login: check the user name and password in {source}"
         )
     if code.startswith("28") or "no pg_hba.conf entry" in text or "authentication" in text:
         return (
-            f"PostgreSQL at {where} does not let this user connect from here: check the user in DATABASE_URL "
+            f"PostgreSQL at {where} does not let this user connect from here: check the user in {source} "
             "and the server's access rules (some platforms need ?sslmode=require)"
         )
     if code == "3D000" or ("database" in text and "does not exist" in text):
-        return f"the database named in DATABASE_URL does not exist at {where}: create it, or fix the name"
+        return f"the database named in {source} does not exist at {where}: create it, or fix the name"
     if "could not translate host name" in text or "name or service not known" in text:
-        return f"the host in DATABASE_URL ({where}) cannot be found: check the host name"
+        return f"the host in {source} ({where}) cannot be found: check the host name"
     if "connection refused" in text or "could not connect" in text or "timeout" in text or "timed out" in text:
-        return f"cannot reach PostgreSQL at {where}: check the host and port in DATABASE_URL and that it runs"
+        return f"cannot reach PostgreSQL at {where}: check the host and port in {source} and that it runs"
     if code == "53100" or "no space left" in text or "disk full" in text:
         return f"PostgreSQL at {where} has no disk space left: free space or grow the database's storage"
     if code == "25006" or "read-only" in text:
-        return f"PostgreSQL at {where} accepts no writes (a read-only replica?): point DATABASE_URL at the primary"
+        return f"PostgreSQL at {where} accepts no writes (a read-only replica?): point {source} at the primary"
     if code.startswith("57") or code.startswith("08"):
         return f"the connection to PostgreSQL at {where} was lost (the server restarted?): try again in a moment"
     if code.startswith("53"):
         return f"PostgreSQL at {where} is out of resources (too many connections?): try again in a moment"
     if code == "42501":
-        return f"the user in DATABASE_URL may not do this at {where}: grant it rights on the bot's tables"
+        return f"the user in {source} may not do this at {where}: grant it rights on the bot's tables"
     if code in ("40001", "40P01", "55P03"):
         return f"PostgreSQL at {where} was busy with a conflicting change: try again in a moment"
     return f"PostgreSQL error at {where} ({type(error).__name__})"
@@ -284,7 +310,10 @@ def safe_url(url: str) -> str:
     """`user@host:port/db` from a database URL: enough to find it, never the password."""
     parts = urlsplit(url)
     host = parts.hostname or "local socket"
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # out of range, or not a number: the configuration check names it
+        port = ""
     user = f"{parts.username}@" if parts.username else ""
     name = parts.path.lstrip("/") or "(default database)"
     return f"{user}{host}{port}/{name}"

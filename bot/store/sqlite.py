@@ -255,6 +255,21 @@ class SqliteDatabase(Database):
         return {str(row["name"]) for row in rows}
 
 
+# What to do when the database's folder is missing (`check` and `serve` say it in the same words).
+FOLDER_FIX = "point DATABASE_PATH at a file on a writable, persistent volume"
+
+
+def folder_problem(path: Path) -> str | None:
+    """Why a database file that does not exist yet cannot be created (None when it exists or can be): its
+    folder is missing (a volume that is not mounted) or not writable."""
+    if path.exists():
+        return None
+    folder = path.parent.resolve()
+    if folder.is_dir() and os.access(folder, os.W_OK):
+        return None
+    return f"{path} cannot be created: {folder} is missing or not writable"
+
+
 def _tighten(path: Path) -> None:
     """Make `path` readable by its owner only, saying so when it was not; a file we may not change is left as
     it is, with a warning."""
