@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
@@ -301,10 +300,10 @@ def test_credentials_in_slack_api_url_are_one_report_line_naming_the_fix_and_not
     _assert_only_the_report(result)
 
 
-def _serve(env: dict[str, str], cwd: Path, command: str = "serve") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", command], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
-    )
+def _serve(
+    env: dict[str, str], cwd: Path, command: str = "serve", *, process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    return run_bot([command], env=env, cwd=cwd, process=process)
 
 
 def test_serve_refuses_a_database_folder_that_does_not_exist_in_the_words_of_check(
@@ -332,7 +331,8 @@ def test_serve_on_a_platform_of_several_instances_with_a_default_sqlite_file_war
     del env["DATABASE_PATH"]
     env["SLACK_API_URL"] = "http://127.0.0.1:9/api/"  # so that serve stops right after its start-up checks
     for platform in ("DYNO", "RENDER_INSTANCE_ID", "FLY_MACHINE_ID", "RAILWAY_REPLICA_ID"):
-        result = _serve({**env, platform: "instance-1"}, tmp_path)
+        # One real process (the warning is its start-up's), the others in this one.
+        result = _serve({**env, platform: "instance-1"}, tmp_path, process=platform == "DYNO")
         assert result.returncode == 2
         warning = next(line for line in result.stderr.splitlines() if platform in line)
         assert "own allow-list" in warning and "audit log" in warning and "DATABASE_URL" in warning
