@@ -173,8 +173,9 @@ class PauseRequest:
     approvals: tuple[Approval, ...] = ()
     # Where the card is (a group's approvals channel, or where the command was typed).
     card_channel_id: str | None = None
-    # For an extension: the pause it extends.
+    # For an extension: the pause it extends, and that pause's requester (who may not decide it either).
     extends_id: int | None = None
+    pause_requester_id: str | None = None
     cancelled_by: str | None = None
     remind_at: datetime | None = None
     reminded_at: datetime | None = None

@@ -159,6 +159,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         # Rehashes the chains begun under the previous hash (which left out the id) where they still verify.
         upgrade=upgrade_chain,
     ),
+    Migration(
+        "m010_an_extension_knows_its_pauses_requester",
+        (
+            # Nobody decides an extension of their own pause: the extension carries who asked for the pause.
+            "ALTER TABLE pause_requests ADD COLUMN pause_requester_id TEXT",
+            "UPDATE pause_requests SET pause_requester_id = (SELECT pause.requester_id FROM pause_requests AS pause "
+            "WHERE pause.id = pause_requests.extends_id) WHERE kind = 'extension'",
+        ),
+    ),
 )
 
 

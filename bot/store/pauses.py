@@ -30,7 +30,8 @@ _COLUMNS = (
     "id, team_id, channel_id, requester_id, target_kind, target, channels, duration_seconds, reason, state, "
     "created_at, expires_at, decided_by, decided_at, paused_at, resume_at, resumed_at, resumed_by, message_ts, "
     "error, attempts, resume_attempts, warning, claimed_by, kind, group_name, approvals_needed, approvals, "
-    "card_channel_id, extends_id, cancelled_by, remind_at, reminded_at, target_user_id, line_id, same_call"
+    "card_channel_id, extends_id, cancelled_by, remind_at, reminded_at, target_user_id, line_id, same_call, "
+    "pause_requester_id"
 )
 
 # Columns a state change may set besides `state` (guards against typos reaching SQL).
@@ -89,6 +90,7 @@ class PauseRequestStore:
         target_user_id: str | None = None,
         line_id: str | None = None,
         same_call: tuple[SameCall, ...] = (),
+        pause_requester_id: str | None = None,
     ) -> PauseRequest | None:
         """Insert a request, unless its target (or the Webex line it names) already has an open one (a pause)
         or its pause already has an open extension (then None).
@@ -100,15 +102,15 @@ class PauseRequestStore:
             "INSERT INTO pause_requests (team_id, channel_id, requester_id, target_kind, target, channels, "
             "duration_seconds, reason, state, created_at, expires_at, updated_at, attempts, resume_attempts, "
             "warning, kind, group_name, approvals_needed, approvals, card_channel_id, extends_id, decided_by, "
-            "decided_at, claimed_by, target_user_id, line_id, same_call) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?, ?, ?) "
+            "decided_at, claimed_by, target_user_id, line_id, same_call, pause_requester_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
             [
                 team_id, channel_id, requester_id, target.kind.value, target.value, channels.value,
                 duration_seconds, reason, state.value, _text(created_at), _text(expires_at), _text(created_at),
                 warning, kind.value, group_name, approvals_needed, card_channel_id, extends_id, decided_by,
                 _text(created_at) if decided_by else None, claimed_by, target_user_id, line_id,
-                same_call_json(same_call),
+                same_call_json(same_call), pause_requester_id,
             ],
         )  # fmt: skip
         return _request(row) if row else None
@@ -420,4 +422,5 @@ def _request(row: Row) -> PauseRequest:
         target_user_id=row["target_user_id"],
         line_id=row["line_id"],
         same_call=_parse_same_call(row["same_call"]),
+        pause_requester_id=row["pause_requester_id"],
     )

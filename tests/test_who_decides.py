@@ -1,0 +1,169 @@
+"""Who decides, over signed HTTP: an extension belongs to its pause (its group, its approvals, neither
+requester decides it), a vote counts only from someone who may still decide, a revoked requester's requests
+are withdrawn, an extension is linked to one person at a time, and `me` through Webex needs the asker's
+own e-mail address."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.app import RecordingBot
+from bot.models import Invocation, RequestKind, RequestState, Role, SlackUser
+from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
+from tests.conftest import ADMIN, AGENT
+from tests.support.pauses import audit_rows, card_text, wait_for_state, wait_until
+from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
+
+FA_LEAD = "U0FALEAD"
+FA_LEAD2 = "U0FALEAD2"
+FA_AGENT = "U0FAAGENT"
+FB_LEAD = "U0FBLEAD"
+FB_AGENT = "U0FBAGENT"
+FLOOR_A_CHANNEL = "C0FLOORA"
+
+
+def _admin() -> Invocation:
+    return Invocation(user=SlackUser(team_id=TEAM, user_id=ADMIN), channel_id=CHANNEL, request_id="test")
+
+
+@pytest.fixture
+def floors(bot: RecordingBot) -> RecordingBot:
+    """floor-a (four eyes, its own approvals channel) and floor-b, and a requester in no group."""
+    authorizer = bot.services.authorizer
+    for user, role, group in (
+        (FA_LEAD, Role.APPROVER, "floor-a"),
+        (FA_LEAD2, Role.APPROVER, "floor-a"),
+        (FA_AGENT, Role.REQUESTER, "floor-a"),
+        (FB_LEAD, Role.APPROVER, "floor-b"),
+        (FB_AGENT, Role.REQUESTER, "floor-b"),
+        (AGENT, Role.REQUESTER, None),
+    ):
+        authorizer.set_role(TEAM, user, role, group=group, source="test")
+    authorizer.configure_group(_admin(), "floor-a", channel_id=FLOOR_A_CHANNEL, approvals=2)
+    return bot
+
+
+def _card(slack: SimulatedSlack, request_id: int) -> dict[str, Any]:
+    found = [
+        m
+        for m in slack.messages()
+        if not m["channel"].startswith("D") and f" #{request_id} for " in m["text"].split(":", 1)[0]
+    ]
+    assert len(found) == 1, f"expected one card for #{request_id}, found {len(found)}"
+    return found[0]
+
+
+def _wait_card(slack: SimulatedSlack, request_id: int, containing: str = "") -> dict[str, Any]:
+    def current() -> dict[str, Any] | None:
+        try:
+            card = _card(slack, request_id)
+        except AssertionError:
+            return None
+        return card if containing in card_text(card) else None
+
+    found: dict[str, Any] = wait_until(current, what=f"card #{request_id} saying {containing!r}")
+    return found
+
+
+def _ask(sender: SlackSender, bot: RecordingBot, text: str, user: str) -> int:
+    before = {r.id for r in bot.services.pauses.open_requests(TEAM)}
+    assert sender.command(text, user=user).status_code == 200
+    new = wait_until(
+        lambda: [r for r in bot.services.pauses.open_requests(TEAM) if r.id not in before and r.message_ts],
+        what=f"the request made by {text!r}",
+    )
+    return int(new[0].id)
+
+
+def _click(sender: SlackSender, slack: SimulatedSlack, action: str, request_id: int, user: str) -> None:
+    card = _card(slack, request_id)
+    response = sender.click(action, str(request_id), user=user, message_ts=card["ts"], channel=card["channel"])
+    assert response.status_code == 200
+
+
+def _reply(slack: SimulatedSlack, containing: str) -> SlackCall:
+    return slack.wait_for_call("response_url", containing=containing)[-1]
+
+
+def _dms(slack: SimulatedSlack, user: str, containing: str = "") -> list[SlackCall]:
+    channel = "D" + user.lstrip("UW")
+    calls = slack.calls("chat.postMessage")
+    return [c for c in calls if c.payload.get("channel") == channel and containing in c.rendered]
+
+
+def _state(bot: RecordingBot, request_id: int) -> RequestState:
+    request = bot.services.pauses.get(request_id)
+    assert request is not None
+    return request.state
+
+
+def _active_four_eyes(
+    sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot, requester: str, approvers: tuple[str, str]
+) -> int:
+    pause_id = _ask(sender, bot, "pause 8856 10m customer reads a card", requester)
+    for approver in approvers:
+        _click(sender, slack, "recording_approve", pause_id, approver)
+        wait_until(lambda approver=approver: bot.services.pauses.get(pause_id).approved_by(approver)  # type: ignore[union-attr]
+                   or _state(bot, pause_id) is not RequestState.PENDING)  # fmt: skip
+    wait_for_state(bot, pause_id, RequestState.ACTIVE)
+    return pause_id
+
+
+# -- 1. an extension belongs to its pause ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("extender", [AGENT, FB_AGENT], ids=["in-no-group", "in-another-group"])
+def test_an_extension_goes_to_its_pauses_group_and_needs_its_pauses_approvals(
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, floors: RecordingBot,
+    extender: str,
+) -> None:  # fmt: skip
+    pause_id = _active_four_eyes(sender, slack, floors, FA_AGENT, (FA_LEAD, FA_LEAD2))
+    ends = floors.services.pauses.get(pause_id).resume_at  # type: ignore[union-attr]
+    extension_id = _ask(sender, floors, f"extend #{pause_id} 5m customer repeats the card", extender)
+    extension = floors.services.pauses.get(extension_id)
+    assert extension is not None and extension.kind is RequestKind.EXTENSION
+    assert (extension.group_name, extension.approvals_needed) == ("floor-a", 2)
+    assert _card(slack, extension_id)["channel"] == FLOOR_A_CHANNEL
+    wait_until(lambda: _dms(slack, FA_LEAD, f"#{extension_id}"), what="floor-a's lead's DM")
+    assert _dms(slack, FB_LEAD, f"#{extension_id}") == []
+
+    _click(sender, slack, "recording_approve", extension_id, FB_LEAD)
+    _reply(slack, "belongs to the floor-a group")
+    _click(sender, slack, "recording_approve", extension_id, FA_LEAD)
+    _reply(slack, "counted (1 of 2)")
+    assert _state(floors, extension_id) is RequestState.PENDING
+    assert floors.services.pauses.get(pause_id).resume_at == ends  # type: ignore[union-attr]
+
+    _click(sender, slack, "recording_approve", extension_id, FA_LEAD2)
+    wait_for_state(floors, extension_id, RequestState.EXTENDED)
+    extended = floors.services.pauses.get(pause_id)
+    assert extended is not None and extended.resume_at is not None and ends is not None
+    assert (extended.resume_at - ends).total_seconds() == 300
+
+
+def test_neither_the_extensions_requester_nor_the_pauses_requester_decides_it(
+    sender: SlackSender, slack: SimulatedSlack, floors: RecordingBot
+) -> None:
+    # A lead's own four-eyes pause, approved by two others; a requester in no group asks for more time.
+    pause_id = _active_four_eyes(sender, slack, floors, FA_LEAD, (FA_LEAD2, ADMIN))
+    ends = floors.services.pauses.get(pause_id).resume_at  # type: ignore[union-attr]
+    extension_id = _ask(sender, floors, f"extend #{pause_id} 5m more time", AGENT)
+    wait_until(lambda: _dms(slack, FA_LEAD2, f"#{extension_id}"), what="the other lead's DM")
+    assert _dms(slack, FA_LEAD, f"#{extension_id}") == []
+    assert FA_LEAD not in floors.services.authorizer.deciders(floors.services.pauses.get(extension_id))  # type: ignore[arg-type]
+
+    _click(sender, slack, "recording_approve", extension_id, FA_LEAD)
+    _reply(slack, "another approver must decide")
+    assert _state(floors, extension_id) is RequestState.PENDING
+    refused = wait_until(lambda: [r for r in audit_rows(floors, "click.approve") if r.outcome == "refused"])
+    assert refused[0].user_id == FA_LEAD
+
+    # An approver who asked for an extension does not decide it either (their own request).
+    _click(sender, slack, "recording_approve", extension_id, FA_LEAD2)
+    _reply(slack, "counted (1 of 2)")
+    assert floors.services.pauses.get(pause_id).resume_at == ends  # type: ignore[union-attr]
+    _click(sender, slack, "recording_approve", extension_id, ADMIN)
+    wait_for_state(floors, extension_id, RequestState.EXTENDED)
