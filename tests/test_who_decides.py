@@ -5,6 +5,8 @@ own e-mail address."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,8 @@ from bot.app import RecordingBot
 from bot.models import Invocation, RequestKind, RequestState, Role, SlackUser
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
-from tests.conftest import ADMIN, AGENT
+from tests.conftest import ADMIN, AGENT, ServedBot
+from tests.support.cli import run_bot
 from tests.support.pauses import audit_rows, card_text, wait_for_state, wait_until
 from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
 
@@ -167,3 +170,70 @@ def test_neither_the_extensions_requester_nor_the_pauses_requester_decides_it(
     assert floors.services.pauses.get(pause_id).resume_at == ends  # type: ignore[union-attr]
     _click(sender, slack, "recording_approve", extension_id, ADMIN)
     wait_for_state(floors, extension_id, RequestState.EXTENDED)
+
+
+# -- 2. a vote counts only from someone who may still decide ---------------------------------------
+
+
+def _bot_env(served: ServedBot) -> dict[str, str]:
+    config = served.config
+    if config.database_url is not None:
+        return {"DATABASE_URL": config.database_url.get_secret_value()}
+    return {"DATABASE_PATH": str(config.database_path)}
+
+
+def _take_away(how: str, user: str, sender: SlackSender, slack: SimulatedSlack, served: ServedBot, cwd: Path) -> None:
+    """Revoke `user` in Slack, remove them on the command line, or make them a requester."""
+    if how == "slack-revoke":
+        sender.command(f"revoke <@{user}>", user=ADMIN)
+        _reply(slack, "no longer on the allow-list")
+    elif how == "users-remove":
+        done = run_bot(["users", "--team", TEAM, "remove", user], env=_bot_env(served), cwd=cwd)
+        assert done.returncode == 0, done.stderr
+    else:
+        sender.command(f"allow <@{user}> requester", user=ADMIN)
+        _reply(slack, "(was approver)")
+
+
+@pytest.mark.parametrize("how", ["slack-revoke", "users-remove", "downgrade"])
+def test_a_vote_of_someone_who_may_no_longer_decide_does_not_count(
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, served: ServedBot,
+    floors: RecordingBot, tmp_path: Path, how: str,
+) -> None:  # fmt: skip
+    request_id = _ask(sender, floors, "pause 8856 5m customer reads a card", FA_AGENT)
+    _click(sender, slack, "recording_approve", request_id, FA_LEAD)
+    _wait_card(slack, request_id, "1 of 2 approvals")
+    _take_away(how, FA_LEAD, sender, slack, served, tmp_path)
+
+    _click(sender, slack, "recording_approve", request_id, FA_LEAD2)
+    card = card_text(_wait_card(slack, request_id, "no longer an approver"))
+    assert f"~<@{FA_LEAD}>~ (no longer an approver)" in card and "1 of 2 approvals" in card
+    assert "counted (1 of 2)" in _reply(slack, "counted").rendered
+    pending = floors.services.pauses.get(request_id)
+    assert pending is not None and pending.state is RequestState.PENDING
+    assert [a.approver_id for a in pending.approvals] == [FA_LEAD2]
+    assert recording_system.mute_calls() == []
+
+    _click(sender, slack, "recording_approve", request_id, ADMIN)
+    active = wait_for_state(floors, request_id, RequestState.ACTIVE)
+    assert {a.approver_id for a in active.approvals} == {FA_LEAD2, ADMIN}
+    (approved,) = audit_rows(floors, "request.approved")
+    details = json.loads(approved.details)
+    assert FA_LEAD not in details["approvers"] and details["dropped"] == [FA_LEAD]
+    assert len([c for c in recording_system.mute_calls() if c.get("mute") == "3"]) == 1
+
+
+def test_a_vote_given_back_counts_again_when_its_approver_may_decide_again(
+    sender: SlackSender, slack: SimulatedSlack, floors: RecordingBot
+) -> None:
+    request_id = _ask(sender, floors, "pause 8856 5m customer reads a card", FA_AGENT)
+    _click(sender, slack, "recording_approve", request_id, FA_LEAD)
+    _wait_card(slack, request_id, "1 of 2 approvals")
+    floors.services.authorizer.set_role(TEAM, FA_LEAD, Role.REQUESTER, source="test")
+    _click(sender, slack, "recording_approve", request_id, FA_LEAD2)
+    _wait_card(slack, request_id, "no longer an approver")
+    floors.services.authorizer.set_role(TEAM, FA_LEAD, Role.APPROVER, source="test")
+    # Their click again: the stored vote is checked again, counts, and completes the request.
+    _click(sender, slack, "recording_approve", request_id, FA_LEAD)
+    active = wait_for_state(floors, request_id, RequestState.ACTIVE)
+    assert {a.approver_id for a in active.approvals} == {FA_LEAD, FA_LEAD2}

@@ -103,6 +103,12 @@ def _approvals_so_far(request: PauseRequest) -> str:
     return f":ballot_box_with_check: {len(request.approvals)} of {request.approvals_needed} approvals: {stamps}"
 
 
+def _dropped_votes(request: PauseRequest) -> str:
+    """Votes of people who may no longer decide this request: shown, struck through, not counted."""
+    struck = ", ".join(f"~{mention(a.approver_id)}~ (no longer an approver)" for a in request.dropped_approvals)
+    return f":no_entry_sign: Not counted: {struck}"
+
+
 def _decision_buttons(request: PauseRequest) -> Block:
     return {
         "type": "actions",
@@ -157,6 +163,8 @@ def _pending_blocks(request: PauseRequest) -> list[Block]:
     blocks: list[Block] = []
     if request.approvals:
         blocks.append(section(_approvals_so_far(request)))
+    if request.dropped_approvals:
+        blocks.append(context(_dropped_votes(request)))
     blocks.append(context(f"{waiting}. Expires {_time(request.expires_at)}."))
     blocks.append(_decision_buttons(request))
     return blocks
