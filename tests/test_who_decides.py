@@ -237,3 +237,69 @@ def test_a_vote_given_back_counts_again_when_its_approver_may_decide_again(
     _click(sender, slack, "recording_approve", request_id, FA_LEAD)
     active = wait_for_state(floors, request_id, RequestState.ACTIVE)
     assert {a.approver_id for a in active.approvals} == {FA_LEAD, FA_LEAD2}
+
+
+# -- 3. a revoked requester's requests are withdrawn ----------------------------------------------
+
+
+def _mutes(recording_system: SimulatedRecordingSystem, extension: str, mute: str) -> list[dict[str, str]]:
+    return [c for c in recording_system.mute_calls() if c.get("extension") == extension and c.get("mute") == mute]
+
+
+def _three_requests(
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
+) -> tuple[int, int, int]:
+    """AGENT's active pause on 8861, failed pause on 8857 and pending request on 8856."""
+    active = _ask(sender, bot, "pause 8861 10m card", AGENT)
+    _click(sender, slack, "recording_approve", active, FA_LEAD)
+    wait_for_state(bot, active, RequestState.ACTIVE)
+    recording_system.fail_next("http_500")
+    failed = _ask(sender, bot, "pause 8857 10m card", AGENT)
+    _click(sender, slack, "recording_approve", failed, FA_LEAD)
+    wait_for_state(bot, failed, RequestState.FAILED)
+    pending = _ask(sender, bot, "pause 8856 10m card", AGENT)
+    return active, failed, pending
+
+
+@pytest.mark.parametrize("how", ["slack-revoke", "users-remove"])
+def test_revoking_a_requester_withdraws_their_pending_and_failed_requests_but_not_their_pause(
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, served: ServedBot,
+    floors: RecordingBot, tmp_path: Path, how: str,
+) -> None:  # fmt: skip
+    active, failed, pending = _three_requests(sender, slack, recording_system, floors)
+    _take_away(how, AGENT, sender, slack, served, tmp_path)
+
+    for request_id in (failed, pending):
+        withdrawn = wait_for_state(floors, request_id, RequestState.CANCELLED)
+        assert withdrawn.cancelled_by == "system" and "no longer on the allow-list" in (withdrawn.error or "")
+        assert "Withdrawn" in card_text(_wait_card(slack, request_id, "Withdrawn"))
+    wait_until(lambda: len(audit_rows(floors, "request.withdrawn")) == 2, what="both withdrawals' audit rows")
+    rows = audit_rows(floors, "request.withdrawn")
+    assert {json.loads(r.details)["request"] for r in rows} == {failed, pending}
+    assert all(r.target in ("8856", "8857") and json.loads(r.details)["requester"] == AGENT for r in rows)
+
+    # The active pause runs on, and any approver may end it.
+    assert _state(floors, active) is RequestState.ACTIVE
+    _click(sender, slack, "recording_resume", active, FA_LEAD2)
+    wait_for_state(floors, active, RequestState.RESUMED)
+    assert len(_mutes(recording_system, "8861", "0")) == 1
+    assert _mutes(recording_system, "8856", "3") == [] and len(_mutes(recording_system, "8857", "3")) == 1
+
+
+def test_an_approval_or_a_retry_never_carries_out_a_request_of_someone_no_longer_listed(
+    sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, served: ServedBot,
+    floors: RecordingBot, tmp_path: Path,
+) -> None:  # fmt: skip
+    _, failed, pending = _three_requests(sender, slack, recording_system, floors)
+    # Only the click can notice now: the schedule's pass that withdraws such requests does not run.
+    floors.scheduler.stop()
+    _take_away("users-remove", AGENT, sender, slack, served, tmp_path)
+
+    _click(sender, slack, "recording_approve", pending, FA_LEAD)
+    assert "no longer on the allow-list" in _reply(slack, f"Request #{pending} was withdrawn").rendered
+    _click(sender, slack, "recording_retry", failed, FA_LEAD)
+    _reply(slack, f"Request #{failed} was withdrawn")
+    for request_id in (failed, pending):
+        assert wait_for_state(floors, request_id, RequestState.CANCELLED).cancelled_by == "system"
+    assert _mutes(recording_system, "8856", "3") == [] and len(_mutes(recording_system, "8857", "3")) == 1
+    assert len(audit_rows(floors, "request.withdrawn")) == 2

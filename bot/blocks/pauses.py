@@ -212,7 +212,7 @@ def _ended_blocks(request: PauseRequest, *, approval_minutes: float) -> list[Blo
     if state is RequestState.CANCELLED:
         return [
             section(
-                f":leftwards_arrow_with_hook: Cancelled by {mention(request.cancelled_by or '?')}. "
+                f":leftwards_arrow_with_hook: {_capitalized(_cancelled(request))}. "
                 "Nothing was sent to the recording system."
             )
         ]
@@ -251,9 +251,20 @@ def _summary(request: PauseRequest) -> str:
         RequestState.EXPIRED: "expired without a decision",
         RequestState.FAILED: f"the pause failed: {escape(request.error or 'unknown error')}",
         RequestState.ABANDONED: "abandoned after a failure",
-        RequestState.CANCELLED: f"cancelled by {mention(request.cancelled_by or '?')}",
+        RequestState.CANCELLED: _cancelled(request),
         RequestState.EXTENDED: f"approved; the pause now ends at {_time(request.resume_at)}",
     }[request.state]
+
+
+def _cancelled(request: PauseRequest) -> str:
+    """"cancelled by <@U…>", or, when the bot withdrew the request itself, "withdrawn: <why>"."""
+    if request.cancelled_by == _SYSTEM:
+        return f"withdrawn: {escape(request.error or 'by recording-bot')}"
+    return f"cancelled by {mention(request.cancelled_by or '?')}"
+
+
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _link(link: str | None, words: str = "the card") -> str:
@@ -534,8 +545,7 @@ def already_decided_message(request: PauseRequest) -> Message:
     if request.state is RequestState.EXPIRED:
         text = f"Request #{request.id} has already expired: nobody decided in time."
     elif request.state is RequestState.CANCELLED:
-        who = mention(request.cancelled_by or "?")
-        text = f"Request #{request.id} was cancelled by {who}; there is nothing to decide."
+        text = f"Request #{request.id} was {_cancelled(request)}; there is nothing to decide."
     elif request.decided_by and request.state is not RequestState.PENDING:
         verb = "denied" if request.state is RequestState.DENIED else "approved"
         text = (

@@ -38,6 +38,7 @@ from bot.models.refusals import (
     PauseNotActive,
     RecordingSystemNotConfigured,
     Refusal,
+    RequesterWithdrawn,
     RequestExpired,
     RequestNotFound,
     RetryTooLate,
@@ -167,6 +168,15 @@ def _(refusal: MeNeedsLink) -> str:
 
 
 # -- requests --------------------------------------------------------------------------------------
+
+
+@refusal_text.register
+def _(refusal: RequesterWithdrawn) -> str:
+    request = refusal.request
+    return (
+        f"Request #{request.id} was withdrawn: its requester <@{request.requester_id}> is no longer on the "
+        "allow-list, so it is not carried out. Nothing was sent to the recording system."
+    )
 
 
 @refusal_text.register

@@ -25,6 +25,7 @@ a sentence; `outcome` is what its audit row says.
         ├── RetryTooLate
         ├── NotYourRequest
         ├── NotCancellable
+        ├── RequesterWithdrawn     its requester is no longer on the allow-list
         ├── TargetBusy             the target already has an open request
         ├── BreakGlassBlocked
         ├── MeNeedsLink
@@ -179,6 +180,10 @@ class NotYourRequest(_AboutRequest):
 
 class NotCancellable(_AboutRequest):
     """Neither pending nor failed."""
+
+
+class RequesterWithdrawn(_AboutRequest):
+    """The request's requester is no longer on the allow-list: it was withdrawn, not carried out."""
 
 
 class PauseAlreadyEnded(_AboutRequest):

@@ -56,6 +56,8 @@ class ApprovalResult(enum.Enum):
     APPROVED = "approved"
     ALREADY_APPROVED_BY_THEM = "already approved by them"
     NOT_PENDING = "not pending"
+    # Its requester is no longer on the allow-list: withdrawn (cancelled by the system), never carried out.
+    WITHDRAWN = "withdrawn"
 
 
 # Whether a stored vote still counts: (the request, the voter, their allow-list access or None if unlisted).
@@ -179,8 +181,9 @@ class PauseRequestStore:
     # -- approvals -------------------------------------------------------------------------------
 
     def approve(
-        self, request_id: int, *, approver_id: str, now: datetime, claimed_by: str, counts: VoteCheck
-    ) -> Approved:
+        self, request_id: int, *, approver_id: str, now: datetime, claimed_by: str, counts: VoteCheck,
+        withdrawn_by: str, withdrawn_note: str,
+    ) -> Approved:  # fmt: skip
         """Count one approver's approval; when it is the last one needed, decide the request (pending →
         approved). One transaction under the request's lock, so racing approvals are counted in turn and
         exactly one of them decides.
@@ -188,7 +191,8 @@ class PauseRequestStore:
         When the count would complete, every stored vote is checked again with `counts` (given the request
         and the voter's role and group as the allow-list holds them in this same transaction): a vote of
         someone who may no longer decide is kept as dropped, not counted, and the request waits for another.
-        A dropped voter's new click checks their vote again."""
+        A dropped voter's new click checks their vote again. A request whose requester is no longer on the
+        allow-list is withdrawn instead (cancelled by `withdrawn_by`, `withdrawn_note` as its error)."""
         with self._database.transaction() as tx:
             tx.lock(f"request:{request_id}")
             row = tx.one(f"SELECT {_COLUMNS} FROM pause_requests WHERE id = ?", [request_id])
@@ -197,6 +201,15 @@ class PauseRequestStore:
             current = _request(row)
             if current.state is not RequestState.PENDING:
                 return Approved(ApprovalResult.NOT_PENDING, current)
+            if not _accesses_in(tx, current.team_id, [current.requester_id]):
+                withdrawn = tx.one(
+                    "UPDATE pause_requests SET state = ?, updated_at = ?, cancelled_by = ?, error = ? "
+                    f"WHERE id = ? AND state = ? RETURNING {_COLUMNS}",
+                    [RequestState.CANCELLED.value, _text(now), withdrawn_by, withdrawn_note, request_id,
+                     RequestState.PENDING.value],
+                )  # fmt: skip
+                assert withdrawn is not None
+                return Approved(ApprovalResult.WITHDRAWN, _request(withdrawn))
             added = tx.run(
                 "INSERT INTO request_approvals (request_id, approver_id, approved_at) VALUES (?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
@@ -260,6 +273,16 @@ class PauseRequestStore:
             sql += f" AND COALESCE(kind, 'pause') IN ({placeholders(kind_values)})"
             params.extend(kind_values)
         return [_request(row) for row in self._database.all(sql + " ORDER BY id", params)]
+
+    def of_unlisted_requesters(self) -> list[PauseRequest]:
+        """Pending and failed requests (of every workspace) whose requester is no longer on the allow-list."""
+        rows = self._database.all(
+            f"SELECT {_COLUMNS} FROM pause_requests WHERE state IN (?, ?) AND NOT EXISTS (SELECT 1 FROM allow_list "
+            "WHERE allow_list.team_id = pause_requests.team_id AND allow_list.user_id = pause_requests.requester_id) "
+            "ORDER BY id",
+            [RequestState.PENDING.value, RequestState.FAILED.value],
+        )
+        return [_request(row) for row in rows]
 
     def recent_of(self, team_id: str, requester_id: str, limit: int) -> list[PauseRequest]:
         """A requester's newest requests, newest first."""

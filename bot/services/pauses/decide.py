@@ -10,11 +10,12 @@ from bot.models.refusals import (
     NoSuchRequest,
     NotCancellable,
     NotYourRequest,
+    RequesterWithdrawn,
     RequestExpired,
     RetryTooLate,
 )
 from bot.services.deciders import decides
-from bot.services.pauses.lifecycle import Lifecycle
+from bot.services.pauses.lifecycle import SYSTEM, WITHDRAWN_NOTE, Lifecycle
 from bot.services.pauses.schedule import Schedule
 from bot.services.pauses.upstream import Upstream
 from bot.store.pauses import ApprovalResult
@@ -32,9 +33,12 @@ class Deciding:
         # Every stored vote is checked again, by the one rule, when the count would complete (store.approve).
         outcome = core.store.approve(
             request.id, approver_id=invocation.user_id, now=core.now(), claimed_by=core.instance_id,
-            counts=_still_decides,
+            counts=_still_decides, withdrawn_by=SYSTEM, withdrawn_note=WITHDRAWN_NOTE,
         )  # fmt: skip
         current = outcome.request
+        if outcome.result is ApprovalResult.WITHDRAWN:
+            core.withdrawn(current, was=request.state)
+            raise RequesterWithdrawn(current)
         if outcome.result is ApprovalResult.NOT_PENDING:
             raise AlreadyDecided(current)
         if outcome.result is ApprovalResult.ALREADY_APPROVED_BY_THEM:
@@ -96,6 +100,11 @@ class Deciding:
             self._schedule.abandon_stale(request)
             raise RetryTooLate(request, window_seconds=int(core.approval_timeout.total_seconds()))
         core.require_recording_system()
+        if not core.authorizer.listed_now(request.team_id, request.requester_id):
+            withdrawn = core.withdraw(request)
+            if withdrawn is None:
+                raise core.already_decided(request.id)
+            raise RequesterWithdrawn(withdrawn)
         core.audit.record(
             invocation, action="request.retry", outcome=Outcome.OK, target=request.target.value,
             group=request.group_name,
