@@ -303,3 +303,70 @@ def test_an_approval_or_a_retry_never_carries_out_a_request_of_someone_no_longer
         assert wait_for_state(floors, request_id, RequestState.CANCELLED).cancelled_by == "system"
     assert _mutes(recording_system, "8856", "3") == [] and len(_mutes(recording_system, "8857", "3")) == 1
     assert len(audit_rows(floors, "request.withdrawn")) == 2
+
+
+# -- 4. an extension is linked to one person at a time --------------------------------------------
+
+
+def test_an_extension_taken_by_someone_is_refused_to_another_requester_naming_its_holder(
+    sender: SlackSender, slack: SimulatedSlack, floors: RecordingBot
+) -> None:
+    sender.command("link 8856", user=AGENT)
+    _reply(slack, "is linked to")
+    sender.command("link 8856", user=FA_AGENT)
+    refused = _reply(slack, "already linked").rendered
+    assert f"<@{AGENT}>" in refused and "8856" in refused
+    assert floors.services.links.owner_of(TEAM, "8856") == AGENT
+    assert [link.user_id for link in floors.services.links.links(TEAM)] == [AGENT]
+    # The card of a request on the line names its one owner.
+    request_id = _ask(sender, floors, "pause 8856 5m card", FA_AGENT)
+    assert floors.services.pauses.get(request_id).target_user_id == AGENT  # type: ignore[union-attr]
+
+
+def test_an_admin_may_give_a_taken_extension_to_someone_else_and_the_audit_names_the_old_holder(
+    sender: SlackSender, slack: SimulatedSlack, floors: RecordingBot
+) -> None:
+    sender.command("link 8856", user=AGENT)
+    _reply(slack, "is linked to")
+    sender.command(f"link <@{FA_AGENT}> 8856", user=ADMIN)
+    assert f"<@{FA_AGENT}> is linked to" in _reply(slack, f"<@{FA_AGENT}> is linked to").rendered
+    assert [(link.user_id, link.extension) for link in floors.services.links.links(TEAM)] == [(FA_AGENT, "8856")]
+    changed = wait_until(lambda: [r for r in audit_rows(floors, "link.changed") if r.target == FA_AGENT])
+    details = json.loads(changed[0].details)
+    assert details["extension"] == "8856" and details["taken_from"] == AGENT and changed[0].user_id == ADMIN
+    # The link it took is named in the old holder's own row too, so their history shows it.
+    lost = [r for r in audit_rows(floors, "link.changed") if r.target == AGENT and r.user_id == ADMIN]
+    assert lost and json.loads(lost[0].details) == {"extension": None, "previous": "8856", "taken_by": FA_AGENT}
+
+
+def test_the_migration_keeps_the_oldest_of_two_links_to_one_extension(database_settings: dict[str, Any]) -> None:
+    from bot.store.postgres import PostgresDatabase
+    from bot.store.sqlite import SqliteDatabase
+
+    database = (
+        SqliteDatabase(database_settings["database_path"]) if "database_path" in database_settings
+        else PostgresDatabase(database_settings["database_url"])
+    )  # fmt: skip
+    try:
+        database.migrate()
+        # As a database written before the rule: the index gone, the migration not yet applied, two claims.
+        database.run("DROP INDEX uq_user_links_extension")
+        database.run("DELETE FROM schema_migrations WHERE name = 'm011_one_person_per_extension'")
+        for user, at in (("U0NEWER", "2026-02-01T10:00:00+00:00"), ("U0OLDER", "2026-01-01T10:00:00+00:00"),
+                         ("U0OTHER", "2026-03-01T10:00:00+00:00")):  # fmt: skip
+            extension = "8857" if user == "U0OTHER" else "8856"
+            database.run(
+                "INSERT INTO user_links (team_id, user_id, extension, source, linked_by, linked_at) "
+                "VALUES (?, ?, ?, 'command', ?, ?)",
+                [TEAM, user, extension, user, at],
+            )
+        assert database.migrate() == ["m011_one_person_per_extension"]
+        rows = database.all("SELECT user_id, extension FROM user_links ORDER BY extension")
+        assert [(r["user_id"], r["extension"]) for r in rows] == [("U0OLDER", "8856"), ("U0OTHER", "8857")]
+        with pytest.raises(Exception, match=r"(?i)unique"):
+            database.run(
+                "INSERT INTO user_links (team_id, user_id, extension, linked_at) VALUES (?, 'U0THIRD', '8856', '')",
+                [TEAM],
+            )
+    finally:
+        database.close()

@@ -9,6 +9,7 @@ a sentence; `outcome` is what its audit row says.
     │   ├── OwnRequest
     │   └── OtherGroup
     ├── LastAdmin                  the change would leave no admin
+    ├── ExtensionTaken             the extension is linked to someone else
     ├── NotConfigured              an upstream the bot needs has no credentials (outcome: error)
     │   ├── RecordingSystemNotConfigured
     │   └── WebexNotConfigured
@@ -94,6 +95,15 @@ class LastAdmin(Refusal):
     def __init__(self, team_id: str) -> None:
         super().__init__(team_id)
         self.team_id = team_id
+
+
+class ExtensionTaken(Refusal):
+    """`extension` is linked to `holder_id`: one person per extension (an admin may give it to another)."""
+
+    def __init__(self, extension: str, holder_id: str) -> None:
+        super().__init__(extension)
+        self.extension = extension
+        self.holder_id = holder_id
 
 
 # -- what is not set up ----------------------------------------------------------------------------

@@ -168,6 +168,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             "WHERE pause.id = pause_requests.extends_id) WHERE kind = 'extension'",
         ),
     ),
+    Migration(
+        "m011_one_person_per_extension",
+        (
+            # An extension is one person's: of the links made before this rule, the oldest claim stays.
+            "DELETE FROM user_links WHERE EXISTS (SELECT 1 FROM user_links AS older "
+            "WHERE older.team_id = user_links.team_id AND older.extension = user_links.extension "
+            "AND (COALESCE(older.linked_at, '') < COALESCE(user_links.linked_at, '') "
+            "OR (COALESCE(older.linked_at, '') = COALESCE(user_links.linked_at, '') "
+            "AND older.user_id < user_links.user_id)))",
+            "CREATE UNIQUE INDEX uq_user_links_extension ON user_links (team_id, extension)",
+        ),
+    ),
 )
 
 
