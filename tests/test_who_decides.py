@@ -13,8 +13,10 @@ import pytest
 
 from bot.app import RecordingBot
 from bot.models import Invocation, RequestKind, RequestState, Role, SlackUser
+from bot.sandbox.simulators.base import Reply
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
+from bot.sandbox.simulators.webex import SimulatedWebex
 from tests.conftest import ADMIN, AGENT, ServedBot
 from tests.support.cli import run_bot
 from tests.support.pauses import audit_rows, card_text, wait_for_state, wait_until
@@ -370,3 +372,48 @@ def test_the_migration_keeps_the_oldest_of_two_links_to_one_extension(database_s
             )
     finally:
         database.close()
+
+
+# -- 5. `me` through Webex: only the person with the asker's own e-mail address -------------------
+
+
+def _person(email: str, extension: str) -> dict[str, Any]:
+    return {"id": f"person-{extension}", "emails": [email], "displayName": "Calling User", "extension": extension}
+
+
+def _webex_answers(webex: SimulatedWebex, monkeypatch: pytest.MonkeyPatch, people: list[dict[str, Any]]) -> None:
+    """Webex's People search answering with these people, whatever the address asked for (a fuzzy search)."""
+    body = json.dumps({"items": people})
+    monkeypatch.setattr(webex, "_people_by_email", lambda request, tracking_id: Reply(status=200, body=body))
+
+
+@pytest.mark.parametrize(
+    ("people", "says"),
+    [
+        ([_person("someone.else@example.com", "8857")], "I don't know your extension"),
+        ([_person("agent@example.com", "8857"), _person("AGENT@example.com", "8861")], "2 people with your e-mail"),
+    ],
+    ids=["another-persons-address", "two-people-with-it"],
+)
+def test_me_through_webex_takes_no_one_but_the_person_with_the_askers_address(
+    sender: SlackSender, slack: SimulatedSlack, webex: SimulatedWebex, floors: RecordingBot,
+    monkeypatch: pytest.MonkeyPatch, people: list[dict[str, Any]], says: str,
+) -> None:  # fmt: skip
+    slack.emails[AGENT] = "agent@example.com"
+    _webex_answers(webex, monkeypatch, people)
+    sender.command("pause me 5m customer reads a card", user=AGENT)
+    reply = _reply(slack, says).rendered
+    assert "/recording link" in reply
+    assert floors.services.links.links(TEAM) == [] and floors.services.pauses.open_requests(TEAM) == []
+
+
+def test_me_through_webex_takes_the_person_whose_address_matches_ignoring_case(
+    sender: SlackSender, slack: SimulatedSlack, webex: SimulatedWebex, floors: RecordingBot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    slack.emails[AGENT] = "agent@example.com"
+    people = [_person("agent.smith@example.com", "8861"), _person("Agent@Example.COM", "8857")]
+    _webex_answers(webex, monkeypatch, people)
+    request_id = _ask(sender, floors, "pause me 5m customer reads a card", AGENT)
+    assert floors.services.pauses.get(request_id).target.value == "8857"  # type: ignore[union-attr]
+    assert floors.services.links.owner_of(TEAM, "8857") == AGENT

@@ -44,6 +44,7 @@ from bot.models.refusals import (
     RequestExpired,
     RequestNotFound,
     RetryTooLate,
+    SeveralWebexPeople,
     TargetBusy,
     WebexNotConfigured,
 )
@@ -186,6 +187,14 @@ def _(refusal: NoLinkedExtension) -> str:
 @refusal_text.register
 def _(refusal: ExtensionLookupFailed) -> str:
     return f"I could not ask Webex for your extension ({refusal.reason}); meanwhile, {HOW_TO_LINK}."
+
+
+@refusal_text.register
+def _(refusal: SeveralWebexPeople) -> str:
+    return (
+        f"Webex has {refusal.count} people with your e-mail address, so I can't tell which extension is yours: "
+        f"{HOW_TO_LINK}."
+    )
 
 
 @refusal_text.register

@@ -15,7 +15,8 @@ a sentence; `outcome` is what its audit row says.
     │   └── WebexNotConfigured
     ├── LinkRefused                `me` cannot be linked now (outcome: error)
     │   ├── NoLinkedExtension
-    │   └── ExtensionLookupFailed
+    │   ├── ExtensionLookupFailed
+    │   └── SeveralWebexPeople
     └── PauseRefused               a request cannot go ahead
         ├── RequestNotFound        (not in this workspace: reveals nothing)
         ├── NoSuchRequest          (to cancel)
@@ -135,6 +136,14 @@ class ExtensionLookupFailed(LinkRefused):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class SeveralWebexPeople(LinkRefused):
+    """Webex has `count` people with the asker's e-mail address: none of them is taken to be the asker."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
 
 
 # -- pause requests --------------------------------------------------------------------------------

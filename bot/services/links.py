@@ -13,7 +13,13 @@ from typing import Protocol
 from bot.clients.errors import UpstreamError
 from bot.clients.webex import WebexClient
 from bot.models import Invocation, Outcome, RecordingTarget, Role, TargetKind
-from bot.models.refusals import ExtensionLookupFailed, ExtensionTaken, LinkRefused, NoLinkedExtension
+from bot.models.refusals import (
+    ExtensionLookupFailed,
+    ExtensionTaken,
+    LinkRefused,
+    NoLinkedExtension,
+    SeveralWebexPeople,
+)
 from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditTrail
 from bot.store.links import ExtensionHeld, Linked, LinkStore, UserLink
@@ -144,6 +150,10 @@ class LinkService:
             logger.info("no e-mail address in Slack for %s: cannot find their Webex extension", invocation.user_id)
             return None
         try:
-            return self._webex.extension_of_person(email)
+            people = self._webex.extensions_of_people_with(email)
         except UpstreamError as error:
             raise ExtensionLookupFailed(error.reason()) from None
+        if len(people) > 1:
+            # Two people with one address: guessing could pause someone else's call.
+            raise SeveralWebexPeople(len(people))
+        return people[0] if people else None
