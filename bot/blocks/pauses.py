@@ -103,6 +103,12 @@ def _approvals_so_far(request: PauseRequest) -> str:
     return f":ballot_box_with_check: {len(request.approvals)} of {request.approvals_needed} approvals: {stamps}"
 
 
+def _dropped_votes(request: PauseRequest) -> str:
+    """Votes of people who may no longer decide this request: shown, struck through, not counted."""
+    struck = ", ".join(f"~{mention(a.approver_id)}~ (no longer an approver)" for a in request.dropped_approvals)
+    return f":no_entry_sign: Not counted: {struck}"
+
+
 def _decision_buttons(request: PauseRequest) -> Block:
     return {
         "type": "actions",
@@ -157,6 +163,8 @@ def _pending_blocks(request: PauseRequest) -> list[Block]:
     blocks: list[Block] = []
     if request.approvals:
         blocks.append(section(_approvals_so_far(request)))
+    if request.dropped_approvals:
+        blocks.append(context(_dropped_votes(request)))
     blocks.append(context(f"{waiting}. Expires {_time(request.expires_at)}."))
     blocks.append(_decision_buttons(request))
     return blocks
@@ -204,7 +212,7 @@ def _ended_blocks(request: PauseRequest, *, approval_minutes: float) -> list[Blo
     if state is RequestState.CANCELLED:
         return [
             section(
-                f":leftwards_arrow_with_hook: Cancelled by {mention(request.cancelled_by or '?')}. "
+                f":leftwards_arrow_with_hook: {_capitalized(_cancelled(request))}. "
                 "Nothing was sent to the recording system."
             )
         ]
@@ -243,9 +251,20 @@ def _summary(request: PauseRequest) -> str:
         RequestState.EXPIRED: "expired without a decision",
         RequestState.FAILED: f"the pause failed: {escape(request.error or 'unknown error')}",
         RequestState.ABANDONED: "abandoned after a failure",
-        RequestState.CANCELLED: f"cancelled by {mention(request.cancelled_by or '?')}",
+        RequestState.CANCELLED: _cancelled(request),
         RequestState.EXTENDED: f"approved; the pause now ends at {_time(request.resume_at)}",
     }[request.state]
+
+
+def _cancelled(request: PauseRequest) -> str:
+    """"cancelled by <@U…>", or, when the bot withdrew the request itself, "withdrawn: <why>"."""
+    if request.cancelled_by == _SYSTEM:
+        return f"withdrawn: {escape(request.error or 'by recording-bot')}"
+    return f"cancelled by {mention(request.cancelled_by or '?')}"
+
+
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _link(link: str | None, words: str = "the card") -> str:
@@ -526,8 +545,7 @@ def already_decided_message(request: PauseRequest) -> Message:
     if request.state is RequestState.EXPIRED:
         text = f"Request #{request.id} has already expired: nobody decided in time."
     elif request.state is RequestState.CANCELLED:
-        who = mention(request.cancelled_by or "?")
-        text = f"Request #{request.id} was cancelled by {who}; there is nothing to decide."
+        text = f"Request #{request.id} was {_cancelled(request)}; there is nothing to decide."
     elif request.decided_by and request.state is not RequestState.PENDING:
         verb = "denied" if request.state is RequestState.DENIED else "approved"
         text = (

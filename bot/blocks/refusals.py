@@ -7,8 +7,9 @@ from functools import singledispatch
 from typing import Literal
 
 from bot.blocks.common import error_message, not_allowed_message
-from bot.blocks.kit import Message
+from bot.blocks.kit import Message, mention, section
 from bot.blocks.pauses import already_decided_message
+from bot.blocks.text import escape
 from bot.models import PauseRequest, RecordingTarget, RequestState
 from bot.models.refusals import (
     AlreadyApprovedByYou,
@@ -17,6 +18,7 @@ from bot.models.refusals import (
     BreakGlassBlocked,
     ExtensionLookupFailed,
     ExtensionOutlived,
+    ExtensionTaken,
     ExtensionTooLong,
     ExtensionWaiting,
     FormNeedsSlack,
@@ -38,9 +40,11 @@ from bot.models.refusals import (
     PauseNotActive,
     RecordingSystemNotConfigured,
     Refusal,
+    RequesterWithdrawn,
     RequestExpired,
     RequestNotFound,
     RetryTooLate,
+    SeveralWebexPeople,
     TargetBusy,
     WebexNotConfigured,
 )
@@ -83,7 +87,17 @@ def refusal_message(refusal: Refusal) -> Message:
         return already_decided_message(refusal.request)
     if isinstance(refusal, LastAdmin):
         return error_message(refusal_text(refusal), hint=_LAST_ADMIN_HINT)
+    if isinstance(refusal, ExtensionTaken):
+        return _naming(refusal.holder_id, *_taken_words(refusal))
+    if isinstance(refusal, RequesterWithdrawn):
+        return _naming(refusal.request.requester_id, *_withdrawn_words(refusal))
     return error_message(refusal_text(refusal))
+
+
+def _naming(user_id: str, before: str, after: str) -> Message:
+    """An error that names a person as a mention (error_message escapes all it is given)."""
+    text = f"{escape(before)}{mention(user_id)}{escape(after)}"
+    return Message(text, [section(f":x: {text}")])
 
 
 @singledispatch
@@ -127,6 +141,20 @@ def _(refusal: OtherGroup) -> str:
     )
 
 
+def _taken_words(refusal: ExtensionTaken) -> tuple[str, str]:
+    return (
+        f"Extension `{refusal.extension}` is already linked to ",
+        f": an extension is one person's. They can `/recording unlink`, or an admin can link it to you with "
+        f"`/recording link @you {refusal.extension}`.",
+    )
+
+
+@refusal_text.register
+def _(refusal: ExtensionTaken) -> str:
+    before, after = _taken_words(refusal)
+    return f"{before}<@{refusal.holder_id}>{after}"
+
+
 @refusal_text.register
 def _(refusal: LastAdmin) -> str:
     return "That would leave recording-bot without an admin."
@@ -162,11 +190,32 @@ def _(refusal: ExtensionLookupFailed) -> str:
 
 
 @refusal_text.register
+def _(refusal: SeveralWebexPeople) -> str:
+    return (
+        f"Webex has {refusal.count} people with your e-mail address, so I can't tell which extension is yours: "
+        f"{HOW_TO_LINK}."
+    )
+
+
+@refusal_text.register
 def _(refusal: MeNeedsLink) -> str:
     return "`me` needs a linked extension: `/recording link <extension>`."
 
 
 # -- requests --------------------------------------------------------------------------------------
+
+
+def _withdrawn_words(refusal: RequesterWithdrawn) -> tuple[str, str]:
+    return (
+        f"Request #{refusal.request.id} was withdrawn: its requester ",
+        " is no longer on the allow-list, so it is not carried out. Nothing was sent to the recording system.",
+    )
+
+
+@refusal_text.register
+def _(refusal: RequesterWithdrawn) -> str:
+    before, after = _withdrawn_words(refusal)
+    return f"{before}<@{refusal.request.requester_id}>{after}"
 
 
 @refusal_text.register

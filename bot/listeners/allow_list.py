@@ -34,6 +34,8 @@ def allow(run: CommandRun, command: Allow) -> None:
 def revoke(run: CommandRun, command: Revoke) -> None:
     run.audit_details["target"] = command.user_id
     change = run.services.authorizer.revoke(run.invocation, command.user_id)
+    # Their pending and failed requests are withdrawn now (the schedule would within its next pass).
+    run.services.pauses.withdraw_unlisted()
     run.reply_privately(role_changed_message(change.user_id, change.previous, change.current))
 
 

@@ -171,10 +171,14 @@ class PauseRequest:
     group_name: str | None = None
     approvals_needed: int = 1
     approvals: tuple[Approval, ...] = ()
+    # Votes given by people who could no longer decide the request when the count would have completed (revoked,
+    # made a requester, moved to another group): stored, shown struck through, not counted.
+    dropped_approvals: tuple[Approval, ...] = ()
     # Where the card is (a group's approvals channel, or where the command was typed).
     card_channel_id: str | None = None
-    # For an extension: the pause it extends.
+    # For an extension: the pause it extends, and that pause's requester (who may not decide it either).
     extends_id: int | None = None
+    pause_requester_id: str | None = None
     cancelled_by: str | None = None
     remind_at: datetime | None = None
     reminded_at: datetime | None = None

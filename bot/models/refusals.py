@@ -9,12 +9,14 @@ a sentence; `outcome` is what its audit row says.
     │   ├── OwnRequest
     │   └── OtherGroup
     ├── LastAdmin                  the change would leave no admin
+    ├── ExtensionTaken             the extension is linked to someone else
     ├── NotConfigured              an upstream the bot needs has no credentials (outcome: error)
     │   ├── RecordingSystemNotConfigured
     │   └── WebexNotConfigured
     ├── LinkRefused                `me` cannot be linked now (outcome: error)
     │   ├── NoLinkedExtension
-    │   └── ExtensionLookupFailed
+    │   ├── ExtensionLookupFailed
+    │   └── SeveralWebexPeople
     └── PauseRefused               a request cannot go ahead
         ├── RequestNotFound        (not in this workspace: reveals nothing)
         ├── NoSuchRequest          (to cancel)
@@ -25,6 +27,7 @@ a sentence; `outcome` is what its audit row says.
         ├── RetryTooLate
         ├── NotYourRequest
         ├── NotCancellable
+        ├── RequesterWithdrawn     its requester is no longer on the allow-list
         ├── TargetBusy             the target already has an open request
         ├── BreakGlassBlocked
         ├── MeNeedsLink
@@ -95,6 +98,15 @@ class LastAdmin(Refusal):
         self.team_id = team_id
 
 
+class ExtensionTaken(Refusal):
+    """`extension` is linked to `holder_id`: one person per extension (an admin may give it to another)."""
+
+    def __init__(self, extension: str, holder_id: str) -> None:
+        super().__init__(extension)
+        self.extension = extension
+        self.holder_id = holder_id
+
+
 # -- what is not set up ----------------------------------------------------------------------------
 
 
@@ -124,6 +136,14 @@ class ExtensionLookupFailed(LinkRefused):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class SeveralWebexPeople(LinkRefused):
+    """Webex has `count` people with the asker's e-mail address: none of them is taken to be the asker."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
 
 
 # -- pause requests --------------------------------------------------------------------------------
@@ -179,6 +199,10 @@ class NotYourRequest(_AboutRequest):
 
 class NotCancellable(_AboutRequest):
     """Neither pending nor failed."""
+
+
+class RequesterWithdrawn(_AboutRequest):
+    """The request's requester is no longer on the allow-list: it was withdrawn, not carried out."""
 
 
 class PauseAlreadyEnded(_AboutRequest):

@@ -110,6 +110,11 @@ class Authorizer:
     def group_of_user(self, team_id: str, user_id: str) -> str | None:
         return self.group_of(SlackUser(team_id=team_id, user_id=user_id))
 
+    def listed_now(self, team_id: str, user_id: str) -> bool:
+        """Whether the user is on the allow-list, read from the database now (not the cache): for what
+        must not be carried out for someone just taken off it."""
+        return self._allow_list.access_of(team_id, user_id) is not None
+
     def require(self, user: SlackUser, needed: Role, *, action: str) -> Role:
         """Return the user's role if it is at least `needed`; otherwise raise NotAllowed."""
         role = self.role_of(user)

@@ -2,7 +2,8 @@
 the approvers told by DM, an extension's approval, a retry or an abandon.
 
 Admins decide everything; an approver in no group (a floor manager) decides every request; an approver in
-a group decides that group's requests, and requests that belong to no group. Nobody decides their own.
+a group decides that group's requests, and requests that belong to no group. Nobody decides their own,
+nor an extension of their own pause (an extension belongs to its pause: its group, its approvals).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ def may_decide(request: PauseRequest, user_id: str, access: Access, *, action: s
     """`access` (the person `user_id`'s) if they may `action` this request; raises NotADecider if not."""
     if not access.role.at_least(Role.APPROVER):
         raise NotAnApprover(request, access, action=action)
-    if request.requester_id == user_id:
+    if user_id in (request.requester_id, request.pause_requester_id):
         raise OwnRequest(request, access, action=action)
     in_group = access.group_name is None or request.group_name is None or access.group_name == request.group_name
     if access.role is not Role.ADMIN and not in_group:

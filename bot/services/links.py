@@ -13,10 +13,16 @@ from typing import Protocol
 from bot.clients.errors import UpstreamError
 from bot.clients.webex import WebexClient
 from bot.models import Invocation, Outcome, RecordingTarget, Role, TargetKind
-from bot.models.refusals import ExtensionLookupFailed, LinkRefused, NoLinkedExtension
+from bot.models.refusals import (
+    ExtensionLookupFailed,
+    ExtensionTaken,
+    LinkRefused,
+    NoLinkedExtension,
+    SeveralWebexPeople,
+)
 from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditTrail
-from bot.store.links import LinkStore, UserLink
+from bot.store.links import ExtensionHeld, Linked, LinkStore, UserLink
 
 logger = logging.getLogger(__name__)
 
@@ -59,20 +65,37 @@ class LinkService:
     def link(
         self, invocation: Invocation, extension: str, *, user_id: str | None = None
     ) -> tuple[UserLink | None, str]:
-        """Link a user (yourself, or anyone if you are an admin) to an extension; (the link replaced, user)."""
+        """Link a user (yourself, or anyone if you are an admin) to an extension; (the link replaced, user).
+
+        An extension is one person's: one linked to someone else is refused (ExtensionTaken), unless an admin
+        links it; then the old holder's link goes, and both audit rows name them."""
         whose = user_id or invocation.user_id
-        self._authorizer.require(
+        role = self._authorizer.require(
             invocation.user, Role.ADMIN if whose != invocation.user_id else Role.REQUESTER, action="link"
         )
-        previous = self._store.put(
-            invocation.team_id, whose, extension, source=SOURCE_COMMAND, linked_by=invocation.user_id
+        linked = self._put(
+            invocation, whose, extension, source=SOURCE_COMMAND, linked_by=invocation.user_id, take=role is Role.ADMIN
         )
+        previous, taken = linked.previous, linked.taken_from
         self._audit.record(
             invocation, action="link.changed", outcome=Outcome.OK, target=whose,
             details={"extension": extension, "previous": previous.extension if previous else None,
-                     "source": SOURCE_COMMAND},
+                     "source": SOURCE_COMMAND, **({"taken_from": taken.user_id} if taken else {})},
         )  # fmt: skip
+        if taken is not None:
+            self._audit.record(
+                invocation, action="link.changed", outcome=Outcome.OK, target=taken.user_id,
+                details={"extension": None, "previous": taken.extension, "taken_by": whose},
+            )  # fmt: skip
         return previous, whose
+
+    def _put(
+        self, invocation: Invocation, whose: str, extension: str, *, source: str, linked_by: str, take: bool
+    ) -> Linked:
+        try:
+            return self._store.put(invocation.team_id, whose, extension, source=source, linked_by=linked_by, take=take)
+        except ExtensionHeld as held:
+            raise ExtensionTaken(extension, held.holder.user_id) from None
 
     def unlink(self, invocation: Invocation, *, user_id: str | None = None) -> UserLink | None:
         whose = user_id or invocation.user_id
@@ -112,7 +135,7 @@ class LinkService:
         extension = self._look_up(invocation)
         if extension is None:
             raise NoLinkedExtension()
-        self._store.put(invocation.team_id, invocation.user_id, extension, source=SOURCE_WEBEX, linked_by="webex")
+        self._put(invocation, invocation.user_id, extension, source=SOURCE_WEBEX, linked_by="webex", take=False)
         self._audit.record(
             invocation, action="link.changed", outcome=Outcome.OK, target=invocation.user_id,
             details={"extension": extension, "previous": None, "source": SOURCE_WEBEX},
@@ -127,6 +150,10 @@ class LinkService:
             logger.info("no e-mail address in Slack for %s: cannot find their Webex extension", invocation.user_id)
             return None
         try:
-            return self._webex.extension_of_person(email)
+            people = self._webex.extensions_of_people_with(email)
         except UpstreamError as error:
             raise ExtensionLookupFailed(error.reason()) from None
+        if len(people) > 1:
+            # Two people with one address: guessing could pause someone else's call.
+            raise SeveralWebexPeople(len(people))
+        return people[0] if people else None

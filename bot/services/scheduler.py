@@ -98,7 +98,11 @@ class Scheduler:
         if time.monotonic() >= self._next_takeover_check:
             self._next_takeover_check = time.monotonic() + TAKEOVER_CHECK_SECONDS
             steps.append(("takeover", lambda: self._pauses.recover_orphaned(self._instances.live_instances())))
-        steps += [("expire", self._pauses.expire_due), ("remind", self._pauses.remind_due)]
+        steps += [
+            ("withdraw", self._pauses.withdraw_unlisted),
+            ("expire", self._pauses.expire_due),
+            ("remind", self._pauses.remind_due),
+        ]
         if time.monotonic() >= self._next_audit_heads:
             self._next_audit_heads = time.monotonic() + AUDIT_HEAD_SECONDS
             steps.append(("audit heads", self._audit.log_heads))

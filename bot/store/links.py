@@ -18,6 +18,22 @@ class UserLink:
     linked_at: datetime
 
 
+class ExtensionHeld(Exception):
+    """The extension is linked to someone else (`holder`): one person per extension and workspace."""
+
+    def __init__(self, holder: UserLink) -> None:
+        super().__init__(holder.extension)
+        self.holder = holder
+
+
+@dataclass(frozen=True)
+class Linked:
+    """What a new link replaced: the user's own earlier link, and the link of whoever held the extension."""
+
+    previous: UserLink | None = None
+    taken_from: UserLink | None = None
+
+
 class LinkStore:
     def __init__(self, *, database: Database) -> None:
         self._database = database
@@ -46,14 +62,28 @@ class LinkStore:
         )
         return [_link(row) for row in rows]
 
-    def put(self, team_id: str, user_id: str, extension: str, *, source: str, linked_by: str) -> UserLink | None:
-        """Link the user to the extension; return the link it replaced (None if there was none)."""
+    def put(
+        self, team_id: str, user_id: str, extension: str, *, source: str, linked_by: str, take: bool = False
+    ) -> Linked:
+        """Link the user to the extension. Held by someone else, it is refused (ExtensionHeld), unless `take`:
+        then that person's link is removed in the same transaction."""
         with self._database.transaction() as tx:
+            # Two people linking one extension at once take turns (the unique index would refuse the second).
+            tx.lock(f"links:{team_id}")
             before = tx.one(
                 "SELECT team_id, user_id, extension, source, linked_by, linked_at FROM user_links "
                 "WHERE team_id = ? AND user_id = ?",
                 [team_id, user_id],
             )
+            holder = tx.one(
+                "SELECT team_id, user_id, extension, source, linked_by, linked_at FROM user_links "
+                "WHERE team_id = ? AND extension = ? AND user_id <> ?",
+                [team_id, extension, user_id],
+            )
+            if holder is not None:
+                if not take:
+                    raise ExtensionHeld(_link(holder))
+                tx.run("DELETE FROM user_links WHERE team_id = ? AND user_id = ?", [team_id, holder["user_id"]])
             tx.run(
                 "INSERT INTO user_links (team_id, user_id, extension, source, linked_by, linked_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (team_id, user_id) DO UPDATE SET "
@@ -61,7 +91,7 @@ class LinkStore:
                 "linked_at = excluded.linked_at",
                 [team_id, user_id, extension, source, linked_by, datetime.now(UTC).isoformat(timespec="seconds")],
             )
-        return _link(before) if before else None
+        return Linked(previous=_link(before) if before else None, taken_from=_link(holder) if holder else None)
 
     def remove(self, team_id: str, user_id: str) -> UserLink | None:
         row = self._database.one(

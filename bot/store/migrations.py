@@ -159,6 +159,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         # Rehashes the chains begun under the previous hash (which left out the id) where they still verify.
         upgrade=upgrade_chain,
     ),
+    Migration(
+        "m010_an_extension_knows_its_pauses_requester",
+        (
+            # Nobody decides an extension of their own pause: the extension carries who asked for the pause.
+            "ALTER TABLE pause_requests ADD COLUMN pause_requester_id TEXT",
+            "UPDATE pause_requests SET pause_requester_id = (SELECT pause.requester_id FROM pause_requests AS pause "
+            "WHERE pause.id = pause_requests.extends_id) WHERE kind = 'extension'",
+        ),
+    ),
+    Migration(
+        "m011_one_person_per_extension",
+        (
+            # An extension is one person's: of the links made before this rule, the oldest claim stays.
+            "DELETE FROM user_links WHERE EXISTS (SELECT 1 FROM user_links AS older "
+            "WHERE older.team_id = user_links.team_id AND older.extension = user_links.extension "
+            "AND (COALESCE(older.linked_at, '') < COALESCE(user_links.linked_at, '') "
+            "OR (COALESCE(older.linked_at, '') = COALESCE(user_links.linked_at, '') "
+            "AND older.user_id < user_links.user_id)))",
+            "CREATE UNIQUE INDEX uq_user_links_extension ON user_links (team_id, extension)",
+        ),
+    ),
 )
 
 

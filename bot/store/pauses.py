@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.models import (
     OPEN_STATES,
+    Access,
     Approval,
     Channels,
     PauseRequest,
     RecordingTarget,
     RequestKind,
     RequestState,
+    Role,
     SameCall,
     TargetKind,
 )
@@ -30,7 +32,8 @@ _COLUMNS = (
     "id, team_id, channel_id, requester_id, target_kind, target, channels, duration_seconds, reason, state, "
     "created_at, expires_at, decided_by, decided_at, paused_at, resume_at, resumed_at, resumed_by, message_ts, "
     "error, attempts, resume_attempts, warning, claimed_by, kind, group_name, approvals_needed, approvals, "
-    "card_channel_id, extends_id, cancelled_by, remind_at, reminded_at, target_user_id, line_id, same_call"
+    "card_channel_id, extends_id, cancelled_by, remind_at, reminded_at, target_user_id, line_id, same_call, "
+    "pause_requester_id"
 )
 
 # Columns a state change may set besides `state` (guards against typos reaching SQL).
@@ -53,6 +56,12 @@ class ApprovalResult(enum.Enum):
     APPROVED = "approved"
     ALREADY_APPROVED_BY_THEM = "already approved by them"
     NOT_PENDING = "not pending"
+    # Its requester is no longer on the allow-list: withdrawn (cancelled by the system), never carried out.
+    WITHDRAWN = "withdrawn"
+
+
+# Whether a stored vote still counts: (the request, the voter, their allow-list access or None if unlisted).
+VoteCheck = Callable[[PauseRequest, str, Access | None], bool]
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,7 @@ class PauseRequestStore:
         target_user_id: str | None = None,
         line_id: str | None = None,
         same_call: tuple[SameCall, ...] = (),
+        pause_requester_id: str | None = None,
     ) -> PauseRequest | None:
         """Insert a request, unless its target (or the Webex line it names) already has an open one (a pause)
         or its pause already has an open extension (then None).
@@ -100,15 +110,15 @@ class PauseRequestStore:
             "INSERT INTO pause_requests (team_id, channel_id, requester_id, target_kind, target, channels, "
             "duration_seconds, reason, state, created_at, expires_at, updated_at, attempts, resume_attempts, "
             "warning, kind, group_name, approvals_needed, approvals, card_channel_id, extends_id, decided_by, "
-            "decided_at, claimed_by, target_user_id, line_id, same_call) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?, ?, ?) "
+            "decided_at, claimed_by, target_user_id, line_id, same_call, pause_requester_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
             [
                 team_id, channel_id, requester_id, target.kind.value, target.value, channels.value,
                 duration_seconds, reason, state.value, _text(created_at), _text(expires_at), _text(created_at),
                 warning, kind.value, group_name, approvals_needed, card_channel_id, extends_id, decided_by,
                 _text(created_at) if decided_by else None, claimed_by, target_user_id, line_id,
-                same_call_json(same_call),
+                same_call_json(same_call), pause_requester_id,
             ],
         )  # fmt: skip
         return _request(row) if row else None
@@ -170,10 +180,19 @@ class PauseRequestStore:
 
     # -- approvals -------------------------------------------------------------------------------
 
-    def approve(self, request_id: int, *, approver_id: str, now: datetime, claimed_by: str) -> Approved:
+    def approve(
+        self, request_id: int, *, approver_id: str, now: datetime, claimed_by: str, counts: VoteCheck,
+        withdrawn_by: str, withdrawn_note: str,
+    ) -> Approved:  # fmt: skip
         """Count one approver's approval; when it is the last one needed, decide the request (pending →
         approved). One transaction under the request's lock, so racing approvals are counted in turn and
-        exactly one of them decides."""
+        exactly one of them decides.
+
+        When the count would complete, every stored vote is checked again with `counts` (given the request
+        and the voter's role and group as the allow-list holds them in this same transaction): a vote of
+        someone who may no longer decide is kept as dropped, not counted, and the request waits for another.
+        A dropped voter's new click checks their vote again. A request whose requester is no longer on the
+        allow-list is withdrawn instead (cancelled by `withdrawn_by`, `withdrawn_note` as its error)."""
         with self._database.transaction() as tx:
             tx.lock(f"request:{request_id}")
             row = tx.one(f"SELECT {_COLUMNS} FROM pause_requests WHERE id = ?", [request_id])
@@ -182,31 +201,48 @@ class PauseRequestStore:
             current = _request(row)
             if current.state is not RequestState.PENDING:
                 return Approved(ApprovalResult.NOT_PENDING, current)
+            if not _accesses_in(tx, current.team_id, [current.requester_id]):
+                withdrawn = tx.one(
+                    "UPDATE pause_requests SET state = ?, updated_at = ?, cancelled_by = ?, error = ? "
+                    f"WHERE id = ? AND state = ? RETURNING {_COLUMNS}",
+                    [RequestState.CANCELLED.value, _text(now), withdrawn_by, withdrawn_note, request_id,
+                     RequestState.PENDING.value],
+                )  # fmt: skip
+                assert withdrawn is not None
+                return Approved(ApprovalResult.WITHDRAWN, _request(withdrawn))
             added = tx.run(
                 "INSERT INTO request_approvals (request_id, approver_id, approved_at) VALUES (?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
                 [request_id, approver_id, _text(now)],
             )
-            if not added:
+            dropped_before = {a.approver_id for a in current.dropped_approvals}
+            if not added and approver_id not in dropped_before:
                 return Approved(ApprovalResult.ALREADY_APPROVED_BY_THEM, current)
-            approvals = _approvals_in(tx, request_id)
-            if len(approvals) >= current.approvals_needed:
+            votes = _approvals_in(tx, request_id)
+            if len(votes) < current.approvals_needed:
+                counted = [v for v in votes if v.approver_id not in dropped_before]
+                dropped = [v for v in votes if v.approver_id in dropped_before]
+            else:
+                access = _accesses_in(tx, current.team_id, [v.approver_id for v in votes])
+                counted = [v for v in votes if counts(current, v.approver_id, access.get(v.approver_id))]
+                dropped = [v for v in votes if v not in counted]
+            if len(counted) >= current.approvals_needed:
                 decided = tx.one(
                     "UPDATE pause_requests SET state = ?, updated_at = ?, decided_by = ?, decided_at = ?, "
                     f"claimed_by = ?, approvals = ? WHERE id = ? AND state = ? RETURNING {_COLUMNS}",
                     [
                         RequestState.APPROVED.value, _text(now), approver_id, _text(now), claimed_by,
-                        _approvals_json(approvals), request_id, RequestState.PENDING.value,
+                        _approvals_json(counted, dropped), request_id, RequestState.PENDING.value,
                     ],
                 )  # fmt: skip
                 assert decided is not None
                 return Approved(ApprovalResult.APPROVED, _request(decided))
-            counted = tx.one(
+            waiting = tx.one(
                 f"UPDATE pause_requests SET approvals = ?, updated_at = ? WHERE id = ? RETURNING {_COLUMNS}",
-                [_approvals_json(approvals), _text(now), request_id],
+                [_approvals_json(counted, dropped), _text(now), request_id],
             )
-            assert counted is not None
-            return Approved(ApprovalResult.COUNTED, _request(counted))
+            assert waiting is not None
+            return Approved(ApprovalResult.COUNTED, _request(waiting))
 
     # -- notices ---------------------------------------------------------------------------------
 
@@ -237,6 +273,16 @@ class PauseRequestStore:
             sql += f" AND COALESCE(kind, 'pause') IN ({placeholders(kind_values)})"
             params.extend(kind_values)
         return [_request(row) for row in self._database.all(sql + " ORDER BY id", params)]
+
+    def of_unlisted_requesters(self) -> list[PauseRequest]:
+        """Pending and failed requests (of every workspace) whose requester is no longer on the allow-list."""
+        rows = self._database.all(
+            f"SELECT {_COLUMNS} FROM pause_requests WHERE state IN (?, ?) AND NOT EXISTS (SELECT 1 FROM allow_list "
+            "WHERE allow_list.team_id = pause_requests.team_id AND allow_list.user_id = pause_requests.requester_id) "
+            "ORDER BY id",
+            [RequestState.PENDING.value, RequestState.FAILED.value],
+        )
+        return [_request(row) for row in rows]
 
     def recent_of(self, team_id: str, requester_id: str, limit: int) -> list[PauseRequest]:
         """A requester's newest requests, newest first."""
@@ -354,14 +400,32 @@ def _approvals_in(tx: Statements, request_id: int) -> list[Approval]:
     return [Approval(approver_id=row["approver_id"], at=datetime.fromisoformat(row["approved_at"])) for row in rows]
 
 
-def _approvals_json(approvals: list[Approval]) -> str:
-    return json.dumps([{"by": a.approver_id, "at": _text(a.at)} for a in approvals])
+def _accesses_in(tx: Statements, team_id: str, user_ids: list[str]) -> dict[str, Access]:
+    """The allow-list's word on these people, read in the approval's own transaction (absent: not listed)."""
+    if not user_ids:
+        return {}
+    rows = tx.all(
+        f"SELECT user_id, role, group_name FROM allow_list WHERE team_id = ? AND user_id IN ({placeholders(user_ids)})",
+        [team_id, *user_ids],
+    )
+    return {row["user_id"]: Access(role=Role(row["role"]), group_name=row["group_name"]) for row in rows}
 
 
-def _parse_approvals(text: str | None) -> tuple[Approval, ...]:
+def _approvals_json(counted: list[Approval], dropped: list[Approval]) -> str:
+    items: list[dict[str, Any]] = [{"by": a.approver_id, "at": _text(a.at)} for a in counted]
+    items += [{"by": a.approver_id, "at": _text(a.at), "dropped": True} for a in dropped]
+    return json.dumps(items)
+
+
+def _parse_approvals(text: str | None, *, dropped: bool = False) -> tuple[Approval, ...]:
+    """The counted votes (or, `dropped`, the votes that no longer count) of the `approvals` column."""
     if not text:
         return ()
-    return tuple(Approval(approver_id=item["by"], at=datetime.fromisoformat(item["at"])) for item in json.loads(text))
+    return tuple(
+        Approval(approver_id=item["by"], at=datetime.fromisoformat(item["at"]))
+        for item in json.loads(text)
+        if bool(item.get("dropped", False)) is dropped
+    )
 
 
 def same_call_json(same_call: Iterable[SameCall]) -> str | None:
@@ -412,6 +476,7 @@ def _request(row: Row) -> PauseRequest:
         group_name=row["group_name"],
         approvals_needed=int(row["approvals_needed"] or 1),
         approvals=_parse_approvals(row["approvals"]),
+        dropped_approvals=_parse_approvals(row["approvals"], dropped=True),
         card_channel_id=row["card_channel_id"],
         extends_id=int(row["extends_id"]) if row["extends_id"] is not None else None,
         cancelled_by=row["cancelled_by"],
@@ -420,4 +485,5 @@ def _request(row: Row) -> PauseRequest:
         target_user_id=row["target_user_id"],
         line_id=row["line_id"],
         same_call=_parse_same_call(row["same_call"]),
+        pause_requester_id=row["pause_requester_id"],
     )

@@ -131,9 +131,10 @@ class WebexClient:
                 self._settings_cache[line_id] = settings
         return settings
 
-    def extension_of_person(self, email: str) -> str | None:
-        """The Webex Calling extension of the person with this e-mail address (People API, `callingData`);
-        None when there is no such person or they have no extension."""
+    def extensions_of_people_with(self, email: str) -> list[str | None]:
+        """The Webex Calling extension (None: they have none) of each person whose e-mail address is exactly
+        this one, ignoring case (People API, `callingData`). Webex's search may answer with others too (an
+        alias, a partial match): those are left out, so nobody is taken for someone else."""
         payload, response = self._get_json(
             self._transport.url(_PEOPLE_PATH),
             params={"email": email, "callingData": "true"},
@@ -142,13 +143,19 @@ class WebexClient:
         items = payload.get("items")
         if not isinstance(items, list):
             raise self._transport.bad_response("Webex sent a people list without `items`", response)
+        wanted = email.strip().casefold()
+        found: list[str | None] = []
         for person in items:
             if not isinstance(person, dict):
                 continue
-            extension = person.get("extension")
-            if isinstance(extension, str | int) and str(extension).strip():
-                return str(extension).strip()
-        return None
+            emails = person.get("emails")
+            if not isinstance(emails, list) or not any(
+                isinstance(e, str) and e.strip().casefold() == wanted for e in emails
+            ):
+                continue
+            extension = str(person.get("extension") or "").strip()
+            found.append(extension or None)
+        return found
 
     def verify(self) -> str:
         """A deployment check: reads one virtual line with the configured token; raises UpstreamError."""

@@ -87,6 +87,7 @@ class PauseService:
         self.resume_request = resuming.resume_request
         # The schedule
         self.expire_due = schedule.expire_due
+        self.withdraw_unlisted = schedule.withdraw_unlisted
         self.remind_due = schedule.remind_due
         self.resume_due = schedule.resume_due
         self.write_unwritten = schedule.write_unwritten

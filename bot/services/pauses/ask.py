@@ -108,10 +108,13 @@ class Asking:
         limit = core.settings.limits.max_seconds
         if lasted + seconds > limit:
             raise ExtensionTooLong(pause, max_seconds=limit, left_seconds=max(0, limit - int(lasted)))
-        routing = self._routing(invocation)
+        # An extension belongs to its pause, not to whoever asks for it: the pause's group, its card
+        # channel, its number of approvals (and neither requester decides it: deciders.may_decide).
+        routing = _Routing(pause.group_name, pause.card_channel_id, max(1, pause.approvals_needed))
         ask = PauseAsk(target=pause.target, duration_seconds=seconds, channels=pause.channels, reason=reason)
         request = self._create(
             invocation, ask, routing, None, kind=RequestKind.EXTENSION, extends_id=pause.id,
+            pause_requester_id=pause.requester_id,
             # Undecided when the pause ends, the extension expires with it.
             expires_at=min(core.now() + core.approval_timeout, pause.resume_at), approvals_needed=routing.approvals,
         )  # fmt: skip
@@ -224,6 +227,7 @@ class Asking:
         return Asked(request=request, card_link=link)
 
     def _routing(self, invocation: Invocation) -> _Routing:
+        """A new pause's routing: the requester's group (an extension takes its pause's instead)."""
         authorizer = self._core.authorizer
         group_name = authorizer.group_of(invocation.user)
         group = authorizer.group(invocation.team_id, group_name) if group_name else None

@@ -3,17 +3,19 @@ requester's cancel. Who may decide is `services/deciders.py`'s one rule, reached
 
 from __future__ import annotations
 
-from bot.models import Invocation, Outcome, PauseRequest, RequestKind, RequestState, Role
+from bot.models import Access, Invocation, Outcome, PauseRequest, RequestKind, RequestState, Role
 from bot.models.refusals import (
     AlreadyApprovedByYou,
     AlreadyDecided,
     NoSuchRequest,
     NotCancellable,
     NotYourRequest,
+    RequesterWithdrawn,
     RequestExpired,
     RetryTooLate,
 )
-from bot.services.pauses.lifecycle import Lifecycle
+from bot.services.deciders import decides
+from bot.services.pauses.lifecycle import SYSTEM, WITHDRAWN_NOTE, Lifecycle
 from bot.services.pauses.schedule import Schedule
 from bot.services.pauses.upstream import Upstream
 from bot.store.pauses import ApprovalResult
@@ -28,28 +30,40 @@ class Deciding:
     def approve(self, invocation: Invocation, request_id: int) -> PauseRequest:
         core = self._core
         request = self._decidable(invocation, request_id, action="approve")
+        # Every stored vote is checked again, by the one rule, when the count would complete (store.approve).
         outcome = core.store.approve(
-            request.id, approver_id=invocation.user_id, now=core.now(), claimed_by=core.instance_id
-        )
+            request.id, approver_id=invocation.user_id, now=core.now(), claimed_by=core.instance_id,
+            counts=_still_decides, withdrawn_by=SYSTEM, withdrawn_note=WITHDRAWN_NOTE,
+        )  # fmt: skip
         current = outcome.request
+        if outcome.result is ApprovalResult.WITHDRAWN:
+            core.withdrawn(current, was=request.state)
+            raise RequesterWithdrawn(current)
         if outcome.result is ApprovalResult.NOT_PENDING:
             raise AlreadyDecided(current)
         if outcome.result is ApprovalResult.ALREADY_APPROVED_BY_THEM:
             raise AlreadyApprovedByYou(current)
+        dropped = [a.approver_id for a in current.dropped_approvals]
         if outcome.result is ApprovalResult.COUNTED:
             core.audit.record(
                 invocation, action="request.approval_counted", outcome=Outcome.OK, target=current.target.value,
                 group=current.group_name, team_id=current.team_id,
                 details={
                     "request": current.id, "approvals": len(current.approvals), "needed": current.approvals_needed,
+                    "dropped": dropped,
                 },
             )  # fmt: skip
             core.changed(current)
+            if invocation.user_id in dropped:
+                # The allow-list changed since this person's role was cached: read it again and say why.
+                core.authorizer.forget(invocation.team_id, invocation.user_id)
+                core.authorizer.require_decider(invocation.user, current, action="approve")
             return current
         approved = core.audit.later(
             invocation, action="request.approved", outcome=Outcome.OK, target=current.target.value,
             group=current.group_name, team_id=current.team_id,
-            details={"request": current.id, "approvers": [a.approver_id for a in current.approvals]},
+            details={"request": current.id, "approvers": [a.approver_id for a in current.approvals],
+                     "dropped": dropped},
         )  # fmt: skip
         if current.kind is RequestKind.EXTENSION:
             approved()
@@ -86,6 +100,11 @@ class Deciding:
             self._schedule.abandon_stale(request)
             raise RetryTooLate(request, window_seconds=int(core.approval_timeout.total_seconds()))
         core.require_recording_system()
+        if not core.authorizer.listed_now(request.team_id, request.requester_id):
+            withdrawn = core.withdraw(request)
+            if withdrawn is None:
+                raise core.already_decided(request.id)
+            raise RequesterWithdrawn(withdrawn)
         core.audit.record(
             invocation, action="request.retry", outcome=Outcome.OK, target=request.target.value,
             group=request.group_name,
@@ -143,3 +162,8 @@ class Deciding:
         if request.state is not RequestState.PENDING:
             raise core.already_decided(request.id)
         return request
+
+
+def _still_decides(request: PauseRequest, user_id: str, access: Access | None) -> bool:
+    """Whether a stored vote still counts: its voter is listed and may decide the request now."""
+    return access is not None and decides(request, user_id, access)

@@ -23,6 +23,7 @@ from bot.models import (
     Channels,
     Invocation,
     LineNames,
+    Outcome,
     PauseBlocker,
     PauseLimits,
     PauseRequest,
@@ -40,6 +41,8 @@ from bot.store.pauses import PauseRequestStore
 logger = logging.getLogger(__name__)
 
 SYSTEM = "system"
+# Why a request was withdrawn by the bot itself (its card and its error column say so).
+WITHDRAWN_NOTE = "the requester is no longer on the allow-list"
 
 _S = RequestState
 # Where each state may go; `approved → approved` is an instance taking over an approved extension.
@@ -170,3 +173,24 @@ class Lifecycle:
         if tell_requester:
             self.notifier.tell_requester(request)
         self.notifier.request_changed(request)
+
+    def withdraw(self, request: PauseRequest) -> PauseRequest | None:
+        """Withdraw a pending or failed request whose requester is no longer on the allow-list: cancelled by
+        the system, audited, its card updated. None if it was no longer pending or failed."""
+        withdrawn = self.move(
+            request.id, from_states=[RequestState.PENDING, RequestState.FAILED], to_state=RequestState.CANCELLED,
+            cancelled_by=SYSTEM, error=WITHDRAWN_NOTE,
+        )  # fmt: skip
+        if withdrawn is not None:
+            self.withdrawn(withdrawn, was=request.state)
+        return withdrawn
+
+    def withdrawn(self, request: PauseRequest, *, was: RequestState) -> None:
+        """After a withdrawal (here, or in the approval's own transaction): the audit row and the card."""
+        self.audit.record(
+            None, action="request.withdrawn", outcome=Outcome.OK, target=request.target.value,
+            group=request.group_name, team_id=request.team_id, user_id=SYSTEM,
+            details={"request": request.id, "requester": request.requester_id, "was": was.value,
+                     "why": WITHDRAWN_NOTE},
+        )  # fmt: skip
+        self.changed(request)

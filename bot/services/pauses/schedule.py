@@ -37,6 +37,13 @@ class Schedule:
         # The active pauses as last read, to resume from when the database cannot be read at all.
         self._active_copy: list[PauseRequest] = []
 
+    # -- withdrawals -----------------------------------------------------------------------------
+
+    def withdraw_unlisted(self) -> list[PauseRequest]:
+        """Withdraw the pending and failed requests of people no longer on the allow-list, however they were
+        taken off it (in Slack, on the command line, by another instance). Their active pauses run on."""
+        return [w for r in self._core.store.of_unlisted_requesters() if (w := self._core.withdraw(r)) is not None]
+
     # -- expiry ----------------------------------------------------------------------------------
 
     def expire_due(self) -> list[PauseRequest]:
