@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 from bot.logs import new_request_id, request_context
 from bot.services.audit import AuditTrail
@@ -54,6 +55,12 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._next_takeover_check = 0.0
         self._step_problems: dict[str, str] = {}
+        # More of what dead instances left, each given the live instances (serving/inbox.py's requests).
+        self._takeovers: list[tuple[str, Callable[[list[str]], object]]] = []
+
+    def also_take_over(self, name: str, step: Callable[[list[str]], object]) -> None:
+        """Run `step(live instance IDs)` with each takeover check (and at start); call before start()."""
+        self._takeovers.append((name, step))
 
     def start(self) -> None:
         if self._thread is not None:
@@ -88,11 +95,15 @@ class Scheduler:
         if time.monotonic() >= self._next_takeover_check:
             self._next_takeover_check = time.monotonic() + TAKEOVER_CHECK_SECONDS
             steps.append(("takeover", lambda: self._pauses.recover_orphaned(self._instances.live_instances())))
+            steps += [(name, partial(self._take_over, step)) for name, step in self._takeovers]
         steps += [("expire", self._pauses.expire_due), ("remind", self._pauses.remind_due)]
         if time.monotonic() >= self._next_audit_heads:
             self._next_audit_heads = time.monotonic() + AUDIT_HEAD_SECONDS
             steps.append(("audit heads", self._audit.log_heads))
         return steps
+
+    def _take_over(self, step: Callable[[list[str]], object]) -> object:
+        return step(self._instances.live_instances())
 
     def _run(self) -> None:
         while not self._stop.is_set():

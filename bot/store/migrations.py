@@ -159,6 +159,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         # Rehashes the chains begun under the previous hash (which left out the id) where they still verify.
         upgrade=upgrade_chain,
     ),
+    Migration(
+        "m010_inbox",
+        (
+            # Slack requests acknowledged and not yet finished, per instance (store/inbox.py).
+            "CREATE TABLE inbox (id {id}, instance_id TEXT NOT NULL, received_at TEXT NOT NULL, body TEXT NOT NULL, "
+            "content_type TEXT, takeovers {bigint} NOT NULL DEFAULT 0)",
+            "CREATE INDEX idx_inbox_instance_id ON inbox (instance_id)",
+        ),
+    ),
 )
 
 
