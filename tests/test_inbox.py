@@ -16,14 +16,15 @@ import pytest
 
 from bot.action_ids import ACTION_APPROVE
 from bot.config import Config
+from bot.models import Role
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.store.connect import open_database
 from bot.store.database import Database
 from bot.store.inbox import InboxStore
-from tests.conftest import ADMIN, SIGNING_SECRET, ServedBot
+from tests.conftest import ADMIN, AGENT, SIGNING_SECRET, ServedBot
 from tests.support.pauses import wait_until
-from tests.support.slack_requests import SlackSender
+from tests.support.slack_requests import TEAM, SlackSender
 
 DEAD = "gone-host-4242-deadbeef"
 FORM = "application/x-www-form-urlencoded"
@@ -118,3 +119,24 @@ def test_after_a_kill_a_resume_is_carried_out_and_everything_else_is_told_it_was
         assert len(slack.calls("response_url")) == 3
     finally:
         served.stop()
+
+
+def test_a_form_submission_leaves_the_inbox_when_its_request_is_made_or_at_once_when_refused(
+    served: ServedBot, sender: SlackSender, slack: SimulatedSlack, database: Database, engine: str
+) -> None:
+    """A form is answered in its response and its request made afterwards: its row lasts until then."""
+    assert served.bot is not None
+    served.bot.services.authorizer.set_role(TEAM, AGENT, Role.REQUESTER, source="test")
+    store = InboxStore(database=database)
+    sender.command("pause", user=AGENT)
+    wait_until(lambda: len(slack.modals()) >= 1, what="the pause form to open")
+    view = slack.modals()[0]
+    refused = sender.submit_view(view, {"target": "not-a-call!", "duration": "300", "channels": "both",
+                                        "reason": " "}, user=AGENT)  # fmt: skip
+    assert refused.json()["response_action"] == "errors"
+    assert store.count() == 0
+    answers = {"target": "8856", "duration": "300", "channels": "caller", "reason": "customer reads a card number"}
+    assert sender.submit_view(view, answers, user=AGENT).status_code == 200
+    wait_until(lambda: served.bot is not None and served.bot.services.pauses.open_requests(TEAM),
+               what="the request to be made")  # fmt: skip
+    wait_until(lambda: store.count() == 0, what="the inbox to empty")
