@@ -43,11 +43,13 @@ from bot.serving import response_urls
 from bot.serving.background import BackgroundWork
 from bot.serving.dispatch import BoltDispatcher
 from bot.serving.edge import SlackEdge
+from bot.serving.inbox import Inbox
 from bot.serving.response_urls import ResponseUrlClient
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.connect import open_database
 from bot.store.database import Database
+from bot.store.inbox import InboxStore
 from bot.store.instances import InstanceStore
 from bot.store.links import LinkStore, SeenEvents
 from bot.store.pauses import PauseRequestStore
@@ -278,11 +280,19 @@ def create_app(
     notifier.on_request_changed(homes.request_changed)
     register_listeners(bolt, core.services, work, homes)
     seen_events = SeenEvents(database=core.database)
+    inbox = Inbox(
+        store=InboxStore(database=core.database), instance_id=core.instances.instance_id, clock=clock, bolt=bolt,
+        work=work, post_reply=replies.post, audit=core.services.audit,
+        tell_user=lambda user, message: slack.chat_postMessage(channel=user, text=message.text, blocks=message.blocks),
+    )  # fmt: skip
+    # At start, and whenever an instance is found dead: what a killed process acknowledged and left unfinished.
+    core.scheduler.also_take_over("inbox", inbox.take_over)
     dispatcher = BoltDispatcher(
         bolt=bolt,
         work=work,
         database=core.database,
         first_delivery=lambda event_id: seen_events.first_time(event_id, clock()),
+        inbox=inbox,
     )
     return RecordingBot(
         config=config,

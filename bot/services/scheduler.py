@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from bot.logs import new_request_id, request_context
 from bot.services.audit import AuditTrail
@@ -64,6 +65,12 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._next_takeover_check = 0.0
         self._step_problems: dict[str, str] = {}
+        # More of what dead instances left, each given the live instances (serving/inbox.py's requests).
+        self._takeovers: list[tuple[str, Callable[[list[str]], object]]] = []
+
+    def also_take_over(self, name: str, step: Callable[[list[str]], object]) -> None:
+        """Run `step(live instance IDs)` with each takeover check (and at start); call before start()."""
+        self._takeovers.append((name, step))
 
     def start(self) -> None:
         if self._thread is not None:
@@ -98,6 +105,7 @@ class Scheduler:
         if time.monotonic() >= self._next_takeover_check:
             self._next_takeover_check = time.monotonic() + TAKEOVER_CHECK_SECONDS
             steps.append(("takeover", lambda: self._pauses.recover_orphaned(self._instances.live_instances())))
+            steps += [(name, partial(self._take_over, step)) for name, step in self._takeovers]
         steps += [
             ("withdraw", self._pauses.withdraw_unlisted),
             ("expire", self._pauses.expire_due),
@@ -118,6 +126,9 @@ class Scheduler:
         forgotten = self._seen_events.forget_before(now - KEEP_EVENT_IDS)
         if forgotten:
             logger.debug("scheduler: forgot %s event ID(s) older than %s", forgotten, KEEP_EVENT_IDS)
+
+    def _take_over(self, step: Callable[[list[str]], object]) -> object:
+        return step(self._instances.live_instances())
 
     def _run(self) -> None:
         while not self._stop.is_set():

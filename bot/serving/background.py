@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 logger = logging.getLogger(__name__)
@@ -32,11 +32,18 @@ class BackgroundWork:
             max_workers=threads, thread_name_prefix="slack-work", initializer=_lower_priority, initargs=(niceness,)
         )
         self._slots = threading.BoundedSemaphore(max_pending)
+        # Per thread: what to call when the work queued next from it ends (see `handing_over`).
+        self._local = threading.local()
 
-    def submit(self, work: Callable[[], None]) -> bool:
-        """Queue `work`; False (and nothing queued) when the bot is already at capacity."""
+    def submit(self, work: Callable[[], None], *, finished: Callable[[], None] | None = None) -> bool:
+        """Queue `work`; False (and nothing queued) when the bot is already at capacity. `finished` is called
+        once `work` has ended, however it ended (not when nothing was queued)."""
         if not self._slots.acquire(blocking=False):
             return False
+        if finished is None:
+            finished = getattr(self._local, "finished", None)
+            if finished is not None:
+                self._local.finished = None  # taken: the first work queued is the request's
 
         def run() -> None:
             try:
@@ -46,13 +53,30 @@ class BackgroundWork:
                 logger.exception("background work failed")
             finally:
                 self._slots.release()
+                if finished is not None:
+                    _call(finished)
 
         try:
             self._pool.submit(run)
         except RuntimeError:  # shutting down
+            # Not `finished`: the request stays unfinished (in the inbox), for the next start to answer.
             self._slots.release()
             return False
         return True
+
+    @contextlib.contextmanager
+    def handing_over(self, finished: Callable[[], None]) -> Iterator[None]:
+        """While inside: the first work this thread queues calls `finished` when it ends. If it queues none
+        (a form refused with errors in its answer, a request at capacity), `finished` is called on leaving.
+        For a listener that answers first and queues its work itself (a form's submission)."""
+        self._local.finished = finished
+        try:
+            yield
+        finally:
+            left = getattr(self._local, "finished", None)
+            self._local.finished = None
+            if left is not None:
+                _call(left)
 
     def run_after_ack(self, work: Callable[[], None], *, acked: bool) -> bool:
         """Run `work` now if Slack already has its ack (we are on this pool), else queue it."""
@@ -64,6 +88,13 @@ class BackgroundWork:
     def shutdown(self) -> None:
         """Finish what was accepted (a deploy's graceful stop), accept nothing new."""
         self._pool.shutdown(wait=True)
+
+
+def _call(finished: Callable[[], None]) -> None:
+    try:
+        finished()
+    except Exception:
+        logger.exception("could not record the end of background work")
 
 
 def _lower_priority(niceness: int) -> None:

@@ -14,6 +14,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from bot import __version__
 from bot.serving.background import BackgroundWork
 from bot.serving.edge import ACKED_AT_EDGE
+from bot.serving.inbox import Inbox
 from bot.serving.shapes import refuse_malformed
 from bot.store.database import Database, DatabaseUnavailable
 
@@ -30,22 +31,45 @@ class BoltDispatcher:
         work: BackgroundWork,
         database: Database,
         first_delivery: Callable[[str], bool],
+        inbox: Inbox | None = None,
     ) -> None:
         self._bolt = bolt
         self._work = work
         self._database = database
         # Whether an Events API event ID is seen for the first time (Slack retries an event it thinks lost).
         self._first_delivery = first_delivery
+        # Where acknowledged requests wait until their work has ended (None: nowhere, lost if the process dies).
+        self._inbox = inbox
 
     def queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None) -> bool:
-        return self._work.submit(lambda: self._dispatch(text, headers, event_id))
+        # Stored before it is queued, so a kill from here on leaves it for the next start. Events are not:
+        # they are Slack's news (a Home opened), not a person's request, and the next one brings it again.
+        entry = self._inbox.receive(text, headers) if self._inbox is not None and event_id is None else None
+        finished = self._finisher(entry)
+        queued = self._work.submit(lambda: self._dispatch(text, headers, event_id), finished=finished)
+        if not queued and finished is not None:
+            finished()  # answered as busy: done with
+        return queued
 
     def answer_now(self, text: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
         request = _checked_request(text, headers)
         if request is None:
             return 200, b""  # an empty answer: the form closes, nothing was done
-        response = self._run(request)
+        entry = self._inbox.receive(text, headers) if self._inbox is not None else None
+        finished = self._finisher(entry)
+        if finished is None:
+            response = self._run(request)
+        else:
+            # A form answers first and queues its work itself: the entry ends with that work.
+            with self._work.handing_over(finished):
+                response = self._run(request)
         return (200 if response.status < 400 else response.status), response.body.encode()
+
+    def _finisher(self, entry: int | None) -> Callable[[], None] | None:
+        inbox = self._inbox
+        if inbox is None or entry is None:
+            return None
+        return lambda: inbox.finish(entry)
 
     def health(self) -> tuple[int, dict[str, Any]]:
         """The health check's HTTP status and body: whether the database takes a write now."""

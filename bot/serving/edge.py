@@ -43,6 +43,10 @@ class BotUnavailable(Exception):
     """The bot's process cannot take the request (it is starting, stopping, or did not answer in time)."""
 
 
+class BotSlow(BotUnavailable):
+    """The bot's process did not answer in time (it may still handle the request)."""
+
+
 class SlackDispatcher(Protocol):
     """Where verified requests go: Bolt, in this process or in the bot's process."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import logging
 import os
 import signal
 import sys
@@ -17,7 +18,7 @@ from typing import Any
 
 from bot.logs import configure_logging
 from bot.redaction import redactor
-from bot.serving.edge import BotUnavailable, SlackEdge
+from bot.serving.edge import BotSlow, BotUnavailable, SlackEdge
 from bot.serving.link import LinkClient
 from bot.serving.settings import SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettings
 from bot.serving.web import WsgiApp, build_wsgi_app
@@ -27,7 +28,12 @@ from bot.serving.worker import run_gunicorn
 ANSWER_SECONDS = 2.5
 # Platforms' health checks wait a few seconds; a database lock is waited on for at most 2.
 HEALTH_SECONDS = 5.0
+# How long an ack waits for the bot's process to say it has stored the request (in its inbox, where a kill of
+# that process cannot lose it); then it goes anyway, well within Slack's 3 seconds.
+STORED_SECONDS = 1.0
 _PR_SET_PDEATHSIG = 1
+
+logger = logging.getLogger(__name__)
 
 
 class RemoteDispatcher:
@@ -37,8 +43,14 @@ class RemoteDispatcher:
         self._link = link
 
     def queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None) -> bool:
-        # Taken on trust: the bot's process answers a request it has no room for through its response_url.
-        self._link.send({"op": "queue", "body": text, "headers": dict(headers), "event_id": event_id})
+        # Acked once the bot's process has it stored: a kill of that process after the ack then loses nothing.
+        # The bot's process answers a request it has no room for through its response_url.
+        message = {"op": "queue", "body": text, "headers": dict(headers), "event_id": event_id}
+        try:
+            self._link.ask(message, timeout=STORED_SECONDS)
+        except BotSlow:
+            logger.warning("the bot's process did not confirm a request within %g s; acknowledged anyway",
+                           STORED_SECONDS)  # fmt: skip
         return True
 
     def answer_now(self, text: str, headers: Mapping[str, str]) -> tuple[int, bytes]:

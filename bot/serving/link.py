@@ -24,7 +24,7 @@ from multiprocessing.connection import Client, Connection, answer_challenge, del
 from pathlib import Path
 from typing import Any
 
-from bot.serving.edge import BotUnavailable
+from bot.serving.edge import BotSlow, BotUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,11 @@ _OWNER_FILE = "pid"
 # Set on a message whose sender waits for an answer; set on the answer when the bot failed to make one.
 _ASKS = "asks"
 _FAILED = "failed"
+
+
+def asks(message: Message) -> bool:
+    """Whether the sender of `message` waits for an answer (LinkClient.ask) rather than sending it (send)."""
+    return bool(message.get(_ASKS))
 
 
 class LinkClient:
@@ -78,7 +83,7 @@ class LinkClient:
         connection, _ = self._connection()
         try:
             if not connection.poll(timeout):
-                raise BotUnavailable(f"the bot's process did not answer within {timeout:g} s")
+                raise BotSlow(f"the bot's process did not answer within {timeout:g} s")
             answer = json.loads(connection.recv_bytes())
         except BotUnavailable:
             # Its late answer would be taken for the next question's: this connection is done.

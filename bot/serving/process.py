@@ -19,7 +19,7 @@ from bot.config import Config
 from bot.serving.background import WORK_NICENESS
 from bot.serving.busy import BusyReplies
 from bot.serving.dispatch import BoltDispatcher
-from bot.serving.link import LinkServer, Message
+from bot.serving.link import LinkServer, Message, asks
 from bot.serving.response_urls import ResponseUrlClient
 from bot.serving.settings import SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettings
 
@@ -68,10 +68,12 @@ class FrontLink:
         headers = {str(k): str(v) for k, v in dict(message.get("headers") or {}).items()}
         if op == "queue":
             event_id = message.get("event_id")
-            if not self._dispatcher.queue(body, headers, event_id=event_id if isinstance(event_id, str) else None):
-                # The front has already answered 200: the one way left to tell the person is their response_url.
+            queued = self._dispatcher.queue(body, headers, event_id=event_id if isinstance(event_id, str) else None)
+            if not queued:
+                # The front answers 200 all the same: the one way left to tell the person is their response_url.
                 self._busy.say(body)
-            return None
+            # The front acks once it has this answer: the request is stored (or, the database refusing, queued).
+            return {"queued": queued} if asks(message) else None
         if op == "answer_now":
             status, answer = self._dispatcher.answer_now(body, headers)
             return {"status": status, "body": answer.decode()}

@@ -180,6 +180,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE UNIQUE INDEX uq_user_links_extension ON user_links (team_id, extension)",
         ),
     ),
+    Migration(
+        "m012_inbox",
+        (
+            # Slack requests acknowledged and not yet finished, per instance (store/inbox.py).
+            "CREATE TABLE inbox (id {id}, instance_id TEXT NOT NULL, received_at TEXT NOT NULL, body TEXT NOT NULL, "
+            "content_type TEXT, takeovers {bigint} NOT NULL DEFAULT 0)",
+            "CREATE INDEX idx_inbox_instance_id ON inbox (instance_id)",
+        ),
+    ),
 )
 
 
