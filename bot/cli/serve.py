@@ -140,7 +140,8 @@ def _socket(config: Config, args: argparse.Namespace) -> int:
 
 
 def _console(config: Config, args: argparse.Namespace) -> int:
-    from bot.sandbox.console import run_console, split_script
+    from bot.sandbox.console import run_console
+    from bot.sandbox.console_input import split_script
 
     script = split_script(args.script) if args.script else None
     as_user = parse_user_id(args.as_user, option="--as") if args.as_user else None
