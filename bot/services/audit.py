@@ -6,7 +6,6 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -60,7 +59,7 @@ class AuditTrail:
         at: datetime | None = None,
     ) -> None:
         """Write one audit row. Secrets are masked first: the audit log is read by people. `at`: when it
-        happened, for a row written a moment later (see `later`).
+        happened, if not now.
 
         Never raises for a database that cannot be written: the row is held and written later (see
         `write_held`), because what is being audited (a resume, above all) must not fail for its record.
@@ -97,16 +96,6 @@ class AuditTrail:
             return
         # DEBUG: the row itself is the record; listeners already log one INFO line per request.
         logger.debug("audit action=%s outcome=%s target=%s", action, outcome, target or "-")
-
-    def later(self, invocation: Invocation | None, **row: Any) -> Callable[[], None]:
-        """A row to write a moment later, dated now: what need not wait in front of an upstream call (the
-        approval before its MuteRecording) is written after it, in the same order in the chain."""
-        at = datetime.now(UTC)
-
-        def write() -> None:
-            self.record(invocation, at=at, **row)
-
-        return write
 
     @property
     def held_rows(self) -> int:

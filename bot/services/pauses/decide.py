@@ -59,19 +59,17 @@ class Deciding:
                 core.authorizer.forget(invocation.team_id, invocation.user_id)
                 core.authorizer.require_decider(invocation.user, current, action="approve")
             return current
-        approved = core.audit.later(
+        # The decision's audit row before anything is sent: a crash during the call must not lose who
+        # approved it (one small write; the card update, a Slack round trip, waits for the outcome).
+        core.audit.record(
             invocation, action="request.approved", outcome=Outcome.OK, target=current.target.value,
             group=current.group_name, team_id=current.team_id,
             details={"request": current.id, "approvers": [a.approver_id for a in current.approvals],
                      "dropped": dropped},
         )  # fmt: skip
         if current.kind is RequestKind.EXTENSION:
-            approved()
             return self._upstream.apply_extension(invocation, current)
-        # The recording system first: every moment before the pause is recorded, and the card update (a
-        # Slack round trip, maybe rate-limited) can wait for the outcome. The decision is in the database
-        # already; its audit row is written the moment the MuteRecording has gone out.
-        return self._upstream.execute(invocation, current, from_state=RequestState.APPROVED, afterwards=approved)
+        return self._upstream.execute(invocation, current, from_state=RequestState.APPROVED)
 
     def deny(self, invocation: Invocation, request_id: int) -> PauseRequest:
         core = self._core

@@ -3,7 +3,6 @@ failed; an approved extension applied; every MuteRecording audited."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,29 +27,23 @@ class Upstream:
         *,
         from_state: RequestState,
         notify: bool = True,
-        afterwards: Callable[[], None] | None = None,
     ) -> PauseRequest:
         """Claim the request (executing: written before anything is sent, so a second click or instance
-        finds it taken), pause the recording, and record the outcome. `afterwards`: what waited for the
-        call to go out (an audit row), done as soon as it has."""
+        finds it taken), pause the recording, and record the outcome."""
         core = self._core
         outcome: MuteOutcome | None = None
         failure: UpstreamError | None = None
+        claimed = core.move(
+            request.id, from_states=[from_state], to_state=RequestState.EXECUTING,
+            count_attempt=True, error=None, claimed_by=core.instance_id,
+        )  # fmt: skip
+        if claimed is None:
+            raise core.already_decided(request.id)
+        recording_system = core.require_recording_system()
         try:
-            claimed = core.move(
-                request.id, from_states=[from_state], to_state=RequestState.EXECUTING,
-                count_attempt=True, error=None, claimed_by=core.instance_id,
-            )  # fmt: skip
-            if claimed is None:
-                raise core.already_decided(request.id)
-            recording_system = core.require_recording_system()
-            try:
-                outcome = recording_system.pause(claimed.target, claimed.channels)
-            except UpstreamError as error:
-                failure = error
-        finally:
-            if afterwards is not None:
-                afterwards()
+            outcome = recording_system.pause(claimed.target, claimed.channels)
+        except UpstreamError as error:
+            failure = error
         if failure is not None:
             self.audit(invocation, claimed, "pause", error=failure)
             if isinstance(failure, UpstreamUnreachable):
