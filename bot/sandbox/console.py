@@ -243,7 +243,7 @@ class Console:
         self._print_lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="console-output", daemon=True)
-        self._mentions = TypedMentions(invent=sandbox.invents_names)
+        self._mentions = TypedMentions(invent=sandbox.invents_names, channels=CHANNEL_NAMES)
 
     def run(self, lines: ConsoleInput) -> int:
         self._input = lines

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 import sys
+from collections.abc import Mapping
 from typing import TextIO
 
 from bot.blocks.text import escape
@@ -96,10 +97,11 @@ class TypedMentions:
     Slack knows its workspace's names; the console knows its own channels (CHANNEL_NAMES) and, in the
     demo, makes up a user or a channel for a name it has not met (a group's `channel #name`)."""
 
-    def __init__(self, *, invent: bool) -> None:
+    def __init__(self, *, invent: bool, channels: Mapping[str, str] | None = None) -> None:
         self._invent = invent
         self._users: dict[str, str] = {}  # name → the user ID made up for it
-        self._channels = {shown.lstrip("#"): channel for channel, shown in console_render.CHANNEL_NAMES.items()}
+        # The console's own channels (ID → `#name`); those made up later are this instance's alone.
+        self._channels = {shown.lstrip("#"): channel for channel, shown in (channels or {}).items()}
 
     def as_slack_sends(self, text: str) -> tuple[str, list[str]]:
         """The text with its typed mentions as Slack escapes them, and a note for each name made up or
