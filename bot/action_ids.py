@@ -12,6 +12,9 @@ ACTION_ABANDON = "recording_abandon"
 ACTION_RESUME = "recording_resume"
 ACTION_OPEN_PAUSE_FORM = "recording_open_pause_modal"
 ACTION_SETTINGS_PICK = "recording_settings_pick"
+# The answer to "which side did you mean?" when a reason begins with `caller`, `callee` (see ChooseSide).
+ACTION_SIDE_ONLY = "recording_pause_side_only"
+ACTION_BOTH_SIDES = "recording_pause_both_sides"
 
 # The pause form (a modal) and the global shortcut that opens it.
 PAUSE_FORM = "recording_pause"

@@ -82,6 +82,14 @@ def format_duration(seconds: float) -> str:
     return " ".join(p for p in parts if p) or "0 seconds"
 
 
+def typed_duration(seconds: int) -> str:
+    """Seconds as someone would type them: `45s`, `5m`, `1h30m` (what `duration_seconds` reads back)."""
+    hours, rest = divmod(max(0, int(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    typed = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
+    return typed or "0s"
+
+
 def _counted(number: int, unit: str) -> str:
     if not number:
         return ""

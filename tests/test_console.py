@@ -64,7 +64,8 @@ def test_demo_shows_a_group_request_routed_to_its_approvals_channel() -> None:
         stdin="",
     )
     assert "[#approvals-floor-a]" in out and "Group: `floor-a`" in out
-    assert "[DM to D0DEMOLEAD]" in out and "asks to pause the recording on extension `8856` for 1 minute" in out
+    assert "[DM to D0DEMOLEAD]" in out
+    assert "asks to pause the recording on extension `8856` (both sides) for 1 minute" in out
     assert "waiting for an approver in #approvals-floor-a" in out
     assert "[#approvals-floor-a · card updated]" in out and "Approved by @U0DEMOLEAD" in out
     assert "BREAK-GLASS pause #2" in out and "[Resume now: type `resume-now 2`]" in out
@@ -123,10 +124,10 @@ def test_demo_fills_the_pause_form_line_by_line_and_shows_the_home_tab() -> None
                 "as U0DEMOAGENT",
                 "/recording pause",
                 "me",  # the agent's extension, found through Slack's e-mail and Webex
-                "7m",  # not one of the choices: asked again
-                "5 minutes",
+                "7",  # no unit: the bot's error (the typed command's words), then asked again
                 "",  # both sides, the default
                 "",  # no reason: the bot's error, then asked again
+                "5m",  # read as the typed command reads it
                 "card number read out",
                 "home",
                 "as U0DEMOLEAD",
@@ -136,7 +137,7 @@ def test_demo_fills_the_pause_form_line_by_line_and_shows_the_home_tab() -> None
         ),
     )
     assert "[form: Pause a recording]" in out
-    assert "`7m` is not one of the choices" in out
+    assert "⚠ For how long:" in out and "needs a unit: write it like" in out
     assert "⚠ Reason: Give a reason: it is shown to the approver" in out
     assert "(form sent)" in out
     assert "Pause request #1 — recording on extension `8856`" in out and "(@U0DEMOAGENT)" in out

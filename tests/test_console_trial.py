@@ -44,7 +44,7 @@ DEMO_EXPECTED = {
     "/recording settings 1000": ["Call recording — Main Reception (ext. 1000"],
     "/recording pause": ["[form: Pause a recording]", "Call to pause: "],
     "8856": ["For how long"],
-    "5 minutes": ["Which side of the call"],
+    "5m": ["Which side of the call"],
     "both sides": ["Reason: "],
     "card number read out": ["(form sent)", "Pause request #2 — recording on extension `8856`"],
     "home": ["[your Home tab]", "You are @U0DEMOLEAD, approver in the floor-a group", "#2 extension `8856`"],

@@ -95,9 +95,11 @@ def assert_sane(call: SlackCall) -> None:
         assert len(text) <= 3000
     assert len(call.blocks) <= (100 if call.method == "views.publish" else 50)
     for _, date_format, fallback in _DATE_TOKEN.findall(call.text + "\n".join(mrkdwn_texts(call.blocks))):
-        # One format everywhere: each reader's own zone in Slack, UTC named in the fallback.
-        assert date_format == "{date_short_pretty} {time}"
-        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", fallback)
+        # One format everywhere: each reader's own zone in Slack, UTC named in the fallback; to the second
+        # for a window under an hour.
+        assert date_format in ("{date_short_pretty} {time}", "{date_short_pretty} {time_secs}")
+        seconds = ":\\d\\d" if date_format.endswith("{time_secs}") else ""
+        assert re.fullmatch(rf"\d{{4}}-\d\d-\d\d \d\d:\d\d{seconds} UTC", fallback)
 
 
 def reply(slack: SimulatedSlack, containing: str) -> SlackCall:
@@ -136,7 +138,9 @@ def test_webex_names_and_reasons_are_escaped_once_and_the_bots_own_tokens_stay_r
     sender.command("pause 8856 5m R&amp;D &lt;Ops&gt; said 5 &lt; 6 &amp; co", user=AGENT)
     card = wait_until(lambda: slack.calls("chat.postMessage") and posted_card(slack), what="the card")
     card_call = slack.wait_for_call("chat.postMessage", containing="Pause request #")[0]
-    assert "R&amp;D &lt;Ops&gt; said 5 &lt; 6 &amp; co" in card_call.rendered
+    # The reason on the card is plain text: shown exactly as typed, with nothing to escape or format.
+    assert "R&D <Ops> said 5 < 6 & co" in [f["text"] for b in card_call.blocks for f in b.get("fields", [])]
+    assert all("R&D <Ops>" not in text for text in mrkdwn_texts(card_call.blocks))
     assert card_call.text.startswith("Pause request #1 for extension `8856`: waiting for approval (requested by ")
     assert f"<@{AGENT}>" in card_call.text  # a mention Slack turns into a name, in the fallback too
     assert any(_DATE_TOKEN.search(text) for text in mrkdwn_texts(card["blocks"]))

@@ -293,7 +293,7 @@ def test_two_leads_and_double_clicks_at_once_make_exactly_one_upstream_call(
     ("fault", "says"),
     [
         ("not_found", "no ongoing call"),
-        ("multiple_calls", "by call ID instead"),
+        ("multiple_calls", "as the recording system's call list shows it"),
         ("http_500", "Recording system"),
         ("html_page", "Recording system"),
         ("empty_body", "Recording system"),

@@ -24,7 +24,7 @@ from tests.support.pauses import buttons, card_text, posted_card, wait_for_state
 from tests.support.slack_requests import CHANNEL, PAYLOADS, TEAM, SlackPayloads, SlackSender
 
 RESPONSE_URL = "https://hooks.slack.com/actions/T0TEST/1234/abcd"
-GOOD_ANSWERS = {"target": "8856", "duration": "300", "channels": "caller", "reason": "customer reads a card number"}
+GOOD_ANSWERS = {"target": "8856", "duration": "5m", "channels": "caller", "reason": "customer reads a card number"}
 
 
 def _fields(text: str) -> list[str]:

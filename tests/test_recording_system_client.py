@@ -355,7 +355,10 @@ def test_two_calls_on_one_extension_is_ambiguous(
     with pytest.raises(Ambiguous) as caught:
         client.pause(EXT_8860, Channels.BOTH)
 
-    assert str(caught.value) == "more than one ongoing call on extension 8860 — pause by call ID instead"
+    assert str(caught.value) == (
+        "more than one ongoing call on extension 8860, so it cannot tell which one to pause — pause by the call's "
+        "ID, as the recording system's call list shows it (`/recording pause <call ID>`)"
+    )
     assert sim.mute_state(CALL_8860_A) == sim.mute_state(CALL_8860_B) == 0
 
 

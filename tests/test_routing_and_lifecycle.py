@@ -356,7 +356,7 @@ def test_an_approved_extension_moves_the_automatic_resume_later_even_across_a_re
     extension = floor.services.pauses.get(extension_id)
     assert extension is not None and extension.kind is RequestKind.EXTENSION and extension.extends_id == pause_id
     card = _card(slack, extension_id)
-    assert "Extension request" in card_text(card) and f"on pause #{pause_id}" in card_text(card)
+    assert "More-time request" in card_text(card) and f"on pause #{pause_id}" in card_text(card)
     assert buttons(card)[0]["value"] == str(extension_id)
     _click(sender, slack, "recording_approve", extension_id, LEAD)
     wait_for_state(floor, extension_id, RequestState.EXTENDED)
@@ -382,7 +382,7 @@ def test_an_extension_past_the_longest_pause_is_refused_with_what_is_left(
 ) -> None:
     pause_id = _active(sender, slack, floor, "pause 8856 25m card")
     sender.command(f"extend #{pause_id} 10m more card", user=AGENT)
-    assert "extended by at most 5 minutes more" in _reply(slack, "at most 5 minutes").rendered
+    assert "given at most 5 minutes more" in _reply(slack, "at most 5 minutes").rendered
     sender.command("extend 8857 5m card", user=AGENT)
     _reply(slack, "No pause is active on 8857")
 
@@ -399,7 +399,7 @@ def test_an_extension_still_undecided_when_its_pause_ends_expires(
     served.clock.advance(minutes=1, seconds=1)
     wait_for_state(floor, pause_id, RequestState.RESUMED)
     wait_for_state(floor, extension_id, RequestState.EXPIRED)
-    _wait_card(slack, extension_id, "not extended")
+    _wait_card(slack, extension_id, "not given more time")
     _click(sender, slack, "recording_approve", extension_id, LEAD)
     _reply(slack, "already expired")
     assert len(_mutes(recording_system, "8856", "0")) == 1

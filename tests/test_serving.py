@@ -190,7 +190,7 @@ def test_a_form_s_errors_come_back_through_the_front_in_the_http_answer(
 ) -> None:
     sender.command("pause", user=ADMIN)
     view = wait_until(lambda: slack.modals(), what="the pause form", timeout=10)[0]
-    answers = {"target": "not-a-call!", "duration": "300", "channels": "both", "reason": "   "}
+    answers = {"target": "not-a-call!", "duration": "5m", "channels": "both", "reason": "   "}
     answer = sender.submit_view(view, answers, user=ADMIN).json()
     assert answer["response_action"] == "errors"
     assert set(answer["errors"]) == {"target", "reason"}

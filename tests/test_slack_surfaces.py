@@ -27,7 +27,7 @@ from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
 
 pytestmark = pytest.mark.usefixtures("roles")
 
-GOOD_ANSWERS = {"target": "8856", "duration": "300", "channels": "caller", "reason": "customer reads a card number"}
+GOOD_ANSWERS = {"target": "8856", "duration": "5m", "channels": "caller", "reason": "customer reads a card number"}
 
 
 def _form(slack: SimulatedSlack, count: int = 1) -> dict[str, Any]:
@@ -89,10 +89,10 @@ def test_pause_alone_opens_the_form_with_the_commands_trigger_and_four_inputs(
         assert block["type"] == "input" and block["element"]["action_id"] == block_id
     assert inputs["target"]["element"]["type"] == "plain_text_input"
     duration = inputs["duration"]["element"]
-    assert duration["type"] == "static_select"
-    values = [int(option["value"]) for option in duration["options"]]
-    assert values[0] == 30 and values[-1] == 30 * 60 and values == sorted(values)
-    assert duration["initial_option"]["value"] == str(10 * 60)  # DEFAULT_PAUSE_MINUTES
+    # Typed, read as the typed command reads it (`45s`, `5m`), from 10 seconds up to MAX_PAUSE_MINUTES.
+    assert duration["type"] == "plain_text_input"
+    assert "from 10 seconds up to 30 minutes" in inputs["duration"]["hint"]["text"]
+    assert duration["initial_value"] == "10m"  # DEFAULT_PAUSE_MINUTES
     channels = inputs["channels"]["element"]
     assert channels["type"] == "radio_buttons"
     assert [o["value"] for o in channels["options"]] == ["both", "caller", "callee"]
@@ -106,7 +106,7 @@ def test_an_invalid_submission_is_answered_with_an_error_under_each_bad_input_an
 ) -> None:
     sender.command("pause", user=AGENT)
     view = _form(slack)
-    answers = {"target": "not-a-call!", "duration": "300", "channels": "both", "reason": "   "}
+    answers = {"target": "not-a-call!", "duration": "5m", "channels": "both", "reason": "   "}
     response = sender.submit_view(view, answers, user=AGENT)
     assert response.status_code == 200
     answer = response.json()
@@ -132,7 +132,7 @@ def test_a_valid_submission_closes_the_form_and_asks_exactly_as_the_command_does
     card = posted_card(slack)
     assert card["channel"] == CHANNEL
     text = card_text(card)
-    assert "`8856`" in text and "5 minutes" in text and "caller only" in text.lower() and "customer reads" in text
+    assert "`8856`" in text and "5 minutes" in text and "the caller's side only" in text and "customer reads" in text
     request = bot.services.pauses.open_requests(TEAM)[0]
     assert request.requester_id == AGENT and request.duration_seconds == 300
     wait_until(lambda: _private_notes(slack, AGENT, "waiting for an approver"), what="the requester to be told")

@@ -87,11 +87,11 @@ def test_an_active_pause_is_one_target_for_pause_breakglass_extend_and_resume_by
     sender.command("pause 1002 5m again", user=AGENT)
     assert f"is already paused (request #{pause})" in _reply(slack, "already paused")
     sender.command("breakglass 1002 5m emergency", user=LEAD2)
-    assert f"request #{pause}" in _reply(slack, "before you break glass")
+    assert f"request #{pause}" in _reply(slack, "nothing to break glass for")
 
     sender.command("extend 1002 5m still reading", user=AGENT)
     extension = wait_until(
-        lambda: [m for m in slack.messages() if m["text"].startswith("Extension request #")], what="the extension card"
+        lambda: [m for m in slack.messages() if m["text"].startswith("More-time request #")], what="the extension card"
     )[-1]
     assert f"on pause #{pause}" in card_text(extension)
 

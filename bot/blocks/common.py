@@ -64,6 +64,11 @@ def error_message(what: str, *, hint: str | None = None) -> Message:
     return Message(text, [section(body)])
 
 
+def error_message_mrkdwn(what: str) -> Message:
+    """`error_message` for words already escaped as mrkdwn (a refusal with the bot's own mentions in it)."""
+    return Message(what, [section(f":x: {what}")])
+
+
 def internal_error_message(request_id: str) -> Message:
     text = (
         "Something went wrong inside recording-bot and your request was not completed. "
@@ -118,6 +123,7 @@ def _bounded(text: str, limit: int) -> str:
 __all__ = [
     "audit_message",
     "error_message",
+    "error_message_mrkdwn",
     "help_message",
     "internal_error_message",
     "not_allowed_message",

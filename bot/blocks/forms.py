@@ -15,36 +15,23 @@ from bot.action_ids import (
 )
 from bot.commands.types import MAX_REASON_CHARS, MIN_PAUSE_SECONDS
 from bot.models import Channels, PauseLimits
-from bot.words import format_duration
+from bot.words import format_duration, typed_duration
 
 View = dict[str, Any]
 
-# Durations offered in the form, before the limits cut them (Slack allows at most 100 options).
-_DURATION_CHOICES = (30, 60, 120, 180, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800, 14400, 21600,
-                     28800, 43200, 86400)  # fmt: skip
-_CHANNEL_LABELS = {Channels.BOTH: "Both sides", Channels.CALLER: "Caller only", Channels.CALLEE: "Callee only"}
+_CHANNEL_LABELS = {
+    Channels.BOTH: "Both sides",
+    Channels.CALLER: "The caller's side only",
+    Channels.CALLEE: "The callee's side only",
+}
 
 
 def _plain(text: str) -> dict[str, Any]:
     return {"type": "plain_text", "text": text, "emoji": True}
 
 
-def duration_options(limits: PauseLimits) -> list[int]:
-    """Seconds offered: from 30 s (or the shortest allowed) up to the longest, always with the default."""
-    shortest = max(MIN_PAUSE_SECONDS, 30)
-    chosen = {s for s in _DURATION_CHOICES if shortest <= s <= limits.max_seconds}
-    chosen |= {limits.max_seconds, limits.default_seconds}
-    return sorted(s for s in chosen if MIN_PAUSE_SECONDS <= s <= limits.max_seconds)[:100]
-
-
-def _option(seconds: int) -> dict[str, Any]:
-    return {"text": _plain(format_duration(seconds)), "value": str(seconds)}
-
-
 def pause_form(*, limits: PauseLimits, channel_id: str | None, ask_channel: bool) -> View:
     """The modal `/recording pause` (alone), the global shortcut and the Home button open."""
-    choices = duration_options(limits)
-    default = limits.default_seconds if limits.default_seconds in choices else choices[0]
     blocks: list[dict[str, Any]] = [
         {
             "type": "input",
@@ -59,14 +46,20 @@ def pause_form(*, limits: PauseLimits, channel_id: str | None, ask_channel: bool
             },
         },
         {
+            # Typed, and read by the typed command's own rules: `45s`, `5m`, `1h30m` work in both.
             "type": "input",
             "block_id": INPUT_DURATION,
             "label": _plain("For how long"),
+            "hint": _plain(
+                f"Like 45s, 5m or 1h: from {format_duration(MIN_PAUSE_SECONDS)} up to "
+                f"{format_duration(limits.max_seconds)}."
+            ),
             "element": {
-                "type": "static_select",
+                "type": "plain_text_input",
                 "action_id": INPUT_DURATION,
-                "options": [_option(seconds) for seconds in choices],
-                "initial_option": _option(default),
+                "initial_value": typed_duration(limits.default_seconds),
+                "placeholder": _plain("10m"),
+                "max_length": 20,
             },
         },
         {

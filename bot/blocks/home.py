@@ -20,7 +20,9 @@ from bot.blocks.kit import (
     section,
     slack_date,
     target_text,
+    with_typed_text,
 )
+from bot.blocks.pauses import side_words
 from bot.blocks.text import escape
 from bot.models import PauseRequest, RequestKind, RequestState
 from bot.words import format_duration
@@ -57,7 +59,8 @@ def home_view(
         if not to_decide:
             blocks.append(context("Nothing waits for you."))
         for request in to_decide[:_MAX_LISTED]:
-            blocks.append(section(_pending_line(request)))
+            # The reason as typed (plain text), so `*bold*` in it is not bold.
+            blocks.append(with_typed_text(_pending_line(request), request.reason[:300]))
             blocks.append(
                 {
                     "type": "actions",
@@ -117,15 +120,12 @@ def _pending_line(request: PauseRequest) -> str:
     asks = (
         f"asks for {duration} more on pause #{request.extends_id} of {_target(request)}"
         if request.kind is RequestKind.EXTENSION
-        else f"asks to pause {_target(request)} for {duration}"
+        else f"asks to pause {_target(request)} ({side_words(request.channels)}) for {duration}"
     )
     votes = ""
     if request.approvals_needed > 1:
         votes = f" ({len(request.approvals)} of {request.approvals_needed} approvals)"
-    return (
-        f"*#{request.id}* {mention(request.requester_id)} {asks}{votes}: "
-        f"_{escape(request.reason[:300])}_"
-    )
+    return f"*#{request.id}* {mention(request.requester_id)} {asks}{votes}, for this reason:"
 
 
 def _target(request: PauseRequest) -> str:
@@ -146,7 +146,7 @@ def _state_words(request: PauseRequest) -> str:
         RequestState.FAILED: "failed",
         RequestState.ABANDONED: "abandoned",
         RequestState.CANCELLED: "cancelled",
-        RequestState.EXTENDED: "extended",
+        RequestState.EXTENDED: "more time given",
     }[request.state]
 
 

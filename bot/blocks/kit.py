@@ -168,6 +168,16 @@ def fields(pairs: list[tuple[str, str]]) -> Block:
     }
 
 
+def with_typed_text(text: str, typed: str) -> Block:
+    """A section of mrkdwn `text` with words a person typed beside it as plain text, so they show exactly as
+    typed: `*bold*`, `_x_` or `<!channel>` in a reason are characters, never formatting, a ping or a link."""
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": shorten(text, SECTION_TEXT_LIMIT)},
+        "fields": [{"type": "plain_text", "text": shorten(typed, FIELD_TEXT_LIMIT) or "-", "emoji": False}],
+    }
+
+
 def context(text: str) -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": shorten(text, SECTION_TEXT_LIMIT)}]}
 
@@ -196,18 +206,21 @@ def mention(user_id: str) -> str:
     return f"<@{escape(user_id)}>"
 
 
-# The one way a time is shown in Slack: each reader sees it in their own time zone ("Today 14:02").
+# The one way a time is shown in Slack: each reader sees it in their own time zone ("Today 14:02"), to the
+# second ("Today 14:02:20") where minutes alone would blur a short window.
 TIME_FORMAT = "{date_short_pretty} {time}"
+TIME_FORMAT_SECONDS = "{date_short_pretty} {time_secs}"
 
 
-def slack_date(moment: datetime) -> str:
+def slack_date(moment: datetime, *, seconds: bool = False) -> str:
     """A time each reader sees in their own time zone, with a UTC fallback for clients that cannot."""
-    return f"<!date^{int(moment.timestamp())}^{TIME_FORMAT}|{utc_time(moment)}>"
+    form = TIME_FORMAT_SECONDS if seconds else TIME_FORMAT
+    return f"<!date^{int(moment.timestamp())}^{form}|{utc_time(moment, seconds=seconds)}>"
 
 
-def utc_time(moment: datetime) -> str:
+def utc_time(moment: datetime, *, seconds: bool = False) -> str:
     """A time for readers without Slack's date tokens (a log, a terminal): the zone named."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
 
 
 def code(text: str) -> str:

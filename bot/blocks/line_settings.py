@@ -58,7 +58,7 @@ def settings_message(line: VirtualLine, settings: CallRecordingSettings) -> tupl
         section(f"*Call recording — {title}*"),
         fields(
             [
-                ("Recording", _recording_text(settings.enabled)),
+                ("Recording", _recording_text(settings.enabled, settings.record)),
                 ("Mode", _mode_text(settings.record)),
                 ("Pause and resume", _pause_text(settings)),
                 ("Voicemail", _recorded(settings.record_voicemail_enabled)),
@@ -87,7 +87,7 @@ def settings_message(line: VirtualLine, settings: CallRecordingSettings) -> tupl
     blocks.append(context(f"Virtual line ID {_code(line.id)}"))
 
     fallback = (
-        f"Call recording for {escape(_plain_title(line))}: recording {_switch(settings.enabled)}; "
+        f"Call recording for {escape(_plain_title(line))}: recording {_switch_with_mode(settings)}; "
         f"mode {escape(_clip(settings.record)) if settings.record else NOT_SET}; "
         f"pause and resume {_pause_words(settings)}."
     )
@@ -186,12 +186,21 @@ def _switch(value: bool | None) -> str:
     return "on" if value else "off"
 
 
-def _recording_text(enabled: bool | None) -> str:
+def _switch_with_mode(settings: CallRecordingSettings) -> str:
+    if settings.enabled and settings.record == RecordMode.NEVER:
+        return "never (turned on, but the mode is Never)"
+    return _switch(settings.enabled)
+
+
+def _recording_text(enabled: bool | None, record: str | None) -> str:
+    """The switch read together with the mode, so the two lines never contradict each other."""
     if enabled is None:
         return NOT_SET
-    if enabled:
-        return "On — calls on this line are recorded as the mode below says"
-    return "Off — calls on this line are not recorded"
+    if not enabled:
+        return "Off — calls on this line are not recorded"
+    if record == RecordMode.NEVER:
+        return "Never — turned on, but the mode is Never: calls on this line are not recorded"
+    return "On — calls on this line are recorded as the mode below says"
 
 
 def _recorded(value: bool | None) -> str:

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.action_ids import ACTION_ABANDON, ACTION_APPROVE, ACTION_DENY, ACTION_RESUME, ACTION_RETRY
+from bot.action_ids import (
+    ACTION_ABANDON,
+    ACTION_APPROVE,
+    ACTION_BOTH_SIDES,
+    ACTION_DENY,
+    ACTION_RESUME,
+    ACTION_RETRY,
+    ACTION_SIDE_ONLY,
+)
 from bot.blocks.kit import (
     MAX_BLOCKS,
     Block,
@@ -22,24 +30,48 @@ from bot.blocks.kit import (
     section,
     slack_date,
     target_text,
+    with_typed_text,
 )
 from bot.blocks.line_settings import stored_warning_text
 from bot.blocks.text import escape
-from bot.models import PauseRequest, RecordingTarget, RequestKind, RequestState
+from bot.commands.side_choice import side_choice_value
+from bot.commands.types import ChooseSide
+from bot.models import Channels, PauseRequest, RecordingTarget, RequestKind, RequestState
 from bot.words import format_duration
 
 DECISION_BLOCK_ID = "decision"
 
-_CHANNEL_WORDS = {"both": "both sides", "caller": "caller only", "callee": "callee only"}
+# Which side a pause silences, in words every card, note and confirmation uses.
+_SIDE_WORDS = {
+    Channels.BOTH: "both sides",
+    Channels.CALLER: "the caller's side only",
+    Channels.CALLEE: "the callee's side only",
+}
 _SYSTEM = "system"
 
 
-def _time(moment: datetime | None) -> str:
-    return slack_date(moment) if moment else "?"
+# A window shorter than this shows its times to the second: "16:00" says nothing of a 20-second pause.
+_SECONDS_UNDER = 3600
+
+
+def _time(moment: datetime | None, request: PauseRequest | None = None) -> str:
+    """A time on a request's card or note; to the second when the request's window is under an hour."""
+    if moment is None:
+        return "?"
+    return slack_date(moment, seconds=request is not None and request.duration_seconds < _SECONDS_UNDER)
 
 
 def _target_text(target: RecordingTarget) -> str:
     return target_text(target)
+
+
+def side_words(channels: Channels) -> str:
+    """`both sides`, `the caller's side only`, `the callee's side only`."""
+    return _SIDE_WORDS[channels]
+
+
+def _sides(request: PauseRequest) -> str:
+    return side_words(request.channels)
 
 
 def _request_target(request: PauseRequest) -> str:
@@ -56,7 +88,7 @@ def _title(request: PauseRequest) -> str:
         )
     if request.kind is RequestKind.EXTENSION:
         return (
-            f":heavy_plus_sign: *Extension request #{request.id}* — {format_duration(request.duration_seconds)} more "
+            f":heavy_plus_sign: *More-time request #{request.id}* — {format_duration(request.duration_seconds)} more "
             f"on pause #{request.extends_id} ({_target_text(request.target)})"
         )
     return f":double_vertical_bar: *Pause request #{request.id}* — recording on {_target_text(request.target)}"
@@ -65,7 +97,7 @@ def _title(request: PauseRequest) -> str:
 def _noun(request: PauseRequest) -> str:
     return {
         RequestKind.BREAKGLASS: "Break-glass pause",
-        RequestKind.EXTENSION: "Extension request",
+        RequestKind.EXTENSION: "More-time request",
     }.get(request.kind, "Pause request")
 
 
@@ -75,7 +107,7 @@ def approval_card(request: PauseRequest, *, approval_minutes: float) -> Message:
     pairs = [
         (who, mention(request.requester_id)),
         ("Target", _request_target(request)),
-        ("Channels", _CHANNEL_WORDS.get(request.channels.value, request.channels.value)),
+        ("Sides paused", _sides(request)),
         ("Duration" if request.kind is not RequestKind.EXTENSION else "Extra time",
          format_duration(request.duration_seconds)),
     ]  # fmt: skip
@@ -83,7 +115,8 @@ def approval_card(request: PauseRequest, *, approval_minutes: float) -> Message:
         pairs.append(("Group", code(request.group_name)))
     if request.approvals_needed > 1:
         pairs.append(("Approvals needed", f"{request.approvals_needed} (four eyes)"))
-    blocks: list[Block] = [section(_title(request)), fields(pairs), section(f"*Reason*\n{escape(request.reason)}")]
+    # The reason as typed (plain text): `*bold*` in it is two asterisks, not bold.
+    blocks: list[Block] = [section(_title(request)), fields(pairs), with_typed_text("*Reason*", request.reason)]
     if request.warning:
         blocks.append(context(f":warning: {escape(stored_warning_text(request.warning))}"))
     blocks.extend(context(line) for line in _same_call_lines(request))
@@ -91,11 +124,23 @@ def approval_card(request: PauseRequest, *, approval_minutes: float) -> Message:
     return Message(f"{_noun(request)} #{request.id} for {_target_text(request.target)}: {_summary(request)}", blocks)
 
 
+def _and(names: list[str]) -> str:
+    """`A`, `A and B`, `A, B and C`."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _deciders(request: PauseRequest) -> str:
+    """Who approved or denied: every approver of a four-eyes request, in the order they approved."""
+    if request.state is not RequestState.DENIED and len(request.approvals) > 1:
+        return _and([mention(a.approver_id) for a in request.approvals])
+    return mention(request.decided_by or "?")
+
+
 def _decided(request: PauseRequest, verb: str) -> str:
     if verb == "Approved" and len(request.approvals) > 1:
-        who = " and ".join(f"{mention(a.approver_id)} at {_time(a.at)}" for a in request.approvals)
+        who = " and ".join(f"{mention(a.approver_id)} at {_time(a.at, request)}" for a in request.approvals)
         return f"Approved by {who}"
-    return f"{verb} by {mention(request.decided_by or '?')} at {_time(request.decided_at)}"
+    return f"{verb} by {mention(request.decided_by or '?')} at {_time(request.decided_at, request)}"
 
 
 def _approvals_so_far(request: PauseRequest) -> str:
@@ -123,28 +168,28 @@ def _decision_buttons(request: PauseRequest) -> Block:
 def _outcome_blocks(request: PauseRequest, *, approval_minutes: float) -> list[Block]:
     state = request.state
     decided = (
-        f"Paused without approval by {mention(request.requester_id)} at {_time(request.decided_at)}"
+        f"Paused without approval by {mention(request.requester_id)} at {_time(request.decided_at, request)}"
         if request.kind is RequestKind.BREAKGLASS else _decided(request, "Approved")
     )  # fmt: skip
     if state is RequestState.PENDING:
         return _pending_blocks(request)
     if state in (RequestState.APPROVED, RequestState.EXECUTING):
-        what = "Applying the extension…" if request.kind is RequestKind.EXTENSION else "Pausing the recording…"
+        what = "Giving the pause more time…" if request.kind is RequestKind.EXTENSION else "Pausing the recording…"
         return [section(f":hourglass_flowing_sand: {decided}. {what}")]
     if state in (RequestState.ACTIVE, RequestState.RESUMING):
         return _paused_blocks(request, decided)
     if state is RequestState.RESUMED:
         if request.resumed_by in (None, "", _SYSTEM):
-            how = f"resumed automatically at {_time(request.resumed_at)}"
+            how = f"resumed automatically at {_time(request.resumed_at, request)}"
         else:
-            how = f"resumed by {mention(request.resumed_by or '?')} at {_time(request.resumed_at)}"
+            how = f"resumed by {mention(request.resumed_by or '?')} at {_time(request.resumed_at, request)}"
         note = f" ({escape(request.error)})" if request.error else ""
         return [section(f":arrow_forward: {decided}. Recording paused, then {how}{note}.")]
     if state is RequestState.EXTENDED:
         return [
             section(
                 f":heavy_plus_sign: {_decided(request, 'Approved')}. Pause #{request.extends_id} now ends at "
-                f"*{_time(request.resume_at)}*."
+                f"*{_time(request.resume_at, request)}*."
             )
         ]
     if state is RequestState.FAILED:
@@ -153,11 +198,15 @@ def _outcome_blocks(request: PauseRequest, *, approval_minutes: float) -> list[B
 
 
 def _pending_blocks(request: PauseRequest) -> list[Block]:
-    waiting = (
-        f"Waiting for {request.approvals_needed} approvers other than {mention(request.requester_id)}"
-        if request.approvals_needed > 1
-        else f"Waiting for an approver other than {mention(request.requester_id)}"
-    )
+    if request.approvals_needed > 1:
+        left = max(0, request.approvals_needed - len(request.approvals))
+        counted = f"{len(request.approvals)} of {request.approvals_needed} approvals so far; "
+        counted = counted if request.approvals else ""
+        others = [mention(who) for who in [request.requester_id, *(a.approver_id for a in request.approvals)]]
+        waiting = f"{counted}waiting for {left} more approver{'s' if left != 1 else ''} other than {_and(others)}"
+        waiting = waiting[0].upper() + waiting[1:]
+    else:
+        waiting = f"Waiting for an approver other than {mention(request.requester_id)}"
     if request.group_name:
         waiting += f" (the {escape(request.group_name)} group's approvers, floor managers or admins)"
     blocks: list[Block] = []
@@ -165,15 +214,15 @@ def _pending_blocks(request: PauseRequest) -> list[Block]:
         blocks.append(section(_approvals_so_far(request)))
     if request.dropped_approvals:
         blocks.append(context(_dropped_votes(request)))
-    blocks.append(context(f"{waiting}. Expires {_time(request.expires_at)}."))
+    blocks.append(context(f"{waiting}. Expires {_time(request.expires_at, request)}."))
     blocks.append(_decision_buttons(request))
     return blocks
 
 
 def _paused_blocks(request: PauseRequest, decided: str) -> list[Block]:
     text = (
-        f":white_check_mark: {decided}. *Recording paused until {_time(request.resume_at)}*; "
-        "it resumes by itself then."
+        f":white_check_mark: {decided}. *Recording paused until {_time(request.resume_at, request)}* "
+        f"({_sides(request)}); it resumes by itself then."
     )
     blocks = [section(text)]
     if request.error and request.resume_attempts:
@@ -192,7 +241,7 @@ def _paused_blocks(request: PauseRequest, decided: str) -> list[Block]:
 def _failed_blocks(request: PauseRequest, decided: str) -> list[Block]:
     return [
         section(f":x: {decided}, but *the pause failed*: {escape(request.error or 'unknown error')}"),
-        context(f"Retry until {_time(request.expires_at)}; after that the request is abandoned by itself."),
+        context(f"Retry until {_time(request.expires_at, request)}; after that the request is abandoned by itself."),
         {
             "type": "actions",
             "block_id": DECISION_BLOCK_ID,
@@ -219,10 +268,11 @@ def _ended_blocks(request: PauseRequest, *, approval_minutes: float) -> list[Blo
     if state is RequestState.EXPIRED:
         if request.kind is RequestKind.EXTENSION:
             why = escape(request.error) if request.error else "nobody decided before the pause ended or in time"
-            return [section(f":hourglass: Expired at {_time(request.expires_at)}: {why}. The pause was not extended.")]
+            expired = f"Expired at {_time(request.expires_at, request)}: {why}. The pause was not given more time."
+            return [section(f":hourglass: {expired}")]
         return [
             section(
-                f":hourglass: Expired at {_time(request.expires_at)}: nobody decided within "
+                f":hourglass: Expired at {_time(request.expires_at, request)}: nobody decided within "
                 f"{format_duration(approval_minutes * 60)}. Nothing was sent to the recording system."
             )
         ]
@@ -244,15 +294,15 @@ def _summary(request: PauseRequest) -> str:
         RequestState.PENDING: f"waiting for approval (requested by {mention(request.requester_id)})",
         RequestState.APPROVED: f"approved by {mention(request.decided_by or '?')}; pausing",
         RequestState.EXECUTING: f"approved by {mention(request.decided_by or '?')}; pausing",
-        RequestState.ACTIVE: f"paused until {_time(request.resume_at)}",
+        RequestState.ACTIVE: f"paused until {_time(request.resume_at, request)}",
         RequestState.RESUMING: "resuming",
-        RequestState.RESUMED: f"resumed at {_time(request.resumed_at)}",
+        RequestState.RESUMED: f"resumed at {_time(request.resumed_at, request)}",
         RequestState.DENIED: f"denied by {mention(request.decided_by or '?')}",
         RequestState.EXPIRED: "expired without a decision",
         RequestState.FAILED: f"the pause failed: {escape(request.error or 'unknown error')}",
         RequestState.ABANDONED: "abandoned after a failure",
         RequestState.CANCELLED: _cancelled(request),
-        RequestState.EXTENDED: f"approved; the pause now ends at {_time(request.resume_at)}",
+        RequestState.EXTENDED: f"approved; the pause now ends at {_time(request.resume_at, request)}",
     }[request.state]
 
 
@@ -278,16 +328,16 @@ def outcome_for_requester(request: PauseRequest) -> Message:
     """The private note telling the requester what became of their request."""
     target = _target_text(request.target)
     noun = _noun(request).lower()
-    decider = mention(request.decided_by or "?")
+    decider = _deciders(request)
     if request.state is RequestState.ACTIVE:
         text = (
             f":white_check_mark: Your {noun} #{request.id} was approved by {decider}: "
-            f"the recording on {target} is paused until {_time(request.resume_at)}."
+            f"the recording on {target} is paused ({_sides(request)}) until {_time(request.resume_at, request)}."
         )
     elif request.state is RequestState.EXTENDED:
         text = (
-            f":heavy_plus_sign: Your extension request #{request.id} was approved by {decider}: pause "
-            f"#{request.extends_id} on {target} now ends at {_time(request.resume_at)}."
+            f":heavy_plus_sign: Your more-time request #{request.id} was approved by {decider}: pause "
+            f"#{request.extends_id} on {target} now ends at {_time(request.resume_at, request)}."
         )
     elif request.state is RequestState.DENIED:
         text = f":no_entry_sign: Your {noun} #{request.id} for {target} was denied by {decider}."
@@ -311,18 +361,19 @@ def request_received(request: PauseRequest, link: str | None = None) -> Message:
         where = f" in <#{request.card_channel_id}>"
     if request.kind is RequestKind.BREAKGLASS:
         state = (
-            f"is in effect until {_time(request.resume_at)}; every admin has been told"
+            f"is in effect until {_time(request.resume_at, request)}; every admin has been told"
             if request.state is RequestState.ACTIVE
             else f"did not take effect: {escape(request.error or request.state)}"
         )  # fmt: skip
         text = (
-            f":rotating_light: Break-glass pause #{request.id} on {_target_text(request.target)} {state} "
-            f"({_link(link)})."
+            f":rotating_light: Break-glass pause #{request.id} on {_target_text(request.target)} ({_sides(request)}) "
+            f"{state} ({_link(link)})."
         )
         return Message(f"Break-glass pause #{request.id}: {_summary(request)}", [section(text)])
     waiting = f"{request.approvals_needed} approvers" if request.approvals_needed > 1 else "an approver"
+    pausing = "" if request.kind is RequestKind.EXTENSION else f" ({_sides(request)})"
     text = (
-        f"{noun} #{request.id} for {_target_text(request.target)} is waiting for {waiting}{where} "
+        f"{noun} #{request.id} for {_target_text(request.target)}{pausing} is waiting for {waiting}{where} "
         f"({_link(link)}); you will be told the outcome. `/recording cancel {request.id}` withdraws it."
     )
     return Message(f"{noun} #{request.id} is waiting for {waiting}.", [section(text)])
@@ -334,16 +385,16 @@ def decider_notice(request: PauseRequest, link: str | None) -> Message:
     asks = (
         f"asks for {duration} more on pause #{request.extends_id} of the recording on {target}"
         if request.kind is RequestKind.EXTENSION
-        else f"asks to pause the recording on {target} for {duration}"
+        else f"asks to pause the recording on {target} ({_sides(request)}) for {duration}"
     )
     group = f" ({escape(request.group_name)} group)" if request.group_name else ""
     text = (
-        f":bell: {mention(request.requester_id)}{group} {asks}: _{escape(request.reason)}_\nDecide on {_link(link)} "
-        f"(request #{request.id}, expires {_time(request.expires_at)})."
+        f":bell: {mention(request.requester_id)}{group} {asks}.\nDecide on {_link(link)} "
+        f"(request #{request.id}, expires {_time(request.expires_at, request)}). Their reason:"
     )
     return Message(
         f"{_noun(request)} #{request.id} for {_target_text(request.target)} waits for your decision.",
-        [section(text), *(context(line) for line in _same_call_lines(request))],
+        [with_typed_text(text, request.reason), *(context(line) for line in _same_call_lines(request))],
     )
 
 
@@ -371,9 +422,9 @@ def _same_call_lines(request: PauseRequest) -> list[str]:
 def reminder_notice(request: PauseRequest) -> Message:
     text = (
         f":alarm_clock: The pause of the recording on {_target_text(request.target)} (#{request.id}) ends at "
-        f"{_time(request.resume_at)}. Need longer? `/recording extend #{request.id} 5m &lt;reason&gt;`"
+        f"{_time(request.resume_at, request)}. Need longer? `/recording extend #{request.id} 5m &lt;reason&gt;`"
     )
-    return Message(f"Pause #{request.id} ends at {_time(request.resume_at)}.", [section(text)])
+    return Message(f"Pause #{request.id} ends at {_time(request.resume_at, request)}.", [section(text)])
 
 
 def ended_notice(request: PauseRequest) -> Message:
@@ -392,12 +443,12 @@ def ended_notice(request: PauseRequest) -> Message:
 def breakglass_notice(request: PauseRequest, link: str | None) -> Message:
     text = (
         f":rotating_light: {mention(request.requester_id)} broke glass: the recording on "
-        f"{_target_text(request.target)} is paused without approval until {_time(request.resume_at)}. "
-        f"Reason: _{escape(request.reason)}_ ({_link(link)}, #{request.id})."
+        f"{_target_text(request.target)} ({_sides(request)}) is paused without approval until "
+        f"{_time(request.resume_at, request)} ({_link(link)}, #{request.id}). Their reason:"
     )
     return Message(
         f"Break-glass pause #{request.id} on {_target_text(request.target)} by {mention(request.requester_id)}.",
-        [section(text)],
+        [with_typed_text(text, request.reason)],
     )
 
 
@@ -430,7 +481,7 @@ def open_requests_message(requests: list[PauseRequest], *, now: datetime, page: 
         ListRow(
             f"• #{r.id} {_target_text(r.target)}{_group(r)}"
             f"{' (break-glass)' if r.kind is RequestKind.BREAKGLASS else ''}"
-            f" — paused, resumes in {_remaining(r.resume_at, now)} (at {_time(r.resume_at)})",
+            f" — paused, resumes in {_remaining(r.resume_at, now)} (at {_time(r.resume_at, r)})",
             part=active_part,
         )
         for r in paused
@@ -439,7 +490,7 @@ def open_requests_message(requests: list[PauseRequest], *, now: datetime, page: 
     rows += [
         ListRow(
             f"• #{r.id} {_target_text(r.target)}{_group(r)} — failed: {escape(_clip(r.error or 'unknown error'))}; "
-            f"Retry or Abandon on its card until {_time(r.expires_at)}",
+            f"Retry or Abandon on its card until {_time(r.expires_at, r)}",
             part=failed_part,
         )
         for r in failed
@@ -550,7 +601,7 @@ def already_decided_message(request: PauseRequest) -> Message:
         verb = "denied" if request.state is RequestState.DENIED else "approved"
         text = (
             f"Request #{request.id} was already {verb} by {mention(request.decided_by)} at "
-            f"{_time(request.decided_at)}; it is now: {_summary(request)}."
+            f"{_time(request.decided_at, request)}; it is now: {_summary(request)}."
         )
     else:
         text = f"Request #{request.id} is {request.state.value}; there is nothing to decide."
@@ -570,3 +621,38 @@ def approval_counted_message(request: PauseRequest) -> Message:
 def cancelled_message(request: PauseRequest) -> Message:
     text = f"{_noun(request)} #{request.id} for {_target_text(request.target)} is cancelled; its card says so."
     return Message(text, [section(f":leftwards_arrow_with_hook: {text}")])
+
+
+def side_question(choice: ChooseSide) -> Message:
+    """`pause 8857 2m caller is reading…`: which was meant, the caller's side only or both sides? Each
+    button carries its reading; nothing is asked or paused until one is clicked."""
+    side_only, both = choice.side_only, choice.both_sides
+    side = side_only.channels.value
+    target = _target_text(side_only.target)
+    verb = "break glass on" if choice.subcommand == "breakglass" else "pause"
+    text = (
+        f":grey_question: Did you mean to {verb} {target} for *{side_words(side_only.channels)}*, or for *both "
+        f"sides* with a reason that begins with “{side}”? The two reasons, as they would be kept:"
+    )
+    nothing = "Nothing is paused" if choice.subcommand == "breakglass" else "Nothing is asked"
+    duration = format_duration(side_only.duration_seconds)
+    blocks: list[Block] = [
+        section(text),
+        with_typed_text(f"*Only the {side}'s side* — for {duration}:", side_only.reason),
+        with_typed_text(f"*Both sides* — for {duration}:", both.reason),
+        {
+            "type": "actions",
+            "block_id": "choose_side",
+            "elements": [
+                button(
+                    f"Only the {side}'s side", ACTION_SIDE_ONLY, side_choice_value(choice.subcommand, side_only)
+                ),
+                button("Both sides", ACTION_BOTH_SIDES, side_choice_value(choice.subcommand, both), style="primary"),
+            ],
+        },
+        context(
+            f"{nothing} until you choose. Next time, a side before the duration is never read as part of the "
+            f"reason: `{side} 2m …` pauses only the {side}'s side, `both 2m {side} …` both sides."
+        ),
+    ]
+    return Message(f"Pause {target}: only the {side}'s side, or both sides? Choose one.", blocks)

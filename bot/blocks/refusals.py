@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import re
 from functools import singledispatch
 from typing import Literal
 
-from bot.blocks.common import error_message, not_allowed_message
-from bot.blocks.kit import Message, mention, section
+from bot.blocks.common import error_message, error_message_mrkdwn, not_allowed_message
+from bot.blocks.kit import Message, mention
 from bot.blocks.pauses import already_decided_message
 from bot.blocks.text import escape
 from bot.models import PauseRequest, RecordingTarget, RequestState
@@ -87,17 +88,41 @@ def refusal_message(refusal: Refusal) -> Message:
         return already_decided_message(refusal.request)
     if isinstance(refusal, LastAdmin):
         return error_message(refusal_text(refusal), hint=_LAST_ADMIN_HINT)
-    if isinstance(refusal, ExtensionTaken):
-        return _naming(refusal.holder_id, *_taken_words(refusal))
-    if isinstance(refusal, RequesterWithdrawn):
-        return _naming(refusal.request.requester_id, *_withdrawn_words(refusal))
-    return error_message(refusal_text(refusal))
+    return error_message_mrkdwn(refusal_mrkdwn(refusal))
 
 
-def _naming(user_id: str, before: str, after: str) -> Message:
-    """An error that names a person as a mention (error_message escapes all it is given)."""
-    text = f"{escape(before)}{mention(user_id)}{escape(after)}"
-    return Message(text, [section(f":x: {text}")])
+@singledispatch
+def refusal_mrkdwn(refusal: Refusal) -> str:
+    """The refusal's words as mrkdwn, escaped once. A refusal that names a person or a channel says so here,
+    so the name renders as a mention rather than as `<@U…>` in text."""
+    return escape(refusal_text(refusal))
+
+
+# A channel token the bot wrote into a card problem (card_not_posted_text), as `escape` leaves it.
+_ESCAPED_CHANNEL = re.compile(r"&lt;#([CG][A-Z0-9]{2,30})&gt;")
+
+
+@refusal_mrkdwn.register
+def _(refusal: ApprovalCardNotPosted) -> str:
+    return _ESCAPED_CHANNEL.sub(lambda match: f"<#{match.group(1)}>", escape(refusal.why))
+
+
+@refusal_mrkdwn.register
+def _(refusal: NotYourRequest) -> str:
+    request = refusal.request
+    return f"Only the requester ({mention(request.requester_id)}) or an admin may cancel request #{request.id}."
+
+
+@refusal_mrkdwn.register
+def _(refusal: ExtensionTaken) -> str:
+    before, after = _taken_words(refusal)
+    return f"{escape(before)}{mention(refusal.holder_id)}{escape(after)}"
+
+
+@refusal_mrkdwn.register
+def _(refusal: RequesterWithdrawn) -> str:
+    before, after = _withdrawn_words(refusal)
+    return f"{escape(before)}{mention(refusal.request.requester_id)}{escape(after)}"
 
 
 @singledispatch
@@ -303,9 +328,21 @@ def _(refusal: BreakGlassBlocked) -> str:
             f"{target.value} already has an open request: it must be decided or cancelled before you "
             "break glass (`/recording requests` lists it)."
         )
+    if other.state in (RequestState.ACTIVE, RequestState.RESUMING):
+        # An active pause is ended by a resume: `cancel` only withdraws a pending or failed request.
+        return (
+            f"{target.value}{_alias(target, other)} is already paused (request #{other.id}): there is nothing to "
+            f"break glass for. `/recording resume {other.target.value}` ends that pause, if you need to."
+        )
+    if other.state in (RequestState.PENDING, RequestState.FAILED):
+        return (
+            f"{target.value}{_alias(target, other)} already has an open request (request #{other.id}, "
+            f"{other.state}): it must be decided or cancelled before you break glass "
+            f"(`/recording cancel {other.id}`)."
+        )
     return (
-        f"{target.value}{_alias(target, other)} already has an open request (request #{other.id}, {other.state}): "
-        f"it must be decided or cancelled before you break glass (`/recording cancel {other.id}`)."
+        f"{target.value}{_alias(target, other)} is being paused right now (request #{other.id}, {other.state}); "
+        "see `/recording requests` in a moment."
     )
 
 
@@ -317,7 +354,7 @@ def _(refusal: NoSuchPause) -> str:
 @refusal_text.register
 def _(refusal: PauseNotActive) -> str:
     pause = refusal.request
-    return f"Pause #{pause.id} is {pause.state}, not active: only an active pause is extended."
+    return f"Pause #{pause.id} is {pause.state}, not active: only an active pause can be given more time."
 
 
 @refusal_text.register
@@ -330,7 +367,7 @@ def _(refusal: ExtensionTooLong) -> str:
     longest = format_duration(refusal.max_seconds)
     if refusal.left_seconds:
         return (
-            f"A pause may last at most {longest} in all; pause #{refusal.pause.id} can be extended by at most "
+            f"A pause may last at most {longest} in all; pause #{refusal.pause.id} can be given at most "
             f"{format_duration(refusal.left_seconds)} more."
         )
     return f"Pause #{refusal.pause.id} already lasts the longest a pause may ({longest})."
@@ -339,13 +376,15 @@ def _(refusal: ExtensionTooLong) -> str:
 @refusal_text.register
 def _(refusal: ExtensionWaiting) -> str:
     if refusal.waiting_id is not None:
-        return f"Pause #{refusal.pause_id} already has extension request #{refusal.waiting_id} waiting for approval."
-    return f"Pause #{refusal.pause_id} already has an extension request waiting."
+        return f"Pause #{refusal.pause_id} already has more-time request #{refusal.waiting_id} waiting for approval."
+    return f"Pause #{refusal.pause_id} already has a request for more time waiting."
 
 
 @refusal_text.register
 def _(refusal: ExtensionOutlived) -> str:
-    return f"Pause #{refusal.pause_id} is no longer active, so extension #{refusal.extension_id} expired."
+    return (
+        f"Pause #{refusal.pause_id} is no longer active, so more-time request #{refusal.extension_id} expired."
+    )
 
 
 @refusal_text.register

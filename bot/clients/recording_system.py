@@ -563,4 +563,8 @@ def _ambiguous_message(target: RecordingTarget | None, mute: int | None) -> str:
         return "found more than one match"
     if target.kind is TargetKind.CALL_ID:
         return f"more than one call matched call ID {target.value} — tell a bot admin"
-    return f"more than one ongoing call on extension {target.value} — {verb} by call ID instead"
+    # The bot never learns a call's ID, so the advice names where the user can see one.
+    return (
+        f"more than one ongoing call on extension {target.value}, so it cannot tell which one to {verb} — "
+        f"{verb} by the call's ID, as the recording system's call list shows it (`/recording {verb} <call ID>`)"
+    )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.commands.parser import parse_reason, parse_target
-from bot.commands.types import MIN_PAUSE_SECONDS, ParseError
+from bot.commands.parser import parse_duration, parse_reason, parse_target
+from bot.commands.types import ParseError
 from bot.models import Channels, PauseAsk, PauseLimits, RecordingTarget
-from bot.words import clean_input, format_duration
+from bot.words import clean_input
 
 
 class FormErrors(Exception):
@@ -30,13 +30,17 @@ def parse_pause_form(*, target: str, duration: str, channels: str, reason: str, 
             parsed_target = parse_target(words[0], "pause")
         except ParseError as error:
             errors["target"] = error.message
-    seconds = int(duration) if duration.isascii() and duration.isdigit() and len(duration) < 9 else None
-    if seconds is None:
-        errors["duration"] = "Choose how long the pause lasts."
-    elif seconds < MIN_PAUSE_SECONDS:
-        errors["duration"] = f"A pause must last at least {MIN_PAUSE_SECONDS} seconds."
-    elif seconds > limits.max_seconds:
-        errors["duration"] = f"A pause can last at most {format_duration(limits.max_seconds)}."
+    seconds: int | None = None
+    duration_words = clean_input(duration).split()
+    if not duration_words:
+        errors["duration"] = "Say how long the pause lasts, like `90s`, `5m` or `1h`."
+    elif len(duration_words) > 1:
+        errors["duration"] = "One duration only, like `90s`, `5m` or `1h30m`."
+    else:
+        try:
+            seconds = parse_duration(duration_words[0], limits, "pause")
+        except ParseError as error:
+            errors["duration"] = error.message
     try:
         parsed_channels = Channels(channels or Channels.BOTH.value)
     except ValueError:

@@ -16,6 +16,7 @@ from bot.commands.types import (
     Allow,
     BreakGlass,
     Cancel,
+    ChooseSide,
     Command,
     ConfigureGroup,
     Extend,
@@ -44,6 +45,7 @@ _CHANNEL_MENTION = re.compile(r"^<#([CG][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
 _RAW_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,30}$")
 GROUP_NAME = re.compile(r"^[a-z0-9-]{1,30}$")
 _REQUEST_ID = re.compile(r"^#?([0-9]{1,12})$")
+_BARE_NUMBER = re.compile(r"[+-]?\d+")
 _DURATION_LIKE = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[a-zA-Z]+$|^[+-]?(?:\d+[hHmMsS])+$")
 
 
@@ -76,34 +78,59 @@ def read_user_id(text: str) -> str | None:
     return word if _RAW_USER_ID.match(word) else None
 
 
-def _parse_pause(args: list[str], limits: PauseLimits, subcommand: str = "pause") -> PauseAsk:
+def _parse_pause(args: list[str], limits: PauseLimits, subcommand: str = "pause") -> PauseAsk | ChooseSide:
     if not args:
         raise ParseError("Say which call to pause: an extension or a call ID.", subcommand=subcommand)
     target = parse_target(args[0], subcommand)
     duration: int | None = None
     channels: Channels | None = None
+    side_word = ""
     rest = args[1:]
     # The duration and the channel choice may come in either order, before the reason.
     while rest:
         word = rest[0]
-        if duration is None and _DURATION_LIKE.match(word):
-            duration = _parse_duration(word, limits, subcommand)
-        elif duration is None and re.fullmatch(r"[+-]?\d+", word):
-            raise ParseError(
-                f"`{_quote(word)}` needs a unit: write it like `90s`, `5m` or `1h`.", subcommand=subcommand
-            )
+        if duration is None and (_DURATION_LIKE.match(word) or _BARE_NUMBER.fullmatch(word)):
+            duration = parse_duration(word, limits, subcommand)
+            side_word = ""
         elif channels is None and word.lower() in Channels.__members__.values():
             channels = Channels(word.lower())
+            side_word = word
         else:
             break
         rest = rest[1:]
+    seconds = duration if duration is not None else limits.default_seconds
+    if side_word and side_word_opens_reason(rest):
+        # `both is reading…`: both sides either way; the word stays in the reason.
+        as_reason = PauseAsk(target, seconds, Channels.BOTH, parse_reason([side_word, *rest], subcommand))
+        if channels is Channels.BOTH:
+            return as_reason
+        as_side = PauseAsk(target, seconds, channels or Channels.BOTH, parse_reason(rest, subcommand))
+        return ChooseSide(subcommand=subcommand, side_only=as_side, both_sides=as_reason)
     reason = parse_reason(rest, subcommand)
-    return PauseAsk(
-        target=target,
-        duration_seconds=duration if duration is not None else limits.default_seconds,
-        channels=channels or Channels.BOTH,
-        reason=reason,
-    )
+    return PauseAsk(target=target, duration_seconds=seconds, channels=channels or Channels.BOTH, reason=reason)
+
+
+# The words that make `caller …` read as a sentence about the caller rather than the side to pause: a verb
+# or an auxiliary right after the side word (`caller is reading`, `callee has`, `caller reads`, `caller
+# spelling out`). A reason that starts with a noun (`caller card number`) reads the word as the side.
+_SENTENCE_VERBS = frozenset(
+    {
+        "is", "isn't", "was", "wasn't", "are", "were", "has", "hasn't", "had", "have", "will", "would", "can", "could",
+        "may", "might", "must", "should", "shall", "does", "doesn't", "did", "didn't", "reads", "read", "says", "said",
+        "gives", "gave", "spells", "spelled", "spelt", "shares", "shared", "tells", "told", "wants", "needs", "asks",
+        "asked", "provides", "provided", "repeats", "repeated", "types", "typed", "enters", "entered", "dictates",
+        "dictated",
+    }
+)  # fmt: skip
+
+
+def side_word_opens_reason(rest: list[str]) -> bool:
+    """Whether the words after a side word (`caller`, `callee`, `both`) read as a sentence about it: the next
+    word is one of _SENTENCE_VERBS or ends in `-ing` (`reading`, `giving`). Then the bot asks which was meant."""
+    if not rest:
+        return False
+    word = plain_text(rest[0]).strip().lower().strip(".,;:!?")
+    return word in _SENTENCE_VERBS or (len(word) > 4 and word.endswith("ing"))
 
 
 _REASON_NEEDED = "Give a reason{where}: it is shown to the approver and kept in the audit log."
@@ -122,7 +149,11 @@ def parse_reason(words: list[str], subcommand: str, *, where: str = " after the 
     return reason
 
 
-def _parse_duration(word: str, limits: PauseLimits, subcommand: str = "pause") -> int:
+def parse_duration(word: str, limits: PauseLimits, subcommand: str = "pause") -> int:
+    """How long, in seconds, from a word like `45s`, `5m` or `1h30m` within the limits; the typed command and
+    the pause form read it alike. A ParseError says what is wrong (no unit, not a duration, too short or long)."""
+    if _BARE_NUMBER.fullmatch(word):
+        raise ParseError(f"`{_quote(word)}` needs a unit: write it like `90s`, `5m` or `1h`.", subcommand=subcommand)
     seconds = duration_seconds(word)
     longest = format_duration(limits.max_seconds)
     if seconds is None:
@@ -287,7 +318,7 @@ def _parse_extend(args: list[str], limits: PauseLimits) -> Extend:
         raise ParseError(
             f"`{_quote(args[1])}` is not a duration: say how much longer, like `5m` or `90s`.", subcommand="extend"
         )
-    seconds = _parse_duration(args[1], limits, "extend")
+    seconds = parse_duration(args[1], limits, "extend")
     return Extend(target=target, request_id=request_id, seconds=seconds, reason=parse_reason(args[2:], "extend"))
 
 
@@ -308,8 +339,9 @@ def _parse_unlink(args: list[str], limits: PauseLimits) -> Unlink:
     return Unlink(user_id=_parse_user(args[0], "unlink") if args else None)
 
 
-def _parse_breakglass(args: list[str], limits: PauseLimits) -> BreakGlass:
-    return BreakGlass(ask=_parse_pause(args, limits, "breakglass"))
+def _parse_breakglass(args: list[str], limits: PauseLimits) -> BreakGlass | ChooseSide:
+    ask = _parse_pause(args, limits, "breakglass")
+    return ask if isinstance(ask, ChooseSide) else BreakGlass(ask=ask)
 
 
 def _parse_revoke(args: list[str], limits: PauseLimits) -> Revoke:

@@ -22,7 +22,10 @@ USAGE: dict[str, tuple[str, str]] = {
     "resume": ("resume <extension|call-id|me>", "/recording resume 8856"),
     "requests": ("requests [page P]", "/recording requests"),
     "cancel": ("cancel <request ID>", "/recording cancel 12"),
-    "extend": ("extend <extension|call-id|#ID> <duration> <reason…>", "/recording extend 8856 5m card details again"),
+    "extend": (
+        "extend <extension|call-id|#ID> <duration> <reason…>  (ask for more time on an active pause)",
+        "/recording extend 8856 5m card details again",
+    ),
     "breakglass": (
         "breakglass <extension|call-id> [duration] [caller|callee|both] <reason…>",
         "/recording breakglass 8856 5m customer reading out a card, no lead on the floor",
@@ -131,6 +134,17 @@ class BreakGlass:
 
 
 @dataclass(frozen=True)
+class ChooseSide:
+    """`pause 8857 2m caller is reading a card`: `caller` may be the side to pause or the first word of the
+    reason. Nothing is asked until the user picks one of the two readings (the rule: `side_word_opens_reason`)."""
+
+    # "pause" or "breakglass": what the chosen reading then does.
+    subcommand: str
+    side_only: PauseAsk
+    both_sides: PauseAsk
+
+
+@dataclass(frozen=True)
 class ShowGroup:
     name: str
 
@@ -177,6 +191,7 @@ Command = (
     | Cancel
     | Extend
     | BreakGlass
+    | ChooseSide
     | ShowGroup
     | ConfigureGroup
     | ListGroups

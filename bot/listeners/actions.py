@@ -12,14 +12,17 @@ from slack_sdk import WebClient
 from bot.action_ids import (
     ACTION_ABANDON,
     ACTION_APPROVE,
+    ACTION_BOTH_SIDES,
     ACTION_DENY,
     ACTION_RESUME,
     ACTION_RETRY,
     ACTION_SETTINGS_PICK,
+    ACTION_SIDE_ONLY,
 )
 from bot.blocks.kit import Message
 from bot.blocks.line_settings import settings_message
-from bot.blocks.pauses import approval_counted_message
+from bot.blocks.pauses import approval_counted_message, request_received
+from bot.commands.side_choice import read_side_choice
 from bot.listeners.home import HomePublisher
 from bot.listeners.replies import send
 from bot.listeners.work import Attempt, Reply, run_attempt
@@ -45,6 +48,8 @@ def register(app: App, services: Services, work: BackgroundWork, homes: HomePubl
     for action_id, decide in decisions.items():
         app.action(action_id)(_click_listener(action_id, decide, services, work, homes))
     app.action(ACTION_SETTINGS_PICK)(_settings_pick_listener(services, work))
+    for action_id in (ACTION_SIDE_ONLY, ACTION_BOTH_SIDES):
+        app.action(action_id)(_side_choice_listener(action_id, services, work))
 
 
 def _click_listener(
@@ -128,6 +133,44 @@ def _settings_pick_listener(services: Services, work: BackgroundWork) -> Callabl
             reply(Message(BUSY_TEXT, []))
 
     return on_pick
+
+
+def _side_choice_listener(action_id: str, services: Services, work: BackgroundWork) -> Callable[..., None]:
+    """The answer to "which side did you mean?": make the request as chosen; its confirmation replaces the
+    question, so the other button cannot be clicked afterwards."""
+
+    def on_choice(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
+        invocation = _invocation(body, str(context.get("request_id") or ""))
+        value = _button_value(body)
+        reply = _reply_for(body, respond, client, invocation.user_id)
+
+        def choose() -> None:
+            choice = read_side_choice(value, services.limits)
+            if choice is None:
+                # No service sees a malformed button, so the allow-list gate is passed here.
+                services.authorizer.admit(invocation.user, action=choice_name)
+                raise MalformedButton()
+            attempt.details.update(target=choice.ask.target.value, side=choice.ask.channels.value)
+            if choice.subcommand == "breakglass":
+                asked = services.pauses.break_glass(invocation, choice.ask)
+            else:
+                asked = services.pauses.request_pause(invocation, choice.ask)
+            attempt.details["request"] = asked.request.id
+            message = request_received(asked.request, asked.card_link)
+            send(lambda: respond(text=message.text, blocks=message.blocks, replace_original=True))
+
+        choice_name = action_id.removeprefix("recording_")
+        attempt = Attempt(invocation, f"click.{choice_name}", {"button": action_id}, users_group=True)
+
+        def run() -> None:
+            with request_context(invocation.request_id):
+                run_attempt(attempt, services, choose, reply=reply)
+
+        ack()
+        if not work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
+            reply(Message(BUSY_TEXT, []))
+
+    return on_choice
 
 
 def _is_home(body: dict[str, Any]) -> bool:

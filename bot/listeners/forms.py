@@ -190,6 +190,8 @@ def _read_submission(
         request_id=str(context.get("request_id") or ""),
         text="form: pause",
     )
+    # A form opened before the duration was typed sends the chosen option's seconds.
+    chosen_seconds = _choice(values, INPUT_DURATION)
     try:
         # Someone not on the allow-list learns that first, whatever the form carries.
         services.pauses.check_may_ask(invocation)
@@ -197,7 +199,7 @@ def _read_submission(
             raise tampered
         ask = parse_pause_form(
             target=_text(values, INPUT_TARGET),
-            duration=_choice(values, INPUT_DURATION),
+            duration=_text(values, INPUT_DURATION) or (f"{chosen_seconds}s" if chosen_seconds else ""),
             channels=_choice(values, INPUT_CHANNELS),
             reason=_text(values, INPUT_REASON),
             limits=services.limits,

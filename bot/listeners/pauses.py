@@ -3,8 +3,14 @@ the pause service, render the answer."""
 
 from __future__ import annotations
 
-from bot.blocks.pauses import cancelled_message, open_requests_message, request_received, resumed_message
-from bot.commands.types import BreakGlass, Cancel, Extend, ListRequests, Resume
+from bot.blocks.pauses import (
+    cancelled_message,
+    open_requests_message,
+    request_received,
+    resumed_message,
+    side_question,
+)
+from bot.commands.types import BreakGlass, Cancel, ChooseSide, Extend, ListRequests, Resume
 from bot.listeners.command_run import CommandRun
 from bot.models import PauseAsk
 
@@ -21,6 +27,14 @@ def breakglass(run: CommandRun, command: BreakGlass) -> None:
     asked = run.services.pauses.break_glass(run.invocation, command.ask)
     run.audit_details["request"] = asked.request.id
     run.reply_privately(request_received(asked.request, asked.card_link))
+
+
+def choose_side(run: CommandRun, command: ChooseSide) -> None:
+    """A reason that may begin with the side: ask which was meant; the buttons make the request."""
+    run.audit_details["target"] = command.side_only.target.value
+    run.audit_details["asked"] = "which side"
+    run.services.pauses.check_may_ask(run.invocation)
+    run.reply_privately(side_question(command))
 
 
 def extend(run: CommandRun, command: Extend) -> None:

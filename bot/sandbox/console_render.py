@@ -101,6 +101,10 @@ def render_blocks(blocks: list[dict[str, Any]], fallback: str = "") -> str:
             if accessory.get("type") == "button":
                 lines.append("  " + _button(accessory))
             for field in block.get("fields") or []:
+                if field.get("type") == "plain_text":
+                    # Words a person typed (a reason): shown as they are, not read as a label and a value.
+                    lines.append("  " + str(field.get("text", "")).replace("\n", "\n  "))
+                    continue
                 label, _, value = mrkdwn_to_text(field.get("text", "")).partition("\n")
                 lines.append(f"  {label}: {value}".replace("\n", "\n      "))
         elif kind == "context":
