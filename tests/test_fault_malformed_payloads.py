@@ -26,7 +26,7 @@ from tests.support.pauses import posted_card, wait_until
 from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
 
 Mutation = Callable[[dict[str, Any]], None]
-GOOD_ANSWERS = {"target": "8856", "duration": "300", "channels": "caller", "reason": "customer reads a card number"}
+GOOD_ANSWERS = {"target": "8856", "duration": "5m", "channels": "caller", "reason": "customer reads a card number"}
 
 
 def _set(path: str, value: Any) -> Mutation:

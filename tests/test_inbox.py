@@ -131,11 +131,11 @@ def test_a_form_submission_leaves_the_inbox_when_its_request_is_made_or_at_once_
     sender.command("pause", user=AGENT)
     wait_until(lambda: len(slack.modals()) >= 1, what="the pause form to open")
     view = slack.modals()[0]
-    refused = sender.submit_view(view, {"target": "not-a-call!", "duration": "300", "channels": "both",
+    refused = sender.submit_view(view, {"target": "not-a-call!", "duration": "5m", "channels": "both",
                                         "reason": " "}, user=AGENT)  # fmt: skip
     assert refused.json()["response_action"] == "errors"
     assert store.count() == 0
-    answers = {"target": "8856", "duration": "300", "channels": "caller", "reason": "customer reads a card number"}
+    answers = {"target": "8856", "duration": "5m", "channels": "caller", "reason": "customer reads a card number"}
     assert sender.submit_view(view, answers, user=AGENT).status_code == 200
     wait_until(lambda: served.bot is not None and served.bot.services.pauses.open_requests(TEAM),
                what="the request to be made")  # fmt: skip
