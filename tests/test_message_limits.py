@@ -13,14 +13,12 @@ import pytest
 from bot.app import RecordingBot
 from bot.blocks.allow_list import users_message
 from bot.blocks.kit import ListRow, paged, shorten
+from bot.blocks.pause_answers import already_decided_message, cancelled_message, open_requests_message
 from bot.blocks.pauses import (
-    already_decided_message,
     approval_card,
     breakglass_notice,
-    cancelled_message,
     decider_notice,
     ended_notice,
-    open_requests_message,
     outcome_for_requester,
     reminder_notice,
     request_received,

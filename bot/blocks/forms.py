@@ -88,20 +88,7 @@ def pause_form(*, limits: PauseLimits, channel_id: str | None, ask_channel: bool
         },
     ]
     if ask_channel:
-        blocks.append(
-            {
-                "type": "input",
-                "block_id": INPUT_CHANNEL,
-                "label": _plain("Channel for the approval card"),
-                "hint": _plain("If your approver group has its own approvals channel, the card goes there anyway."),
-                "element": {
-                    "type": "conversations_select",
-                    "action_id": INPUT_CHANNEL,
-                    "default_to_current_conversation": True,
-                    "filter": {"include": ["public", "private"], "exclude_bot_users": True},
-                },
-            }
-        )
+        blocks.append(_channel_input())
     return {
         "type": "modal",
         "callback_id": PAUSE_FORM,
@@ -110,4 +97,19 @@ def pause_form(*, limits: PauseLimits, channel_id: str | None, ask_channel: bool
         "close": _plain("Cancel"),
         "private_metadata": json.dumps({"channel": channel_id or ""}),
         "blocks": blocks,
+    }
+
+
+def _channel_input() -> dict[str, Any]:
+    return {
+        "type": "input",
+        "block_id": INPUT_CHANNEL,
+        "label": _plain("Channel for the approval card"),
+        "hint": _plain("If your approver group has its own approvals channel, the card goes there anyway."),
+        "element": {
+            "type": "conversations_select",
+            "action_id": INPUT_CHANNEL,
+            "default_to_current_conversation": True,
+            "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+        },
     }

@@ -9,7 +9,7 @@ from typing import Literal
 
 from bot.blocks.common import error_message, error_message_mrkdwn, not_allowed_message
 from bot.blocks.kit import Message, mention
-from bot.blocks.pauses import already_decided_message
+from bot.blocks.pause_answers import already_decided_message
 from bot.blocks.text import escape
 from bot.models import PauseRequest, RecordingTarget, RequestState
 from bot.models.refusals import (

@@ -21,7 +21,8 @@ from bot.action_ids import (
 )
 from bot.blocks.kit import Message
 from bot.blocks.line_settings import settings_message
-from bot.blocks.pauses import approval_counted_message, request_received
+from bot.blocks.pause_answers import approval_counted_message
+from bot.blocks.pauses import request_received
 from bot.commands.side_choice import read_side_choice
 from bot.listeners.home import HomePublisher
 from bot.listeners.replies import send

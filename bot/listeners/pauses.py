@@ -3,13 +3,8 @@ the pause service, render the answer."""
 
 from __future__ import annotations
 
-from bot.blocks.pauses import (
-    cancelled_message,
-    open_requests_message,
-    request_received,
-    resumed_message,
-    side_question,
-)
+from bot.blocks.pause_answers import cancelled_message, open_requests_message, resumed_message, side_question
+from bot.blocks.pauses import request_received
 from bot.commands.types import BreakGlass, Cancel, ChooseSide, Extend, ListRequests, Resume
 from bot.listeners.command_run import CommandRun
 from bot.models import PauseAsk
