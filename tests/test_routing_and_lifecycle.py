@@ -15,7 +15,18 @@ from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
 from tests.conftest import ADMIN, AGENT, LEAD, ServedBot
 from tests.support.cli import run_bot
-from tests.support.pauses import audit_rows, buttons, card_text, wait_for_state, wait_until
+from tests.support.pauses import (
+    ask_pause,
+    audit_rows,
+    buttons,
+    card_text,
+    click_card,
+    latest_reply,
+    request_card,
+    wait_for_state,
+    wait_request_card,
+    wait_until,
+)
 from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
 
 SALES_LEAD = "U0SALESLEAD"
@@ -55,48 +66,6 @@ def _dms(slack: SimulatedSlack, user: str, containing: str = "") -> list[SlackCa
     ]
 
 
-def _card(slack: SimulatedSlack, request_id: int) -> dict[str, Any]:
-    found = [
-        m
-        for m in slack.messages()
-        if not m["channel"].startswith("D") and f" #{request_id} for " in m["text"].split(":", 1)[0]
-    ]
-    assert len(found) == 1, f"expected one card for #{request_id}, found {len(found)}"
-    return found[0]
-
-
-def _wait_card(slack: SimulatedSlack, request_id: int, containing: str = "") -> dict[str, Any]:
-    def current() -> dict[str, Any] | None:
-        try:
-            card = _card(slack, request_id)
-        except AssertionError:
-            return None
-        return card if containing in card_text(card) else None
-
-    found: dict[str, Any] = wait_until(current, what=f"card #{request_id} saying {containing!r}")
-    return found
-
-
-def _ask(sender: SlackSender, bot: RecordingBot, text: str, user: str) -> int:
-    before = {r.id for r in bot.services.pauses.open_requests(TEAM)}
-    assert sender.command(text, user=user).status_code == 200
-    new = wait_until(
-        lambda: [r for r in bot.services.pauses.open_requests(TEAM) if r.id not in before and r.message_ts],
-        what=f"the request made by {text!r}",
-    )
-    return int(new[0].id)
-
-
-def _click(sender: SlackSender, slack: SimulatedSlack, action: str, request_id: int, user: str) -> None:
-    card = _card(slack, request_id)
-    response = sender.click(action, str(request_id), user=user, message_ts=card["ts"], channel=card["channel"])
-    assert response.status_code == 200
-
-
-def _reply(slack: SimulatedSlack, containing: str) -> SlackCall:
-    return slack.wait_for_call("response_url", containing=containing)[-1]
-
-
 def _mutes(recording_system: SimulatedRecordingSystem, extension: str, mute: str) -> list[dict[str, str]]:
     return [c for c in recording_system.mute_calls() if c.get("extension") == extension and c.get("mute") == mute]
 
@@ -108,22 +77,22 @@ def test_admins_put_people_in_groups_configure_them_and_see_them(
     sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot
 ) -> None:
     sender.command("allow <@U0PAT|pat> approver Sales", user=ADMIN)
-    assert "is now allowed as *approver*, in the *sales* group" in _reply(slack, "is now allowed").rendered
+    assert "is now allowed as *approver*, in the *sales* group" in latest_reply(slack, "is now allowed").rendered
     sender.command("allow <@U0PAT> admin", user=ADMIN)  # no group given: the group stays
-    _reply(slack, "is now *admin*")
+    latest_reply(slack, "is now *admin*")
     assert bot.services.authorizer.group_of_user(TEAM, "U0PAT") == "sales"
     sender.command("group sales channel <#C0SALES|sales-approvals> approvals 2", user=ADMIN)
-    shown = _reply(slack, "Group `sales`").rendered
+    shown = latest_reply(slack, "Group `sales`").rendered
     assert "<#C0SALES>" in shown and "2 different approvers (four eyes)" in shown and "<@U0PAT>" in shown
     sender.command("groups", user=ADMIN)
-    assert "`sales` — cards in <#C0SALES>, 2 approvals" in _reply(slack, "Approver groups").rendered
+    assert "`sales` — cards in <#C0SALES>, 2 approvals" in latest_reply(slack, "Approver groups").rendered
     sender.command("users", user=ADMIN)
-    assert "<@U0PAT> — sales" in _reply(slack, "Allow-list").rendered
+    assert "<@U0PAT> — sales" in latest_reply(slack, "Allow-list").rendered
     sender.command("allow <@U0PAT> admin -", user=ADMIN)
-    assert "in no group (was in sales)" in _reply(slack, "in no group").rendered
+    assert "in no group (was in sales)" in latest_reply(slack, "in no group").rendered
     assert bot.services.authorizer.group_of_user(TEAM, "U0PAT") is None
     sender.command("group nobody", user=ADMIN)
-    _reply(slack, "There is no group `nobody` yet")
+    latest_reply(slack, "There is no group `nobody` yet")
     rows = audit_rows(bot, "group.changed")
     assert rows and rows[0].user_id == ADMIN and rows[0].target == "sales"
 
@@ -140,14 +109,14 @@ def test_admins_put_people_in_groups_configure_them_and_see_them(
 )
 def test_bad_group_input_says_what_to_type(sender: SlackSender, slack: SimulatedSlack, text: str, says: str) -> None:
     sender.command(text, user=ADMIN)
-    assert says in _reply(slack, says).rendered
+    assert says in latest_reply(slack, says).rendered
 
 
 def test_only_admins_configure_groups(sender: SlackSender, slack: SimulatedSlack, floor: RecordingBot) -> None:
     sender.command("group sales channel <#C0ELSEWHERE|elsewhere>", user=SALES_LEAD)
-    _reply(slack, "`group` needs the admin role")
+    latest_reply(slack, "`group` needs the admin role")
     sender.command("groups", user=SALES_LEAD)
-    _reply(slack, "`groups` needs the admin role")
+    latest_reply(slack, "`groups` needs the admin role")
     assert floor.services.authorizer.group(TEAM, "sales") is not None
     assert floor.services.authorizer.group(TEAM, "sales").channel_id is None  # type: ignore[union-attr]
 
@@ -159,11 +128,11 @@ def test_a_group_members_request_goes_to_the_groups_channel_and_its_deciders_eac
     sender: SlackSender, slack: SimulatedSlack, floor: RecordingBot
 ) -> None:
     floor.services.authorizer.configure_group(_admin(), "sales", channel_id=SALES_CHANNEL)
-    request_id = _ask(sender, floor, "pause 8856 5m customer reading out a card", SALES_AGENT)
-    card = _card(slack, request_id)
+    request_id = ask_pause(sender, floor, "pause 8856 5m customer reading out a card", SALES_AGENT)
+    card = request_card(slack, request_id)
     assert card["channel"] == SALES_CHANNEL
     assert "`sales`" in card_text(card)
-    confirmation = _reply(slack, f"Pause request #{request_id}")
+    confirmation = latest_reply(slack, f"Pause request #{request_id}")
     assert confirmation.payload["response_type"] == "ephemeral"
     assert f"in <#{SALES_CHANNEL}>" in confirmation.rendered
     assert f"https://example.slack.com/archives/{SALES_CHANNEL}/p" in confirmation.rendered
@@ -178,7 +147,7 @@ def test_a_group_members_request_goes_to_the_groups_channel_and_its_deciders_eac
         assert _dms(slack, outsider, f"request #{request_id}") == []
 
     # More clicks and changes later, nobody is told about the same request twice.
-    _click(sender, slack, "recording_deny", request_id, SALES_LEAD)
+    click_card(sender, slack, "recording_deny", request_id, SALES_LEAD)
     wait_for_state(floor, request_id, RequestState.DENIED)
     for user in deciders:
         assert len(_dms(slack, user, "asks to pause")) == 1
@@ -187,10 +156,10 @@ def test_a_group_members_request_goes_to_the_groups_channel_and_its_deciders_eac
 def test_without_a_group_channel_the_card_goes_where_the_command_was_typed(
     sender: SlackSender, slack: SimulatedSlack, floor: RecordingBot
 ) -> None:
-    request_id = _ask(sender, floor, "pause 8856 5m card", SALES_AGENT)  # sales has no channel yet
-    assert _card(slack, request_id)["channel"] == CHANNEL
-    request_id = _ask(sender, floor, "pause 8857 5m card", AGENT)  # no group at all
-    assert _card(slack, request_id)["channel"] == CHANNEL
+    request_id = ask_pause(sender, floor, "pause 8856 5m card", SALES_AGENT)  # sales has no channel yet
+    assert request_card(slack, request_id)["channel"] == CHANNEL
+    request_id = ask_pause(sender, floor, "pause 8857 5m card", AGENT)  # no group at all
+    assert request_card(slack, request_id)["channel"] == CHANNEL
 
 
 @pytest.mark.parametrize("decider", [SALES_LEAD, FLOOR_MANAGER, ADMIN])
@@ -201,8 +170,8 @@ def test_the_groups_approvers_floor_managers_and_admins_may_decide(
     floor: RecordingBot,
     decider: str,
 ) -> None:
-    request_id = _ask(sender, floor, "pause 8856 5m card", SALES_AGENT)
-    _click(sender, slack, "recording_approve", request_id, decider)
+    request_id = ask_pause(sender, floor, "pause 8856 5m card", SALES_AGENT)
+    click_card(sender, slack, "recording_approve", request_id, decider)
     wait_for_state(floor, request_id, RequestState.ACTIVE)
     assert len(_mutes(recording_system, "8856", "3")) == 1
 
@@ -210,9 +179,9 @@ def test_the_groups_approvers_floor_managers_and_admins_may_decide(
 def test_another_groups_approver_is_told_whose_request_it_is_and_the_click_is_audited(
     sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, floor: RecordingBot
 ) -> None:
-    request_id = _ask(sender, floor, "pause 8856 5m card", SALES_AGENT)
-    _click(sender, slack, "recording_approve", request_id, SUPPORT_LEAD)
-    reply = _reply(slack, "belongs to the sales group")
+    request_id = ask_pause(sender, floor, "pause 8856 5m card", SALES_AGENT)
+    click_card(sender, slack, "recording_approve", request_id, SUPPORT_LEAD)
+    reply = latest_reply(slack, "belongs to the sales group")
     assert reply.payload["response_type"] == "ephemeral"
     assert "the sales group's approvers, floor managers" in reply.rendered
     assert floor.services.pauses.get(request_id).state is RequestState.PENDING  # type: ignore[union-attr]
@@ -224,9 +193,9 @@ def test_another_groups_approver_is_told_whose_request_it_is_and_the_click_is_au
 def test_a_grouped_approver_still_never_decides_their_own_request(
     sender: SlackSender, slack: SimulatedSlack, floor: RecordingBot
 ) -> None:
-    request_id = _ask(sender, floor, "pause 8856 5m card", SALES_LEAD)
-    _click(sender, slack, "recording_approve", request_id, SALES_LEAD)
-    _reply(slack, "another approver must decide on your own request")
+    request_id = ask_pause(sender, floor, "pause 8856 5m card", SALES_LEAD)
+    click_card(sender, slack, "recording_approve", request_id, SALES_LEAD)
+    latest_reply(slack, "another approver must decide on your own request")
     assert _dms(slack, SALES_LEAD, f"request #{request_id}") == []
 
 
@@ -237,21 +206,21 @@ def test_a_four_eyes_request_needs_two_different_approvers_and_pauses_once(
     sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, floor: RecordingBot
 ) -> None:
     floor.services.authorizer.configure_group(_admin(), "sales", approvals=2)
-    request_id = _ask(sender, floor, "pause 8856 5m card", SALES_AGENT)
-    _click(sender, slack, "recording_approve", request_id, SALES_LEAD)
-    card = _wait_card(slack, request_id, "1 of 2 approvals")
+    request_id = ask_pause(sender, floor, "pause 8856 5m card", SALES_AGENT)
+    click_card(sender, slack, "recording_approve", request_id, SALES_LEAD)
+    card = wait_request_card(slack, request_id, "1 of 2 approvals")
     assert f"<@{SALES_LEAD}>" in card_text(card)
     assert [b["action_id"] for b in buttons(card)] == ["recording_approve", "recording_deny"]
-    _reply(slack, "counted (1 of 2)")
+    latest_reply(slack, "counted (1 of 2)")
     assert recording_system.mute_calls() == []
 
-    _click(sender, slack, "recording_approve", request_id, SALES_LEAD)
-    assert "You already approved" in _reply(slack, "already approved").rendered
+    click_card(sender, slack, "recording_approve", request_id, SALES_LEAD)
+    assert "You already approved" in latest_reply(slack, "already approved").rendered
     assert recording_system.mute_calls() == []
 
-    _click(sender, slack, "recording_approve", request_id, FLOOR_MANAGER)
+    click_card(sender, slack, "recording_approve", request_id, FLOOR_MANAGER)
     wait_for_state(floor, request_id, RequestState.ACTIVE)
-    card = _wait_card(slack, request_id, "Recording paused until")
+    card = wait_request_card(slack, request_id, "Recording paused until")
     assert f"<@{SALES_LEAD}>" in card_text(card) and f"<@{FLOOR_MANAGER}>" in card_text(card)
     assert buttons(card) == []
     assert len(_mutes(recording_system, "8856", "3")) == 1
@@ -261,13 +230,13 @@ def test_a_deny_by_anyone_who_may_decide_ends_a_four_eyes_request(
     sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, floor: RecordingBot
 ) -> None:
     floor.services.authorizer.configure_group(_admin(), "sales", approvals=2)
-    request_id = _ask(sender, floor, "pause 8856 5m card", SALES_AGENT)
-    _click(sender, slack, "recording_approve", request_id, SALES_LEAD)
-    _wait_card(slack, request_id, "1 of 2 approvals")
-    _click(sender, slack, "recording_deny", request_id, SALES_LEAD2)
+    request_id = ask_pause(sender, floor, "pause 8856 5m card", SALES_AGENT)
+    click_card(sender, slack, "recording_approve", request_id, SALES_LEAD)
+    wait_request_card(slack, request_id, "1 of 2 approvals")
+    click_card(sender, slack, "recording_deny", request_id, SALES_LEAD2)
     wait_for_state(floor, request_id, RequestState.DENIED)
-    _click(sender, slack, "recording_approve", request_id, FLOOR_MANAGER)
-    _reply(slack, "already denied")
+    click_card(sender, slack, "recording_approve", request_id, FLOOR_MANAGER)
+    latest_reply(slack, "already denied")
     assert recording_system.mute_calls() == []
 
 
@@ -275,8 +244,8 @@ def test_fifty_racing_clicks_from_two_approvers_send_one_mute_recording(
     sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, floor: RecordingBot
 ) -> None:
     floor.services.authorizer.configure_group(_admin(), "sales", approvals=2)
-    request_id = _ask(sender, floor, "pause 8856 5m card", SALES_AGENT)
-    card = _card(slack, request_id)
+    request_id = ask_pause(sender, floor, "pause 8856 5m card", SALES_AGENT)
+    card = request_card(slack, request_id)
     barrier = threading.Barrier(50)
     statuses: list[int] = []
 
@@ -307,15 +276,15 @@ def test_fifty_racing_clicks_from_two_approvers_send_one_mute_recording(
 def test_the_requester_cancels_a_pending_request_and_its_buttons_stop_working(
     sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, floor: RecordingBot
 ) -> None:
-    request_id = _ask(sender, floor, "pause 8856 5m card", AGENT)
+    request_id = ask_pause(sender, floor, "pause 8856 5m card", AGENT)
     sender.command(f"cancel {request_id}", user=LEAD)
-    assert "Only the requester" in _reply(slack, "Only the requester").rendered
+    assert "Only the requester" in latest_reply(slack, "Only the requester").rendered
     sender.command(f"cancel #{request_id}", user=AGENT)
-    _reply(slack, "is cancelled")
-    card = _wait_card(slack, request_id, "Cancelled by")
+    latest_reply(slack, "is cancelled")
+    card = wait_request_card(slack, request_id, "Cancelled by")
     assert f"Cancelled by <@{AGENT}>" in card_text(card) and buttons(card) == []
-    _click(sender, slack, "recording_approve", request_id, LEAD)
-    _reply(slack, f"was cancelled by <@{AGENT}>")
+    click_card(sender, slack, "recording_approve", request_id, LEAD)
+    latest_reply(slack, f"was cancelled by <@{AGENT}>")
     assert recording_system.mute_calls() == []
     assert audit_rows(floor, "request.cancelled")[0].user_id == AGENT
 
@@ -323,12 +292,12 @@ def test_the_requester_cancels_a_pending_request_and_its_buttons_stop_working(
 def test_an_admin_may_cancel_anyones_request_but_an_active_pause_is_resumed_not_cancelled(
     sender: SlackSender, slack: SimulatedSlack, floor: RecordingBot
 ) -> None:
-    request_id = _ask(sender, floor, "pause 8856 5m card", AGENT)
-    _click(sender, slack, "recording_approve", request_id, LEAD)
+    request_id = ask_pause(sender, floor, "pause 8856 5m card", AGENT)
+    click_card(sender, slack, "recording_approve", request_id, LEAD)
     wait_for_state(floor, request_id, RequestState.ACTIVE)
     sender.command(f"cancel {request_id}", user=ADMIN)
-    assert "/recording resume 8856" in _reply(slack, "only a pending or failed request can be cancelled").rendered
-    other = _ask(sender, floor, "pause 8857 5m card", AGENT)
+    assert "/recording resume 8856" in latest_reply(slack, "only a pending or failed request can be cancelled").rendered
+    other = ask_pause(sender, floor, "pause 8857 5m card", AGENT)
     sender.command(f"cancel {other}", user=ADMIN)
     wait_for_state(floor, other, RequestState.CANCELLED)
 
@@ -337,8 +306,8 @@ def test_an_admin_may_cancel_anyones_request_but_an_active_pause_is_resumed_not_
 
 
 def _active(sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot, text: str, user: str = AGENT) -> int:
-    request_id = _ask(sender, bot, text, user)
-    _click(sender, slack, "recording_approve", request_id, LEAD)
+    request_id = ask_pause(sender, bot, text, user)
+    click_card(sender, slack, "recording_approve", request_id, LEAD)
     wait_for_state(bot, request_id, RequestState.ACTIVE)
     return request_id
 
@@ -352,18 +321,18 @@ def test_an_approved_extension_moves_the_automatic_resume_later_even_across_a_re
 ) -> None:
     pause_id = _active(sender, slack, floor, "pause 8856 5m card")
     first_end = floor.services.pauses.get(pause_id).resume_at  # type: ignore[union-attr]
-    extension_id = _ask(sender, floor, "extend 8856 10m customer repeats the card", AGENT)
+    extension_id = ask_pause(sender, floor, "extend 8856 10m customer repeats the card", AGENT)
     extension = floor.services.pauses.get(extension_id)
     assert extension is not None and extension.kind is RequestKind.EXTENSION and extension.extends_id == pause_id
-    card = _card(slack, extension_id)
+    card = request_card(slack, extension_id)
     assert "More-time request" in card_text(card) and f"on pause #{pause_id}" in card_text(card)
     assert buttons(card)[0]["value"] == str(extension_id)
-    _click(sender, slack, "recording_approve", extension_id, LEAD)
+    click_card(sender, slack, "recording_approve", extension_id, LEAD)
     wait_for_state(floor, extension_id, RequestState.EXTENDED)
     extended = floor.services.pauses.get(pause_id)
     assert extended is not None and extended.resume_at is not None and first_end is not None
     assert (extended.resume_at - first_end).total_seconds() == 600
-    assert "Recording paused until" in card_text(_card(slack, pause_id))
+    assert "Recording paused until" in card_text(request_card(slack, pause_id))
     _dms(slack, AGENT, "now ends at")
 
     served.restart()
@@ -382,9 +351,9 @@ def test_an_extension_past_the_longest_pause_is_refused_with_what_is_left(
 ) -> None:
     pause_id = _active(sender, slack, floor, "pause 8856 25m card")
     sender.command(f"extend #{pause_id} 10m more card", user=AGENT)
-    assert "given at most 5 minutes more" in _reply(slack, "at most 5 minutes").rendered
+    assert "given at most 5 minutes more" in latest_reply(slack, "at most 5 minutes").rendered
     sender.command("extend 8857 5m card", user=AGENT)
-    _reply(slack, "No pause is active on 8857")
+    latest_reply(slack, "No pause is active on 8857")
 
 
 def test_an_extension_still_undecided_when_its_pause_ends_expires(
@@ -395,13 +364,13 @@ def test_an_extension_still_undecided_when_its_pause_ends_expires(
     floor: RecordingBot,
 ) -> None:
     pause_id = _active(sender, slack, floor, "pause 8856 1m card")
-    extension_id = _ask(sender, floor, f"extend #{pause_id} 5m more card", AGENT)
+    extension_id = ask_pause(sender, floor, f"extend #{pause_id} 5m more card", AGENT)
     served.clock.advance(minutes=1, seconds=1)
     wait_for_state(floor, pause_id, RequestState.RESUMED)
     wait_for_state(floor, extension_id, RequestState.EXPIRED)
-    _wait_card(slack, extension_id, "not given more time")
-    _click(sender, slack, "recording_approve", extension_id, LEAD)
-    _reply(slack, "already expired")
+    wait_request_card(slack, extension_id, "not given more time")
+    click_card(sender, slack, "recording_approve", extension_id, LEAD)
+    latest_reply(slack, "already expired")
     assert len(_mutes(recording_system, "8856", "0")) == 1
 
 
@@ -457,13 +426,13 @@ def test_an_approver_breaks_glass_pauses_at_once_tells_every_admin_and_it_resume
         lambda: [r for r in floor.services.pauses.open_requests(TEAM) if r.message_ts], what="the card"
     )
     assert request.kind is RequestKind.BREAKGLASS and request.state is RequestState.ACTIVE
-    card = _card(slack, request.id)
+    card = request_card(slack, request.id)
     assert card["channel"] == SALES_CHANNEL
     assert "BREAK-GLASS" in card_text(card) and "nobody free to approve" in card_text(card)
     assert [(b["action_id"], b["value"]) for b in buttons(card)] == [("recording_resume", str(request.id))]
     for admin in (ADMIN, "U0ADMIN2"):
         wait_until(lambda admin=admin: _dms(slack, admin, "broke glass"), what=f"{admin}'s note")
-    assert _reply(slack, "Break-glass pause").payload["response_type"] == "ephemeral"
+    assert latest_reply(slack, "Break-glass pause").payload["response_type"] == "ephemeral"
     (row,) = audit_rows(floor, "breakglass")
     assert row.user_id == SALES_LEAD and row.target == "8856"
 
@@ -477,10 +446,10 @@ def test_resume_now_on_a_break_glass_card_ends_the_pause(
 ) -> None:
     sender.command("breakglass 8856 10m emergency", user=ADMIN)
     (request,) = wait_until(lambda: [r for r in floor.services.pauses.open_requests(TEAM) if r.message_ts])
-    _click(sender, slack, "recording_resume", request.id, FLOOR_MANAGER)
+    click_card(sender, slack, "recording_resume", request.id, FLOOR_MANAGER)
     done = wait_for_state(floor, request.id, RequestState.RESUMED)
     assert done.resumed_by == FLOOR_MANAGER
-    assert f"resumed by <@{FLOOR_MANAGER}>" in card_text(_wait_card(slack, request.id, "resumed by"))
+    assert f"resumed by <@{FLOOR_MANAGER}>" in card_text(wait_request_card(slack, request.id, "resumed by"))
     assert len(_mutes(recording_system, "8856", "0")) == 1
 
 
@@ -488,10 +457,10 @@ def test_a_requester_cannot_break_glass_nor_anyone_on_a_target_with_an_open_requ
     sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, floor: RecordingBot
 ) -> None:
     sender.command("breakglass 8856 5m emergency", user=AGENT)
-    _reply(slack, "`breakglass` needs the approver role")
-    pending = _ask(sender, floor, "pause 8857 5m card", AGENT)
+    latest_reply(slack, "`breakglass` needs the approver role")
+    pending = ask_pause(sender, floor, "pause 8857 5m card", AGENT)
     sender.command("breakglass 8857 5m emergency", user=LEAD)
-    assert f"`/recording cancel {pending}`" in _reply(slack, "must be decided or cancelled").rendered
+    assert f"`/recording cancel {pending}`" in latest_reply(slack, "must be decided or cancelled").rendered
     assert recording_system.mute_calls() == []
 
 
@@ -502,7 +471,7 @@ def test_break_glass_pauses_can_be_listed_alone_in_slack(
     wait_until(lambda: audit_rows(floor, "breakglass"))
     sender.command("help", user=ADMIN)
     sender.command("audit 50 breakglass", user=ADMIN)
-    listing = _reply(slack, "break-glass pauses").rendered
+    listing = latest_reply(slack, "break-glass pauses").rendered
     assert "*breakglass*" in listing and "command.help" not in listing
 
 
@@ -517,43 +486,43 @@ def test_a_failed_request_can_be_retried_only_within_the_window_then_it_is_aband
     floor: RecordingBot,
 ) -> None:
     recording_system.fail_next("http_500")
-    request_id = _ask(sender, floor, "pause 8856 5m card", AGENT)
-    _click(sender, slack, "recording_approve", request_id, LEAD)
+    request_id = ask_pause(sender, floor, "pause 8856 5m card", AGENT)
+    click_card(sender, slack, "recording_approve", request_id, LEAD)
     wait_for_state(floor, request_id, RequestState.FAILED)
     recording_system.fail_next("not_found")
-    _click(sender, slack, "recording_retry", request_id, LEAD)
-    _wait_card(slack, request_id, "no ongoing call found")  # the new error replaces the old one
+    click_card(sender, slack, "recording_retry", request_id, LEAD)
+    wait_request_card(slack, request_id, "no ongoing call found")  # the new error replaces the old one
     sender.command("requests", user=AGENT)
-    assert f"#{request_id}" in _reply(slack, "Failed, awaiting Retry or Abandon").rendered
+    assert f"#{request_id}" in latest_reply(slack, "Failed, awaiting Retry or Abandon").rendered
 
     served.clock.advance(minutes=11)
     abandoned = wait_for_state(floor, request_id, RequestState.ABANDONED)
     assert abandoned.resumed_by == "system"
-    _wait_card(slack, request_id, "Abandoned by itself")
-    _click(sender, slack, "recording_retry", request_id, LEAD)
-    _reply(slack, "it is now: abandoned")
+    wait_request_card(slack, request_id, "Abandoned by itself")
+    click_card(sender, slack, "recording_retry", request_id, LEAD)
+    latest_reply(slack, "it is now: abandoned")
 
 
 def test_resume_says_a_pending_request_was_left_alone(
     sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, floor: RecordingBot
 ) -> None:
-    request_id = _ask(sender, floor, "pause 8856 5m card", AGENT)
+    request_id = ask_pause(sender, floor, "pause 8856 5m card", AGENT)
     sender.command("resume 8856", user=AGENT)
-    reply = _reply(slack, "sent a resume")
+    reply = latest_reply(slack, "sent a resume")
     assert "no pause by recording-bot was active there" in reply.rendered
     assert f"`/recording cancel {request_id}`" in reply.rendered
     assert floor.services.pauses.get(request_id).state is RequestState.PENDING  # type: ignore[union-attr]
 
 
 def test_requests_show_each_requests_group(sender: SlackSender, slack: SimulatedSlack, floor: RecordingBot) -> None:
-    _ask(sender, floor, "pause 8856 5m card", SALES_AGENT)
+    ask_pause(sender, floor, "pause 8856 5m card", SALES_AGENT)
     sender.command("requests", user=SALES_AGENT)
-    assert "[sales]" in _reply(slack, "Pending approval").rendered
+    assert "[sales]" in latest_reply(slack, "Pending approval").rendered
 
 
 def test_the_help_lists_the_new_subcommands(sender: SlackSender, slack: SimulatedSlack) -> None:
     sender.command("help", user=ADMIN)
-    text = _reply(slack, "/recording pause").rendered
+    text = latest_reply(slack, "/recording pause").rendered
     for word in ("cancel", "extend", "breakglass", "group", "groups"):
         assert f"/recording {word}" in text
 
@@ -570,8 +539,8 @@ def test_the_audit_command_line_filters_by_group_and_lists_break_glass_pauses_al
     import json
     import os
 
-    _ask(sender, floor, "pause 8856 5m card", SALES_AGENT)
-    _ask(sender, floor, "pause 8857 5m card", AGENT)
+    ask_pause(sender, floor, "pause 8856 5m card", SALES_AGENT)
+    ask_pause(sender, floor, "pause 8857 5m card", AGENT)
     sender.command("breakglass 8860 5m emergency", user=LEAD)
     wait_until(lambda: audit_rows(floor, "breakglass"))
     # Each command's own row is written once its work is done, which may be after the next command's.

@@ -19,7 +19,17 @@ from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
 from bot.sandbox.simulators.webex import SimulatedWebex
 from tests.conftest import ADMIN, AGENT, ServedBot
 from tests.support.cli import run_bot
-from tests.support.pauses import audit_rows, card_text, wait_for_state, wait_until
+from tests.support.pauses import (
+    ask_pause,
+    audit_rows,
+    card_text,
+    click_card,
+    latest_reply,
+    request_card,
+    wait_for_state,
+    wait_request_card,
+    wait_until,
+)
 from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
 
 FA_LEAD = "U0FALEAD"
@@ -51,48 +61,6 @@ def floors(bot: RecordingBot) -> RecordingBot:
     return bot
 
 
-def _card(slack: SimulatedSlack, request_id: int) -> dict[str, Any]:
-    found = [
-        m
-        for m in slack.messages()
-        if not m["channel"].startswith("D") and f" #{request_id} for " in m["text"].split(":", 1)[0]
-    ]
-    assert len(found) == 1, f"expected one card for #{request_id}, found {len(found)}"
-    return found[0]
-
-
-def _wait_card(slack: SimulatedSlack, request_id: int, containing: str = "") -> dict[str, Any]:
-    def current() -> dict[str, Any] | None:
-        try:
-            card = _card(slack, request_id)
-        except AssertionError:
-            return None
-        return card if containing in card_text(card) else None
-
-    found: dict[str, Any] = wait_until(current, what=f"card #{request_id} saying {containing!r}")
-    return found
-
-
-def _ask(sender: SlackSender, bot: RecordingBot, text: str, user: str) -> int:
-    before = {r.id for r in bot.services.pauses.open_requests(TEAM)}
-    assert sender.command(text, user=user).status_code == 200
-    new = wait_until(
-        lambda: [r for r in bot.services.pauses.open_requests(TEAM) if r.id not in before and r.message_ts],
-        what=f"the request made by {text!r}",
-    )
-    return int(new[0].id)
-
-
-def _click(sender: SlackSender, slack: SimulatedSlack, action: str, request_id: int, user: str) -> None:
-    card = _card(slack, request_id)
-    response = sender.click(action, str(request_id), user=user, message_ts=card["ts"], channel=card["channel"])
-    assert response.status_code == 200
-
-
-def _reply(slack: SimulatedSlack, containing: str) -> SlackCall:
-    return slack.wait_for_call("response_url", containing=containing)[-1]
-
-
 def _dms(slack: SimulatedSlack, user: str, containing: str = "") -> list[SlackCall]:
     channel = "D" + user.lstrip("UW")
     calls = slack.calls("chat.postMessage")
@@ -108,9 +76,9 @@ def _state(bot: RecordingBot, request_id: int) -> RequestState:
 def _active_four_eyes(
     sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot, requester: str, approvers: tuple[str, str]
 ) -> int:
-    pause_id = _ask(sender, bot, "pause 8856 10m customer reads a card", requester)
+    pause_id = ask_pause(sender, bot, "pause 8856 10m customer reads a card", requester)
     for approver in approvers:
-        _click(sender, slack, "recording_approve", pause_id, approver)
+        click_card(sender, slack, "recording_approve", pause_id, approver)
         wait_until(lambda approver=approver: bot.services.pauses.get(pause_id).approved_by(approver)  # type: ignore[union-attr]
                    or _state(bot, pause_id) is not RequestState.PENDING)  # fmt: skip
     wait_for_state(bot, pause_id, RequestState.ACTIVE)
@@ -127,22 +95,22 @@ def test_an_extension_goes_to_its_pauses_group_and_needs_its_pauses_approvals(
 ) -> None:  # fmt: skip
     pause_id = _active_four_eyes(sender, slack, floors, FA_AGENT, (FA_LEAD, FA_LEAD2))
     ends = floors.services.pauses.get(pause_id).resume_at  # type: ignore[union-attr]
-    extension_id = _ask(sender, floors, f"extend #{pause_id} 5m customer repeats the card", extender)
+    extension_id = ask_pause(sender, floors, f"extend #{pause_id} 5m customer repeats the card", extender)
     extension = floors.services.pauses.get(extension_id)
     assert extension is not None and extension.kind is RequestKind.EXTENSION
     assert (extension.group_name, extension.approvals_needed) == ("floor-a", 2)
-    assert _card(slack, extension_id)["channel"] == FLOOR_A_CHANNEL
+    assert request_card(slack, extension_id)["channel"] == FLOOR_A_CHANNEL
     wait_until(lambda: _dms(slack, FA_LEAD, f"#{extension_id}"), what="floor-a's lead's DM")
     assert _dms(slack, FB_LEAD, f"#{extension_id}") == []
 
-    _click(sender, slack, "recording_approve", extension_id, FB_LEAD)
-    _reply(slack, "belongs to the floor-a group")
-    _click(sender, slack, "recording_approve", extension_id, FA_LEAD)
-    _reply(slack, "counted (1 of 2)")
+    click_card(sender, slack, "recording_approve", extension_id, FB_LEAD)
+    latest_reply(slack, "belongs to the floor-a group")
+    click_card(sender, slack, "recording_approve", extension_id, FA_LEAD)
+    latest_reply(slack, "counted (1 of 2)")
     assert _state(floors, extension_id) is RequestState.PENDING
     assert floors.services.pauses.get(pause_id).resume_at == ends  # type: ignore[union-attr]
 
-    _click(sender, slack, "recording_approve", extension_id, FA_LEAD2)
+    click_card(sender, slack, "recording_approve", extension_id, FA_LEAD2)
     wait_for_state(floors, extension_id, RequestState.EXTENDED)
     extended = floors.services.pauses.get(pause_id)
     assert extended is not None and extended.resume_at is not None and ends is not None
@@ -155,22 +123,22 @@ def test_neither_the_extensions_requester_nor_the_pauses_requester_decides_it(
     # A lead's own four-eyes pause, approved by two others; a requester in no group asks for more time.
     pause_id = _active_four_eyes(sender, slack, floors, FA_LEAD, (FA_LEAD2, ADMIN))
     ends = floors.services.pauses.get(pause_id).resume_at  # type: ignore[union-attr]
-    extension_id = _ask(sender, floors, f"extend #{pause_id} 5m more time", AGENT)
+    extension_id = ask_pause(sender, floors, f"extend #{pause_id} 5m more time", AGENT)
     wait_until(lambda: _dms(slack, FA_LEAD2, f"#{extension_id}"), what="the other lead's DM")
     assert _dms(slack, FA_LEAD, f"#{extension_id}") == []
     assert FA_LEAD not in floors.services.authorizer.deciders(floors.services.pauses.get(extension_id))  # type: ignore[arg-type]
 
-    _click(sender, slack, "recording_approve", extension_id, FA_LEAD)
-    _reply(slack, "another approver must decide")
+    click_card(sender, slack, "recording_approve", extension_id, FA_LEAD)
+    latest_reply(slack, "another approver must decide")
     assert _state(floors, extension_id) is RequestState.PENDING
     refused = wait_until(lambda: [r for r in audit_rows(floors, "click.approve") if r.outcome == "refused"])
     assert refused[0].user_id == FA_LEAD
 
     # An approver who asked for an extension does not decide it either (their own request).
-    _click(sender, slack, "recording_approve", extension_id, FA_LEAD2)
-    _reply(slack, "counted (1 of 2)")
+    click_card(sender, slack, "recording_approve", extension_id, FA_LEAD2)
+    latest_reply(slack, "counted (1 of 2)")
     assert floors.services.pauses.get(pause_id).resume_at == ends  # type: ignore[union-attr]
-    _click(sender, slack, "recording_approve", extension_id, ADMIN)
+    click_card(sender, slack, "recording_approve", extension_id, ADMIN)
     wait_for_state(floors, extension_id, RequestState.EXTENDED)
 
 
@@ -188,13 +156,13 @@ def _take_away(how: str, user: str, sender: SlackSender, slack: SimulatedSlack, 
     """Revoke `user` in Slack, remove them on the command line, or make them a requester."""
     if how == "slack-revoke":
         sender.command(f"revoke <@{user}>", user=ADMIN)
-        _reply(slack, "no longer on the allow-list")
+        latest_reply(slack, "no longer on the allow-list")
     elif how == "users-remove":
         done = run_bot(["users", "--team", TEAM, "remove", user], env=_bot_env(served), cwd=cwd)
         assert done.returncode == 0, done.stderr
     else:
         sender.command(f"allow <@{user}> requester", user=ADMIN)
-        _reply(slack, "(was approver)")
+        latest_reply(slack, "(was approver)")
 
 
 @pytest.mark.parametrize("how", ["slack-revoke", "users-remove", "downgrade"])
@@ -202,21 +170,21 @@ def test_a_vote_of_someone_who_may_no_longer_decide_does_not_count(
     sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, served: ServedBot,
     floors: RecordingBot, tmp_path: Path, how: str,
 ) -> None:  # fmt: skip
-    request_id = _ask(sender, floors, "pause 8856 5m customer reads a card", FA_AGENT)
-    _click(sender, slack, "recording_approve", request_id, FA_LEAD)
-    _wait_card(slack, request_id, "1 of 2 approvals")
+    request_id = ask_pause(sender, floors, "pause 8856 5m customer reads a card", FA_AGENT)
+    click_card(sender, slack, "recording_approve", request_id, FA_LEAD)
+    wait_request_card(slack, request_id, "1 of 2 approvals")
     _take_away(how, FA_LEAD, sender, slack, served, tmp_path)
 
-    _click(sender, slack, "recording_approve", request_id, FA_LEAD2)
-    card = card_text(_wait_card(slack, request_id, "no longer an approver"))
+    click_card(sender, slack, "recording_approve", request_id, FA_LEAD2)
+    card = card_text(wait_request_card(slack, request_id, "no longer an approver"))
     assert f"~<@{FA_LEAD}>~ (no longer an approver)" in card and "1 of 2 approvals" in card
-    assert "counted (1 of 2)" in _reply(slack, "counted").rendered
+    assert "counted (1 of 2)" in latest_reply(slack, "counted").rendered
     pending = floors.services.pauses.get(request_id)
     assert pending is not None and pending.state is RequestState.PENDING
     assert [a.approver_id for a in pending.approvals] == [FA_LEAD2]
     assert recording_system.mute_calls() == []
 
-    _click(sender, slack, "recording_approve", request_id, ADMIN)
+    click_card(sender, slack, "recording_approve", request_id, ADMIN)
     active = wait_for_state(floors, request_id, RequestState.ACTIVE)
     assert {a.approver_id for a in active.approvals} == {FA_LEAD2, ADMIN}
     (approved,) = audit_rows(floors, "request.approved")
@@ -228,15 +196,15 @@ def test_a_vote_of_someone_who_may_no_longer_decide_does_not_count(
 def test_a_vote_given_back_counts_again_when_its_approver_may_decide_again(
     sender: SlackSender, slack: SimulatedSlack, floors: RecordingBot
 ) -> None:
-    request_id = _ask(sender, floors, "pause 8856 5m customer reads a card", FA_AGENT)
-    _click(sender, slack, "recording_approve", request_id, FA_LEAD)
-    _wait_card(slack, request_id, "1 of 2 approvals")
+    request_id = ask_pause(sender, floors, "pause 8856 5m customer reads a card", FA_AGENT)
+    click_card(sender, slack, "recording_approve", request_id, FA_LEAD)
+    wait_request_card(slack, request_id, "1 of 2 approvals")
     floors.services.authorizer.set_role(TEAM, FA_LEAD, Role.REQUESTER, source="test")
-    _click(sender, slack, "recording_approve", request_id, FA_LEAD2)
-    _wait_card(slack, request_id, "no longer an approver")
+    click_card(sender, slack, "recording_approve", request_id, FA_LEAD2)
+    wait_request_card(slack, request_id, "no longer an approver")
     floors.services.authorizer.set_role(TEAM, FA_LEAD, Role.APPROVER, source="test")
     # Their click again: the stored vote is checked again, counts, and completes the request.
-    _click(sender, slack, "recording_approve", request_id, FA_LEAD)
+    click_card(sender, slack, "recording_approve", request_id, FA_LEAD)
     active = wait_for_state(floors, request_id, RequestState.ACTIVE)
     assert {a.approver_id for a in active.approvals} == {FA_LEAD, FA_LEAD2}
 
@@ -252,14 +220,14 @@ def _three_requests(
     sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, bot: RecordingBot
 ) -> tuple[int, int, int]:
     """AGENT's active pause on 8861, failed pause on 8857 and pending request on 8856."""
-    active = _ask(sender, bot, "pause 8861 10m card", AGENT)
-    _click(sender, slack, "recording_approve", active, FA_LEAD)
+    active = ask_pause(sender, bot, "pause 8861 10m card", AGENT)
+    click_card(sender, slack, "recording_approve", active, FA_LEAD)
     wait_for_state(bot, active, RequestState.ACTIVE)
     recording_system.fail_next("http_500")
-    failed = _ask(sender, bot, "pause 8857 10m card", AGENT)
-    _click(sender, slack, "recording_approve", failed, FA_LEAD)
+    failed = ask_pause(sender, bot, "pause 8857 10m card", AGENT)
+    click_card(sender, slack, "recording_approve", failed, FA_LEAD)
     wait_for_state(bot, failed, RequestState.FAILED)
-    pending = _ask(sender, bot, "pause 8856 10m card", AGENT)
+    pending = ask_pause(sender, bot, "pause 8856 10m card", AGENT)
     return active, failed, pending
 
 
@@ -274,7 +242,7 @@ def test_revoking_a_requester_withdraws_their_pending_and_failed_requests_but_no
     for request_id in (failed, pending):
         withdrawn = wait_for_state(floors, request_id, RequestState.CANCELLED)
         assert withdrawn.cancelled_by == "system" and "no longer on the allow-list" in (withdrawn.error or "")
-        assert "Withdrawn" in card_text(_wait_card(slack, request_id, "Withdrawn"))
+        assert "Withdrawn" in card_text(wait_request_card(slack, request_id, "Withdrawn"))
     wait_until(lambda: len(audit_rows(floors, "request.withdrawn")) == 2, what="both withdrawals' audit rows")
     rows = audit_rows(floors, "request.withdrawn")
     assert {json.loads(r.details)["request"] for r in rows} == {failed, pending}
@@ -282,7 +250,7 @@ def test_revoking_a_requester_withdraws_their_pending_and_failed_requests_but_no
 
     # The active pause runs on, and any approver may end it.
     assert _state(floors, active) is RequestState.ACTIVE
-    _click(sender, slack, "recording_resume", active, FA_LEAD2)
+    click_card(sender, slack, "recording_resume", active, FA_LEAD2)
     wait_for_state(floors, active, RequestState.RESUMED)
     assert len(_mutes(recording_system, "8861", "0")) == 1
     assert _mutes(recording_system, "8856", "3") == [] and len(_mutes(recording_system, "8857", "3")) == 1
@@ -297,10 +265,10 @@ def test_an_approval_or_a_retry_never_carries_out_a_request_of_someone_no_longer
     floors.scheduler.stop()
     _take_away("users-remove", AGENT, sender, slack, served, tmp_path)
 
-    _click(sender, slack, "recording_approve", pending, FA_LEAD)
-    assert "no longer on the allow-list" in _reply(slack, f"Request #{pending} was withdrawn").rendered
-    _click(sender, slack, "recording_retry", failed, FA_LEAD)
-    _reply(slack, f"Request #{failed} was withdrawn")
+    click_card(sender, slack, "recording_approve", pending, FA_LEAD)
+    assert "no longer on the allow-list" in latest_reply(slack, f"Request #{pending} was withdrawn").rendered
+    click_card(sender, slack, "recording_retry", failed, FA_LEAD)
+    latest_reply(slack, f"Request #{failed} was withdrawn")
     for request_id in (failed, pending):
         assert wait_for_state(floors, request_id, RequestState.CANCELLED).cancelled_by == "system"
     assert _mutes(recording_system, "8856", "3") == [] and len(_mutes(recording_system, "8857", "3")) == 1
@@ -314,14 +282,14 @@ def test_an_extension_taken_by_someone_is_refused_to_another_requester_naming_it
     sender: SlackSender, slack: SimulatedSlack, floors: RecordingBot
 ) -> None:
     sender.command("link 8856", user=AGENT)
-    _reply(slack, "is linked to")
+    latest_reply(slack, "is linked to")
     sender.command("link 8856", user=FA_AGENT)
-    refused = _reply(slack, "already linked").rendered
+    refused = latest_reply(slack, "already linked").rendered
     assert f"<@{AGENT}>" in refused and "8856" in refused
     assert floors.services.links.owner_of(TEAM, "8856") == AGENT
     assert [link.user_id for link in floors.services.links.links(TEAM)] == [AGENT]
     # The card of a request on the line names its one owner.
-    request_id = _ask(sender, floors, "pause 8856 5m card", FA_AGENT)
+    request_id = ask_pause(sender, floors, "pause 8856 5m card", FA_AGENT)
     assert floors.services.pauses.get(request_id).target_user_id == AGENT  # type: ignore[union-attr]
 
 
@@ -329,9 +297,9 @@ def test_an_admin_may_give_a_taken_extension_to_someone_else_and_the_audit_names
     sender: SlackSender, slack: SimulatedSlack, floors: RecordingBot
 ) -> None:
     sender.command("link 8856", user=AGENT)
-    _reply(slack, "is linked to")
+    latest_reply(slack, "is linked to")
     sender.command(f"link <@{FA_AGENT}> 8856", user=ADMIN)
-    assert f"<@{FA_AGENT}> is linked to" in _reply(slack, f"<@{FA_AGENT}> is linked to").rendered
+    assert f"<@{FA_AGENT}> is linked to" in latest_reply(slack, f"<@{FA_AGENT}> is linked to").rendered
     assert [(link.user_id, link.extension) for link in floors.services.links.links(TEAM)] == [(FA_AGENT, "8856")]
     changed = wait_until(lambda: [r for r in audit_rows(floors, "link.changed") if r.target == FA_AGENT])
     details = json.loads(changed[0].details)
@@ -402,7 +370,7 @@ def test_me_through_webex_takes_no_one_but_the_person_with_the_askers_address(
     slack.emails[AGENT] = "agent@example.com"
     _webex_answers(webex, monkeypatch, people)
     sender.command("pause me 5m customer reads a card", user=AGENT)
-    reply = _reply(slack, says).rendered
+    reply = latest_reply(slack, says).rendered
     assert "/recording link" in reply
     assert floors.services.links.links(TEAM) == [] and floors.services.pauses.open_requests(TEAM) == []
 
@@ -414,6 +382,6 @@ def test_me_through_webex_takes_the_person_whose_address_matches_ignoring_case(
     slack.emails[AGENT] = "agent@example.com"
     people = [_person("agent.smith@example.com", "8861"), _person("Agent@Example.COM", "8857")]
     _webex_answers(webex, monkeypatch, people)
-    request_id = _ask(sender, floors, "pause me 5m customer reads a card", AGENT)
+    request_id = ask_pause(sender, floors, "pause me 5m customer reads a card", AGENT)
     assert floors.services.pauses.get(request_id).target.value == "8857"  # type: ignore[union-attr]
     assert floors.services.links.owner_of(TEAM, "8857") == AGENT

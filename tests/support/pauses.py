@@ -8,7 +8,9 @@ from typing import Any
 
 from bot.app import RecordingBot
 from bot.models import AuditEntry, PauseRequest, RequestState
-from bot.sandbox.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
+from bot.sandbox.simulators.slack_sender import SlackSender
+from tests.support.slack_requests import TEAM
 
 
 def wait_until(condition: Callable[[], Any], *, timeout: float = 5.0, what: str = "condition") -> Any:
@@ -69,3 +71,48 @@ def wait_for_card(slack: SimulatedSlack, containing: str, timeout: float = 5.0) 
 
 def audit_rows(bot: RecordingBot, action: str) -> list[AuditEntry]:
     return [r for r in bot.services.audit.recent(500) if r.action == action]
+
+
+# -- one request's card, asked for and clicked as a person would ------------------------------------
+
+
+def request_card(slack: SimulatedSlack, request_id: int) -> dict[str, Any]:
+    found = [
+        m
+        for m in slack.messages()
+        if not m["channel"].startswith("D") and f" #{request_id} for " in m["text"].split(":", 1)[0]
+    ]
+    assert len(found) == 1, f"expected one card for #{request_id}, found {len(found)}"
+    return found[0]
+
+
+def wait_request_card(slack: SimulatedSlack, request_id: int, containing: str = "") -> dict[str, Any]:
+    def current() -> dict[str, Any] | None:
+        try:
+            card = request_card(slack, request_id)
+        except AssertionError:
+            return None
+        return card if containing in card_text(card) else None
+
+    found: dict[str, Any] = wait_until(current, what=f"card #{request_id} saying {containing!r}")
+    return found
+
+
+def ask_pause(sender: SlackSender, bot: RecordingBot, text: str, user: str) -> int:
+    before = {r.id for r in bot.services.pauses.open_requests(TEAM)}
+    assert sender.command(text, user=user).status_code == 200
+    new = wait_until(
+        lambda: [r for r in bot.services.pauses.open_requests(TEAM) if r.id not in before and r.message_ts],
+        what=f"the request made by {text!r}",
+    )
+    return int(new[0].id)
+
+
+def click_card(sender: SlackSender, slack: SimulatedSlack, action: str, request_id: int, user: str) -> None:
+    card = request_card(slack, request_id)
+    response = sender.click(action, str(request_id), user=user, message_ts=card["ts"], channel=card["channel"])
+    assert response.status_code == 200
+
+
+def latest_reply(slack: SimulatedSlack, containing: str) -> SlackCall:
+    return slack.wait_for_call("response_url", containing=containing)[-1]
