@@ -134,7 +134,7 @@ def build_core(
     audit = AuditTrail(store=audit_store)
     # Rows the database refused are written at the end if it takes them now, and logged whole if not.
     closers.append(audit.close)
-    authorizer = Authorizer(allow_list=AllowListStore(database=database), audit=audit)
+    authorizer = Authorizer(allow_list=AllowListStore(database=database), audit=audit, clock=clock)
     webex = _webex(config, database, closers)
     line_settings = LineSettingsService(webex=webex, authorizer=authorizer)
     links = LinkService(store=LinkStore(database=database), authorizer=authorizer, audit=audit, webex=webex)

@@ -12,6 +12,7 @@ from typing import Literal
 
 from cachetools import TTLCache
 
+from bot.clock import Clock, utc_now
 from bot.models import (
     Access,
     AllowListEntry,
@@ -70,10 +71,15 @@ class Authorizer:
         allow_list: AllowListStore,
         audit: AuditTrail,
         cache_seconds: float = ROLE_CACHE_SECONDS,
+        clock: Clock = utc_now,
     ) -> None:
         self._allow_list = allow_list
         self._audit = audit
-        self._cache: TTLCache[tuple[str, str], Access] = TTLCache(maxsize=4096, ttl=cache_seconds)
+        # The cache ages on a monotonic timer (a wall-clock step must not keep a revoked role longer), moved on
+        # with the bot's clock where that clock is a test's: `clock() - utc_now()` is 0 in production.
+        self._cache: TTLCache[tuple[str, str], Access] = TTLCache(
+            maxsize=4096, ttl=cache_seconds, timer=lambda: time.monotonic() + (clock() - utc_now()).total_seconds()
+        )
         self._cache_lock = threading.Lock()
         # A read slower than this is used once and not cached: its role may already be older than the cache keeps one.
         self._slowest_cached_read = max(0.0, REVOCATION_SECONDS - cache_seconds)
