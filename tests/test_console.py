@@ -198,3 +198,16 @@ def test_typed_text_reaches_the_bot_escaped_as_slack_sends_it() -> None:
     out = _console("--demo", "-c", script, stdin="")
     assert "caller reads a card & <number>" in out  # not swallowed as a Slack token
     assert "@U0NEW is now allowed as requester" in out  # a typed mention stays a mention
+
+
+def test_the_side_question_is_answered_in_the_console_by_its_words() -> None:
+    out = _console(
+        "--demo",
+        "-c",
+        "as U0DEMOAGENT; pause 8857 2m caller is reading a card; side-only; both-sides; quit",
+        stdin="",
+    )
+    assert "[Only the caller's side: type `side-only`]" in out and "[Both sides: type `both-sides`]" in out
+    assert "Pause request #1 for extension `8857` (the caller's side only) is waiting" in out
+    # A second answer to the same question makes no second request: the line has one waiting already.
+    assert "8857 already has pause request #1 waiting for approval" in out and "Pause request #2" not in out

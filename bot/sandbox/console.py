@@ -163,6 +163,7 @@ Console commands:
   /recording <subcommand …>    what a Slack user types (the `/recording ` prefix may be left out)
   approve N | deny N | retry N | abandon N | resume-now N
                                press a button on request N's card as the current user
+  side-only | both-sides       answer the bot's question which side of a call to pause
   home                         open your Home tab (what Slack shows on the app's Home)
   show LINE_ID                 press a settings answer's Show button
   as U123                      act as another Slack user from now on (`as @U123` works too)
@@ -280,6 +281,8 @@ class Console:
                 self._press(_BUTTONS[head], words[1].lstrip("#"))
             else:
                 self._say(f"`{head}` needs the request's number from its card, e.g. `{head} 1`")
+        elif head in _ANSWERS and len(words) == 1:
+            self._answer(_ANSWERS[head])
         elif head == "home" and len(words) == 1:
             self._open_home()
         elif head == "show":
@@ -357,6 +360,18 @@ class Console:
             self._say(f"(the bot answered HTTP {response.status_code})")
         self._settle()
 
+    def _answer(self, action_id: str) -> None:
+        """Press the newest button of this kind the bot sent (a question's answer carries its own value)."""
+        for call in reversed(self._sandbox.slack.calls()):
+            found = [e for b in call.blocks for e in b.get("elements") or [] if e.get("action_id") == action_id]
+            if found:
+                response = self._sandbox.sender.click(action_id, str(found[0].get("value", "")), user=self.user)
+                if response.status_code != 200:
+                    self._say(f"(the bot answered HTTP {response.status_code})")
+                self._settle()
+                return
+        self._say("nothing to answer: the bot has asked no question with that button")
+
     # -- output ----------------------------------------------------------------------------------
 
     def _settle(self) -> None:
@@ -425,7 +440,8 @@ def _indent(text: str) -> str:
 _REQUEST_NUMBER = re.compile(r"^#?[0-9]{1,12}$")
 _DEFAULT_WAIT_SECONDS = 5.0
 _MAX_WAIT_SECONDS = 600.0
-_CONSOLE_WORDS = (*_BUTTONS, "home", "show", "as", "whoami", "wait", "help", "quit")
+_ANSWERS = {word: action_id for action_id, word in console_render.ANSWER_COMMANDS.items()}
+_CONSOLE_WORDS = (*_BUTTONS, *_ANSWERS, "home", "show", "as", "whoami", "wait", "help", "quit")
 
 
 def _console_command_meant(word: str) -> str | None:

@@ -10,11 +10,13 @@ from typing import Any
 from bot.action_ids import (
     ACTION_ABANDON,
     ACTION_APPROVE,
+    ACTION_BOTH_SIDES,
     ACTION_DENY,
     ACTION_OPEN_PAUSE_FORM,
     ACTION_RESUME,
     ACTION_RETRY,
     ACTION_SETTINGS_PICK,
+    ACTION_SIDE_ONLY,
 )
 
 _DATE = re.compile(r"<!date\^(\d+)\^([^|>]*)(?:\|[^>]*)?>")
@@ -48,6 +50,8 @@ _EMOJI = {
 }
 
 # Buttons become the console command that presses them.
+# Buttons that answer the bot's last question (their value is the whole answer): pressed by a word alone.
+ANSWER_COMMANDS = {ACTION_SIDE_ONLY: "side-only", ACTION_BOTH_SIDES: "both-sides"}
 _BUTTON_COMMANDS = {
     ACTION_APPROVE: "approve",
     ACTION_DENY: "deny",
@@ -122,4 +126,6 @@ def _button(element: dict[str, Any]) -> str:
     action_id = str(element.get("action_id", ""))
     if action_id == ACTION_OPEN_PAUSE_FORM:
         return f"[{label}: type `/recording pause`]"
+    if action_id in ANSWER_COMMANDS:
+        return f"[{label}: type `{ANSWER_COMMANDS[action_id]}`]"
     return f"[{label}: type `{_BUTTON_COMMANDS.get(action_id, '?')} {element.get('value', '')}`]"
