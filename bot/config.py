@@ -80,6 +80,8 @@ class Config(BaseSettings):
 
     database_path: Path = Path("recording-bot.db")
     database_url: SecretStr | None = None
+    # How long a write waits for another connection's lock on the SQLite file before it is told "busy".
+    sqlite_busy_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     bot_admins: Annotated[tuple[str, ...], NoDecode] = ()
     port: int = Field(default=3000, ge=1, le=65535)
 
