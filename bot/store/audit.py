@@ -350,6 +350,33 @@ class AuditStore:
         return {str(r["team_id"]): (int(r["chain_seq"]), str(r["row_hash"])) for r in rows}
 
 
+    def heads_before(self, until: datetime) -> dict[str, tuple[int, str]]:
+        """Each workspace's newest link written before `until` (the chain's head at that moment)."""
+        rows = self._database.all(
+            "SELECT a.team_id, a.chain_seq, a.row_hash FROM audit a JOIN (SELECT team_id, max(chain_seq) AS seq "
+            "FROM audit WHERE chain_seq IS NOT NULL AND team_id IS NOT NULL AND at < ? GROUP BY team_id) newest "
+            "ON a.team_id = newest.team_id AND a.chain_seq = newest.seq",
+            [_utc_text(until)],
+        )
+        return {str(r["team_id"]): (int(r["chain_seq"]), str(r["row_hash"])) for r in rows}
+
+    def link_at(self, team_id: str, seq: int) -> tuple[int, str | None] | None:
+        """The row holding link `seq` of the workspace's chain: its id and stored hash; None when it is gone."""
+        row = self._database.one(
+            "SELECT id, row_hash FROM audit WHERE team_id = ? AND chain_seq = ? ORDER BY id LIMIT 1", [team_id, seq]
+        )
+        return (int(row["id"]), row["row_hash"]) if row else None
+
+    def last_link(self, team_id: str) -> tuple[int, int] | None:
+        """The workspace's newest link now: its sequence number and row id; None when it has none."""
+        row = self._database.one(
+            "SELECT chain_seq, id FROM audit WHERE team_id = ? AND chain_seq IS NOT NULL ORDER BY chain_seq DESC "
+            "LIMIT 1",
+            [team_id],
+        )
+        return (int(row["chain_seq"]), int(row["id"])) if row else None
+
+
 def _chained_rows(statements: _Reads, team_id: str) -> Iterator[Row]:
     """One workspace's chained rows in chain order."""
     after = 0
