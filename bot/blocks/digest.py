@@ -79,7 +79,7 @@ def digest_message(digest: Digest, *, problems: Sequence[str] = (), files_note: 
     words = _slack_words()
     blocks: list[Block] = [header(digest_title(digest)), context(f"The 24 hours {escape(period_words(digest))}")]
     if digest.late_by is not None:
-        blocks.append(section(f":hourglass: *Posted late*, {format_duration(digest.late_by.total_seconds())} after "
+        blocks.append(section(f":hourglass: *Posted late*, {_duration(digest.late_by.total_seconds())} after "
                               "its time: recording-bot was not running then."))  # fmt: skip
     blocks += [section(part) for part in _parts(digest, words)]
     for problem in problems:
@@ -104,7 +104,7 @@ def digest_text(digest: Digest, *, problems: Sequence[str] = ()) -> str:
     words = _file_words(digest.period.zone)
     lines = [digest_title(digest), f"The 24 hours {period_words(digest)}", ""]
     if digest.late_by is not None:
-        lines += [f"Posted late, {format_duration(digest.late_by.total_seconds())} after its time.", ""]
+        lines += [f"Posted late, {_duration(digest.late_by.total_seconds())} after its time.", ""]
     for part in _parts(digest, words):
         lines += [part, ""]
     lines += [f"Problem: {problem}" for problem in problems]
@@ -140,7 +140,7 @@ def _parts(digest: Digest, words: _Words) -> list[str]:
             f"{words.code(o.target)} #{o.request_id}{_group(o.group, words)}, asked by {words.person(o.requester_id)}: "
             f"its window ended {words.moment(o.resume_at)}, "
             + (f"resumed {words.moment(o.resumed_at)}" if o.resumed_at else "still paused at the period's end")
-            + f": {words.bold(format_duration(o.by.total_seconds()) + ' over')}"
+            + f": {words.bold(_duration(o.by.total_seconds()) + ' over')}"
             for o in digest.overruns
         ]
         parts.append(_list(f":rotating_light: {words.bold(f'{len(lines)} pause(s) outlived their window')}", lines))
@@ -150,15 +150,15 @@ def _parts(digest: Digest, words: _Words) -> list[str]:
         return parts
     if digest.groups:
         lines = [
-            f"{words.plain(g.group or 'no group')}: {g.count} pause(s), {format_duration(g.total.total_seconds())} in "
-            f"all, the longest {format_duration(g.longest.total_seconds())}"
+            f"{words.plain(g.group or 'no group')}: {g.count} pause(s), {_duration(g.total.total_seconds())} in "
+            f"all, the longest {_duration(g.longest.total_seconds())}"
             for g in digest.groups
         ]
         parts.append(_list(words.bold("Pauses by group"), lines))
     if digest.breakglass:
         lines = [
             f"{words.code(b.target)} #{b.request_id}{_group(b.group, words)} by {words.person(b.user_id)}"
-            + (f" at {words.moment(b.paused_at)}, paused {format_duration(b.paused_for.total_seconds())}"
+            + (f" at {words.moment(b.paused_at)}, paused {_duration(b.paused_for.total_seconds())}"
                if b.paused_at else ", never paused")
             + f": “{words.plain(b.reason)}”"
             for b in digest.breakglass
@@ -192,6 +192,11 @@ def _settings_changes(digest: Digest, words: _Words) -> list[str]:
     if not digest.settings_changes:
         return []
     return [_list(words.bold("Settings changes"), [words.plain(change) for change in digest.settings_changes])]
+
+
+def _duration(seconds: float) -> str:
+    """A duration in words; past an hour, to the minute (seconds there are noise to a reader)."""
+    return format_duration(round(seconds / 60) * 60 if seconds >= 3600 else seconds)
 
 
 def _group(group: str, words: _Words) -> str:

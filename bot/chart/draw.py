@@ -43,9 +43,11 @@ def draw(series: dict[str, Any]) -> bytes:
     axes.set_ylim(0, top * 1.15)
     axes.set_xlabel("hour of the day")
     axes.set_ylabel("paused minutes")
-    axes.set_title(str(series["title"]), fontsize=10)
+    axes.set_title(str(series["title"]), fontsize=10, loc="left", pad=18)
     if handles:
-        axes.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
+        # Above the bars, right of the title: a legend inside the axes would hide the busiest hour.
+        axes.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=min(4, len(handles)),
+                    fontsize=8, frameon=False)  # fmt: skip
     else:
         axes.text(0.5, 0.5, "no pauses", transform=axes.transAxes, ha="center", va="center", color="#777777")
     axes.spines[["top", "right"]].set_visible(False)

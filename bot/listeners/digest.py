@@ -26,6 +26,10 @@ _SLACK_FAILURES = (SlackApiError, SlackClientError, OSError, ValueError, KeyErro
 MAX_HISTORY_PAGES = 50
 
 
+class SlackHistoryUnreadable(Exception):
+    """The digest channel's history could not be read; the message says why in a few words."""
+
+
 class SlackDigestPublisher:
     """Implements services/digest.py's DigestPublisher for Slack."""
 
@@ -70,11 +74,15 @@ class SlackDigestPublisher:
 
 
 def anchors_from_channel(client: WebClient, channel: str) -> list[str]:
-    """Every chain head the digests in `channel` name (`TEAM:SEQ:HASH`), oldest digest first."""
+    """Every chain head the digests in `channel` name (`TEAM:SEQ:HASH`), each once; raises
+    SlackHistoryUnreadable."""
     found: list[str] = []
     cursor: str | None = None
     for _ in range(MAX_HISTORY_PAGES):
-        page = client.conversations_history(channel=channel, limit=200, cursor=cursor)
+        try:
+            page = client.conversations_history(channel=channel, limit=200, cursor=cursor)
+        except _SLACK_FAILURES as error:
+            raise SlackHistoryUnreadable(_why(error)) from None
         for message in reversed(list(page.get("messages") or [])):
             for anchor in anchors_in(_message_text(message)):
                 if anchor not in found:
