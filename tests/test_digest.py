@@ -392,3 +392,22 @@ def test_anchored_heads_catch_a_rewritten_chain_and_name_the_first_row_it_may_ha
         "was altered, and the chain rewritten after it"
     ) in out
     assert older.split(":")[2][:12] not in out.split("BROKEN")[1]  # the older anchor still holds
+
+
+# -- the console demo ---------------------------------------------------------------------------------------
+
+
+def test_the_console_demo_skips_to_the_digest_and_writes_its_chart(tmp_path: Path) -> None:
+    lines = [
+        "as U0DEMOAGENT", "pause 8856 10m customer is reading out a card number", "as U0DEMOLEAD", "approve 1",
+        "breakglass 8857 3m card read out, no lead free", f"digest {tmp_path / 'out'}", "quit",
+    ]  # fmt: skip
+    done = run_bot(["console", "--demo"], env={"PATH": os.environ.get("PATH", "")}, cwd=tmp_path,
+                   stdin="\n".join(lines), timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "[#compliance]" in out and "Compliance digest of" in out
+    assert "floor-a: 2 pause(s), 13 minutes" in out and "the longest 10 minutes" in out
+    assert "outlived" not in out  # the skip resumed each pause on time on its way to the digest
+    (png,) = (tmp_path / "out").glob("digest-*.png")
+    assert png.read_bytes().startswith(PNG_SIGNATURE) and f"(wrote {png}" in out
