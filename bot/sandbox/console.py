@@ -295,7 +295,7 @@ class Console:
         elif head == "home" and len(words) == 1:
             self._open_home()
         elif head == "digest" and len(words) <= 2 and not (len(words) == 2 and _ISO_DAY.match(words[1])):
-            self._digest(Path(words[1]) if len(words) == 2 else Path.cwd())
+            self._digest(Path(words[1]) if len(words) == 2 else Path("."))
         elif head == "show":
             if len(words) == 2:
                 self._show_line(words[1])
@@ -348,7 +348,7 @@ class Console:
                 step = pauses.next_due()
                 if step is None or step >= due:
                     break
-                self._sleep(max(0.0, (step - self._sandbox.clock()).total_seconds()) + 1)
+                self._sleep(max(0.0, (step - self._sandbox.clock()).total_seconds()) + 0.01)
                 self._wait_quiet()
             self._sleep(max(0.0, (due - self._sandbox.clock()).total_seconds()) + 1)
         else:
