@@ -21,7 +21,7 @@ import pytest
 
 from bot.blocks.digest import anchors_in
 from bot.config import Config, ConfigurationError, load_config
-from bot.models import RequestState, Role
+from bot.models import Invocation, RequestState, Role, SlackUser
 from bot.sandbox.simulators.base import Reply
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
 from bot.store.audit import AuditStore, chain_hash
@@ -139,9 +139,13 @@ def test_the_digest_is_posted_at_its_time_with_its_figures_its_chart_and_its_aud
     floors: Callable[..., Floor], slack: SimulatedSlack, tmp_path: Path
 ) -> None:
     floor = floors()
+    admin = Invocation(user=SlackUser(team_id=TEAM, user_id=ADMIN), channel_id=CHANNEL, request_id="test")
+    floor.bot.services.authorizer.configure_group(admin, "sales", approvals=2)  # four eyes
     # A pause that outlives its window: the bot is down when it should end, and resumes it 12 minutes late.
     late_one = ask_pause(floor.sender, floor.bot, "pause 8856 5m customer reads a card", AGENT)
     click_card(floor.sender, slack, "recording_approve", late_one, LEAD)
+    latest_reply(slack, "counted (1 of 2)")
+    click_card(floor.sender, slack, "recording_approve", late_one, LEAD2)
     wait_for_state(floor.bot, late_one, RequestState.ACTIVE)
     floor.served.stop()
     floor.clock.advance(minutes=17)
@@ -170,6 +174,9 @@ def test_the_digest_is_posted_at_its_time_with_its_figures_its_chart_and_its_aud
     assert "no group: 1 pause(s), 2 minutes in all, the longest 2 minutes" in text
     assert f"`8857` #{glass} by <@{LEAD2}>" in text and "card read out, no lead free" in text
     assert f"`8860` #{denied} (sales) denied by <@{LEAD}>, asked by <@{AGENT}>" in text
+    decisions = text[text.index("*Four-eyes decisions*") :]
+    assert f"`8856` #{late_one} (sales): approved by <@{LEAD}> and <@{LEAD2}>" in decisions
+    assert f"`8860` #{denied} (sales): denied by <@{LEAD}>" in decisions
     assert "Posted late" not in text
     # It ends with the chain's head at the period's end, as `audit --verify --head` takes it.
     period_end = floor.due

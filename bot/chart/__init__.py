@@ -12,6 +12,10 @@ from dataclasses import asdict
 
 from bot.models.digest import ChartSeries
 
+# What the child is given of this process's environment: enough to find Python, the bot and a cache folder for
+# matplotlib's fonts; never the secrets the serving process holds.
+_CHILD_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "MPLCONFIGDIR",
+                      "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "SYSTEMROOT")  # fmt: skip
 # Drawing takes about a second; a child that takes far longer is stuck, and the digest goes without it.
 DRAW_TIMEOUT_SECONDS = 60.0
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -23,7 +27,8 @@ class ChartFailed(Exception):
 
 def draw_chart(series: ChartSeries, *, timeout: float = DRAW_TIMEOUT_SECONDS) -> bytes:
     """The chart as PNG bytes, drawn by a child process; raises ChartFailed."""
-    environment = {**os.environ, "MPLBACKEND": "Agg"}
+    environment = {name: os.environ[name] for name in _CHILD_ENVIRONMENT if name in os.environ}
+    environment["MPLBACKEND"] = "Agg"
     try:
         done = subprocess.run(
             [sys.executable, "-m", "bot.chart.draw"],

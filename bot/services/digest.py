@@ -129,8 +129,14 @@ class DigestBuilder:
             chart=_chart(spans, period),
             audit_rows=len(rows),
             late_by=late_by,
+            settings_changes=self._settings_changes(period, team_id=team_id),
         )
         return digest, rows
+
+    def _settings_changes(self, period: DigestPeriod, *, team_id: str | None) -> tuple[str, ...]:
+        """The call-recording settings changed in the period, one line each: where that feature (being built
+        elsewhere) adds them; blocks/digest.py already shows them under "Settings changes". None until then."""
+        return ()
 
 
 class DigestService:
