@@ -80,7 +80,7 @@ def digest_message(digest: Digest, *, problems: Sequence[str] = (), files_note: 
     blocks: list[Block] = [header(digest_title(digest)), context(f"The 24 hours {escape(period_words(digest))}")]
     if digest.late_by is not None:
         blocks.append(section(f":hourglass: *Posted late*, {_duration(digest.late_by.total_seconds())} after "
-                              "its time: recording-bot was not running then."))  # fmt: skip
+                              "its time: recording-bot was not running then, or Slack did not take it."))  # fmt: skip
     blocks += [section(part) for part in _parts(digest, words)]
     for problem in problems:
         blocks.append(section(f":warning: {escape(problem)}"))

@@ -178,6 +178,9 @@ class DigestService:
         last = self.schedule.last_ended(now)
         settled = self._store.last_settled(first_day=last.day)
         owed = [settled + timedelta(days=n) for n in range(1, (last.day - settled).days + 1)][-CATCH_UP_DAYS:]
+        # A day claimed but never posted before a later day was posted is owed too.
+        since = last.day - timedelta(days=CATCH_UP_DAYS - 1)
+        owed = sorted({*owed, *(day for day in self._store.unposted_claims(since=since) if day <= last.day)})
         posted, unsettled = 0, False
         for day in owed:
             period = self.schedule.period_of(day)

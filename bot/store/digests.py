@@ -41,6 +41,13 @@ class DigestStore:
             tx.run("INSERT INTO digests (day, status) VALUES (?, 'start')", [first_day.isoformat()])
         return first_day
 
+    def unposted_claims(self, *, since: date) -> list[date]:
+        """Days from `since` on that an instance claimed and never posted (it died, or Slack refused)."""
+        rows = self._database.all(
+            "SELECT day FROM digests WHERE status = 'claimed' AND day >= ? ORDER BY day", [since.isoformat()]
+        )
+        return [date.fromisoformat(row["day"]) for row in rows]
+
     def claim(
         self, day: date, *, instance_id: str, now: datetime, stale_before: datetime, start: datetime, end: datetime
     ) -> bool:
