@@ -18,12 +18,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from slack_sdk import WebClient
 
 from bot.blocks.digest import anchors_in
 from bot.config import Config, ConfigurationError, load_config
+from bot.listeners.digest import SlackDigestPublisher
 from bot.models import Invocation, RequestState, Role, SlackUser
+from bot.models.digest import ChartSeries, Digest
 from bot.sandbox.simulators.base import Reply
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
+from bot.services.digest import DigestSchedule
 from bot.store.audit import AuditStore, chain_hash
 from bot.store.connect import open_database
 from bot.store.database import Database
@@ -418,3 +422,20 @@ def test_the_console_demo_skips_to_the_digest_and_writes_its_chart(tmp_path: Pat
     assert "outlived" not in out  # the skip resumed each pause on time on its way to the digest
     (png,) = (tmp_path / "out").glob("digest-*.png")
     assert png.read_bytes().startswith(PNG_SIGNATURE) and f"(wrote {png}" in out
+
+
+def test_a_chart_that_cannot_be_drawn_leaves_the_text_and_the_csv_saying_what_failed(slack: SimulatedSlack) -> None:
+    period = DigestSchedule.parse("08:00", "UTC").period_of(datetime.now(UTC).date())
+    # Three hours of figures for a chart of 24: the drawing process fails on it, as on any bad input.
+    broken = ChartSeries(title="t", hour_labels=("08",) * 24, minutes_by_group={"sales": (1.0, 2.0, 3.0)},
+                         breakglass_hours=())  # fmt: skip
+    digest = Digest(period=period, overruns=(), groups=(), breakglass=(), decisions=(), endings=(), heads=(),
+                    chart=broken, audit_rows=0)  # fmt: skip
+    publisher = SlackDigestPublisher(client=WebClient(token=BOT_TOKEN, base_url=slack.api_url))
+    delivery = publisher.publish(digest, [], channel=DIGEST_CHANNEL)
+    assert delivery.problems and delivery.problems[0].startswith("The chart was not drawn: the drawing process failed")
+    (posted,) = _digests(slack)
+    assert "The chart was not drawn" in posted.rendered
+    assert "In the thread: the period's 0 audit row(s)" in posted.rendered
+    (table,) = _wait_uploads(slack, 1)
+    assert table.filename.endswith(".csv")
