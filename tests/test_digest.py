@@ -433,7 +433,10 @@ def test_a_chart_that_cannot_be_drawn_leaves_the_text_and_the_csv_saying_what_fa
                     chart=broken, audit_rows=0)  # fmt: skip
     publisher = SlackDigestPublisher(client=WebClient(token=BOT_TOKEN, base_url=slack.api_url))
     delivery = publisher.publish(digest, [], channel=DIGEST_CHANNEL)
-    assert delivery.problems and delivery.problems[0].startswith("The chart was not drawn: the drawing process failed")
+    assert delivery.problems == (
+        "The chart was not drawn: the drawing process failed (BadSeries: group 'sales' has 3 hourly values for 24 "
+        "hours).",
+    )
     (posted,) = _digests(slack)
     assert "The chart was not drawn" in posted.rendered
     assert "In the thread: the period's 0 audit row(s)" in posted.rendered

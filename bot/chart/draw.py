@@ -12,7 +12,23 @@ from typing import Any
 WIDTH_INCHES, HEIGHT_INCHES, DPI = 9.0, 4.0, 100
 
 
+class BadSeries(ValueError):
+    """The series cannot be drawn (found before matplotlib is loaded, which costs a second)."""
+
+
+def check(series: dict[str, Any]) -> None:
+    hours = len(series.get("hour_labels") or [])
+    if not hours:
+        raise BadSeries("no hours to draw")
+    for group, minutes in (series.get("minutes_by_group") or {}).items():
+        if len(minutes) != hours:
+            raise BadSeries(f"group {group!r} has {len(minutes)} hourly values for {hours} hours")
+    if any(not 0 <= int(hour) < hours for hour in series.get("breakglass_hours") or []):
+        raise BadSeries("a break-glass hour lies outside the chart")
+
+
 def draw(series: dict[str, Any]) -> bytes:
+    check(series)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,8 +75,12 @@ def draw(series: dict[str, Any]) -> bytes:
 
 
 def main() -> int:
-    series = json.load(sys.stdin)
-    sys.stdout.buffer.write(draw(series))
+    try:
+        png = draw(json.load(sys.stdin))
+    except (BadSeries, ValueError, KeyError, TypeError) as error:
+        print(f"{type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.buffer.write(png)
     sys.stdout.buffer.flush()
     return 0
 
