@@ -4,6 +4,7 @@ written (USAGE), and ParseError, the precise answer to text that cannot be read.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from bot.models import PauseAsk, RecordingTarget, Role
 
@@ -42,6 +43,10 @@ USAGE: dict[str, tuple[str, str]] = {
     ),
     "groups": ("groups [page P]", "/recording groups"),
     "audit": ("audit [N] [breakglass]", "/recording audit 50"),
+    "digest": (
+        "digest [YYYY-MM-DD]  (admins: post that day's compliance digest here, now)",
+        "/recording digest 2026-12-02",
+    ),
     "help": ("help", "/recording help"),
 }
 
@@ -111,6 +116,13 @@ class ListUsers:
 class ShowAudit:
     rows: int
     breakglass_only: bool = False
+
+
+@dataclass(frozen=True)
+class ShowDigest:
+    """`digest [date]`: the digest of that day (None: the last one due), posted now."""
+
+    day: date | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +200,7 @@ Command = (
     | Revoke
     | ListUsers
     | ShowAudit
+    | ShowDigest
     | Cancel
     | Extend
     | BreakGlass
