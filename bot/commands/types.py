@@ -31,7 +31,7 @@ USAGE: dict[str, tuple[str, str]] = {
         "breakglass <extension|call-id> [duration] [caller|callee|both] <reason…>",
         "/recording breakglass 8856 5m customer reading out a card, no lead on the floor",
     ),
-    "settings": ("settings <line ID|extension|+number|First Last> [private]", "/recording settings 8856"),
+    "settings": ("settings <extension|+number|e-mail|name|Webex ID> [private]", "/recording settings 8856"),
     "allow": ("allow @user <requester|approver|admin> [group|-]", "/recording allow @pat approver sales"),
     "revoke": ("revoke @user", "/recording revoke @pat"),
     "users": ("users [page P]", "/recording users"),
