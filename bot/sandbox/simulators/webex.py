@@ -149,6 +149,7 @@ class SimulatedWebex(SimulatedServer):
         self._seed_people = copy.deepcopy(list(default_people() if people is None else people))
         self._seed_workspaces = copy.deepcopy(list(default_workspaces() if workspaces is None else workspaces))
         self._people: list[SimulatedPerson] = copy.deepcopy(self._seed_people)
+        self._fuzzy_people: list[dict[str, Any]] | None = None
         self._workspaces: list[SimulatedWorkspace] = copy.deepcopy(self._seed_workspaces)
         self._scopes: set[str] = set(DEFAULT_SCOPES)
 
@@ -375,6 +376,12 @@ class SimulatedWebex(SimulatedServer):
         """Answer 200 with an empty body."""
         self._add_fault(Fault(kind="empty", remaining=times, target=target))
 
+    def answer_every_people_search(self, people: list[dict[str, Any]] | None) -> None:
+        """Answer every `GET /people` search with these entries, whatever it asked for, as a fuzzy search
+        may (None: search the simulated people again)."""
+        with self._state:
+            self._fuzzy_people = copy.deepcopy(people)
+
     def clear_faults(self) -> None:
         with self._state:
             self._faults.clear()
@@ -474,6 +481,10 @@ class SimulatedWebex(SimulatedServer):
         def error(status: int, message: str) -> Reply:
             return _error(status, tracking_id, message)
 
+        with self._state:
+            fuzzy = copy.deepcopy(self._fuzzy_people)
+        if fuzzy is not None and path == _PEOPLE_PATH:
+            return Reply(status=200, body=json.dumps({"items": fuzzy}))
         with self._state:
             people, places, lines = copy.deepcopy((self._people, self._workspaces, self._lines))
         return answer_people(request, path, people=people, workspaces=places, lines=lines, server_url=self.url,
