@@ -20,8 +20,10 @@ from bot import __version__
 from bot.clients.recording_system import RecordingSystemClient
 from bot.clients.tls import tls_context
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
+from bot.clients.webex.writes import CallRecordingWriter
 from bot.clock import Clock, utc_now
 from bot.config import Config, ConfigurationError
+from bot.listeners.change_notifier import SlackChangeNotifier
 from bot.listeners.forms import form_key
 from bot.listeners.home import HomePublisher
 from bot.listeners.registry import register as register_listeners
@@ -32,6 +34,7 @@ from bot.redaction import redactor
 from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditReader, AuditTrail
 from bot.services.bundle import Services
+from bot.services.changes import ChangeNotifier, ChangeService, virtual_lines_finder
 from bot.services.home import HomeService
 from bot.services.instances import InstanceRegistry
 from bot.services.line_settings import LineSettingsService
@@ -47,6 +50,7 @@ from bot.serving.inbox import Inbox
 from bot.serving.response_urls import ResponseUrlClient
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
+from bot.store.changes import ChangeRequestStore
 from bot.store.connect import open_database
 from bot.store.database import Database
 from bot.store.inbox import InboxStore
@@ -112,6 +116,7 @@ def build_core(
     notifier: PauseNotifier,
     clock: Clock = utc_now,
     scheduler_max_sleep: float = MAX_SLEEP_SECONDS,
+    change_notifier: ChangeNotifier | None = None,
 ) -> Core:
     """Storage, upstream clients and services, wired; used by the Slack app and the console alike."""
     redactor.add(*config.secret_values())
@@ -174,6 +179,14 @@ def build_core(
         pauses=pauses, instances=instances, audit=audit, seen_events=SeenEvents(database=database),
         max_sleep_seconds=scheduler_max_sleep,
     )  # fmt: skip
+    if change_notifier is not None:
+        services.changes = ChangeService(
+            store=ChangeRequestStore(database=database), authorizer=authorizer, audit=audit, notifier=change_notifier,
+            writer=CallRecordingWriter(client=webex) if webex else None,
+            finder=virtual_lines_finder(webex) if webex else None,
+            approval_timeout=timedelta(minutes=config.approval_timeout_minutes), clock=clock,
+        )  # fmt: skip
+        scheduler.also_each_pass("expire changes", services.changes.expire_due)
     return Core(database=database, services=services, scheduler=scheduler, instances=instances, closers=closers)
 
 
@@ -262,7 +275,10 @@ def create_app(
     team_id = str(identity["team_id"])
 
     notifier = SlackPauseNotifier(client=slack, approval_minutes=config.approval_timeout_minutes)
-    core = build_core(config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep)
+    core = build_core(
+        config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep,
+        change_notifier=SlackChangeNotifier(client=slack),
+    )  # fmt: skip
     core.services.links.use_directory(SlackDirectory(client=slack))
     added = core.services.authorizer.bootstrap(team_id, config.bot_admins, source="BOT_ADMINS")
     if added:

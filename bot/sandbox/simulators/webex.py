@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from bot.sandbox.simulators.base import RecordedRequest, Reply, SimulatedServer
 from bot.sandbox.simulators.webex_lines import SimulatedLine, default_lines, virtual_line_id
+from bot.sandbox.simulators.webex_writes import apply_put, put_problem
 
 __all__ = [
     "DEFAULT_ACCESS_TOKEN",
@@ -383,6 +384,8 @@ class SimulatedWebex(SimulatedServer):
             reply = self._token(request, tracking_id)
         elif not self._authorized(request):
             reply = _error(401, tracking_id)
+        elif request.method == "PUT":
+            reply = self._put(path, request.body, tracking_id)
         elif request.method != "GET":
             reply = _error(405, tracking_id, "Method not allowed.")
         elif path == _LIST_PATH:
@@ -446,6 +449,21 @@ class SimulatedWebex(SimulatedServer):
             for line in self._lines:
                 if line.id == line_id:
                     return Reply(status=200, body=json.dumps(line.call_recording))
+        return _error(404, tracking_id, "Virtual line not found.")
+
+    def _put(self, path: str, body: bytes, tracking_id: str) -> Reply:
+        """PUT of call-recording settings (webex_writes.py): validated, merged, 204."""
+        if not (path.startswith(_LIST_PATH + "/") and path.endswith("/callRecording")):
+            return _error(404, tracking_id, "Resource not found.")
+        problem = put_problem(body)
+        if problem is not None:
+            return _error(400, tracking_id, problem)
+        line_id = path[len(_LIST_PATH) + 1 : -len("/callRecording")]
+        with self._state:
+            for line in self._lines:
+                if line.id == line_id:
+                    line.call_recording = apply_put(line.call_recording, body)
+                    return Reply(status=204, body=b"")
         return _error(404, tracking_id, "Virtual line not found.")
 
     def _token(self, request: RecordedRequest, tracking_id: str) -> Reply:
