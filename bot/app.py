@@ -34,7 +34,7 @@ from bot.redaction import redactor
 from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditReader, AuditTrail
 from bot.services.bundle import Services
-from bot.services.changes import ChangeNotifier, ChangeService, virtual_lines_finder
+from bot.services.changes import ChangeNotifier, ChangeService, webex_lines_finder
 from bot.services.home import HomeService
 from bot.services.instances import InstanceRegistry
 from bot.services.line_settings import LineSettingsService
@@ -183,7 +183,7 @@ def build_core(
         services.changes = ChangeService(
             store=ChangeRequestStore(database=database), authorizer=authorizer, audit=audit, notifier=change_notifier,
             writer=CallRecordingWriter(client=webex) if webex else None,
-            finder=virtual_lines_finder(webex) if webex else None,
+            finder=webex_lines_finder(webex) if webex else None,
             approval_timeout=timedelta(minutes=config.approval_timeout_minutes), clock=clock,
         )  # fmt: skip
         scheduler.also_each_pass("expire changes", services.changes.expire_due)

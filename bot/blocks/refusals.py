@@ -14,6 +14,7 @@ from bot.blocks.pause_answers import already_decided_message
 from bot.blocks.text import escape
 from bot.commands.settings_change import accepted
 from bot.models import PauseRequest, RecordingTarget, RequestState
+from bot.models.changes import KIND_LABELS
 from bot.models.refusals import (
     AlreadyApprovedByYou,
     AlreadyDecided,
@@ -436,7 +437,7 @@ def _(refusal: LineNotFoundForChange) -> str:
 
 @refusal_text.register
 def _(refusal: SeveralLinesForChange) -> str:
-    shown = "; ".join(f"{kind.label}: {name} ({line_id})" for kind, name, line_id in refusal.lines[:10])
+    shown = "; ".join(f"{KIND_LABELS[kind]}: {name} ({line_id})" for kind, name, line_id in refusal.lines[:10])
     return f"“{refusal.query}” names {len(refusal.lines)} lines: {shown}. Name one by its Webex ID."
 
 

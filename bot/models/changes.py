@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.models.lines import CallRecordingSettings, RecordMode
+from bot.models.lines import CallRecordingSettings, LineKind, RecordMode
 from bot.models.pauses import Approval
 
 # Setting name → what a person may type for it (in the order `set`'s help lists them).
@@ -85,16 +85,11 @@ def current_value(settings: CallRecordingSettings, name: str) -> str:
     raise KeyError(name)
 
 
-class LineKind(enum.StrEnum):
-    """What a line is in Webex: each kind has its own settings endpoint and write scope."""
-
-    PERSON = "person"
-    WORKSPACE = "workspace"
-    VIRTUAL_LINE = "virtual_line"
-
-    @property
-    def label(self) -> str:
-        return {"person": "Person", "workspace": "Workspace", "virtual_line": "Virtual line"}[self.value]
+KIND_LABELS: dict[LineKind, str] = {
+    LineKind.PERSON: "Person",
+    LineKind.WORKSPACE: "Workspace",
+    LineKind.VIRTUAL_LINE: "Virtual line",
+}
 
 
 @dataclass(frozen=True)
@@ -176,4 +171,4 @@ class ChangeRequest:
     @property
     def line_label(self) -> str:
         """`Virtual line: Front desk`."""
-        return f"{self.line_kind.label}: {self.line_name}"
+        return f"{KIND_LABELS[self.line_kind]}: {self.line_name}"

@@ -58,7 +58,8 @@ from __future__ import annotations
 
 from bot.models.allow_list import Access, Role
 from bot.models.audit import Outcome
-from bot.models.changes import ChangeRequest, LineKind
+from bot.models.changes import ChangeRequest
+from bot.models.lines import LineKind
 from bot.models.pauses import PauseRequest, RecordingTarget
 
 

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.models import Access, Approval, Role
-from bot.models.changes import ChangeRequest, ChangeState, LineKind, SettingChange
+from bot.models.changes import ChangeRequest, ChangeState, SettingChange
+from bot.models.lines import LineKind
 from bot.store.database import Database, Row, Statements, moment_text, placeholders
 
 _COLUMNS = (

@@ -19,7 +19,8 @@ from bot.clients.errors import AuthenticationFailed, NotFound, UpstreamError, Up
 from bot.clients.webex.client import WebexClient
 from bot.clients.webex.transport import SYSTEM_NAME, tracking_id
 from bot.models import CallRecordingSettings
-from bot.models.changes import MODE_WORDS, NOTIFICATION_WORDS, LineKind
+from bot.models.changes import KIND_LABELS, MODE_WORDS, NOTIFICATION_WORDS
+from bot.models.lines import LineKind
 
 _PATHS: dict[LineKind, tuple[str, str]] = {
     LineKind.PERSON: ("/people/", "/features/callRecording"),
@@ -97,7 +98,7 @@ class CallRecordingWriter:
                     AuthenticationFailed, f"the token lacks the {READ_SCOPES[kind]} scope or an admin role", response,
                     transport.upstream_said(response),
                 )  # fmt: skip
-            transport.raise_for_status(response, not_found=f"Webex has no such {kind.label.lower()}", renewed=False)
+            transport.raise_for_status(response, not_found=_no_such(kind), renewed=False)
         try:
             settings = CallRecordingSettings.model_validate(transport.json_object(response))
         except ValidationError as exc:
@@ -125,14 +126,18 @@ class CallRecordingWriter:
                 WriteRefused, f"Webex refused the change: the recording vendor's ({vendor}) terms of service are "
                 "not accepted yet in this organisation — an admin must accept them in Control Hub", response, None,
             )  # fmt: skip
-        transport.raise_for_status(response, not_found=f"Webex has no such {kind.label.lower()}", renewed=False)
+        transport.raise_for_status(response, not_found=_no_such(kind), renewed=False)
 
     def _url(self, kind: LineKind, line_id: str) -> str:
         if not line_id.strip():
-            raise NotFound(f"no such {kind.label.lower()}", system=SYSTEM_NAME)
+            raise NotFound(f"no such {KIND_LABELS[kind].lower()}", system=SYSTEM_NAME)
         before, after = _PATHS[kind]
         # Quoted as one path segment: the ID may come from a Slack user and must not add path parts.
         return self._client.url(f"{before}{quote(line_id.strip(), safe='')}{after}")
+
+
+def _no_such(kind: LineKind) -> str:
+    return f"Webex has no such {KIND_LABELS[kind].lower()}"
 
 
 def _vendor(response: httpx.Response) -> str:

@@ -12,6 +12,8 @@ import copy
 import json
 from typing import Any
 
+PEOPLE_WRITE = "spark-admin:people_write"
+TELEPHONY_WRITE = "spark-admin:telephony_config_write"
 RECORD_MODES = ("Always", "Never", "Always with Pause/Resume", "On Demand with User Initiated Start")
 # `None` is a value Webex sends on GET, but the PUT does not accept it.
 NOTIFICATION_TYPES = ("Beep", "Play Announcement")

@@ -25,7 +25,8 @@ from bot.clients.webex.writes import CallRecordingWriter, upstream_details
 from bot.clock import Clock, utc_now
 from bot.commands.types import SetLineSettings
 from bot.models import Access, CallRecordingSettings, Invocation, Outcome, Role
-from bot.models.changes import UNKNOWN, ChangeRequest, ChangeState, LineKind, SettingChange, current_value
+from bot.models.changes import KIND_LABELS, UNKNOWN, ChangeRequest, ChangeState, SettingChange, current_value
+from bot.models.lines import LineKind
 from bot.models.refusals import (
     ChangeApprovedByYou,
     ChangeCardNotPosted,
@@ -87,11 +88,11 @@ class ChangeAsked:
     card_link: str | None = None
 
 
-def virtual_lines_finder(webex: WebexClient) -> LineFinder:
-    """Virtual lines only, by the client's own lookup."""
+def webex_lines_finder(webex: WebexClient) -> LineFinder:
+    """People, workspaces and virtual lines, found as `/recording settings` finds them."""
 
     def find(query: str) -> list[FoundLine]:
-        return [FoundLine(LineKind.VIRTUAL_LINE, line.id, line.name) for line in webex.find_virtual_lines(query)]
+        return [FoundLine(line.kind, line.id, line.name) for line in webex.find_lines(query)]
 
     return find
 
@@ -155,7 +156,7 @@ class ChangeService:
             for name, value in settings
             if current_value(current, name) != value
         )
-        label = f"{line.kind.label}: {line.name}"
+        label = f"{KIND_LABELS[line.kind]}: {line.name}"
         if not changes:
             raise NothingToChange(label, list(settings))
         group_name = self._authorizer.group_of(invocation.user)
