@@ -562,6 +562,15 @@ class SimulatedWebex(SimulatedServer):
         with self._state:
             self._terms_pending[workspace_id] = vendor_name
 
+    def accept_vendor_terms(self, workspace_id: str) -> None:
+        with self._state:
+            self._terms_pending.pop(workspace_id, None)
+
+    def add_scope(self, scope: str) -> None:
+        """The token carries `scope` (again)."""
+        with self._state:
+            self._scopes.add(scope)
+
     @property
     def puts(self) -> list[dict[str, Any]]:
         """Every PUT the simulator accepted: its path and JSON body, oldest first."""
