@@ -262,7 +262,9 @@ class SimulatedRecordingSystem(SimulatedServer):
 
     def _answer(self, action: str, params: dict[str, str], request: RecordedRequest) -> Reply:
         if not action:
-            return _error(_CODE_MISSING_PARAMETER, "", "Missing parameter", "The action parameter is required.")
+            return _error(
+                _CODE_MISSING_PARAMETER, "", "Missing parameter", "The action parameter is required."
+            )
         presented_key = params.get("apiKey", "")
         if not secrets.compare_digest(presented_key.encode(), self.api_key.encode()):
             return self._bad_api_key(action, presented_key)
@@ -270,7 +272,9 @@ class SimulatedRecordingSystem(SimulatedServer):
             return self._request_token(params, request)
         if action == "MuteRecording":
             return self._mute_recording(params)
-        return _error(_CODE_MISSING_PARAMETER, action, "Unknown action", f"The action {action!r} is not supported.")
+        return _error(
+            _CODE_MISSING_PARAMETER, action, "Unknown action", f"The action {action!r} is not supported."
+        )
 
     def _request_token(self, params: dict[str, str], request: RecordedRequest) -> Reply:
         if self.username is None:
@@ -319,7 +323,9 @@ class SimulatedRecordingSystem(SimulatedServer):
         if self.username is not None:
             token = params.get("token", "")
             if not token:
-                return _error(_CODE_SESSION_REFUSED, "MuteRecording", "Token required", "This API key needs a token.")
+                return _error(
+                    _CODE_SESSION_REFUSED, "MuteRecording", "Token required", "This API key needs a token."
+                )
             if not self._token_is_valid(token):
                 return _error(
                     _CODE_SESSION_REFUSED,
