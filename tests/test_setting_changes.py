@@ -15,9 +15,10 @@ from bot.models.changes import ChangeState
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import SimulatedWebex
 from bot.sandbox.simulators.webex_people import person_id, workspace_id
-from tests.conftest import ADMIN, AGENT, LEAD, LEAD2
+from bot.store.changes import ChangeRequestStore
+from tests.conftest import ADMIN, AGENT, LEAD, LEAD2, ServedBot
 from tests.support.pauses import audit_rows, buttons, card_text, latest_reply, wait_until
-from tests.support.slack_requests import SlackSender
+from tests.support.slack_requests import TEAM, SlackSender
 
 pytestmark = pytest.mark.usefixtures("roles")
 
@@ -223,3 +224,32 @@ def test_only_approvers_and_admins_may_ask(sender: SlackSender, slack: Simulated
     sender.command("set 1002 mode=never please", user=AGENT)
     assert "needs the approver role" in latest_reply(slack, "approver role").rendered
     assert webex.puts == []
+
+
+@pytest.mark.engines("sqlite")
+def test_a_change_whose_requester_was_revoked_is_withdrawn_not_written(
+    sender: SlackSender, slack: SimulatedSlack, webex: SimulatedWebex, bot: RecordingBot
+) -> None:
+    change_id = _ask(sender, slack, "set 1002 mode=always auditors want everything")
+    bot.services.authorizer.remove(TEAM, LEAD)
+    _click(sender, slack, "approve", change_id, LEAD2)
+    assert "no longer on the allow-list" in card_text(_card(slack, change_id, "cancelled"))
+    assert webex.puts == []
+    assert len(audit_rows(bot, "change.withdrawn")) == 1
+
+
+@pytest.mark.engines("sqlite")
+def test_a_change_whose_writer_stopped_is_offered_for_retry(
+    sender: SlackSender, slack: SimulatedSlack, webex: SimulatedWebex, served: ServedBot, bot: RecordingBot
+) -> None:
+    change_id = _ask(sender, slack, "set 1002 announce-internal=on customers asked")
+    # What a process killed between the approval and the PUT leaves behind: the request stuck in `executing`.
+    store = ChangeRequestStore(database=bot.database)
+    assert store.transition(change_id, from_states=[ChangeState.PENDING], to_state=ChangeState.EXECUTING,
+                            now=served.clock())  # fmt: skip
+    served.clock.advance(minutes=6)
+    failed = _card(slack, change_id, "did not take the change")
+    assert "stopped while writing" in card_text(failed)
+    _click(sender, slack, "retry", change_id, LEAD2)
+    _card(slack, change_id, "Changed in Webex")
+    assert [p["body"] for p in webex.puts] == [{"startStopAnnouncement": {"internalCallsEnabled": True}}]

@@ -129,8 +129,9 @@ def _outcome(request: ChangeRequest) -> list[Block]:
                 button("Abandon", ACTION_CHANGE_ABANDON, value, style="danger"),
             ),
         ]
-    who = f" by {mention(request.decided_by)}" if request.decided_by else ""
-    return [context(f"{_STATE_WORDS[state].capitalize()}{who}. Nothing was written to Webex.")]
+    who = f" by {mention(request.decided_by)}" if request.decided_by and request.decided_by != "system" else ""
+    why = f" ({escape(request.error)})" if request.error else ""
+    return [context(f"{_STATE_WORDS[state].capitalize()}{who}{why}. Nothing was written to Webex.")]
 
 
 def change_asked_message(request: ChangeRequest, link: str | None) -> Message:

@@ -25,6 +25,7 @@ from bot.models.refusals import (
     ChangeDecided,
     ChangeExpired,
     ChangeWaiting,
+    ChangeWithdrawn,
     ExtensionLookupFailed,
     ExtensionOutlived,
     ExtensionTaken,
@@ -487,3 +488,11 @@ def _(refusal: NotUndoable) -> str:
 def _(refusal: ChangeCardNotPosted) -> str:
     return refusal.why
 
+
+
+@refusal_text.register
+def _(refusal: ChangeWithdrawn) -> str:
+    return (
+        f"Change #{refusal.request.id} was withdrawn, not carried out: the person who asked for it is no longer "
+        "on recording-bot's allow-list."
+    )

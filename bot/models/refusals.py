@@ -51,6 +51,7 @@ a sentence; `outcome` is what its audit row says.
         ├── ChangeExpired
         ├── ChangeApprovedByYou
         ├── NotUndoable
+        ├── ChangeWithdrawn        its requester is no longer on the allow-list
         └── ChangeCardNotPosted    (outcome: error)
 """
 
@@ -369,6 +370,10 @@ class ChangeApprovedByYou(_AboutChange):
 
 class NotUndoable(_AboutChange):
     """Only a change that was written, and not undone already, can be undone."""
+
+
+class ChangeWithdrawn(_AboutChange):
+    """The change's requester is no longer on the allow-list: it was withdrawn, not carried out."""
 
 
 class ChangeCardNotPosted(ChangeRefused):

@@ -151,6 +151,14 @@ class ChangeRequestStore:
         )
         return [_request(row) for row in rows]
 
+    def executing_since(self, before: datetime) -> list[ChangeRequest]:
+        """Requests still being written that last changed before `before` (their writer stopped)."""
+        rows = self._database.all(
+            f"SELECT {_COLUMNS} FROM change_requests WHERE state = ? AND updated_at <= ? ORDER BY id",
+            [ChangeState.EXECUTING.value, moment_text(before)],
+        )
+        return [_request(row) for row in rows]
+
     def recent(self, team_id: str, limit: int) -> list[ChangeRequest]:
         rows = self._database.all(
             f"SELECT {_COLUMNS} FROM change_requests WHERE team_id = ? ORDER BY id DESC LIMIT ?", [team_id, limit]

@@ -33,6 +33,7 @@ from bot.models.refusals import (
     ChangeDecided,
     ChangeExpired,
     ChangeWaiting,
+    ChangeWithdrawn,
     LineNotFoundForChange,
     NoSuchChange,
     NothingToChange,
@@ -51,6 +52,12 @@ logger = logging.getLogger(__name__)
 # Every audit action of a settings change begins so (`/recording audit changes` lists them).
 AUDIT_PREFIX = "change."
 SYSTEM = "system"
+# A change still being written after this long lost its writer (a stopped process): Retry or Abandon it.
+INTERRUPTED_AFTER = timedelta(minutes=5)
+INTERRUPTED_NOTE = (
+    "the bot stopped while writing this change; Retry reads the line again first, and writes only if nothing "
+    "changed meanwhile"
+)
 
 
 class ChangeNotifier(Protocol):
@@ -201,6 +208,16 @@ class ChangeService:
 
     def approve(self, invocation: Invocation, request_id: int) -> ChangeRequest:
         request = self._decidable(invocation, request_id, action="approve")
+        if not self._authorizer.listed_now(request.team_id, request.requester_id):
+            withdrawn = self._store.transition(
+                request.id, from_states=[ChangeState.PENDING], to_state=ChangeState.CANCELLED, now=self._clock(),
+                decided_by=SYSTEM, error="the requester is no longer on the allow-list",
+            )  # fmt: skip
+            if withdrawn is None:
+                raise ChangeDecided(self._get(request.id))
+            self._record(None, withdrawn, "change.withdrawn", user_id=SYSTEM)
+            self._card(withdrawn)
+            raise ChangeWithdrawn(withdrawn)
         outcome = self._store.approve(request.id, approver_id=invocation.user_id, now=self._clock(),
                                       counts=_still_decides)  # fmt: skip
         current = outcome.request
@@ -256,12 +273,23 @@ class ChangeService:
         return abandoned
 
     def expire_due(self) -> int:
-        """Expire pending changes nobody decided in time (the scheduler's pass); how many."""
-        expired = 0
+        """The scheduler's pass: expire pending changes nobody decided in time, and mark failed the changes
+        whose writer stopped (so they can be retried or abandoned); how many of either."""
+        ended = 0
         for request in self._store.due_for_expiry(self._clock()):
             if self._expire(request) is not None:
-                expired += 1
-        return expired
+                ended += 1
+        for request in self._store.executing_since(self._clock() - INTERRUPTED_AFTER):
+            failed = self._store.transition(
+                request.id, from_states=[ChangeState.EXECUTING], to_state=ChangeState.FAILED, now=self._clock(),
+                error=INTERRUPTED_NOTE,
+            )  # fmt: skip
+            if failed is not None:
+                ended += 1
+                self._record(None, failed, "change.failed", outcome=Outcome.ERROR, user_id=SYSTEM,
+                             error=INTERRUPTED_NOTE)  # fmt: skip
+                self._card(failed)
+        return ended
 
     def get(self, request_id: int) -> ChangeRequest | None:
         return self._store.get(request_id)
