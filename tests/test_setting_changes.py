@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from bot.app import RecordingBot
+from bot.cli.audit import run_audit
+from bot.config import Config
 from bot.models.changes import ChangeState
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import SimulatedWebex
@@ -19,6 +21,7 @@ from bot.store.changes import ChangeRequestStore
 from tests.conftest import ADMIN, AGENT, LEAD, LEAD2, ServedBot
 from tests.support.pauses import audit_rows, buttons, card_text, latest_reply, wait_until
 from tests.support.slack_requests import TEAM, SlackSender
+from tests.test_audit_export import _args
 
 pytestmark = pytest.mark.usefixtures("roles")
 
@@ -109,7 +112,8 @@ def test_change_approved_sends_one_put_with_only_the_changed_fields_and_reads_ag
 
 
 def test_denied_change_writes_nothing(
-    sender: SlackSender, slack: SimulatedSlack, webex: SimulatedWebex, bot: RecordingBot
+    sender: SlackSender, slack: SimulatedSlack, webex: SimulatedWebex, bot: RecordingBot, config: Config,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     change_id = _ask(sender, slack, "set 1002 announce-internal=on customers asked")
     _click(sender, slack, "deny", change_id, LEAD)  # nobody decides their own
@@ -118,6 +122,10 @@ def test_denied_change_writes_nothing(
     assert "Nothing was written" in card_text(_card(slack, change_id, "denied"))
     assert webex.puts == []
     assert len(audit_rows(bot, "change.denied")) == 1
+    # The command line lists settings changes alone with --changes.
+    assert run_audit(config, _args("--changes", "--format", "json")) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {row["action"] for row in listed} == {"change.created", "change.denied"}
 
 
 def test_turning_recording_off_needs_two_approvals_whatever_the_group(
