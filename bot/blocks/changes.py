@@ -106,8 +106,12 @@ def _outcome(request: ChangeRequest) -> list[Block]:
     if state is ChangeState.EXECUTING:
         return [context(f"Approved by {_approvers(request)}; writing to Webex…")]
     if state is ChangeState.CHANGED:
-        now = "\n".join(f"• {escape(SETTING_LABELS.get(c.name, c.name))}: *{escape(value_words(c.name, c.after))}*"
-                        for c in request.found)  # fmt: skip
+        asked = {c.name: c.after for c in request.changes}
+        now = "\n".join(
+            f"• {escape(SETTING_LABELS.get(c.name, c.name))}: *{escape(value_words(c.name, c.after))}*"
+            + ("" if asked.get(c.name) == c.after else " :warning: not what was asked")
+            for c in request.found
+        )
         confirmed = f"Webex now reads:\n{now}" if now else "Webex took it; it could not be read back to confirm."
         blocks = [section(f":white_check_mark: Changed in Webex, approved by {_approvers(request)}. {confirmed}")]
         if request.undone_by_id is not None:
