@@ -192,7 +192,7 @@ def _kind_and_name(line: Line) -> str:
 
 
 def _lines_word(lines: Sequence[Line]) -> str:
-    """"virtual lines" when all are (as before people and workspaces were searched), else "lines"."""
+    """The word for these lines: "virtual lines" when all are, "people", "workspaces", else "lines"."""
     kinds = {line.kind for line in lines}
     if kinds == {LineKind.VIRTUAL_LINE}:
         return "virtual lines"

@@ -345,7 +345,7 @@ class WebexClient:
     def probe_scopes(self) -> dict[str, UpstreamError | None]:
         """A deployment check: one small read per read scope; each scope → None (proven) or why it failed."""
         probes = {
-            SCOPE_TELEPHONY_READ: _NUMBERS_PATH,
+            SCOPE_TELEPHONY_READ: _VIRTUAL_LINES_PATH,
             SCOPE_PEOPLE_READ: _PEOPLE_PATH,
             SCOPE_WORKSPACES_READ: _WORKSPACES_PATH,
         }
