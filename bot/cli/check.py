@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import http.client
 import logging
 import re
@@ -72,7 +71,7 @@ def run_checks(config: Config, *, socket_mode: bool = False) -> list[CheckResult
         if socket_mode
         else ("Slack signing secret", lambda: _signing_secret(config)),
         ("recording system", lambda: _recording_system(config)),
-        ("Webex", lambda: _with_write_note(_webex(config))),
+        ("Webex", lambda: _webex(config)),
     ]
     results = []
     # LOG_LEVEL=DEBUG keeps every line, for when the report alone does not explain a failure.
@@ -376,17 +375,3 @@ def add_check_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def _check(config: Config, args: argparse.Namespace) -> int:
     return print_report(run_checks(config, socket_mode=args.socket), sys.stdout)
-
-
-# Nothing harmless proves a write scope: a PUT changes a line (bot/clients/webex/writes.py).
-WRITE_SCOPES_NOTE = (
-    "write scopes (spark-admin:people_write, spark-admin:telephony_config_write) are verified only on first use, "
-    "by the first approved `/recording set`"
-)
-
-
-def _with_write_note(result: CheckResult) -> CheckResult:
-    """The Webex line, saying that what `/recording set` needs is not checked here."""
-    if result.status == SKIP:
-        return result
-    return dataclasses.replace(result, more=(*result.more, WRITE_SCOPES_NOTE))
