@@ -5,7 +5,7 @@ line found by each key, and every Webex rule (orgId, paging, 401 renewal, 403 na
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -114,6 +114,8 @@ def test_a_found_line_carries_what_the_card_shows(client: WebexClient) -> None:
         "Trading room 3", "5003", "+14085555003", "San Jose HQ",
     )  # fmt: skip
     assert jane.names == {"4001", "+14085554001", "14085554001"}
+    # By e-mail address: the People API's answer, placed by the numbers API.
+    assert client.find_lines("jane.doe@example.com") == [replace(jane, email="jane.doe@example.com")]
 
 
 @pytest.mark.parametrize(

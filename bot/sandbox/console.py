@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from pydantic import SecretStr
 
@@ -57,7 +57,7 @@ from bot.sandbox.simulators.recording_system import (
 )
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
 from bot.sandbox.simulators.slack_sender import SlackSender
-from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedLine, SimulatedWebex, virtual_line_id
+from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
 from bot.services.scheduler import MAX_SLEEP_SECONDS
 from bot.serving.local import LocalServer
 from bot.serving.wsgi import wsgi_app_for
@@ -82,24 +82,22 @@ DEMO_WEBEX_CALLS = (
     ("7c3a4d5e-6f7a-4b82-8c9d-1e2f3a4b5c6d", ("1003",)),
 )
 
-# The demo's own virtual line for the agent's extension, so the examples in `/recording help` (which
-# all use 8856) work as typed: pause it, resume it, read its settings.
-DEMO_AGENT_LINE = SimulatedLine(
-    id=virtual_line_id("payments-desk"),
-    first_name="Payments",
-    last_name="Desk",
-    extension=DEMO_AGENT_EXTENSION,
-    external="+14085558856",
-    location_name="San Jose HQ",
-    call_recording={
-        "enabled": True,
-        "record": "Always with Pause/Resume",
-        "recordVoicemailEnabled": False,
-        "notification": {"type": "Beep", "enabled": True},
-        "repeat": {"interval": 15, "enabled": False},
-        "startStopAnnouncement": {"internalCallsEnabled": False, "pstnCallsEnabled": True},
+# The demo agent is a Webex person with extension 8856, so the examples in `/recording help` (which all
+# use 8856) work as typed: pause it, resume it, read its settings (a person's line, as most agents' are).
+DEMO_AGENT_RECORDING: dict[str, Any] = {
+    "enabled": True,
+    "record": "Always with Pause/Resume",
+    "recordVoicemailEnabled": False,
+    "notification": {"type": "Beep", "enabled": True},
+    "repeat": {"interval": 15, "enabled": False},
+    "startStopAnnouncement": {"internalCallsEnabled": False, "pstnCallsEnabled": True},
+    "callRecordingAccessSettings": {
+        "viewAndPlayRecordingsEnabled": True,
+        "downloadRecordingsEnabled": False,
+        "deleteRecordingsEnabled": False,
+        "shareRecordingsEnabled": False,
     },
-)
+}
 
 DEMO_WALKTHROUGH = f"""\
 recording-bot console (demo): a throw-away database, and simulated Slack, recording system and Webex
@@ -113,7 +111,9 @@ Try, line by line (a `#` after a space starts a comment, as in a shell):
   approve 1
   /recording requests
   wait 21                      # the pause ends; the bot resumes the recording by itself
-  /recording settings 1000
+  /recording settings 1000     # a virtual line
+  /recording settings jane.doe@example.com   # a person (also by extension, number or name)
+  /recording settings Front Desk             # a workspace and a virtual line: `show` the one you mean
   /recording pause             # the pause form: answer its questions line by line
   home                         # your Home tab
   /recording set jane.doe@example.com mode=on-demand agents start it   # a settings change, as the lead
@@ -154,15 +154,22 @@ def _calls_line(recording_system: SimulatedRecordingSystem) -> str:
 
 
 def _lines_line(webex: SimulatedWebex) -> str:
-    lines_per_extension: dict[str, list[SimulatedLine]] = {}
-    for line in webex.lines:
-        if line.extension:
-            lines_per_extension.setdefault(line.extension, []).append(line)
+    # (kind, name, call-recording settings) of each line, by extension: people, workspaces, virtual lines.
+    lines_per_extension: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+    owners: list[tuple[str, str | None, str, dict[str, Any]]] = [
+        *(("person", p.extension, p.display_name, p.call_recording) for p in webex.people),
+        *(("workspace", w.extension, w.display_name, w.call_recording) for w in webex.workspaces),
+        *(("virtual line", v.extension, v.owner_name, v.call_recording) for v in webex.lines),
+    ]
+    for kind, extension, name, recording in owners:
+        if extension:
+            lines_per_extension.setdefault(extension, []).append((kind, name, recording))
     shown = []
     for extension in sorted(lines_per_extension, key=lambda e: (len(e), e)):
         lines = lines_per_extension[extension]
-        mode = str(lines[0].call_recording.get("record", "?")) if lines[0].call_recording.get("enabled") else "off"
-        described = f"{lines[0].owner_name}, {mode}" if len(lines) == 1 else f"{len(lines)} lines: pick one"
+        kind, name, recording = lines[0]
+        mode = str(recording.get("record", "?")) if recording.get("enabled") else "off"
+        described = f"{kind} {name}, {mode}" if len(lines) == 1 else f"{len(lines)} lines: pick one"
         shown.append(f"{extension} ({described})")
     return f"Webex lines (`/recording settings EXT`): {'; '.join(shown)}."
 
@@ -500,7 +507,6 @@ def demo_sandbox(*, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLE
         for call_id, extensions in DEMO_WEBEX_CALLS:
             recording_system.add_call(call_id, extensions)
         webex = stack.enter_context(SimulatedWebex())
-        webex.add_line(DEMO_AGENT_LINE)
         # From these values alone: a DATABASE_URL or a malformed variable in the environment must not
         # reach the demo (it would write into that database, or stop the trial).
         config = config_from(
@@ -519,7 +525,10 @@ def demo_sandbox(*, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLE
         )
         # `me` in the demo: the agent's e-mail in Slack leads to their Webex extension.
         slack.emails[DEMO_AGENT] = DEMO_AGENT_EMAIL
-        webex.add_person(DEMO_AGENT_EMAIL, extension=DEMO_AGENT_EXTENSION, display_name="Demo Agent")
+        webex.add_person(
+            DEMO_AGENT_EMAIL, extension=DEMO_AGENT_EXTENSION, display_name="Demo Agent",
+            call_recording=DEMO_AGENT_RECORDING, phone_number="+14085558856", location_name="San Jose HQ",
+        )  # fmt: skip
         sandbox = stack.enter_context(_served(config, slack, clock=clock, scheduler_max_sleep=scheduler_max_sleep))
         authorizer = sandbox.bot.services.authorizer
         authorizer.set_role(DEMO_TEAM, DEMO_LEAD, Role.APPROVER, source="console demo", group=DEMO_GROUP)

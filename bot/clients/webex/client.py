@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -221,7 +222,7 @@ class WebexClient:
             return found
         if kind is QueryKind.EMAIL:
             by_email = self._people({"email": query.text, "callingData": "true"})
-            return [line_of_person(p, email=query.text) for p in by_email if has_email(p, query.text)]
+            return self._located([line_of_person(p, email=query.text) for p in by_email if has_email(p, query.text)])
         if kind is QueryKind.WEBEX_ID and query.id_kind is LineKind.PERSON:
             return self._person_by_id(query.text)
         if kind is QueryKind.WEBEX_ID and query.id_kind is LineKind.WORKSPACE:
@@ -238,7 +239,7 @@ class WebexClient:
             w for w in self._workspaces({"displayName": query.text}) if w.has_calling and fold(w.display_name) == wanted
         ]
         virtual = [Line.of_virtual_line(line) for line in self._line_index().find(query.text)]
-        return people + self._with_numbers(places) + virtual
+        return self._located(people) + self._with_numbers(places) + virtual
 
     def _owners_of(self, params: dict[str, str]) -> list[Line]:
         items = self._get_all(
@@ -269,7 +270,7 @@ class WebexClient:
             )
         except NotFound:
             return []
-        return [line_of_person(person) for person in self._parse([payload], WebexPerson, "person")]
+        return self._located([line_of_person(person) for person in self._parse([payload], WebexPerson, "person")])
 
     def _workspace_by_id(self, workspace_id: str) -> list[Line]:
         url = self._transport.url(f"{_WORKSPACES_PATH}/{quote(workspace_id, safe='')}")
@@ -281,6 +282,24 @@ class WebexClient:
             return []
         places = [w for w in self._parse([payload], WebexWorkspace, "workspace") if w.has_calling]
         return self._with_numbers(places)
+
+    def _located(self, people: list[Line]) -> list[Line]:
+        """People as the numbers API knows their line: its location (the People API gives only its ID)."""
+        located = []
+        for index, person in enumerate(people):
+            own = next((n for n in self._owners_of({"ownerId": person.id}) if n.id == person.id), None)
+            if index >= _MAX_ENRICHED or own is None:
+                located.append(person)
+                continue
+            located.append(
+                replace(
+                    person,
+                    extension=person.extension or own.extension,
+                    phone_numbers=person.phone_numbers or own.phone_numbers,
+                    location_name=own.location_name,
+                )
+            )
+        return located
 
     def _with_numbers(self, places: list[WebexWorkspace]) -> list[Line]:
         """Workspaces as lines, with the extension, numbers and location the numbers API gives them."""

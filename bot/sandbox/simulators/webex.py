@@ -168,16 +168,18 @@ class SimulatedWebex(SimulatedServer):
         extension: str | None,
         display_name: str = "Calling User",
         call_recording: dict[str, Any] | None = None,
+        phone_number: str | None = None,
+        location_name: str | None = None,
     ) -> str:
-        """A person `GET /people?email=…&callingData=true` finds (with a Webex Calling extension, or none);
-        their ID."""
+        """A person `GET /people?email=…&callingData=true` finds (with a Webex Calling extension, or none),
+        and the numbers API names as the owner of their extension; their ID."""
+        first, _, last = display_name.partition(" ")
         person = SimulatedPerson(
             id=base64.urlsafe_b64encode(f"ciscospark://us/PEOPLE/{uuid.uuid4()}".encode()).decode().rstrip("="),
-            emails=[email],
-            display_name=display_name,
-            extension=extension,
+            emails=[email], display_name=display_name, first_name=first, last_name=last or None,
+            extension=extension, phone_number=phone_number, location_name=location_name,
             call_recording=call_recording or {"enabled": True, "record": "Always with Pause/Resume"},
-        )
+        )  # fmt: skip
         with self._state:
             self._people.append(person)
         return person.id
