@@ -261,3 +261,15 @@ def test_a_change_whose_writer_stopped_is_offered_for_retry(
     _click(sender, slack, "retry", change_id, LEAD2)
     _card(slack, change_id, "Changed in Webex")
     assert [p["body"] for p in webex.puts] == [{"startStopAnnouncement": {"internalCallsEnabled": True}}]
+
+
+@pytest.mark.engines("sqlite")
+def test_a_change_nobody_decides_expires_and_writes_nothing(
+    sender: SlackSender, slack: SimulatedSlack, webex: SimulatedWebex, served: ServedBot, bot: RecordingBot
+) -> None:
+    change_id = _ask(sender, slack, "set 1002 announce-internal=on customers asked")
+    served.clock.advance(minutes=11)  # APPROVAL_TIMEOUT_MINUTES is 10
+    assert "Nothing was written" in card_text(_card(slack, change_id, "expired"))
+    _click(sender, slack, "approve", change_id, LEAD2)
+    assert "Too late" in latest_reply(slack, "Too late").rendered
+    assert webex.puts == []

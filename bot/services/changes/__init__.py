@@ -199,6 +199,10 @@ class ChangeService:
             self._record(invocation, request, "change.abandoned", outcome=Outcome.ERROR, error=error.message)
             raise ChangeCardNotPosted(error.message) from None
         request = self._store.update_fields(request.id, message_ts=ts) or request
+        if request.state is not ChangeState.PENDING:
+            # Changed between the post and the card's ts being stored: that change could not update a card it
+            # did not know yet, so the card catches up here.
+            self._card(request)
         link = self._notifier.change_card_link(request)
         for decider in self._authorizer.deciders(request):
             self._notifier.ask_change_decider(request, decider, link)
