@@ -230,3 +230,9 @@ def test_demo_walks_through_one_settings_change() -> None:
     assert "[Approve: type `approve-change 1`]" in out and "[Undo: type `undo-change 1`]" in out
     assert "Changed in Webex, approved by @U0DEMOADMIN" in out
     assert "change.applied `Jane Doe: mode pause-resume→on-demand`" in out
+
+
+def test_the_help_texts_own_set_example_asks_for_a_change_in_the_demo() -> None:
+    example = USAGE["set"][1]
+    out = _console("--demo", "-c", f"as U0DEMOLEAD; {example}; quit", stdin="")
+    assert "Settings change #1 for Person: Demo Agent: waiting for approval" in out.split(example, 1)[1]

@@ -11,7 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.clients.errors import AuthenticationFailed, NotFound, RateLimited, UpstreamError, UpstreamUnreachable
+from bot.clients.errors import (
+    AuthenticationFailed,
+    NotFound,
+    RateLimited,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamUnreachable,
+)
 from bot.clients.webex import WebexClient, WebexRefreshCredentials
 from bot.models import Line, LineKind, PersonRecordingSettings
 from bot.redaction import SecretRedactor
@@ -233,6 +240,17 @@ def test_every_error_on_every_endpoint_is_explained_with_the_tracking_id(
     assert isinstance(error, kind) and words in str(error), str(error)
     if status in (429, 503):
         assert len(sleeps) == 3
+
+
+@pytest.mark.parametrize("name", list(ENDPOINTS))
+def test_an_unreadable_answer_on_every_endpoint_is_a_bad_response(
+    sim: SimulatedWebex, client: WebexClient, name: str
+) -> None:
+    endpoint = ENDPOINTS[name]
+    sim.answer_html(times=None, target=endpoint.target)
+    with pytest.raises(UpstreamBadResponse, match="web page instead of JSON") as caught:
+        endpoint.call(client)
+    assert caught.value.tracking_id == sim.last_tracking_id
 
 
 @pytest.mark.parametrize("name", list(ENDPOINTS))

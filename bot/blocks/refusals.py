@@ -12,7 +12,6 @@ from bot.blocks.common import error_message, error_message_mrkdwn, not_allowed_m
 from bot.blocks.kit import Message, mention
 from bot.blocks.pause_answers import already_decided_message
 from bot.blocks.text import escape
-from bot.commands.settings_change import accepted
 from bot.models import PauseRequest, RecordingTarget, RequestState
 from bot.models.changes import KIND_LABELS
 from bot.models.refusals import (
@@ -445,7 +444,7 @@ def _(refusal: SeveralLinesForChange) -> str:
 @refusal_text.register
 def _(refusal: NothingToChange) -> str:
     said = ", ".join(f"{name}={value}" for name, value in refusal.settings)
-    return f"Nothing to change: {refusal.line_label} already has {said}. The settings are: {accepted()}."
+    return f"Nothing to change: {refusal.line_label} already has {said}; nothing was asked."
 
 
 @refusal_text.register

@@ -201,7 +201,8 @@ def _parse_settings(args: list[str], limits: PauseLimits) -> ShowSettings:
     query = plain_text(" ".join(args)).strip()
     if not query:
         raise ParseError(
-            "Say which virtual line: its Webex ID, extension, +E.164 number or owner's first and last name.",
+            "Say which line: an extension, a +E.164 number, a person's e-mail address, a person's, workspace's or "
+            "virtual line's name, or a Webex ID.",
             subcommand="settings",
         )
     if len(query) > MAX_LINE_QUERY_CHARS:

@@ -30,10 +30,10 @@ USAGE: dict[str, tuple[str, str]] = {
         "breakglass <extension|call-id> [duration] [caller|callee|both] <reason…>",
         "/recording breakglass 8856 5m customer reading out a card, no lead on the floor",
     ),
-    "settings": ("settings <line ID|extension|+number|First Last> [private]", "/recording settings 8856"),
+    "settings": ("settings <extension|+number|e-mail|name|Webex ID> [private]", "/recording settings 8856"),
     "set": (
         "set <line> <setting>=<value> … <reason…>  (approvers and admins; approved like a pause)",
-        "/recording set 8856 mode=pause-resume notification=beep agents need to pause for card numbers",
+        "/recording set 8856 mode=on-demand agents start recording themselves",
     ),
     "allow": ("allow @user <requester|approver|admin> [group|-]", "/recording allow @pat approver sales"),
     "revoke": ("revoke @user", "/recording revoke @pat"),
