@@ -9,7 +9,7 @@ from typing import Literal
 
 from bot.blocks.changes import change_title
 from bot.blocks.common import error_message, error_message_mrkdwn, not_allowed_message
-from bot.blocks.kit import Message, mention
+from bot.blocks.kit import Message, mention, utc_time
 from bot.blocks.pause_answers import already_decided_message
 from bot.blocks.text import escape
 from bot.models import PauseRequest, RecordingTarget, RequestState
@@ -25,6 +25,8 @@ from bot.models.refusals import (
     ChangeExpired,
     ChangeWaiting,
     ChangeWithdrawn,
+    DigestNotEnded,
+    DigestNotPosted,
     ExtensionLookupFailed,
     ExtensionOutlived,
     ExtensionTaken,
@@ -495,3 +497,16 @@ def _(refusal: ChangeWithdrawn) -> str:
         f"Change #{refusal.request.id} was withdrawn, not carried out: the person who asked for it is no longer "
         "on recording-bot's allow-list."
     )
+
+
+@refusal_text.register
+def _(refusal: DigestNotEnded) -> str:
+    return (
+        f"The digest of {refusal.day:%-d %B %Y} covers the 24 hours up to {utc_time(refusal.ends_at)}, which have "
+        "not ended yet. Give an earlier date, or type `/recording digest` for the latest one."
+    )
+
+
+@refusal_text.register
+def _(refusal: DigestNotPosted) -> str:
+    return f"The digest was not posted: {refusal.why}. Check that recording-bot is in the channel, then try again."

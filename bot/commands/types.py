@@ -4,6 +4,7 @@ written (USAGE), and ParseError, the precise answer to text that cannot be read.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from bot.models import PauseAsk, RecordingTarget, Role
 
@@ -46,6 +47,10 @@ USAGE: dict[str, tuple[str, str]] = {
     ),
     "groups": ("groups [page P]", "/recording groups"),
     "audit": ("audit [N] [breakglass|changes]", "/recording audit 50"),
+    "digest": (
+        "digest [YYYY-MM-DD]  (admins: post that day's compliance digest here, now)",
+        "/recording digest 2026-12-02",
+    ),
     "help": ("help", "/recording help"),
 }
 
@@ -117,6 +122,13 @@ class ShowAudit:
     breakglass_only: bool = False
     # Only settings changes (`/recording audit changes`).
     changes_only: bool = False
+
+
+@dataclass(frozen=True)
+class ShowDigest:
+    """`digest [date]`: the digest of that day (None: the last one due), posted now."""
+
+    day: date | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +216,7 @@ Command = (
     | Revoke
     | ListUsers
     | ShowAudit
+    | ShowDigest
     | Cancel
     | Extend
     | BreakGlass

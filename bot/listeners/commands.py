@@ -8,6 +8,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.blocks.common import audit_message, help_message
+from bot.blocks.digest import digest_posted
 from bot.commands.parser import parse_command
 from bot.commands.types import (
     Allow,
@@ -28,6 +29,7 @@ from bot.commands.types import (
     Revoke,
     SetLineSettings,
     ShowAudit,
+    ShowDigest,
     ShowGroup,
     ShowSettings,
     Unlink,
@@ -139,6 +141,14 @@ def _audit_log(run: CommandRun, command: ShowAudit) -> None:
     )
 
 
+def _digest(run: CommandRun, command: ShowDigest) -> None:
+    digests = run.services.digests
+    assert digests is not None  # create_app always builds it
+    delivery = digests.post_now(run.invocation, command.day)
+    run.audit_details["channel"] = delivery.channel
+    run.reply_privately(digest_posted(delivery, day=command.day))
+
+
 _HANDLERS: dict[type[Command], Handler] = {
     Help: _help,
     Allow: allow_list.allow,
@@ -151,6 +161,7 @@ _HANDLERS: dict[type[Command], Handler] = {
     Unlink: allow_list.unlink,
     OpenPauseForm: _open_form,
     ShowAudit: _audit_log,
+    ShowDigest: _digest,
     PauseAsk: pauses.pause,
     BreakGlass: pauses.breakglass,
     ChooseSide: pauses.choose_side,

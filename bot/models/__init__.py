@@ -1,7 +1,16 @@
 """Value types shared by the layers: no I/O; imported by everything above, importing nothing of the bot."""
 
 from bot.models.allow_list import Access, AllowListEntry, ApproverGroup, Invocation, Role, SlackUser
-from bot.models.audit import AuditEntry, AuditQuery, ChainProblem, ChainReport, ChainVerification, Outcome
+from bot.models.audit import (
+    Anchor,
+    AnchorProblem,
+    AuditEntry,
+    AuditQuery,
+    ChainProblem,
+    ChainReport,
+    ChainVerification,
+    Outcome,
+)
 from bot.models.lines import (
     PAUSABLE_MODES,
     CallRecordingSettings,
@@ -49,6 +58,8 @@ __all__ = [
     "PAUSABLE_MODES",
     "Access",
     "AllowListEntry",
+    "Anchor",
+    "AnchorProblem",
     "Approval",
     "ApproverGroup",
     "AuditEntry",

@@ -9,6 +9,7 @@ throw-away database, so a newcomer can walk through the whole approval flow in a
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import secrets
 import sys
@@ -73,7 +74,9 @@ CHANNEL = "C0CONSOLE"
 # The demo's approver group: its members' cards go to its own approvals channel.
 DEMO_GROUP = "floor-a"
 DEMO_GROUP_CHANNEL = "C0APPROVALS"
-CHANNEL_NAMES = {CHANNEL: "#console", DEMO_GROUP_CHANNEL: "#approvals-floor-a"}
+# Where the demo's daily compliance digest goes (DIGEST_CHANNEL).
+DEMO_DIGEST_CHANNEL = "C0COMPLIANCE"
+CHANNEL_NAMES = {CHANNEL: "#console", DEMO_GROUP_CHANNEL: "#approvals-floor-a", DEMO_DIGEST_CHANNEL: "#compliance"}
 console_render.CHANNEL_NAMES.update(CHANNEL_NAMES)
 # Webex's demo lines, given ongoing calls so that settings, warnings and pauses tell one story.
 DEMO_WEBEX_CALLS = (
@@ -119,6 +122,7 @@ Try, line by line (a `#` after a space starts a comment, as in a shell):
   /recording set jane.doe@example.com mode=on-demand agents start it   # a settings change, as the lead
   as {DEMO_ADMIN}
   approve-change 1             # approved like a pause: Webex is read again, changed, read to confirm
+  digest                       # skip to the next daily digest (08:00 UTC) in #compliance; writes its chart here
 `me` means one's own extension: {DEMO_AGENT}'s is found through Slack and Webex ({DEMO_AGENT_EXTENSION}).
 """
 
@@ -184,6 +188,9 @@ Console commands:
   side-only | both-sides       answer the bot's question which side of a call to pause
   home                         open your Home tab (what Slack shows on the app's Home)
   show LINE_ID                 press a settings answer's Show button
+  digest [DIR]                 the daily compliance digest, its chart (PNG) and audit rows (CSV) written to DIR
+                               (default: here); the demo skips to the next DIGEST_TIME, elsewhere it is
+                               `/recording digest` (admins)
   as U123                      act as another Slack user from now on (`as @U123` works too)
   whoami                       show the current user
   # …                          a comment (a `#` after a space, then a space or the line's end), ignored
@@ -228,6 +235,8 @@ class Sandbox:
     # Whether `@name` and `#name` typed for someone or somewhere Slack does not know yet may be made up
     # (the demo's workspace is the console's own; a configured deployment's is the real one's).
     invents_names: bool = False
+    # The demo's clock can be skipped on to the next digest; a configured console asks for one now.
+    clock: Clock | None = None
 
 
 class DemoClock:
@@ -311,6 +320,8 @@ class Console:
             self._answer(_ANSWERS[head])
         elif head == "home" and len(words) == 1:
             self._open_home()
+        elif head == "digest" and len(words) <= 2 and not (len(words) == 2 and _ISO_DAY.match(words[1])):
+            self._digest(Path(words[1]) if len(words) == 2 else Path("."))
         elif head == "show":
             if len(words) == 2:
                 self._show_line(words[1])
@@ -347,6 +358,42 @@ class Console:
         self._sleep(seconds)
         self._wait_quiet()
         self._say("(done waiting)")
+
+    def _digest(self, folder: Path) -> None:
+        """The daily digest: in the demo, skip on to its time and let the scheduler post it; elsewhere post one
+        now. Its chart and CSV, uploaded to the simulated Slack, are written into `folder`."""
+        before = len(self._sandbox.slack.uploads())
+        digests = self._sandbox.bot.services.digests
+        if self._sandbox.clock is not None and digests is not None:
+            now = self._sandbox.clock()
+            due = digests.schedule.next_end(now)
+            self._say(f"(skipping to the next digest, {due:%Y-%m-%d %H:%M} UTC: the day's pauses end meanwhile)")
+            # Deadline by deadline, so that pauses resume and requests expire on time on the way.
+            pauses = self._sandbox.bot.services.pauses
+            for _ in range(_MAX_SKIPS):
+                step = pauses.next_due()
+                if step is None or step >= due:
+                    break
+                self._sleep(max(0.0, (step - self._sandbox.clock()).total_seconds()) + 0.01)
+                self._wait_quiet()
+            self._sleep(max(0.0, (due - self._sandbox.clock()).total_seconds()) + 1)
+        else:
+            self._sandbox.sender.command("digest", user=self.user)
+        deadline = time.monotonic() + _DIGEST_WAIT_SECONDS
+        while time.monotonic() < deadline and len(self._sandbox.slack.uploads()) < before + 1:
+            time.sleep(0.1)
+        self._wait_quiet()
+        uploads = self._sandbox.slack.uploads()[before:]
+        if not uploads:
+            self._say("(no digest files arrived; see what the bot answered above)")
+            return
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for upload in uploads:
+                (folder / upload.filename).write_bytes(upload.content)
+                self._say(f"(wrote {folder / upload.filename}, {len(upload.content):,} bytes)")
+        except OSError as error:
+            self._say(f"(cannot write into {folder}: {error.strerror or error})")
 
     def _show_line(self, line_id: str) -> None:
         response = self._sandbox.sender.click(ACTION_SETTINGS_PICK, line_id, user=self.user)
@@ -450,6 +497,9 @@ class Console:
             return f"[{where}]\n{_indent(body)}"
         if call.method == "chat.update":
             return f"[{CHANNEL_NAMES.get(channel, channel)} · card updated]\n{_indent(body)}"
+        if call.method == "files.completeUploadExternal":
+            names = ", ".join(str(f.get("title", "")) for f in _json_list(call.payload.get("files")))
+            return f"[{CHANNEL_NAMES.get(str(call.payload.get('channel_id', '')), 'Slack')} · files] {names}"
         if call.method == "chat.postEphemeral":
             return f"[only {call.payload.get('user')} sees this]\n{_indent(body)}"
         if call.method == "views.publish" and call.payload.get("user_id") == self._home_wanted_by:
@@ -468,10 +518,20 @@ def _indent(text: str) -> str:
 
 
 _REQUEST_NUMBER = re.compile(r"^#?[0-9]{1,12}$")
+_ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# The chart is drawn by a child process: a few seconds on a busy machine.
+_DIGEST_WAIT_SECONDS = 30.0
+# Deadlines stepped through on the way to the digest at most (each a resume, an expiry or a reminder).
+_MAX_SKIPS = 50
 _DEFAULT_WAIT_SECONDS = 5.0
 _MAX_WAIT_SECONDS = 600.0
 _ANSWERS = {word: action_id for action_id, word in console_render.ANSWER_COMMANDS.items()}
 _CONSOLE_WORDS = (*_BUTTONS, *_ANSWERS, "home", "show", "as", "whoami", "wait", "help", "quit")
+
+
+def _json_list(value: object) -> list[dict[str, object]]:
+    parsed = json.loads(value) if isinstance(value, str) else value
+    return [item for item in parsed if isinstance(item, dict)] if isinstance(parsed, list) else []
 
 
 def _console_command_meant(word: str) -> str | None:
@@ -522,6 +582,7 @@ def demo_sandbox(*, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLE
             webex_api_url=webex.base_url,
             webex_access_token=SecretStr(DEFAULT_ACCESS_TOKEN),
             log_level="WARNING",
+            digest_channel=DEMO_DIGEST_CHANNEL,
         )
         # `me` in the demo: the agent's e-mail in Slack leads to their Webex extension.
         slack.emails[DEMO_AGENT] = DEMO_AGENT_EMAIL
@@ -537,6 +598,7 @@ def demo_sandbox(*, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLE
         authorizer.configure_group(admin, DEMO_GROUP, channel_id=DEMO_GROUP_CHANNEL)
         sandbox.intro = demo_intro(recording_system, webex)
         sandbox.invents_names = True
+        sandbox.clock = clock
         yield sandbox
 
 

@@ -8,6 +8,7 @@ from bot.models import PauseLimits
 from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditReader, AuditTrail
 from bot.services.changes import ChangeService
+from bot.services.digest import DigestService
 from bot.services.home import HomeService
 from bot.services.line_settings import LineSettingsService
 from bot.services.links import LinkService
@@ -28,3 +29,5 @@ class Services:
     form_key: bytes
     # Settings changes (`/recording set`): None until the Slack app wires its notifier (app.py).
     changes: ChangeService | None = None
+    # The daily digest (posted by the scheduler, or now by `/recording digest`); None in a bundle built without it.
+    digests: DigestService | None = None
