@@ -27,8 +27,8 @@ from bot.store.installations import InstallationStore
 from bot.store.postgres import PostgresDatabase
 from tests.conftest import AGENT, LEAD, SIGNING_SECRET, ServedBot
 from tests.support.cli import run_bot
-from tests.support.processes import BotProcess, procfile_environment
 from tests.support.pauses import audit_rows, card_text, wait_for_state, wait_until
+from tests.support.processes import BotProcess, procfile_environment
 from tests.support.slack_requests import SlackSender
 
 CLIENT_ID = "1111.2222"
