@@ -179,6 +179,9 @@ def test_two_workspaces_are_each_answered_with_their_own_token_and_keep_their_ow
     assert bot.services.authorizer.role_of_user(T2, AGENT) is None
     assert bot.services.authorizer.role_of_user(T1, U2) is None
     assert bot.services.authorizer.role_of_user(T2, U2) is Role.ADMIN
+    # A workspace the app is not installed in is told so, in words, and nothing else happens there.
+    assert sender.command("help", user=U1, team="T0NOWHERE").status_code == 200
+    slack.wait_for_call("response_url", containing="not installed in this workspace")
     _staff(bot, T2)
     third = _pause(sender, bot, slack, T2, "8857")
     cards = [c for c in slack.calls("chat.postMessage") if not str(c.payload.get("channel")).startswith("D")]
@@ -297,8 +300,10 @@ def test_installations_lists_without_tokens_check_tests_each_token_and_migrate_d
 ) -> None:  # fmt: skip
     install(served, slack, Installer(team_id=T1, user_id=U1, team_name="Alpha"))
     install(served, slack, Installer(team_id=T2, user_id=U2, team_name="Bravo"))
-    assert sender.app_uninstalled(team=T2).status_code == 200
-    wait_until(lambda: audit_rows(bot, "installation.removed"), what="the uninstall")
+    # A user's token revoked leaves the bot's; the bot's own revoked is as good as an uninstall.
+    assert sender.tokens_revoked(oauth=[U1], bot=[], team=T1).status_code == 200
+    assert sender.tokens_revoked(oauth=[], bot=["UBOT"], team=T2).status_code == 200
+    wait_until(lambda: audit_rows(bot, "installation.removed"), what="the revoked tokens deleted")
     served.stop()
     env = {
         "PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(installable.database_path),
