@@ -204,6 +204,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE oauth_states (state TEXT PRIMARY KEY, expires_at TEXT NOT NULL)",
         ),
     ),
+    Migration(
+        "m015_digests",
+        (
+            # One row per digest day (the local date its period ends): claimed by one instance, then posted.
+            # The first row the bot writes marks the day it first ran ('start'), so no earlier day is owed.
+            "CREATE TABLE digests (day TEXT PRIMARY KEY, status TEXT NOT NULL, period_start TEXT, period_end TEXT, "
+            "claimed_by TEXT, claimed_at TEXT, posted_at TEXT, channel_id TEXT, message_ts TEXT, problems TEXT)",
+        ),
+    ),
 )
 
 
