@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 # What the app asks for at install (as in manifests/manifest-distributed.yaml).
 BOT_SCOPES = (
     "commands", "chat:write", "chat:write.public", "im:write", "users:read", "users:read.email",
+    "files:write", "channels:history", "groups:history",
 )  # fmt: skip
 # Bolt's default: a token that expires within two hours is refreshed before it is used.
 ROTATION_MINUTES = 120
