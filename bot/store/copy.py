@@ -19,6 +19,8 @@ COPIED_TABLES: dict[str, str] = {
     "webex_tokens": "id",
     "user_links": "team_id, user_id",
     "change_requests": "id",
+    # Tokens are copied as stored, still encrypted: the target is read with the same TOKEN_ENCRYPTION_KEY.
+    "slack_installations": "enterprise_id, team_id",
 }
 _BATCH = 500
 
