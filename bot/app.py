@@ -24,8 +24,8 @@ from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenSt
 from bot.clients.webex.writes import CallRecordingWriter
 from bot.clock import Clock, utc_now
 from bot.config import Config, ConfigurationError
-from bot.listeners.change_notifier import SlackChangeNotifier
 from bot.listeners import leaving
+from bot.listeners.change_notifier import SlackChangeNotifier
 from bot.listeners.digest import SlackDigestPublisher
 from bot.listeners.forms import form_key
 from bot.listeners.home import HomePublisher
@@ -350,7 +350,7 @@ def _create_installable(
     notifier = SlackPauseNotifier(client=workspaces, approval_minutes=config.approval_timeout_minutes)
     try:
         core = build_core(config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep,
-                          database=database)  # fmt: skip
+                          database=database, change_notifier=SlackChangeNotifier(client=workspaces))  # fmt: skip
     except BaseException:
         database.close()
         raise

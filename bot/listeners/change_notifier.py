@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.blocks.changes import change_card, change_decider_notice, change_outcome_message
 from bot.blocks.kit import Message
 from bot.blocks.refusals import card_not_posted_text
+from bot.listeners.installations import SlackClients, as_clients
 from bot.models.changes import ChangeRequest
 from bot.services.notifications import CardNotPosted
 
@@ -21,14 +22,16 @@ _SLACK_FAILURES = (SlackApiError, SlackClientError, OSError, ValueError, KeyErro
 
 
 class SlackChangeNotifier:
-    def __init__(self, *, client: WebClient) -> None:
-        self._client = client
+    def __init__(self, *, client: WebClient | SlackClients) -> None:
+        # Each request's workspace is written to with that workspace's token (one token in single mode).
+        self._clients = as_clients(client)
 
     def post_change_card(self, request: ChangeRequest) -> str:
         card = change_card(request)
         channel = request.card_channel
         try:
-            response = self._client.chat_postMessage(channel=channel, text=card.text, blocks=card.blocks)
+            client = self._clients.for_team(request.team_id)
+            response = client.chat_postMessage(channel=channel, text=card.text, blocks=card.blocks)
         except SlackApiError as error:
             reason = str(error.response.get("error", "unknown_error"))
             if reason in _CANNOT_POST_HERE:
@@ -46,7 +49,7 @@ class SlackChangeNotifier:
             return
         card = change_card(request)
         try:
-            self._client.chat_update(
+            self._clients.for_team(request.team_id).chat_update(
                 channel=request.card_channel, ts=request.message_ts, text=card.text, blocks=card.blocks
             )
         except _SLACK_FAILURES as error:
@@ -57,9 +60,8 @@ class SlackChangeNotifier:
         if not request.message_ts:
             return None
         try:
-            link = self._client.chat_getPermalink(channel=request.card_channel, message_ts=request.message_ts).get(
-                "permalink"
-            )
+            client = self._clients.for_team(request.team_id)
+            link = client.chat_getPermalink(channel=request.card_channel, message_ts=request.message_ts).get("permalink")
         except _SLACK_FAILURES:
             return None
         return str(link) if isinstance(link, str) and link.startswith("https://") else None
@@ -72,7 +74,8 @@ class SlackChangeNotifier:
 
     def _dm(self, user_id: str, note: Message, request: ChangeRequest) -> None:
         try:
-            opened = self._client.conversations_open(users=user_id)
-            self._client.chat_postMessage(channel=opened["channel"]["id"], text=note.text, blocks=note.blocks)
+            client = self._clients.for_team(request.team_id)
+            opened = client.conversations_open(users=user_id)
+            client.chat_postMessage(channel=opened["channel"]["id"], text=note.text, blocks=note.blocks)
         except _SLACK_FAILURES as error:
             logger.warning("could not tell %s about change #%s: %s", user_id, request.id, type(error).__name__)

@@ -202,6 +202,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             "PRIMARY KEY (enterprise_id, team_id))",
             # The install links' one-time states (store/installations.py's OAuthStates).
             "CREATE TABLE oauth_states (state TEXT PRIMARY KEY, expires_at TEXT NOT NULL)",
+        ),
+    ),
+    Migration(
         "m014_change_requests",
         (
             # Requests to change a line's call-recording settings (store/changes.py): approved like a pause;
