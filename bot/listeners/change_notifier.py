@@ -61,7 +61,8 @@ class SlackChangeNotifier:
             return None
         try:
             client = self._clients.for_team(request.team_id)
-            link = client.chat_getPermalink(channel=request.card_channel, message_ts=request.message_ts).get("permalink")
+            answer = client.chat_getPermalink(channel=request.card_channel, message_ts=request.message_ts)
+            link = answer.get("permalink")
         except _SLACK_FAILURES:
             return None
         return str(link) if isinstance(link, str) and link.startswith("https://") else None
