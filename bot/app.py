@@ -27,11 +27,13 @@ from bot.listeners.home import HomePublisher
 from bot.listeners.registry import register as register_listeners
 from bot.listeners.slack_directory import SlackDirectory
 from bot.listeners.slack_notifier import SlackPauseNotifier
+from bot.listeners.slack_org import SlackOrgWorkspaces
 from bot.models import PauseLimits
 from bot.redaction import redactor
 from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditReader, AuditTrail
 from bot.services.bundle import Services
+from bot.services.coverage import Coverage, OneInstallation
 from bot.services.home import HomeService
 from bot.services.instances import InstanceRegistry
 from bot.services.line_settings import LineSettingsService
@@ -259,11 +261,18 @@ def create_app(
     # Slack answers 429 with Retry-After when a channel gets more than ~1 message a second.
     slack.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     identity = _identify(slack)
-    team_id = str(identity["team_id"])
+    # An org-wide (Enterprise Grid) token serves the organisation: its allow-list, groups and audit are one.
+    org_wide = bool(identity.get("is_enterprise_install")) and bool(identity.get("enterprise_id"))
+    team_id = str(identity["enterprise_id"] if org_wide else identity["team_id"])
 
     notifier = SlackPauseNotifier(client=slack, approval_minutes=config.approval_timeout_minutes)
     core = build_core(config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep)
     core.services.links.use_directory(SlackDirectory(client=slack))
+    if org_wide:
+        installation = OneInstallation(enterprise_id=team_id, team_id=None, is_enterprise_install=True)
+        core.services.authorizer.use_coverage(
+            Coverage(installations=installation, org_workspaces=SlackOrgWorkspaces(client=slack), clock=clock)
+        )
     added = core.services.authorizer.bootstrap(team_id, config.bot_admins, source="BOT_ADMINS")
     if added:
         logger.info("made %s admin(s) from BOT_ADMINS", len(added))

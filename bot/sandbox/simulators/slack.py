@@ -98,6 +98,11 @@ class SimulatedSlack(SimulatedServer):
         self._used_triggers: set[str] = set()
         self._modals: list[dict[str, Any]] = []
         self._homes: dict[str, dict[str, Any]] = {}
+        # Enterprise Grid: the organisation the token belongs to, whether it is an org-wide install's, and the
+        # workspaces the org admin added the app to (what auth.teams.list lists).
+        self.enterprise_id = ""
+        self.org_wide = False
+        self.org_workspaces: list[str] = []
 
     @property
     def api_url(self) -> str:
@@ -206,11 +211,18 @@ class SimulatedSlack(SimulatedServer):
             url="https://example.slack.com/",
             team="Example",
             user="recording-bot",
-            team_id=self.team_id,
+            # An org-wide install's token belongs to the organisation, not to one of its workspaces.
+            team_id=None if self.org_wide else self.team_id,
             user_id=self.bot_user_id,
             bot_id="B0BOT",
-            is_enterprise_install=False,
+            enterprise_id=self.enterprise_id or None,
+            is_enterprise_install=self.org_wide,
         )
+
+    def _auth_teams_list(self, payload: dict[str, Any]) -> Reply:
+        """The workspaces an org-wide install's token may act in (one page: the tests' orgs are small)."""
+        teams = [{"id": team, "name": team} for team in self.org_workspaces] if self.org_wide else []
+        return _ok(teams=teams, response_metadata={"next_cursor": ""})
 
     def _chat_postMessage(self, payload: dict[str, Any]) -> Reply:  # noqa: N802
         channel = str(payload.get("channel", ""))
