@@ -38,4 +38,8 @@ def workspace_of(config: Config, explicit: str | None) -> str:
         raise ConfigurationError(
             "give --team T… (the Slack workspace ID) or set SLACK_BOT_TOKEN so it can be looked up"
         )
-    return str(slack_identity(config)["team_id"])
+    identity = slack_identity(config)
+    # An org-wide install's token: the allow-list is the organisation's.
+    if identity.get("is_enterprise_install") and identity.get("enterprise_id"):
+        return str(identity["enterprise_id"])
+    return str(identity["team_id"])
