@@ -211,3 +211,18 @@ def test_the_side_question_is_answered_in_the_console_by_its_words() -> None:
     assert "Pause request #1 for extension `8857` (the caller's side only) is waiting" in out
     # A second answer to the same question makes no second request: the line has one waiting already.
     assert "8857 already has pause request #1 waiting for approval" in out and "Pause request #2" not in out
+
+
+def test_org_demo_decides_from_another_workspace_and_refuses_one_the_install_leaves_out() -> None:
+    out = _console(
+        "--demo",
+        "--org",
+        "-c",
+        "as U0DEMOAGENT; pause 8856 1m card; as U0DEMOLEAD; in T0DEMOB; approve 1; in T0DEMOC; requests; "
+        "as U0DEMOADMIN; in T0DEMO; users; quit",
+        stdin="",
+    )
+    assert "installed org-wide in organisation E0DEMOORG" in out
+    assert "U0DEMOLEAD@T0DEMOB> approve 1" in out and "Approved by @U0DEMOLEAD" in out
+    assert "installed for your organisation, but not for this workspace (T0DEMOC)" in out
+    assert "@U0DEMOLEAD (workspace `T0DEMOB`) — floor-a" in out
