@@ -22,8 +22,17 @@ from bot.clients.tls import tls_context
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
 from bot.clock import Clock, utc_now
 from bot.config import Config, ConfigurationError
+from bot.listeners import leaving
 from bot.listeners.forms import form_key
 from bot.listeners.home import HomePublisher
+from bot.listeners.installations import (
+    DatabaseInstallationStore,
+    DatabaseStateStore,
+    InstalledWorkspaces,
+    OneWorkspace,
+    SlackClients,
+    oauth_flow,
+)
 from bot.listeners.registry import register as register_listeners
 from bot.listeners.slack_directory import SlackDirectory
 from bot.listeners.slack_notifier import SlackPauseNotifier
@@ -33,8 +42,9 @@ from bot.redaction import redactor
 from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditReader, AuditTrail
 from bot.services.bundle import Services
-from bot.services.coverage import Coverage, OneInstallation
+from bot.services.coverage import Coverage, OneInstallation, StoredInstallations
 from bot.services.home import HomeService
+from bot.services.installations import InstallationService
 from bot.services.instances import InstanceRegistry
 from bot.services.line_settings import LineSettingsService
 from bot.services.links import LinkService
@@ -46,12 +56,15 @@ from bot.serving.background import BackgroundWork
 from bot.serving.dispatch import BoltDispatcher
 from bot.serving.edge import SlackEdge
 from bot.serving.inbox import Inbox
+from bot.serving.oauth_pages import OAuthPages
 from bot.serving.response_urls import ResponseUrlClient
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.connect import open_database
 from bot.store.database import Database
+from bot.store.encryption import TokenCipher
 from bot.store.inbox import InboxStore
+from bot.store.installations import InstallationStore, OAuthStates
 from bot.store.instances import InstanceStore
 from bot.store.links import LinkStore, SeenEvents
 from bot.store.pauses import PauseRequestStore
@@ -78,6 +91,9 @@ class RecordingBot:
     replies: ResponseUrlClient
     edge: SlackEdge
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    # Installable mode only: what follows installs and uninstalls, and each workspace's Web API client.
+    installations: InstallationService | None = None
+    workspaces: InstalledWorkspaces | None = None
 
     def start(self) -> RecordingBot:
         """Register this instance and start background work (expiries, automatic resumes, takeovers).
@@ -114,11 +130,13 @@ def build_core(
     notifier: PauseNotifier,
     clock: Clock = utc_now,
     scheduler_max_sleep: float = MAX_SLEEP_SECONDS,
+    database: Database | None = None,
 ) -> Core:
-    """Storage, upstream clients and services, wired; used by the Slack app and the console alike."""
+    """Storage, upstream clients and services, wired; used by the Slack app and the console alike. `database`:
+    already opened (installable mode opens it first: the notifier's tokens live there)."""
     redactor.add(*config.secret_values())
     config.require_consistent_credentials()
-    database = open_database(config)
+    database = database or open_database(config)
     applied = database.migrate()
     if applied:
         logger.info("database %s: applied migrations %s", database.location, ", ".join(applied))
@@ -255,6 +273,11 @@ def create_app(
     redactor.add(*config.secret_values())
     # Before Slack is first called: its DEBUG lines name SLACK_API_URL, and later ones the response URLs.
     redactor.protect_slack_responses(config.slack_api_url)
+    if config.installable:
+        return _create_installable(
+            config, socket_mode=socket_mode, clock=clock, scheduler_max_sleep=scheduler_max_sleep,
+            work_niceness=work_niceness, slack_timeout_seconds=slack_timeout_seconds,
+        )  # fmt: skip
     assert config.slack_bot_token is not None  # checked by require_slack
     bot_token = config.slack_bot_token.get_secret_value()
     slack = WebClient(token=bot_token, base_url=config.slack_api_url, timeout=slack_timeout_seconds)
@@ -273,11 +296,95 @@ def create_app(
         core.services.authorizer.use_coverage(
             Coverage(installations=installation, org_workspaces=SlackOrgWorkspaces(client=slack), clock=clock)
         )
-    added = core.services.authorizer.bootstrap(team_id, config.bot_admins, source="BOT_ADMINS")
+    added = core.services.authorizer.bootstrap(team_id, config.admins_for(team_id), source="BOT_ADMINS")
     if added:
         logger.info("made %s admin(s) from BOT_ADMINS", len(added))
 
     bolt = _bolt(config, identity, bot_token, slack_timeout_seconds=slack_timeout_seconds)
+    return _slack_app(
+        config, core, bolt, OneWorkspace(slack), notifier, team_id=team_id, clock=clock, work_niceness=work_niceness
+    )
+
+
+def _create_installable(
+    config: Config,
+    *,
+    socket_mode: bool,
+    clock: Clock,
+    scheduler_max_sleep: float,
+    work_niceness: int,
+    slack_timeout_seconds: int,
+) -> RecordingBot:
+    """Installable mode: no token of its own; each installation's, from the database, per request."""
+    assert config.slack_client_id and config.slack_client_secret and config.slack_state_secret
+    assert config.token_encryption_key is not None  # checked by require_slack
+    config.require_consistent_credentials()
+    database = open_database(config)
+    store = InstallationStore(database=database, cipher=TokenCipher(config.token_encryption_key.get_secret_value()))
+    client_secret = config.slack_client_secret.get_secret_value()
+    workspaces = InstalledWorkspaces(
+        store=store, api_url=config.slack_api_url, timeout=slack_timeout_seconds, client_id=config.slack_client_id,
+        client_secret=client_secret, clock=clock,
+    )  # fmt: skip
+    notifier = SlackPauseNotifier(client=workspaces, approval_minutes=config.approval_timeout_minutes)
+    try:
+        core = build_core(config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep,
+                          database=database)  # fmt: skip
+    except BaseException:
+        database.close()
+        raise
+    core.services.links.use_directory(SlackDirectory(client=workspaces))
+    # Only where an installation serves: another organisation, or a workspace an org-wide install leaves out,
+    # is refused and audited (services/coverage.py).
+    core.services.authorizer.use_coverage(
+        Coverage(installations=StoredInstallations(store=store), org_workspaces=SlackOrgWorkspaces(client=workspaces),
+                 clock=clock)
+    )  # fmt: skip
+    installations = InstallationService(
+        store=store, authorizer=core.services.authorizer, audit=core.services.audit, pauses=core.services.pauses,
+        admins_for=config.admins_for, clock=clock, forget_token=workspaces.forget,
+    )  # fmt: skip
+    installations.bootstrap_admins()
+    template = WebClient(base_url=config.slack_api_url, timeout=slack_timeout_seconds)
+    template.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    bolt = _bolt_app(
+        name="app.py", client=template,
+        signing_secret=(config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else None),
+        # Each request's token: its installation's, refreshed first when it expires soon (token rotation).
+        authorize=workspaces.bolt_authorize(),
+        process_before_response=True, request_verification_enabled=False, ignoring_self_events_enabled=False,
+        url_verification_enabled=True,
+    )  # fmt: skip
+    leaving.register(bolt, installations)
+    flow = oauth_flow(
+        client_id=config.slack_client_id, client_secret=client_secret,
+        authorize_url=config.slack_oauth_authorize_url, api_url=config.slack_api_url, timeout=slack_timeout_seconds,
+        installation_store=DatabaseInstallationStore(store=store, clock=clock),
+        state_store=DatabaseStateStore(
+            states=OAuthStates(database=database), secret=config.slack_state_secret.get_secret_value(), clock=clock
+        ),
+        on_installed=installations.installed, clock=clock,
+    )  # fmt: skip
+    bot = _slack_app(config, core, bolt, workspaces, notifier, team_id="", clock=clock, work_niceness=work_niceness,
+                     pages=OAuthPages(flow))  # fmt: skip
+    bot.installations = installations
+    bot.workspaces = workspaces
+    return bot
+
+
+def _slack_app(
+    config: Config,
+    core: Core,
+    bolt: App,
+    slack: SlackClients,
+    notifier: SlackPauseNotifier,
+    *,
+    team_id: str,
+    clock: Clock,
+    work_niceness: int,
+    pages: OAuthPages | None = None,
+) -> RecordingBot:
+    """The Slack side around the core, in either mode: replies, the post-ack pool, Homes, listeners, inbox."""
     # Closed after the work that may still reply (closers run last-added first).
     replies = ResponseUrlClient(verify=tls_context())
     core.closers.append(replies.close)
@@ -292,7 +399,9 @@ def create_app(
     inbox = Inbox(
         store=InboxStore(database=core.database), instance_id=core.instances.instance_id, clock=clock, bolt=bolt,
         work=work, post_reply=replies.post, audit=core.services.audit,
-        tell_user=lambda user, message: slack.chat_postMessage(channel=user, text=message.text, blocks=message.blocks),
+        tell_user=lambda team, user, message: slack.for_team(team).chat_postMessage(
+            channel=user, text=message.text, blocks=message.blocks
+        ),
     )  # fmt: skip
     # At start, and whenever an instance is found dead: what a killed process acknowledged and left unfinished.
     core.scheduler.also_take_over("inbox", inbox.take_over)
@@ -302,6 +411,8 @@ def create_app(
         database=core.database,
         first_delivery=lambda event_id: seen_events.first_time(event_id, clock()),
         inbox=inbox,
+        pages=pages,
+        mode=config.mode,
     )
     return RecordingBot(
         config=config,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -12,7 +14,9 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from bot.redaction import credentials_in_url
 
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_USER_ID = re.compile(r"^(?:T[A-Z0-9]{2,}:)?[UW][A-Z0-9]{2,}$")
+# The variables of installable mode (Slack's OAuth install): all three together, and no SLACK_BOT_TOKEN.
+OAUTH_VARIABLES = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_STATE_SECRET")
 
 # One line per variable: what a valid value looks like. Used for start-up errors.
 HINTS: dict[str, str] = {
@@ -22,7 +26,7 @@ HINTS: dict[str, str] = {
     "SLACK_API_URL": "a URL ending in /api/, e.g. SLACK_API_URL=https://slack.com/api/",
     "DATABASE_PATH": "a file path on a persistent disk, e.g. DATABASE_PATH=/data/recording-bot.db",
     "DATABASE_URL": "a PostgreSQL URL, e.g. DATABASE_URL=postgresql://user:password@host:5432/dbname",
-    "BOT_ADMINS": "comma-separated Slack user IDs, e.g. BOT_ADMINS=U012ABCDEF,U034GHIJKL",
+    "BOT_ADMINS": "comma-separated Slack user IDs, e.g. BOT_ADMINS=U012ABCDEF,U034GHIJKL (T…:U… for one workspace)",
     "PORT": "a port number from 1 to 65535, e.g. PORT=3000",
     "MEDIA_REPOSITORY_URL": "the Media Repository base URL, e.g. MEDIA_REPOSITORY_URL=https://recorder.example.com",
     "MEDIA_REPOSITORY_API_KEY": "the API key (a GUID) from the recording system's Administration / API Keys",
@@ -39,6 +43,14 @@ HINTS: dict[str, str] = {
     "WEBEX_REFRESH_TOKEN": "the integration's refresh token; set with WEBEX_CLIENT_ID and WEBEX_CLIENT_SECRET",
     "WEBEX_CLIENT_ID": "the Webex integration's client ID",
     "WEBEX_CLIENT_SECRET": "the Webex integration's client secret",
+    "SLACK_CLIENT_ID": "the app's Client ID from Basic Information, e.g. SLACK_CLIENT_ID=1234567890.1234567890",
+    "SLACK_CLIENT_SECRET": "the app's Client Secret from Basic Information",
+    "SLACK_STATE_SECRET": "a long random string that signs the install links' state, e.g. from `openssl rand -hex 32`",
+    "SLACK_OAUTH_AUTHORIZE_URL": "Slack's authorize page, e.g. SLACK_OAUTH_AUTHORIZE_URL=https://slack.com/oauth/v2/authorize",
+    "TOKEN_ENCRYPTION_KEY": (
+        "a Fernet key that encrypts the installations' tokens in the database; make one with "
+        "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+    ),
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
     "LOG_FORMAT": "text or json",
 }
@@ -77,6 +89,11 @@ class Config(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_state_secret: SecretStr | None = None
+    slack_oauth_authorize_url: str = "https://slack.com/oauth/v2/authorize"
+    token_encryption_key: SecretStr | None = None
 
     database_path: Path = Path("recording-bot.db")
     database_url: SecretStr | None = None
@@ -123,6 +140,13 @@ class Config(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value if value.endswith("/") else value + "/"
 
+    @field_validator("slack_oauth_authorize_url")
+    @classmethod
+    def _authorize_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
     @field_validator("media_repository_url", "webex_api_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -161,9 +185,57 @@ class Config(BaseSettings):
         """Credentials that only work together must be set together; one database, not two."""
         _raise_if_any(self.consistency_problems())
 
+    def admins_for(self, team_id: str) -> tuple[str, ...]:
+        """BOT_ADMINS of one workspace: the plain user IDs, and the `T…:U…` entries of that workspace."""
+        admins = []
+        for entry in self.bot_admins:
+            team, _, user = entry.rpartition(":")
+            if not team or team == team_id:
+                admins.append(user)
+        return tuple(admins)
+
+    @property
+    def oauth_set(self) -> list[str]:
+        """The OAuth variables that are set (installable mode needs all three)."""
+        return [name for name in OAUTH_VARIABLES if _is_set(getattr(self, name.lower()))]
+
+    @property
+    def installable(self) -> bool:
+        """Installable mode: the app is installed through Slack's OAuth flow into one or more workspaces, and
+        each installation's token lives in the database (SLACK_CLIENT_ID, _SECRET and SLACK_STATE_SECRET set)."""
+        return bool(self.oauth_set) and not _is_set(self.slack_bot_token)
+
+    @property
+    def mode(self) -> str:
+        """Which mode the bot runs in, in words for `check` and /healthz."""
+        return "installable" if self.installable else "single-workspace"
+
+    def installable_problems(self) -> list[str]:
+        """What installable mode still needs: the three OAuth variables and a usable TOKEN_ENCRYPTION_KEY."""
+        problems = [_missing(name) for name in OAUTH_VARIABLES if name not in self.oauth_set]
+        key = self.token_encryption_key.get_secret_value().strip() if self.token_encryption_key else ""
+        if not key:
+            problems.append(
+                "TOKEN_ENCRYPTION_KEY is not set: installable mode keeps tokens encrypted; "
+                + HINTS["TOKEN_ENCRYPTION_KEY"]
+            )
+        elif not _is_fernet_key(key):
+            problems.append(f"TOKEN_ENCRYPTION_KEY is not a Fernet key (32 bytes, URL-safe base64): make one with "
+                            f"{HINTS['TOKEN_ENCRYPTION_KEY'].split('make one with ', 1)[1]}")  # fmt: skip
+        return problems
+
     def slack_problems(self, *, socket_mode: bool = False) -> list[str]:
         """Every missing or malformed Slack credential this mode needs, and pause limits that contradict."""
-        problems = [_prefix_problem("SLACK_BOT_TOKEN", self.slack_bot_token, "xoxb-")]
+        if self.oauth_set and _is_set(self.slack_bot_token):
+            problems = [
+                f"SLACK_BOT_TOKEN and {', '.join(self.oauth_set)} are both set: keep SLACK_BOT_TOKEN for one "
+                f"workspace, or {' / '.join(OAUTH_VARIABLES)} (installable mode) for installs through Slack, "
+                "and unset the other"
+            ]
+        elif self.installable:
+            problems = self.installable_problems()
+        else:
+            problems = [_prefix_problem("SLACK_BOT_TOKEN", self.slack_bot_token, "xoxb-")]
         signing_secret = self.slack_signing_secret.get_secret_value().strip() if self.slack_signing_secret else ""
         if not signing_secret and not socket_mode:
             problems.append(_missing("SLACK_SIGNING_SECRET"))
@@ -229,6 +301,9 @@ class Config(BaseSettings):
             self.webex_refresh_token,
             self.webex_client_secret,
             self.database_url,
+            self.slack_client_secret,
+            self.slack_state_secret,
+            self.token_encryption_key,
         ]
         values = [s.get_secret_value() for s in secrets if s is not None]
         if self.database_url is not None:
@@ -276,6 +351,18 @@ def _plain_reason(kind: str, ctx: dict[str, Any]) -> str:
         shown = f"{limit:g}" if isinstance(limit, int | float) else str(limit)
         return f"must be {bounds[kind]} {shown}"
     return ""
+
+
+def _is_set(value: str | SecretStr | None) -> bool:
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return bool(text and text.strip())
+
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (ValueError, binascii.Error):
+        return False
 
 
 def _missing(name: str) -> str:

@@ -32,7 +32,7 @@ ADMIN, LEAD, AGENT = "W0ADMIN", "W0LEAD", "W0AGENT"
 @pytest.fixture
 def org_bot(slack: SimulatedSlack, make_config: Callable[..., Config]) -> Iterator[ServedBot]:
     """The bot with an org-wide install's token, added by the org admin to workspaces A and B (not C)."""
-    slack.enterprise_id, slack.org_wide, slack.org_workspaces = ORG, True, [WORKSPACE_A, WORKSPACE_B]
+    slack.make_org_wide(ORG, [WORKSPACE_A, WORKSPACE_B])
     served = ServedBot(make_config(bot_admins=ADMIN)).start()
     assert served.bot is not None
     served.bot.services.authorizer.set_role(ORG, LEAD, Role.APPROVER, source="test")

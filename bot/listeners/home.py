@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.blocks.home import home_view, not_listed_home
 from bot.listeners.identity import slack_user
+from bot.listeners.installations import SlackClients, as_clients
 from bot.listeners.work import Attempt, fail
 from bot.models import Invocation, PauseRequest, SlackUser
 from bot.models.refusals import NotCovered
@@ -32,9 +33,14 @@ class HomePublisher:
     when the interval has passed, so the last state always shows)."""
 
     def __init__(
-        self, *, client: WebClient, homes: HomeService, work: BackgroundWork, interval: float = REFRESH_SECONDS
+        self,
+        *,
+        client: WebClient | SlackClients,
+        homes: HomeService,
+        work: BackgroundWork,
+        interval: float = REFRESH_SECONDS,
     ) -> None:
-        self._client = client
+        self._clients = as_clients(client)
         self._homes = homes
         self._work = work
         self._interval = interval
@@ -94,7 +100,7 @@ class HomePublisher:
                     user_id=home.user_id, role=home.role.value, group_name=home.group_name,
                     to_decide=home.to_decide, active=home.active, mine=home.mine, now=home.now,
                 )  # fmt: skip
-            self._client.views_publish(user_id=user_id, view=view)
+            self._clients.for_team(team_id).views_publish(user_id=user_id, view=view)
         except (SlackApiError, SlackClientError, OSError, ValueError) as error:
             reason = error.response.get("error") if isinstance(error, SlackApiError) else type(error).__name__
             logger.warning("Home of %s not published: %s", user_id, reason)

@@ -7,16 +7,18 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.listeners.installations import SlackClients, as_clients
+
 logger = logging.getLogger(__name__)
 
 
 class SlackDirectory:
-    def __init__(self, *, client: WebClient) -> None:
-        self._client = client
+    def __init__(self, *, client: WebClient | SlackClients) -> None:
+        self._clients = as_clients(client)
 
     def email_of(self, team_id: str, user_id: str) -> str | None:
         try:
-            answer = self._client.users_info(user=user_id)
+            answer = self._clients.for_team(team_id).users_info(user=user_id)
             email = (answer.get("user") or {}).get("profile", {}).get("email")
         except SlackApiError as error:
             # missing_scope: the app was installed before users:read.email was added; reinstall it.

@@ -20,6 +20,7 @@ from bot.blocks.pauses import (
     reminder_notice,
 )
 from bot.blocks.refusals import card_not_posted_text
+from bot.listeners.installations import SlackClients, as_clients
 from bot.models import PauseRequest
 from bot.services.notifications import CardNotPosted
 
@@ -40,8 +41,9 @@ _SLACK_FAILURES = (SlackApiError, SlackClientError, OSError, ValueError, KeyErro
 
 
 class SlackPauseNotifier:
-    def __init__(self, *, client: WebClient, approval_minutes: float) -> None:
-        self._client = client
+    def __init__(self, *, client: WebClient | SlackClients, approval_minutes: float) -> None:
+        # Each request's workspace is written to with that workspace's token (one token in single mode).
+        self._clients = as_clients(client)
         self._approval_minutes = approval_minutes
         self._listeners: list[Callable[[PauseRequest], None]] = []
 
@@ -53,7 +55,8 @@ class SlackPauseNotifier:
         card = approval_card(request, approval_minutes=self._approval_minutes)
         channel = request.card_channel
         try:
-            response = self._client.chat_postMessage(channel=channel, text=card.text, blocks=card.blocks)
+            client = self._clients.for_team(request.team_id)
+            response = client.chat_postMessage(channel=channel, text=card.text, blocks=card.blocks)
         except SlackApiError as error:
             reason = str(error.response.get("error", "unknown_error"))
             if reason in _CANNOT_POST_HERE:
@@ -74,7 +77,7 @@ class SlackPauseNotifier:
         card = approval_card(request, approval_minutes=self._approval_minutes)
         for attempt in range(1, _UPDATE_ATTEMPTS + 1):
             try:
-                self._client.chat_update(
+                self._clients.for_team(request.team_id).chat_update(
                     channel=request.card_channel, ts=request.message_ts, text=card.text, blocks=card.blocks
                 )
                 return
@@ -92,7 +95,8 @@ class SlackPauseNotifier:
         if not request.message_ts:
             return None
         try:
-            answer = self._client.chat_getPermalink(channel=request.card_channel, message_ts=request.message_ts)
+            client = self._clients.for_team(request.team_id)
+            answer = client.chat_getPermalink(channel=request.card_channel, message_ts=request.message_ts)
             link = answer.get("permalink")
         except _SLACK_FAILURES as error:
             logger.warning("no link to the card of request #%s: %s", request.id, _describe(error))
@@ -123,9 +127,10 @@ class SlackPauseNotifier:
 
     def _dm(self, user_id: str, note: Message, request: PauseRequest) -> None:
         try:
-            opened = self._client.conversations_open(users=user_id)
+            client = self._clients.for_team(request.team_id)
+            opened = client.conversations_open(users=user_id)
             channel = opened["channel"]["id"]
-            self._client.chat_postMessage(channel=channel, text=note.text, blocks=note.blocks)
+            client.chat_postMessage(channel=channel, text=note.text, blocks=note.blocks)
         except _SLACK_FAILURES as error:
             logger.warning("could not send %s a note about request #%s: %s", user_id, request.id, _describe(error))
 

@@ -520,7 +520,7 @@ def demo_sandbox(
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recording-bot-demo-")))
         slack = stack.enter_context(SimulatedSlack(team_id=DEMO_TEAM, bot_token="xoxb-console-demo"))  # noqa: S106
         if org:
-            slack.enterprise_id, slack.org_wide, slack.org_workspaces = DEMO_ORG, True, [DEMO_TEAM, DEMO_TEAM_B]
+            slack.make_org_wide(DEMO_ORG, [DEMO_TEAM, DEMO_TEAM_B])
         recording_system = stack.enter_context(
             SimulatedRecordingSystem(
                 api_key=DEMO_API_KEY, username=DEMO_USERNAME, password=DEMO_PASSWORD, calls=DEMO_CALLS
@@ -600,7 +600,7 @@ def _served(
         response_url_factory=slack.response_url,
         team=slack.team_id,
         channel=CHANNEL,
-        organisation=grid(slack.enterprise_id, org_wide=True) if org else NOT_GRID,
+        organisation=grid(DEMO_ORG, org_wide=True) if org else NOT_GRID,
     )
     try:
         yield Sandbox(bot=bot, server=server, slack=slack, sender=sender, team_id=bot.team_id, org=org)

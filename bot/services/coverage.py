@@ -25,6 +25,7 @@ from typing import Protocol
 from bot.clock import utc_now
 from bot.models import SlackUser
 from bot.models.refusals import NotCovered
+from bot.store.installations import InstallationStore
 
 logger = logging.getLogger(__name__)
 
@@ -147,3 +148,19 @@ class OneInstallation:
         if is_enterprise_install:
             return self.is_enterprise_install and enterprise_id == self.enterprise_id
         return not self.is_enterprise_install and team_id == self.team_id
+
+
+class StoredInstallations:
+    """Installable mode: the installations in the bot's database (those with a token: an uninstall deletes it)."""
+
+    def __init__(self, *, store: InstallationStore) -> None:
+        self._store = store
+
+    def installed(self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool) -> bool:
+        found = self._store.find(enterprise_id or "", "" if is_enterprise_install else team_id or "")
+        if found is None or not found.has_token:
+            return False
+        if is_enterprise_install:
+            return found.is_enterprise_install
+        # A workspace of an organisation is served here only by its own installation (Slack says which).
+        return not found.is_enterprise_install and found.team_id == team_id

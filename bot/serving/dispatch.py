@@ -15,6 +15,7 @@ from bot import __version__
 from bot.serving.background import BackgroundWork
 from bot.serving.edge import ACKED_AT_EDGE
 from bot.serving.inbox import Inbox
+from bot.serving.oauth_pages import OAuthPages, Page
 from bot.serving.shapes import refuse_malformed
 from bot.store.database import Database, DatabaseUnavailable
 
@@ -32,6 +33,8 @@ class BoltDispatcher:
         database: Database,
         first_delivery: Callable[[str], bool],
         inbox: Inbox | None = None,
+        pages: OAuthPages | None = None,
+        mode: str = "single-workspace",
     ) -> None:
         self._bolt = bolt
         self._work = work
@@ -40,6 +43,18 @@ class BoltDispatcher:
         self._first_delivery = first_delivery
         # Where acknowledged requests wait until their work has ended (None: nowhere, lost if the process dies).
         self._inbox = inbox
+        # Installable mode's install pages (None in single-workspace mode), and the mode's name for /healthz.
+        self._pages = pages
+        self._mode = mode
+
+    @property
+    def installable(self) -> bool:
+        return self._pages is not None
+
+    def page(self, path: str, query: str, headers: Mapping[str, str]) -> Page:
+        if self._pages is None:
+            return 404, [("Content-Type", "text/plain")], b"not found"
+        return self._pages.page(path, query, headers)
 
     def queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None) -> bool:
         # Stored before it is queued, so a kill from here on leaves it for the next start. Events are not:
@@ -79,8 +94,8 @@ class BoltDispatcher:
             # The log says where and what to do; the answer, which anyone may ask for, names no file or host.
             logger.warning("health check failed: %s", error)
             return 503, {"status": "unavailable", "database": f"cannot be written: {error.reason}",
-                         "version": __version__}  # fmt: skip
-        return 200, {"status": "ok", "database": "ok", "version": __version__}
+                         "version": __version__, "mode": self._mode}  # fmt: skip
+        return 200, {"status": "ok", "database": "ok", "version": __version__, "mode": self._mode}
 
     def _dispatch(self, text: str, headers: Mapping[str, str], event_id: str | None) -> None:
         if event_id is not None and not self._seen_first(event_id, headers):

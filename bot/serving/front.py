@@ -65,10 +65,21 @@ class RemoteDispatcher:
         return int(answer["status"]), dict(answer["body"])
 
 
+    def page(self, path: str, query: str, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Installable mode's install pages, answered by the bot's process (it holds the OAuth flow)."""
+        try:
+            answer = self._link.ask({"op": "page", "path": path, "query": query, "headers": headers},
+                                    timeout=ANSWER_SECONDS * 4)  # fmt: skip
+        except (BotUnavailable, BotSlow):
+            return 503, [("Content-Type", "text/plain")], b"recording-bot is not available right now; try again"
+        listed = [(str(name), str(value)) for name, value in answer.get("headers") or []]
+        return int(answer["status"]), listed, str(answer["body"]).encode()
+
+
 def front_app(settings: FrontSettings, signing_secret: str) -> WsgiApp:
     dispatcher = RemoteDispatcher(LinkClient(settings.link_address, settings.link_key))
     edge = SlackEdge(signing_secret=signing_secret, dispatcher=dispatcher)
-    return build_wsgi_app(edge.handle, dispatcher.health)
+    return build_wsgi_app(edge.handle, dispatcher.health, dispatcher.page)
 
 
 def _stop_with(parent_pid: int) -> None:

@@ -43,7 +43,8 @@ MAX_TAKEOVERS = 3
 # Posts a message to a response_url (serving/response_urls.py's ResponseUrlClient.post).
 PostReply = Callable[[str, dict[str, Any]], object]
 # Tells a user something directly (a DM): for a form's submission, which has no response_url.
-TellUser = Callable[[str, Message], object]
+# (workspace, user, message): a private note to the user, with that workspace's token.
+TellUser = Callable[[str, str, Message], object]
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ class Inbox:
                 return False
         if self._tell is not None and received.invocation.user_id:
             try:
-                self._tell(received.invocation.user_id, message)
+                self._tell(received.invocation.team_id, received.invocation.user_id, message)
                 return True
             except Exception as error:
                 logger.warning("could not tell %s that their form was not done (%s)",

@@ -80,6 +80,10 @@ class FrontLink:
         if op == "health":
             status, report = self._dispatcher.health()
             return {"status": status, "body": report}
+        if op == "page":
+            status, page_headers, page = self._dispatcher.page(str(message.get("path", "")),
+                                                               str(message.get("query", "")), headers)  # fmt: skip
+            return {"status": status, "headers": page_headers, "body": page.decode()}
         logger.warning("the HTTP front sent an unknown message (%r); ignored", op)
         return None
 

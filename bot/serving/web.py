@@ -23,6 +23,10 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 SlackEvents = Callable[[bytes, dict[str, str]], tuple[int, bytes]]
 # () → (HTTP status, JSON body) of the health check: see listeners/dispatch.py.
 HealthCheck = Callable[[], tuple[int, dict[str, Any]]]
+# (path, query string, lower-cased headers) → (HTTP status, headers, body): installable mode's OAuth pages
+# (serving/oauth_pages.py), or None in single-workspace mode (404, as any unknown path).
+InstallPages = Callable[[str, str, dict[str, str]], tuple[int, list[tuple[str, str]], bytes]]
+INSTALL_PAGE_PATHS = ("/slack/install", "/slack/oauth_redirect")
 
 # What the bot side answers, as it is: the edge's own refusals and 503, and Bolt's 4xx. Any other status
 # (a 5xx from Bolt, a number that is no HTTP status) is a failure: Slack gets a clean JSON answer instead.
@@ -38,7 +42,7 @@ class _Refused(Exception):
         self.why = why
 
 
-def build_wsgi_app(slack_events: SlackEvents, health: HealthCheck) -> WsgiApp:
+def build_wsgi_app(slack_events: SlackEvents, health: HealthCheck, pages: InstallPages | None = None) -> WsgiApp:
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
@@ -58,6 +62,12 @@ def build_wsgi_app(slack_events: SlackEvents, health: HealthCheck) -> WsgiApp:
                 logger.warning("the bot answered the health check with HTTP %s; sent 500", health_status)
                 health_status = HTTPStatus.INTERNAL_SERVER_ERROR
             return _json(start_response, health_status, health_body)
+        if path in INSTALL_PAGE_PATHS and method in ("GET", "HEAD") and pages is not None:
+            status, headers, page = pages(path, str(environ.get("QUERY_STRING") or ""), _headers(environ))
+            if _known(status) is None:
+                status = HTTPStatus.INTERNAL_SERVER_ERROR
+            start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(page)))])
+            return [page]
         return _json(start_response, 404, {"error": "not found"})
 
     return application

@@ -20,4 +20,5 @@ class Servable(Protocol):
 
 
 def wsgi_app_for(bot: Servable) -> WsgiApp:
-    return build_wsgi_app(bot.edge.handle, bot.dispatcher.health)
+    dispatcher = bot.dispatcher
+    return build_wsgi_app(bot.edge.handle, dispatcher.health, dispatcher.page if dispatcher.installable else None)

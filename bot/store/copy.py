@@ -18,6 +18,8 @@ COPIED_TABLES: dict[str, str] = {
     "audit_verifications": "id",
     "webex_tokens": "id",
     "user_links": "team_id, user_id",
+    # Tokens are copied as stored, still encrypted: the target is read with the same TOKEN_ENCRYPTION_KEY.
+    "slack_installations": "enterprise_id, team_id",
 }
 _BATCH = 500
 

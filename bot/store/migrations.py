@@ -190,6 +190,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
+        "m013_slack_installations",
+        (
+            # Installable mode: one row per installed workspace or organisation ("" for the part that does not
+            # apply), tokens Fernet-encrypted (store/encryption.py); the row stays after an uninstall.
+            "CREATE TABLE slack_installations (enterprise_id TEXT NOT NULL DEFAULT '', "
+            "team_id TEXT NOT NULL DEFAULT '', "
+            "is_enterprise_install {bigint} NOT NULL DEFAULT 0, app_id TEXT, bot_id TEXT, bot_user_id TEXT, "
+            "bot_scopes TEXT, bot_token TEXT, bot_refresh_token TEXT, bot_token_expires_at {bigint}, team_name TEXT, "
+            "enterprise_name TEXT, installer_user_id TEXT, installed_at TEXT, last_used_at TEXT, uninstalled_at TEXT, "
+            "PRIMARY KEY (enterprise_id, team_id))",
+            # The install links' one-time states (store/installations.py's OAuthStates).
+            "CREATE TABLE oauth_states (state TEXT PRIMARY KEY, expires_at TEXT NOT NULL)",
+        ),
+    ),
+    Migration(
         "m017_workspaces_of_an_organisation",
         (
             # On an org-wide (Enterprise Grid) install `team_id` is the organisation's enterprise ID: one

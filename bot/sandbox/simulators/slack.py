@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import secrets
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from bot.sandbox.simulators.base import RecordedRequest, Reply, SimulatedServer
 from bot.sandbox.simulators.block_kit import message_problems, view_problems
@@ -21,6 +24,8 @@ class SlackCall:
     method: str
     payload: dict[str, Any]
     at: float
+    # The token it was sent with (the Authorization header's), "" without one.
+    token: str = ""
 
     @property
     def text(self) -> str:
@@ -55,6 +60,30 @@ def _strings(value: Any) -> list[str]:
 
 # A trigger ID is good for about 3 seconds after Slack issues it, and once.
 TRIGGER_LIFETIME_SECONDS = 3.0
+AUTHORIZE_PATH = "/oauth/v2/authorize"
+
+
+@dataclass
+class IssuedToken:
+    """A bot token the simulated Slack knows: whose it is, and until when it works (None: until revoked)."""
+
+    team_id: str
+    enterprise_id: str | None = None
+    expires_at: float | None = None
+    revoked: bool = False
+    bot_user_id: str = "UBOT"
+
+
+@dataclass(frozen=True)
+class Installer:
+    """Who installs the app on the simulated authorize page, and where (a workspace, or org-wide)."""
+
+    team_id: str
+    user_id: str
+    team_name: str = ""
+    enterprise_id: str | None = None
+    enterprise_name: str = ""
+    org_wide: bool = False
 
 
 class SimulatedSlack(SimulatedServer):
@@ -98,11 +127,21 @@ class SimulatedSlack(SimulatedServer):
         self._used_triggers: set[str] = set()
         self._modals: list[dict[str, Any]] = []
         self._homes: dict[str, dict[str, Any]] = {}
-        # Enterprise Grid: the organisation the token belongs to, whether it is an org-wide install's, and the
-        # workspaces the org admin added the app to (what auth.teams.list lists).
-        self.enterprise_id = ""
-        self.org_wide = False
-        self.org_workspaces: list[str] = []
+        # Every bot token the simulated Slack accepts: the configured one, and each one an install issued.
+        self.tokens: dict[str, IssuedToken] = {bot_token: IssuedToken(team_id=team_id, bot_user_id=bot_user_id)}
+        # Installable mode (Slack's OAuth install): the app's credentials, where the authorize page sends the
+        # browser back (the app's configured redirect URL), who installs next, and token rotation's lifetime
+        # (None: tokens that never expire).
+        self.client_id = ""
+        self.client_secret = ""
+        self.redirect_url = ""
+        self.installer = Installer(team_id=team_id, user_id="UINSTALLER", team_name="Example")
+        self.rotation_seconds: int | None = None
+        self._codes: dict[str, Installer] = {}
+        self._refresh_tokens: dict[str, str] = {}
+        self._issued = itertools.count(1)
+        # Enterprise Grid: per organisation, the workspaces its org admin added the app to (auth.teams.list).
+        self.org_workspaces: dict[str, list[str]] = {}
 
     @property
     def api_url(self) -> str:
@@ -110,6 +149,29 @@ class SimulatedSlack(SimulatedServer):
 
     def response_url(self) -> str:
         return f"{self.url}/response/{next(self._hook_ids)}"
+
+    @property
+    def authorize_url(self) -> str:
+        """What SLACK_OAUTH_AUTHORIZE_URL should be set to."""
+        return f"{self.url}{AUTHORIZE_PATH}"
+
+    def expire(self, token: str) -> None:
+        """Make a token stop working now, as an expired rotating token does (`token_expired`)."""
+        with self._state_lock:
+            self.tokens[token].expires_at = time.time() - 1
+
+    def make_org_wide(self, enterprise_id: str, workspaces: list[str]) -> None:
+        """Make the configured bot token an org-wide install's (Enterprise Grid), in the organisation's
+        `workspaces` (what the org admin added the app to, as auth.teams.list lists them)."""
+        with self._state_lock:
+            self.tokens[self.bot_token] = IssuedToken(team_id="", enterprise_id=enterprise_id,
+                                                      bot_user_id=self.bot_user_id)  # fmt: skip
+            self.org_workspaces[enterprise_id] = list(workspaces)
+
+    def tokens_of(self, team_id: str) -> list[str]:
+        """The bot tokens issued for a workspace (or an organisation), oldest first."""
+        with self._state_lock:
+            return [t for t, issued in self.tokens.items() if team_id in (issued.team_id, issued.enterprise_id)]
 
     # -- fault injection -------------------------------------------------------------------------
 
@@ -169,6 +231,8 @@ class SimulatedSlack(SimulatedServer):
     # -- the protocol ----------------------------------------------------------------------------
 
     def handle(self, request: RecordedRequest) -> Reply:
+        if request.path == AUTHORIZE_PATH:
+            return self._authorize_page(request)
         call = _to_call(request)
         if call is None:
             return Reply(status=404, body="not found", content_type="text/plain")
@@ -190,8 +254,15 @@ class SimulatedSlack(SimulatedServer):
             if request.headers.get("authorization") != f"Bearer {self.app_token}":
                 return _ok_false("invalid_auth")
             return _ok(url=self.socket_mode_url) if self.socket_mode_url else _ok_false("not_allowed_token_type")
-        if request.headers.get("authorization") != f"Bearer {self.bot_token}":
-            return _ok_false("invalid_auth")
+        if call.method == "oauth.v2.access":
+            return self._oauth_v2_access(request, call.payload)
+        problem = self._token_problem(call.token)
+        if problem:
+            return _ok_false(problem)
+        if call.method == "auth.test":
+            return self._auth_test_of(call.token)
+        if call.method == "auth.teams.list":
+            return self._auth_teams_list_of(call.token)
         handler = getattr(self, "_" + call.method.replace(".", "_"), None)
         if handler is None:
             return _ok_false("unknown_method")
@@ -206,23 +277,117 @@ class SimulatedSlack(SimulatedServer):
             return message_problems(call.payload)
         return []
 
-    def _auth_test(self, payload: dict[str, Any]) -> Reply:
+    def _token_problem(self, token: str) -> str:
+        with self._state_lock:
+            issued = self.tokens.get(token)
+            if issued is None or issued.revoked:
+                return "invalid_auth"
+            if issued.expires_at is not None and issued.expires_at <= time.time():
+                return "token_expired"
+        return ""
+
+    def _auth_test_of(self, token: str) -> Reply:
+        with self._state_lock:
+            issued = self.tokens[token]
+        org_wide = issued.team_id == "" and issued.enterprise_id is not None
         return _ok(
             url="https://example.slack.com/",
             team="Example",
             user="recording-bot",
-            # An org-wide install's token belongs to the organisation, not to one of its workspaces.
-            team_id=None if self.org_wide else self.team_id,
-            user_id=self.bot_user_id,
+            team_id=issued.team_id or None,
+            user_id=issued.bot_user_id,
             bot_id="B0BOT",
-            enterprise_id=self.enterprise_id or None,
-            is_enterprise_install=self.org_wide,
+            enterprise_id=issued.enterprise_id,
+            is_enterprise_install=org_wide,
         )
 
-    def _auth_teams_list(self, payload: dict[str, Any]) -> Reply:
+    # -- installable mode: the authorize page, oauth.v2.access, token rotation --------------------
+
+    def _authorize_page(self, request: RecordedRequest) -> Reply:
+        """Slack's authorize page, agreed to at once by `installer`: back to the redirect URL with a code."""
+        query = request.query
+        if query.get("client_id") != self.client_id or not self.client_id:
+            return Reply(status=400, body="invalid client_id", content_type="text/plain")
+        back = query.get("redirect_uri") or self.redirect_url
+        state = query.get("state", "")
+        code = f"code-{next(self._issued)}"
+        with self._state_lock:
+            self._codes[code] = self.installer
+        separator = "&" if "?" in back else "?"
+        return Reply(status=302, body="", content_type="text/plain",
+                     headers={"Location": f"{back}{separator}{urlencode({'code': code, 'state': state})}"})  # fmt: skip
+
+    def _client_authenticated(self, request: RecordedRequest, payload: dict[str, Any]) -> bool:
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("basic "):
+            try:
+                client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+            except ValueError:
+                return False
+        else:
+            client_id, secret = str(payload.get("client_id", "")), str(payload.get("client_secret", ""))
+        return bool(self.client_id) and client_id == self.client_id and secret == self.client_secret
+
+    def _oauth_v2_access(self, request: RecordedRequest, payload: dict[str, Any]) -> Reply:
+        if not self._client_authenticated(request, payload):
+            return _ok_false("invalid_client_id")
+        if payload.get("grant_type") == "refresh_token":
+            return self._refresh(str(payload.get("refresh_token", "")))
+        with self._state_lock:
+            installer = self._codes.pop(str(payload.get("code", "")), None)
+        if installer is None:
+            return _ok_false("invalid_code")
+        team_id = "" if installer.org_wide else installer.team_id
+        token = self._issue(team_id, installer.enterprise_id)
+        answer: dict[str, Any] = {
+            "access_token": token, "token_type": "bot", "scope": "commands,chat:write", "bot_user_id": self.bot_user_id,
+            "app_id": "A0APP",
+            "team": None if installer.org_wide else {"id": installer.team_id, "name": installer.team_name},
+            "enterprise": (
+                {"id": installer.enterprise_id, "name": installer.enterprise_name} if installer.enterprise_id else None
+            ),
+            "is_enterprise_install": installer.org_wide,
+            "authed_user": {"id": installer.user_id},
+        }  # fmt: skip
+        answer.update(self._rotation_fields(token))
+        return _ok(**answer)
+
+    def _refresh(self, refresh_token: str) -> Reply:
+        """grant_type=refresh_token: a new token pair; the refresh token used stops working."""
+        with self._state_lock:
+            old = self._refresh_tokens.pop(refresh_token, None)
+            issued = self.tokens.get(old) if old else None
+        if issued is None:
+            return _ok_false("invalid_refresh_token")
+        token = self._issue(issued.team_id, issued.enterprise_id)
+        return _ok(access_token=token, token_type="bot", **self._rotation_fields(token))  # noqa: S106
+
+    def _issue(self, team_id: str, enterprise_id: str | None) -> str:
+        prefix = "xoxe.xoxb-" if self.rotation_seconds is not None else "xoxb-"
+        token = f"{prefix}{team_id or enterprise_id}-{next(self._issued)}-{secrets.token_hex(6)}"
+        expires = time.time() + self.rotation_seconds if self.rotation_seconds is not None else None
+        with self._state_lock:
+            self.tokens[token] = IssuedToken(team_id=team_id, enterprise_id=enterprise_id, expires_at=expires,
+                                             bot_user_id=self.bot_user_id)  # fmt: skip
+        return token
+
+    def _rotation_fields(self, token: str) -> dict[str, Any]:
+        if self.rotation_seconds is None:
+            return {}
+        refresh = f"xoxe-1-{secrets.token_hex(8)}"
+        with self._state_lock:
+            self._refresh_tokens[refresh] = token
+        return {"refresh_token": refresh, "expires_in": self.rotation_seconds}
+
+    def _auth_teams_list_of(self, token: str) -> Reply:
         """The workspaces an org-wide install's token may act in (one page: the tests' orgs are small)."""
-        teams = [{"id": team, "name": team} for team in self.org_workspaces] if self.org_wide else []
-        return _ok(teams=teams, response_metadata={"next_cursor": ""})
+        with self._state_lock:
+            issued = self.tokens[token]
+            org_wide = issued.team_id == "" and issued.enterprise_id is not None
+            teams = list(self.org_workspaces.get(issued.enterprise_id or "", [])) if org_wide else []
+        if not org_wide:
+            return _ok_false("not_allowed_token_type")
+        return _ok(teams=[{"id": team, "name": team} for team in teams], response_metadata={"next_cursor": ""})
 
     def _chat_postMessage(self, payload: dict[str, Any]) -> Reply:  # noqa: N802
         channel = str(payload.get("channel", ""))
@@ -325,7 +490,8 @@ def _to_call(request: RecordedRequest) -> SlackCall | None:
             payload = {}
     else:
         payload = dict(request.params)
-    return SlackCall(method=method, payload=payload, at=request.at)
+    token = request.headers.get("authorization", "").removeprefix("Bearer ")
+    return SlackCall(method=method, payload=payload, at=request.at, token=token)
 
 
 def _blocks(payload: dict[str, Any]) -> list[Any]:

@@ -88,6 +88,7 @@ class PauseService:
         # The schedule
         self.expire_due = schedule.expire_due
         self.withdraw_unlisted = schedule.withdraw_unlisted
+        self.workspace_left = schedule.workspace_left
         self.remind_due = schedule.remind_due
         self.resume_due = schedule.resume_due
         self.write_unwritten = schedule.write_unwritten

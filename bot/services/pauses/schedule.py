@@ -44,6 +44,42 @@ class Schedule:
         taken off it (in Slack, on the command line, by another instance). Their active pauses run on."""
         return [w for r in self._core.store.of_unlisted_requesters() if (w := self._core.withdraw(r)) is not None]
 
+    def workspace_left(self, team_id: str, why: str) -> tuple[list[PauseRequest], list[PauseRequest]]:
+        """The app left a workspace (uninstalled, tokens revoked): its pending and failed requests are
+        withdrawn, and its active pauses resumed at once, since nobody there could be told when they end.
+        (withdrawn, resumed); a resume that fails is retried by the schedule as any automatic one."""
+        core = self._core
+        withdrawn: list[PauseRequest] = []
+        for request in core.store.in_states([RequestState.PENDING, RequestState.FAILED], team_id=team_id):
+            moved = core.move(
+                request.id, from_states=[RequestState.PENDING, RequestState.FAILED],
+                to_state=RequestState.CANCELLED, cancelled_by=SYSTEM, error=why,
+            )  # fmt: skip
+            if moved is not None:
+                core.audit.record(
+                    None, action="request.withdrawn", outcome=Outcome.OK, target=moved.target.value,
+                    group=moved.group_name, team_id=team_id, user_id=SYSTEM,
+                    details={"request": moved.id, "requester": moved.requester_id, "was": request.state.value,
+                             "why": why},
+                )  # fmt: skip
+                core.changed(moved)
+                withdrawn.append(moved)
+        resumed: list[PauseRequest] = []
+        for request in core.store.in_states([RequestState.ACTIVE], team_id=team_id):
+            claimed = core.move(
+                request.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING,
+                claimed_by=core.instance_id,
+            )  # fmt: skip
+            if claimed is None:
+                continue
+            core.audit.record(
+                None, action="request.resume_early", outcome=Outcome.OK, target=claimed.target.value,
+                group=claimed.group_name, team_id=team_id, user_id=SYSTEM,
+                details={"request": claimed.id, "why": why},
+            )  # fmt: skip
+            resumed.extend(self._auto_resume(claimed))
+        return withdrawn, resumed
+
     # -- expiry ----------------------------------------------------------------------------------
 
     def expire_due(self) -> list[PauseRequest]:

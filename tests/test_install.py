@@ -1,0 +1,265 @@
+"""Installable mode: Slack's OAuth install over HTTP against the simulated Slack (state, code exchange, the
+stored installation, the pages), workspaces installed separately, token rotation, uninstall, tokens at rest."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from html import unescape
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.app import RecordingBot
+from bot.config import Config, ConfigurationError
+from bot.models import RequestState, Role
+from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
+from bot.sandbox.simulators.slack import Installer, SimulatedSlack
+from bot.store.encryption import TokenCipher, TokenUnreadable
+from tests.conftest import AGENT, LEAD, SIGNING_SECRET, ServedBot
+from tests.support.pauses import audit_rows, card_text, wait_for_state, wait_until
+from tests.support.slack_requests import SlackSender
+
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "SECRET-client-3c9d7e1f"
+STATE_SECRET = "SECRET-state-8a2b6c4d0e"
+# A fixed Fernet key, so a failure can be reproduced; another key reads nothing.
+ENCRYPTION_KEY = "p3yJgkF8v0yZb8QmKk0C3mRr1w3Xo2l4Qh2mL9sYc1k="
+T1, T2 = "T0ALPHA", "T0BRAVO"
+U1, U2 = "U0ALPHA", "U0BRAVO"
+
+
+@pytest.fixture
+def installable(make_config: Callable[..., Config], slack: SimulatedSlack) -> Config:
+    slack.client_id, slack.client_secret = CLIENT_ID, CLIENT_SECRET
+    return make_config(
+        slack_bot_token=None, slack_client_id=CLIENT_ID, slack_client_secret=CLIENT_SECRET,
+        slack_state_secret=STATE_SECRET, token_encryption_key=ENCRYPTION_KEY,
+        slack_oauth_authorize_url=slack.authorize_url, bot_admins="",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def served(installable: Config, slack: SimulatedSlack) -> Iterator[ServedBot]:
+    # Named as conftest's fixture, so the leak checks read this bot's audit too.
+    served_bot = ServedBot(installable).start()
+    slack.redirect_url = f"{served_bot.url}/slack/oauth_redirect"
+    yield served_bot
+    served_bot.stop()
+
+
+@pytest.fixture
+def bot(served: ServedBot) -> RecordingBot:
+    assert served.bot is not None
+    return served.bot
+
+
+@pytest.fixture
+def sender(served: ServedBot, slack: SimulatedSlack) -> Iterator[SlackSender]:
+    client = SlackSender(base_url=served.url, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url)
+    yield client
+    client.close()
+
+
+def _state_cookie(page: httpx.Response) -> dict[str, str]:
+    """The install page's state cookie, as a browser sends it back (it is `Secure`: httpx keeps those for
+    https alone, and the tests speak plain HTTP on loopback)."""
+    name, _, value = page.headers["set-cookie"].split(";", 1)[0].partition("=")
+    return {"cookie": f"{name}={value}"}
+
+
+def _link(page: httpx.Response) -> str:
+    return unescape(re.search(r'href="([^"]+)"', page.text).group(1))  # type: ignore[union-attr]
+
+
+def install(served: ServedBot, slack: SimulatedSlack, installer: Installer) -> httpx.Response:
+    """A browser's install: the install page, its Add to Slack link, Slack's redirect back, the final page."""
+    slack.installer = installer
+    with httpx.Client(timeout=5) as browser:
+        page = browser.get(f"{served.url}/slack/install")
+        assert page.status_code == 200
+        back = browser.get(_link(page))
+        assert back.status_code == 302
+        done = browser.get(back.headers["location"], headers=_state_cookie(page))
+        assert done.status_code == 200, done.text
+        return done
+
+
+def test_installing_stores_the_installation_makes_the_installer_admin_and_refuses_a_replayed_state(
+    served: ServedBot, bot: RecordingBot, slack: SimulatedSlack
+) -> None:
+    with httpx.Client(timeout=5) as browser:
+        page = browser.get(f"{served.url}/slack/install")
+        assert page.status_code == 200 and "Add to Slack" in page.text
+        link = _link(page)
+        assert link.startswith(slack.authorize_url) and f"client_id={CLIENT_ID}" in link and "state=" in link
+        slack.installer = Installer(team_id=T1, user_id=U1, team_name="Alpha Trading")
+        redirect = browser.get(link).headers["location"]
+        done = browser.get(redirect, headers=_state_cookie(page))
+        assert done.status_code == 200
+        assert "Alpha Trading" in done.text and "/recording help" in done.text
+        # The same state again (a replay, or the back button): refused with a page, nothing stored twice.
+        again = browser.get(redirect, headers=_state_cookie(page))
+        assert again.status_code == 401 and "already used" in again.text and "Traceback" not in again.text
+
+    (exchange,) = slack.calls("oauth.v2.access")
+    assert exchange.payload["code"].startswith("code-")
+    (record,) = bot.workspaces.store.records()  # type: ignore[union-attr]
+    assert (record.installation.team_id, record.installation.installer_user_id) == (T1, U1)
+    assert record.installation.bot_token is None  # listings never carry a token
+    assert bot.services.authorizer.role_of_user(T1, U1) is Role.ADMIN
+    assert bot.services.authorizer.role_of_user(T2, U1) is None
+    (added,) = audit_rows(bot, "installation.added")
+    assert added.team_id == T1 and added.user_id == U1
+    assert any(r.target == U1 and r.team_id == T1 for r in audit_rows(bot, "allow_list.changed"))
+
+    # A forged state, a cancelled install, a missing cookie: each a page saying what happened.
+    with httpx.Client(timeout=5) as browser:
+        forged = browser.get(f"{served.url}/slack/oauth_redirect", params={"code": "x", "state": "made.up"},
+                             headers={"cookie": "slack-app-oauth-state=made.up"})  # fmt: skip
+        assert forged.status_code == 401 and "expired or was already used" in forged.text
+        cookieless = browser.get(f"{served.url}/slack/oauth_redirect", params={"code": "x", "state": "made.up"})
+        assert cookieless.status_code == 400 and "another browser" in cookieless.text
+        cancelled = browser.get(f"{served.url}/slack/oauth_redirect", params={"error": "access_denied"})
+        assert cancelled.status_code == 200 and "cancelled" in cancelled.text
+    health = httpx.get(f"{served.url}/healthz").json()
+    assert health["mode"] == "installable"
+
+
+def _pause(sender: SlackSender, bot: RecordingBot, slack: SimulatedSlack, team: str, extension: str) -> int:
+    before = {r.id for r in bot.services.pauses.open_requests(team)}
+    answer = sender.command(f"pause {extension} 5m customer reads a card number", user=AGENT, team=team)
+    assert answer.status_code == 200
+    new = wait_until(
+        lambda: [r for r in bot.services.pauses.open_requests(team) if r.id not in before and r.message_ts],
+        what="the request's card",
+    )
+    return int(new[0].id)
+
+
+def _approve(sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot, request_id: int, team: str) -> None:
+    request = bot.services.pauses.get(request_id)
+    assert request is not None and request.message_ts
+    answer = sender.click("recording_approve", str(request_id), user=LEAD, team=team,
+                          message_ts=request.message_ts, channel=request.card_channel)  # fmt: skip
+    assert answer.status_code == 200
+    wait_for_state(bot, request_id, RequestState.ACTIVE)
+
+
+def _staff(bot: RecordingBot, team: str) -> None:
+    bot.services.authorizer.set_role(team, LEAD, Role.APPROVER, source="test")
+    bot.services.authorizer.set_role(team, AGENT, Role.REQUESTER, source="test")
+
+
+def test_two_workspaces_are_each_answered_with_their_own_token_and_keep_their_own_allow_list(
+    served: ServedBot, bot: RecordingBot, slack: SimulatedSlack, sender: SlackSender
+) -> None:
+    install(served, slack, Installer(team_id=T1, user_id=U1, team_name="Alpha"))
+    install(served, slack, Installer(team_id=T2, user_id=U2, team_name="Bravo"))
+    (token1,), (token2,) = slack.tokens_of(T1), slack.tokens_of(T2)
+    _staff(bot, T1)
+    _pause(sender, bot, slack, T1, "8856")
+    # The card, and the approvers' DMs: every one with T1's token.
+    assert {c.token for c in slack.calls("chat.postMessage")} == {token1}
+    # The agent is listed in T1 only: in T2 they are refused, and nothing is asked there.
+    assert sender.command("pause 8857 5m customer reads a card number", user=AGENT, team=T2).status_code == 200
+    slack.wait_for_call("response_url", containing="allow-list")
+    assert bot.services.pauses.open_requests(T2) == []
+    assert bot.services.authorizer.role_of_user(T2, AGENT) is None
+    assert bot.services.authorizer.role_of_user(T1, U2) is None
+    assert bot.services.authorizer.role_of_user(T2, U2) is Role.ADMIN
+    _staff(bot, T2)
+    third = _pause(sender, bot, slack, T2, "8857")
+    cards = [c for c in slack.calls("chat.postMessage") if not str(c.payload.get("channel")).startswith("D")]
+    assert [c.token for c in cards if "Pause request #" in c.text] == [token1, token2]
+    assert bot.services.pauses.get(third).team_id == T2  # type: ignore[union-attr]
+
+
+def test_an_expiring_token_is_refreshed_before_use_also_by_the_scheduler(
+    served: ServedBot, bot: RecordingBot, slack: SimulatedSlack, sender: SlackSender,
+    recording_system: SimulatedRecordingSystem,
+) -> None:  # fmt: skip
+    # Tokens that live a minute: within Bolt's two hours of expiry, so each use refreshes first.
+    slack.rotation_seconds = 60
+    install(served, slack, Installer(team_id=T1, user_id=U1, team_name="Alpha"))
+    (installed,) = slack.tokens_of(T1)
+    slack.expire(installed)
+    _staff(bot, T1)
+    request_id = _pause(sender, bot, slack, T1, "8856")
+    card_post = next(c for c in slack.calls("chat.postMessage") if "Pause request #" in c.text)
+    assert card_post.token not in ("", installed) and card_post.token in slack.tokens_of(T1)
+    assert [c.payload.get("grant_type") for c in slack.calls("oauth.v2.access")][-1] == "refresh_token"
+    _approve(sender, slack, bot, request_id, T1)
+    # Every token issued so far stops working: the scheduler's resume must refresh before its card update.
+    for token in slack.tokens_of(T1):
+        slack.expire(token)
+    issued_before = set(slack.tokens_of(T1))
+    refreshes = len(slack.calls("oauth.v2.access"))
+    served.clock.advance(minutes=6)
+    wait_for_state(bot, request_id, RequestState.RESUMED)
+    update = wait_until(
+        lambda: [c for c in slack.calls("chat.update") if "resumed" in card_text(c.payload).lower()],
+        what="the card updated after the automatic resume",
+    )[-1]
+    assert update.token not in issued_before and update.token in slack.tokens_of(T1)
+    assert len(slack.calls("oauth.v2.access")) > refreshes
+    assert not [c for c in slack.requests if b"token_expired" in c.body]
+
+
+def test_uninstall_deletes_the_tokens_resumes_active_pauses_and_withdraws_pending_requests(
+    served: ServedBot, bot: RecordingBot, slack: SimulatedSlack, sender: SlackSender,
+    recording_system: SimulatedRecordingSystem,
+) -> None:  # fmt: skip
+    install(served, slack, Installer(team_id=T1, user_id=U1, team_name="Alpha"))
+    _staff(bot, T1)
+    active = _pause(sender, bot, slack, T1, "8856")
+    _approve(sender, slack, bot, active, T1)
+    pending = _pause(sender, bot, slack, T1, "8857")
+    assert sender.app_uninstalled(team=T1).status_code == 200
+
+    wait_for_state(bot, active, RequestState.RESUMED)
+    withdrawn = wait_for_state(bot, pending, RequestState.CANCELLED)
+    assert "removed" in (withdrawn.error or "")
+    assert len(recording_system.mute_calls()) == 2  # the pause, and its resume
+    assert bot.workspaces.store.find("", T1) is None  # type: ignore[union-attr]
+    (record,) = bot.workspaces.store.records()  # type: ignore[union-attr]
+    assert record.uninstalled_at is not None
+    (removed,) = audit_rows(bot, "installation.removed")
+    assert removed.team_id == T1
+    assert audit_rows(bot, "request.resume_early") and audit_rows(bot, "request.withdrawn")
+    # The allow-list stays, for a reinstall.
+    assert bot.services.authorizer.role_of_user(T1, U1) is Role.ADMIN
+
+
+def test_tokens_are_unreadable_in_the_database_without_the_key(
+    served: ServedBot, bot: RecordingBot, slack: SimulatedSlack, installable: Config
+) -> None:
+    install(served, slack, Installer(team_id=T1, user_id=U1, team_name="Alpha"))
+    (token,) = slack.tokens_of(T1)
+    row = bot.database.one("SELECT bot_token FROM slack_installations WHERE team_id = ?", [T1])
+    assert row is not None and token not in str(row["bot_token"])
+    with pytest.raises(TokenUnreadable):
+        TokenCipher(Fernet.generate_key().decode()).decrypt(row["bot_token"])
+    assert TokenCipher(ENCRYPTION_KEY).decrypt(row["bot_token"]) == token
+    if bot.database.engine == "sqlite":
+        served.stop()
+        assert token.encode() not in installable.database_path.read_bytes()
+
+
+@pytest.mark.engines("sqlite")
+def test_installable_mode_needs_its_key_and_not_a_bot_token_too(make_config: Callable[..., Config]) -> None:
+    oauth: dict[str, Any] = {"slack_client_id": CLIENT_ID, "slack_client_secret": CLIENT_SECRET,
+                             "slack_state_secret": STATE_SECRET}  # fmt: skip
+    both = make_config(**oauth, token_encryption_key=ENCRYPTION_KEY)
+    with pytest.raises(ConfigurationError) as raised:
+        both.require_slack()
+    assert "SLACK_BOT_TOKEN and SLACK_CLIENT_ID" in str(raised.value)
+    keyless = make_config(**oauth, slack_bot_token=None)
+    with pytest.raises(ConfigurationError) as raised:
+        keyless.require_slack()
+    assert "TOKEN_ENCRYPTION_KEY is not set" in str(raised.value) and "Fernet.generate_key()" in str(raised.value)
+    assert make_config(**oauth, slack_bot_token=None, token_encryption_key=ENCRYPTION_KEY).mode == "installable"
+    assert make_config(bot_admins=f"{T1}:{U1},U0PLAIN").admins_for(T1) == (U1, "U0PLAIN")
+    assert make_config(bot_admins=f"{T1}:{U1},U0PLAIN").admins_for(T2) == ("U0PLAIN",)
