@@ -15,16 +15,20 @@ from bot.app import RecordingBot
 from bot.config import Config
 from bot.models import AuditEntry, RequestState, Role
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
-from bot.sandbox.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.slack import Installer, SimulatedSlack
 from bot.sandbox.simulators.slack_sender import grid
 from bot.store.audit import AuditStore
+from tests import test_install
 from tests.conftest import SIGNING_SECRET, ServedBot
 from tests.support.pauses import buttons, posted_card, wait_for_state, wait_until
 from tests.support.slack_requests import SlackSender
+from tests.test_install import install
 
 ORG = "E0ORG"
 WORKSPACE_A, WORKSPACE_B, LEFT_OUT = "T0WSA", "T0WSB", "T0WSC"
 OTHER_ORG, OTHER_WORKSPACE = "E0OTHER", "T0OTHER"
+# Installable mode's configuration (SLACK_CLIENT_ID … and no SLACK_BOT_TOKEN), as tests/test_install.py builds it.
+installable = test_install.installable
 # Grid user IDs are global across the organisation.
 ADMIN, LEAD, AGENT = "W0ADMIN", "W0LEAD", "W0AGENT"
 
@@ -150,3 +154,49 @@ def test_a_workspace_the_org_install_does_not_cover_is_refused_and_audited(
     org.click("recording_approve", str(request_id), user=LEAD, team=WORKSPACE_B, message_ts=card["ts"])
     wait_for_state(bot, request_id, RequestState.ACTIVE)
     assert len(recording_system.mute_calls()) == 1
+
+
+# -- installable mode: the organisation installed org-wide through Slack's OAuth install -------------------
+
+
+def test_an_org_wide_oauth_install_serves_its_workspaces_with_one_token_and_refuses_everywhere_else(
+    installable: Config, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem
+) -> None:
+    served = ServedBot(installable).start()
+    slack.redirect_url = f"{served.url}/slack/oauth_redirect"
+    org = _sender(served, slack, org=ORG, team=WORKSPACE_A)
+    other = _sender(served, slack, org=OTHER_ORG, team=OTHER_WORKSPACE)
+    try:
+        bot = _bot(served)
+        slack.org_workspaces[ORG] = [WORKSPACE_A, WORKSPACE_B]
+        done = install(served, slack, Installer(team_id="", user_id=ADMIN, enterprise_id=ORG,
+                                                enterprise_name="Example Bank", org_wide=True))  # fmt: skip
+        assert "Example Bank" in done.text
+        (token,) = slack.tokens_of(ORG)
+        # The org admin who installed is the first admin of the organisation's one allow-list.
+        assert bot.services.authorizer.role_of_user(ORG, ADMIN) is Role.ADMIN
+        bot.services.authorizer.set_role(ORG, LEAD, Role.APPROVER, source="test")
+        bot.services.authorizer.set_role(ORG, AGENT, Role.REQUESTER, source="test")
+
+        request_id, card = _ask(org, slack)
+        assert {c.token for c in slack.calls("chat.postMessage")} == {token}  # the org-wide install's token
+        # Another organisation (the same user ID) and a workspace the org admin left out: refused, audited.
+        other.click("recording_approve", str(request_id), user=LEAD, message_ts=card["ts"])
+        slack.wait_for_call("response_url", containing="not installed for this workspace")
+        org.click("recording_approve", str(request_id), user=LEAD, team=LEFT_OUT, message_ts=card["ts"])
+        slack.wait_for_call("response_url", containing="not for this workspace")
+        refused = _audited(bot, lambda r: r.outcome == "refused", count=2)
+        assert sorted((r.team_id, r.workspace_id, r.action) for r in refused) == [
+            (ORG, LEFT_OUT, "click.approve"), (OTHER_ORG, OTHER_WORKSPACE, "click.approve"),
+        ]  # fmt: skip
+        assert recording_system.mute_calls() == []
+
+        org.click("recording_approve", str(request_id), user=LEAD, team=WORKSPACE_B, message_ts=card["ts"])
+        wait_for_state(bot, request_id, RequestState.ACTIVE)
+        assert len(recording_system.mute_calls()) == 1
+        updates = wait_until(lambda: slack.calls("chat.update"), what="the card to be updated")
+        assert {c.token for c in updates} == {token}
+    finally:
+        org.close()
+        other.close()
+        served.stop()
