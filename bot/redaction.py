@@ -50,6 +50,11 @@ _JSON_SECRET = re.compile(
 )
 
 
+# A Slack token wherever it stands (installable mode learns its tokens at run time, and rotation makes new
+# ones): bot, user, app-level and configuration tokens, and rotation's refresh tokens (xoxe-…, xoxe.xoxb-…).
+_SLACK_TOKEN = re.compile(r"\bxox[abpres](?:\.xox[abp])?-[A-Za-z0-9-]{4,}")
+
+
 def credentials_in_url(url: str | None) -> list[str]:
     """The secret values inside a configured URL (userinfo, credential query parameters), raw and decoded,
     for the redactor to mask wherever they turn up alone (an error message that quotes a host part)."""
@@ -118,6 +123,8 @@ class SecretRedactor(logging.Filter):
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
+        if "xox" in text:
+            text = _SLACK_TOKEN.sub(MASK, text)
         if "/" in text or "%2" in text.upper():
             text = _SLACK_HOOK.sub(rf"\1/{MASK}", text)
             for pattern, api_path in self._response_hosts:

@@ -3,22 +3,30 @@ stored installation, the pages), workspaces installed separately, token rotation
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from cryptography.fernet import Fernet
 
 from bot.app import RecordingBot
 from bot.config import Config, ConfigurationError
+from bot.listeners.installations import BOT_SCOPES
 from bot.models import RequestState, Role
+from bot.sandbox.postgres_server import PostgresServer
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import Installer, SimulatedSlack
 from bot.store.encryption import TokenCipher, TokenUnreadable
+from bot.store.installations import InstallationStore
+from bot.store.postgres import PostgresDatabase
 from tests.conftest import AGENT, LEAD, SIGNING_SECRET, ServedBot
+from tests.support.cli import run_bot
 from tests.support.pauses import audit_rows, card_text, wait_for_state, wait_until
 from tests.support.slack_requests import SlackSender
 
@@ -263,3 +271,59 @@ def test_installable_mode_needs_its_key_and_not_a_bot_token_too(make_config: Cal
     assert make_config(**oauth, slack_bot_token=None, token_encryption_key=ENCRYPTION_KEY).mode == "installable"
     assert make_config(bot_admins=f"{T1}:{U1},U0PLAIN").admins_for(T1) == (U1, "U0PLAIN")
     assert make_config(bot_admins=f"{T1}:{U1},U0PLAIN").admins_for(T2) == ("U0PLAIN",)
+
+
+@pytest.mark.engines("sqlite")
+def test_the_distributed_manifest_adds_the_redirect_org_deploy_and_the_leaving_events() -> None:
+    manifests = Path(__file__).resolve().parents[1] / "manifests"
+    distributed = yaml.safe_load((manifests / "manifest-distributed.yaml").read_text())
+    single = yaml.safe_load((manifests / "manifest.yaml").read_text())
+    assert distributed["oauth_config"]["redirect_urls"] == ["https://YOUR-HOST/slack/oauth_redirect"]
+    assert distributed["settings"]["org_deploy_enabled"] is True
+    assert distributed["settings"]["event_subscriptions"]["bot_events"] == [
+        "app_home_opened", "app_uninstalled", "tokens_revoked",
+    ]  # fmt: skip
+    # The same app otherwise: commands, shortcut, Home tab, and the scopes the install asks for.
+    assert distributed["features"] == single["features"]
+    assert set(distributed["oauth_config"]["scopes"]["bot"]) == set(BOT_SCOPES)
+    assert set(single["oauth_config"]["scopes"]["bot"]) == set(BOT_SCOPES)
+
+
+@pytest.mark.engines("sqlite")
+def test_installations_lists_without_tokens_check_tests_each_token_and_migrate_db_carries_them(
+    served: ServedBot, bot: RecordingBot, slack: SimulatedSlack, sender: SlackSender, installable: Config,
+    postgres_server: PostgresServer, tmp_path: Path,
+) -> None:  # fmt: skip
+    install(served, slack, Installer(team_id=T1, user_id=U1, team_name="Alpha"))
+    install(served, slack, Installer(team_id=T2, user_id=U2, team_name="Bravo"))
+    assert sender.app_uninstalled(team=T2).status_code == 200
+    wait_until(lambda: audit_rows(bot, "installation.removed"), what="the uninstall")
+    served.stop()
+    env = {
+        "PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(installable.database_path),
+        "SLACK_API_URL": slack.api_url, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_CLIENT_ID": CLIENT_ID,
+        "SLACK_CLIENT_SECRET": CLIENT_SECRET, "SLACK_STATE_SECRET": STATE_SECRET,
+        "TOKEN_ENCRYPTION_KEY": ENCRYPTION_KEY,
+    }  # fmt: skip
+    listed = run_bot(["installations"], env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    alpha, bravo = listed.stdout.splitlines()
+    assert alpha.startswith(f"workspace Alpha ({T1}): installed ") and f"by {U1}; tokens valid" in alpha
+    assert bravo.startswith(f"workspace Bravo ({T2})") and "tokens deleted (uninstalled" in bravo
+    assert not any(token in listed.stdout for token in slack.tokens)
+
+    checked = run_bot(["check"], env=env, cwd=tmp_path)
+    slack_line = next(line for line in checked.stdout.splitlines() if line.startswith("✓ Slack:"))
+    assert slack_line == f"✓ Slack: installable mode: Alpha ({T1}): auth.test accepts its token"
+    (token1,) = slack.tokens_of(T1)
+    assert slack.calls("auth.test")[-1].token == token1
+
+    target = postgres_server.create_database()
+    moved = run_bot(["migrate-db", "--to", target], env=env, cwd=tmp_path)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    copied = PostgresDatabase(target)
+    try:
+        found = InstallationStore(database=copied, cipher=TokenCipher(ENCRYPTION_KEY)).find("", T1)
+        assert found is not None and found.bot_token == token1 and found.installer_user_id == U1
+    finally:
+        copied.close()

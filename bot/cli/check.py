@@ -65,7 +65,7 @@ def run_checks(config: Config, *, socket_mode: bool = False) -> list[CheckResult
         ("configuration", lambda: _configuration(config, socket_mode=socket_mode)),
         ("database", lambda: _database(config)),
         ("audit chain", lambda: _audit_chain(config)),
-        ("Slack", lambda: _slack(config)),
+        ("Slack", lambda: _slack_installations(config) if config.installable else _slack(config)),
         ("Slack Socket Mode", lambda: _slack_socket(config))
         if socket_mode
         else ("Slack signing secret", lambda: _signing_secret(config)),
@@ -241,8 +241,55 @@ def _slack(config: Config) -> CheckResult:
     except SlackUnusable as error:
         return CheckResult("Slack", FAIL, error.detail, error.fix)
     return CheckResult(
-        "Slack", PASS, f"workspace {identity.get('team')} ({identity.get('team_id')}), bot user {identity.get('user')}"
+        "Slack", PASS, f"single-workspace mode: workspace {identity.get('team')} ({identity.get('team_id')}), "
+        f"bot user {identity.get('user')}",
     )
+
+
+def _slack_installations(config: Config) -> CheckResult:
+    """Installable mode: auth.test with each installation's token."""
+    from bot.store.encryption import TokenCipher, TokenUnreadable
+    from bot.store.installations import InstallationStore
+
+    if config.token_encryption_key is None or config.installable_problems():
+        return CheckResult("Slack", SKIP, "installable mode; not verified: tokens unreadable (see configuration)")
+    if config.database_url is None and not config.database_path.exists():
+        return CheckResult("Slack", SKIP, "installable mode; not verified: no installation yet",
+                           "open /slack/install to install the app")  # fmt: skip
+    database = open_database(config)
+    try:
+        if database.pending_migrations():
+            return CheckResult("Slack", SKIP, "installable mode; not verified: no installation yet",
+                               "open /slack/install to install the app")  # fmt: skip
+        cipher = TokenCipher(config.token_encryption_key.get_secret_value())
+        store = InstallationStore(database=database, cipher=cipher)
+        try:
+            installed = store.installed()
+        except TokenUnreadable as error:
+            return CheckResult("Slack", FAIL, str(error), "set the TOKEN_ENCRYPTION_KEY the tokens were stored with")
+    finally:
+        database.close()
+    if not installed:
+        return CheckResult("Slack", SKIP, "installable mode; not verified: no installation yet",
+                           "open /slack/install to install the app")  # fmt: skip
+    lines, failed = [], False
+    for installation in installed:
+        client = WebClient(token=installation.bot_token, base_url=config.slack_api_url, timeout=10)
+        try:
+            client.auth_test()
+            lines.append(f"installable mode: {installation.name} ({installation.key}): auth.test accepts its token")
+        except SlackApiError as error:
+            code = error.response.get("error", "unknown error")
+            if code == "token_expired":
+                lines.append(f"{installation.name} ({installation.key}): token expired; refreshed at next use")
+            else:
+                failed = True
+                lines.append(f"{installation.name} ({installation.key}): auth.test refused its token ({code})")
+        except (SlackClientError, OSError, http.client.HTTPException, ValueError) as error:
+            failed = True
+            lines.append(f"{installation.name} ({installation.key}): cannot reach Slack ({type(error).__name__})")
+    fix = "reinstall the app in that workspace through /slack/install" if failed else ""
+    return CheckResult("Slack", FAIL if failed else PASS, lines[0], fix, more=tuple(lines[1:]))
 
 
 def _signing_secret(config: Config) -> CheckResult:
