@@ -150,10 +150,15 @@ def test_a_workspace_the_org_install_does_not_cover_is_refused_and_audited(
     ]  # fmt: skip
     assert _homes_published(slack, LEAD) == homes  # nothing is shown where the bot does not serve
     assert recording_system.mute_calls() == []
-    # From workspace B, where the app is, the same lead decides.
-    org.click("recording_approve", str(request_id), user=LEAD, team=WORKSPACE_B, message_ts=card["ts"])
+    # Slack was asked which workspaces the install covers once, not once per refused request.
+    assert len(slack.calls("auth.teams.list")) == 1
+    # The org admin adds the app to workspace C: once the list may be read again, the lead decides from there.
+    slack.org_workspaces[ORG].append(LEFT_OUT)
+    org_bot.clock.advance(seconds=31)
+    org.click("recording_approve", str(request_id), user=LEAD, team=LEFT_OUT, message_ts=card["ts"])
     wait_for_state(bot, request_id, RequestState.ACTIVE)
     assert len(recording_system.mute_calls()) == 1
+    assert len(slack.calls("auth.teams.list")) == 2
 
 
 # -- installable mode: the organisation installed org-wide through Slack's OAuth install -------------------
