@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot import __version__
+from bot.blocks.install_pages import NOT_INSTALLED_TEXT
 from bot.clients.recording_system import RecordingSystemClient
 from bot.clients.tls import tls_context
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
@@ -352,6 +353,7 @@ def _create_installable(
         signing_secret=(config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else None),
         # Each request's token: its installation's, refreshed first when it expires soon (token rotation).
         authorize=workspaces.bolt_authorize(),
+        user_facing_authorize_error_message=NOT_INSTALLED_TEXT,
         process_before_response=True, request_verification_enabled=False, ignoring_self_events_enabled=False,
         url_verification_enabled=True,
     )  # fmt: skip

@@ -187,7 +187,7 @@ def test_an_org_wide_oauth_install_serves_its_workspaces_with_one_token_and_refu
         assert {c.token for c in slack.calls("chat.postMessage")} == {token}  # the org-wide install's token
         # Another organisation (the same user ID) and a workspace the org admin left out: refused, audited.
         other.click("recording_approve", str(request_id), user=LEAD, message_ts=card["ts"])
-        slack.wait_for_call("response_url", containing="not installed for this workspace")
+        slack.wait_for_call("response_url", containing="not installed in this workspace")
         org.click("recording_approve", str(request_id), user=LEAD, team=LEFT_OUT, message_ts=card["ts"])
         slack.wait_for_call("response_url", containing="not for this workspace")
         refused = _audited(bot, lambda r: r.outcome == "refused", count=2)

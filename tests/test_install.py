@@ -28,6 +28,7 @@ from bot.store.postgres import PostgresDatabase
 from tests.conftest import AGENT, LEAD, SIGNING_SECRET, ServedBot
 from tests.support.cli import run_bot
 from tests.support.pauses import audit_rows, card_text, wait_for_state, wait_until
+from tests.support.processes import BotProcess, procfile_environment
 from tests.support.slack_requests import SlackSender
 
 CLIENT_ID = "1111.2222"
@@ -178,6 +179,9 @@ def test_two_workspaces_are_each_answered_with_their_own_token_and_keep_their_ow
     assert bot.services.authorizer.role_of_user(T2, AGENT) is None
     assert bot.services.authorizer.role_of_user(T1, U2) is None
     assert bot.services.authorizer.role_of_user(T2, U2) is Role.ADMIN
+    # A workspace the app is not installed in is told so, in words, and nothing else happens there.
+    assert sender.command("help", user=U1, team="T0NOWHERE").status_code == 200
+    slack.wait_for_call("response_url", containing="not installed in this workspace")
     _staff(bot, T2)
     third = _pause(sender, bot, slack, T2, "8857")
     cards = [c for c in slack.calls("chat.postMessage") if not str(c.payload.get("channel")).startswith("D")]
@@ -296,8 +300,10 @@ def test_installations_lists_without_tokens_check_tests_each_token_and_migrate_d
 ) -> None:  # fmt: skip
     install(served, slack, Installer(team_id=T1, user_id=U1, team_name="Alpha"))
     install(served, slack, Installer(team_id=T2, user_id=U2, team_name="Bravo"))
-    assert sender.app_uninstalled(team=T2).status_code == 200
-    wait_until(lambda: audit_rows(bot, "installation.removed"), what="the uninstall")
+    # A user's token revoked leaves the bot's; the bot's own revoked is as good as an uninstall.
+    assert sender.tokens_revoked(oauth=[U1], bot=[], team=T1).status_code == 200
+    assert sender.tokens_revoked(oauth=[], bot=["UBOT"], team=T2).status_code == 200
+    wait_until(lambda: audit_rows(bot, "installation.removed"), what="the revoked tokens deleted")
     served.stop()
     env = {
         "PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(installable.database_path),
@@ -327,3 +333,41 @@ def test_installations_lists_without_tokens_check_tests_each_token_and_migrate_d
         assert found is not None and found.bot_token == token1 and found.installer_user_id == U1
     finally:
         copied.close()
+
+
+@pytest.mark.engines("sqlite")
+def test_serve_in_installable_mode_installs_through_its_front_and_answers_with_the_installed_token(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem
+) -> None:
+    """The real `recording-bot serve`: the install pages cross from the HTTP front to the bot's process."""
+    slack.client_id, slack.client_secret = CLIENT_ID, CLIENT_SECRET
+    env = procfile_environment(
+        tmp_path, slack, recording_system, SLACK_CLIENT_ID=CLIENT_ID, SLACK_CLIENT_SECRET=CLIENT_SECRET,
+        SLACK_STATE_SECRET=STATE_SECRET, TOKEN_ENCRYPTION_KEY=ENCRYPTION_KEY, BOT_ADMINS=f"{T1}:{LEAD}",
+        SLACK_OAUTH_AUTHORIZE_URL=slack.authorize_url,
+    )  # fmt: skip
+    del env["SLACK_BOT_TOKEN"]
+    server = BotProcess(env=env, cwd=tmp_path, log_path=tmp_path / "server.log")
+    server.start()
+    try:
+        assert httpx.get(f"{server.url}/healthz").json()["mode"] == "installable"
+        slack.redirect_url = f"{server.url}/slack/oauth_redirect"
+        slack.installer = Installer(team_id=T1, user_id=U1, team_name="Alpha")
+        with httpx.Client(timeout=10) as browser:
+            page = browser.get(f"{server.url}/slack/install")
+            back = browser.get(_link(page))
+            done = browser.get(back.headers["location"], headers=_state_cookie(page))
+        assert done.status_code == 200 and "Alpha" in done.text, server.log()
+        (token,) = slack.tokens_of(T1)
+        sender = SlackSender(base_url=server.url, signing_secret=SIGNING_SECRET, team=T1,
+                             response_url_factory=slack.response_url)  # fmt: skip
+        try:
+            # The lead is an admin of T1 by BOT_ADMINS' T…:U… entry, added at the install.
+            assert sender.command("pause 8856 5m customer reads a card number", user=LEAD).status_code == 200
+            card = slack.wait_for_call("chat.postMessage", containing="Pause request #", timeout=10)[0]
+        finally:
+            sender.close()
+        assert card.token == token
+    finally:
+        server.stop()
+    assert token not in server.log()

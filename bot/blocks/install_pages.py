@@ -22,6 +22,13 @@ _FAILURES: dict[str, str] = {
 _AGAIN = "Start again from the install page: it makes a fresh link."
 
 
+# Answered (through the response URL) to a command or click from a workspace without an installation.
+NOT_INSTALLED_TEXT = (
+    "recording-bot is not installed in this workspace (or was removed from it), so it cannot act here. "
+    "Ask a Slack admin to install it from the bot's install page (/slack/install on the bot's host)."
+)
+
+
 def _page(title: str, body: str) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -154,7 +154,7 @@ def _(refusal: NotCovered) -> str:
     where = f"this workspace ({refusal.workspace_id})" if refusal.workspace_id else "this workspace"
     if refusal.enterprise_id:
         where += f" or its organisation ({refusal.enterprise_id})"
-    return f"recording-bot is not installed for {where}, so it cannot act for you here."
+    return f"recording-bot is not installed in {where}, so it cannot act for you here."
 
 
 _NOT_COVERED_HINT = (

@@ -34,6 +34,10 @@ def workspace_of(config: Config, explicit: str | None) -> str:
     """The workspace the allow-list entries belong to: --team, or the bot token's own workspace."""
     if explicit:
         return explicit.strip().upper()
+    if config.installable:
+        raise ConfigurationError(
+            "give --team T… (the Slack workspace ID): in installable mode `recording-bot installations` lists them"
+        )
     if config.slack_bot_token is None:
         raise ConfigurationError(
             "give --team T… (the Slack workspace ID) or set SLACK_BOT_TOKEN so it can be looked up"

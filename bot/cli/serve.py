@@ -97,7 +97,8 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
     # Check what can be checked before anything starts, so a bad setup fails with one line and exit 2.
     require_lasting_database(config)
-    slack_identity(config)
+    if not config.installable:
+        slack_identity(config)  # installable mode has no token of its own: each installation's is in the database
     open_database(config).migrate()
 
     def start(niceness: int) -> RecordingBot:
@@ -115,6 +116,12 @@ def _socket(config: Config, args: argparse.Namespace) -> int:
     from bot.app import create_app
     from bot.cli.check import SlackUnusable, library_logs_quiet, reach_socket_mode
 
+    if config.installable:
+        raise ConfigurationError(
+            "installable mode (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_STATE_SECRET) needs HTTP: Slack sends "
+            "the installing browser to /slack/oauth_redirect. Run `recording-bot serve`, or set SLACK_BOT_TOKEN "
+            "and unset those three for Socket Mode in one workspace"
+        )
     # As `serve` does: a refused token or an unreachable Slack is one line, before anything starts.
     require_lasting_database(config)
     slack_identity(config)

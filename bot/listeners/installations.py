@@ -185,7 +185,17 @@ class InstalledWorkspaces:
             bot_token_expires_at=installation.bot_token_expires_at, installed_at=time.time(),
             is_enterprise_install=installation.is_enterprise_install,
         )  # fmt: skip
-        rotated = self._rotator.perform_bot_token_rotation(bot=bot, minutes_before_expiration=self._rotation_minutes)
+        try:
+            rotated = self._rotator.perform_bot_token_rotation(
+                bot=bot, minutes_before_expiration=self._rotation_minutes
+            )
+        except SlackTokenRotationError:
+            # A refresh token works once: another instance on the same database may have used it a moment
+            # ago. Its new token is then stored; otherwise the refresh really failed.
+            again = self._store.find(installation.enterprise_id, installation.team_id)
+            if again is not None and again.bot_token != installation.bot_token and not self._expiring(again):
+                return again
+            raise
         if rotated is None:
             return installation
         redactor.add(*(t for t in (rotated.bot_token, rotated.bot_refresh_token) if t))

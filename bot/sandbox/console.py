@@ -576,6 +576,10 @@ def configured_sandbox(config: Config, *, team_id: str) -> Iterator[Sandbox]:
                 "slack_bot_token": SecretStr(slack.bot_token),
                 "slack_signing_secret": SecretStr(secrets.token_hex(16)),
                 "slack_api_url": slack.api_url,
+                # An installable deployment's console: Slack is simulated with one token for the team chosen.
+                "slack_client_id": None,
+                "slack_client_secret": None,
+                "slack_state_secret": None,
             }
         )
         with _served(local, slack) as sandbox:
