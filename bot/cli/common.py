@@ -36,7 +36,8 @@ def workspace_of(config: Config, explicit: str | None) -> str:
         return explicit.strip().upper()
     if config.installable:
         raise ConfigurationError(
-            "give --team T… (the Slack workspace ID): in installable mode `recording-bot installations` lists them"
+            "give --team T… (the Slack workspace ID; E… for an org-wide install's organisation): in installable "
+            "mode `recording-bot installations` lists them"
         )
     if config.slack_bot_token is None:
         raise ConfigurationError(
