@@ -23,12 +23,16 @@ from urllib.parse import parse_qsl, urlsplit
 from bench.slack_http import TEAM
 from bot.sandbox.simulators.base import RecordedRequest, Reply
 from bot.sandbox.simulators.recording_system import DEMO_CALLS, SimulatedRecordingSystem
-from bot.sandbox.simulators.slack import SimulatedSlack
+from bot.sandbox.simulators.slack import Installer, SimulatedSlack
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedLine, SimulatedWebex, virtual_line_id
 from bot.serving.background import BUSY_TEXT
 
 BOT_TOKEN = "xoxb-bench-bot-token-0001"
 SIGNING_SECRET = "bench-signing-secret-8c2d41a9b7e3f6a0"
+# Installable mode: the app's OAuth credentials the simulated Slack knows, and the second workspace installed.
+CLIENT_ID = "1000.2000"
+CLIENT_SECRET = "bench-client-secret-5e1f"
+SECOND_TEAM = "T0SECOND"
 RECORDER_API_KEY = "bench-apikey-0b7e4c1d-9f2a"
 RECORDER_USER = "recording-bot-api"
 RECORDER_PASSWORD = "bench-password-7d3e9a"
@@ -79,6 +83,7 @@ class Upstreams:
         # No Block Kit check here (the tests make it on every message): its CPU, on the bench's own 2 cores,
         # would stand in the way of the server being measured, and Slack's runs on Slack's machines.
         self.slack = SimulatedSlack(bot_token=BOT_TOKEN, team_id=TEAM, validate_block_kit=False)
+        self.slack.client_id, self.slack.client_secret = CLIENT_ID, CLIENT_SECRET
         self.recording_system = SimulatedRecordingSystem(
             api_key=RECORDER_API_KEY, username=RECORDER_USER, password=RECORDER_PASSWORD, calls=calls
         )
@@ -104,6 +109,12 @@ class Upstreams:
         }
 
     # -- control queries -------------------------------------------------------------------------
+
+    def installing(self, team: str, user: str, redirect: str) -> dict[str, Any]:
+        """Who installs next on the simulated authorize page, and where Slack sends the browser back."""
+        self.slack.installer = Installer(team_id=team, user_id=user, team_name=team)
+        self.slack.redirect_url = redirect
+        return {"ok": True, "authorize_url": self.slack.authorize_url}
 
     def clear(self) -> dict[str, Any]:
         for server in (self.slack, self.recording_system, self.webex):
@@ -205,6 +216,7 @@ def control_server(upstreams: Upstreams) -> ThreadingHTTPServer:
 
     routes: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
         "/clear": lambda q: upstreams.clear(),
+        "/installing": lambda q: upstreams.installing(q["team"], q["user"], q["redirect"]),
         "/responses": lambda q: upstreams.responses(q["prefix"], int(q["count"]), float(q["timeout"])),
         "/response": lambda q: upstreams.response(q["path"], float(q["timeout"])),
         "/mute": lambda q: upstreams.mute(q["extension"], float(q["timeout"])),
@@ -259,6 +271,9 @@ def main() -> int:
         "media_repository_password": RECORDER_PASSWORD,
         "webex_access_token": DEFAULT_ACCESS_TOKEN,
         "team": TEAM,
+        "second_team": SECOND_TEAM,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
     }
     print(json.dumps(info), flush=True)
     # Serve until the driver closes our stdin (it exits, or it is done with us).

@@ -55,6 +55,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="database engine(s) for the bot (default both: every measure on SQLite, then acks and approvals "
         "on a throw-away PostgreSQL server)",
     )  # fmt: skip
+    parser.add_argument(
+        "--installable", action="store_true",
+        help="also the acks with the bot in installable mode (two workspaces installed through the OAuth flow, "
+        "tokens from the database), run level by level beside single-workspace mode",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -92,6 +97,21 @@ def measure(stack: contextlib.ExitStack, args: argparse.Namespace, sizes: Sizes,
     print("3. settings cached / uncached", flush=True)
     results["settings"] = settings_benchmark(ours, info=info, control=control, count=sizes.settings_lines)
     results["memory"] = memory_benchmark((ours, bare))
+    if args.installable:
+        print("3b. acks in installable mode, level by level beside single-workspace mode", flush=True)
+        installable = start_ours(stack, info, workdir, args.threads, first_url, installable=True)
+        # ack_benchmark runs its second server first at each level: single-workspace mode stands where the
+        # bare app stands, so both modes see the same machine state.
+        rows = ack_benchmark(installable, ours, info=info, control=control, upstreams_pid=upstreams.pid,
+                             plan=sizes.ack, profile=False)  # fmt: skip
+        results["installable"] = rows
+        for row in rows:
+            inst, single = row["ours"], row["bare"]
+            print(f"  {row['command']:<19} {row['clients']:>3} clients: ack p99 {inst['ack_ms']['p99']:.2f} ms vs "
+                  f"{single['ack_ms']['p99']:.2f} ({inst['ack_ms']['p99'] / single['ack_ms']['p99']:.2f}×), CPU ms/cmd "
+                  f"{inst['server_cpu_ms_per_command']:.2f} vs {single['server_cpu_ms_per_command']:.2f} "
+                  f"({inst['server_cpu_ms_per_command'] / single['server_cpu_ms_per_command']:.2f}×)", flush=True)
+        installable.stop()
     if args.engine == "both" and postgres_url is not None:
         ours.stop()
         print("4. the same acks and approvals with the bot on PostgreSQL", flush=True)

@@ -186,28 +186,85 @@ def bot_env(info: dict[str, str], workdir: Path, port: int, database_url: str | 
     }
 
 
+def installable_env(env: dict[str, str], info: dict[str, str], workdir: Path) -> dict[str, str]:
+    """Installable mode: OAuth credentials and an encryption key instead of SLACK_BOT_TOKEN, its own database."""
+    from cryptography.fernet import Fernet
+
+    env = {k: v for k, v in env.items() if k != "SLACK_BOT_TOKEN"}
+    if "DATABASE_PATH" in env:
+        env["DATABASE_PATH"] = str(workdir / "bench-installable.db")
+    return env | {
+        "SLACK_CLIENT_ID": info["client_id"], "SLACK_CLIENT_SECRET": info["client_secret"],
+        "SLACK_STATE_SECRET": "bench-state-secret-41f0", "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "SLACK_OAUTH_AUTHORIZE_URL": info["slack_url"] + "/oauth/v2/authorize",
+    }  # fmt: skip
+
+
+def install_through(server: Server, control: Control, team: str, user: str) -> None:
+    """An install as a browser makes it: the install page, Slack's authorize page, back to the bot with the
+    state cookie. Raises unless the bot answers that it is installed."""
+    import urllib.request
+
+    base = f"http://{HOST}:{server.port}"
+    control.get("/installing", team=team, user=user, redirect=f"{base}/slack/oauth_redirect")
+    with urllib.request.urlopen(f"{base}/slack/install", timeout=30) as page:
+        cookie = page.headers["Set-Cookie"].split(";", 1)[0]
+        html = page.read().decode()
+    link = html.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+
+    class _Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(_Stay)
+    try:
+        opener.open(link, timeout=30)
+        raise RuntimeError("the simulated authorize page did not redirect")
+    except urllib.error.HTTPError as redirect:
+        back = redirect.headers["Location"]
+    request = urllib.request.Request(back, headers={"Cookie": cookie})
+    with urllib.request.urlopen(request, timeout=30) as done:
+        if done.status != 200 or b"is installed" not in done.read():
+            raise RuntimeError(f"the install of {team} did not complete")
+
+
 def start_ours(
-    stack: contextlib.ExitStack, info: dict[str, str], workdir: Path, threads: int, database_url: str | None = None
+    stack: contextlib.ExitStack,
+    info: dict[str, str],
+    workdir: Path,
+    threads: int,
+    database_url: str | None = None,
+    *,
+    installable: bool = False,
 ) -> Server:
     port = free_port()
     env = bot_env(info, workdir, port, database_url)
+    if installable:
+        env = installable_env(env, info, workdir)
     # The allow-list, set up as an operator would, on the bench database before the server starts.
     for user, role in ((AGENT, "requester"), (LEAD, "approver")):
         subprocess.run(
             [sys.executable, "-m", "bot", "users", "--team", info["team"], "add", user, role],
             env=env, cwd=workdir, check=True, capture_output=True, timeout=60,
         )  # fmt: skip
-    log_path = workdir / f"recording-bot-{'postgresql' if database_url else 'sqlite'}.log"
+    mode = "-installable" if installable else ""
+    log_path = workdir / f"recording-bot-{'postgresql' if database_url else 'sqlite'}{mode}.log"
     log = stack.enter_context(log_path.open("wb"))
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--threads", str(threads)],
         env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
     )  # fmt: skip
     # `serve` is the bot's own process; it starts the HTTP front (a gunicorn master and its worker) beside it.
-    server = Server("recording-bot", process, port, log_path, answers_via_response_url=True,
+    server = Server("recording-bot (installable)" if installable else "recording-bot", process, port, log_path,
+                    answers_via_response_url=True,
                     roles=("bot", "front master", "front worker"), profiled_role="bot")  # fmt: skip
     stack.callback(server.stop)
     wait_until_serving(server, "/healthz")
+    if installable:
+        # Two workspaces installed through the OAuth flow: the commands' tokens come from the database.
+        control = Control(info["control_url"])
+        install_through(server, control, info["team"], ADMIN)
+        install_through(server, control, info["second_team"], ADMIN)
     return server
 
 
