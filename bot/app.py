@@ -40,12 +40,14 @@ from bot.listeners.installations import (
 from bot.listeners.registry import register as register_listeners
 from bot.listeners.slack_directory import SlackDirectory
 from bot.listeners.slack_notifier import SlackPauseNotifier
+from bot.listeners.slack_org import SlackOrgWorkspaces
 from bot.models import PauseLimits
 from bot.redaction import redactor
 from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditReader, AuditTrail
 from bot.services.bundle import Services
 from bot.services.changes import ChangeNotifier, ChangeService, webex_lines_finder
+from bot.services.coverage import Coverage, OneInstallation, StoredInstallations
 from bot.services.digest import DigestBuilder, DigestSchedule, DigestService
 from bot.services.home import HomeService
 from bot.services.installations import InstallationService
@@ -307,7 +309,9 @@ def create_app(
     # Slack answers 429 with Retry-After when a channel gets more than ~1 message a second.
     slack.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     identity = _identify(slack)
-    team_id = str(identity["team_id"])
+    # An org-wide (Enterprise Grid) token serves the organisation: its allow-list, groups and audit are one.
+    org_wide = bool(identity.get("is_enterprise_install")) and bool(identity.get("enterprise_id"))
+    team_id = str(identity["enterprise_id"] if org_wide else identity["team_id"])
 
     notifier = SlackPauseNotifier(client=slack, approval_minutes=config.approval_timeout_minutes)
     core = build_core(
@@ -317,6 +321,11 @@ def create_app(
     core.services.links.use_directory(SlackDirectory(client=slack))
     if core.services.digests is not None:
         core.services.digests.use_publisher(SlackDigestPublisher(client=slack))
+    if org_wide:
+        installation = OneInstallation(enterprise_id=team_id, team_id=None, is_enterprise_install=True)
+        core.services.authorizer.use_coverage(
+            Coverage(installations=installation, org_workspaces=SlackOrgWorkspaces(client=slack), clock=clock)
+        )
     added = core.services.authorizer.bootstrap(team_id, config.admins_for(team_id), source="BOT_ADMINS")
     if added:
         logger.info("made %s admin(s) from BOT_ADMINS", len(added))
@@ -355,6 +364,12 @@ def _create_installable(
         database.close()
         raise
     core.services.links.use_directory(SlackDirectory(client=workspaces))
+    # Only where an installation serves: another organisation, or a workspace an org-wide install leaves out,
+    # is refused and audited (services/coverage.py).
+    core.services.authorizer.use_coverage(
+        Coverage(installations=StoredInstallations(store=store), org_workspaces=SlackOrgWorkspaces(client=workspaces),
+                 clock=clock)
+    )  # fmt: skip
     installations = InstallationService(
         store=store, authorizer=core.services.authorizer, audit=core.services.audit, pauses=core.services.pauses,
         admins_for=config.admins_for, clock=clock, forget_token=workspaces.forget,

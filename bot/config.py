@@ -15,7 +15,8 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from bot.redaction import credentials_in_url
 
-_USER_ID = re.compile(r"^(?:T[A-Z0-9]{2,}:)?[UW][A-Z0-9]{2,}$")
+# `T…:U…` names an admin of one workspace, `E…:W…` of one organisation (an org-wide install).
+_USER_ID = re.compile(r"^(?:[TE][A-Z0-9]{2,}:)?[UW][A-Z0-9]{2,}$")
 # The variables of installable mode (Slack's OAuth install): all three together, and no SLACK_BOT_TOKEN.
 OAUTH_VARIABLES = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_STATE_SECRET")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -29,7 +30,8 @@ HINTS: dict[str, str] = {
     "SLACK_API_URL": "a URL ending in /api/, e.g. SLACK_API_URL=https://slack.com/api/",
     "DATABASE_PATH": "a file path on a persistent disk, e.g. DATABASE_PATH=/data/recording-bot.db",
     "DATABASE_URL": "a PostgreSQL URL, e.g. DATABASE_URL=postgresql://user:password@host:5432/dbname",
-    "BOT_ADMINS": "comma-separated Slack user IDs, e.g. BOT_ADMINS=U012ABCDEF,U034GHIJKL (T…:U… for one workspace)",
+    "BOT_ADMINS": "comma-separated Slack user IDs, e.g. BOT_ADMINS=U012ABCDEF,U034GHIJKL (T…:U… for one workspace, "
+    "E…:W… for one organisation)",
     "PORT": "a port number from 1 to 65535, e.g. PORT=3000",
     "MEDIA_REPOSITORY_URL": "the Media Repository base URL, e.g. MEDIA_REPOSITORY_URL=https://recorder.example.com",
     "MEDIA_REPOSITORY_API_KEY": "the API key (a GUID) from the recording system's Administration / API Keys",

@@ -236,3 +236,18 @@ def test_the_help_texts_own_set_example_asks_for_a_change_in_the_demo() -> None:
     example = USAGE["set"][1]
     out = _console("--demo", "-c", f"as U0DEMOLEAD; {example}; quit", stdin="")
     assert "Settings change #1 for Person: Demo Agent: waiting for approval" in out.split(example, 1)[1]
+
+
+def test_org_demo_decides_from_another_workspace_and_refuses_one_the_install_leaves_out() -> None:
+    out = _console(
+        "--demo",
+        "--org",
+        "-c",
+        "as U0DEMOAGENT; pause 8856 1m card; as U0DEMOLEAD; in T0DEMOB; approve 1; in T0DEMOC; requests; "
+        "as U0DEMOADMIN; in T0DEMO; users; quit",
+        stdin="",
+    )
+    assert "installed org-wide in organisation E0DEMOORG" in out
+    assert "U0DEMOLEAD@T0DEMOB> approve 1" in out and "Approved by @U0DEMOLEAD" in out
+    assert "installed for your organisation, but not for this workspace (T0DEMOC)" in out
+    assert "@U0DEMOLEAD (workspace `T0DEMOB`) — floor-a" in out

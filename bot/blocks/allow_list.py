@@ -85,6 +85,7 @@ def users_message(entries: list[AllowListEntry], links: dict[str, str] | None = 
     rows = [
         ListRow(
             f"• {mention(e.user_id)}"
+            + _workspace_note(e)
             + (f" — {escape(e.group_name)}" if e.group_name else "")
             + (f" — {_linked(links[e.user_id])}" if e.user_id in links else ""),
             part=f"*{_ROLE_TITLES[e.role]}* ({counts[e.role]})",
@@ -106,6 +107,11 @@ _ROLE_NOUNS = {Role.ADMIN: "admin", Role.APPROVER: "approver", Role.REQUESTER: "
 _MENTIONS_PER_ROW = 25
 
 
+def _workspace_note(entry: AllowListEntry) -> str:
+    """Where the allow-list is an organisation's: the workspace the person last used the bot from."""
+    return f" (workspace {code(entry.workspace_id)})" if entry.workspace_id else ""
+
+
 def _people(count: int) -> str:
     return "1 person" if count == 1 else f"{count} people"
 
@@ -118,13 +124,13 @@ def group_message(group: ApproverGroup, members: list[AllowListEntry]) -> Messag
         ListRow(f"Each request needs: {approvals}"),
     ]
     for role in (Role.ADMIN, Role.APPROVER, Role.REQUESTER):
-        people = sorted(m.user_id for m in members if m.role is role)
+        people = sorted((m for m in members if m.role is role), key=lambda m: m.user_id)
         title = f"*{_ROLE_TITLES[role]}* ({len(people)})"
         if not people:
             rows.append(ListRow(f"{title}: none"))
         for start in range(0, len(people), _MENTIONS_PER_ROW):
             chunk = people[start : start + _MENTIONS_PER_ROW]
-            rows.append(ListRow(", ".join(mention(p) for p in chunk), part=title))
+            rows.append(ListRow(", ".join(mention(p.user_id) + _workspace_note(p) for p in chunk), part=title))
     shown = paged(rows, page=1, max_sections=MAX_BLOCKS - 2)
     blocks: list[Block] = [section(f"*Group {code(group.name)}* — {_people(len(members))}"), *shown.blocks]
     if shown.after:

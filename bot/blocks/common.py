@@ -96,9 +96,11 @@ def audit_message(entries: list[AuditEntry], *, breakglass_only: bool = False, c
         # Backticks become quotes so a target cannot end its code span early.
         quoted = (entry.target + _change_summary(entry)).replace("`", "'")
         target = f" `{_bounded(quoted, _AUDIT_TARGET_CHARS)}`" if entry.target else ""
+        # On an org-wide install: the workspace the entry came from.
+        where = f" in `{_bounded(entry.workspace_id, 30)}`" if entry.workspace_id else ""
         rows.append(
             ListRow(
-                f"{icons.get(entry.outcome, '•')} {slack_date(entry.at)} {who} "
+                f"{icons.get(entry.outcome, '•')} {slack_date(entry.at)} {who}{where} "
                 f"*{_bounded(entry.action, _AUDIT_ACTION_CHARS)}*{target} — {_bounded(entry.outcome, 40)}"
             )
         )

@@ -45,6 +45,7 @@ from bot.models.refusals import (
     NotAllowed,
     NotAnApprover,
     NotCancellable,
+    NotCovered,
     NothingToChange,
     NotUndoable,
     NotYourRequest,
@@ -103,6 +104,8 @@ def refusal_message(refusal: Refusal) -> Message:
         return already_decided_message(refusal.request)
     if isinstance(refusal, LastAdmin):
         return error_message(refusal_text(refusal), hint=_LAST_ADMIN_HINT)
+    if isinstance(refusal, NotCovered):
+        return error_message(refusal_text(refusal), hint=_NOT_COVERED_HINT)
     return error_message_mrkdwn(refusal_mrkdwn(refusal))
 
 
@@ -154,6 +157,25 @@ def _(refusal: NotAllowed) -> str:
     if refusal.role is None:
         return "You are not on recording-bot's allow-list, so it cannot act for you."
     return f"`{refusal.action}` needs the {refusal.needed.value} role; your role is {refusal.role.value}."
+
+
+@refusal_text.register
+def _(refusal: NotCovered) -> str:
+    if refusal.org_installed:
+        return (
+            f"recording-bot is installed for your organisation, but not for this workspace ({refusal.workspace_id}), "
+            "so it cannot act for you here."
+        )
+    where = f"this workspace ({refusal.workspace_id})" if refusal.workspace_id else "this workspace"
+    if refusal.enterprise_id:
+        where += f" or its organisation ({refusal.enterprise_id})"
+    return f"recording-bot is not installed in {where}, so it cannot act for you here."
+
+
+_NOT_COVERED_HINT = (
+    "Ask your Slack admin to install recording-bot here (an org admin adds it to a workspace of the "
+    "organisation in the admin dashboard's Integrations), or use it from a workspace where it is installed."
+)
 
 
 @refusal_text.register

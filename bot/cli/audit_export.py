@@ -58,11 +58,15 @@ def render_table(entries: Sequence[AuditEntry]) -> str:
     """A fixed-width table for a terminal, one line per entry, in the order given."""
     if not entries:
         return NO_ENTRIES
-    headers = ("time (UTC)", "user", "channel", "action", "target", "outcome", "details")
+    # The workspace column only where entries name one (an organisation's log): other logs read as before.
+    grid = any(entry.workspace_id for entry in entries)
+    headers: tuple[str, ...] = ("time (UTC)", "user", *(("workspace",) if grid else ()), "channel", "action",
+                                "target", "outcome", "details")  # fmt: skip
     rows = [
         (
             _as_utc(entry.at).strftime("%Y-%m-%d %H:%M:%S"),
             _cut(_printable(entry.user_id) or "-", _MAX_WIDTH["user"]),
+            *((_cut(_printable(entry.workspace_id) or "-", _MAX_WIDTH["user"]),) if grid else ()),
             _cut(_printable(entry.channel_id) or "-", _MAX_WIDTH["channel"]),
             _cut(_printable(entry.action) or "-", _MAX_WIDTH["action"]),
             _cut(_printable(entry.target) or "-", _MAX_WIDTH["target"]),

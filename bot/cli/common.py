@@ -36,10 +36,15 @@ def workspace_of(config: Config, explicit: str | None) -> str:
         return explicit.strip().upper()
     if config.installable:
         raise ConfigurationError(
-            "give --team T… (the Slack workspace ID): in installable mode `recording-bot installations` lists them"
+            "give --team T… (the Slack workspace ID; E… for an org-wide install's organisation): in installable "
+            "mode `recording-bot installations` lists them"
         )
     if config.slack_bot_token is None:
         raise ConfigurationError(
             "give --team T… (the Slack workspace ID) or set SLACK_BOT_TOKEN so it can be looked up"
         )
-    return str(slack_identity(config)["team_id"])
+    identity = slack_identity(config)
+    # An org-wide install's token: the allow-list is the organisation's.
+    if identity.get("is_enterprise_install") and identity.get("enterprise_id"):
+        return str(identity["enterprise_id"])
+    return str(identity["team_id"])

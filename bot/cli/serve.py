@@ -54,6 +54,11 @@ def add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="act as this Slack user, e.g. U012ABCDEF or @U012ABCDEF (default in --demo: an admin)",
     )
     console.add_argument("--team", help="Slack team (workspace) ID; default: the bot token's workspace")
+    console.add_argument(
+        "--org",
+        action="store_true",
+        help="with --demo: an Enterprise Grid organisation whose org-wide install serves two of its workspaces",
+    )
     console.add_argument("-c", "--command", dest="script", help='console lines to run first, separated by ";"')
     console.set_defaults(func=_console)
 
@@ -152,8 +157,10 @@ def _console(config: Config, args: argparse.Namespace) -> int:
 
     script = split_script(args.script) if args.script else None
     as_user = parse_user_id(args.as_user, option="--as") if args.as_user else None
+    if args.org and not args.demo:
+        raise UsageError("--org is a demo: recording-bot console --demo --org")
     if args.demo:
-        return run_console(None, demo=True, as_user=as_user, team_id=None, script=script)
+        return run_console(None, demo=True, as_user=as_user, team_id=None, script=script, org=args.org)
     if not as_user:
         raise UsageError("console needs --as U… (the Slack user to act as), or --demo")
     team = workspace_of(config, args.team)

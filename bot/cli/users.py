@@ -123,11 +123,15 @@ def _users_list(config: Config, args: argparse.Namespace) -> int:
     if not entries:
         print(f"the allow-list of {team_id} is empty")
         return 0
-    print(f"{'user':<14} {'role':<10} {'group':<16} {'added by':<20} added at (UTC)")
+    # An organisation's allow-list (org-wide install) also says which workspace each person last acted from.
+    grid = any(entry.workspace_id for entry in entries)
+    where = f"{'workspace':<14} " if grid else ""
+    print(f"{'user':<14} {'role':<10} {'group':<16} {where}{'added by':<20} added at (UTC)")
     for entry in sorted(entries, key=lambda e: (-e.role.rank, e.user_id)):
         group = entry.group_name or "-"
         added = f"{entry.added_at:%Y-%m-%d %H:%M}"
-        print(f"{entry.user_id:<14} {entry.role.value:<10} {group:<16} {entry.added_by:<20} {added}")
+        where = f"{entry.workspace_id or '-':<14} " if grid else ""
+        print(f"{entry.user_id:<14} {entry.role.value:<10} {group:<16} {where}{entry.added_by:<20} {added}")
     return 0
 
 

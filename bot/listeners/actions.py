@@ -25,10 +25,11 @@ from bot.blocks.pause_answers import approval_counted_message
 from bot.blocks.pauses import request_received
 from bot.commands.side_choice import read_side_choice
 from bot.listeners.home import HomePublisher
+from bot.listeners.identity import slack_user
 from bot.listeners.replies import send
 from bot.listeners.work import Attempt, Reply, run_attempt
 from bot.logs import request_context
-from bot.models import Invocation, PauseRequest, RequestState, SlackUser
+from bot.models import Invocation, PauseRequest, RequestState
 from bot.models.refusals import MalformedButton
 from bot.services.bundle import Services
 from bot.services.pauses import PauseService
@@ -212,12 +213,10 @@ def _resume_now(pauses: PauseService) -> Decision:
 
 
 def _invocation(body: dict[str, Any], request_id: str) -> Invocation:
-    user = body.get("user") or {}
-    team = body.get("team") or {}
     channel = body.get("channel") or (body.get("container") or {})
     return Invocation(
         # The clicking user's own workspace: in shared channels it differs from the card's.
-        user=SlackUser(team_id=str(user.get("team_id") or team.get("id") or ""), user_id=str(user.get("id", ""))),
+        user=slack_user(body),
         channel_id=str(channel.get("id") or channel.get("channel_id") or ""),
         request_id=request_id,
         text=f"button {((body.get('actions') or [{}])[0]).get('action_id', '')}",

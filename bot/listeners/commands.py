@@ -37,10 +37,11 @@ from bot.commands.types import (
 from bot.listeners import allow_list, changes, line_settings, pauses
 from bot.listeners.command_run import CommandRun, Handler
 from bot.listeners.forms import FormNotOpened, open_pause_form
+from bot.listeners.identity import slack_user
 from bot.listeners.replies import reply_privately
 from bot.listeners.work import Attempt, run_attempt
 from bot.logs import request_context
-from bot.models import Invocation, PauseAsk, SlackUser
+from bot.models import Invocation, PauseAsk
 from bot.models.refusals import FormNeedsSlack, PauseFormNotOpened
 from bot.services.bundle import Services
 from bot.serving.background import BUSY_TEXT, BackgroundWork
@@ -54,7 +55,7 @@ def register(app: App, services: Services, work: BackgroundWork) -> None:
         # Slack allows 3 seconds. Nothing may run before this ack: not the database, not Slack, not
         # an upstream. Every answer goes out afterwards through response_url or the Web API.
         invocation = Invocation(
-            user=SlackUser(team_id=str(body.get("team_id", "")), user_id=str(body.get("user_id", ""))),
+            user=slack_user(body),
             channel_id=str(body.get("channel_id", "")),
             request_id=str(context.get("request_id") or ""),
             text=str(body.get("text", "")),

@@ -31,9 +31,10 @@ from bot.blocks.kit import Message
 from bot.blocks.pauses import request_received
 from bot.blocks.refusals import NO_LINK, refusal_text
 from bot.commands.form import FormErrors, parse_pause_form
+from bot.listeners.identity import slack_user
 from bot.listeners.work import Attempt, fail, record, run_attempt
 from bot.logs import request_context
-from bot.models import Invocation, Outcome, PauseAsk, SlackUser
+from bot.models import Invocation, Outcome, PauseAsk
 from bot.models.refusals import NotAllowed
 from bot.services.bundle import Services
 from bot.serving.background import BackgroundWork
@@ -148,10 +149,8 @@ def register(app: App, services: Services, work: BackgroundWork) -> None:
 def _open_from_anywhere(
     body: dict[str, Any], client: WebClient, services: Services, context: BoltContext, *, origin: str
 ) -> None:
-    user = body.get("user") or {}
-    team = body.get("team") or {}
     invocation = Invocation(
-        user=SlackUser(team_id=str(user.get("team_id") or team.get("id") or ""), user_id=str(user.get("id", ""))),
+        user=slack_user(body),
         channel_id="",
         request_id=str(context.get("request_id") or ""),
         text=f"{origin}: pause form",
@@ -175,7 +174,6 @@ def _read_submission(
 ) -> tuple[Invocation | None, PauseAsk | None, str | None]:
     # The payload's shape was checked before Bolt saw it (serving/shapes.py).
     user = body.get("user") or {}
-    team = body.get("team") or {}
     view = body.get("view") or {}
     values = (view.get("state") or {}).get("values") or {}
     user_id = str(user.get("id", ""))
@@ -185,7 +183,7 @@ def _read_submission(
     except FormTampered as error:
         channel, tampered = None, error
     invocation = Invocation(
-        user=SlackUser(team_id=str(user.get("team_id") or team.get("id") or ""), user_id=user_id),
+        user=slack_user(body, user_id=user_id),
         channel_id=channel or "",
         request_id=str(context.get("request_id") or ""),
         text="form: pause",

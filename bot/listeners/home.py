@@ -8,13 +8,17 @@ import threading
 import time
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.blocks.home import home_view, not_listed_home
+from bot.listeners.identity import slack_user
 from bot.listeners.installations import SlackClients, as_clients
-from bot.models import PauseRequest, SlackUser
+from bot.listeners.work import Attempt, fail
+from bot.models import Invocation, PauseRequest, SlackUser
+from bot.models.refusals import NotCovered
+from bot.services.bundle import Services
 from bot.services.home import HomeService, NotListedHome
 from bot.serving.background import BackgroundWork
 from bot.serving.shapes import is_user_id
@@ -104,8 +108,8 @@ class HomePublisher:
             logger.exception("Home of %s not published", user_id)
 
 
-def register(app: App, publisher: HomePublisher) -> None:
-    def on_home_opened(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+def register(app: App, publisher: HomePublisher, services: Services | None = None) -> None:
+    def on_home_opened(ack: Ack, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         ack()
         user_id, tab = event.get("user"), event.get("tab")
         # Whose Home to publish comes from the event alone: a user that is not a user ID would publish
@@ -116,6 +120,21 @@ def register(app: App, publisher: HomePublisher) -> None:
             return
         if tab not in (None, "home"):
             return
-        publisher.publish_now(str(body.get("team_id") or ""), str(user_id))
+        user = slack_user(body, user_id=str(user_id))
+        if services is not None and not _covered(services, user, request_id=str(context.get("request_id") or "")):
+            return
+        publisher.publish_now(user.team_id, user.user_id)
 
     app.event("app_home_opened")(on_home_opened)
+
+
+def _covered(services: Services, user: SlackUser, *, request_id: str) -> bool:
+    """Whether the bot serves where the Home was opened; if not, the refusal is audited (and no Home is
+    published: there is nothing the bot may show there)."""
+    try:
+        services.authorizer.require_covered(user)
+    except NotCovered as refusal:
+        invocation = Invocation(user=user, channel_id="", request_id=request_id, text="event: app_home_opened")
+        fail(Attempt(invocation, "event.app_home_opened", users_group=False), services, refusal, reply=lambda _: None)
+        return False
+    return True

@@ -128,6 +128,10 @@ class InstalledWorkspaces:
 
     def for_team(self, team_id: str, enterprise_id: str = "") -> WebClient:
         found = self.installation(enterprise_id, team_id)
+        if found is None and not enterprise_id and team_id.startswith("E"):
+            # An organisation's scope (an org-wide install keeps one allow-list, and its requests, under the
+            # enterprise ID): its org-wide installation.
+            found = self.installation(team_id, "")
         if found is None or not found.bot_token:
             raise NotInstalled(team_id)
         return self._client(found.bot_token)
@@ -141,8 +145,11 @@ class InstalledWorkspaces:
             logger.warning("the token of workspace %s could not be refreshed: %s", team_id, _reason(error))
             return None
         if found is None or not found.bot_token:
-            logger.info("a request from workspace %s, where the app is not installed; ignored", team_id)
-            return None
+            # Not installed there (another organisation, a workspace never installed in): the listeners still
+            # run, without a token, so that the coverage rule (services/coverage.py) refuses the person
+            # privately, through the response_url, and audits it — rather than Bolt answering unaudited.
+            logger.info("a request from workspace %s, where the app is not installed", team_id)
+            return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
         self._note_use(found)
         return AuthorizeResult(
             enterprise_id=found.enterprise_id or None, team_id=found.team_id or None, bot_token=found.bot_token,

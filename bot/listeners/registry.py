@@ -15,5 +15,5 @@ def register(app: App, services: Services, work: BackgroundWork, homes: HomePubl
     commands.register(app, services, work)
     actions.register(app, services, work, homes)
     forms.register(app, services, work)
-    home.register(app, homes)
+    home.register(app, homes, services)
     changes.register(app, services, work)

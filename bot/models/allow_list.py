@@ -27,10 +27,27 @@ _ROLE_RANK = {Role.REQUESTER: 1, Role.APPROVER: 2, Role.ADMIN: 3}
 
 @dataclass(frozen=True)
 class SlackUser:
-    """A Slack identity: authorization always uses team + user ID, never a display name."""
+    """A Slack identity: authorization always uses scope + user ID, never a display name.
+
+    `team_id` is the scope the person's allow-list, groups, audit and requests are kept in: the workspace's
+    team ID, or the organisation's enterprise ID on an org-wide (Enterprise Grid) install, whose user IDs
+    are global across its workspaces. `workspace_id` is the workspace the person acted in ("": the scope
+    itself); `enterprise_id` their organisation ("": none)."""
 
     team_id: str
     user_id: str
+    workspace_id: str = ""
+    enterprise_id: str = ""
+
+    @property
+    def workspace(self) -> str:
+        """The workspace the person acted in."""
+        return self.workspace_id or self.team_id
+
+    @property
+    def org_wide(self) -> bool:
+        """Whether the scope is an organisation (an org-wide install) rather than one workspace."""
+        return bool(self.enterprise_id) and self.team_id == self.enterprise_id
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,8 @@ class AllowListEntry:
     added_by: str
     added_at: datetime
     group_name: str | None = None
+    # The person's workspace, where the scope is an organisation (None: not known, or the scope itself).
+    workspace_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,8 @@ class Access:
 
     role: Role
     group_name: str | None = None
+    # Where the scope is an organisation: the workspace the person last used the bot from (None: not yet).
+    workspace_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ class AuditEntry:
     target: str
     outcome: str
     details: str
+    # Where `team_id` is an organisation (an org-wide install): the workspace the entry came from.
+    workspace_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ a sentence; `outcome` is what its audit row says.
 
     Refusal
     ├── NotAllowed                 the person lacks the role (or is not listed)
+    ├── NotCovered                 the bot is not installed where the person acted (another organisation,
+    │                              a workspace the org-wide install does not cover)
     ├── NotADecider                the person may not decide this request
     │   ├── NotAnApprover
     │   ├── OwnRequest
@@ -85,6 +87,18 @@ class NotAllowed(Refusal):
         self.needed = needed
         self.role = role
         self.admins = admins
+
+
+class NotCovered(Refusal):
+    """The person acted in `workspace_id` (of organisation `enterprise_id`, "" if none), which no installation
+    of the bot serves. `org_installed`: their organisation has an org-wide install that leaves this workspace
+    out (the org admin has not added it)."""
+
+    def __init__(self, *, workspace_id: str, enterprise_id: str, org_installed: bool) -> None:
+        super().__init__(workspace_id)
+        self.workspace_id = workspace_id
+        self.enterprise_id = enterprise_id
+        self.org_installed = org_installed
 
 
 class NotADecider(Refusal):

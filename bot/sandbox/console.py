@@ -57,7 +57,7 @@ from bot.sandbox.simulators.recording_system import (
     SimulatedRecordingSystem,
 )
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
-from bot.sandbox.simulators.slack_sender import SlackSender
+from bot.sandbox.simulators.slack_sender import NOT_GRID, SlackSender, grid
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
 from bot.services.scheduler import MAX_SLEEP_SECONDS
 from bot.serving.local import LocalServer
@@ -65,6 +65,11 @@ from bot.serving.wsgi import wsgi_app_for
 from bot.words import closest_word
 
 DEMO_TEAM = "T0DEMO"
+# `console --demo --org`: one org-wide install of an Enterprise Grid organisation, added by its org admin to
+# two of its workspaces and not to a third.
+DEMO_ORG = "E0DEMOORG"
+DEMO_TEAM_B = "T0DEMOB"
+DEMO_TEAM_LEFT_OUT = "T0DEMOC"
 DEMO_ADMIN = "U0DEMOADMIN"
 DEMO_LEAD = "U0DEMOLEAD"
 DEMO_AGENT = "U0DEMOAGENT"
@@ -126,17 +131,38 @@ Try, line by line (a `#` after a space starts a comment, as in a shell):
 `me` means one's own extension: {DEMO_AGENT}'s is found through Slack and Webex ({DEMO_AGENT_EXTENSION}).
 """
 
+DEMO_ORG_WALKTHROUGH = f"""\
+recording-bot console (demo, Enterprise Grid): a throw-away database, and simulated Slack, recording system
+and Webex on 127.0.0.1. The bot itself is the real one; no environment variable is read.
+The app is installed org-wide in organisation {DEMO_ORG}, whose org admin added it to the workspaces
+{DEMO_TEAM} and {DEMO_TEAM_B} (not {DEMO_TEAM_LEFT_OUT}): one allow-list, one set of groups, one audit for both.
+You are {DEMO_ADMIN} (admin) in {DEMO_TEAM}. {DEMO_LEAD} is an approver (team lead) and {DEMO_AGENT} a
+requester, both in the approver group {DEMO_GROUP}, whose cards go to {CHANNEL_NAMES[DEMO_GROUP_CHANNEL]}.
+Try, line by line (`in T…` acts from another workspace of the organisation):
+  as {DEMO_AGENT}
+  /recording pause 8856 20s customer is reading out a card number
+  as {DEMO_LEAD}
+  in {DEMO_TEAM_B}                  # the lead works in the other workspace, and decides there
+  approve 1
+  in {DEMO_TEAM_LEFT_OUT}                  # a workspace the org admin did not add the app to
+  /recording requests          # refused, and audited
+  as {DEMO_ADMIN}
+  in {DEMO_TEAM}
+  /recording users             # who is in, and the workspace each last used the bot from
+  /recording audit 5
+"""
+
 DEMO_CLOSING = """\
 `/recording help` lists every command (extend, cancel, breakglass, group …); `help` the console's own.
 Type `quit` to leave.
 """
 
 
-def demo_intro(recording_system: SimulatedRecordingSystem, webex: SimulatedWebex) -> str:
+def demo_intro(recording_system: SimulatedRecordingSystem, webex: SimulatedWebex, *, org: bool = False) -> str:
     """The demo's banner: what to try, then the calls and lines that really are there to try it on."""
     facts = (_calls_line(recording_system), _lines_line(webex))
     listed = [textwrap.fill(text, width=108, subsequent_indent="  ") for text in facts]
-    return DEMO_WALKTHROUGH + "\n".join(listed) + "\n" + DEMO_CLOSING
+    return (DEMO_ORG_WALKTHROUGH if org else DEMO_WALKTHROUGH) + "\n".join(listed) + "\n" + DEMO_CLOSING
 
 
 def _calls_line(recording_system: SimulatedRecordingSystem) -> str:
@@ -192,6 +218,7 @@ Console commands:
                                (default: here); the demo skips to the next DIGEST_TIME, elsewhere it is
                                `/recording digest` (admins)
   as U123                      act as another Slack user from now on (`as @U123` works too)
+  in T123                      act from another workspace of the organisation (`--demo --org`)
   whoami                       show the current user
   # …                          a comment (a `#` after a space, then a space or the line's end), ignored
   wait [seconds]               show what the bot does meanwhile (default 5 s; timed resumes, expiries)
@@ -237,6 +264,8 @@ class Sandbox:
     invents_names: bool = False
     # The demo's clock can be skipped on to the next digest; a configured console asks for one now.
     clock: Clock | None = None
+    # An Enterprise Grid organisation's org-wide install (`--demo --org`): `in T…` changes workspace.
+    org: bool = False
 
 
 class DemoClock:
@@ -285,7 +314,7 @@ class Console:
         self._input = lines
         self._watcher.start()
         try:
-            while (line := lines.read(f"{self.user}> ")) is not None:
+            while (line := lines.read(self._prompt())) is not None:
                 if not self.execute(line.strip()):
                     return 0
             return 0
@@ -309,6 +338,8 @@ class Console:
             self._say(f"you are {self.user} ({role.value if role else 'not on the allow-list'})")
         elif head == "as":
             self._act_as(words[1:])
+        elif head == "in" and len(words) <= 2:
+            self._act_in(words[1:])
         elif head == "wait":
             self._wait(words[1:])
         elif head in _BUTTONS:
@@ -347,6 +378,21 @@ class Console:
             return
         self.user = user_id
         self._say(f"now acting as {self.user}")
+
+    def _prompt(self) -> str:
+        return f"{self.user}@{self._sandbox.sender.team}> " if self._sandbox.org else f"{self.user}> "
+
+    def _act_in(self, args: list[str]) -> None:
+        if not self._sandbox.org:
+            self._say("`in` acts from another workspace of an organisation: start the console with --demo --org")
+            return
+        workspace = args[0].upper() if args else ""
+        if not _WORKSPACE_ID.match(workspace):
+            self._say(f"`in` needs a workspace ID, e.g. `in {DEMO_TEAM_B}`")
+            return
+        # Every request the console sends from now on comes from that workspace (as Slack's would).
+        self._sandbox.sender.team = workspace
+        self._say(f"now acting in workspace {workspace}")
 
     def _wait(self, args: list[str]) -> None:
         if args and not _is_number(args[0]):
@@ -523,10 +569,11 @@ _ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _DIGEST_WAIT_SECONDS = 30.0
 # Deadlines stepped through on the way to the digest at most (each a resume, an expiry or a reminder).
 _MAX_SKIPS = 50
+_WORKSPACE_ID = re.compile(r"^T[A-Z0-9]{2,30}$")
 _DEFAULT_WAIT_SECONDS = 5.0
 _MAX_WAIT_SECONDS = 600.0
 _ANSWERS = {word: action_id for action_id, word in console_render.ANSWER_COMMANDS.items()}
-_CONSOLE_WORDS = (*_BUTTONS, *_ANSWERS, "home", "show", "as", "whoami", "wait", "help", "quit")
+_CONSOLE_WORDS = (*_BUTTONS, *_ANSWERS, "home", "show", "as", "in", "whoami", "wait", "help", "quit")
 
 
 def _json_list(value: object) -> list[dict[str, object]]:
@@ -553,12 +600,17 @@ def _is_number(text: str) -> bool:
 
 
 @contextlib.contextmanager
-def demo_sandbox(*, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLEEP_SECONDS) -> Iterator[Sandbox]:
+def demo_sandbox(
+    *, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLEEP_SECONDS, org: bool = False
+) -> Iterator[Sandbox]:
     """Simulated Slack, recording system and Webex, and the real bot on a throw-away database (on the
-    clock given: the tests move one, so that `wait 21` takes no 21 seconds)."""
+    clock given: the tests move one, so that `wait 21` takes no 21 seconds). `org`: the app installed
+    org-wide in an Enterprise Grid organisation, in two of its workspaces."""
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recording-bot-demo-")))
         slack = stack.enter_context(SimulatedSlack(team_id=DEMO_TEAM, bot_token="xoxb-console-demo"))  # noqa: S106
+        if org:
+            slack.make_org_wide(DEMO_ORG, [DEMO_TEAM, DEMO_TEAM_B])
         recording_system = stack.enter_context(
             SimulatedRecordingSystem(
                 api_key=DEMO_API_KEY, username=DEMO_USERNAME, password=DEMO_PASSWORD, calls=DEMO_CALLS
@@ -590,13 +642,20 @@ def demo_sandbox(*, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLE
             DEMO_AGENT_EMAIL, extension=DEMO_AGENT_EXTENSION, display_name="Demo Agent",
             call_recording=DEMO_AGENT_RECORDING, phone_number="+14085558856", location_name="San Jose HQ",
         )  # fmt: skip
-        sandbox = stack.enter_context(_served(config, slack, clock=clock, scheduler_max_sleep=scheduler_max_sleep))
+        sandbox = stack.enter_context(
+            _served(config, slack, clock=clock, scheduler_max_sleep=scheduler_max_sleep, org=org)
+        )
         authorizer = sandbox.bot.services.authorizer
-        authorizer.set_role(DEMO_TEAM, DEMO_LEAD, Role.APPROVER, source="console demo", group=DEMO_GROUP)
-        authorizer.set_role(DEMO_TEAM, DEMO_AGENT, Role.REQUESTER, source="console demo", group=DEMO_GROUP)
-        admin = Invocation(user=SlackUser(team_id=DEMO_TEAM, user_id=DEMO_ADMIN), channel_id=CHANNEL, request_id="demo")
+        scope = sandbox.team_id  # the organisation's, org-wide
+        authorizer.set_role(scope, DEMO_LEAD, Role.APPROVER, source="console demo", group=DEMO_GROUP)
+        authorizer.set_role(scope, DEMO_AGENT, Role.REQUESTER, source="console demo", group=DEMO_GROUP)
+        admin_user = SlackUser(
+            team_id=scope, user_id=DEMO_ADMIN, workspace_id=DEMO_TEAM if org else "",
+            enterprise_id=DEMO_ORG if org else "",
+        )
+        admin = Invocation(user=admin_user, channel_id=CHANNEL, request_id="demo")
         authorizer.configure_group(admin, DEMO_GROUP, channel_id=DEMO_GROUP_CHANNEL)
-        sandbox.intro = demo_intro(recording_system, webex)
+        sandbox.intro = demo_intro(recording_system, webex, org=org)
         sandbox.invents_names = True
         sandbox.clock = clock
         yield sandbox
@@ -623,7 +682,12 @@ def configured_sandbox(config: Config, *, team_id: str) -> Iterator[Sandbox]:
 
 @contextlib.contextmanager
 def _served(
-    config: Config, slack: SimulatedSlack, *, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLEEP_SECONDS
+    config: Config,
+    slack: SimulatedSlack,
+    *,
+    clock: Clock = utc_now,
+    scheduler_max_sleep: float = MAX_SLEEP_SECONDS,
+    org: bool = False,
 ) -> Iterator[Sandbox]:
     bot = create_app(config, clock=clock, scheduler_max_sleep=scheduler_max_sleep).start()
     server = LocalServer(wsgi_app_for(bot)).start()
@@ -634,9 +698,10 @@ def _served(
         response_url_factory=slack.response_url,
         team=slack.team_id,
         channel=CHANNEL,
+        organisation=grid(DEMO_ORG, org_wide=True) if org else NOT_GRID,
     )
     try:
-        yield Sandbox(bot=bot, server=server, slack=slack, sender=sender, team_id=slack.team_id)
+        yield Sandbox(bot=bot, server=server, slack=slack, sender=sender, team_id=bot.team_id, org=org)
     finally:
         sender.close()
         server.stop()
@@ -652,13 +717,14 @@ def run_console(
     script: list[str] | None = None,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
+    org: bool = False,
 ) -> int:
     # The streams of the moment of the call (sys.stdin and sys.stdout by default), not of this module's import.
     stdin = sys.stdin if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     clock = DemoClock() if demo else None
     if clock is not None:
-        context = demo_sandbox(clock=clock)
+        context = demo_sandbox(clock=clock, org=org)
     else:
         assert config is not None and team_id is not None
         context = configured_sandbox(config, team_id=team_id)

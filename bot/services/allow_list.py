@@ -3,6 +3,7 @@ which request, and who may change any of it."""
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -26,6 +27,7 @@ from bot.models import (
 from bot.models.changes import ChangeRequest
 from bot.models.refusals import LastAdmin, NotADecider, NotAllowed
 from bot.services.audit import AuditTrail
+from bot.services.coverage import Coverage
 from bot.services.deciders import decides, may_decide
 from bot.store.allow_list import KEEP_GROUP, AllowListStore, GroupChange, Keep
 
@@ -38,6 +40,8 @@ __all__ = ["CLI_ACTOR", "Authorizer", "GroupView", "LastAdmin", "NotADecider", "
 # is cached for ROLE_CACHE_SECONDS after a read that took at most the rest (a slower read is not cached).
 REVOCATION_SECONDS = 5.0
 ROLE_CACHE_SECONDS = 4.0
+
+logger = logging.getLogger(__name__)
 
 GROUP_NAME = re.compile(r"^[a-z0-9-]{1,30}$")
 # The actor recorded for changes made on the command line (Slack changes record the admin's user ID).
@@ -73,9 +77,12 @@ class Authorizer:
         audit: AuditTrail,
         cache_seconds: float = ROLE_CACHE_SECONDS,
         clock: Clock = utc_now,
+        coverage: Coverage | None = None,
     ) -> None:
         self._allow_list = allow_list
         self._audit = audit
+        # Where the bot serves (installable mode); None: one workspace's token, whose allow-list alone decides.
+        self._coverage = coverage
         # The cache ages on a monotonic timer (a wall-clock step must not keep a revoked role longer), moved on
         # with the bot's clock where that clock is a test's: `clock() - utc_now()` is 0 in production.
         self._cache: TTLCache[tuple[str, str], Access] = TTLCache(
@@ -122,9 +129,23 @@ class Authorizer:
         must not be carried out for someone just taken off it."""
         return self._allow_list.access_of(team_id, user_id) is not None
 
+    def use_coverage(self, coverage: Coverage) -> None:
+        """Serve only where an installation covers (set once, at start, before any request)."""
+        self._coverage = coverage
+
+    def require_covered(self, user: SlackUser) -> None:
+        """The bot serves the workspace the user acted in (services/coverage.py); else NotCovered."""
+        if self._coverage is not None:
+            self._coverage.check(user)
+
     def require(self, user: SlackUser, needed: Role, *, action: str) -> Role:
-        """Return the user's role if it is at least `needed`; otherwise raise NotAllowed."""
-        role = self.role_of(user)
+        """Return the user's role if it is at least `needed`; otherwise raise NotCovered (acting from where
+        the bot does not serve) or NotAllowed."""
+        self.require_covered(user)
+        access = self.access_of(user)
+        role = access.role if access else None
+        if access is not None and user.org_wide and access.workspace_id != user.workspace:
+            self._note_workspace(user)
         if role is not None and role.at_least(needed):
             return role
         raise NotAllowed(action=action, needed=needed, role=role, admins=self.admins(user.team_id))
@@ -235,6 +256,16 @@ class Authorizer:
 
     def remove(self, team_id: str, user_id: str, *, source: str = CLI_ACTOR) -> RoleChange:
         return self._remove(team_id, user_id, actor=source, invocation=None)
+
+    def _note_workspace(self, user: SlackUser) -> None:
+        """Keep the workspace an organisation's person acts from, for `users` and `groups` (one UPDATE each time
+        they change workspace; a failed write costs only that)."""
+        try:
+            self._allow_list.note_workspace(user.team_id, user.user_id, user.workspace)
+        except Exception:
+            logger.warning("could not note the workspace of %s", user.user_id, exc_info=True)
+            return
+        self.forget(user.team_id, user.user_id)
 
     def forget(self, team_id: str, user_id: str) -> None:
         with self._cache_lock:

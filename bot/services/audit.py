@@ -90,6 +90,8 @@ class AuditTrail:
             "details": details,
             "group_name": group,
             "at": at or self._clock(),
+            # On an org-wide install the scope is the organisation: the row says which workspace it came from.
+            "workspace_id": _workspace_of(invocation),
         }
         with self._held_lock:
             if self._held:
@@ -186,6 +188,12 @@ class AuditTrail:
 
     def query(self, filters: AuditQuery) -> list[AuditEntry]:
         return self._store.query(filters)
+
+
+def _workspace_of(invocation: Invocation | None) -> str | None:
+    if invocation is None or invocation.user.workspace == invocation.team_id:
+        return None
+    return invocation.user.workspace
 
 
 def _current_request_id() -> str:

@@ -21,7 +21,7 @@ class Keep(enum.Enum):
 KEEP_GROUP: Literal[Keep.GROUP] = Keep.GROUP
 GroupChange = str | None | Literal[Keep.GROUP]
 
-_ENTRY = "team_id, user_id, role, added_by, added_at, group_name"
+_ENTRY = "team_id, user_id, role, added_by, added_at, group_name, workspace_id"
 
 
 class AllowListStore:
@@ -34,9 +34,18 @@ class AllowListStore:
 
     def access_of(self, team_id: str, user_id: str) -> Access | None:
         row = self._database.one(
-            "SELECT role, group_name FROM allow_list WHERE team_id = ? AND user_id = ?", [team_id, user_id]
+            "SELECT role, group_name, workspace_id FROM allow_list WHERE team_id = ? AND user_id = ?",
+            [team_id, user_id],
         )
-        return Access(role=Role(row["role"]), group_name=row["group_name"]) if row else None
+        if row is None:
+            return None
+        return Access(role=Role(row["role"]), group_name=row["group_name"], workspace_id=row["workspace_id"] or None)
+
+    def note_workspace(self, team_id: str, user_id: str, workspace_id: str) -> None:
+        """The workspace an organisation's person used the bot from (shown by `users`, `groups`)."""
+        self._database.run(
+            "UPDATE allow_list SET workspace_id = ? WHERE team_id = ? AND user_id = ?", [workspace_id, team_id, user_id]
+        )
 
     def entries(self, team_id: str) -> list[AllowListEntry]:
         rows = self._database.all(
@@ -52,9 +61,11 @@ class AllowListStore:
         return [row["user_id"] for row in rows]
 
     def put(
-        self, team_id: str, user_id: str, role: Role, *, added_by: str, group: GroupChange = KEEP_GROUP
-    ) -> AllowListEntry | None:
-        """Add or change an entry; return the previous one. Demoting the last admin is refused."""
+        self, team_id: str, user_id: str, role: Role, *, added_by: str, group: GroupChange = KEEP_GROUP,
+        workspace_id: str | None = None,
+    ) -> AllowListEntry | None:  # fmt: skip
+        """Add or change an entry; return the previous one. Demoting the last admin is refused.
+        `workspace_id`: the person's workspace where the scope is an organisation (None: keep what is known)."""
         with self._database.transaction() as tx:
             tx.lock(f"allow-list:{team_id}")
             previous = _entry_in(tx, team_id, user_id)
@@ -63,22 +74,30 @@ class AllowListStore:
             group_name = (previous.group_name if previous else None) if group is KEEP_GROUP else group
             if previous is not None and (previous.role, previous.group_name) == (role, group_name):
                 # Nothing changes: keep who added them and when, rather than claim a change that did not happen.
+                if workspace_id and previous.workspace_id != workspace_id:
+                    tx.run(
+                        "UPDATE allow_list SET workspace_id = ? WHERE team_id = ? AND user_id = ?",
+                        [workspace_id, team_id, user_id],
+                    )
                 return previous
             tx.run(
-                "INSERT INTO allow_list (team_id, user_id, role, added_by, added_at, group_name) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role, "
-                "added_by = excluded.added_by, added_at = excluded.added_at, group_name = excluded.group_name",
-                [team_id, user_id, role.value, added_by, _now(), group_name],
+                "INSERT INTO allow_list (team_id, user_id, role, added_by, added_at, group_name, workspace_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role, "
+                "added_by = excluded.added_by, added_at = excluded.added_at, group_name = excluded.group_name, "
+                "workspace_id = COALESCE(excluded.workspace_id, allow_list.workspace_id)",
+                [team_id, user_id, role.value, added_by, _now(), group_name, workspace_id or None],
             )
             if group_name:
                 _ensure_group(tx, team_id, group_name, by=added_by)
         return previous
 
-    def add_if_absent(self, team_id: str, user_id: str, role: Role, *, added_by: str) -> bool:
+    def add_if_absent(
+        self, team_id: str, user_id: str, role: Role, *, added_by: str, workspace_id: str | None = None
+    ) -> bool:
         changed = self._database.run(
-            "INSERT INTO allow_list (team_id, user_id, role, added_by, added_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (team_id, user_id) DO NOTHING",
-            [team_id, user_id, role.value, added_by, _now()],
+            "INSERT INTO allow_list (team_id, user_id, role, added_by, added_at, workspace_id) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (team_id, user_id) DO NOTHING",
+            [team_id, user_id, role.value, added_by, _now(), workspace_id or None],
         )
         return changed > 0
 
@@ -170,6 +189,7 @@ def _entry(row: Row) -> AllowListEntry:
         added_by=row["added_by"],
         added_at=datetime.fromisoformat(row["added_at"]),
         group_name=row["group_name"],
+        workspace_id=row.get("workspace_id") or None,
     )
 
 

@@ -35,6 +35,9 @@ from bot.store.database import Database, Params, Row, Statements
 _COLUMNS = "id, at, request_id, team_id, user_id, channel_id, action, command, target, outcome, details"
 _CONTENT = ("at", "request_id", "team_id", "user_id", "channel_id", "action", "command", "target", "outcome", "details")
 _CHAINED = f"{_COLUMNS}, group_name, chain_seq, prev_hash, row_hash, before_rows, before_hash"
+# The workspace a row came from on an org-wide install (m017): read where the schema is current, not by the
+# migrations before it.
+_READ = f"{_COLUMNS}, workspace_id"
 GENESIS_HASH = "0" * 64
 _PAGE = 2000
 # Taken by a writer that may be about to begin the chain, so that only one row fixes the older rows.
@@ -54,6 +57,9 @@ def chain_hash(row_id: int, seq: int, prev_hash: str, row: Row | dict[str, Any])
         "v2", row_id, seq, prev_hash, *(row.get(name) for name in _CONTENT), row.get("group_name"),
         row.get("before_rows"), row.get("before_hash"),
     ]  # fmt: skip
+    if row.get("workspace_id") is not None:
+        # Only rows of an organisation name a workspace: every other row keeps the hash it always had.
+        payload.append(["workspace", row["workspace_id"]])
     return _digest(payload)
 
 
@@ -118,8 +124,10 @@ class AuditStore:
         details: str | dict[str, Any] = "",
         group_name: str | None = None,
         at: datetime | None = None,
+        workspace_id: str | None = None,
     ) -> int:
-        """Append one row to its workspace's chain. `at`: when it happened, if it is written late."""
+        """Append one row to its workspace's chain. `at`: when it happened, if it is written late.
+        `workspace_id`: where the scope (`team_id`) is an organisation, the workspace the row came from."""
         content: dict[str, Any] = {
             "at": (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds"),
             "request_id": request_id,
@@ -134,6 +142,7 @@ class AuditStore:
             "group_name": group_name or None,
             "before_rows": None,
             "before_hash": None,
+            "workspace_id": workspace_id or None,
         }
         # The workspace's chain grows by one link at a time, on every instance: its writers take turns.
         with self._database.transaction() as tx:
@@ -152,7 +161,7 @@ class AuditStore:
                         content["before_rows"], content["before_hash"] = count, digest
             seq = int(last["chain_seq"]) + 1 if last else 1
             prev_hash = str(last["row_hash"]) if last else GENESIS_HASH
-            names = [*_CONTENT, "group_name", "before_rows", "before_hash"]
+            names = [*_CONTENT, "group_name", "before_rows", "before_hash", "workspace_id"]
             row = tx.one(
                 f"INSERT INTO audit ({', '.join(names)}, chain_seq, prev_hash) "
                 f"VALUES ({', '.join('?' for _ in names)}, ?, ?) RETURNING id",
@@ -192,7 +201,7 @@ class AuditStore:
         if filters.action_prefix:
             clauses.append("substr(action, 1, ?) = ?")
             params += [len(filters.action_prefix), filters.action_prefix]
-        sql = f"SELECT {_COLUMNS} FROM audit"
+        sql = f"SELECT {_READ} FROM audit"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
@@ -284,7 +293,7 @@ class AuditStore:
     def _walk(self, team_id: str) -> tuple[int, ChainProblem | None, tuple[int, str] | None]:
         expected_seq, prev_hash, prev_id = 1, GENESIS_HASH, 0
         checked = 0
-        for row in _chained_rows(self._database, team_id):
+        for row in _chained_rows(self._database, team_id, columns=f"{_CHAINED}, workspace_id"):
             checked += 1
             seq, row_id = int(row["chain_seq"]), int(row["id"])
             if seq > expected_seq:
@@ -408,12 +417,12 @@ def _parts(anchor: Anchor) -> tuple[str, int, str]:
     return anchor.team_id, anchor.seq, anchor.row_hash
 
 
-def _chained_rows(statements: _Reads, team_id: str) -> Iterator[Row]:
+def _chained_rows(statements: _Reads, team_id: str, *, columns: str = _CHAINED) -> Iterator[Row]:
     """One workspace's chained rows in chain order."""
     after = 0
     while True:
         page = statements.all(
-            f"SELECT {_CHAINED} FROM audit WHERE team_id = ? AND chain_seq IS NOT NULL AND chain_seq > ? "
+            f"SELECT {columns} FROM audit WHERE team_id = ? AND chain_seq IS NOT NULL AND chain_seq > ? "
             "ORDER BY chain_seq LIMIT ?",
             [team_id, after, _PAGE],
         )
@@ -472,6 +481,7 @@ def _entry(row: Row) -> AuditEntry:
         target=row["target"] or "",
         outcome=row["outcome"] or "",
         details=row["details"] or "",
+        workspace_id=row.get("workspace_id") or "",
     )
 
 

@@ -230,6 +230,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "claimed_by TEXT, claimed_at TEXT, posted_at TEXT, channel_id TEXT, message_ts TEXT, problems TEXT)",
         ),
     ),
+    Migration(
+        "m017_workspaces_of_an_organisation",
+        (
+            # On an org-wide (Enterprise Grid) install `team_id` is the organisation's enterprise ID: one
+            # allow-list, one set of groups, one audit chain for all its workspaces. These say which workspace
+            # each person and each row came from (NULL where the scope is the workspace itself).
+            "ALTER TABLE allow_list ADD COLUMN workspace_id TEXT",
+            "ALTER TABLE audit ADD COLUMN workspace_id TEXT",
+        ),
+    ),
 )
 
 

@@ -160,6 +160,8 @@ class SimulatedSlack(SimulatedServer):
         # Upload URLs handed out and not yet completed: file ID → (filename, announced length, bytes or None).
         self._pending_files: dict[str, tuple[str, int, bytes | None]] = {}
         self._uploads: list[UploadedFile] = []
+        # Enterprise Grid: per organisation, the workspaces its org admin added the app to (auth.teams.list).
+        self.org_workspaces: dict[str, list[str]] = {}
 
     @property
     def api_url(self) -> str:
@@ -177,6 +179,14 @@ class SimulatedSlack(SimulatedServer):
         """Make a token stop working now, as an expired rotating token does (`token_expired`)."""
         with self._state_lock:
             self.tokens[token].expires_at = time.time() - 1
+
+    def make_org_wide(self, enterprise_id: str, workspaces: list[str]) -> None:
+        """Make the configured bot token an org-wide install's (Enterprise Grid), in the organisation's
+        `workspaces` (what the org admin added the app to, as auth.teams.list lists them)."""
+        with self._state_lock:
+            self.tokens[self.bot_token] = IssuedToken(team_id="", enterprise_id=enterprise_id,
+                                                      bot_user_id=self.bot_user_id)  # fmt: skip
+            self.org_workspaces[enterprise_id] = list(workspaces)
 
     def tokens_of(self, team_id: str) -> list[str]:
         """The bot tokens issued for a workspace (or an organisation), oldest first."""
@@ -278,6 +288,8 @@ class SimulatedSlack(SimulatedServer):
             return _ok_false(problem)
         if call.method == "auth.test":
             return self._auth_test_of(call.token)
+        if call.method == "auth.teams.list":
+            return self._auth_teams_list_of(call.token)
         handler = getattr(self, "_" + call.method.replace(".", "_"), None)
         if handler is None:
             return _ok_false("unknown_method")
@@ -393,6 +405,16 @@ class SimulatedSlack(SimulatedServer):
         with self._state_lock:
             self._refresh_tokens[refresh] = token
         return {"refresh_token": refresh, "expires_in": self.rotation_seconds}
+
+    def _auth_teams_list_of(self, token: str) -> Reply:
+        """The workspaces an org-wide install's token may act in (one page: the tests' orgs are small)."""
+        with self._state_lock:
+            issued = self.tokens[token]
+            org_wide = issued.team_id == "" and issued.enterprise_id is not None
+            teams = list(self.org_workspaces.get(issued.enterprise_id or "", [])) if org_wide else []
+        if not org_wide:
+            return _ok_false("not_allowed_token_type")
+        return _ok(teams=[{"id": team, "name": team} for team in teams], response_metadata={"next_cursor": ""})
 
     def _chat_postMessage(self, payload: dict[str, Any]) -> Reply:  # noqa: N802
         channel = str(payload.get("channel", ""))

@@ -60,6 +60,21 @@ _FRESH: dict[str, Callable[[], Any]] = {
 }
 
 
+def grid(enterprise_id: str | None = None, *, org_wide: bool = False, name: str = "Example Org") -> dict[str, Any]:
+    """The values that say which Enterprise Grid organisation a request comes from (none: a workspace of no
+    organisation) and whether the app is installed org-wide there: `enterprise_id` (slash commands, events),
+    `enterprise` (interactivity payloads), `is_enterprise_install`."""
+    return {
+        "enterprise_id": enterprise_id,
+        "enterprise_name": name if enterprise_id else None,
+        "enterprise": {"id": enterprise_id, "name": name} if enterprise_id else None,
+        "is_enterprise_install": org_wide,
+    }
+
+
+NOT_GRID = grid()
+
+
 class SlackPayloads:
     """Slack's request shapes from a directory of JSON templates (`<name>.json`), filled in per request.
 
@@ -67,8 +82,10 @@ class SlackPayloads:
     a placeholder inside a longer string is replaced by the value's text. A placeholder with no value
     and no fresh default is an error, so a template and its caller cannot drift apart unnoticed."""
 
-    def __init__(self, directory: Path | str = PACKAGE_PAYLOADS) -> None:
+    def __init__(self, directory: Path | str = PACKAGE_PAYLOADS, *, defaults: Mapping[str, Any] = NOT_GRID) -> None:
         self.directory = Path(directory)
+        # Values every request of this sender carries unless it gives its own (its organisation).
+        self.defaults = dict(defaults)
         self._templates: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -92,6 +109,8 @@ class SlackPayloads:
         def value_of(key: str) -> Any:
             if key in values:
                 return values[key]
+            if key in self.defaults:
+                return self.defaults[key]
             if key not in fresh:
                 if key not in _FRESH:
                     raise KeyError(f"payload template {name!r} needs a value for {{{{{key}}}}}")
@@ -114,8 +133,14 @@ class SlackPayloads:
         return fill(self.template(name))
 
     def form(self, name: str, values: Mapping[str, Any]) -> bytes:
-        """A form body: the template's fields themselves (slash commands)."""
-        return urlencode(self.fill(name, values)).encode()
+        """A form body: the template's fields themselves (slash commands). A field whose value is None is left
+        out (`enterprise_id` off Grid), and booleans are written as Slack writes them in forms."""
+        fields = {
+            key: ("true" if value else "false") if isinstance(value, bool) else value
+            for key, value in self.fill(name, values).items()
+            if value is not None
+        }
+        return urlencode(fields).encode()
 
     def interactive(self, name: str, values: Mapping[str, Any]) -> bytes:
         """A form body whose `payload` field holds the filled-in template (buttons, shortcuts, forms)."""
@@ -302,13 +327,15 @@ class SlackSender:
         team: str,
         channel: str,
         payloads: Path | str = PACKAGE_PAYLOADS,
+        organisation: Mapping[str, Any] = NOT_GRID,
     ) -> None:
+        """`organisation`: `grid(…)`'s values for every request this sender makes (default: no Grid)."""
         self.base_url = base_url.rstrip("/")
         self.signing_secret = signing_secret
         self._response_url = response_url_factory
         self.team = team
         self.channel = channel
-        self.payloads = SlackPayloads(payloads)
+        self.payloads = SlackPayloads(payloads, defaults=organisation)
         # Loopback HTTP only: no CA bundle to load.
         self.http = httpx.Client(timeout=10, verify=False)  # noqa: S501
 
