@@ -25,8 +25,10 @@ from bot.config import Config, ConfigurationError
 from bot.listeners.forms import form_key
 from bot.listeners.home import HomePublisher
 from bot.listeners.registry import register as register_listeners
+from bot.listeners.slack_calls import MeasuredWebClient, measure_listener_clients
 from bot.listeners.slack_directory import SlackDirectory
 from bot.listeners.slack_notifier import SlackPauseNotifier
+from bot.metrics.registry import CONTENT_TYPE, BotFigures, BotMetrics
 from bot.models import PauseLimits
 from bot.redaction import redactor
 from bot.services.allow_list import Authorizer
@@ -48,7 +50,7 @@ from bot.serving.response_urls import ResponseUrlClient
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.connect import open_database
-from bot.store.database import Database
+from bot.store.database import Database, DatabaseUnavailable
 from bot.store.inbox import InboxStore
 from bot.store.instances import InstanceStore
 from bot.store.links import LinkStore, SeenEvents
@@ -75,6 +77,9 @@ class RecordingBot:
     dispatcher: BoltDispatcher
     replies: ResponseUrlClient
     edge: SlackEdge
+    # /metrics: the page, and METRICS_TOKEN (empty: the page answers on loopback only).
+    metrics: BotMetrics
+    metrics_token: str = ""
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
     def start(self) -> RecordingBot:
@@ -83,6 +88,10 @@ class RecordingBot:
         self.instances.start()
         self.scheduler.start()
         return self
+
+    def render_metrics(self, edge_snapshot: object = None) -> tuple[str, bytes]:
+        """/metrics' content type and page; `edge_snapshot`: the HTTP front's counts (None: this process's)."""
+        return CONTENT_TYPE, self.metrics.render(edge_snapshot)
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -255,7 +264,7 @@ def create_app(
     redactor.protect_slack_responses(config.slack_api_url)
     assert config.slack_bot_token is not None  # checked by require_slack
     bot_token = config.slack_bot_token.get_secret_value()
-    slack = WebClient(token=bot_token, base_url=config.slack_api_url, timeout=slack_timeout_seconds)
+    slack = MeasuredWebClient(token=bot_token, base_url=config.slack_api_url, timeout=slack_timeout_seconds)
     # Slack answers 429 with Retry-After when a channel gets more than ~1 message a second.
     slack.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     identity = _identify(slack)
@@ -278,6 +287,7 @@ def create_app(
     homes = HomePublisher(client=slack, homes=core.services.homes, work=work)
     core.closers.append(homes.stop)
     notifier.on_request_changed(homes.request_changed)
+    measure_listener_clients(bolt)
     register_listeners(bolt, core.services, work, homes)
     seen_events = SeenEvents(database=core.database)
     inbox = Inbox(
@@ -308,8 +318,25 @@ def create_app(
             signing_secret=config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else "",
             dispatcher=dispatcher,
         ),
+        metrics=BotMetrics(figures=lambda: _figures(core.services, work)),
+        metrics_token=config.metrics_token.get_secret_value() if config.metrics_token else "",
         closers=core.closers,
     )
+
+
+def _figures(services: Services, work: BackgroundWork) -> BotFigures:
+    """What /metrics reads at each scrape; the database's figures are left out while it cannot be read."""
+    active: int | None
+    past_window: int | None
+    try:
+        active, past_window = services.pauses.in_effect()
+    except DatabaseUnavailable as error:
+        logger.warning("metrics: the pauses in effect could not be read: %s", error)
+        active = past_window = None
+    return BotFigures(
+        active_pauses=active, pauses_past_window=past_window,
+        unwritten_resumes=services.pauses.unwritten_count, queue_depth=work.depth,
+    )  # fmt: skip
 
 
 def _bolt(config: Config, identity: Any, bot_token: str, *, slack_timeout_seconds: int) -> App:
@@ -317,7 +344,7 @@ def _bolt(config: Config, identity: Any, bot_token: str, *, slack_timeout_second
     authorize_result = AuthorizeResult.from_auth_test_response(
         auth_test_response=identity, bot_token=bot_token, user_token=None
     )
-    template = WebClient(base_url=config.slack_api_url, timeout=slack_timeout_seconds)
+    template = MeasuredWebClient(base_url=config.slack_api_url, timeout=slack_timeout_seconds)
     template.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     return _bolt_app(
         # The name Bolt would take from this file's name; given, Bolt skips inspect.stack(), which reads the

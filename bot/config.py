@@ -41,6 +41,7 @@ HINTS: dict[str, str] = {
     "WEBEX_CLIENT_SECRET": "the Webex integration's client secret",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
     "LOG_FORMAT": "text or json",
+    "METRICS_TOKEN": "a long random string a Prometheus scraper sends as `Authorization: Bearer …`",
 }
 
 
@@ -103,6 +104,8 @@ class Config(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # /metrics needs `Authorization: Bearer <this>`; unset, it answers only on loopback.
+    metrics_token: SecretStr | None = None
 
     @field_validator("bot_admins", mode="before")
     @classmethod
@@ -229,6 +232,7 @@ class Config(BaseSettings):
             self.webex_refresh_token,
             self.webex_client_secret,
             self.database_url,
+            self.metrics_token,
         ]
         values = [s.get_secret_value() for s in secrets if s is not None]
         if self.database_url is not None:

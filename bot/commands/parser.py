@@ -419,3 +419,6 @@ _PARSERS: dict[str, _Parser] = {
     "link": _parse_link,
     "unlink": _parse_unlink,
 }
+
+# Every subcommand's name (the metrics count commands by these, and by `unknown`).
+SUBCOMMAND_NAMES: frozenset[str] = frozenset({"help", *_PARSERS})

@@ -20,6 +20,7 @@ from bot.clients.limits import DEFAULT_LIMITS, AnswerLimits
 from bot.clients.webex.lines import LineIndex
 from bot.clients.webex.tokens import WebexRefreshCredentials, WebexTokenKeeper, WebexTokenStore
 from bot.clients.webex.transport import SYSTEM_NAME, WebexTransport
+from bot.metrics.registry import upstream_call
 from bot.models import CallRecordingSettings, VirtualLine
 from bot.redaction import SecretRedactor, redact_url
 
@@ -119,7 +120,9 @@ class WebexClient:
             return cached
         # Quoted as one path segment: the ID may come from a Slack user and must not add path parts.
         url = self._transport.url(f"{_VIRTUAL_LINES_PATH}/{quote(line_id, safe='')}/callRecording")
-        payload, response = self._get_json(url, params=None, not_found=_MSG_NO_LINE)
+        payload, response = self._get_json(
+            url, params=None, not_found=_MSG_NO_LINE, operation="get_call_recording"
+        )
         try:
             settings = CallRecordingSettings.model_validate(payload)
         except ValidationError as exc:
@@ -139,6 +142,7 @@ class WebexClient:
             self._transport.url(_PEOPLE_PATH),
             params={"email": email, "callingData": "true"},
             not_found="Webex has no People API at this address — check WEBEX_API_URL",
+            operation="find_people",
         )
         items = payload.get("items")
         if not isinstance(items, list):
@@ -160,7 +164,8 @@ class WebexClient:
     def verify(self) -> str:
         """A deployment check: reads one virtual line with the configured token; raises UpstreamError."""
         payload, response = self._get_json(
-            self._transport.url(_VIRTUAL_LINES_PATH), params={"max": "1"}, not_found=self._msg_no_list()
+            self._transport.url(_VIRTUAL_LINES_PATH), params={"max": "1"}, not_found=self._msg_no_list(),
+            operation="verify",
         )
         items = payload.get("virtualLines")
         if not isinstance(items, list):
@@ -201,7 +206,9 @@ class WebexClient:
         lines: list[VirtualLine] = []
         visited: set[str] = set()
         for _page in range(self._max_pages):
-            payload, response = self._get_json(url, params=params, not_found=self._msg_no_list())
+            payload, response = self._get_json(
+                url, params=params, not_found=self._msg_no_list(), operation="list_lines"
+            )
             items = payload.get("virtualLines")
             if not isinstance(items, list):
                 raise self._transport.bad_response("Webex sent a virtual-line list without `virtualLines`", response)
@@ -258,9 +265,16 @@ class WebexClient:
     # -- one authenticated GET -------------------------------------------------------------------
 
     def _get_json(
+        self, url: str, *, params: dict[str, str] | None, not_found: str, operation: str
+    ) -> tuple[dict[str, Any], httpx.Response]:
+        """GET with bearer auth, one renewal on 401, retries; returns the JSON object of a 2xx answer.
+        Counted and timed as `operation` (the metrics' name for it), renewal and retries included."""
+        with upstream_call("webex", operation):
+            return self._get_json_once(url, params=params, not_found=not_found)
+
+    def _get_json_once(
         self, url: str, *, params: dict[str, str] | None, not_found: str
     ) -> tuple[dict[str, Any], httpx.Response]:
-        """GET with bearer auth, one renewal on 401, retries; returns the JSON object of a 2xx answer."""
         merged = dict(params or {})
         if self._org_id and "orgId" not in httpx.URL(url).params:
             merged["orgId"] = self._org_id
