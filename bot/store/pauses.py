@@ -339,16 +339,6 @@ class PauseRequestStore:
         )
         return [_request(row) for row in rows]
 
-    def in_effect(self, *, window_ended_before: datetime) -> tuple[int, int]:
-        """How many pauses are in effect (of every workspace), and how many of them should have been
-        resumed before `window_ended_before`."""
-        row = self._database.one(
-            "SELECT count(*) AS active, COALESCE(SUM(CASE WHEN resume_at < ? THEN 1 ELSE 0 END), 0) AS late "
-            "FROM pause_requests WHERE state IN (?, ?)",
-            [_text(window_ended_before), RequestState.ACTIVE.value, RequestState.RESUMING.value],
-        )
-        return (int(row["active"]), int(row["late"])) if row else (0, 0)
-
     def next_due(self) -> datetime | None:
         """The earliest moment the scheduler has something to do (an expiry, a resume or a reminder)."""
         row = self._database.one(
