@@ -89,6 +89,8 @@ def test_a_pause_through_its_life_moves_every_figure_it_touches(
     assert sender.command("frobnicate hunter2-typed-word", user=AGENT).status_code == 200
     assert sender.command("settings 1001", user=AGENT).status_code == 200
     slack.wait_for_call("response_url", containing="1001")
+    assert sender.command("pause", user=AGENT).status_code == 200  # the form: Bolt's own client opens it
+    slack.wait_for_call("views.open")
     request_id = _paused(sender, slack, bot, "pause 8856 5m customer reads a card number")
     during, _ = scrape(served.url)
     assert value(during, "recording_bot_active_pauses") == 1
@@ -103,8 +105,14 @@ def test_a_pause_through_its_life_moves_every_figure_it_touches(
     assert value(late, "recording_bot_pauses_past_window") == 1
     assert failed_calls(before, late, "recording_system", "resume") >= 1
     recording_system.fault = None
-    served.clock.advance(minutes=5)  # past the next retry, however far the retries have backed off
-    wait_for_state(bot, request_id, RequestState.RESUMED)
+
+    def resumed() -> bool:
+        # Past the next retry, however far the retries have backed off (a pass may still fail meanwhile).
+        served.clock.advance(minutes=5)
+        request = bot.services.pauses.get(request_id)
+        return request is not None and request.state is RequestState.RESUMED
+
+    wait_until(resumed, timeout=10, what="the pause to be resumed once the recording system answers")
     wait_until(lambda: value(scrape(served.url)[0], "recording_bot_pause_requests_total",
                              transition="resumed_automatically") > value(before, "recording_bot_pause_requests_total",
                                                                          transition="resumed_automatically"),
@@ -115,16 +123,17 @@ def test_a_pause_through_its_life_moves_every_figure_it_touches(
     assert value(after, "recording_bot_pauses_past_window") == 0
     assert moved(before, after, "recording_bot_commands_total", subcommand="help", outcome="ok") == 1
     assert moved(before, after, "recording_bot_commands_total", subcommand="unknown", outcome="ok") == 1
-    assert moved(before, after, "recording_bot_commands_total", subcommand="pause", outcome="ok") == 1
+    assert moved(before, after, "recording_bot_commands_total", subcommand="pause", outcome="ok") == 2
     assert moved(before, after, "recording_bot_commands_total", subcommand="settings", outcome="ok") == 1
     for transition in ("asked", "approved", "resumed_automatically"):
         assert moved(before, after, "recording_bot_pause_requests_total", transition=transition) == 1, transition
-    assert moved(before, after, "recording_bot_slack_requests_total", kind="command", outcome="acked") == 4
+    assert moved(before, after, "recording_bot_slack_requests_total", kind="command", outcome="acked") == 5
     assert moved(before, after, "recording_bot_slack_requests_total", kind="click", outcome="acked") == 1
-    assert moved(before, after, "recording_bot_slack_ack_seconds_count", kind="command") == 4
-    assert moved(before, after, "recording_bot_slack_ack_seconds_bucket", kind="command", le="3.0") == 4
+    assert moved(before, after, "recording_bot_slack_ack_seconds_count", kind="command") == 5
+    assert moved(before, after, "recording_bot_slack_ack_seconds_bucket", kind="command", le="3.0") == 5
     for system, operation in (("recording_system", "pause"), ("recording_system", "resume"),
-                              ("slack", "chat.postMessage"), ("slack", "chat.update"), ("slack", "response_url")):
+                              ("slack", "chat.postMessage"), ("slack", "chat.update"), ("slack", "views.open"),
+                              ("slack", "response_url")):
         ok = moved(before, after, "recording_bot_upstream_calls_total", system=system, operation=operation,
                    outcome="ok")  # fmt: skip
         assert ok >= 1, (system, operation)
