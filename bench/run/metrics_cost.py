@@ -19,7 +19,7 @@ import httpx
 from bench.run.load import run_load
 from bench.run.processes import ROOT, Control, Server, start_ours
 from bench.run.report import print_ack_progress
-from bench.run.scenarios import AckPlan
+from bench.run.scenarios import AckPlan, memory_benchmark
 
 # The bound: metrics may add at most this much to the ack p99 and to the CPU per command.
 MAX_COST = 1.05
@@ -113,7 +113,10 @@ def metrics_cost_benchmark(
                 control.get("/clear")
                 rows.append({"round": round_number, "command": f"/recording {text}", "clients": clients,
                              "without": pair[without.name], "with": pair[with_metrics.name]})  # fmt: skip
-    return {"without_commit": commit, "scrape_seconds": SCRAPE_SECONDS, "rows": rows, **summarize(rows)}
+    memory = memory_benchmark((without, with_metrics))
+    peak_mb = {name: sum(p["VmHWM"] for p in processes.values()) / 1024 for name, processes in memory.items()}
+    return {"without_commit": commit, "scrape_seconds": SCRAPE_SECONDS, "rows": rows, "memory": memory,
+            "peak_rss_mb": peak_mb, **summarize(rows)}  # fmt: skip
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -152,5 +155,7 @@ def print_metrics_cost(result: dict[str, Any]) -> None:
     verdict = "PASS" if result["cpu_ratio"] <= MAX_COST else "FAIL"
     print(f"  CPU per command, all runs: {cpu[0]:.3f} → {cpu[1]:.3f} ms ({result['cpu_ratio']:.3f}×, "
           f"≤ {MAX_COST}×: {verdict})")  # fmt: skip
+    peaks = result["peak_rss_mb"]
+    print("  peak RSS (VmHWM, all processes): " + ", ".join(f"{name} {mb:.1f} MB" for name, mb in peaks.items()))
     verdict = "PASS" if result["p99_ratio_median"] <= MAX_COST else "FAIL"
     print(f"  ack p99, median ratio of the levels: {result['p99_ratio_median']:.3f}× (≤ {MAX_COST}×: {verdict})")
