@@ -278,9 +278,11 @@ def test_without_a_token_the_page_answers_only_on_loopback_and_never_through_a_p
         assert refused is not None and refused.status == 403, peer
 
 
-def test_serve_shows_the_front_and_the_bot_process_in_one_scrape(tmp_path: Path, slack: SimulatedSlack) -> None:
-    server = BotProcess(env=procfile_environment(tmp_path, slack, METRICS_TOKEN=METRICS_TOKEN), cwd=tmp_path,
-                        log_path=tmp_path / "serve.log")  # fmt: skip
+def test_serve_shows_the_front_and_the_bot_process_in_one_scrape(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem
+) -> None:
+    environment = procfile_environment(tmp_path, slack, recording_system, METRICS_TOKEN=METRICS_TOKEN)
+    server = BotProcess(env=environment, cwd=tmp_path, log_path=tmp_path / "serve.log")
     server.start()
     try:
         assert httpx.get(server.url + "/metrics").status_code == 401
@@ -290,23 +292,35 @@ def test_serve_shows_the_front_and_the_bot_process_in_one_scrape(tmp_path: Path,
         )
         assert sender.command("help", user=ADMIN).status_code == 200
         assert sender.command("frobnicate", user=ADMIN, signature="v0=" + "0" * 64).status_code == 401
-        sender.close()
         slack.wait_for_call("response_url", containing="/recording pause", timeout=10)
+        assert sender.command("breakglass 8856 5m hunter2-typed-word", user=ADMIN).status_code == 200
+        wait_until(lambda: recording_system.mute_calls(), timeout=10, what="the break-glass MuteRecording")
+        during, _ = scrape(server.url, token=METRICS_TOKEN)
+        assert sender.command("resume 8856", user=ADMIN).status_code == 200
+        slack.wait_for_call("response_url", containing="resumed the recording", timeout=10)
+        sender.close()
 
         def replied() -> bool:
             page = scrape(server.url, token=METRICS_TOKEN)[0]
             calls = "recording_bot_upstream_calls_total"
-            return moved(before, page, calls, system="slack", operation="response_url", outcome="ok") == 1
+            return moved(before, page, calls, system="slack", operation="response_url", outcome="ok") == 3
 
         wait_until(replied, timeout=10, what="the reply to be counted")
         after, text = scrape(server.url, token=METRICS_TOKEN)
     finally:
         server.stop()
     # The front's counts (it acked) and the bot's process's (it ran the command and replied), in one page.
-    assert moved(before, after, "recording_bot_slack_requests_total", kind="command", outcome="acked") == 1
+    assert moved(before, after, "recording_bot_slack_requests_total", kind="command", outcome="acked") == 3
     assert moved(before, after, "recording_bot_slack_requests_total", kind="unverified", outcome="refused") == 1
-    assert moved(before, after, "recording_bot_slack_ack_seconds_count", kind="command") == 1
-    assert moved(before, after, "recording_bot_commands_total", subcommand="help", outcome="ok") == 1
+    assert moved(before, after, "recording_bot_slack_ack_seconds_count", kind="command") == 3
+    for subcommand in ("help", "breakglass", "resume"):
+        assert moved(before, after, "recording_bot_commands_total", subcommand=subcommand, outcome="ok") == 1
+    for transition in ("break_glass", "resumed_by_hand"):
+        assert moved(before, after, "recording_bot_pause_requests_total", transition=transition) == 1
+    for operation in ("pause", "resume"):
+        calls = "recording_bot_upstream_calls_total"
+        assert moved(before, after, calls, system="recording_system", operation=operation, outcome="ok") == 1
+    assert value(during, "recording_bot_active_pauses") == 1
     assert value(after, "recording_bot_active_pauses") == 0
     assert value(after, "process_resident_memory_bytes") > 0
     assert_clean(text)
