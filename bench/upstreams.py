@@ -175,7 +175,8 @@ class Upstreams:
         recording_system_actions = [r.params.get("action", "") for r in self.recording_system.requests]
         return {
             "webex_call_recording": len(self.webex.api_requests("/callRecording")),
-            "webex_list": len(self.webex.list_requests()),
+            # Lists and lookups: the virtual-line list and the numbers API (which extension is whose).
+            "webex_list": len(self.webex.list_requests()) + len(self.webex.api_requests("/telephony/config/numbers")),
             "media_repository_token": recording_system_actions.count("RequestToken"),
             "media_repository_mute": recording_system_actions.count("MuteRecording"),
             "slack": len(self.slack.requests),

@@ -22,6 +22,7 @@ from bot.clients.tls import tls_context
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
 from bot.clock import Clock, utc_now
 from bot.config import Config, ConfigurationError
+from bot.listeners.digest import SlackDigestPublisher
 from bot.listeners.forms import form_key
 from bot.listeners.home import HomePublisher
 from bot.listeners.registry import register as register_listeners
@@ -34,6 +35,7 @@ from bot.redaction import redactor
 from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditReader, AuditTrail
 from bot.services.bundle import Services
+from bot.services.digest import DigestBuilder, DigestSchedule, DigestService
 from bot.services.home import HomeService
 from bot.services.instances import InstanceRegistry
 from bot.services.line_settings import LineSettingsService
@@ -51,6 +53,7 @@ from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.connect import open_database
 from bot.store.database import Database, DatabaseUnavailable
+from bot.store.digests import DigestStore
 from bot.store.inbox import InboxStore
 from bot.store.instances import InstanceStore
 from bot.store.links import LinkStore, SeenEvents
@@ -140,7 +143,7 @@ def build_core(
         clock=clock,
     )
     audit_store = AuditStore(database=database)
-    audit = AuditTrail(store=audit_store)
+    audit = AuditTrail(store=audit_store, clock=clock)
     # Rows the database refused are written at the end if it takes them now, and logged whole if not.
     closers.append(audit.close)
     authorizer = Authorizer(allow_list=AllowListStore(database=database), audit=audit, clock=clock)
@@ -178,11 +181,19 @@ def build_core(
         links=links,
         homes=HomeService(store=request_store, authorizer=authorizer, clock=clock),
         form_key=form_key(config.slack_signing_secret or config.slack_bot_token),
-    )
+        digests=DigestService(
+            builder=DigestBuilder(pauses=request_store, audit=audit_store), store=DigestStore(database=database),
+            schedule=DigestSchedule.parse(config.digest_time, config.digest_timezone), authorizer=authorizer,
+            audit=audit, instance_id=instances.instance_id, channel=config.digest_channel, clock=clock,
+        ),
+    )  # fmt: skip
     scheduler = Scheduler(
         pauses=pauses, instances=instances, audit=audit, seen_events=SeenEvents(database=database),
         max_sleep_seconds=scheduler_max_sleep,
     )  # fmt: skip
+    # The daily digest: each pass asks whether one is due (no database read until its time).
+    assert services.digests is not None
+    scheduler.also_run("digest", services.digests.post_due)
     return Core(database=database, services=services, scheduler=scheduler, instances=instances, closers=closers)
 
 
@@ -273,6 +284,8 @@ def create_app(
     notifier = SlackPauseNotifier(client=slack, approval_minutes=config.approval_timeout_minutes)
     core = build_core(config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep)
     core.services.links.use_directory(SlackDirectory(client=slack))
+    if core.services.digests is not None:
+        core.services.digests.use_publisher(SlackDigestPublisher(client=slack))
     added = core.services.authorizer.bootstrap(team_id, config.bot_admins, source="BOT_ADMINS")
     if added:
         logger.info("made %s admin(s) from BOT_ADMINS", len(added))

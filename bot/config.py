@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -13,6 +14,8 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from bot.redaction import credentials_in_url
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_CLOCK_TIME = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
 
 # One line per variable: what a valid value looks like. Used for start-up errors.
 HINTS: dict[str, str] = {
@@ -42,6 +45,9 @@ HINTS: dict[str, str] = {
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
     "LOG_FORMAT": "text or json",
     "METRICS_TOKEN": "a long random string a Prometheus scraper sends as `Authorization: Bearer …`",
+    "DIGEST_CHANNEL": "the channel ID the daily compliance digest is posted in, e.g. DIGEST_CHANNEL=C012ABCDEF",
+    "DIGEST_TIME": "the local time of the daily digest, as HH:MM on a 24-hour clock, e.g. DIGEST_TIME=08:00",
+    "DIGEST_TIMEZONE": "an IANA time zone name for DIGEST_TIME, e.g. DIGEST_TIMEZONE=Europe/Berlin (default UTC)",
 }
 
 
@@ -81,6 +87,8 @@ class Config(BaseSettings):
 
     database_path: Path = Path("recording-bot.db")
     database_url: SecretStr | None = None
+    # How long a write waits for another connection's lock on the SQLite file before it is told "busy".
+    sqlite_busy_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     bot_admins: Annotated[tuple[str, ...], NoDecode] = ()
     port: int = Field(default=3000, ge=1, le=65535)
 
@@ -106,6 +114,10 @@ class Config(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # /metrics needs `Authorization: Bearer <this>`; unset, it answers only on loopback.
     metrics_token: SecretStr | None = None
+
+    digest_channel: str | None = None
+    digest_time: str = "08:00"
+    digest_timezone: str = "UTC"
 
     @field_validator("bot_admins", mode="before")
     @classmethod
@@ -143,6 +155,36 @@ class Config(BaseSettings):
         if problem:
             raise ValueError(problem)
         return SecretStr(url)
+
+    @field_validator("digest_channel", mode="before")
+    @classmethod
+    def _digest_channel(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        text = str(value).strip()
+        # A channel ID (C…, G… private), not a name: Slack's Web API wants the ID, and names change.
+        if not _CHANNEL_ID.match(text):
+            raise ValueError("not a Slack channel ID (it starts with C or G; a #name does not work)")
+        return text
+
+    @field_validator("digest_time", mode="before")
+    @classmethod
+    def _digest_time(cls, value: object) -> object:
+        text = str(value).strip()
+        match = _CLOCK_TIME.match(text)
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            raise ValueError("not a time of day as HH:MM")
+        return f"{int(match[1]):02d}:{match[2]}"
+
+    @field_validator("digest_timezone", mode="before")
+    @classmethod
+    def _digest_timezone(cls, value: object) -> object:
+        text = str(value).strip() or "UTC"
+        try:
+            ZoneInfo(text)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone name this machine knows") from None
+        return text
 
     @field_validator("log_level", mode="before")
     @classmethod

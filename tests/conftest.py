@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from bot.app import SLACK_TIMEOUT_SECONDS, RecordingBot, create_app
@@ -23,7 +22,7 @@ from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
 from bot.serving.local import LocalServer
 from bot.serving.wsgi import wsgi_app_for
-from tests.support.postgres import own_server, shared_server
+from tests.support.postgres import Databases, own_server, shared_server
 from tests.support.slack_requests import TEAM, SlackSender
 
 # Distinctive secret values: the secrets tests search every log line and message for them.
@@ -165,6 +164,14 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pyte
         yield server
 
 
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_server: PostgresServer) -> Iterator[Databases]:
+    """This worker's test databases: fresh and migrated for each test, cleaned and handed on after it."""
+    databases = Databases(postgres_server)
+    yield databases
+    databases.close()
+
+
 @pytest.fixture
 def engine(request: pytest.FixtureRequest) -> str:
     return str(getattr(request, "param", "sqlite"))
@@ -176,14 +183,10 @@ def database_settings(engine: str, tmp_path: Path, request: pytest.FixtureReques
     if engine != "postgresql":
         yield {"database_path": tmp_path / "recording-bot.db"}
         return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    url = server.create_database()
+    databases: Databases = request.getfixturevalue("postgres_databases")
+    url = databases.create()
     yield {"database_url": url}
-    # Hundreds of databases would leave tens of thousands of files for pytest to delete later.
-    try:
-        server.drop_database(url)
-    except psycopg.Error as error:
-        logging.getLogger(__name__).warning("test database not dropped: %s", type(error).__name__)
+    databases.release(url)
 
 
 @pytest.fixture

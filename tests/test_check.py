@@ -174,6 +174,25 @@ def test_socket_mode_check_proves_the_app_token(
         assert "SECRET" not in refused.stdout + refused.stderr
 
 
+def test_the_webex_line_says_which_scopes_are_proven_and_names_a_missing_one(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
+) -> None:
+    env = _env(tmp_path, slack, recording_system, webex)
+    webex_line = _line(_check(env, tmp_path).stdout, "Webex")
+    proven = "spark-admin:telephony_config_read, spark-admin:people_read, spark-admin:workspaces_read"
+    assert webex_line.startswith(f"✓ Webex: token works; read scopes proven so far: {proven}; the write"), webex_line
+    assert "verified only on first use" in webex_line
+
+    webex.remove_scope("spark-admin:people_read")
+    result = _check(env, tmp_path)
+    assert result.returncode == 1
+    assert _line(result.stdout, "Webex").startswith("✗ Webex: the token lacks spark-admin:people_read (people:")
+    assert "✗ Webex: read scopes proven so far: spark-admin:telephony_config_read, spark-admin:workspaces_read" in (
+        result.stdout
+    )
+    assert "fix: grant the integration or service app spark-admin:people_read" in result.stdout
+
+
 def test_each_failure_names_its_fix_and_exits_1_without_printing_secrets(
     tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem, webex: SimulatedWebex
 ) -> None:

@@ -126,7 +126,7 @@ def test_resume_requests_settings() -> None:
     assert parse("requests") == ListRequests()
     assert parse("settings Ada Lovelace") == ShowSettings(query="Ada Lovelace", private=False)
     assert parse("settings 8856 private") == ShowSettings(query="8856", private=True)
-    assert "Say which virtual line" in error_of("settings private")
+    assert "Say which line: an extension, a +E.164 number, a person's e-mail address" in error_of("settings private")
 
 
 def test_admin_subcommands() -> None:

@@ -38,6 +38,8 @@ def test_demo_walks_through_request_approval_automatic_resume_and_settings() -> 
                 "/recording requests",
                 "wait 11",
                 "settings 1000",
+                "settings jane.doe@example.com",
+                "settings Front Desk",
                 "pause 1000 1m reading card",
                 "whoami",
                 "quit",
@@ -51,6 +53,8 @@ def test_demo_walks_through_request_approval_automatic_resume_and_settings() -> 
     assert "Active pauses (1)" in out
     assert "resumed automatically at" in out
     assert "Main Reception" in out and "Mode: Always" in out
+    assert "Call recording — Person: Jane Doe (ext. 4001" in out and "What this person may do" in out
+    assert "Workspace: Front Desk" in out and "Virtual line: Front Desk" in out and "[Show: type `show " in out
     assert "pause/resume is not available on this line" in out  # the card's Webex warning
     assert "you are U0DEMOLEAD (approver)" in out
     assert "<@" not in out and "<!date" not in out  # Slack markup is rendered, not shown raw
@@ -155,7 +159,7 @@ def test_the_help_texts_own_settings_example_works_in_the_demo() -> None:
     example = USAGE["settings"][1]
     out = _console("--demo", "-c", f"{example}; quit", stdin="")
     answer = out.split(example, 1)[1]
-    assert "Call recording — Payments Desk (ext. 8856" in answer
+    assert "Call recording — Person: Demo Agent (ext. 8856" in answer
     assert "No virtual line" not in answer
 
 
@@ -168,7 +172,8 @@ def test_demo_banner_lists_every_call_and_line_it_simulates() -> None:
     assert "8860 (2 calls: use the call ID)" in banner
     for line in default_lines():
         assert f" {line.extension} (" in banner, line.extension
-    assert "1001 (2 lines: pick one)" in banner and "8856 (Payments Desk, Always with Pause/Resume)" in banner
+    assert "1001 (2 lines: pick one)" in banner and "8856 (person Demo Agent, Always with Pause/Resume)" in banner
+    assert "4001 (person Jane Doe" in banner and "5003 (workspace Trading room 3, Always)" in banner
 
 
 def test_console_says_what_a_line_lacks_and_which_word_was_meant() -> None:

@@ -41,7 +41,11 @@ DEMO_EXPECTED = {
     "approve 1": ["Approved by @U0DEMOLEAD", "Recording paused until"],
     "/recording requests": ["Active pauses (1)", "#1 extension `8856`"],
     "wait 21": ["resumed automatically at", "(done waiting)"],
-    "/recording settings 1000": ["Call recording — Main Reception (ext. 1000"],
+    "/recording settings 1000": ["Call recording — Virtual line: Main Reception (ext. 1000"],
+    "/recording settings jane.doe@example.com": [
+        "Call recording — Person: Jane Doe (ext. 4001", "What this person may do with their recordings",
+    ],
+    "/recording settings Front Desk": ["2 lines match", "Workspace: Front Desk", "Virtual line: Front Desk"],
     "/recording pause": ["[form: Pause a recording]", "Call to pause: "],
     "8856": ["For how long"],
     "5m": ["Which side of the call"],

@@ -82,6 +82,8 @@ def test_manifest_creates_the_slash_command_with_escaping_and_scopes(name: str) 
         "commands", "chat:write", "chat:write.public", "im:write",
         # users.info with the e-mail address, to find the Webex extension `me` means.
         "users:read", "users:read.email",
+        # The daily digest's files, and its channel read back for the anchored chain heads.
+        "files:write", "channels:history", "groups:history",
     }  # fmt: skip
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     (shortcut,) = manifest["features"]["shortcuts"]

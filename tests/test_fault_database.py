@@ -33,8 +33,15 @@ from tests.test_pause_schedule import _paused
 # The lock is an SQLite file lock; PostgreSQL outages have tests of their own.
 pytestmark = [pytest.mark.usefixtures("roles"), pytest.mark.engines("sqlite")]
 
-# The bot waits up to 2 s for the lock (BUSY_TIMEOUT_MS), once for the change and once for its audit row.
+# The bot waits for the lock (SQLITE_BUSY_TIMEOUT_SECONDS, 2 s unless set), once for the change and once for
+# its audit row; here a quarter of a second, so each wait the tests provoke costs no more than that.
+BUSY_TIMEOUT_SECONDS = 0.25
 REPLY_SECONDS = 10.0
+
+
+@pytest.fixture
+def config(make_config: Callable[..., Config]) -> Config:
+    return make_config(sqlite_busy_timeout_seconds=BUSY_TIMEOUT_SECONDS)
 
 
 @contextmanager

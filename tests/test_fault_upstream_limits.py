@@ -208,7 +208,7 @@ WEBEX_ANSWERS: dict[str, tuple[str, Callable[[], Reply], str]] = {
         "Webex sent an answer larger than 4 MB; the bot stopped reading it",
     ),
     "endless list page": (
-        "/virtualLines",
+        "/config/numbers",
         lambda: Reply(stream=StreamedBody(CHUNK, None)),
         "Webex sent an answer larger than 4 MB; the bot stopped reading it",
     ),
@@ -233,8 +233,8 @@ WEBEX_ANSWERS: dict[str, tuple[str, Callable[[], Reply], str]] = {
         "Webex is not working right now (HTTP 500)",
     ),
     "next-page link that is no URL": (
-        "/virtualLines",
-        lambda: Reply(body='{"virtualLines": []}', headers={"Link": '<http://[::1>; rel="next"'}),
+        "/config/numbers",
+        lambda: Reply(body='{"phoneNumbers": []}', headers={"Link": '<http://[::1>; rel="next"'}),
         "Webex sent a next-page link that is not a valid URL",
     ),
     "settings in the wrong shape": (

@@ -97,6 +97,7 @@ RANKS: dict[str, int] = {
     "serving": 5,
     "services": 4,
     "blocks": 4,
+    "chart": 4,  # the digest's chart: a child process draws it (chart/draw.py), chart/__init__.py starts it
     "clients": 3,
     "store": 3,
     "commands": 3,
@@ -185,3 +186,14 @@ def test_only_metrics_imports_prometheus_client_and_the_http_front_never_loads_i
         waiting += [i for i in _imports(modules[name]) | packages if i in modules and i not in loaded]
     assert "bot.metrics.tally" in loaded
     assert not [n for n in loaded if any(i.startswith("prometheus_client") for i in _imports(modules[n]))]
+
+
+def test_only_the_chart_child_imports_matplotlib() -> None:
+    # matplotlib costs the serving processes memory they do not have: it is loaded in a child process only.
+    users = sorted(str(p.relative_to(BOT)) for p in BOT.rglob("*.py") if any(
+        name.startswith("matplotlib") for name in _imports(p)
+    ))  # fmt: skip
+    assert users == ["chart/draw.py"]
+    importers = sorted(str(p.relative_to(BOT)) for p in BOT.rglob("*.py") if "bot.chart.draw" in _imports(p))
+    assert importers == []
+

@@ -22,7 +22,7 @@ from bot.blocks.line_settings import (
 from bot.blocks.text import escape
 from bot.clients.errors import UpstreamError
 from bot.clients.webex import WebexClient
-from bot.models import CallRecordingSettings, Invocation, PauseBlocker, Role, SlackUser, VirtualLine
+from bot.models import CallRecordingSettings, Invocation, Line, PauseBlocker, Role, SlackUser, VirtualLine
 from bot.redaction import SecretRedactor
 from bot.sandbox.simulators.webex import SimulatedWebex, virtual_line_id
 from bot.services.allow_list import Authorizer
@@ -90,8 +90,8 @@ def _warning(blocker: PauseBlocker | None) -> str | None:
 @pytest.fixture
 def render(client: WebexClient) -> Callable[[str], tuple[str, list[dict[str, Any]]]]:
     def build(line_id: str) -> tuple[str, list[dict[str, Any]]]:
-        [line] = client.find_virtual_lines(line_id)
-        return settings_message(line, client.get_call_recording(line_id))
+        [line] = client.find_lines(line_id)
+        return settings_message(line, client.get_line_recording(line))
 
     return build
 
@@ -128,8 +128,8 @@ def assert_within_slack_limits(blocks: list[dict[str, Any]]) -> None:
                 assert len(field["text"]) <= 2000
 
 
-def line(**fields: Any) -> VirtualLine:
-    return VirtualLine.model_validate({"id": virtual_line_id(str(fields)), **fields})
+def line(**fields: Any) -> Line:
+    return Line.of_virtual_line(VirtualLine.model_validate({"id": virtual_line_id(str(fields)), **fields}))
 
 
 # -- the settings message -------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_pause_resume_line_shows_mode_meaning_and_every_setting(
     assert "Selective recording" not in shown
     assert "not set" not in shown
     assert fallback == (
-        "Call recording for Sales Queue (ext. 1002): recording on; mode Always with Pause/Resume; "
+        "Call recording for Virtual line: Sales Queue (ext. 1002): recording on; mode Always with Pause/Resume; "
         "pause and resume allowed."
     )
     assert_within_slack_limits(blocks)
@@ -280,7 +280,7 @@ def test_huge_upstream_values_stay_within_slack_limits() -> None:
 
 
 def test_ambiguous_message_lists_every_match_with_its_id(client: WebexClient) -> None:
-    lines = client.find_virtual_lines("1001")
+    lines = client.find_lines("1001")
 
     fallback, blocks = ambiguous_lines_message("1001", lines)
     shown = all_text(blocks)
@@ -310,10 +310,10 @@ def test_no_line_message_suggests_how_to_search_and_escapes_the_query() -> None:
     fallback, blocks = no_line_message("<!here> nobody")
     shown = all_text(blocks)
 
-    assert "No virtual line matches" in shown
+    assert "No person, workspace or virtual line matches" in shown
     assert "&lt;!here&gt; nobody" in shown
     assert "<!here>" not in shown and "<!here>" not in fallback
-    for hint in ("Webex ID", "extension", "+14155550100", "First Last"):
+    for hint in ("Webex ID", "extension", "+14155550100", "e-mail", "Jane Doe"):
         assert hint in shown
 
 

@@ -350,3 +350,22 @@ def store_query(team_id: str) -> Any:
     from bot.models import AuditQuery
 
     return AuditQuery(team_id=team_id)
+
+
+def test_sqlite_busy_timeout_seconds_is_how_long_each_connection_waits_for_a_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.config import Config
+    from bot.store.connect import open_database
+
+    monkeypatch.setenv("SQLITE_BUSY_TIMEOUT_SECONDS", "0.5")
+    database = open_database(Config(_env_file=None, database_path=tmp_path / "bot.db"))  # type: ignore[call-arg]
+    try:
+        assert database.one("PRAGMA busy_timeout") == {"timeout": 500}
+    finally:
+        database.close()
+    monkeypatch.setenv("SQLITE_BUSY_TIMEOUT_SECONDS", "0")
+    with pytest.raises(ValueError, match="sqlite_busy_timeout_seconds"):
+        Config(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.delenv("SQLITE_BUSY_TIMEOUT_SECONDS")
+    assert Config(_env_file=None).sqlite_busy_timeout_seconds == 2.0  # type: ignore[call-arg]

@@ -1,4 +1,5 @@
-"""Messages for `/recording settings`: a virtual line's call-recording settings, and lookup outcomes."""
+"""Messages for `/recording settings`: a line's call-recording settings (a person's, a workspace's or a virtual
+line's), and lookup outcomes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ from collections.abc import Sequence
 from bot.action_ids import ACTION_SETTINGS_PICK
 from bot.blocks.kit import MAX_BLOCKS, Block, button, context, fields, section
 from bot.blocks.text import escape
-from bot.models import CallRecordingSettings, PauseBlocker, RecordMode, VirtualLine, pause_blocker
+from bot.models import (
+    CallRecordingSettings,
+    Line,
+    LineKind,
+    PauseBlocker,
+    PersonRecordingSettings,
+    RecordingAccess,
+    RecordMode,
+    pause_blocker,
+)
 from bot.words import format_duration
 
 NOT_SET = "not set in Webex"
@@ -40,6 +50,16 @@ _MODE_NAMES = {
 # What the people on the call hear when the recording is paused or resumed.
 _NOTIFICATION_SOUNDS = {"None": "", "Beep": "a beep", "Play Announcement": "an announcement"}
 
+# What a line is, as the card says it: "Person: Jane Doe".
+KIND_LABELS = {LineKind.PERSON: "Person", LineKind.WORKSPACE: "Workspace", LineKind.VIRTUAL_LINE: "Virtual line"}
+
+_ACCESS_LABELS = (
+    ("view_and_play_recordings_enabled", "View and play"),
+    ("download_recordings_enabled", "Download"),
+    ("delete_recordings_enabled", "Delete"),
+    ("share_recordings_enabled", "Share"),
+)
+
 _SELECTIVE_LABELS = (
     ("record_inbound_internal_calls_enabled", "Inbound internal calls"),
     ("record_outbound_internal_calls_enabled", "Outbound internal calls"),
@@ -51,7 +71,7 @@ _SELECTIVE_LABELS = (
 # -- public builders -----------------------------------------------------------------------------
 
 
-def settings_message(line: VirtualLine, settings: CallRecordingSettings) -> tuple[str, list[Block]]:
+def settings_message(line: Line, settings: CallRecordingSettings) -> tuple[str, list[Block]]:
     """(plain-text fallback, blocks) describing one line's call-recording settings."""
     title = _line_title(line)
     blocks: list[Block] = [
@@ -84,7 +104,10 @@ def settings_message(line: VirtualLine, settings: CallRecordingSettings) -> tupl
             ]
         )
     )
-    blocks.append(context(f"Virtual line ID {_code(line.id)}"))
+    access = settings.call_recording_access_settings if isinstance(settings, PersonRecordingSettings) else None
+    if access is not None:
+        blocks.extend(_access_blocks(access))
+    blocks.append(context(f"{KIND_LABELS[line.kind]} ID {_code(line.id)}"))
 
     fallback = (
         f"Call recording for {escape(_plain_title(line))}: recording {_switch_with_mode(settings)}; "
@@ -94,13 +117,14 @@ def settings_message(line: VirtualLine, settings: CallRecordingSettings) -> tupl
     return fallback, blocks
 
 
-def ambiguous_lines_message(query: str, lines: Sequence[VirtualLine]) -> tuple[str, list[Block]]:
-    """(fallback, blocks) listing the lines that matched `query`, asking the user to pick one by ID."""
+def ambiguous_lines_message(query: str, lines: Sequence[Line]) -> tuple[str, list[Block]]:
+    """(fallback, blocks) listing the lines (each labelled with its kind) that matched `query`, asking the user
+    to pick one."""
     shown = list(lines[:MAX_LISTED_LINES])
     hidden = len(lines) - len(shown)
     blocks: list[Block] = [
         section(
-            f":mag: *{len(lines)} virtual lines match* “{escape(_clip(query))}”. "
+            f":mag: *{len(lines)} {_lines_word(lines)} match* “{escape(_clip(query))}”. "
             + escape("Press Show beside one (or type `/recording settings <ID>`).")
         )
     ]
@@ -110,14 +134,14 @@ def ambiguous_lines_message(query: str, lines: Sequence[VirtualLine]) -> tuple[s
             escape(_clip(line.phone_number)) if line.phone_number else "no number",
             escape(_clip(line.location_name)) if line.location_name else "location not set",
         ]
-        block = section(f"*{escape(_clip(line.name))}* · {' · '.join(details)}\nID {_code(line.id)}")
+        block = section(f"*{_kind_and_name(line)}* · {' · '.join(details)}\nID {_code(line.id)}")
         if len(line.id) <= _MAX_BUTTON_VALUE:
             block["accessory"] = button("Show", ACTION_SETTINGS_PICK, line.id)
         blocks.append(block)
     if hidden > 0:
         blocks.append(context(f"…and {hidden} more. Search by ID, extension or +number to narrow it down."))
-    fallback = f"{len(lines)} virtual lines match “{_clip(query)}”: " + "; ".join(
-        f"{_clip(line.name)} (ext. {line.extension or '-'}, ID {line.id})" for line in shown
+    fallback = f"{len(lines)} {_lines_word(lines)} match “{_clip(query)}”: " + "; ".join(
+        f"{KIND_LABELS[line.kind]}: {_clip(line.name)} (ext. {line.extension or '-'}, ID {line.id})" for line in shown
     )
     if hidden > 0:
         fallback += f"; and {hidden} more"
@@ -128,11 +152,12 @@ def no_line_message(query: str) -> tuple[str, list[Block]]:
     """(fallback, blocks) saying nothing matched `query`, with the ways a line can be found."""
     shown = escape(_clip(query))
     how = (
-        "Search by the Webex ID (`Y2lzY29…`), the extension (`1001`), the number in E.164 form "
-        "(`+14155550100`) or the owner's name (`First Last`)."
+        "Search by the extension (`1001`), the number in E.164 form (`+14155550100`), a person's e-mail "
+        "address (`jane.doe@example.com`), a person's, workspace's or virtual line's name (`Jane Doe`), "
+        "or the Webex ID (`Y2lzY29…`)."
     )
-    blocks = [section(f":grey_question: No virtual line matches “{shown}”.\n{how}")]
-    fallback = f"No virtual line matches “{_clip(query)}”. {how.replace('`', '')}"
+    blocks = [section(f":grey_question: No person, workspace or virtual line matches “{shown}”.\n{how}")]
+    fallback = f"No person, workspace or virtual line matches “{_clip(query)}”. {how.replace('`', '')}"
     return escape(fallback), blocks
 
 
@@ -162,8 +187,38 @@ def stored_warning_text(warning: str) -> str:
 # -- pieces --------------------------------------------------------------------------------------
 
 
-def _line_title(line: VirtualLine) -> str:
-    parts = [escape(_clip(line.name))]
+def _kind_and_name(line: Line) -> str:
+    return f"{KIND_LABELS[line.kind]}: {escape(_clip(line.name))}"
+
+
+def _lines_word(lines: Sequence[Line]) -> str:
+    """The word for these lines: "virtual lines" when all are, "people", "workspaces", else "lines"."""
+    kinds = {line.kind for line in lines}
+    if kinds == {LineKind.VIRTUAL_LINE}:
+        return "virtual lines"
+    if kinds == {LineKind.PERSON}:
+        return "people"
+    if kinds == {LineKind.WORKSPACE}:
+        return "workspaces"
+    return "lines"
+
+
+def _access_blocks(access: RecordingAccess) -> list[Block]:
+    """What the person may do with their own recordings (Webex sends this for people only)."""
+    return [
+        section("*What this person may do with their recordings*"),
+        fields([(label, _allowed(getattr(access, attribute))) for attribute, label in _ACCESS_LABELS]),
+    ]
+
+
+def _allowed(value: bool | None) -> str:
+    if value is None:
+        return NOT_SET
+    return "Allowed" if value else "Not allowed"
+
+
+def _line_title(line: Line) -> str:
+    parts = [_kind_and_name(line)]
     extras = []
     if line.extension:
         extras.append(f"ext. {escape(_clip(line.extension))}")
@@ -176,8 +231,9 @@ def _line_title(line: VirtualLine) -> str:
     return " ".join(parts)
 
 
-def _plain_title(line: VirtualLine) -> str:
-    return f"{_clip(line.name)} (ext. {_clip(line.extension)})" if line.extension else _clip(line.name)
+def _plain_title(line: Line) -> str:
+    name = f"{KIND_LABELS[line.kind]}: {_clip(line.name)}"
+    return f"{name} (ext. {_clip(line.extension)})" if line.extension else name
 
 
 def _switch(value: bool | None) -> str:

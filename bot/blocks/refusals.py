@@ -8,7 +8,7 @@ from functools import singledispatch
 from typing import Literal
 
 from bot.blocks.common import error_message, error_message_mrkdwn, not_allowed_message
-from bot.blocks.kit import Message, mention
+from bot.blocks.kit import Message, mention, utc_time
 from bot.blocks.pause_answers import already_decided_message
 from bot.blocks.text import escape
 from bot.models import PauseRequest, RecordingTarget, RequestState
@@ -17,6 +17,8 @@ from bot.models.refusals import (
     AlreadyDecided,
     ApprovalCardNotPosted,
     BreakGlassBlocked,
+    DigestNotEnded,
+    DigestNotPosted,
     ExtensionLookupFailed,
     ExtensionOutlived,
     ExtensionTaken,
@@ -405,3 +407,17 @@ def _(refusal: PauseFormNotOpened) -> str:
 def _alias(target: RecordingTarget, other: PauseRequest) -> str:
     """The other name, when the open request came by another name of the same line."""
     return "" if other.target.value == target.value else f" (the same Webex line as {other.target.value})"
+
+
+@refusal_text.register
+def _(refusal: DigestNotEnded) -> str:
+    return (
+        f"The digest of {refusal.day:%-d %B %Y} covers the 24 hours up to {utc_time(refusal.ends_at)}, which have "
+        "not ended yet. Give an earlier date, or type `/recording digest` for the latest one."
+    )
+
+
+@refusal_text.register
+def _(refusal: DigestNotPosted) -> str:
+    return f"The digest was not posted: {refusal.why}. Check that recording-bot is in the channel, then try again."
+

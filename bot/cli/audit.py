@@ -14,8 +14,8 @@ from typing import TextIO
 
 from bot.cli.audit_export import MOMENT_EXAMPLES, parse_moment, render_table, write_csv, write_json
 from bot.commands.parser import read_user_id
-from bot.config import Config
-from bot.models import AuditQuery
+from bot.config import HINTS, Config
+from bot.models import Anchor, AnchorProblem, AuditQuery
 from bot.store.audit import AuditStore
 from bot.store.connect import open_database
 
@@ -93,13 +93,30 @@ def add_audit_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         metavar="TEAM:SEQ:HASH",
         help="with --verify: a chain head kept earlier (printed by --verify and logged daily); it must still be there",
     )
+    audit.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        metavar="TEAM:SEQ:HASH",
+        help="with --verify: a chain head a daily digest posted; fails naming the first missing or altered row when "
+        "rows up to it were cut off or rewritten (repeatable)",
+    )
+    audit.add_argument(
+        "--anchors-from-slack",
+        action="store_true",
+        help="with --verify: check every chain head the digests in DIGEST_CHANNEL name (reads the channel's history "
+        "with SLACK_BOT_TOKEN)",
+    )
     audit.set_defaults(func=run_audit)
     return audit
 
 
 def run_audit(config: Config, args: argparse.Namespace) -> int:
     if args.verify:
-        return _verify(config, args.head)
+        return _verify(config, args.head, anchors=args.anchor, from_slack=args.anchors_from_slack)
+    if args.anchor or args.anchors_from_slack or args.head:
+        print("recording-bot audit: --head, --anchor and --anchors-from-slack go with --verify", file=sys.stderr)
+        return EXIT_USAGE
     try:
         query = _query(args, now=datetime.now(UTC))
     except _BadArgument as error:
@@ -145,15 +162,25 @@ def _missing_database(config: Config) -> bool:
     return False
 
 
-def _verify(config: Config, kept_heads: list[str]) -> int:
+def _verify(config: Config, kept_heads: list[str], *, anchors: list[str], from_slack: bool) -> int:
     expected: list[tuple[str, int, str]] = []
-    for text in kept_heads:
-        team, _, rest = text.partition(":")
-        seq, _, digest = rest.partition(":")
-        if not (seq.isdecimal() and len(digest) == 64):
-            print(f"recording-bot audit: --head {text!r} is not TEAM:SEQ:HASH (as --verify prints it)", file=sys.stderr)
+    for option, text in [*(("--head", head) for head in kept_heads), *(("--anchor", anchor) for anchor in anchors)]:
+        parsed = _anchor(text)
+        if parsed is None:
+            print(
+                f"recording-bot audit: {option} {text!r} is not TEAM:SEQ:HASH (as --verify prints it and every "
+                "digest ends with)",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
-        expected.append((team, int(seq), digest.lower()))
+        expected.append((parsed.team_id, parsed.seq, parsed.row_hash))
+    anchored = [_anchor(text) for text in anchors]
+    if from_slack:
+        found = _anchors_from_slack(config)
+        if found is None:
+            return EXIT_FAILED
+        anchored += [_anchor(text) for text in found]
+    checked = [anchor for anchor in anchored if anchor is not None]
     if _missing_database(config):
         return EXIT_USAGE
     database = open_database(config)
@@ -161,6 +188,7 @@ def _verify(config: Config, kept_heads: list[str]) -> int:
         database.migrate()
         store = AuditStore(database=database)
         report = store.verify_chain()
+        anchor_problems = store.check_anchors(checked)
         lost = [(team, seq, digest) for team, seq, digest in expected if not store.has_link(team, seq, digest)]
         store.record_verification(
             report, at=datetime.now(UTC), lost_heads=[f"{team}:{seq}:{digest[:12]}…" for team, seq, digest in lost]
@@ -183,7 +211,12 @@ def _verify(config: Config, kept_heads: list[str]) -> int:
             f"{problem.description}"
         )
         failed = True
+    for found_problem in anchor_problems:
+        print(_anchor_problem_words(found_problem))
+        failed = True
     for kept_team, kept_seq, kept_hash in lost:
+        if any(p.anchor.text == f"{kept_team}:{kept_seq}:{kept_hash}" for p in anchor_problems):
+            continue  # said above, with the row
         print(
             f"BROKEN: the kept head {kept_team}:{kept_seq}:{kept_hash[:12]}… is not in the chain: the table was "
             "rewritten, or its newest rows deleted"
@@ -191,8 +224,70 @@ def _verify(config: Config, kept_heads: list[str]) -> int:
         failed = True
     if failed:
         return EXIT_FAILED
-    print("intact" + (f"; {len(expected)} kept head(s) found" if expected else "; keep the head line(s) elsewhere"))
+    kept = len({*((t, s, h) for t, s, h in expected), *((a.team_id, a.seq, a.row_hash) for a in checked)})
+    print("intact" + (f"; {kept} kept head(s) found" if kept else "; keep the head line(s) elsewhere"))
     return 0
+
+
+def _anchor(text: str) -> Anchor | None:
+    team, _, rest = text.strip().partition(":")
+    seq, _, digest = rest.partition(":")
+    if not (seq.isascii() and seq.isdecimal() and len(digest) == 64) or any(
+        c not in "0123456789abcdefABCDEF" for c in digest
+    ):
+        return None
+    return Anchor(team_id=team, seq=int(seq), row_hash=digest.lower())
+
+
+def _anchors_from_slack(config: Config) -> list[str] | None:
+    """The chain heads the digests in DIGEST_CHANNEL name; None (said why) when they cannot be read."""
+    from slack_sdk import WebClient
+
+    from bot.listeners.digest import SlackHistoryUnreadable, anchors_from_channel
+
+    if config.slack_bot_token is None or config.digest_channel is None:
+        missing = "SLACK_BOT_TOKEN" if config.slack_bot_token is None else "DIGEST_CHANNEL"
+        print(f"recording-bot audit: --anchors-from-slack needs {missing}: {HINTS[missing]}", file=sys.stderr)
+        return None
+    client = WebClient(token=config.slack_bot_token.get_secret_value(), base_url=config.slack_api_url, timeout=10)
+    try:
+        found = anchors_from_channel(client, config.digest_channel)
+    except SlackHistoryUnreadable as error:
+        print(
+            f"recording-bot audit: Slack: the digest channel {config.digest_channel} could not be read ({error}); "
+            "recording-bot must be in it, with the channels:history (groups:history for a private one) scope",
+            file=sys.stderr,
+        )
+        return None
+    if not found:
+        print(
+            f"recording-bot audit: no digest in {config.digest_channel} names a chain head, so there is nothing to "
+            "check against (digests are posted daily at DIGEST_TIME once DIGEST_CHANNEL is set)",
+            file=sys.stderr,
+        )
+        return None
+    print(f"read {len(found)} chain head(s) from the digests in {config.digest_channel}")
+    return found
+
+
+def _anchor_problem_words(problem: AnchorProblem) -> str:
+    anchor = problem.anchor
+    shown = f"{anchor.team_id}:{anchor.seq}:{anchor.row_hash[:12]}…"
+    workspace = _workspace(anchor.team_id)
+    if problem.kind == "missing":
+        after = f" (after audit row {problem.audit_id}, the last one left)" if problem.audit_id else ""
+        span = f"link {problem.first_seq}" if problem.first_seq == anchor.seq else (
+            f"links {problem.first_seq}–{anchor.seq}"
+        )  # fmt: skip
+        return (
+            f"BROKEN: the anchored head {shown} is gone: {span} of workspace {workspace}{after} "
+            "are missing: the newest rows were cut off"
+        )
+    span = "" if problem.first_seq == anchor.seq else f" (or a later one, up to link {anchor.seq})"
+    return (
+        f"BROKEN: the anchored head {shown} no longer matches: audit row {problem.audit_id} (link "
+        f"{problem.first_seq} of workspace {workspace}){span} was altered, and the chain rewritten after it"
+    )
 
 
 def _workspace(team_id: str | None) -> str:

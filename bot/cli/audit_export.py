@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import unicodedata
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TextIO
 
+from bot.blocks.audit_csv import FIELDS, write_csv
+from bot.blocks.audit_csv import as_utc as _as_utc
+from bot.blocks.audit_csv import audit_record as _record
 from bot.models import AuditEntry
 
 __all__ = ["FIELDS", "MOMENT_EXAMPLES", "parse_moment", "render_table", "write_csv", "write_json"]
 
-FIELDS: tuple[str, ...] = (
-    "id",
-    "at",
-    "request_id",
-    "team_id",
-    "user_id",
-    "channel_id",
-    "action",
-    "command",
-    "target",
-    "outcome",
-    "details",
-)
 
 MOMENT_EXAMPLES = "2026-11-01, 2026-11-01T09:30, 2026-11-01T09:30+01:00, 24h, 7d, 30m"
 
@@ -35,9 +24,6 @@ NO_ENTRIES = "no audit entries match"
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
-# Spreadsheets run a cell starting with one of these as a formula; tab and CR are on OWASP's list
-# too because some importers strip them and then see the formula behind them.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 DETAILS_WIDTH = 60
 # Widest a column may grow before its values are cut; IDs fit, a runaway value does not push the rest off screen.
@@ -96,15 +82,6 @@ def render_table(entries: Sequence[AuditEntry]) -> str:
     return "\n".join([line(headers), line(rule), *(line(row) for row in rows)])
 
 
-def write_csv(entries: Sequence[AuditEntry], stream: TextIO) -> None:
-    """RFC 4180 CSV with a header row; open files with newline="" so the csv module controls line ends."""
-    writer = csv.writer(stream)
-    writer.writerow(FIELDS)
-    for entry in entries:
-        record = _record(entry)
-        writer.writerow([_defuse(record[field]) for field in FIELDS])
-
-
 def write_json(entries: Sequence[AuditEntry], stream: TextIO) -> None:
     """A JSON array of objects keyed like the CSV header; `details` as an object when it holds one."""
     records = []
@@ -116,22 +93,6 @@ def write_json(entries: Sequence[AuditEntry], stream: TextIO) -> None:
     stream.write("\n")
 
 
-def _record(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "at": _iso(entry.at),
-        "request_id": entry.request_id,
-        "team_id": entry.team_id,
-        "user_id": entry.user_id,
-        "channel_id": entry.channel_id,
-        "action": entry.action,
-        "command": entry.command,
-        "target": entry.target,
-        "outcome": entry.outcome,
-        "details": entry.details,
-    }
-
-
 def _details(text: str) -> Any:
     # Only objects are unpacked: a details string that happens to read as a number or `true` stays
     # text, so consumers see one of two shapes, never a type that depends on the content.
@@ -140,22 +101,6 @@ def _details(text: str) -> Any:
     except ValueError:
         return text
     return parsed if isinstance(parsed, dict) else text
-
-
-def _defuse(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def _iso(moment: datetime) -> str:
-    return _as_utc(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _as_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def _printable(text: str) -> str:

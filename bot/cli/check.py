@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.app import recording_system_client, webex_client
 from bot.clients.errors import AuthenticationFailed, UpstreamBadResponse, UpstreamError, UpstreamUnreachable
 from bot.clients.tls import tls_context
+from bot.clients.webex import SCOPE_PEOPLE_READ, SCOPE_TELEPHONY_READ, SCOPE_WORKSPACES_READ
 from bot.config import Config
 from bot.redaction import credentials_in_url, redact_url
 from bot.store.audit import AuditStore
@@ -313,15 +314,37 @@ def _recording_system(config: Config) -> CheckResult:
             )  # fmt: skip
 
 
+# What each read scope is for, in the check's words.
+_SCOPE_USES = {
+    SCOPE_TELEPHONY_READ: "virtual lines, workspaces' settings, extensions and numbers",
+    SCOPE_PEOPLE_READ: "people: their settings, e-mail addresses and names, and `me`",
+    SCOPE_WORKSPACES_READ: "finding workspaces by name or ID",
+}
+_WRITE_SCOPES = "spark-admin:people_write and spark-admin:telephony_config_write"
+
+
 def _webex(config: Config) -> CheckResult:
     if not config.webex_configured:
         return CheckResult("Webex", SKIP, "not configured: /recording settings and pause-card warnings are off")
     with httpx.Client(timeout=config.webex_timeout_seconds, verify=tls_context()) as http:
         client = webex_client(config, http)
-        try:
-            return CheckResult("Webex", PASS, client.verify())
-        except UpstreamError as error:
-            return CheckResult("Webex", FAIL, error.reason(), _upstream_fix(error, "WEBEX"))
+        results = client.probe_scopes()
+    proven = [scope for scope, error in results.items() if error is None]
+    # A 403 names one scope; anything else (a dead token, no answer) is the token's or the network's problem.
+    other = next((e for e in results.values() if e is not None and e.status_code != 403), None)
+    if other is not None:
+        return CheckResult("Webex", FAIL, other.reason(), _upstream_fix(other, "WEBEX"))
+    missing = [scope for scope, error in results.items() if error is not None]
+    said = f"read scopes proven so far: {', '.join(proven) or 'none'}"
+    later = f"the write scopes ({_WRITE_SCOPES}) are verified only on first use"
+    if not missing:
+        return CheckResult("Webex", PASS, f"token works; {said}; {later}")
+    lacking = [f"the token lacks {scope} ({_SCOPE_USES[scope]})" for scope in missing]
+    return CheckResult(
+        "Webex", FAIL, lacking[0],
+        f"grant the integration or service app {' and '.join(missing)} and authorize it again",
+        more=(*lacking[1:], said, later),
+    )  # fmt: skip
 
 
 def _upstream_fix(error: UpstreamError, prefix: str) -> str:
@@ -329,7 +352,8 @@ def _upstream_fix(error: UpstreamError, prefix: str) -> str:
         if prefix == "WEBEX":
             return (
                 "renew WEBEX_ACCESS_TOKEN (or set WEBEX_REFRESH_TOKEN with WEBEX_CLIENT_ID/SECRET); the token "
-                "needs spark-admin:telephony_config_read and a telephony admin role"
+                "needs spark-admin:telephony_config_read, spark-admin:people_read, spark-admin:workspaces_read "
+                "and an admin role"
             )
         return "check MEDIA_REPOSITORY_API_KEY (and that it allows this host), USERNAME and PASSWORD"
     if isinstance(error, UpstreamUnreachable):

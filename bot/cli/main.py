@@ -13,6 +13,7 @@ from bot.cli.audit import add_audit_parser
 from bot.cli.check import add_check_parser
 from bot.cli.common import UsageError
 from bot.cli.database import add_migrate_parser
+from bot.cli.digest import add_digest_parser
 from bot.cli.serve import add_serve_parsers
 from bot.cli.users import add_users_parser
 from bot.config import Config, ConfigurationError, SlackMode, config_from, load_config
@@ -101,4 +102,5 @@ def _parser() -> argparse.ArgumentParser:
     add_migrate_parser(sub)
     add_check_parser(sub)
     add_users_parser(sub)
+    add_digest_parser(sub)
     return parser

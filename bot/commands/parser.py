@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date
 
 from bot.commands.types import (
     DEFAULT_AUDIT_ROWS,
@@ -30,6 +31,7 @@ from bot.commands.types import (
     Resume,
     Revoke,
     ShowAudit,
+    ShowDigest,
     ShowGroup,
     ShowSettings,
     Unlink,
@@ -46,6 +48,7 @@ _RAW_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,30}$")
 GROUP_NAME = re.compile(r"^[a-z0-9-]{1,30}$")
 _REQUEST_ID = re.compile(r"^#?([0-9]{1,12})$")
 _BARE_NUMBER = re.compile(r"[+-]?\d+")
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _DURATION_LIKE = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[a-zA-Z]+$|^[+-]?(?:\d+[hHmMsS])+$")
 
 
@@ -199,7 +202,8 @@ def _parse_settings(args: list[str], limits: PauseLimits) -> ShowSettings:
     query = plain_text(" ".join(args)).strip()
     if not query:
         raise ParseError(
-            "Say which virtual line: its Webex ID, extension, +E.164 number or owner's first and last name.",
+            "Say which line: an extension, a +E.164 number, a person's e-mail address, a person's, workspace's or "
+            "virtual line's name, or a Webex ID.",
             subcommand="settings",
         )
     if len(query) > MAX_LINE_QUERY_CHARS:
@@ -395,6 +399,24 @@ def _parse_audit(args: list[str], limits: PauseLimits) -> ShowAudit:
     return ShowAudit(rows=int(word), breakglass_only=breakglass)
 
 
+def _parse_digest(args: list[str], limits: PauseLimits) -> ShowDigest:
+    if not args:
+        return ShowDigest()
+    example = USAGE["digest"][1]
+    if len(args) > 1:
+        raise ParseError(f"`digest` takes one date at most, as YYYY-MM-DD, e.g. `{example}`.", subcommand="digest")
+    try:
+        day = date.fromisoformat(args[0]) if _ISO_DATE.match(args[0]) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise ParseError(
+            f"`{_quote(args[0])}` is not a date: type it as YYYY-MM-DD, e.g. `{example}` (the digest posted that day).",
+            subcommand="digest",
+        )
+    return ShowDigest(day)
+
+
 def _quote(word: str) -> str:
     """A user's word as typed (Slack's escaping decoded: the message escapes it once), shortened and
     stripped of backticks so it sits safely in inline code."""
@@ -411,6 +433,7 @@ _PARSERS: dict[str, _Parser] = {
     "revoke": _parse_revoke,
     "users": _parse_page_only(ListUsers, "users"),
     "audit": _parse_audit,
+    "digest": _parse_digest,
     "cancel": _parse_cancel,
     "extend": _parse_extend,
     "breakglass": _parse_breakglass,

@@ -4,6 +4,7 @@ written (USAGE), and ParseError, the precise answer to text that cannot be read.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from bot.models import PauseAsk, RecordingTarget, Role
 
@@ -30,7 +31,7 @@ USAGE: dict[str, tuple[str, str]] = {
         "breakglass <extension|call-id> [duration] [caller|callee|both] <reason…>",
         "/recording breakglass 8856 5m customer reading out a card, no lead on the floor",
     ),
-    "settings": ("settings <line ID|extension|+number|First Last> [private]", "/recording settings 8856"),
+    "settings": ("settings <extension|+number|e-mail|name|Webex ID> [private]", "/recording settings 8856"),
     "allow": ("allow @user <requester|approver|admin> [group|-]", "/recording allow @pat approver sales"),
     "revoke": ("revoke @user", "/recording revoke @pat"),
     "users": ("users [page P]", "/recording users"),
@@ -42,6 +43,10 @@ USAGE: dict[str, tuple[str, str]] = {
     ),
     "groups": ("groups [page P]", "/recording groups"),
     "audit": ("audit [N] [breakglass]", "/recording audit 50"),
+    "digest": (
+        "digest [YYYY-MM-DD]  (admins: post that day's compliance digest here, now)",
+        "/recording digest 2026-12-02",
+    ),
     "help": ("help", "/recording help"),
 }
 
@@ -111,6 +116,13 @@ class ListUsers:
 class ShowAudit:
     rows: int
     breakglass_only: bool = False
+
+
+@dataclass(frozen=True)
+class ShowDigest:
+    """`digest [date]`: the digest of that day (None: the last one due), posted now."""
+
+    day: date | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +200,7 @@ Command = (
     | Revoke
     | ListUsers
     | ShowAudit
+    | ShowDigest
     | Cancel
     | Extend
     | BreakGlass

@@ -8,6 +8,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.blocks.common import audit_message, help_message
+from bot.blocks.digest import digest_posted
 from bot.commands.parser import SUBCOMMAND_NAMES, parse_command
 from bot.commands.types import (
     Allow,
@@ -27,6 +28,7 @@ from bot.commands.types import (
     Resume,
     Revoke,
     ShowAudit,
+    ShowDigest,
     ShowGroup,
     ShowSettings,
     Unlink,
@@ -137,6 +139,14 @@ def _audit_log(run: CommandRun, command: ShowAudit) -> None:
     run.reply_privately(audit_message(entries, breakglass_only=command.breakglass_only))
 
 
+def _digest(run: CommandRun, command: ShowDigest) -> None:
+    digests = run.services.digests
+    assert digests is not None  # create_app always builds it
+    delivery = digests.post_now(run.invocation, command.day)
+    run.audit_details["channel"] = delivery.channel
+    run.reply_privately(digest_posted(delivery, day=command.day))
+
+
 _HANDLERS: dict[type[Command], Handler] = {
     Help: _help,
     Allow: allow_list.allow,
@@ -149,6 +159,7 @@ _HANDLERS: dict[type[Command], Handler] = {
     Unlink: allow_list.unlink,
     OpenPauseForm: _open_form,
     ShowAudit: _audit_log,
+    ShowDigest: _digest,
     PauseAsk: pauses.pause,
     BreakGlass: pauses.breakglass,
     ChooseSide: pauses.choose_side,

@@ -1,4 +1,5 @@
-"""`/recording settings <line>`: look the virtual line up in Webex and show its call-recording settings."""
+"""`/recording settings <line>`: look the line (a person, a workspace or a virtual line) up in Webex and show its
+call-recording settings."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ def show_settings(run: CommandRun, command: ShowSettings) -> None:
     result = run.services.line_settings.lookup(run.invocation, command.query)
     if isinstance(result, LineFound):
         run.audit_details["line_id"] = result.line.id
+        run.audit_details["line_kind"] = result.line.kind.value
         message = Message(*settings_message(result.line, result.settings))
         if command.private:
             run.reply_privately(message)

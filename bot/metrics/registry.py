@@ -42,7 +42,10 @@ UPSTREAM_OUTCOMES = (
 # Slack (`chat.postMessage`), and `response_url` for replies through a response URL.
 OPERATIONS = {
     "recording_system": frozenset({"pause", "resume", "verify", "login"}),
-    "webex": frozenset({"list_lines", "get_call_recording", "find_people", "verify", "refresh_token"}),
+    "webex": frozenset({
+        "list_lines", "get_call_recording", "find_numbers", "find_people", "find_workspaces", "get_person",
+        "get_workspace", "verify", "refresh_token",
+    }),
 }
 _SLACK_METHOD = re.compile(r"^[a-z]+(\.[a-zA-Z]+){1,3}$|^response_url$")
 TRANSITIONS = (

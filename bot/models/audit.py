@@ -79,3 +79,28 @@ class ChainVerification:
     rows_checked: int
     intact: bool
     first_problem: str
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A chain head kept outside the database (a digest, a note): workspace, sequence number and hash."""
+
+    team_id: str
+    seq: int
+    row_hash: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.team_id}:{self.seq}:{self.row_hash}"
+
+
+@dataclass(frozen=True)
+class AnchorProblem:
+    """An anchored head the chain no longer leads to. `kind` "missing": links from `first_seq` on were cut off
+    (`audit_id` is the last row still there, None when none is); "altered": a row from link `first_seq`
+    (audit row `audit_id`) up to the anchored one was changed and the chain rewritten over it."""
+
+    anchor: Anchor
+    kind: str
+    first_seq: int
+    audit_id: int | None

@@ -1,4 +1,5 @@
-"""Webex virtual lines and their call-recording settings, as Webex sends them, and what they mean for a pause.
+"""Webex lines (people, workspaces, virtual lines) and their call-recording settings, as Webex sends them, and
+what they mean for a pause.
 
 Pydantic models: the Webex client validates answers into them, the services and Block Kit builders read them.
 """
@@ -6,10 +7,13 @@ Pydantic models: the Webex client validates answers into them, the services and 
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+_PHONE_PUNCTUATION = re.compile(r"[\s().-]")
 
 
 class _WebexModel(BaseModel):
@@ -86,6 +90,116 @@ class VirtualLine(_WebexModel):
         return self.location.name if self.location else None
 
 
+class LineKind(enum.StrEnum):
+    """What a line is in Webex: a licensed user, a shared room or desk phone, or a virtual line."""
+
+    PERSON = "person"
+    WORKSPACE = "workspace"
+    VIRTUAL_LINE = "virtual_line"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line whose calls Webex records, whatever its kind: what the bot shows and where its settings are."""
+
+    kind: LineKind
+    id: str
+    name: str
+    extension: str | None = None
+    phone_numbers: tuple[str, ...] = ()
+    location_name: str | None = None
+    email: str | None = None
+    esn: str | None = None
+
+    @property
+    def phone_number(self) -> str | None:
+        """The (first) E.164 number, if the line has one."""
+        return self.phone_numbers[0] if self.phone_numbers else None
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Every name a pause target may give this line: its extension, its ESN, and its E.164 numbers with and
+        without "+" (a long run of digits is read as a number typed without its "+")."""
+        names = {name for name in (self.extension, self.esn) if name}
+        for number in self.phone_numbers:
+            names |= {number, number.removeprefix("+")}
+        return frozenset(names)
+
+    @classmethod
+    def of_virtual_line(cls, line: VirtualLine) -> Line:
+        number = line.number
+        numbers = [n for n in (number.external if number else None, line.phone_number) if n]
+        return cls(
+            kind=LineKind.VIRTUAL_LINE,
+            id=line.id,
+            name=line.name,
+            extension=line.extension,
+            phone_numbers=tuple(dict.fromkeys(_PHONE_PUNCTUATION.sub("", n) for n in numbers)),
+            location_name=line.location_name,
+            esn=number.esn if number else None,
+        )
+
+
+class PersonPhoneNumber(_WebexModel):
+    type: str | None = None
+    value: str | None = None
+    primary: bool | None = None
+
+
+class WebexPerson(_WebexModel):
+    """One entry of `GET /people` (with `callingData=true`: `extension`, `phoneNumbers`, `locationId`)."""
+
+    id: str
+    emails: list[str] = []
+    display_name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    extension: str | None = None
+    phone_numbers: list[PersonPhoneNumber] = []
+    location_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        if self.display_name and self.display_name.strip():
+            return self.display_name.strip()
+        full = " ".join(part.strip() for part in (self.first_name, self.last_name) if part and part.strip())
+        return full or (self.emails[0] if self.emails else "unnamed person")
+
+
+class WorkspaceCalling(_WebexModel):
+    type: str | None = None
+
+
+class WebexWorkspace(_WebexModel):
+    """One entry of `GET /workspaces`; only `calling.type == "webexCalling"` ones have a line."""
+
+    id: str
+    display_name: str | None = None
+    calling: WorkspaceCalling | None = None
+    location_id: str | None = None
+
+    @property
+    def has_calling(self) -> bool:
+        return self.calling is not None and self.calling.type == "webexCalling"
+
+
+class NumberOwner(_WebexModel):
+    id: str | None = None
+    type: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+class NumberEntry(_WebexModel):
+    """One entry of `GET /telephony/config/numbers`: a number or extension and who owns it."""
+
+    phone_number: str | None = None
+    extension: str | None = None
+    esn: str | None = None
+    location: LineLocation | None = None
+    owner: NumberOwner | None = None
+
+
 class RecordingNotification(_WebexModel):
     """Pause/resume notification: `type` is None, Beep or Play Announcement."""
 
@@ -133,6 +247,21 @@ class CallRecordingSettings(_WebexModel):
             return False
         return True if self.record in PAUSABLE_MODES else None
 
+
+class RecordingAccess(_WebexModel):
+    """`callRecordingAccessSettings` of a person: what they may do with their own recordings."""
+
+    view_and_play_recordings_enabled: bool | None = None
+    download_recordings_enabled: bool | None = None
+    delete_recordings_enabled: bool | None = None
+    share_recordings_enabled: bool | None = None
+
+
+class PersonRecordingSettings(CallRecordingSettings):
+    """`GET /people/{personId}/features/callRecording`: the same settings, and what Webex adds for people."""
+
+    call_recording_access_settings: RecordingAccess | None = None
+    start_stop_announcement_enabled: bool | None = None
 
 
 class PauseBlocker(enum.StrEnum):

@@ -17,33 +17,38 @@ a sentence; `outcome` is what its audit row says.
     │   ├── NoLinkedExtension
     │   ├── ExtensionLookupFailed
     │   └── SeveralWebexPeople
-    └── PauseRefused               a request cannot go ahead
-        ├── RequestNotFound        (not in this workspace: reveals nothing)
-        ├── NoSuchRequest          (to cancel)
-        ├── MalformedButton
-        ├── AlreadyDecided         someone else changed the request first
-        ├── RequestExpired
-        ├── AlreadyApprovedByYou
-        ├── RetryTooLate
-        ├── NotYourRequest
-        ├── NotCancellable
-        ├── RequesterWithdrawn     its requester is no longer on the allow-list
-        ├── TargetBusy             the target already has an open request
-        ├── BreakGlassBlocked
-        ├── MeNeedsLink
-        ├── NoSuchPause
-        ├── PauseNotActive
-        ├── NoActivePause
-        ├── PauseAlreadyEnded
-        ├── ExtensionTooLong
-        ├── ExtensionWaiting
-        ├── ExtensionOutlived
-        ├── ApprovalCardNotPosted  (outcome: error)
-        ├── FormNeedsSlack
-        └── PauseFormNotOpened
+    ├── PauseRefused               a request cannot go ahead
+    │   ├── RequestNotFound        (not in this workspace: reveals nothing)
+    │   ├── NoSuchRequest          (to cancel)
+    │   ├── MalformedButton
+    │   ├── AlreadyDecided         someone else changed the request first
+    │   ├── RequestExpired
+    │   ├── AlreadyApprovedByYou
+    │   ├── RetryTooLate
+    │   ├── NotYourRequest
+    │   ├── NotCancellable
+    │   ├── RequesterWithdrawn     its requester is no longer on the allow-list
+    │   ├── TargetBusy             the target already has an open request
+    │   ├── BreakGlassBlocked
+    │   ├── MeNeedsLink
+    │   ├── NoSuchPause
+    │   ├── PauseNotActive
+    │   ├── NoActivePause
+    │   ├── PauseAlreadyEnded
+    │   ├── ExtensionTooLong
+    │   ├── ExtensionWaiting
+    │   ├── ExtensionOutlived
+    │   ├── ApprovalCardNotPosted  (outcome: error)
+    │   ├── FormNeedsSlack
+    │   └── PauseFormNotOpened
+    └── DigestRefused              a digest cannot be posted now
+        ├── DigestNotEnded         its 24 hours have not ended
+        └── DigestNotPosted        Slack did not take it (outcome: error)
 """
 
 from __future__ import annotations
+
+from datetime import date, datetime
 
 from bot.models.allow_list import Access, Role
 from bot.models.audit import Outcome
@@ -285,6 +290,32 @@ class FormNeedsSlack(PauseRefused):
 
 
 class PauseFormNotOpened(PauseRefused):
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+# -- the daily digest ------------------------------------------------------------------------------
+
+
+class DigestRefused(Refusal):
+    """A digest cannot be posted now."""
+
+
+class DigestNotEnded(DigestRefused):
+    """The digest of `day` covers 24 hours that end at `ends_at`, which has not come yet."""
+
+    def __init__(self, day: date, ends_at: datetime) -> None:
+        super().__init__(day)
+        self.day = day
+        self.ends_at = ends_at
+
+
+class DigestNotPosted(DigestRefused):
+    """Slack did not take the digest's message (`why`)."""
+
+    outcome = Outcome.ERROR
+
     def __init__(self, why: str) -> None:
         super().__init__(why)
         self.why = why

@@ -9,6 +9,7 @@ throw-away database, so a newcomer can walk through the whole approval flow in a
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import secrets
 import sys
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from pydantic import SecretStr
 
@@ -51,7 +52,7 @@ from bot.sandbox.simulators.recording_system import (
 )
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
 from bot.sandbox.simulators.slack_sender import SlackSender
-from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedLine, SimulatedWebex, virtual_line_id
+from bot.sandbox.simulators.webex import DEFAULT_ACCESS_TOKEN, SimulatedWebex
 from bot.services.scheduler import MAX_SLEEP_SECONDS
 from bot.serving.local import LocalServer
 from bot.serving.wsgi import wsgi_app_for
@@ -67,7 +68,9 @@ CHANNEL = "C0CONSOLE"
 # The demo's approver group: its members' cards go to its own approvals channel.
 DEMO_GROUP = "floor-a"
 DEMO_GROUP_CHANNEL = "C0APPROVALS"
-CHANNEL_NAMES = {CHANNEL: "#console", DEMO_GROUP_CHANNEL: "#approvals-floor-a"}
+# Where the demo's daily compliance digest goes (DIGEST_CHANNEL).
+DEMO_DIGEST_CHANNEL = "C0COMPLIANCE"
+CHANNEL_NAMES = {CHANNEL: "#console", DEMO_GROUP_CHANNEL: "#approvals-floor-a", DEMO_DIGEST_CHANNEL: "#compliance"}
 console_render.CHANNEL_NAMES.update(CHANNEL_NAMES)
 # Webex's demo lines, given ongoing calls so that settings, warnings and pauses tell one story.
 DEMO_WEBEX_CALLS = (
@@ -76,24 +79,22 @@ DEMO_WEBEX_CALLS = (
     ("7c3a4d5e-6f7a-4b82-8c9d-1e2f3a4b5c6d", ("1003",)),
 )
 
-# The demo's own virtual line for the agent's extension, so the examples in `/recording help` (which
-# all use 8856) work as typed: pause it, resume it, read its settings.
-DEMO_AGENT_LINE = SimulatedLine(
-    id=virtual_line_id("payments-desk"),
-    first_name="Payments",
-    last_name="Desk",
-    extension=DEMO_AGENT_EXTENSION,
-    external="+14085558856",
-    location_name="San Jose HQ",
-    call_recording={
-        "enabled": True,
-        "record": "Always with Pause/Resume",
-        "recordVoicemailEnabled": False,
-        "notification": {"type": "Beep", "enabled": True},
-        "repeat": {"interval": 15, "enabled": False},
-        "startStopAnnouncement": {"internalCallsEnabled": False, "pstnCallsEnabled": True},
+# The demo agent is a Webex person with extension 8856, so the examples in `/recording help` (which all
+# use 8856) work as typed: pause it, resume it, read its settings (a person's line, as most agents' are).
+DEMO_AGENT_RECORDING: dict[str, Any] = {
+    "enabled": True,
+    "record": "Always with Pause/Resume",
+    "recordVoicemailEnabled": False,
+    "notification": {"type": "Beep", "enabled": True},
+    "repeat": {"interval": 15, "enabled": False},
+    "startStopAnnouncement": {"internalCallsEnabled": False, "pstnCallsEnabled": True},
+    "callRecordingAccessSettings": {
+        "viewAndPlayRecordingsEnabled": True,
+        "downloadRecordingsEnabled": False,
+        "deleteRecordingsEnabled": False,
+        "shareRecordingsEnabled": False,
     },
-)
+}
 
 DEMO_WALKTHROUGH = f"""\
 recording-bot console (demo): a throw-away database, and simulated Slack, recording system and Webex
@@ -107,9 +108,12 @@ Try, line by line (a `#` after a space starts a comment, as in a shell):
   approve 1
   /recording requests
   wait 21                      # the pause ends; the bot resumes the recording by itself
-  /recording settings 1000
+  /recording settings 1000     # a virtual line
+  /recording settings jane.doe@example.com   # a person (also by extension, number or name)
+  /recording settings Front Desk             # a workspace and a virtual line: `show` the one you mean
   /recording pause             # the pause form: answer its questions line by line
   home                         # your Home tab
+  digest                       # skip to the next daily digest (08:00 UTC) in #compliance; writes its chart here
 `me` means one's own extension: {DEMO_AGENT}'s is found through Slack and Webex ({DEMO_AGENT_EXTENSION}).
 """
 
@@ -145,15 +149,22 @@ def _calls_line(recording_system: SimulatedRecordingSystem) -> str:
 
 
 def _lines_line(webex: SimulatedWebex) -> str:
-    lines_per_extension: dict[str, list[SimulatedLine]] = {}
-    for line in webex.lines:
-        if line.extension:
-            lines_per_extension.setdefault(line.extension, []).append(line)
+    # (kind, name, call-recording settings) of each line, by extension: people, workspaces, virtual lines.
+    lines_per_extension: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+    owners: list[tuple[str, str | None, str, dict[str, Any]]] = [
+        *(("person", p.extension, p.display_name, p.call_recording) for p in webex.people),
+        *(("workspace", w.extension, w.display_name, w.call_recording) for w in webex.workspaces),
+        *(("virtual line", v.extension, v.owner_name, v.call_recording) for v in webex.lines),
+    ]
+    for kind, extension, name, recording in owners:
+        if extension:
+            lines_per_extension.setdefault(extension, []).append((kind, name, recording))
     shown = []
     for extension in sorted(lines_per_extension, key=lambda e: (len(e), e)):
         lines = lines_per_extension[extension]
-        mode = str(lines[0].call_recording.get("record", "?")) if lines[0].call_recording.get("enabled") else "off"
-        described = f"{lines[0].owner_name}, {mode}" if len(lines) == 1 else f"{len(lines)} lines: pick one"
+        kind, name, recording = lines[0]
+        mode = str(recording.get("record", "?")) if recording.get("enabled") else "off"
+        described = f"{kind} {name}, {mode}" if len(lines) == 1 else f"{len(lines)} lines: pick one"
         shown.append(f"{extension} ({described})")
     return f"Webex lines (`/recording settings EXT`): {'; '.join(shown)}."
 
@@ -166,6 +177,9 @@ Console commands:
   side-only | both-sides       answer the bot's question which side of a call to pause
   home                         open your Home tab (what Slack shows on the app's Home)
   show LINE_ID                 press a settings answer's Show button
+  digest [DIR]                 the daily compliance digest, its chart (PNG) and audit rows (CSV) written to DIR
+                               (default: here); the demo skips to the next DIGEST_TIME, elsewhere it is
+                               `/recording digest` (admins)
   as U123                      act as another Slack user from now on (`as @U123` works too)
   whoami                       show the current user
   # …                          a comment (a `#` after a space, then a space or the line's end), ignored
@@ -202,6 +216,8 @@ class Sandbox:
     # Whether `@name` and `#name` typed for someone or somewhere Slack does not know yet may be made up
     # (the demo's workspace is the console's own; a configured deployment's is the real one's).
     invents_names: bool = False
+    # The demo's clock can be skipped on to the next digest; a configured console asks for one now.
+    clock: Clock | None = None
 
 
 class DemoClock:
@@ -285,6 +301,8 @@ class Console:
             self._answer(_ANSWERS[head])
         elif head == "home" and len(words) == 1:
             self._open_home()
+        elif head == "digest" and len(words) <= 2 and not (len(words) == 2 and _ISO_DAY.match(words[1])):
+            self._digest(Path(words[1]) if len(words) == 2 else Path("."))
         elif head == "show":
             if len(words) == 2:
                 self._show_line(words[1])
@@ -321,6 +339,42 @@ class Console:
         self._sleep(seconds)
         self._wait_quiet()
         self._say("(done waiting)")
+
+    def _digest(self, folder: Path) -> None:
+        """The daily digest: in the demo, skip on to its time and let the scheduler post it; elsewhere post one
+        now. Its chart and CSV, uploaded to the simulated Slack, are written into `folder`."""
+        before = len(self._sandbox.slack.uploads())
+        digests = self._sandbox.bot.services.digests
+        if self._sandbox.clock is not None and digests is not None:
+            now = self._sandbox.clock()
+            due = digests.schedule.next_end(now)
+            self._say(f"(skipping to the next digest, {due:%Y-%m-%d %H:%M} UTC: the day's pauses end meanwhile)")
+            # Deadline by deadline, so that pauses resume and requests expire on time on the way.
+            pauses = self._sandbox.bot.services.pauses
+            for _ in range(_MAX_SKIPS):
+                step = pauses.next_due()
+                if step is None or step >= due:
+                    break
+                self._sleep(max(0.0, (step - self._sandbox.clock()).total_seconds()) + 0.01)
+                self._wait_quiet()
+            self._sleep(max(0.0, (due - self._sandbox.clock()).total_seconds()) + 1)
+        else:
+            self._sandbox.sender.command("digest", user=self.user)
+        deadline = time.monotonic() + _DIGEST_WAIT_SECONDS
+        while time.monotonic() < deadline and len(self._sandbox.slack.uploads()) < before + 1:
+            time.sleep(0.1)
+        self._wait_quiet()
+        uploads = self._sandbox.slack.uploads()[before:]
+        if not uploads:
+            self._say("(no digest files arrived; see what the bot answered above)")
+            return
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for upload in uploads:
+                (folder / upload.filename).write_bytes(upload.content)
+                self._say(f"(wrote {folder / upload.filename}, {len(upload.content):,} bytes)")
+        except OSError as error:
+            self._say(f"(cannot write into {folder}: {error.strerror or error})")
 
     def _show_line(self, line_id: str) -> None:
         response = self._sandbox.sender.click(ACTION_SETTINGS_PICK, line_id, user=self.user)
@@ -420,6 +474,9 @@ class Console:
             return f"[{where}]\n{_indent(body)}"
         if call.method == "chat.update":
             return f"[{CHANNEL_NAMES.get(channel, channel)} · card updated]\n{_indent(body)}"
+        if call.method == "files.completeUploadExternal":
+            names = ", ".join(str(f.get("title", "")) for f in _json_list(call.payload.get("files")))
+            return f"[{CHANNEL_NAMES.get(str(call.payload.get('channel_id', '')), 'Slack')} · files] {names}"
         if call.method == "chat.postEphemeral":
             return f"[only {call.payload.get('user')} sees this]\n{_indent(body)}"
         if call.method == "views.publish" and call.payload.get("user_id") == self._home_wanted_by:
@@ -438,10 +495,20 @@ def _indent(text: str) -> str:
 
 
 _REQUEST_NUMBER = re.compile(r"^#?[0-9]{1,12}$")
+_ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# The chart is drawn by a child process: a few seconds on a busy machine.
+_DIGEST_WAIT_SECONDS = 30.0
+# Deadlines stepped through on the way to the digest at most (each a resume, an expiry or a reminder).
+_MAX_SKIPS = 50
 _DEFAULT_WAIT_SECONDS = 5.0
 _MAX_WAIT_SECONDS = 600.0
 _ANSWERS = {word: action_id for action_id, word in console_render.ANSWER_COMMANDS.items()}
 _CONSOLE_WORDS = (*_BUTTONS, *_ANSWERS, "home", "show", "as", "whoami", "wait", "help", "quit")
+
+
+def _json_list(value: object) -> list[dict[str, object]]:
+    parsed = json.loads(value) if isinstance(value, str) else value
+    return [item for item in parsed if isinstance(item, dict)] if isinstance(parsed, list) else []
 
 
 def _console_command_meant(word: str) -> str | None:
@@ -477,7 +544,6 @@ def demo_sandbox(*, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLE
         for call_id, extensions in DEMO_WEBEX_CALLS:
             recording_system.add_call(call_id, extensions)
         webex = stack.enter_context(SimulatedWebex())
-        webex.add_line(DEMO_AGENT_LINE)
         # From these values alone: a DATABASE_URL or a malformed variable in the environment must not
         # reach the demo (it would write into that database, or stop the trial).
         config = config_from(
@@ -493,10 +559,14 @@ def demo_sandbox(*, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLE
             webex_api_url=webex.base_url,
             webex_access_token=SecretStr(DEFAULT_ACCESS_TOKEN),
             log_level="WARNING",
+            digest_channel=DEMO_DIGEST_CHANNEL,
         )
         # `me` in the demo: the agent's e-mail in Slack leads to their Webex extension.
         slack.emails[DEMO_AGENT] = DEMO_AGENT_EMAIL
-        webex.add_person(DEMO_AGENT_EMAIL, extension=DEMO_AGENT_EXTENSION, display_name="Demo Agent")
+        webex.add_person(
+            DEMO_AGENT_EMAIL, extension=DEMO_AGENT_EXTENSION, display_name="Demo Agent",
+            call_recording=DEMO_AGENT_RECORDING, phone_number="+14085558856", location_name="San Jose HQ",
+        )  # fmt: skip
         sandbox = stack.enter_context(_served(config, slack, clock=clock, scheduler_max_sleep=scheduler_max_sleep))
         authorizer = sandbox.bot.services.authorizer
         authorizer.set_role(DEMO_TEAM, DEMO_LEAD, Role.APPROVER, source="console demo", group=DEMO_GROUP)
@@ -505,6 +575,7 @@ def demo_sandbox(*, clock: Clock = utc_now, scheduler_max_sleep: float = MAX_SLE
         authorizer.configure_group(admin, DEMO_GROUP, channel_id=DEMO_GROUP_CHANNEL)
         sandbox.intro = demo_intro(recording_system, webex)
         sandbox.invents_names = True
+        sandbox.clock = clock
         yield sandbox
 
 

@@ -91,12 +91,13 @@ class PostgresServer:
         secret = self.password if password is None else password
         return f"postgresql://{user}:{secret}@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, prefix: str = "rb") -> str:
-        """A new empty database; its URL."""
+    def create_database(self, prefix: str = "rb", *, template: str | None = None) -> str:
+        """A new database, empty or a copy of the database at `template` (a URL this server made); its URL."""
         self._databases += 1
         name = f"{prefix}_{os.getpid()}_{self._databases}"
+        copy_of = f' TEMPLATE "{template.rsplit("/", 1)[-1]}"' if template else ""
         with psycopg.connect(self.url(), autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
+            admin.execute(f'CREATE DATABASE "{name}"{copy_of}')
         return self.url(name)
 
     def drop_database(self, url: str) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from bot.clock import Clock, utc_now
 from bot.logs import request_id_var
 from bot.models import AuditEntry, AuditQuery, Invocation, Role, SlackUser
 from bot.redaction import SecretRedactor, redactor
@@ -36,9 +37,16 @@ class AuditTrail:
     """Writes audit rows. Every service holds one; it checks nobody's role (recording is never refused)."""
 
     def __init__(
-        self, *, store: AuditStore, secrets: SecretRedactor = redactor, max_age: timedelta = HELD_ROW_MAX_AGE
+        self,
+        *,
+        store: AuditStore,
+        secrets: SecretRedactor = redactor,
+        max_age: timedelta = HELD_ROW_MAX_AGE,
+        clock: Clock = utc_now,
     ) -> None:
         self._store = store
+        # When a row happened, by the bot's clock: the daily digest reads a period's rows by the same clock.
+        self._clock = clock
         self._secrets = secrets
         self._max_age = max_age
         self._held: deque[_HeldRow] = deque()
@@ -81,7 +89,7 @@ class AuditTrail:
             "target": target,
             "details": details,
             "group_name": group,
-            "at": at or datetime.now(UTC),
+            "at": at or self._clock(),
         }
         with self._held_lock:
             if self._held:

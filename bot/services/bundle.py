@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.models import PauseLimits
 from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditReader, AuditTrail
+from bot.services.digest import DigestService
 from bot.services.home import HomeService
 from bot.services.line_settings import LineSettingsService
 from bot.services.links import LinkService
@@ -25,3 +26,5 @@ class Services:
     homes: HomeService
     # Signs what the bot's forms carry back in their private_metadata (derived from the signing secret).
     form_key: bytes
+    # The daily digest (posted by the scheduler, or now by `/recording digest`); None in a bundle built without it.
+    digests: DigestService | None = None

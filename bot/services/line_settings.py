@@ -1,4 +1,6 @@
-"""Finding a Webex virtual line from what a person typed, and whether pause/resume can work on it."""
+"""Finding a Webex line (a person, a workspace or a virtual line) from what a person typed, and whether
+pause/resume can work on it. One resolution for `/recording settings`, the pick list's Show buttons, and a pause
+by extension or by `me` (the card's warning)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,7 @@ from dataclasses import dataclass
 
 from bot.clients.errors import NotFound, UpstreamError
 from bot.clients.webex import WebexClient
-from bot.clients.webex.lines import names_of
-from bot.models import CallRecordingSettings, Invocation, LineNames, PauseBlocker, Role, VirtualLine, pause_blocker
+from bot.models import CallRecordingSettings, Invocation, Line, LineNames, PauseBlocker, Role, pause_blocker
 from bot.models.refusals import WebexNotConfigured
 from bot.services.allow_list import Authorizer
 
@@ -20,16 +21,16 @@ class LineFound:
     """Exactly one line matched; its call-recording settings were read."""
 
     query: str
-    line: VirtualLine
+    line: Line
     settings: CallRecordingSettings
 
 
 @dataclass(frozen=True)
 class LineAmbiguous:
-    """Several lines matched; the user must pick one."""
+    """Several lines (of any kinds) matched; the user must pick one."""
 
     query: str
-    lines: tuple[VirtualLine, ...]
+    lines: tuple[Line, ...]
 
 
 @dataclass(frozen=True)
@@ -58,27 +59,28 @@ class LineSettingsService:
         return self._webex is not None
 
     def lookup(self, invocation: Invocation, query: str) -> LineLookup:
-        """Resolve `query` (ID, extension, +E.164, "First Last"); UpstreamError propagates to the caller."""
+        """Resolve `query` (extension, +E.164, e-mail address, a person's, workspace's or virtual line's name, a
+        Webex ID of any kind); UpstreamError propagates to the caller."""
         self._authorizer.require(invocation.user, Role.REQUESTER, action="settings")
         if self._webex is None:
             raise WebexNotConfigured()
-        lines = self._webex.find_virtual_lines(query)
+        lines = self._webex.find_lines(query)
         if not lines:
             return LineNotFound(query=query)
         if len(lines) > 1:
             return LineAmbiguous(query=query, lines=tuple(lines))
         line = lines[0]
-        return LineFound(query=query, line=line, settings=self._webex.get_call_recording(line.id))
+        return LineFound(query=query, line=line, settings=self._webex.get_line_recording(line))
 
     def show_line(self, invocation: Invocation, line_id: str) -> LineFound:
         """One line picked by its Webex ID (a Show button): the line and its settings."""
         self._authorizer.require(invocation.user, Role.REQUESTER, action="settings")
         if self._webex is None:
             raise WebexNotConfigured()
-        lines = [line for line in self._webex.find_virtual_lines(line_id) if line.id == line_id]
+        lines = [line for line in self._webex.find_lines(line_id) if line.id == line_id]
         if not lines:
-            raise NotFound("no such virtual line", system="Webex")
-        return LineFound(query=line_id, line=lines[0], settings=self._webex.get_call_recording(line_id))
+            raise NotFound("no such line (it may have been removed in Control Hub)", system="Webex")
+        return LineFound(query=line_id, line=lines[0], settings=self._webex.get_line_recording(lines[0]))
 
     def line_names(self, extension: str) -> LineNames | None:
         """The line(s) an extension or number belongs to, with all their names, so that a pause through one
@@ -87,14 +89,14 @@ class LineSettingsService:
         if self._webex is None:
             return None
         try:
-            lines = self._webex.find_virtual_lines(extension)
+            lines = self._webex.find_lines(extension)
         except UpstreamError as exc:
             logger.warning("the names of %r's line are unknown now: %s", extension, exc.user_message())
             return None
         except Exception:
             logger.exception("the names of %r's line are unknown now: unexpected failure", extension)
             return None
-        names = {name for line in lines for name in names_of(line)}
+        names = {name for line in lines for name in line.names}
         return LineNames(line_ids=tuple(line.id for line in lines), names=frozenset(names | {extension}))
 
     def pause_blocker(self, extension: str) -> PauseBlocker | None:
@@ -105,10 +107,10 @@ class LineSettingsService:
         if self._webex is None:
             return None
         try:
-            lines = self._webex.find_virtual_lines(extension)
+            lines = self._webex.find_lines(extension)
             if len(lines) != 1:
                 return None
-            return pause_blocker(self._webex.get_call_recording(lines[0].id))
+            return pause_blocker(self._webex.get_line_recording(lines[0]))
         except UpstreamError as exc:
             logger.warning("no pause warning for %r: %s", extension, exc.user_message())
             return None

@@ -67,10 +67,16 @@ class Scheduler:
         self._step_problems: dict[str, str] = {}
         # More of what dead instances left, each given the live instances (serving/inbox.py's requests).
         self._takeovers: list[tuple[str, Callable[[list[str]], object]]] = []
+        # More steps run on every pass (the daily digest), each deciding itself whether it has work.
+        self._more_steps: list[tuple[str, Callable[[], object]]] = []
 
     def also_take_over(self, name: str, step: Callable[[list[str]], object]) -> None:
         """Run `step(live instance IDs)` with each takeover check (and at start); call before start()."""
         self._takeovers.append((name, step))
+
+    def also_run(self, name: str, step: Callable[[], object]) -> None:
+        """Run `step()` on every pass, after the expiries and reminders; call before start()."""
+        self._more_steps.append((name, step))
 
     def start(self) -> None:
         if self._thread is not None:
@@ -110,6 +116,7 @@ class Scheduler:
             ("withdraw", self._pauses.withdraw_unlisted),
             ("expire", self._pauses.expire_due),
             ("remind", self._pauses.remind_due),
+            *self._more_steps,
         ]
         if time.monotonic() >= self._next_audit_heads:
             self._next_audit_heads = time.monotonic() + AUDIT_HEAD_SECONDS

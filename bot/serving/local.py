@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
-from socketserver import ThreadingMixIn
+from socketserver import TCPServer, ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -36,5 +38,17 @@ class LocalServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        stop_serving(self._server)
+
+
+def stop_serving(server: TCPServer) -> None:
+    """Stop `server`'s `serve_forever` loop and close it, at once: the loop looks for a stop only between
+    waits for a connection, so connections to its own port wake it (a test stops servers a thousand times)."""
+    stopping = threading.Thread(target=server.shutdown, name="stop-serving", daemon=True)
+    stopping.start()
+    host, port = server.socket.getsockname()[:2]
+    while stopping.is_alive():
+        with contextlib.suppress(OSError):
+            socket.create_connection((str(host), int(port)), timeout=0.5).close()
+        stopping.join(0.005)
+    server.server_close()

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from bot.models import AuditEntry, AuditQuery, ChainProblem, ChainReport, ChainVerification
+from bot.models import Anchor, AnchorProblem, AuditEntry, AuditQuery, ChainProblem, ChainReport, ChainVerification
 from bot.store.database import Database, Params, Row, Statements
 
 _COLUMNS = "id, at, request_id, team_id, user_id, channel_id, action, command, target, outcome, details"
@@ -348,6 +348,61 @@ class AuditStore:
             "ON a.team_id = newest.team_id AND a.chain_seq = newest.seq"
         )
         return {str(r["team_id"]): (int(r["chain_seq"]), str(r["row_hash"])) for r in rows}
+
+
+    def heads_before(self, until: datetime) -> dict[str, tuple[int, str]]:
+        """Each workspace's newest link written before `until` (the chain's head at that moment)."""
+        rows = self._database.all(
+            "SELECT a.team_id, a.chain_seq, a.row_hash FROM audit a JOIN (SELECT team_id, max(chain_seq) AS seq "
+            "FROM audit WHERE chain_seq IS NOT NULL AND team_id IS NOT NULL AND at < ? GROUP BY team_id) newest "
+            "ON a.team_id = newest.team_id AND a.chain_seq = newest.seq",
+            [_utc_text(until)],
+        )
+        return {str(r["team_id"]): (int(r["chain_seq"]), str(r["row_hash"])) for r in rows}
+
+    def link_at(self, team_id: str, seq: int) -> tuple[int, str | None] | None:
+        """The row holding link `seq` of the workspace's chain: its id and stored hash; None when it is gone."""
+        row = self._database.one(
+            "SELECT id, row_hash FROM audit WHERE team_id = ? AND chain_seq = ? ORDER BY id LIMIT 1", [team_id, seq]
+        )
+        return (int(row["id"]), row["row_hash"]) if row else None
+
+    def check_anchors(self, anchors: list[Anchor]) -> list[AnchorProblem]:
+        """Each anchored head the chain no longer holds: cut off (its link is gone) or altered (its link has
+        another hash, so a row at or before it was changed and the hashes after it recomputed — which
+        `verify_chain` alone cannot see). An altered chain is narrowed by the anchors that still hold: the
+        change lies after the newest of them."""
+        problems: list[AnchorProblem] = []
+        for anchor in sorted(anchors, key=lambda a: (a.team_id, a.seq)):
+            link = self.link_at(anchor.team_id, anchor.seq)
+            if link is None:
+                last = self.last_link(anchor.team_id)
+                first = last[0] + 1 if last is not None and last[0] < anchor.seq else anchor.seq
+                problems.append(AnchorProblem(anchor, "missing", first, last[1] if last is not None else None))
+                continue
+            if link[1] == anchor.row_hash:
+                continue
+            held = [
+                other.seq for other in anchors
+                if other.team_id == anchor.team_id and other.seq < anchor.seq and self.has_link(*_parts(other))
+            ]  # fmt: skip
+            first = max(held) + 1 if held else 1
+            first_row = self.link_at(anchor.team_id, first)
+            problems.append(AnchorProblem(anchor, "altered", first, first_row[0] if first_row else link[0]))
+        return problems
+
+    def last_link(self, team_id: str) -> tuple[int, int] | None:
+        """The workspace's newest link now: its sequence number and row id; None when it has none."""
+        row = self._database.one(
+            "SELECT chain_seq, id FROM audit WHERE team_id = ? AND chain_seq IS NOT NULL ORDER BY chain_seq DESC "
+            "LIMIT 1",
+            [team_id],
+        )
+        return (int(row["chain_seq"]), int(row["id"])) if row else None
+
+
+def _parts(anchor: Anchor) -> tuple[str, int, str]:
+    return anchor.team_id, anchor.seq, anchor.row_hash
 
 
 def _chained_rows(statements: _Reads, team_id: str) -> Iterator[Row]:

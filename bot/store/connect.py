@@ -15,4 +15,4 @@ def open_database(config: Config) -> Database:
         return PostgresDatabase(config.database_url.get_secret_value())
     from bot.store.sqlite import SqliteDatabase
 
-    return SqliteDatabase(config.database_path)
+    return SqliteDatabase(config.database_path, busy_timeout_ms=round(config.sqlite_busy_timeout_seconds * 1000))

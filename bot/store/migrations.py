@@ -189,6 +189,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX idx_inbox_instance_id ON inbox (instance_id)",
         ),
     ),
+    Migration(
+        "m015_digests",
+        (
+            # One row per digest day (the local date its period ends): claimed by one instance, then posted.
+            # The first row the bot writes marks the day it first ran ('start'), so no earlier day is owed.
+            "CREATE TABLE digests (day TEXT PRIMARY KEY, status TEXT NOT NULL, period_start TEXT, period_end TEXT, "
+            "claimed_by TEXT, claimed_at TEXT, posted_at TEXT, channel_id TEXT, message_ts TEXT, problems TEXT)",
+        ),
+    ),
 )
 
 

@@ -388,6 +388,18 @@ class PauseRequestStore:
         )
         return [_request(row) for row in rows]
 
+    def touching(self, start: datetime, end: datetime) -> list[tuple[PauseRequest, datetime | None]]:
+        """Requests that did something between `start` and `end` (made, decided, changed, or paused then),
+        each with when it last changed: what the daily digest reads."""
+        rows = self._database.all(
+            f"SELECT {_COLUMNS}, updated_at FROM pause_requests WHERE created_at < ? AND (created_at >= ? "
+            "OR updated_at >= ? OR decided_at >= ? OR resumed_at >= ? "
+            "OR (paused_at IS NOT NULL AND resumed_at IS NULL AND state IN (?, ?))) ORDER BY id",
+            [_text(end), _text(start), _text(start), _text(start), _text(start),
+             RequestState.ACTIVE.value, RequestState.RESUMING.value],
+        )  # fmt: skip
+        return [(_request(row), _moment(row["updated_at"])) for row in rows]
+
 
 _text = moment_text
 

@@ -101,8 +101,9 @@ class SqliteDatabase(Database):
 
     engine = "sqlite"
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path)
+        self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._all_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
@@ -201,11 +202,11 @@ class SqliteDatabase(Database):
         if current is None:
             self._protect_files()
             try:
-                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+                conn = sqlite3.connect(self.path, timeout=self._busy_timeout_ms / 1000, isolation_level=None)
             except sqlite3.Error as error:
                 raise unavailable(self.path, error) from error
             conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
             # A read-only file cannot switch journal mode; reads still work, writes will say why.
             with suppress(sqlite3.OperationalError):
                 conn.execute("PRAGMA journal_mode = WAL")

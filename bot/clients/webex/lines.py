@@ -1,4 +1,5 @@
-"""Finding virtual lines in the list Webex returns: what a person typed, matched against an index of the list.
+"""Finding virtual lines in the list Webex returns: what a person typed, matched against an index of the list
+(by name, Webex ID or UUID; extensions and numbers of every kind of line go to the numbers API, owners.py).
 
 Webex has no extension filter, so the bot reads the whole list once (cached) and indexes it here; a lookup
 costs a dict access, not a scan.
@@ -81,17 +82,6 @@ def numbers_of(line: VirtualLine) -> set[str]:
     if isinstance(line.number.primary, str) and line.number.primary:
         numbers.add(line.number.primary)
     return {_PHONE_PUNCTUATION.sub("", number) for number in numbers}
-
-
-def names_of(line: VirtualLine) -> set[str]:
-    """Every name a pause target may give this line: its extension, its ESN, and its E.164 numbers with and
-    without "+" (a long run of digits is read as a number typed without its "+", as `find` does)."""
-    if line.number is None:
-        return set()
-    names = {str(e) for e in (line.number.extension, line.number.esn) if e}
-    for number in numbers_of(line):
-        names |= {number, number.removeprefix("+")}
-    return names
 
 
 def _decoded_id(webex_id: str) -> str | None:

@@ -214,14 +214,16 @@ class WebexTransport:
         assert isinstance(payload, dict)
         return payload
 
-    def raise_for_status(self, response: httpx.Response, *, not_found: str, renewed: bool) -> NoReturn:
+    def raise_for_status(
+        self, response: httpx.Response, *, not_found: str, renewed: bool, forbidden: str = _MSG_FORBIDDEN
+    ) -> NoReturn:
         status = response.status_code
         said = self.upstream_said(response)
         if status == 401:
             message = _MSG_UNAUTHORIZED_AFTER_RENEWAL if renewed else _MSG_UNAUTHORIZED
             raise self.error(AuthenticationFailed, message, response, said)
         if status == 403:
-            raise self.error(AuthenticationFailed, _MSG_FORBIDDEN, response, said)
+            raise self.error(AuthenticationFailed, forbidden, response, said)
         if status == 404:
             raise self.error(NotFound, not_found, response, said)
         if status in _RETRY_AFTER_STATUSES:

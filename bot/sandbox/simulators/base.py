@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
+from bot.serving.local import stop_serving
+
 
 @dataclass(frozen=True)
 class RecordedRequest:
@@ -179,8 +181,7 @@ class SimulatedServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        stop_serving(self._server)
 
     def __enter__(self) -> Self:
         self.start()

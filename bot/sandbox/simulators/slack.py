@@ -15,6 +15,19 @@ from bot.sandbox.simulators.block_kit import message_problems, view_problems
 
 
 @dataclass(frozen=True)
+class UploadedFile:
+    """A file uploaded the way `files_upload_v2` does it (URL, bytes, completion), and where it was shared."""
+
+    file_id: str
+    filename: str
+    title: str
+    content: bytes
+    channel: str
+    thread_ts: str
+    initial_comment: str
+
+
+@dataclass(frozen=True)
 class SlackCall:
     """One call the bot made: a Web API method (`chat.update`) or `response_url` for a response URL post."""
 
@@ -61,6 +74,9 @@ class SimulatedSlack(SimulatedServer):
     """Answers `auth.test`, `chat.postMessage`, `chat.update`, `chat.getPermalink`, `chat.postEphemeral`,
     `conversations.open`, `views.open`, `views.publish`, `users.info` and `response_url` posts the way Slack
     does, and remembers each message, open modal and published Home so tests can read their latest state.
+    Files are uploaded as `files_upload_v2` does (`files.getUploadURLExternal`, a POST of the bytes to the
+    upload URL it gives, `files.completeUploadExternal`) and kept in `uploads()`; `conversations.history`
+    reads a channel's messages back, newest first.
     `api_url` is what SLACK_API_URL should be set to; `response_url()` makes a fresh response URL on this
     server. `emails` maps user IDs to the e-mail `users.info` shows (with scope users:read.email)."""
 
@@ -98,6 +114,10 @@ class SimulatedSlack(SimulatedServer):
         self._used_triggers: set[str] = set()
         self._modals: list[dict[str, Any]] = []
         self._homes: dict[str, dict[str, Any]] = {}
+        self._file_ids = itertools.count(1)
+        # Upload URLs handed out and not yet completed: file ID → (filename, announced length, bytes or None).
+        self._pending_files: dict[str, tuple[str, int, bytes | None]] = {}
+        self._uploads: list[UploadedFile] = []
 
     @property
     def api_url(self) -> str:
@@ -161,9 +181,16 @@ class SimulatedSlack(SimulatedServer):
             found = self._homes.get(user_id)
             return dict(found) if found else None
 
+    def uploads(self) -> list[UploadedFile]:
+        """Every file shared in a channel so far (upload completed), oldest first."""
+        with self._state_lock:
+            return list(self._uploads)
+
     # -- the protocol ----------------------------------------------------------------------------
 
     def handle(self, request: RecordedRequest) -> Reply:
+        if request.path.startswith("/upload/"):
+            return self._receive_upload(request)
         call = _to_call(request)
         if call is None:
             return Reply(status=404, body="not found", content_type="text/plain")
@@ -295,6 +322,86 @@ class SimulatedSlack(SimulatedServer):
         if not users:
             return _ok_false("users_list_not_supplied")
         return _ok(channel={"id": "D" + users.split(",")[0].lstrip("UW")})
+
+
+    # -- files (what files_upload_v2 does) --------------------------------------------------------
+
+    def _files_getUploadURLExternal(self, payload: dict[str, Any]) -> Reply:  # noqa: N802
+        filename = str(payload.get("filename") or "")
+        length = str(payload.get("length") or "")
+        if not filename or not length.isdigit():
+            return _ok_false("invalid_arguments")
+        file_id = f"F{next(self._file_ids):08d}"
+        with self._state_lock:
+            self._pending_files[file_id] = (filename, int(length), None)
+        return _ok(upload_url=f"{self.url}/upload/{file_id}", file_id=file_id)
+
+    def _receive_upload(self, request: RecordedRequest) -> Reply:
+        fault = self._take_fault("upload")
+        if fault is not None:
+            return fault
+        file_id = request.path.removeprefix("/upload/")
+        with self._state_lock:
+            pending = self._pending_files.get(file_id)
+            if pending is None or request.method != "POST":
+                return Reply(status=404, body="not found", content_type="text/plain")
+            filename, length, _ = pending
+            if len(request.body) != length:
+                return Reply(status=400, body="length mismatch", content_type="text/plain")
+            self._pending_files[file_id] = (filename, length, request.body)
+        return Reply(body=f"OK - {length}", content_type="text/plain")
+
+    def _files_completeUploadExternal(self, payload: dict[str, Any]) -> Reply:  # noqa: N802
+        files = _json_field(payload.get("files"))
+        channel = str(payload.get("channel_id") or "")
+        if not isinstance(files, list) or not files:
+            return _ok_false("invalid_arguments")
+        if channel in self.unreachable_channels:
+            return _ok_false("not_in_channel")
+        shared = []
+        with self._state_lock:
+            for item in files:
+                file_id = str(item.get("id", "")) if isinstance(item, dict) else ""
+                pending = self._pending_files.get(file_id)
+                if pending is None or pending[2] is None:
+                    return _ok_false("file_not_found")
+            for item in files:
+                file_id = str(item["id"])
+                filename, _, content = self._pending_files.pop(file_id)
+                assert content is not None
+                uploaded = UploadedFile(
+                    file_id=file_id, filename=filename, title=str(item.get("title") or filename), content=content,
+                    channel=channel, thread_ts=str(payload.get("thread_ts") or ""),
+                    initial_comment=str(payload.get("initial_comment") or ""),
+                )  # fmt: skip
+                self._uploads.append(uploaded)
+                shared.append(
+                    {"id": file_id, "name": filename, "title": uploaded.title, "size": len(content),
+                     "channels": [channel] if channel else []}
+                )  # fmt: skip
+        return _ok(files=shared)
+
+    def _conversations_history(self, payload: dict[str, Any]) -> Reply:
+        channel = str(payload.get("channel") or "")
+        if not channel:
+            return _ok_false("channel_not_found")
+        if channel in self.unreachable_channels:
+            return _ok_false("not_in_channel")
+        oldest, latest = float(payload.get("oldest") or 0), float(payload.get("latest") or 0)
+        limit = max(1, min(int(str(payload.get("limit") or 100)), 999))
+        offset = int(str(payload.get("cursor") or "0") or 0)
+        with self._state_lock:
+            found = [
+                {"type": "message", "ts": m["ts"], "text": m["text"], "blocks": m["blocks"]}
+                for (where, _), m in self._messages.items()
+                if where == channel and float(m["ts"]) >= oldest and (not latest or float(m["ts"]) <= latest)
+            ]
+        found.sort(key=lambda message: tuple(int(part) for part in str(message["ts"]).split(".")), reverse=True)
+        page = found[offset : offset + limit]
+        more = offset + limit < len(found)
+        return _ok(
+            messages=page, has_more=more, response_metadata={"next_cursor": str(offset + limit) if more else ""}
+        )
 
 
 def _to_call(request: RecordedRequest) -> SlackCall | None:

@@ -25,6 +25,19 @@ from urllib.parse import quote
 
 from bot.sandbox.simulators.base import RecordedRequest, Reply, SimulatedServer
 from bot.sandbox.simulators.webex_lines import SimulatedLine, default_lines, virtual_line_id
+from bot.sandbox.simulators.webex_people import (
+    DEFAULT_SCOPES,
+    PEOPLE_READ,
+    TELEPHONY_READ,
+    WORKSPACES_READ,
+    SimulatedPerson,
+    SimulatedWorkspace,
+    answer_people,
+    default_people,
+    default_workspaces,
+    person_id,
+    workspace_id,
+)
 
 __all__ = [
     "DEFAULT_ACCESS_TOKEN",
@@ -33,9 +46,13 @@ __all__ = [
     "DEFAULT_REFRESH_TOKEN",
     "Fault",
     "SimulatedLine",
+    "SimulatedPerson",
     "SimulatedWebex",
+    "SimulatedWorkspace",
     "default_lines",
+    "person_id",
     "virtual_line_id",
+    "workspace_id",
 ]
 
 # Fake credentials the simulator accepts; they open nothing outside it.
@@ -46,6 +63,7 @@ DEFAULT_CLIENT_SECRET = "sim-webex-client-secret"  # noqa: S105
 
 _LIST_PATH = "/telephony/config/virtualLines"
 _PEOPLE_PATH = "/people"
+_WORKSPACES_PATH = "/workspaces"
 _RENEWAL_PATH = "/access_token"
 # Webex integration tokens: 14 days for the access token, 90 days for the refresh token.
 _ACCESS_TOKEN_LIFETIME_SECONDS = 14 * 24 * 3600
@@ -93,14 +111,17 @@ class SimulatedWebex(SimulatedServer):
 
     Endpoints: `GET /telephony/config/virtualLines` (start/max pagination with a `Link: rel="next"`
     header; ownerName/phoneNumber/locationName filters), `GET …/virtualLines/{id}/callRecording`
-    (404 for unknown IDs), `POST /access_token` (refresh_token grant). Every answer has a `trackingid`
-    header; every API call needs `Authorization: Bearer <a valid access token>`.
+    (404 for unknown IDs), the people, workspaces and numbers of webex_people.py, `POST /access_token`
+    (refresh_token grant). Every answer has a `trackingid` header; every API call needs
+    `Authorization: Bearer <a valid access token>` whose scopes cover it (`remove_scope`: then 403).
     """
 
     def __init__(
         self,
         *,
         lines: Iterable[SimulatedLine] | None = None,
+        people: Iterable[SimulatedPerson] | None = None,
+        workspaces: Iterable[SimulatedWorkspace] | None = None,
         access_token: str = DEFAULT_ACCESS_TOKEN,
         refresh_token: str = DEFAULT_REFRESH_TOKEN,
         client_id: str = DEFAULT_CLIENT_ID,
@@ -125,20 +146,53 @@ class SimulatedWebex(SimulatedServer):
         self._faults: list[Fault] = []
         self._tracking_ids: list[str] = []
         self._counter = itertools.count(1)
-        self._people: dict[str, dict[str, Any]] = {}
+        self._seed_people = copy.deepcopy(list(default_people() if people is None else people))
+        self._seed_workspaces = copy.deepcopy(list(default_workspaces() if workspaces is None else workspaces))
+        self._people: list[SimulatedPerson] = copy.deepcopy(self._seed_people)
+        self._workspaces: list[SimulatedWorkspace] = copy.deepcopy(self._seed_workspaces)
+        self._scopes: set[str] = set(DEFAULT_SCOPES)
 
-    def add_person(self, email: str, *, extension: str | None, display_name: str = "Calling User") -> None:
-        """A person `GET /people?email=…&callingData=true` finds (with a Webex Calling extension, or none)."""
-        person: dict[str, Any] = {
-            "id": base64.urlsafe_b64encode(f"ciscospark://us/PEOPLE/{uuid.uuid4()}".encode()).decode().rstrip("="),
-            "emails": [email],
-            "displayName": display_name,
-        }
-        if extension is not None:
-            person["extension"] = extension
-            person["phoneNumbers"] = [{"type": "work_extension", "value": f"8001{extension}", "primary": False}]
+    def add_person(
+        self,
+        email: str,
+        *,
+        extension: str | None,
+        display_name: str = "Calling User",
+        call_recording: dict[str, Any] | None = None,
+        phone_number: str | None = None,
+        location_name: str | None = None,
+    ) -> str:
+        """A person `GET /people?email=…&callingData=true` finds (with a Webex Calling extension, or none),
+        and the numbers API names as the owner of their extension; their ID."""
+        first, _, last = display_name.partition(" ")
+        person = SimulatedPerson(
+            id=base64.urlsafe_b64encode(f"ciscospark://us/PEOPLE/{uuid.uuid4()}".encode()).decode().rstrip("="),
+            emails=[email], display_name=display_name, first_name=first, last_name=last or None,
+            extension=extension, phone_number=phone_number, location_name=location_name,
+            call_recording=call_recording or {"enabled": True, "record": "Always with Pause/Resume"},
+        )  # fmt: skip
         with self._state:
-            self._people[email.casefold()] = person
+            self._people.append(person)
+        return person.id
+
+    def add_workspace(self, workspace: SimulatedWorkspace) -> None:
+        with self._state:
+            self._workspaces.append(copy.deepcopy(workspace))
+
+    @property
+    def people(self) -> list[SimulatedPerson]:
+        with self._state:
+            return copy.deepcopy(self._people)
+
+    @property
+    def workspaces(self) -> list[SimulatedWorkspace]:
+        with self._state:
+            return copy.deepcopy(self._workspaces)
+
+    def remove_scope(self, scope: str) -> None:
+        """The token no longer carries `scope`: the endpoints that need it answer 403."""
+        with self._state:
+            self._scopes.discard(scope)
 
     def reset(self, *, lines: Iterable[SimulatedLine] | None = None) -> None:
         """Back to a fresh state (cheaper than a new server, which takes a poll interval to stop).
@@ -148,6 +202,9 @@ class SimulatedWebex(SimulatedServer):
         """
         with self._state:
             self._lines = copy.deepcopy(self._seed if lines is None else list(lines))
+            self._people = copy.deepcopy(self._seed_people)
+            self._workspaces = copy.deepcopy(self._seed_workspaces)
+            self._scopes = set(DEFAULT_SCOPES)
             self._access_tokens = {self._initial_access_token}
             self._refresh_tokens = {self._initial_refresh_token}
             self._rotate_refresh_token = self._initial_rotate_refresh_token
@@ -216,13 +273,25 @@ class SimulatedWebex(SimulatedServer):
             self._lines = [line for line in self._lines if line.id != line_id]
 
     def set_call_recording(self, line_id: str, settings: dict[str, Any]) -> None:
-        """Replace a line's call-recording settings (the JSON Webex will answer with)."""
+        """Replace the call-recording settings of a virtual line, person or workspace (the JSON Webex will
+        answer with)."""
         with self._state:
-            for line in self._lines:
+            for line in self._holders():
                 if line.id == line_id:
                     line.call_recording = copy.deepcopy(settings)
                     return
         raise KeyError(line_id)
+
+    def call_recording(self, line_id: str) -> dict[str, Any]:
+        """The call-recording settings Webex holds now for a virtual line, person or workspace."""
+        with self._state:
+            for line in self._holders():
+                if line.id == line_id:
+                    return copy.deepcopy(line.call_recording)
+        raise KeyError(line_id)
+
+    def _holders(self) -> list[SimulatedLine | SimulatedPerson | SimulatedWorkspace]:
+        return [*self._lines, *self._people, *self._workspaces]
 
     # -- tokens ----------------------------------------------------------------------------------
 
@@ -385,17 +454,30 @@ class SimulatedWebex(SimulatedServer):
             reply = _error(401, tracking_id)
         elif request.method != "GET":
             reply = _error(405, tracking_id, "Method not allowed.")
+        elif (scope := _scope_of(path)) is not None and not self._has_scope(scope):
+            reply = _error(403, tracking_id)
         elif path == _LIST_PATH:
             reply = self._list(request, tracking_id)
-        elif path == _PEOPLE_PATH:
-            reply = self._people_by_email(request, tracking_id)
         elif path.startswith(_LIST_PATH + "/") and path.endswith("/callRecording"):
             line_id = path[len(_LIST_PATH) + 1 : -len("/callRecording")]
             reply = self._call_recording(line_id, tracking_id)
         else:
-            reply = _error(404, tracking_id, "Resource not found.")
+            reply = self._answer_people(request, path, tracking_id)
         reply.delay_seconds = delay
         return reply
+
+    def _has_scope(self, scope: str) -> bool:
+        with self._state:
+            return scope in self._scopes
+
+    def _answer_people(self, request: RecordedRequest, path: str, tracking_id: str) -> Reply:
+        def error(status: int, message: str) -> Reply:
+            return _error(status, tracking_id, message)
+
+        with self._state:
+            people, places, lines = copy.deepcopy((self._people, self._workspaces, self._lines))
+        return answer_people(request, path, people=people, workspaces=places, lines=lines, server_url=self.url,
+                             error=error)  # fmt: skip
 
     def _authorized(self, request: RecordedRequest) -> bool:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -429,17 +511,6 @@ class SimulatedWebex(SimulatedServer):
             query = "&".join(f"{k}={_quote(v)}" for k, v in params.items())
             headers["Link"] = f'<{self.url}{request.path}?{query}>; rel="next"'
         return Reply(status=200, body=json.dumps({"virtualLines": page}), headers=headers)
-
-    def _people_by_email(self, request: RecordedRequest, tracking_id: str) -> Reply:
-        email = request.query.get("email", "")
-        if not email:
-            return _error(400, tracking_id, "email, displayName or id is required.")
-        with self._state:
-            person = copy.deepcopy(self._people.get(email.casefold()))
-        if person is not None and request.query.get("callingData") != "true":
-            person.pop("extension", None)
-            person.pop("phoneNumbers", None)
-        return Reply(status=200, body=json.dumps({"items": [person] if person else []}))
 
     def _call_recording(self, line_id: str, tracking_id: str) -> Reply:
         with self._state:
@@ -487,6 +558,17 @@ class SimulatedWebex(SimulatedServer):
         if fault.retry_after is not None:
             reply.headers["Retry-After"] = fault.retry_after
         return reply
+
+
+def _scope_of(path: str) -> str | None:
+    """The read scope an endpoint needs."""
+    if path == _PEOPLE_PATH or path.startswith(_PEOPLE_PATH + "/"):
+        return PEOPLE_READ
+    if path == _WORKSPACES_PATH or path.startswith(_WORKSPACES_PATH + "/"):
+        return WORKSPACES_READ
+    if path.startswith("/telephony/config/"):
+        return TELEPHONY_READ
+    return None
 
 
 def _strip_prefix(path: str) -> str:

@@ -52,7 +52,7 @@ class SimulatedLine:
         entry["number"] = number
         if self.location_name is not None:
             entry["location"] = {
-                "id": self.location_id or _location_id(self.location_name),
+                "id": self.location_id or location_id(self.location_name),
                 "name": self.location_name,
             }
         entry["numberOfDevicesAssigned"] = 1
@@ -61,12 +61,12 @@ class SimulatedLine:
         return entry
 
 
-def _location_id(name: str) -> str:
+def location_id(name: str) -> str:
     raw = f"ciscospark://us/LOCATION/{uuid.uuid5(_NAMESPACE, 'location:' + name)}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _recording(
+def recording(
     record: str,
     *,
     enabled: bool = True,
@@ -110,7 +110,7 @@ def default_lines() -> list[SimulatedLine]:
             extension="1000",
             external="+14085550100",
             location_name="San Jose HQ",
-            call_recording=_recording("Always", voicemail=True),
+            call_recording=recording("Always", voicemail=True),
         ),
         SimulatedLine(
             id=virtual_line_id("front-desk-sj"),
@@ -119,7 +119,7 @@ def default_lines() -> list[SimulatedLine]:
             extension="1001",
             external="+14085550101",
             location_name="San Jose HQ",
-            call_recording=_recording("Always", repeat=(30, True), announce=(True, True)),
+            call_recording=recording("Always", repeat=(30, True), announce=(True, True)),
         ),
         SimulatedLine(
             id=virtual_line_id("sales-queue"),
@@ -128,7 +128,7 @@ def default_lines() -> list[SimulatedLine]:
             extension="1002",
             external="+14085550102",
             location_name="San Jose HQ",
-            call_recording=_recording(
+            call_recording=recording(
                 "Always with Pause/Resume",
                 voicemail=True,
                 notification=("Beep", True),
@@ -144,7 +144,7 @@ def default_lines() -> list[SimulatedLine]:
             external="+14085550103",
             location_name="San Jose HQ",
             call_recording={
-                **_recording("On Demand with User Initiated Start", notification=("Play Announcement", True)),
+                **recording("On Demand with User Initiated Start", notification=("Play Announcement", True)),
                 "selectiveCallRecordingSettings": {
                     "recordInboundInternalCallsEnabled": False,
                     "recordOutboundInternalCallsEnabled": False,
@@ -160,7 +160,7 @@ def default_lines() -> list[SimulatedLine]:
             extension="1004",
             external="+14085550104",
             location_name="San Jose HQ",
-            call_recording=_recording("Never"),
+            call_recording=recording("Never"),
         ),
         SimulatedLine(
             id=virtual_line_id("help-desk-london"),
@@ -170,7 +170,7 @@ def default_lines() -> list[SimulatedLine]:
             external="+442071838750",
             location_name="London Office",
             call_recording={
-                **_recording("Always with Pause/Resume", notification=("Play Announcement", True)),
+                **recording("Always with Pause/Resume", notification=("Play Announcement", True)),
                 "callRecordingAccessSettings": {
                     "viewAndPlayRecordingsEnabled": True,
                     "downloadRecordingsEnabled": False,
@@ -186,7 +186,7 @@ def default_lines() -> list[SimulatedLine]:
             extension="3001",
             external="+15125550131",
             location_name="Austin Branch",
-            call_recording=_recording("Always", enabled=False),
+            call_recording=recording("Always", enabled=False),
         ),
         SimulatedLine(
             id=virtual_line_id("lobby-london"),
@@ -204,6 +204,6 @@ def default_lines() -> list[SimulatedLine]:
             extension="1006",
             external="+14085550106",
             location_name="San Jose HQ",
-            call_recording=_recording("Always with Pause/Resume", group="<!here> & co"),
+            call_recording=recording("Always with Pause/Resume", group="<!here> & co"),
         ),
     ]
