@@ -25,3 +25,10 @@ INPUT_DURATION = "duration"
 INPUT_CHANNELS = "channels"
 INPUT_REASON = "reason"
 INPUT_CHANNEL = "channel"
+
+# A settings change's card (`/recording set`): decided like a pause, undone by asking again.
+ACTION_CHANGE_APPROVE = "recording_change_approve"
+ACTION_CHANGE_DENY = "recording_change_deny"
+ACTION_CHANGE_RETRY = "recording_change_retry"
+ACTION_CHANGE_ABANDON = "recording_change_abandon"
+ACTION_CHANGE_UNDO = "recording_change_undo"

@@ -20,8 +20,10 @@ from bot import __version__
 from bot.clients.recording_system import RecordingSystemClient
 from bot.clients.tls import tls_context
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
+from bot.clients.webex.writes import CallRecordingWriter
 from bot.clock import Clock, utc_now
 from bot.config import Config, ConfigurationError
+from bot.listeners.change_notifier import SlackChangeNotifier
 from bot.listeners.digest import SlackDigestPublisher
 from bot.listeners.forms import form_key
 from bot.listeners.home import HomePublisher
@@ -35,6 +37,7 @@ from bot.redaction import redactor
 from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditReader, AuditTrail
 from bot.services.bundle import Services
+from bot.services.changes import ChangeNotifier, ChangeService, webex_lines_finder
 from bot.services.digest import DigestBuilder, DigestSchedule, DigestService
 from bot.services.home import HomeService
 from bot.services.instances import InstanceRegistry
@@ -51,6 +54,7 @@ from bot.serving.inbox import Inbox
 from bot.serving.response_urls import ResponseUrlClient
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
+from bot.store.changes import ChangeRequestStore
 from bot.store.connect import open_database
 from bot.store.database import Database, DatabaseUnavailable
 from bot.store.digests import DigestStore
@@ -124,6 +128,7 @@ def build_core(
     notifier: PauseNotifier,
     clock: Clock = utc_now,
     scheduler_max_sleep: float = MAX_SLEEP_SECONDS,
+    change_notifier: ChangeNotifier | None = None,
 ) -> Core:
     """Storage, upstream clients and services, wired; used by the Slack app and the console alike."""
     redactor.add(*config.secret_values())
@@ -191,6 +196,14 @@ def build_core(
         pauses=pauses, instances=instances, audit=audit, seen_events=SeenEvents(database=database),
         max_sleep_seconds=scheduler_max_sleep,
     )  # fmt: skip
+    if change_notifier is not None:
+        services.changes = ChangeService(
+            store=ChangeRequestStore(database=database), authorizer=authorizer, audit=audit, notifier=change_notifier,
+            writer=CallRecordingWriter(client=webex) if webex else None,
+            finder=webex_lines_finder(webex) if webex else None,
+            approval_timeout=timedelta(minutes=config.approval_timeout_minutes), clock=clock,
+        )  # fmt: skip
+        scheduler.also_run("expire changes", services.changes.expire_due)
     # The daily digest: each pass asks whether one is due (no database read until its time).
     assert services.digests is not None
     scheduler.also_run("digest", services.digests.post_due)
@@ -282,7 +295,10 @@ def create_app(
     team_id = str(identity["team_id"])
 
     notifier = SlackPauseNotifier(client=slack, approval_minutes=config.approval_timeout_minutes)
-    core = build_core(config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep)
+    core = build_core(
+        config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep,
+        change_notifier=SlackChangeNotifier(client=slack),
+    )  # fmt: skip
     core.services.links.use_directory(SlackDirectory(client=slack))
     if core.services.digests is not None:
         core.services.digests.use_publisher(SlackDigestPublisher(client=slack))

@@ -216,3 +216,23 @@ def test_the_side_question_is_answered_in_the_console_by_its_words() -> None:
     assert "Pause request #1 for extension `8857` (the caller's side only) is waiting" in out
     # A second answer to the same question makes no second request: the line has one waiting already.
     assert "8857 already has pause request #1 waiting for approval" in out and "Pause request #2" not in out
+
+
+def test_demo_walks_through_one_settings_change() -> None:
+    out = _console(
+        "--demo", "-c",
+        "as U0DEMOLEAD; set jane.doe@example.com mode=on-demand agents start it; as U0DEMOADMIN; approve-change 1; "
+        "audit changes; quit",
+        stdin="",
+    )  # fmt: skip
+    assert "Settings change #1 for Person: Jane Doe: waiting for approval" in out
+    assert "Mode: Always with Pause/Resume → On Demand with User Initiated Start" in out
+    assert "[Approve: type `approve-change 1`]" in out and "[Undo: type `undo-change 1`]" in out
+    assert "Changed in Webex, approved by @U0DEMOADMIN" in out
+    assert "change.applied `Jane Doe: mode pause-resume→on-demand`" in out
+
+
+def test_the_help_texts_own_set_example_asks_for_a_change_in_the_demo() -> None:
+    example = USAGE["set"][1]
+    out = _console("--demo", "-c", f"as U0DEMOLEAD; {example}; quit", stdin="")
+    assert "Settings change #1 for Person: Demo Agent: waiting for approval" in out.split(example, 1)[1]

@@ -13,7 +13,6 @@ import pytest
 
 from bot.app import RecordingBot
 from bot.models import Invocation, RequestKind, RequestState, Role, SlackUser
-from bot.sandbox.simulators.base import Reply
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack, SlackCall
 from bot.sandbox.simulators.webex import SimulatedWebex
@@ -349,10 +348,9 @@ def _person(email: str, extension: str) -> dict[str, Any]:
     return {"id": f"person-{extension}", "emails": [email], "displayName": "Calling User", "extension": extension}
 
 
-def _webex_answers(webex: SimulatedWebex, monkeypatch: pytest.MonkeyPatch, people: list[dict[str, Any]]) -> None:
+def _webex_answers(webex: SimulatedWebex, people: list[dict[str, Any]]) -> None:
     """Webex's People search answering with these people, whatever the address asked for (a fuzzy search)."""
-    body = json.dumps({"items": people})
-    monkeypatch.setattr(webex, "_people_by_email", lambda request, tracking_id: Reply(status=200, body=body))
+    webex.answer_every_people_search(people)
 
 
 @pytest.mark.parametrize(
@@ -365,10 +363,10 @@ def _webex_answers(webex: SimulatedWebex, monkeypatch: pytest.MonkeyPatch, peopl
 )
 def test_me_through_webex_takes_no_one_but_the_person_with_the_askers_address(
     sender: SlackSender, slack: SimulatedSlack, webex: SimulatedWebex, floors: RecordingBot,
-    monkeypatch: pytest.MonkeyPatch, people: list[dict[str, Any]], says: str,
+    people: list[dict[str, Any]], says: str,
 ) -> None:  # fmt: skip
     slack.emails[AGENT] = "agent@example.com"
-    _webex_answers(webex, monkeypatch, people)
+    _webex_answers(webex, people)
     sender.command("pause me 5m customer reads a card", user=AGENT)
     reply = latest_reply(slack, says).rendered
     assert "/recording link" in reply
@@ -377,11 +375,10 @@ def test_me_through_webex_takes_no_one_but_the_person_with_the_askers_address(
 
 def test_me_through_webex_takes_the_person_whose_address_matches_ignoring_case(
     sender: SlackSender, slack: SimulatedSlack, webex: SimulatedWebex, floors: RecordingBot,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     slack.emails[AGENT] = "agent@example.com"
     people = [_person("agent.smith@example.com", "8861"), _person("Agent@Example.COM", "8857")]
-    _webex_answers(webex, monkeypatch, people)
+    _webex_answers(webex, people)
     request_id = ask_pause(sender, floors, "pause me 5m customer reads a card", AGENT)
     assert floors.services.pauses.get(request_id).target.value == "8857"  # type: ignore[union-attr]
     assert floors.services.links.owner_of(TEAM, "8857") == AGENT

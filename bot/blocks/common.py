@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from bot.blocks.kit import (
@@ -77,19 +78,23 @@ def internal_error_message(request_id: str) -> Message:
     return Message(escape(text), [section(f":x: {escape(text)}")])
 
 
-def audit_message(entries: list[AuditEntry], *, breakglass_only: bool = False) -> Message:
+def audit_message(entries: list[AuditEntry], *, breakglass_only: bool = False, changes_only: bool = False) -> Message:
     """The newest entries of the audit log, one row each. Each row's parts are bounded, so the most
     entries `audit` may ask for fit one message whatever they hold; a row is never cut."""
     if not entries:
         empty = "No break-glass pause is in the audit log." if breakglass_only else "The audit log is empty."
+        if changes_only:
+            empty = "No settings change is in the audit log."
         return Message(empty, [section(empty)])
     what = "break-glass pauses" if breakglass_only else ("entry" if len(entries) == 1 else "entries")
+    if changes_only:
+        what = "settings-change entries"
     icons = {"ok": ":white_check_mark:", "refused": ":no_entry:", "error": ":x:"}
     rows = []
     for entry in entries:
         who = _actor(entry.user_id)
         # Backticks become quotes so a target cannot end its code span early.
-        quoted = entry.target.replace("`", "'")
+        quoted = (entry.target + _change_summary(entry)).replace("`", "'")
         target = f" `{_bounded(quoted, _AUDIT_TARGET_CHARS)}`" if entry.target else ""
         rows.append(
             ListRow(
@@ -113,6 +118,20 @@ def audit_message(entries: list[AuditEntry], *, breakglass_only: bool = False) -
 # stays under 600 characters, five to a section, so 200 rows (the most `audit` shows) fit in 40 sections.
 _AUDIT_ACTION_CHARS = 100
 _AUDIT_TARGET_CHARS = 200
+
+
+def _change_summary(entry: AuditEntry) -> str:
+    """A settings change's row: what it changes, `: mode always→pause-resume` (within the target's bound)."""
+    if not entry.action.startswith("change.") or not entry.details.startswith("{"):
+        return ""
+    try:
+        details = json.loads(entry.details)
+    except ValueError:
+        return ""
+    before, after = details.get("before"), details.get("after")
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return ""
+    return ": " + ", ".join(f"{name} {before.get(name)}→{value}" for name, value in after.items())
 
 
 def _bounded(text: str, limit: int) -> str:

@@ -7,16 +7,24 @@ import re
 from functools import singledispatch
 from typing import Literal
 
+from bot.blocks.changes import change_title
 from bot.blocks.common import error_message, error_message_mrkdwn, not_allowed_message
 from bot.blocks.kit import Message, mention, utc_time
 from bot.blocks.pause_answers import already_decided_message
 from bot.blocks.text import escape
 from bot.models import PauseRequest, RecordingTarget, RequestState
+from bot.models.changes import KIND_LABELS
 from bot.models.refusals import (
     AlreadyApprovedByYou,
     AlreadyDecided,
     ApprovalCardNotPosted,
     BreakGlassBlocked,
+    ChangeApprovedByYou,
+    ChangeCardNotPosted,
+    ChangeDecided,
+    ChangeExpired,
+    ChangeWaiting,
+    ChangeWithdrawn,
     DigestNotEnded,
     DigestNotPosted,
     ExtensionLookupFailed,
@@ -26,15 +34,19 @@ from bot.models.refusals import (
     ExtensionWaiting,
     FormNeedsSlack,
     LastAdmin,
+    LineNotFoundForChange,
     MalformedButton,
     MeNeedsLink,
     NoActivePause,
     NoLinkedExtension,
+    NoSuchChange,
     NoSuchPause,
     NoSuchRequest,
     NotAllowed,
     NotAnApprover,
     NotCancellable,
+    NothingToChange,
+    NotUndoable,
     NotYourRequest,
     OtherGroup,
     OwnRequest,
@@ -47,6 +59,7 @@ from bot.models.refusals import (
     RequestExpired,
     RequestNotFound,
     RetryTooLate,
+    SeveralLinesForChange,
     SeveralWebexPeople,
     TargetBusy,
     WebexNotConfigured,
@@ -409,6 +422,83 @@ def _alias(target: RecordingTarget, other: PauseRequest) -> str:
     return "" if other.target.value == target.value else f" (the same Webex line as {other.target.value})"
 
 
+# -- settings changes (`/recording set`) -----------------------------------------------------------
+
+@refusal_text.register
+def _(refusal: NoSuchChange) -> str:
+    return f"There is no settings change #{refusal.request_id} here."
+
+
+@refusal_text.register
+def _(refusal: LineNotFoundForChange) -> str:
+    return (
+        f"Webex has no line matching “{refusal.query}”. Name it by extension, +E.164 number, e-mail address, "
+        "name or Webex ID, then the settings: `/recording set 8856 mode=pause-resume <reason…>`."
+    )
+
+
+@refusal_text.register
+def _(refusal: SeveralLinesForChange) -> str:
+    shown = "; ".join(f"{KIND_LABELS[kind]}: {name} ({line_id})" for kind, name, line_id in refusal.lines[:10])
+    return f"“{refusal.query}” names {len(refusal.lines)} lines: {shown}. Name one by its Webex ID."
+
+
+@refusal_text.register
+def _(refusal: NothingToChange) -> str:
+    said = ", ".join(f"{name}={value}" for name, value in refusal.settings)
+    return f"Nothing to change: {refusal.line_label} already has {said}; nothing was asked."
+
+
+@refusal_text.register
+def _(refusal: ChangeWaiting) -> str:
+    other = f" (change #{refusal.other.id}, {refusal.other.state.value})" if refusal.other else ""
+    return (
+        f"{refusal.line_label} already has a settings change open{other}: it must be decided, or a failed one "
+        "retried or abandoned, before another is asked."
+    )
+
+
+@refusal_text.register
+def _(refusal: ChangeDecided) -> str:
+    return f"Too late: {change_title(refusal.request)}."
+
+
+@refusal_text.register
+def _(refusal: ChangeExpired) -> str:
+    return f"Settings change #{refusal.request.id} expired: nobody decided it in time. Ask again if it is still wanted."
+
+
+@refusal_text.register
+def _(refusal: ChangeApprovedByYou) -> str:
+    request = refusal.request
+    return (
+        f"You approved change #{request.id} already; it needs {request.approvals_needed} approvals from "
+        "different approvers."
+    )
+
+
+@refusal_text.register
+def _(refusal: NotUndoable) -> str:
+    request = refusal.request
+    if request.undone_by_id is not None:
+        return f"Change #{request.id} is being undone or was undone already (change #{request.undone_by_id})."
+    return f"Only a change that was written can be undone; change #{request.id} is {request.state.value}."
+
+
+@refusal_text.register
+def _(refusal: ChangeCardNotPosted) -> str:
+    return refusal.why
+
+
+
+@refusal_text.register
+def _(refusal: ChangeWithdrawn) -> str:
+    return (
+        f"Change #{refusal.request.id} was withdrawn, not carried out: the person who asked for it is no longer "
+        "on recording-bot's allow-list."
+    )
+
+
 @refusal_text.register
 def _(refusal: DigestNotEnded) -> str:
     return (
@@ -420,4 +510,3 @@ def _(refusal: DigestNotEnded) -> str:
 @refusal_text.register
 def _(refusal: DigestNotPosted) -> str:
     return f"The digest was not posted: {refusal.why}. Check that recording-bot is in the channel, then try again."
-

@@ -68,6 +68,7 @@ def add_audit_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     audit.add_argument(
         "--breakglass", action="store_true", help="only break-glass pauses (pauses made without approval)"
     )
+    audit.add_argument("--changes", action="store_true", help="only settings changes (`/recording set`)")
     audit.add_argument(
         "--limit",
         metavar="N",
@@ -311,6 +312,7 @@ def _query(args: argparse.Namespace, *, now: datetime) -> AuditQuery:
         target=_text("--target", args.target, example="8856"),
         group_name=_text("--group", args.group, example="sales"),
         action="breakglass" if args.breakglass else None,
+        action_prefix="change." if args.changes else None,
         limit=_limit(args.limit),
     )
 

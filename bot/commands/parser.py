@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from datetime import date
 
+from bot.commands.settings_change import accepted, is_setting_word, read_settings
 from bot.commands.types import (
     DEFAULT_AUDIT_ROWS,
     MAX_AUDIT_ROWS,
@@ -30,6 +31,7 @@ from bot.commands.types import (
     ParseError,
     Resume,
     Revoke,
+    SetLineSettings,
     ShowAudit,
     ShowDigest,
     ShowGroup,
@@ -211,6 +213,24 @@ def _parse_settings(args: list[str], limits: PauseLimits) -> ShowSettings:
     return ShowSettings(query=query, private=private)
 
 
+def _parse_set(args: list[str], limits: PauseLimits) -> SetLineSettings:
+    """`set <line> <setting>=<value> … <reason…>`: the line is every word before the first setting."""
+    first = next((i for i, word in enumerate(args) if is_setting_word(word)), None)
+    if first is None or first == 0:
+        what = "Say which line first" if first == 0 else "Say what to change"
+        raise ParseError(
+            f"{what}: `set <line> <setting>=<value> … <reason…>`. The settings are: {accepted()}.", subcommand="set"
+        )
+    line = plain_text(" ".join(args[:first])).strip()
+    if len(line) > MAX_LINE_QUERY_CHARS:
+        raise ParseError(f"That line name is too long (over {MAX_LINE_QUERY_CHARS} characters).", subcommand="set")
+    rest = args[first:]
+    last = next((i for i, word in enumerate(rest) if not is_setting_word(word)), len(rest))
+    settings = read_settings(rest[:last])
+    reason = parse_reason(rest[last:], "set", where=" after the settings")
+    return SetLineSettings(line=line, settings=settings, reason=reason)
+
+
 def _parse_user(word: str, subcommand: str) -> str:
     match = _MENTION.match(word)
     if match:
@@ -386,17 +406,21 @@ def _take_page(args: list[str], subcommand: str) -> tuple[list[str], int]:
 
 def _parse_audit(args: list[str], limits: PauseLimits) -> ShowAudit:
     breakglass = any(word.lower() == "breakglass" for word in args)
-    numbers = [word for word in args if word.lower() != "breakglass"]
+    changes = any(word.lower() == "changes" for word in args)
+    numbers = [word for word in args if word.lower() not in ("breakglass", "changes")]
+    if breakglass and changes:
+        raise ParseError("`audit` takes `breakglass` or `changes`, not both.", subcommand="audit")
     if not numbers:
-        return ShowAudit(rows=DEFAULT_AUDIT_ROWS, breakglass_only=breakglass)
+        return ShowAudit(rows=DEFAULT_AUDIT_ROWS, breakglass_only=breakglass, changes_only=changes)
     # isdigit() alone also accepts digits int() cannot read ("²", "①"); only ASCII digits are a number here.
     word = numbers[0]
     if len(numbers) > 1 or not (word.isascii() and word.isdigit()) or not 1 <= int(word[:6]) <= MAX_AUDIT_ROWS:
         raise ParseError(
-            f"`audit` takes one number of entries, from 1 to {MAX_AUDIT_ROWS}, and optionally `breakglass`.",
+            f"`audit` takes one number of entries, from 1 to {MAX_AUDIT_ROWS}, and optionally `breakglass` "
+            "or `changes`.",
             subcommand="audit",
         )
-    return ShowAudit(rows=int(word), breakglass_only=breakglass)
+    return ShowAudit(rows=int(word), breakglass_only=breakglass, changes_only=changes)
 
 
 def _parse_digest(args: list[str], limits: PauseLimits) -> ShowDigest:
@@ -441,6 +465,7 @@ _PARSERS: dict[str, _Parser] = {
     "groups": _parse_page_only(ListGroups, "groups"),
     "link": _parse_link,
     "unlink": _parse_unlink,
+    "set": _parse_set,
 }
 
 # Every subcommand's name (the metrics count commands by these, and by `unknown`).

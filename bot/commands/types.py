@@ -32,6 +32,10 @@ USAGE: dict[str, tuple[str, str]] = {
         "/recording breakglass 8856 5m customer reading out a card, no lead on the floor",
     ),
     "settings": ("settings <extension|+number|e-mail|name|Webex ID> [private]", "/recording settings 8856"),
+    "set": (
+        "set <line> <setting>=<value> … <reason…>  (approvers and admins; approved like a pause)",
+        "/recording set 8856 mode=on-demand agents start recording themselves",
+    ),
     "allow": ("allow @user <requester|approver|admin> [group|-]", "/recording allow @pat approver sales"),
     "revoke": ("revoke @user", "/recording revoke @pat"),
     "users": ("users [page P]", "/recording users"),
@@ -42,7 +46,7 @@ USAGE: dict[str, tuple[str, str]] = {
         "/recording group sales channel #sales-approvals",
     ),
     "groups": ("groups [page P]", "/recording groups"),
-    "audit": ("audit [N] [breakglass]", "/recording audit 50"),
+    "audit": ("audit [N] [breakglass|changes]", "/recording audit 50"),
     "digest": (
         "digest [YYYY-MM-DD]  (admins: post that day's compliance digest here, now)",
         "/recording digest 2026-12-02",
@@ -116,6 +120,8 @@ class ListUsers:
 class ShowAudit:
     rows: int
     breakglass_only: bool = False
+    # Only settings changes (`/recording audit changes`).
+    changes_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,6 +196,16 @@ class Unlink:
     user_id: str | None = None
 
 
+@dataclass(frozen=True)
+class SetLineSettings:
+    """`set <line> <setting>=<value> … <reason…>`: ask to change a line's call-recording settings. `settings`
+    holds (name, value) in the command's words, in the order typed (bot/models/changes.py)."""
+
+    line: str
+    settings: tuple[tuple[str, str], ...]
+    reason: str
+
+
 Command = (
     Help
     | PauseAsk
@@ -211,4 +227,5 @@ Command = (
     | OpenPauseForm
     | Link
     | Unlink
+    | SetLineSettings
 )

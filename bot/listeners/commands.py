@@ -27,13 +27,14 @@ from bot.commands.types import (
     ParseError,
     Resume,
     Revoke,
+    SetLineSettings,
     ShowAudit,
     ShowDigest,
     ShowGroup,
     ShowSettings,
     Unlink,
 )
-from bot.listeners import allow_list, line_settings, pauses
+from bot.listeners import allow_list, changes, line_settings, pauses
 from bot.listeners.command_run import CommandRun, Handler
 from bot.listeners.forms import FormNotOpened, open_pause_form
 from bot.listeners.replies import reply_privately
@@ -135,8 +136,12 @@ def _open_form(run: CommandRun, command: OpenPauseForm) -> None:
 
 
 def _audit_log(run: CommandRun, command: ShowAudit) -> None:
-    entries = run.services.audit_log.recent(run.invocation, command.rows, breakglass_only=command.breakglass_only)
-    run.reply_privately(audit_message(entries, breakglass_only=command.breakglass_only))
+    entries = run.services.audit_log.recent(
+        run.invocation, command.rows, breakglass_only=command.breakglass_only, changes_only=command.changes_only
+    )
+    run.reply_privately(
+        audit_message(entries, breakglass_only=command.breakglass_only, changes_only=command.changes_only)
+    )
 
 
 def _digest(run: CommandRun, command: ShowDigest) -> None:
@@ -168,4 +173,5 @@ _HANDLERS: dict[type[Command], Handler] = {
     Resume: pauses.resume,
     ListRequests: pauses.list_requests,
     ShowSettings: line_settings.show_settings,
+    SetLineSettings: changes.set_settings,
 }

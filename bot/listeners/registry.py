@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners import actions, commands, forms, home, middleware
+from bot.listeners import actions, changes, commands, forms, home, middleware
 from bot.listeners.home import HomePublisher
 from bot.services.bundle import Services
 from bot.serving.background import BackgroundWork
@@ -16,3 +16,4 @@ def register(app: App, services: Services, work: BackgroundWork, homes: HomePubl
     actions.register(app, services, work, homes)
     forms.register(app, services, work)
     home.register(app, homes)
+    changes.register(app, services, work)

@@ -44,7 +44,7 @@ OPERATIONS = {
     "recording_system": frozenset({"pause", "resume", "verify", "login"}),
     "webex": frozenset({
         "list_lines", "get_call_recording", "find_numbers", "find_people", "find_workspaces", "get_person",
-        "get_workspace", "verify", "refresh_token",
+        "get_workspace", "verify", "refresh_token", "read_call_recording", "change_call_recording",
     }),
 }
 _SLACK_METHOD = re.compile(r"^[a-z]+(\.[a-zA-Z]+){1,3}$|^response_url$")

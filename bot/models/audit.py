@@ -41,6 +41,8 @@ class AuditQuery:
     group_name: str | None = None
     action: str | None = None
     limit: int | None = None
+    # Actions that begin so (`change.`: the settings changes).
+    action_prefix: str | None = None
 
 
 @dataclass(frozen=True)

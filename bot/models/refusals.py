@@ -41,6 +41,18 @@ a sentence; `outcome` is what its audit row says.
     │   ├── ApprovalCardNotPosted  (outcome: error)
     │   ├── FormNeedsSlack
     │   └── PauseFormNotOpened
+    ├── ChangeRefused              a settings change cannot go ahead
+    │   ├── NoSuchChange           (not in this workspace: reveals nothing)
+    │   ├── LineNotFoundForChange
+    │   ├── SeveralLinesForChange
+    │   ├── NothingToChange        every setting already has the value asked for
+    │   ├── ChangeWaiting          the line already has an open change
+    │   ├── ChangeDecided          someone else changed the request first
+    │   ├── ChangeExpired
+    │   ├── ChangeApprovedByYou
+    │   ├── NotUndoable
+    │   ├── ChangeWithdrawn        its requester is no longer on the allow-list
+    │   └── ChangeCardNotPosted    (outcome: error)
     └── DigestRefused              a digest cannot be posted now
         ├── DigestNotEnded         its 24 hours have not ended
         └── DigestNotPosted        Slack did not take it (outcome: error)
@@ -52,6 +64,8 @@ from datetime import date, datetime
 
 from bot.models.allow_list import Access, Role
 from bot.models.audit import Outcome
+from bot.models.changes import ChangeRequest
+from bot.models.lines import LineKind
 from bot.models.pauses import PauseRequest, RecordingTarget
 
 
@@ -76,7 +90,7 @@ class NotAllowed(Refusal):
 class NotADecider(Refusal):
     """The person (`access`) may not `action` this request."""
 
-    def __init__(self, request: PauseRequest, access: Access, *, action: str) -> None:
+    def __init__(self, request: PauseRequest | ChangeRequest, access: Access, *, action: str) -> None:
         super().__init__(request.id)
         self.request = request
         self.access = access
@@ -314,6 +328,86 @@ class DigestNotEnded(DigestRefused):
 class DigestNotPosted(DigestRefused):
     """Slack did not take the digest's message (`why`)."""
 
+    outcome = Outcome.ERROR
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+# -- settings changes ------------------------------------------------------------------------------
+
+
+class ChangeRefused(Refusal):
+    """A change of a line's call-recording settings cannot go ahead."""
+
+
+class NoSuchChange(ChangeRefused):
+    def __init__(self, request_id: int) -> None:
+        super().__init__(request_id)
+        self.request_id = request_id
+
+
+class LineNotFoundForChange(ChangeRefused):
+    def __init__(self, query: str) -> None:
+        super().__init__(query)
+        self.query = query
+
+
+class SeveralLinesForChange(ChangeRefused):
+    """`query` names several lines: (kind, name, ID) of each, to be named by its ID."""
+
+    def __init__(self, query: str, lines: list[tuple[LineKind, str, str]]) -> None:
+        super().__init__(query)
+        self.query = query
+        self.lines = lines
+
+
+class NothingToChange(ChangeRefused):
+    """Every setting asked for already has that value on the line (`line_label`)."""
+
+    def __init__(self, line_label: str, settings: list[tuple[str, str]]) -> None:
+        super().__init__(line_label)
+        self.line_label = line_label
+        self.settings = settings
+
+
+class ChangeWaiting(ChangeRefused):
+    """The line already has an open change (pending, being written, or failed awaiting Retry/Abandon)."""
+
+    def __init__(self, line_label: str, other: ChangeRequest | None) -> None:
+        super().__init__(line_label)
+        self.line_label = line_label
+        self.other = other
+
+
+class _AboutChange(ChangeRefused):
+    def __init__(self, request: ChangeRequest) -> None:
+        super().__init__(request.id)
+        self.request = request
+
+
+class ChangeDecided(_AboutChange):
+    """Someone else changed the request first; `request` is its state now."""
+
+
+class ChangeExpired(_AboutChange):
+    """Nobody decided in time."""
+
+
+class ChangeApprovedByYou(_AboutChange):
+    """A two-approval change this person approved already."""
+
+
+class NotUndoable(_AboutChange):
+    """Only a change that was written, and not undone already, can be undone."""
+
+
+class ChangeWithdrawn(_AboutChange):
+    """The change's requester is no longer on the allow-list: it was withdrawn, not carried out."""
+
+
+class ChangeCardNotPosted(ChangeRefused):
     outcome = Outcome.ERROR
 
     def __init__(self, why: str) -> None:

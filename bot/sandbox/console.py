@@ -28,6 +28,11 @@ from pydantic import SecretStr
 from bot.action_ids import (
     ACTION_ABANDON,
     ACTION_APPROVE,
+    ACTION_CHANGE_ABANDON,
+    ACTION_CHANGE_APPROVE,
+    ACTION_CHANGE_DENY,
+    ACTION_CHANGE_RETRY,
+    ACTION_CHANGE_UNDO,
     ACTION_DENY,
     ACTION_RESUME,
     ACTION_RETRY,
@@ -38,7 +43,8 @@ from bot.clock import Clock, utc_now
 from bot.commands.parser import read_user_id
 from bot.commands.types import USAGE
 from bot.config import Config, config_from
-from bot.models import Invocation, Role, SlackUser
+from bot.models import Invocation, PauseRequest, Role, SlackUser
+from bot.models.changes import ChangeRequest
 from bot.sandbox import console_render
 from bot.sandbox.console_forms import FormFiller
 from bot.sandbox.console_input import ConsoleInput, TypedMentions, slack_escaped, without_comment
@@ -113,6 +119,9 @@ Try, line by line (a `#` after a space starts a comment, as in a shell):
   /recording settings Front Desk             # a workspace and a virtual line: `show` the one you mean
   /recording pause             # the pause form: answer its questions line by line
   home                         # your Home tab
+  /recording set jane.doe@example.com mode=on-demand agents start it   # a settings change, as the lead
+  as {DEMO_ADMIN}
+  approve-change 1             # approved like a pause: Webex is read again, changed, read to confirm
   digest                       # skip to the next daily digest (08:00 UTC) in #compliance; writes its chart here
 `me` means one's own extension: {DEMO_AGENT}'s is found through Slack and Webex ({DEMO_AGENT_EXTENSION}).
 """
@@ -174,6 +183,8 @@ Console commands:
   /recording <subcommand …>    what a Slack user types (the `/recording ` prefix may be left out)
   approve N | deny N | retry N | abandon N | resume-now N
                                press a button on request N's card as the current user
+  approve-change N | deny-change N | retry-change N | abandon-change N | undo-change N
+                               press a button on settings change N's card (`/recording set`)
   side-only | both-sides       answer the bot's question which side of a call to pause
   home                         open your Home tab (what Slack shows on the app's Home)
   show LINE_ID                 press a settings answer's Show button
@@ -196,7 +207,15 @@ _BUTTONS = {
     "retry": ACTION_RETRY,
     "abandon": ACTION_ABANDON,
     "resume-now": ACTION_RESUME,
+    "approve-change": ACTION_CHANGE_APPROVE,
+    "deny-change": ACTION_CHANGE_DENY,
+    "retry-change": ACTION_CHANGE_RETRY,
+    "abandon-change": ACTION_CHANGE_ABANDON,
+    "undo-change": ACTION_CHANGE_UNDO,
 }
+_CHANGE_BUTTONS = frozenset(
+    {ACTION_CHANGE_APPROVE, ACTION_CHANGE_DENY, ACTION_CHANGE_RETRY, ACTION_CHANGE_ABANDON, ACTION_CHANGE_UNDO}
+)
 # After each command, output is printed once the bot has been quiet this long (or after the cap).
 _QUIET_SECONDS = 0.4
 _SETTLE_CAP_SECONDS = 8.0
@@ -404,9 +423,13 @@ class Console:
         )
 
     def _press(self, action_id: str, request_id: str) -> None:
-        request = self._sandbox.bot.services.pauses.get(int(request_id))
-        message_ts = request.message_ts if request and request.message_ts else "0"
-        channel = request.card_channel if request else CHANNEL
+        changes = self._sandbox.bot.services.changes
+        if action_id in _CHANGE_BUTTONS and changes is not None:
+            found: PauseRequest | ChangeRequest | None = changes.get(int(request_id))
+        else:
+            found = self._sandbox.bot.services.pauses.get(int(request_id))
+        message_ts = found.message_ts if found and found.message_ts else "0"
+        channel = found.card_channel if found else CHANNEL
         response = self._sandbox.sender.click(
             action_id, request_id, user=self.user, message_ts=message_ts, channel=channel
         )

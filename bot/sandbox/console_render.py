@@ -11,6 +11,11 @@ from bot.action_ids import (
     ACTION_ABANDON,
     ACTION_APPROVE,
     ACTION_BOTH_SIDES,
+    ACTION_CHANGE_ABANDON,
+    ACTION_CHANGE_APPROVE,
+    ACTION_CHANGE_DENY,
+    ACTION_CHANGE_RETRY,
+    ACTION_CHANGE_UNDO,
     ACTION_DENY,
     ACTION_OPEN_PAUSE_FORM,
     ACTION_RESUME,
@@ -59,6 +64,11 @@ _BUTTON_COMMANDS = {
     ACTION_ABANDON: "abandon",
     ACTION_RESUME: "resume-now",
     ACTION_SETTINGS_PICK: "show",
+    ACTION_CHANGE_APPROVE: "approve-change",
+    ACTION_CHANGE_DENY: "deny-change",
+    ACTION_CHANGE_RETRY: "retry-change",
+    ACTION_CHANGE_ABANDON: "abandon-change",
+    ACTION_CHANGE_UNDO: "undo-change",
 }
 
 

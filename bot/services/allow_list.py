@@ -23,6 +23,7 @@ from bot.models import (
     Role,
     SlackUser,
 )
+from bot.models.changes import ChangeRequest
 from bot.models.refusals import LastAdmin, NotADecider, NotAllowed
 from bot.services.audit import AuditTrail
 from bot.services.deciders import decides, may_decide
@@ -132,7 +133,7 @@ class Authorizer:
         """The allow-list gate for what needs no more than being listed (help, a mistyped command)."""
         return self.require(user, Role.REQUESTER, action=action)
 
-    def require_decider(self, user: SlackUser, request: PauseRequest, *, action: str) -> Access:
+    def require_decider(self, user: SlackUser, request: PauseRequest | ChangeRequest, *, action: str) -> Access:
         """The user is listed (else NotAllowed) and may decide this request (deciders.may_decide, else
         NotADecider)."""
         self.require(user, Role.REQUESTER, action=action)
@@ -140,7 +141,7 @@ class Authorizer:
         assert access is not None
         return may_decide(request, user.user_id, access, action=action)
 
-    def deciders(self, request: PauseRequest) -> list[str]:
+    def deciders(self, request: PauseRequest | ChangeRequest) -> list[str]:
         """Everyone who may decide this request (its requester excluded), in allow-list order."""
         return [
             entry.user_id

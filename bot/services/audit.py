@@ -206,8 +206,14 @@ class AuditReader:
         self._store = store
         self._authorizer = authorizer
 
-    def recent(self, invocation: Invocation, limit: int, *, breakglass_only: bool = False) -> list[AuditEntry]:
-        """The newest `limit` entries of the caller's workspace, newest first (break-glass pauses alone, if asked)."""
+    def recent(
+        self, invocation: Invocation, limit: int, *, breakglass_only: bool = False, changes_only: bool = False
+    ) -> list[AuditEntry]:
+        """The newest `limit` entries of the caller's workspace, newest first (break-glass pauses alone, or
+        settings changes alone, if asked)."""
         self._authorizer.require(invocation.user, Role.APPROVER, action="audit")
-        query = AuditQuery(team_id=invocation.team_id, limit=limit, action="breakglass" if breakglass_only else None)
+        query = AuditQuery(
+            team_id=invocation.team_id, limit=limit, action="breakglass" if breakglass_only else None,
+            action_prefix="change." if changes_only else None,
+        )  # fmt: skip
         return self._store.query(query, newest_first=True)

@@ -189,6 +189,9 @@ class AuditStore:
             if value:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if filters.action_prefix:
+            clauses.append("substr(action, 1, ?) = ?")
+            params += [len(filters.action_prefix), filters.action_prefix]
         sql = f"SELECT {_COLUMNS} FROM audit"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)

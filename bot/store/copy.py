@@ -18,6 +18,7 @@ COPIED_TABLES: dict[str, str] = {
     "audit_verifications": "id",
     "webex_tokens": "id",
     "user_links": "team_id, user_id",
+    "change_requests": "id",
 }
 _BATCH = 500
 

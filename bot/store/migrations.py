@@ -190,6 +190,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
+        "m014_change_requests",
+        (
+            # Requests to change a line's call-recording settings (store/changes.py): approved like a pause;
+            # `changes`, `approvals`, `answers` and `found` hold JSON lists.
+            "CREATE TABLE change_requests (id {id}, team_id TEXT NOT NULL, channel_id TEXT NOT NULL, "
+            "requester_id TEXT NOT NULL, line_kind TEXT NOT NULL, line_id TEXT NOT NULL, line_name TEXT, "
+            "changes TEXT NOT NULL, reason TEXT, state TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT, "
+            "updated_at TEXT, group_name TEXT, approvals_needed {bigint} DEFAULT 1, approvals TEXT, "
+            "card_channel_id TEXT, message_ts TEXT, decided_by TEXT, decided_at TEXT, error TEXT, "
+            "attempts {bigint} DEFAULT 0, answers TEXT, found TEXT, undoes_id {bigint}, undone_by_id {bigint})",
+            "CREATE INDEX idx_change_requests_state_expires_at ON change_requests (state, expires_at)",
+            # One open change per line: two at once would each compare against a "before" the other changes.
+            "CREATE UNIQUE INDEX uq_change_requests_open_line ON change_requests (line_id) "
+            "WHERE state IN ('pending', 'executing', 'failed')",
+        ),
+    ),
+    Migration(
         "m015_digests",
         (
             # One row per digest day (the local date its period ends): claimed by one instance, then posted.

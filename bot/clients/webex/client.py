@@ -406,6 +406,41 @@ class WebexClient:
             if self._lookup_cache is not None:
                 self._lookup_cache.clear()
 
+    # -- for the writes (clients/webex/writes.py) -------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return self._transport.url(path)
+
+    @property
+    def transport(self) -> WebexTransport:
+        return self._transport
+
+    def authorized(
+        self, method: str, url: str, *, json_body: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        """One request with bearer auth and `orgId`, one renewal on 401, the transport's retries: Webex's
+        last answer, whatever its status (the caller reads it)."""
+        params = {"orgId": self._org_id} if self._org_id else None
+        renewed = False
+        while True:
+            token = self._tokens.current()
+            response = self._transport.exchange(
+                method, url, params=params, headers={"Authorization": f"Bearer {token}"}, json_body=json_body
+            )
+            if response.status_code == 401 and self._tokens.can_renew and not renewed:
+                renewed = True
+                self._tokens.renew_after_rejection(token)
+                continue
+            if response.status_code == 401:
+                self._transport.raise_for_status(response, not_found="", renewed=renewed)
+            return response
+
+    def forget_settings(self, line_id: str) -> None:
+        """Drop one line's cached settings (after a change was written)."""
+        with self._cache_lock:
+            if self._settings_cache is not None:
+                self._settings_cache.pop(line_id.strip(), None)
+
     # -- listing ---------------------------------------------------------------------------------
 
     def _line_index(self) -> LineIndex:

@@ -85,11 +85,12 @@ class WebexTransport:
         params: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        json_body: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         """One request plus the bounded retries for 429/423/502/503/504; returns the last answer."""
         attempt = 0
         while True:
-            response = self._send(method, url, params=params, data=data, headers=headers)
+            response = self._send(method, url, params=params, data=data, headers=headers, json_body=json_body)
             status = response.status_code
             retryable = status in _RETRY_AFTER_STATUSES or status in _BACKOFF_STATUSES
             if not retryable or attempt >= self._max_retries:
@@ -109,12 +110,13 @@ class WebexTransport:
         params: Mapping[str, str] | None,
         data: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
+        json_body: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         full_url = httpx.URL(url).copy_merge_params(params) if params else httpx.URL(url)
         shown_url = redact_url(str(full_url))
         started = time.perf_counter()
         try:
-            request = self._http.build_request(method, url, params=params, data=data, headers=headers)
+            request = self._http.build_request(method, url, params=params, data=data, headers=headers, json=json_body)
             # Read whole now, within bounds, so a body that stalls counts as a timeout here, not somewhere later.
             response = read_bounded(self._http.send(request, stream=True), self._answer_limits)
         except AnswerTooLarge as exc:

@@ -38,6 +38,13 @@ from bot.sandbox.simulators.webex_people import (
     person_id,
     workspace_id,
 )
+from bot.sandbox.simulators.webex_writes import (
+    PEOPLE_WRITE,
+    TELEPHONY_WRITE,
+    apply_put,
+    put_problem,
+    terms_not_accepted,
+)
 
 __all__ = [
     "DEFAULT_ACCESS_TOKEN",
@@ -149,8 +156,11 @@ class SimulatedWebex(SimulatedServer):
         self._seed_people = copy.deepcopy(list(default_people() if people is None else people))
         self._seed_workspaces = copy.deepcopy(list(default_workspaces() if workspaces is None else workspaces))
         self._people: list[SimulatedPerson] = copy.deepcopy(self._seed_people)
+        self._fuzzy_people: list[dict[str, Any]] | None = None
         self._workspaces: list[SimulatedWorkspace] = copy.deepcopy(self._seed_workspaces)
         self._scopes: set[str] = set(DEFAULT_SCOPES)
+        self._terms_pending: dict[str, str] = {}
+        self._puts: list[dict[str, Any]] = []
 
     def add_person(
         self,
@@ -205,6 +215,8 @@ class SimulatedWebex(SimulatedServer):
             self._people = copy.deepcopy(self._seed_people)
             self._workspaces = copy.deepcopy(self._seed_workspaces)
             self._scopes = set(DEFAULT_SCOPES)
+            self._terms_pending.clear()
+            self._puts.clear()
             self._access_tokens = {self._initial_access_token}
             self._refresh_tokens = {self._initial_refresh_token}
             self._rotate_refresh_token = self._initial_rotate_refresh_token
@@ -375,6 +387,12 @@ class SimulatedWebex(SimulatedServer):
         """Answer 200 with an empty body."""
         self._add_fault(Fault(kind="empty", remaining=times, target=target))
 
+    def answer_every_people_search(self, people: list[dict[str, Any]] | None) -> None:
+        """Answer every `GET /people` search with these entries, whatever it asked for, as a fuzzy search
+        may (None: search the simulated people again)."""
+        with self._state:
+            self._fuzzy_people = copy.deepcopy(people)
+
     def clear_faults(self) -> None:
         with self._state:
             self._faults.clear()
@@ -452,6 +470,8 @@ class SimulatedWebex(SimulatedServer):
             reply = self._token(request, tracking_id)
         elif not self._authorized(request):
             reply = _error(401, tracking_id)
+        elif request.method == "PUT":
+            reply = self._put(path, request.body, tracking_id)
         elif request.method != "GET":
             reply = _error(405, tracking_id, "Method not allowed.")
         elif (scope := _scope_of(path)) is not None and not self._has_scope(scope):
@@ -474,6 +494,10 @@ class SimulatedWebex(SimulatedServer):
         def error(status: int, message: str) -> Reply:
             return _error(status, tracking_id, message)
 
+        with self._state:
+            fuzzy = copy.deepcopy(self._fuzzy_people)
+        if fuzzy is not None and path == _PEOPLE_PATH:
+            return Reply(status=200, body=json.dumps({"items": fuzzy}))
         with self._state:
             people, places, lines = copy.deepcopy((self._people, self._workspaces, self._lines))
         return answer_people(request, path, people=people, workspaces=places, lines=lines, server_url=self.url,
@@ -519,6 +543,53 @@ class SimulatedWebex(SimulatedServer):
                     return Reply(status=200, body=json.dumps(line.call_recording))
         return _error(404, tracking_id, "Virtual line not found.")
 
+    def _put(self, path: str, body: bytes, tracking_id: str) -> Reply:
+        """PUT of a line's call-recording settings (webex_writes.py): the write scope, the body checked against
+        the schema, a workspace's vendor terms (409), then merged: 204 No Content."""
+        found = _put_route(path)
+        if found is None:
+            return _error(404, tracking_id, "Resource not found.")
+        kind, line_id = found
+        if not self._has_scope(PEOPLE_WRITE if kind == "person" else TELEPHONY_WRITE):
+            return _error(403, tracking_id)
+        problem = put_problem(body)
+        if problem is not None:
+            return _error(400, tracking_id, problem)
+        with self._state:
+            holders: list[Any] = list(
+                self._people if kind == "person" else self._workspaces if kind == "workspace" else self._lines
+            )
+            for holder in holders:
+                if holder.id != line_id:
+                    continue
+                vendor = self._terms_pending.get(line_id) if kind == "workspace" else None
+                if vendor is not None:
+                    return Reply(status=409, body=json.dumps({**terms_not_accepted(vendor), "trackingId": tracking_id}))
+                holder.call_recording = apply_put(holder.call_recording, body)
+                self._puts.append({"path": path, "body": json.loads(body or b"{}")})
+                return Reply(status=204, body=b"")
+        return _error(404, tracking_id, "Not found.")
+
+    def require_vendor_terms(self, workspace_id: str, vendor_name: str) -> None:
+        """The workspace's recording vendor's terms of service are not accepted yet: its PUTs answer 409."""
+        with self._state:
+            self._terms_pending[workspace_id] = vendor_name
+
+    def accept_vendor_terms(self, workspace_id: str) -> None:
+        with self._state:
+            self._terms_pending.pop(workspace_id, None)
+
+    def add_scope(self, scope: str) -> None:
+        """The token carries `scope` (again)."""
+        with self._state:
+            self._scopes.add(scope)
+
+    @property
+    def puts(self) -> list[dict[str, Any]]:
+        """Every PUT the simulator accepted: its path and JSON body, oldest first."""
+        with self._state:
+            return copy.deepcopy(self._puts)
+
     def _token(self, request: RecordedRequest, tracking_id: str) -> Reply:
         form = request.form
         if form.get("grant_type") != "refresh_token":
@@ -558,6 +629,20 @@ class SimulatedWebex(SimulatedServer):
         if fault.retry_after is not None:
             reply.headers["Retry-After"] = fault.retry_after
         return reply
+
+
+def _put_route(path: str) -> tuple[str, str] | None:
+    """(kind, ID) of a call-recording settings path that takes a PUT."""
+    for kind, before, after in (
+        ("person", _PEOPLE_PATH + "/", "/features/callRecording"),
+        ("workspace", "/telephony/config/workspaces/", "/features/callRecordings"),
+        ("line", _LIST_PATH + "/", "/callRecording"),
+    ):
+        if path.startswith(before) and path.endswith(after) and len(path) > len(before) + len(after):
+            line_id = path[len(before) : -len(after)]
+            if "/" not in line_id:
+                return kind, line_id
+    return None
 
 
 def _scope_of(path: str) -> str | None:
