@@ -38,9 +38,11 @@ from bot.listeners.installations import (
     oauth_flow,
 )
 from bot.listeners.registry import register as register_listeners
+from bot.listeners.slack_calls import MeasuredWebClient, measure_listener_clients
 from bot.listeners.slack_directory import SlackDirectory
 from bot.listeners.slack_notifier import SlackPauseNotifier
 from bot.listeners.slack_org import SlackOrgWorkspaces
+from bot.metrics.registry import CONTENT_TYPE, BotFigures, BotMetrics
 from bot.models import PauseLimits
 from bot.redaction import redactor
 from bot.services.allow_list import Authorizer
@@ -68,7 +70,7 @@ from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.changes import ChangeRequestStore
 from bot.store.connect import open_database
-from bot.store.database import Database
+from bot.store.database import Database, DatabaseUnavailable
 from bot.store.digests import DigestStore
 from bot.store.encryption import TokenCipher
 from bot.store.inbox import InboxStore
@@ -98,6 +100,9 @@ class RecordingBot:
     dispatcher: BoltDispatcher
     replies: ResponseUrlClient
     edge: SlackEdge
+    # /metrics: the page, and METRICS_TOKEN (empty: the page answers on loopback only).
+    metrics: BotMetrics
+    metrics_token: str = ""
     closers: list[Callable[[], Any]] = field(default_factory=list)
     # Installable mode only: what follows installs and uninstalls, and each workspace's Web API client.
     installations: InstallationService | None = None
@@ -109,6 +114,10 @@ class RecordingBot:
         self.instances.start()
         self.scheduler.start()
         return self
+
+    def render_metrics(self, edge_snapshot: object = None) -> tuple[str, bytes]:
+        """/metrics' content type and page; `edge_snapshot`: the HTTP front's counts (None: this process's)."""
+        return CONTENT_TYPE, self.metrics.render(edge_snapshot)
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -305,7 +314,7 @@ def create_app(
         )  # fmt: skip
     assert config.slack_bot_token is not None  # checked by require_slack
     bot_token = config.slack_bot_token.get_secret_value()
-    slack = WebClient(token=bot_token, base_url=config.slack_api_url, timeout=slack_timeout_seconds)
+    slack = MeasuredWebClient(token=bot_token, base_url=config.slack_api_url, timeout=slack_timeout_seconds)
     # Slack answers 429 with Retry-After when a channel gets more than ~1 message a second.
     slack.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     identity = _identify(slack)
@@ -425,6 +434,7 @@ def _slack_app(
     homes = HomePublisher(client=slack, homes=core.services.homes, work=work)
     core.closers.append(homes.stop)
     notifier.on_request_changed(homes.request_changed)
+    measure_listener_clients(bolt)
     register_listeners(bolt, core.services, work, homes)
     seen_events = SeenEvents(database=core.database)
     inbox = Inbox(
@@ -459,8 +469,25 @@ def _slack_app(
             signing_secret=config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else "",
             dispatcher=dispatcher,
         ),
+        metrics=BotMetrics(figures=lambda: _figures(core.services, work)),
+        metrics_token=config.metrics_token.get_secret_value() if config.metrics_token else "",
         closers=core.closers,
     )
+
+
+def _figures(services: Services, work: BackgroundWork) -> BotFigures:
+    """What /metrics reads at each scrape; the database's figures are left out while it cannot be read."""
+    active: int | None
+    past_window: int | None
+    try:
+        active, past_window = services.pauses.in_effect()
+    except DatabaseUnavailable as error:
+        logger.warning("metrics: the pauses in effect could not be read: %s", error)
+        active = past_window = None
+    return BotFigures(
+        active_pauses=active, pauses_past_window=past_window,
+        unwritten_resumes=services.pauses.unwritten_count, queue_depth=work.depth,
+    )  # fmt: skip
 
 
 def _bolt(config: Config, identity: Any, bot_token: str, *, slack_timeout_seconds: int) -> App:
@@ -468,7 +495,7 @@ def _bolt(config: Config, identity: Any, bot_token: str, *, slack_timeout_second
     authorize_result = AuthorizeResult.from_auth_test_response(
         auth_test_response=identity, bot_token=bot_token, user_token=None
     )
-    template = WebClient(base_url=config.slack_api_url, timeout=slack_timeout_seconds)
+    template = MeasuredWebClient(base_url=config.slack_api_url, timeout=slack_timeout_seconds)
     template.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     return _bolt_app(
         # The name Bolt would take from this file's name; given, Bolt skips inspect.stack(), which reads the

@@ -58,6 +58,7 @@ HINTS: dict[str, str] = {
     ),
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
     "LOG_FORMAT": "text or json",
+    "METRICS_TOKEN": "a long random string a Prometheus scraper sends as `Authorization: Bearer …`",
     "DIGEST_CHANNEL": "the channel ID the daily compliance digest is posted in, e.g. DIGEST_CHANNEL=C012ABCDEF",
     "DIGEST_TIME": "the local time of the daily digest, as HH:MM on a 24-hour clock, e.g. DIGEST_TIME=08:00",
     "DIGEST_TIMEZONE": "an IANA time zone name for DIGEST_TIME, e.g. DIGEST_TIMEZONE=Europe/Berlin (default UTC)",
@@ -130,6 +131,8 @@ class Config(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # /metrics needs `Authorization: Bearer <this>`; unset, it answers only on loopback.
+    metrics_token: SecretStr | None = None
 
     digest_channel: str | None = None
     digest_time: str = "08:00"
@@ -348,6 +351,7 @@ class Config(BaseSettings):
             self.slack_client_secret,
             self.slack_state_secret,
             self.token_encryption_key,
+            self.metrics_token,
         ]
         values = [s.get_secret_value() for s in secrets if s is not None]
         if self.database_url is not None:

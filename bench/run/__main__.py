@@ -3,6 +3,7 @@
     python -m bench.run                 # from the repository root, in the venv; about 2 minutes
     python -m bench.run --quick         # smaller counts, for trying changes (about 40 s)
     python -m bench.run --profile       # also samples the bot's process with py-spy during the 50-client run
+    python -m bench.run --metrics-cost  # only: acks with /metrics scraped vs the commit before metrics
 
 Everything runs on 127.0.0.1: the simulated upstreams in one subprocess (bench/upstreams.py), the bot as
 `python -m bot serve` (the Procfile's server) in another, the bare Bolt app (bench/bare_bolt.py) in a
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.run.machine import machine_info
+from bench.run.metrics_cost import MAX_COST, commit_before_metrics, metrics_cost_benchmark, print_metrics_cost
 from bench.run.processes import ROOT, Control, deadline, start_bare, start_ours, start_postgres, start_upstreams
 from bench.run.profiling import summarize_profile
 from bench.run.report import RESULTS, evaluate, print_report, write_results
@@ -60,6 +62,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also the acks with the bot in installable mode (two workspaces installed through the OAuth flow, "
         "tokens from the database), run level by level beside single-workspace mode",
     )  # fmt: skip
+    parser.add_argument(
+        "--metrics-cost", nargs="?", const="", default=None, metavar="REF",
+        help="instead of the full run: the acks with metrics (this tree, scraped every second) against the bot "
+        "without them (REF; default the commit before bot/metrics/ was added); writes results/metrics-cost.json",
+    )  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=2, help="--metrics-cost: rounds of every level (default 2)")
     return parser.parse_args(argv)
 
 
@@ -129,6 +137,23 @@ def measure(stack: contextlib.ExitStack, args: argparse.Namespace, sizes: Sizes,
     }
 
 
+def metrics_cost(args: argparse.Namespace, sizes: Sizes, results: dict[str, Any]) -> int:
+    ref = args.metrics_cost or commit_before_metrics()
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    with deadline(RUN_DEADLINE_SECONDS), contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recording-bot-bench-")))
+        upstreams, info = start_upstreams(stack)
+        results["metrics_cost"] = metrics_cost_benchmark(
+            stack, info=info, control=Control(info["control_url"]), upstreams_pid=upstreams.pid, workdir=workdir,
+            threads=args.threads, plan=sizes.ack, ref=ref, rounds=args.rounds,
+        )  # fmt: skip
+    print_metrics_cost(results["metrics_cost"])
+    output = RESULTS / "metrics-cost.json" if args.output == RESULTS / "latest.json" else args.output
+    write_results(output, results)
+    cost = results["metrics_cost"]
+    return 0 if cost["cpu_ratio"] <= MAX_COST and cost["p99_ratio_median"] <= MAX_COST else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = sizes_for(args)
@@ -142,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "clients_per_process": sizes.ack.clients_per_process,
         },
     }
+    if args.metrics_cost is not None:
+        return metrics_cost(args, sizes, results)
     started = time.monotonic()
     # SIGTERM unwinds like Ctrl-C, so the ExitStack stops every process this run started.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

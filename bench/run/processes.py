@@ -229,34 +229,33 @@ def install_through(server: Server, control: Control, team: str, user: str) -> N
 
 
 def start_ours(
-    stack: contextlib.ExitStack,
-    info: dict[str, str],
-    workdir: Path,
-    threads: int,
-    database_url: str | None = None,
-    *,
-    installable: bool = False,
-) -> Server:
+    stack: contextlib.ExitStack, info: dict[str, str], workdir: Path, threads: int, database_url: str | None = None,
+    *, installable: bool = False, source: Path | None = None, name: str | None = None,
+    env_extra: dict[str, str] | None = None,
+) -> Server:  # fmt: skip
+    """The bot as the Procfile starts it; `source`: a folder holding another version's `bot/` to run instead
+    (`python -m` finds it first in the working folder, and the front it starts inherits that folder)."""
     port = free_port()
-    env = bot_env(info, workdir, port, database_url)
+    env = bot_env(info, workdir, port, database_url) | (env_extra or {})
     if installable:
         env = installable_env(env, info, workdir)
+    cwd = source or workdir
+    name = name or ("recording-bot (installable)" if installable else "recording-bot")
     # The allow-list, set up as an operator would, on the bench database before the server starts.
     for user, role in ((AGENT, "requester"), (LEAD, "approver")):
         subprocess.run(
             [sys.executable, "-m", "bot", "users", "--team", info["team"], "add", user, role],
-            env=env, cwd=workdir, check=True, capture_output=True, timeout=60,
+            env=env, cwd=cwd, check=True, capture_output=True, timeout=60,
         )  # fmt: skip
     mode = "-installable" if installable else ""
-    log_path = workdir / f"recording-bot-{'postgresql' if database_url else 'sqlite'}{mode}.log"
+    log_path = workdir / f"{name.split(' ')[0]}-{'postgresql' if database_url else 'sqlite'}{mode}.log"
     log = stack.enter_context(log_path.open("wb"))
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--threads", str(threads)],
-        env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+        env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
     )  # fmt: skip
     # `serve` is the bot's own process; it starts the HTTP front (a gunicorn master and its worker) beside it.
-    server = Server("recording-bot (installable)" if installable else "recording-bot", process, port, log_path,
-                    answers_via_response_url=True,
+    server = Server(name, process, port, log_path, answers_via_response_url=True,
                     roles=("bot", "front master", "front worker"), profiled_role="bot")  # fmt: skip
     stack.callback(server.stop)
     wait_until_serving(server, "/healthz")

@@ -28,6 +28,7 @@ from bot.clients.errors import (
     UpstreamUnreachable,
 )
 from bot.clients.limits import DEFAULT_LIMITS, AnswerLimits, AnswerTooLarge, AnswerTooSlow, read_bounded
+from bot.metrics.registry import upstream_call
 from bot.models import Channels, RecordingTarget, TargetKind
 from bot.redaction import SecretRedactor, redact_url
 from bot.words import size_text
@@ -142,6 +143,9 @@ class RecordingSystemClient:
 
     def mute_recording(self, target: RecordingTarget, mute: int) -> MuteOutcome:
         """Send MuteRecording with a channel mask (0-3); raises an `UpstreamError` subclass on failure."""
+        return self._mute(target, mute, operation="pause" if mute else "resume")
+
+    def _mute(self, target: RecordingTarget, mute: int, *, operation: str) -> MuteOutcome:
         if mute not in range(4):
             raise ValueError(f"mute mask must be 0-3, got {mute!r}")
         if target.kind is TargetKind.MINE:
@@ -154,7 +158,8 @@ class RecordingSystemClient:
             params["status"] = "ongoing"
         params["mute"] = str(mute)
         started = time.perf_counter()
-        answer = self._call_with_token(params, target=target, mute=mute)
+        with upstream_call("recording_system", operation):
+            answer = self._call_with_token(params, target=target, mute=mute)
         return MuteOutcome(
             mute=mute,
             target=target,
@@ -175,7 +180,7 @@ class RecordingSystemClient:
             with self._token_lock:
                 self._fetch_token_locked()
         with contextlib.suppress(NotFound):
-            self.mute_recording(RecordingTarget(TargetKind.CALL_ID, _PROBE_CALL_ID), RESUME_MASK)
+            self._mute(RecordingTarget(TargetKind.CALL_ID, _PROBE_CALL_ID), RESUME_MASK, operation="verify")
         login = f"token issued for user {self._username}" if self.uses_token else "key-only mode"
         return f"{login}; the API key is accepted from this host (a resume for a call that cannot exist was answered)"
 
@@ -201,13 +206,14 @@ class RecordingSystemClient:
         credentials = f"{self._username}:{self._password}".encode()
         headers = {"Authorization": "Basic " + base64.b64encode(credentials).decode("ascii")}
         requested_at = self._clock()
-        answer = self._call(
-            {"action": "RequestToken", "responseType": "XML"},
-            headers=headers,
-            action="RequestToken",
-            target=None,
-            mute=None,
-        )
+        with upstream_call("recording_system", "login"):
+            answer = self._call(
+                {"action": "RequestToken", "responseType": "XML"},
+                headers=headers,
+                action="RequestToken",
+                target=None,
+                mute=None,
+            )
         token = answer.response.get("token")
         if not token:
             raise UpstreamBadResponse(

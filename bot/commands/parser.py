@@ -467,3 +467,6 @@ _PARSERS: dict[str, _Parser] = {
     "unlink": _parse_unlink,
     "set": _parse_set,
 }
+
+# Every subcommand's name (the metrics count commands by these, and by `unknown`).
+SUBCOMMAND_NAMES: frozenset[str] = frozenset({"help", *_PARSERS})

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 
 from bot.blocks.common import audit_message, help_message
 from bot.blocks.digest import digest_posted
-from bot.commands.parser import parse_command
+from bot.commands.parser import SUBCOMMAND_NAMES, parse_command
 from bot.commands.types import (
     Allow,
     BreakGlass,
@@ -41,6 +41,7 @@ from bot.listeners.identity import slack_user
 from bot.listeners.replies import reply_privately
 from bot.listeners.work import Attempt, run_attempt
 from bot.logs import request_context
+from bot.metrics.registry import count_command
 from bot.models import Invocation, PauseAsk
 from bot.models.refusals import FormNeedsSlack, PauseFormNotOpened
 from bot.services.bundle import Services
@@ -100,7 +101,9 @@ def execute(
         run = CommandRun(invocation, services, respond, attempt.details, client=client, trigger_id=trigger_id)
         _HANDLERS[type(command)](run, command)
 
-    run_attempt(attempt, services, work, reply=lambda message: reply_privately(respond, message))
+    outcome = run_attempt(attempt, services, work, reply=lambda message: reply_privately(respond, message))
+    # Counted by a name the parser knows: what someone mistyped is never a label.
+    count_command(name if name in SUBCOMMAND_NAMES else "unknown", outcome)
 
 
 def _subcommand_name(text: str) -> str:

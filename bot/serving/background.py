@@ -32,6 +32,9 @@ class BackgroundWork:
             max_workers=threads, thread_name_prefix="slack-work", initializer=_lower_priority, initargs=(niceness,)
         )
         self._slots = threading.BoundedSemaphore(max_pending)
+        # Work taken and not yet ended (queued or running), for the metrics.
+        self._depth = 0
+        self._depth_lock = threading.Lock()
         # Per thread: what to call when the work queued next from it ends (see `handing_over`).
         self._local = threading.local()
 
@@ -40,6 +43,7 @@ class BackgroundWork:
         once `work` has ended, however it ended (not when nothing was queued)."""
         if not self._slots.acquire(blocking=False):
             return False
+        self._moved(1)
         if finished is None:
             finished = getattr(self._local, "finished", None)
             if finished is not None:
@@ -53,6 +57,7 @@ class BackgroundWork:
                 logger.exception("background work failed")
             finally:
                 self._slots.release()
+                self._moved(-1)
                 if finished is not None:
                     _call(finished)
 
@@ -61,8 +66,18 @@ class BackgroundWork:
         except RuntimeError:  # shutting down
             # Not `finished`: the request stays unfinished (in the inbox), for the next start to answer.
             self._slots.release()
+            self._moved(-1)
             return False
         return True
+
+    @property
+    def depth(self) -> int:
+        """How much work is taken and not yet ended (queued or running)."""
+        return self._depth
+
+    def _moved(self, by: int) -> None:
+        with self._depth_lock:
+            self._depth += by
 
     @contextlib.contextmanager
     def handing_over(self, finished: Callable[[], None]) -> Iterator[None]:

@@ -12,6 +12,7 @@ from typing import Any
 from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot import __version__
+from bot.metrics.registry import count_busy
 from bot.serving.background import BackgroundWork
 from bot.serving.edge import ACKED_AT_EDGE
 from bot.serving.inbox import Inbox
@@ -62,8 +63,10 @@ class BoltDispatcher:
         entry = self._inbox.receive(text, headers) if self._inbox is not None and event_id is None else None
         finished = self._finisher(entry)
         queued = self._work.submit(lambda: self._dispatch(text, headers, event_id), finished=finished)
-        if not queued and finished is not None:
-            finished()  # answered as busy: done with
+        if not queued:
+            count_busy()
+            if finished is not None:
+                finished()  # answered as busy: done with
         return queued
 
     def answer_now(self, text: str, headers: Mapping[str, str]) -> tuple[int, bytes]:

@@ -8,7 +8,8 @@ Two kinds of request are answered in the response itself, so they are handled be
 API's URL verification (the challenge), and a form's submission (Slack shows its errors under the
 inputs only when they come in the answer).
 
-This module runs in the HTTP front, so it imports neither Bolt nor the bot's services or storage.
+This module runs in the HTTP front, so it imports neither Bolt nor the bot's services or storage, nor
+prometheus_client: each request is counted (kind, outcome, time to its answer) in bot/metrics/tally.py.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
+from bot.metrics.tally import EDGE, EdgeTally, payload_kind
 from bot.serving.background import BUSY_TEXT
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,10 @@ _MAX_CLOCK_SKEW_SECONDS = 5 * 60
 
 _INVALID = b'{"error": "invalid request"}'
 _UNAVAILABLE = b'{"error": "recording-bot is starting or stopping; try again in a moment"}'
+_BUSY_ANSWER = json.dumps({"response_type": "ephemeral", "text": BUSY_TEXT}).encode()
+
+# (HTTP status, body, the request's kind, the outcome): see bot/metrics/tally.py for the kinds and outcomes.
+_Answer = tuple[int, bytes, str, str]
 
 
 class BotUnavailable(Exception):
@@ -67,25 +73,30 @@ def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class SlackEdge:
-    def __init__(self, *, signing_secret: str, dispatcher: SlackDispatcher) -> None:
+    def __init__(self, *, signing_secret: str, dispatcher: SlackDispatcher, tally: EdgeTally = EDGE) -> None:
         # No secret (Socket Mode, which serves no HTTP): every HTTP request is refused.
         self._secret = signing_secret
         self._dispatcher = dispatcher
+        self._tally = tally
 
     def handle(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
         """The HTTP status and body to answer Slack with, now."""
+        started = time.perf_counter()
         try:
-            return self._answer(body, headers)
+            status, answer, kind, outcome = self._answer(body, headers)
         except BotUnavailable as error:
             logger.warning("could not hand a Slack request to the bot: %s", error)
-            return 503, _UNAVAILABLE
+            status, answer, kind, outcome = 503, _UNAVAILABLE, _kind_of(body, headers), "unavailable"
+        # Where the ack is made: what Slack waits for, less the HTTP server's own reading and writing.
+        self._tally.count(kind, outcome, time.perf_counter() - started)
+        return status, answer
 
-    def _answer(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+    def _answer(self, body: bytes, headers: Mapping[str, str]) -> _Answer:
         refusal = self._refusal(body, headers)
         if refusal is not None:
             status, why = refusal
             logger.info("refused a Slack request: %s", why)
-            return status, _INVALID
+            return status, _INVALID, "unverified", "refused"
         text = body.decode("utf-8")  # checked in _refusal
         if headers.get("content-type", "").startswith("application/json"):
             return self._json(text, headers)
@@ -94,11 +105,12 @@ class SlackEdge:
         except ValueError as error:
             # Signed, yet unreadable: refused here in one line rather than failing later in the background.
             logger.info("refused a Slack request: its payload field is not a JSON object (%s)", error)
-            return 400, _INVALID
-        if payload is not None and payload.get("type") == "view_submission":
+            return 400, _INVALID, "other", "refused"
+        kind = "command" if payload is None else payload_kind(payload.get("type"))
+        if kind == "form":
             # Answered in this response: a form's errors can only be shown from here.
-            return self._dispatcher.answer_now(text, headers)
-        return self._queue(text, headers, event_id=None)
+            return *self._dispatcher.answer_now(text, headers), kind, "answered"
+        return self._queue(text, headers, event_id=None, kind=kind)
 
     def _refusal(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, str] | None:
         """Why a request cannot be Slack's (the HTTP status, and words for the log); None when it is.
@@ -126,24 +138,38 @@ class SlackEdge:
             return 401, "its signature does not match (not sent by Slack, or SLACK_SIGNING_SECRET is wrong)"
         return None
 
-    def _json(self, text: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
+    def _json(self, text: str, headers: Mapping[str, str]) -> _Answer:
         try:
             payload = json.loads(text)
         except (ValueError, RecursionError):
             logger.info("refused a Slack request: its JSON body cannot be read")
-            return 400, _INVALID
+            return 400, _INVALID, "other", "refused"
         if not isinstance(payload, dict):
             logger.info("refused a Slack request: its JSON body is not an object")
-            return 400, _INVALID
+            return 400, _INVALID, "other", "refused"
         if payload.get("type") == "url_verification":
-            return 200, json.dumps({"challenge": str(payload.get("challenge", ""))}).encode()
+            return 200, json.dumps({"challenge": str(payload.get("challenge", ""))}).encode(), "other", "answered"
         event_id = payload.get("event_id")
-        return self._queue(text, headers, event_id=event_id if isinstance(event_id, str) and event_id else None)
+        kind = "event" if payload.get("type") == "event_callback" else "other"
+        return self._queue(
+            text, headers, event_id=event_id if isinstance(event_id, str) and event_id else None, kind=kind
+        )
 
-    def _queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None) -> tuple[int, bytes]:
+    def _queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None, kind: str) -> _Answer:
         if self._dispatcher.queue(text, headers, event_id=event_id):
-            return 200, b""
-        return 200, json.dumps({"response_type": "ephemeral", "text": BUSY_TEXT}).encode()
+            return 200, b"", kind, "acked"
+        return 200, _BUSY_ANSWER, kind, "busy"
+
+
+def _kind_of(body: bytes, headers: Mapping[str, str]) -> str:
+    """The kind of a verified request the bot's process could not take (read again only on this rare path)."""
+    if headers.get("content-type", "").startswith("application/json"):
+        return "event"
+    try:
+        payload = _form_payload(body.decode("utf-8"))
+    except ValueError:
+        return "other"
+    return "command" if payload is None else payload_kind(payload.get("type"))
 
 
 def _form_payload(form_text: str) -> dict[str, Any] | None:

@@ -17,10 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.logs import configure_logging
+from bot.metrics.tally import EDGE
 from bot.redaction import redactor
 from bot.serving.edge import BotSlow, BotUnavailable, SlackEdge
 from bot.serving.link import LinkClient
-from bot.serving.settings import SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettings
+from bot.serving.metrics_page import MetricsPage
+from bot.serving.settings import METRICS_TOKEN_VARIABLE, SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettings
 from bot.serving.web import WsgiApp, build_wsgi_app
 from bot.serving.worker import run_gunicorn
 
@@ -31,6 +33,8 @@ HEALTH_SECONDS = 5.0
 # How long an ack waits for the bot's process to say it has stored the request (in its inbox, where a kill of
 # that process cannot lose it); then it goes anyway, well within Slack's 3 seconds.
 STORED_SECONDS = 1.0
+# A scrape waits this long for the bot's process to make the page (Prometheus's own timeout is 10 s).
+METRICS_SECONDS = 5.0
 _PR_SET_PDEATHSIG = 1
 
 logger = logging.getLogger(__name__)
@@ -57,6 +61,11 @@ class RemoteDispatcher:
         answer = self._link.ask({"op": "answer_now", "body": text, "headers": dict(headers)}, timeout=ANSWER_SECONDS)
         return int(answer["status"]), str(answer["body"]).encode()
 
+    def metrics(self) -> tuple[str, bytes]:
+        """/metrics, made by the bot's process with this process's counts (raises BotUnavailable)."""
+        answer = self._link.ask({"op": "metrics", "edge": EDGE.snapshot()}, timeout=METRICS_SECONDS)
+        return str(answer["content_type"]), str(answer["page"]).encode()
+
     def health(self) -> tuple[int, dict[str, Any]]:
         try:
             answer = self._link.ask({"op": "health"}, timeout=HEALTH_SECONDS)
@@ -76,10 +85,11 @@ class RemoteDispatcher:
         return int(answer["status"]), listed, str(answer["body"]).encode()
 
 
-def front_app(settings: FrontSettings, signing_secret: str) -> WsgiApp:
+def front_app(settings: FrontSettings, signing_secret: str, metrics_token: str = "") -> WsgiApp:
     dispatcher = RemoteDispatcher(LinkClient(settings.link_address, settings.link_key))
     edge = SlackEdge(signing_secret=signing_secret, dispatcher=dispatcher)
-    return build_wsgi_app(edge.handle, dispatcher.health, dispatcher.page)
+    metrics = MetricsPage(render=dispatcher.metrics, token=metrics_token)
+    return build_wsgi_app(edge.handle, dispatcher.health, dispatcher.page, metrics=metrics)
 
 
 def _stop_with(parent_pid: int) -> None:
@@ -100,8 +110,9 @@ def main() -> int:
         os.sched_setaffinity(0, settings.cpus)
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     secret = os.environ.get(SECRET_VARIABLE, "")
-    redactor.add(secret)
-    app = front_app(settings, secret)
+    metrics_token = os.environ.get(METRICS_TOKEN_VARIABLE, "")
+    redactor.add(secret, metrics_token)
+    app = front_app(settings, secret, metrics_token)
     # Everything loaded so far lives as long as the process: the collector need not walk it again on every
     # full collection (a pause an acknowledgement would wait out), and the worker forked next shares it.
     gc.freeze()

@@ -21,7 +21,7 @@ from bot.serving.busy import BusyReplies
 from bot.serving.dispatch import BoltDispatcher
 from bot.serving.link import LinkServer, Message, asks
 from bot.serving.response_urls import ResponseUrlClient
-from bot.serving.settings import SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettings
+from bot.serving.settings import METRICS_TOKEN_VARIABLE, SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettings
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,8 @@ _M_ARENA_MAX = -8  # glibc's mallopt parameter
 # The variables the HTTP front is given from this process's environment: what the interpreter and the C
 # library read, and the logging settings. An allow-list, as the environment holds every secret the bot has
 # (its Slack token, the recording system's key and password, Webex's tokens, a platform's add-on URLs), and
-# the front needs none of them: only the signing secret and the link's key, which it is given on their own.
+# the front needs none of them: only the signing secret, the link's key and METRICS_TOKEN (checked at
+# /metrics), which it is given on their own.
 _FRONT_VARIABLES = frozenset(
     {"PATH", "HOME", "TMPDIR", "TZ", "LANG", "LANGUAGE", "LD_LIBRARY_PATH", "LOG_LEVEL", "LOG_FORMAT"}
 )
@@ -48,6 +49,11 @@ class RunningBot(Protocol):
     @property
     def replies(self) -> ResponseUrlClient: ...
 
+    @property
+    def metrics_token(self) -> str: ...
+
+    def render_metrics(self, edge_snapshot: object = None) -> tuple[str, bytes]: ...
+
     def close(self) -> None: ...
 
 
@@ -58,9 +64,17 @@ StartBot = Callable[[int], RunningBot]
 class FrontLink:
     """What the bot's process does with each message from the HTTP front."""
 
-    def __init__(self, *, dispatcher: BoltDispatcher, replies: ResponseUrlClient) -> None:
+    def __init__(
+        self,
+        *,
+        dispatcher: BoltDispatcher,
+        replies: ResponseUrlClient,
+        render_metrics: Callable[[object], tuple[str, bytes]] | None = None,
+    ) -> None:
         self._dispatcher = dispatcher
         self._busy = BusyReplies(replies.post)
+        # /metrics, made here with the front's own counts, which come with the question.
+        self._render_metrics = render_metrics
 
     def handle(self, message: Message) -> Message | None:
         op = message.get("op")
@@ -84,6 +98,9 @@ class FrontLink:
             status, page_headers, page = self._dispatcher.page(str(message.get("path", "")),
                                                                str(message.get("query", "")), headers)  # fmt: skip
             return {"status": status, "headers": page_headers, "body": page.decode()}
+        if op == "metrics" and self._render_metrics is not None:
+            content_type, page = self._render_metrics(message.get("edge"))
+            return {"content_type": content_type, "page": page.decode()}
         logger.warning("the HTTP front sent an unknown message (%r); ignored", op)
         return None
 
@@ -97,12 +114,12 @@ def serve_http(config: Config, start_bot: StartBot, *, threads: int) -> int:
     _fewer_malloc_arenas()
     front_cpus = _own_cpu()
     bot = start_bot(WORK_NICENESS)
-    front_link = FrontLink(dispatcher=bot.dispatcher, replies=bot.replies)
+    front_link = FrontLink(dispatcher=bot.dispatcher, replies=bot.replies, render_metrics=bot.render_metrics)
     link = LinkServer(front_link.handle).start()
     stopping = threading.Event()
     front: subprocess.Popen[bytes] | None = None
     try:
-        front = _start_front(config, link, threads=threads, cpus=front_cpus)
+        front = _start_front(config, link, threads=threads, cpus=front_cpus, metrics_token=bot.metrics_token)
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             if not stopping.is_set():
@@ -169,7 +186,7 @@ def _cpu_quota_below(cpus: int) -> bool:
 
 
 def _start_front(
-    config: Config, link: LinkServer, *, threads: int, cpus: tuple[int, ...]
+    config: Config, link: LinkServer, *, threads: int, cpus: tuple[int, ...], metrics_token: str = ""
 ) -> subprocess.Popen[bytes]:
     settings = FrontSettings(
         link_address=link.address,
@@ -183,6 +200,8 @@ def _start_front(
     )
     secret = config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else ""
     given = {SETTINGS_VARIABLE: settings.to_environment(), SECRET_VARIABLE: secret}
+    if metrics_token:
+        given[METRICS_TOKEN_VARIABLE] = metrics_token
     environment = front_environment(os.environ) | given
     return subprocess.Popen([sys.executable, "-m", "bot.serving.front"], env=environment)
 

@@ -14,6 +14,7 @@ import json
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,8 @@ from slack_sdk.errors import SlackRequestError
 from slack_sdk.models.attachments import Attachment
 from slack_sdk.models.blocks import Block
 from slack_sdk.webhook import WebhookResponse
+
+from bot.metrics.registry import record_upstream_call, status_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,18 @@ class ResponseUrlClient:
         self._lock = threading.Lock()
 
     def post(self, url: str, message: dict[str, Any]) -> WebhookResponse:
+        """Post `message` to `url`; raises SlackRequestError when Slack cannot be reached. Counted and timed as
+        the Slack call `response_url`."""
+        started = time.perf_counter()
+        outcome = "unreachable"
+        try:
+            response = self._post(url, message)
+            outcome = status_outcome(response.status_code)
+            return response
+        finally:
+            record_upstream_call("slack", "response_url", outcome, time.perf_counter() - started)
+
+    def _post(self, url: str, message: dict[str, Any]) -> WebhookResponse:
         try:
             parts = urlsplit(url)
             port = parts.port  # raises on a port that is not one

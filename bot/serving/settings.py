@@ -9,6 +9,8 @@ from typing import Any
 # The environment variable holding the front's settings (JSON), and the one holding the signing secret.
 SETTINGS_VARIABLE = "RECORDING_BOT_FRONT"
 SECRET_VARIABLE = "SLACK_SIGNING_SECRET"  # noqa: S105 (a variable's name)
+# The token /metrics asks for (not set: /metrics answers on loopback only).
+METRICS_TOKEN_VARIABLE = "METRICS_TOKEN"  # noqa: S105 (a variable's name)
 
 
 @dataclass(frozen=True)

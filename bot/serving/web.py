@@ -1,4 +1,4 @@
-"""The WSGI application: Slack requests at /slack/events, a health check at /healthz."""
+"""The WSGI application: Slack requests at /slack/events, a health check at /healthz, metrics at /metrics."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
+from bot.serving.edge import BotUnavailable
+from bot.serving.metrics_page import METRICS_PATH, MetricsPage
 from bot.words import size_text
 
 logger = logging.getLogger(__name__)
@@ -42,7 +44,13 @@ class _Refused(Exception):
         self.why = why
 
 
-def build_wsgi_app(slack_events: SlackEvents, health: HealthCheck, pages: InstallPages | None = None) -> WsgiApp:
+def build_wsgi_app(
+    slack_events: SlackEvents,
+    health: HealthCheck,
+    pages: InstallPages | None = None,
+    *,
+    metrics: MetricsPage | None = None,
+) -> WsgiApp:
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
@@ -68,9 +76,24 @@ def build_wsgi_app(slack_events: SlackEvents, health: HealthCheck, pages: Instal
                 status = HTTPStatus.INTERNAL_SERVER_ERROR
             start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(page)))])
             return [page]
+        if path == METRICS_PATH and method in ("GET", "HEAD") and metrics is not None:
+            return _metrics(metrics, environ, start_response)
         return _json(start_response, 404, {"error": "not found"})
 
     return application
+
+
+def _metrics(page: MetricsPage, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    refusal = page.refusal(_headers(environ), str(environ.get("REMOTE_ADDR") or ""))
+    if refusal is not None:
+        return _json(start_response, refusal.status, {"error": refusal.error}, list(refusal.headers))
+    try:
+        content_type, body = page.render()
+    except BotUnavailable as error:
+        logger.warning("could not read the bot's metrics: %s", error)
+        return _json(start_response, 503, {"error": "the bot's process did not give its metrics; try again"})
+    start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def _known(status: int) -> HTTPStatus | None:

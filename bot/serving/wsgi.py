@@ -6,11 +6,12 @@ from typing import Protocol
 
 from bot.serving.dispatch import BoltDispatcher
 from bot.serving.edge import SlackEdge
+from bot.serving.metrics_page import MetricsPage
 from bot.serving.web import WsgiApp, build_wsgi_app
 
 
 class Servable(Protocol):
-    """What serving needs of a built bot (bot/app.py's RecordingBot): its edge and its dispatcher."""
+    """What serving needs of a built bot (bot/app.py's RecordingBot): its edge, its dispatcher, its metrics."""
 
     @property
     def edge(self) -> SlackEdge: ...
@@ -18,7 +19,15 @@ class Servable(Protocol):
     @property
     def dispatcher(self) -> BoltDispatcher: ...
 
+    @property
+    def metrics_token(self) -> str: ...
+
+    def render_metrics(self, edge_snapshot: object = None) -> tuple[str, bytes]: ...
+
 
 def wsgi_app_for(bot: Servable) -> WsgiApp:
     dispatcher = bot.dispatcher
-    return build_wsgi_app(bot.edge.handle, dispatcher.health, dispatcher.page if dispatcher.installable else None)
+    metrics = MetricsPage(render=bot.render_metrics, token=bot.metrics_token)
+    return build_wsgi_app(
+        bot.edge.handle, dispatcher.health, dispatcher.page if dispatcher.installable else None, metrics=metrics
+    )

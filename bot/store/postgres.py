@@ -15,6 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from bot.metrics.registry import count_database_error
 from bot.store import migrations
 from bot.store.database import Database, DatabaseUnavailable, Params, Row, Statements
 
@@ -190,6 +191,7 @@ class PostgresDatabase(Database):
         try:
             yield
         except PoolTimeout as error:
+            count_database_error("postgresql")
             raise DatabaseUnavailable(
                 f"PostgreSQL at {self._safe} gave the bot no connection within {wait:g} s: "
                 "the server is unreachable, or every connection is busy",
@@ -224,6 +226,7 @@ class PostgresDatabase(Database):
                     pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS + 1)
                 except PoolTimeout:
                     pool.close()
+                    count_database_error("postgresql")
                     raise DatabaseUnavailable(self._first_connection_problem(), reason="unreachable") from None
                 self._pool = pool
             return self._pool
@@ -240,6 +243,7 @@ class PostgresDatabase(Database):
         return describe_postgres_error(self._safe, error, source=self._source)
 
     def unavailable(self, error: BaseException) -> DatabaseUnavailable:
+        count_database_error("postgresql")
         return DatabaseUnavailable(self.describe_error(error), reason=_reason(error))
 
 

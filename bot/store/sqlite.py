@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.metrics.registry import count_database_error
 from bot.store import migrations
 from bot.store.database import Database, DatabaseUnavailable, Params, Row, Statements
 
@@ -302,6 +303,7 @@ def _is_unavailable(error: sqlite3.Error) -> bool:
 
 
 def unavailable(path: Path, error: BaseException) -> DatabaseUnavailable:
+    count_database_error("sqlite")
     return DatabaseUnavailable(describe_database_error(path, error), reason=_reason(error))
 
 

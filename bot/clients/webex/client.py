@@ -33,6 +33,7 @@ from bot.clients.webex.owners import (
 )
 from bot.clients.webex.tokens import WebexRefreshCredentials, WebexTokenKeeper, WebexTokenStore
 from bot.clients.webex.transport import SYSTEM_NAME, WebexTransport
+from bot.metrics.registry import upstream_call
 from bot.models import (
     CallRecordingSettings,
     Line,
@@ -196,7 +197,9 @@ class WebexClient:
             return cached
         # Quoted as one path segment: the ID may come from a Slack user and must not add path parts.
         url = self._transport.url(path.format(id=quote(line_id, safe="")))
-        payload, response = self._get_json(url, params=None, not_found=not_found, scope=scope)
+        payload, response = self._get_json(
+            url, params=None, not_found=not_found, scope=scope, operation="get_call_recording"
+        )
         try:
             settings = model.model_validate(payload)
         except ValidationError as exc:
@@ -244,6 +247,7 @@ class WebexClient:
     def _owners_of(self, params: dict[str, str]) -> list[Line]:
         items = self._get_all(
             _NUMBERS_PATH, params=params, key="phoneNumbers", what="number list", scope=SCOPE_TELEPHONY_READ,
+            operation="find_numbers",
             not_found=f"Webex has no numbers API at {redact_url(self._transport.base_url)} — check WEBEX_API_URL",
         )  # fmt: skip
         return lines_of_numbers(self._parse(items, NumberEntry, "number"))
@@ -251,6 +255,7 @@ class WebexClient:
     def _people(self, params: dict[str, str]) -> list[WebexPerson]:
         items = self._get_all(
             _PEOPLE_PATH, params=params, key="items", what="people list", scope=SCOPE_PEOPLE_READ,
+            operation="find_people",
             not_found="Webex has no People API at this address — check WEBEX_API_URL",
         )  # fmt: skip
         return self._parse(items, WebexPerson, "person")
@@ -258,6 +263,7 @@ class WebexClient:
     def _workspaces(self, params: dict[str, str]) -> list[WebexWorkspace]:
         items = self._get_all(
             _WORKSPACES_PATH, params=params, key="items", what="workspace list", scope=SCOPE_WORKSPACES_READ,
+            operation="find_workspaces",
             not_found="Webex has no Workspaces API at this address — check WEBEX_API_URL",
         )  # fmt: skip
         return self._parse(items, WebexWorkspace, "workspace")
@@ -266,7 +272,8 @@ class WebexClient:
         url = self._transport.url(f"{_PEOPLE_PATH}/{quote(person_id, safe='')}")
         try:
             payload, _response = self._get_json(
-                url, params={"callingData": "true"}, not_found=_MSG_NO_PERSON, scope=SCOPE_PEOPLE_READ
+                url, params={"callingData": "true"}, not_found=_MSG_NO_PERSON, scope=SCOPE_PEOPLE_READ,
+                operation="get_person",
             )
         except NotFound:
             return []
@@ -276,7 +283,8 @@ class WebexClient:
         url = self._transport.url(f"{_WORKSPACES_PATH}/{quote(workspace_id, safe='')}")
         try:
             payload, _response = self._get_json(
-                url, params=None, not_found=_MSG_NO_WORKSPACE, scope=SCOPE_WORKSPACES_READ
+                url, params=None, not_found=_MSG_NO_WORKSPACE, scope=SCOPE_WORKSPACES_READ,
+                operation="get_workspace",
             )
         except NotFound:
             return []
@@ -333,6 +341,7 @@ class WebexClient:
             params={"email": email, "callingData": "true"},
             not_found="Webex has no People API at this address — check WEBEX_API_URL",
             scope=SCOPE_PEOPLE_READ,
+            operation="find_people",
         )
         items = payload.get("items")
         if not isinstance(items, list):
@@ -354,7 +363,8 @@ class WebexClient:
     def verify(self) -> str:
         """A deployment check: reads one virtual line with the configured token; raises UpstreamError."""
         payload, response = self._get_json(
-            self._transport.url(_VIRTUAL_LINES_PATH), params={"max": "1"}, not_found=self._msg_no_list()
+            self._transport.url(_VIRTUAL_LINES_PATH), params={"max": "1"}, not_found=self._msg_no_list(),
+            operation="verify",
         )
         items = payload.get("virtualLines")
         if not isinstance(items, list):
@@ -372,7 +382,7 @@ class WebexClient:
         for scope, path in probes.items():
             try:
                 self._get_json(
-                    self._transport.url(path), params={"max": "1"}, scope=scope,
+                    self._transport.url(path), params={"max": "1"}, scope=scope, operation="verify",
                     not_found=f"Webex has no {path} at {redact_url(self._transport.base_url)} — check WEBEX_API_URL",
                 )  # fmt: skip
                 results[scope] = None
@@ -454,12 +464,12 @@ class WebexClient:
     def _fetch_all_lines(self) -> list[VirtualLine]:
         items = self._get_all(
             _VIRTUAL_LINES_PATH, params={}, key="virtualLines", what="virtual-line list",
-            not_found=self._msg_no_list(), scope=SCOPE_TELEPHONY_READ,
+            not_found=self._msg_no_list(), scope=SCOPE_TELEPHONY_READ, operation="list_lines",
         )  # fmt: skip
         return self._parse_lines(items)
 
     def _get_all(
-        self, path: str, *, params: dict[str, str], key: str, what: str, not_found: str, scope: str
+        self, path: str, *, params: dict[str, str], key: str, what: str, not_found: str, scope: str, operation: str
     ) -> list[Any]:
         """Every item under `key` of a Webex list, following `Link: rel="next"` for at most `max_pages` pages."""
         url = self._transport.url(path)
@@ -467,7 +477,7 @@ class WebexClient:
         items: list[Any] = []
         visited: set[str] = set()
         for _page in range(self._max_pages):
-            payload, response = self._get_json(url, params=query, not_found=not_found, scope=scope)
+            payload, response = self._get_json(url, params=query, not_found=not_found, scope=scope, operation=operation)
             page = payload.get(key)
             if not isinstance(page, list):
                 raise self._transport.bad_response(f"Webex sent a {what} without `{key}`", response)
@@ -525,10 +535,17 @@ class WebexClient:
     # -- one authenticated GET -------------------------------------------------------------------
 
     def _get_json(
-        self, url: str, *, params: dict[str, str] | None, not_found: str, scope: str = SCOPE_TELEPHONY_READ
-    ) -> tuple[dict[str, Any], httpx.Response]:
+        self, url: str, *, params: dict[str, str] | None, not_found: str, operation: str,
+        scope: str = SCOPE_TELEPHONY_READ,
+    ) -> tuple[dict[str, Any], httpx.Response]:  # fmt: skip
         """GET with bearer auth, one renewal on 401, retries; returns the JSON object of a 2xx answer (which
-        proves `scope`; a 403 names it)."""
+        proves `scope`; a 403 names it). Counted and timed as `operation` (the metrics' name for it)."""
+        with upstream_call("webex", operation):
+            return self._get_json_once(url, params=params, not_found=not_found, scope=scope)
+
+    def _get_json_once(
+        self, url: str, *, params: dict[str, str] | None, not_found: str, scope: str
+    ) -> tuple[dict[str, Any], httpx.Response]:
         merged = dict(params or {})
         if self._org_id and "orgId" not in httpx.URL(url).params:
             merged["orgId"] = self._org_id

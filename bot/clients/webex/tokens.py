@@ -12,6 +12,7 @@ from typing import Protocol
 
 from bot.clients.errors import AuthenticationFailed, UpstreamError
 from bot.clients.webex.transport import WebexTransport
+from bot.metrics.registry import upstream_call
 from bot.models import WebexTokens
 from bot.redaction import SecretRedactor, redact_url
 
@@ -190,6 +191,10 @@ class WebexTokenKeeper:
                 logger.exception("could not save the renewed Webex tokens; they will be renewed again")
 
     def _request_tokens(self, refresh: WebexRefreshCredentials, refresh_token: str) -> WebexTokens:
+        with upstream_call("webex", "refresh_token"):
+            return self._request_tokens_once(refresh, refresh_token)
+
+    def _request_tokens_once(self, refresh: WebexRefreshCredentials, refresh_token: str) -> WebexTokens:
         transport = self._transport
         response = transport.exchange(
             "POST",

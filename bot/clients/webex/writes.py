@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from bot.clients.errors import AuthenticationFailed, NotFound, UpstreamError, UpstreamRejected
 from bot.clients.webex.client import WebexClient
 from bot.clients.webex.transport import SYSTEM_NAME, tracking_id
+from bot.metrics.registry import upstream_call
 from bot.models import CallRecordingSettings
 from bot.models.changes import KIND_LABELS, MODE_WORDS, NOTIFICATION_WORDS
 from bot.models.lines import LineKind
@@ -89,6 +90,10 @@ class CallRecordingWriter:
 
     def read(self, kind: LineKind, line_id: str) -> tuple[CallRecordingSettings, WebexAnswer]:
         """The line's settings as Webex holds them now; UpstreamError when Webex cannot say."""
+        with upstream_call("webex", "read_call_recording"):
+            return self._read(kind, line_id)
+
+    def _read(self, kind: LineKind, line_id: str) -> tuple[CallRecordingSettings, WebexAnswer]:
         response = self._client.authorized("GET", self._url(kind, line_id))
         answer = WebexAnswer("GET", response.status_code, tracking_id(response))
         transport = self._client.transport
@@ -109,6 +114,10 @@ class CallRecordingWriter:
 
     def put(self, kind: LineKind, line_id: str, settings: Iterable[tuple[str, str]]) -> WebexAnswer:
         """One PUT with only these settings; raises UpstreamError (WriteRefused for 403 and 409)."""
+        with upstream_call("webex", "change_call_recording"):
+            return self._put(kind, line_id, settings)
+
+    def _put(self, kind: LineKind, line_id: str, settings: Iterable[tuple[str, str]]) -> WebexAnswer:
         response = self._client.authorized("PUT", self._url(kind, line_id), json_body=put_body(settings))
         self._client.forget_settings(line_id)
         if response.is_success:

@@ -17,7 +17,7 @@ door the listeners and the scheduler use.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from threading import Event
 
 from bot.models import Invocation, PauseRequest, RequestState, Role
@@ -45,6 +45,10 @@ __all__ = [
     "RecordingSystem",
     "ResumeResult",
 ]
+
+# A pause still in effect this long after its window ended was not resumed on time (a resume is due at the
+# window's end; the scheduler looks at least every few seconds, and retries a failed resume).
+PAST_WINDOW_GRACE = timedelta(minutes=1)
 
 
 class PauseService:
@@ -105,6 +109,24 @@ class PauseService:
     def has_unwritten(self) -> bool:
         """Whether resumes wait for the database to record them (or to be sent again)."""
         return self._schedule.has_unwritten
+
+    def in_effect(self) -> tuple[int, int]:
+        """How many pauses are in effect now, and how many of them outlived their window by more than
+        PAST_WINDOW_GRACE (the scheduler could not resume them: an alert watches for this)."""
+        # The window's end is when it was paused plus how long it was to last (extensions included): its
+        # `resume_at` moves on with each retry of a failed resume, so it cannot tell.
+        pauses = self._core.store.in_states([RequestState.ACTIVE, RequestState.RESUMING])
+        ended_before = self._core.now() - PAST_WINDOW_GRACE
+        late = [
+            p for p in pauses
+            if p.paused_at is not None and p.paused_at + timedelta(seconds=p.duration_seconds) < ended_before
+        ]  # fmt: skip
+        return len(pauses), len(late)
+
+    @property
+    def unwritten_count(self) -> int:
+        """Resumes sent while the database could not be written, still held in memory."""
+        return len(self._core.unwritten)
 
     def refresh_card(self, request: PauseRequest) -> None:
         """Show the request on its card as it is stored now (whatever state `request` was read in)."""

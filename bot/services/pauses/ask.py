@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from bot.metrics.registry import count_transition
 from bot.models import Invocation, Outcome, PauseAsk, PauseRequest, RecordingTarget, RequestKind, RequestState, Role
 from bot.models.refusals import (
     ApprovalCardNotPosted,
@@ -190,12 +191,15 @@ class Asking:
                 target_user_id=self._targets.owner_of(invocation.team_id, ask.target, recording.lines),
                 line_id=recording.line_id, same_call=recording.same_call,
             )  # fmt: skip
-        return self._core.store.create(
+        request = self._core.store.create(
             team_id=invocation.team_id, channel_id=invocation.channel_id, requester_id=invocation.user_id,
             target=ask.target, channels=ask.channels, duration_seconds=ask.duration_seconds, reason=ask.reason,
             created_at=self._core.now(), expires_at=expires_at, group_name=routing.group_name,
             card_channel_id=routing.card_channel, **fields,
         )  # fmt: skip
+        if request is not None:
+            count_transition("break_glass" if request.kind is RequestKind.BREAKGLASS else "asked")
+        return request
 
     def _publish(self, invocation: Invocation, request: PauseRequest) -> Asked:
         """Post the card, tell each approver who may decide (once), and give the requester a link."""

@@ -3,6 +3,7 @@ requester's cancel. Who may decide is `services/deciders.py`'s one rule, reached
 
 from __future__ import annotations
 
+from bot.metrics.registry import count_transition
 from bot.models import Access, Invocation, Outcome, PauseRequest, RequestKind, RequestState, Role
 from bot.models.refusals import (
     AlreadyApprovedByYou,
@@ -59,6 +60,7 @@ class Deciding:
                 core.authorizer.forget(invocation.team_id, invocation.user_id)
                 core.authorizer.require_decider(invocation.user, current, action="approve")
             return current
+        count_transition("approved")
         # The decision's audit row before anything is sent: a crash during the call must not lose who
         # approved it (one small write; the card update, a Slack round trip, waits for the outcome).
         core.audit.record(

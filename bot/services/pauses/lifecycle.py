@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from bot.clients.recording_system import MuteOutcome
 from bot.clock import Clock, utc_now
+from bot.metrics.registry import count_transition
 from bot.models import (
     Channels,
     Invocation,
@@ -54,6 +55,13 @@ TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
     _S.ACTIVE: frozenset({_S.RESUMING, _S.RESUMED}),
     _S.RESUMING: frozenset({_S.ACTIVE, _S.RESUMED}),
 }
+
+# The moves the metrics count, by the state moved to (a resume: by whom, see `move`). Approvals, asks and
+# break-glass pauses are counted where they are made (decide.py, ask.py): they are no `move`.
+_COUNTED: dict[RequestState, str] = {
+    _S.DENIED: "denied", _S.EXPIRED: "expired", _S.CANCELLED: "cancelled", _S.FAILED: "failed",
+    _S.ABANDONED: "abandoned", _S.EXTENDED: "extended",
+}  # fmt: skip
 
 # Card updates of one request are sent one at a time; requests share these locks by their ID.
 _CARD_LOCKS = 64
@@ -129,7 +137,13 @@ class Lifecycle:
         illegal = [s for s in from_states if to_state not in TRANSITIONS.get(s, frozenset())]
         if illegal:
             raise ValueError(f"no move from {', '.join(illegal)} to {to_state}")
-        return self.store.transition(request_id, from_states=from_states, to_state=to_state, now=self.now(), **fields)
+        moved = self.store.transition(request_id, from_states=from_states, to_state=to_state, now=self.now(), **fields)
+        if moved is not None:
+            if to_state is RequestState.RESUMED:
+                count_transition("resumed_automatically" if fields.get("resumed_by") == SYSTEM else "resumed_by_hand")
+            elif to_state in _COUNTED:
+                count_transition(_COUNTED[to_state])
+        return moved
 
     def get(self, request_id: int) -> PauseRequest:
         request = self.store.get(request_id)
