@@ -200,6 +200,7 @@ def test_the_readmes_mention_examples_work_as_printed(demo: tuple[Sandbox, DemoC
         "/recording allow @pat requester sales",
         "/recording group sales channel #sales-approvals",
         "/recording allow @pat admin",
+        "/recording group floor-a channel #approvals",
     }
     out = _run(sandbox, clock, examples)
     assert not any(refused in out for refused in REFUSED_MENTIONS), out
