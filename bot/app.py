@@ -208,7 +208,10 @@ def build_core(
         homes=HomeService(store=request_store, authorizer=authorizer, clock=clock),
         form_key=form_key(config.slack_signing_secret or config.slack_bot_token),
         digests=DigestService(
-            builder=DigestBuilder(pauses=request_store, audit=audit_store), store=DigestStore(database=database),
+            builder=DigestBuilder(
+                pauses=request_store, audit=audit_store, changes=ChangeRequestStore(database=database)
+            ),
+            store=DigestStore(database=database),
             schedule=DigestSchedule.parse(config.digest_time, config.digest_timezone), authorizer=authorizer,
             audit=audit, instance_id=instances.instance_id, channel=config.digest_channel, clock=clock,
         ),

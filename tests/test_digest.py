@@ -411,7 +411,9 @@ def test_anchored_heads_catch_a_rewritten_chain_and_name_the_first_row_it_may_ha
 def test_the_console_demo_skips_to_the_digest_and_writes_its_chart(tmp_path: Path) -> None:
     lines = [
         "as U0DEMOAGENT", "pause 8856 10m customer is reading out a card number", "as U0DEMOLEAD", "approve 1",
-        "breakglass 8857 3m card read out, no lead free", f"digest {tmp_path / 'out'}", "quit",
+        "breakglass 8857 3m card read out, no lead free",
+        "set jane.doe@example.com mode=on-demand agents start it", "as U0DEMOADMIN", "approve-change 1",
+        f"digest {tmp_path / 'out'}", "quit",
     ]  # fmt: skip
     done = run_bot(["console", "--demo"], env={"PATH": os.environ.get("PATH", "")}, cwd=tmp_path,
                    stdin="\n".join(lines), timeout=120)  # fmt: skip
@@ -420,6 +422,12 @@ def test_the_console_demo_skips_to_the_digest_and_writes_its_chart(tmp_path: Pat
     assert "[#compliance]" in out and "Compliance digest of" in out
     assert "floor-a: 2 pause(s), 13 minutes" in out and "the longest 10 minutes" in out
     assert "outlived" not in out  # the skip resumed each pause on time on its way to the digest
+    digest = out.split("[#compliance]", 1)[1]
+    assert "Settings changes" in digest
+    assert (
+        "Jane Doe #1: Mode Always with Pause/Resume → On Demand with User Initiated Start, changed "
+        "(approved by @U0DEMOADMIN), asked by @U0DEMOLEAD for agents start it"
+    ) in digest
     (png,) = (tmp_path / "out").glob("digest-*.png")
     assert png.read_bytes().startswith(PNG_SIGNATURE) and f"(wrote {png}" in out
 

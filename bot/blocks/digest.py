@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from bot.blocks.changes import value_words
 from bot.blocks.kit import Block, Message, context, header, mention, section, slack_date
 from bot.blocks.text import escape
+from bot.models.changes import SETTING_LABELS
 from bot.models.digest import Digest, DigestDelivery
 from bot.words import format_duration
 
@@ -187,11 +189,23 @@ def _parts(digest: Digest, words: _Words) -> list[str]:
 
 
 def _settings_changes(digest: Digest, words: _Words) -> list[str]:
-    """Where the call-recording settings changes of the period go, once that feature records them
-    (`Digest.settings_changes`); nothing until then."""
+    """Each request to change a line's call-recording settings: the line, what it changes, how it ended."""
     if not digest.settings_changes:
         return []
-    return [_list(words.bold("Settings changes"), [words.plain(change) for change in digest.settings_changes])]
+    lines = []
+    for request in digest.settings_changes:
+        what = "; ".join(
+            f"{SETTING_LABELS.get(c.name, c.name)} {value_words(c.name, c.before)} → {value_words(c.name, c.after)}"
+            for c in request.changes
+        )
+        deciders = " and ".join(words.person(a.approver_id) for a in request.approvals)
+        lines.append(
+            f"{words.plain(request.line_name)} #{request.id}: {words.plain(what)}, {request.state.value}"
+            + (f" (approved by {deciders})" if deciders else "")
+            + f", asked by {words.person(request.requester_id)} for {words.plain(request.reason)}"
+            + f", {words.moment(request.created_at)}"
+        )
+    return [_list(words.bold("Settings changes"), lines)]
 
 
 def _duration(seconds: float) -> str:

@@ -15,6 +15,7 @@ from bot.chart import ChartFailed, draw_chart
 from bot.config import Config
 from bot.services.digest import DigestBuilder, DigestSchedule
 from bot.store.audit import AuditStore
+from bot.store.changes import ChangeRequestStore
 from bot.store.connect import open_database
 from bot.store.pauses import PauseRequestStore
 
@@ -71,7 +72,10 @@ def run_digest(config: Config, args: argparse.Namespace) -> int:
     database = open_database(config)
     try:
         database.migrate()
-        builder = DigestBuilder(pauses=PauseRequestStore(database=database), audit=AuditStore(database=database))
+        builder = DigestBuilder(
+            pauses=PauseRequestStore(database=database), audit=AuditStore(database=database),
+            changes=ChangeRequestStore(database=database),
+        )  # fmt: skip
         digest, rows = builder.build(period)
     finally:
         database.close()

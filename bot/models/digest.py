@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from bot.models.changes import ChangeRequest
+
 
 @dataclass(frozen=True)
 class DigestPeriod:
@@ -119,8 +121,8 @@ class Digest:
     audit_rows: int
     # Posted after its time because the bot was not running then: how late.
     late_by: timedelta | None = None
-    # Settings changes (Webex call-recording settings) go here once that feature records them.
-    settings_changes: tuple[str, ...] = field(default=())
+    # Requests to change a line's call-recording settings asked or decided in the period (`/recording set`).
+    settings_changes: tuple[ChangeRequest, ...] = field(default=())
 
     @property
     def quiet(self) -> bool:

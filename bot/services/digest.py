@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import Clock, utc_now
 from bot.models import AuditEntry, AuditQuery, Invocation, Outcome, PauseRequest, RequestKind, RequestState, Role
+from bot.models.changes import ChangeRequest
 from bot.models.digest import (
     BreakGlassPause,
     ChainHead,
@@ -34,6 +35,7 @@ from bot.models.refusals import DigestNotEnded, DigestNotPosted
 from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditTrail
 from bot.store.audit import AuditStore
+from bot.store.changes import ChangeRequestStore
 from bot.store.digests import DigestStore
 from bot.store.pauses import PauseRequestStore
 
@@ -98,9 +100,12 @@ class DigestSchedule:
 class DigestBuilder:
     """Reads what the digest says from the store: no roles, no Slack (the CLI builds digests too)."""
 
-    def __init__(self, *, pauses: PauseRequestStore, audit: AuditStore) -> None:
+    def __init__(
+        self, *, pauses: PauseRequestStore, audit: AuditStore, changes: ChangeRequestStore | None = None
+    ) -> None:
         self._pauses = pauses
         self._audit = audit
+        self._changes = changes
 
     def build(
         self, period: DigestPeriod, *, team_id: str | None = None, late_by: timedelta | None = None
@@ -133,10 +138,14 @@ class DigestBuilder:
         )
         return digest, rows
 
-    def _settings_changes(self, period: DigestPeriod, *, team_id: str | None) -> tuple[str, ...]:
-        """The call-recording settings changed in the period, one line each: where that feature (being built
-        elsewhere) adds them; blocks/digest.py already shows them under "Settings changes". None until then."""
-        return ()
+    def _settings_changes(self, period: DigestPeriod, *, team_id: str | None) -> tuple[ChangeRequest, ...]:
+        """The requests to change a line's call-recording settings asked or decided in the period."""
+        if self._changes is None:
+            return ()
+        return tuple(
+            request for request in self._changes.touching(period.start, period.end)
+            if team_id is None or request.team_id == team_id
+        )  # fmt: skip
 
 
 class DigestService:

@@ -159,6 +159,16 @@ class ChangeRequestStore:
         )
         return [_request(row) for row in rows]
 
+    def touching(self, start: datetime, end: datetime) -> list[ChangeRequest]:
+        """Every request asked or last changed in [start, end), oldest first (the digest's period)."""
+        low, high = moment_text(start), moment_text(end)
+        rows = self._database.all(
+            f"SELECT {_COLUMNS} FROM change_requests WHERE (created_at >= ? AND created_at < ?) "
+            "OR (updated_at >= ? AND updated_at < ?) ORDER BY id",
+            [low, high, low, high],
+        )
+        return [_request(row) for row in rows]
+
     def recent(self, team_id: str, limit: int) -> list[ChangeRequest]:
         rows = self._database.all(
             f"SELECT {_COLUMNS} FROM change_requests WHERE team_id = ? ORDER BY id DESC LIMIT ?", [team_id, limit]
