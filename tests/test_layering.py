@@ -197,3 +197,19 @@ def test_only_the_chart_child_imports_matplotlib() -> None:
     importers = sorted(str(p.relative_to(BOT)) for p in BOT.rglob("*.py") if "bot.chart.draw" in _imports(p))
     assert importers == []
 
+
+
+def test_the_serving_processes_load_neither_matplotlib_nor_numpy() -> None:
+    """numpy (matplotlib's, for the digest's chart child) would cost each serving process ~15 MB: sqlite_utils
+    would import it whenever it is installed (bot/store/sqlite_library.py hides it while sqlite_utils loads)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, bot.app, bot.cli.main, bot.serving.front, bot.store.sqlite\n"
+        "print(sorted(m for m in ('numpy', 'matplotlib') if m in sys.modules))\n"
+        "import numpy\n"  # and numpy still imports for whoever needs it, after sqlite_utils
+        "print('numpy', bool(numpy.__version__))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split("\n")[:2] == ["[]", "numpy True"], done.stdout + done.stderr

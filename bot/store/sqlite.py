@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from bot.metrics.registry import count_database_error
 from bot.store import migrations
 from bot.store.database import Database, DatabaseUnavailable, Params, Row, Statements
+from bot.store.sqlite_library import sqlite_utils
 
 logger = logging.getLogger(__name__)
 
