@@ -199,15 +199,16 @@ def test_only_the_chart_child_imports_matplotlib() -> None:
 
 
 
-def test_the_serving_processes_load_neither_matplotlib_nor_numpy() -> None:
-    """numpy (matplotlib's, for the digest's chart child) would cost each serving process ~15 MB: sqlite_utils
-    would import it whenever it is installed (bot/store/sqlite_library.py hides it while sqlite_utils loads)."""
+def test_the_serving_processes_load_neither_matplotlib_nor_numpy_nor_cryptography_unless_installable() -> None:
+    """numpy (matplotlib's, for the digest's chart child) would cost each serving process ~12 MB: sqlite_utils
+    would import it whenever it is installed (bot/store/sqlite_library.py hides it while sqlite_utils loads);
+    cryptography (~7 MB) is loaded by the token cipher of installable mode only."""
     import subprocess
     import sys
 
     probe = (
         "import sys, bot.app, bot.cli.main, bot.serving.front, bot.store.sqlite\n"
-        "print(sorted(m for m in ('numpy', 'matplotlib') if m in sys.modules))\n"
+        "print(sorted(m for m in ('numpy', 'matplotlib', 'cryptography') if m in sys.modules))\n"
         "import numpy\n"  # and numpy still imports for whoever needs it, after sqlite_utils
         "print('numpy', bool(numpy.__version__))"
     )

@@ -3,7 +3,10 @@ TOKEN_ENCRYPTION_KEY, so a copy of the database file or a dump holds no usable S
 
 from __future__ import annotations
 
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 
 class TokenUnreadable(Exception):
@@ -12,7 +15,10 @@ class TokenUnreadable(Exception):
 
 class TokenCipher:
     def __init__(self, key: str) -> None:
-        self._fernet = Fernet(key.encode())
+        # Loaded here, in installable mode only: a bot with SLACK_BOT_TOKEN keeps its ~8 MB.
+        from cryptography.fernet import Fernet
+
+        self._fernet: Fernet = Fernet(key.encode())
 
     def encrypt(self, value: str | None) -> str | None:
         return None if value is None else self._fernet.encrypt(value.encode()).decode()
@@ -20,6 +26,8 @@ class TokenCipher:
     def decrypt(self, value: str | None) -> str | None:
         if value is None:
             return None
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(value.encode()).decode()
         except InvalidToken:
