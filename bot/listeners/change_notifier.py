@@ -10,14 +10,12 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.blocks.changes import change_card, change_decider_notice, change_outcome_message
 from bot.blocks.kit import Message
-from bot.blocks.refusals import card_not_posted_text
 from bot.listeners.installations import SlackClients, as_clients
+from bot.listeners.slack_notifier import post_card_message
 from bot.models.changes import ChangeRequest
-from bot.services.notifications import CardNotPosted
 
 logger = logging.getLogger(__name__)
 
-_CANNOT_POST_HERE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 _SLACK_FAILURES = (SlackApiError, SlackClientError, OSError, ValueError, KeyError, TypeError)
 
 
@@ -27,22 +25,10 @@ class SlackChangeNotifier:
         self._clients = as_clients(client)
 
     def post_change_card(self, request: ChangeRequest) -> str:
-        card = change_card(request)
-        channel = request.card_channel
-        try:
-            client = self._clients.for_team(request.team_id)
-            response = client.chat_postMessage(channel=channel, text=card.text, blocks=card.blocks)
-        except SlackApiError as error:
-            reason = str(error.response.get("error", "unknown_error"))
-            if reason in _CANNOT_POST_HERE:
-                elsewhere = channel if channel != request.channel_id else None
-                raise CardNotPosted(card_not_posted_text("not_here", channel=elsewhere)) from None
-            raise CardNotPosted(card_not_posted_text("refused", detail=reason)) from None
-        except (SlackClientError, OSError) as error:
-            raise CardNotPosted(card_not_posted_text("unreachable", detail=type(error).__name__)) from None
-        except ValueError:
-            raise CardNotPosted(card_not_posted_text("unreadable")) from None
-        return str(response["ts"])
+        return post_card_message(
+            self._clients, change_card(request), team_id=request.team_id, channel=request.card_channel,
+            asked_in=request.channel_id,
+        )  # fmt: skip
 
     def update_change_card(self, request: ChangeRequest) -> None:
         if not request.message_ts:

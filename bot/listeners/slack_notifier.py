@@ -53,22 +53,9 @@ class SlackPauseNotifier:
 
     def post_card(self, request: PauseRequest) -> str:
         card = approval_card(request, approval_minutes=self._approval_minutes)
-        channel = request.card_channel
-        try:
-            client = self._clients.for_team(request.team_id)
-            response = client.chat_postMessage(channel=channel, text=card.text, blocks=card.blocks)
-        except SlackApiError as error:
-            reason = str(error.response.get("error", "unknown_error"))
-            if reason in _CANNOT_POST_HERE:
-                elsewhere = channel if channel != request.channel_id else None
-                raise CardNotPosted(card_not_posted_text("not_here", channel=elsewhere)) from None
-            raise CardNotPosted(card_not_posted_text("refused", detail=reason)) from None
-        except (SlackClientError, OSError) as error:
-            raise CardNotPosted(card_not_posted_text("unreachable", detail=type(error).__name__)) from None
-        except ValueError:
-            # slack_sdk lets a JSONDecodeError out when a 200 answer starts with "{" but is not JSON.
-            raise CardNotPosted(card_not_posted_text("unreadable")) from None
-        return str(response["ts"])
+        return post_card_message(
+            self._clients, card, team_id=request.team_id, channel=request.card_channel, asked_in=request.channel_id
+        )
 
     def update_card(self, request: PauseRequest) -> None:
         # The service sends a request's updates one at a time, each with the request as stored just then.
@@ -139,3 +126,22 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, SlackApiError):
         return str(error.response.get("error", "unknown_error"))
     return type(error).__name__
+
+
+def post_card_message(clients: SlackClients, card: Message, *, team_id: str, channel: str, asked_in: str) -> str:
+    """Post a request's card into `channel` (its group's, or `asked_in` where it was asked); its ts.
+    Raises CardNotPosted, worded, when Slack refuses it, cannot be reached or answers what is not JSON."""
+    try:
+        response = clients.for_team(team_id).chat_postMessage(channel=channel, text=card.text, blocks=card.blocks)
+    except SlackApiError as error:
+        reason = str(error.response.get("error", "unknown_error"))
+        if reason in _CANNOT_POST_HERE:
+            elsewhere = channel if channel != asked_in else None
+            raise CardNotPosted(card_not_posted_text("not_here", channel=elsewhere)) from None
+        raise CardNotPosted(card_not_posted_text("refused", detail=reason)) from None
+    except (SlackClientError, OSError) as error:
+        raise CardNotPosted(card_not_posted_text("unreachable", detail=type(error).__name__)) from None
+    except ValueError:
+        # slack_sdk lets a JSONDecodeError out when a 200 answer starts with "{" but is not JSON.
+        raise CardNotPosted(card_not_posted_text("unreadable")) from None
+    return str(response["ts"])

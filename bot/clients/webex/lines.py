@@ -7,10 +7,9 @@ costs a dict access, not a scan.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 
+from bot.clients.webex.owners import decoded_id, fold
 from bot.models import VirtualLine
 
 # Webex IDs are unpadded base64 of "ciscospark://<region>/VIRTUAL_LINE/<uuid>", about 80 characters.
@@ -37,7 +36,7 @@ class LineIndex:
         self._any_name: dict[str, list[VirtualLine]] = {}
         for line in lines:
             self._id.setdefault(line.id, []).append(line)
-            decoded = (_decoded_id(line.id) or "").lower()
+            decoded = (decoded_id(line.id) or "").lower()
             if "/" in decoded:
                 self._uuid.setdefault(decoded.rsplit("/", 1)[1], []).append(line)
             if line.number is not None:
@@ -45,10 +44,10 @@ class LineIndex:
                     self._extension.setdefault(str(extension), []).append(line)
             for number in numbers_of(line):
                 self._number.setdefault(number, []).append(line)
-            full_names = {_fold(f"{line.first_name or ''} {line.last_name or ''}"), _fold(line.display_name)}
+            full_names = {fold(f"{line.first_name or ''} {line.last_name or ''}"), fold(line.display_name)}
             for name in full_names:
                 self._full_name.setdefault(name, []).append(line)
-            for name in full_names | {_fold(line.first_name), _fold(line.last_name)}:
+            for name in full_names | {fold(line.first_name), fold(line.last_name)}:
                 self._any_name.setdefault(name, []).append(line)
 
     def find(self, query: str) -> list[VirtualLine]:
@@ -70,7 +69,7 @@ class LineIndex:
             return list(self._uuid.get(text.lower(), ()))
         if text.startswith(_WEBEX_ID_PREFIX) or _WEBEX_ID.match(text):
             return list(self._id.get(text, ()))
-        wanted = _fold(text)
+        wanted = fold(text)
         return _unique(self._full_name.get(wanted, []) if " " in wanted else self._any_name.get(wanted, []))
 
 
@@ -82,20 +81,6 @@ def numbers_of(line: VirtualLine) -> set[str]:
     if isinstance(line.number.primary, str) and line.number.primary:
         numbers.add(line.number.primary)
     return {_PHONE_PUNCTUATION.sub("", number) for number in numbers}
-
-
-def _decoded_id(webex_id: str) -> str | None:
-    padded = webex_id + "=" * (-len(webex_id) % 4)
-    for decode in (base64.urlsafe_b64decode, base64.b64decode):
-        try:
-            return decode(padded).decode("utf-8")
-        except (binascii.Error, ValueError):
-            continue
-    return None
-
-
-def _fold(text: str | None) -> str:
-    return " ".join((text or "").split()).casefold()
 
 
 def _unique(lines: list[VirtualLine]) -> list[VirtualLine]:
