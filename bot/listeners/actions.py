@@ -60,9 +60,9 @@ def _click_listener(
     # Bolt passes arguments by parameter name, so the per-button values are bound by this closure.
     def on_click(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
         # The decision calls the recording system; Slack must not wait for it (3-second limit).
-        invocation = _invocation(body, str(context.get("request_id") or ""))
-        value = _button_value(body)
-        reply = _reply_for(body, respond, client, invocation.user_id)
+        invocation = click_invocation(body, str(context.get("request_id") or ""))
+        value = button_value(body)
+        reply = reply_for(body, respond, client, invocation.user_id)
         on_home = _is_home(body)
 
         def run() -> None:
@@ -94,7 +94,7 @@ def handle_click(
 
     def click() -> None:
         try:
-            request_id = _request_id(value)
+            request_id = clicked_request_id(value)
         except MalformedButton:
             # No service sees a malformed button, so the allow-list gate is passed here.
             services.authorizer.admit(invocation.user, action=name)
@@ -113,9 +113,9 @@ def _settings_pick_listener(services: Services, work: BackgroundWork) -> Callabl
     """Show on one line of an ambiguous settings answer: that line's settings replace the answer."""
 
     def on_pick(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
-        invocation = _invocation(body, str(context.get("request_id") or ""))
-        line_id = _button_value(body)
-        reply = _reply_for(body, respond, client, invocation.user_id)
+        invocation = click_invocation(body, str(context.get("request_id") or ""))
+        line_id = button_value(body)
+        reply = reply_for(body, respond, client, invocation.user_id)
 
         def show() -> None:
             found = services.line_settings.show_line(invocation, line_id)
@@ -142,9 +142,9 @@ def _side_choice_listener(action_id: str, services: Services, work: BackgroundWo
     question, so the other button cannot be clicked afterwards."""
 
     def on_choice(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
-        invocation = _invocation(body, str(context.get("request_id") or ""))
-        value = _button_value(body)
-        reply = _reply_for(body, respond, client, invocation.user_id)
+        invocation = click_invocation(body, str(context.get("request_id") or ""))
+        value = button_value(body)
+        reply = reply_for(body, respond, client, invocation.user_id)
 
         def choose() -> None:
             choice = read_side_choice(value, services.limits)
@@ -179,7 +179,7 @@ def _is_home(body: dict[str, Any]) -> bool:
     return (body.get("container") or {}).get("type") == "view"
 
 
-def _reply_for(body: dict[str, Any], respond: Respond, client: WebClient, user_id: str) -> Reply:
+def reply_for(body: dict[str, Any], respond: Respond, client: WebClient, user_id: str) -> Reply:
     """Privately where the button was: into a card's channel, or by DM from a Home (which has no channel)."""
     if _is_home(body) or not body.get("response_url"):
 
@@ -212,7 +212,7 @@ def _resume_now(pauses: PauseService) -> Decision:
     return resume_now
 
 
-def _invocation(body: dict[str, Any], request_id: str) -> Invocation:
+def click_invocation(body: dict[str, Any], request_id: str) -> Invocation:
     channel = body.get("channel") or (body.get("container") or {})
     return Invocation(
         # The clicking user's own workspace: in shared channels it differs from the card's.
@@ -223,12 +223,12 @@ def _invocation(body: dict[str, Any], request_id: str) -> Invocation:
     )
 
 
-def _button_value(body: dict[str, Any]) -> str:
+def button_value(body: dict[str, Any]) -> str:
     actions = body.get("actions") or [{}]
     return str(actions[0].get("value", ""))
 
 
-def _request_id(value: str) -> int:
+def clicked_request_id(value: str) -> int:
     # The value came back from Slack, but anyone could craft a click: treat it as untrusted input.
     if not (value.isascii() and value.isdigit()) or len(value) > 12:  # "²" passes isdigit() but not int()
         raise MalformedButton()

@@ -19,7 +19,7 @@ from bot.action_ids import (
 from bot.blocks.changes import change_asked_message, change_counted_message
 from bot.blocks.kit import Message
 from bot.commands.types import SetLineSettings
-from bot.listeners.actions import _button_value, _invocation, _reply_for, _request_id
+from bot.listeners.actions import button_value, click_invocation, clicked_request_id, reply_for
 from bot.listeners.command_run import CommandRun
 from bot.listeners.work import Attempt, run_attempt
 from bot.logs import request_context
@@ -70,15 +70,15 @@ def _decide(services: Services, action_id: str, invocation: Invocation, request_
 
 def _click_listener(action_id: str, services: Services, work: BackgroundWork) -> Callable[..., None]:
     def on_click(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
-        invocation = _invocation(body, str(context.get("request_id") or ""))
-        value = _button_value(body)
-        reply = _reply_for(body, respond, client, invocation.user_id)
+        invocation = click_invocation(body, str(context.get("request_id") or ""))
+        value = button_value(body)
+        reply = reply_for(body, respond, client, invocation.user_id)
         name = action_id.removeprefix("recording_")
         attempt = Attempt(invocation, f"click.{name}", {"button": action_id}, users_group=False)
 
         def click() -> None:
             try:
-                request_id = _request_id(value)
+                request_id = clicked_request_id(value)
             except MalformedButton:
                 services.authorizer.admit(invocation.user, action=name)
                 raise
