@@ -10,6 +10,7 @@ import io
 import os
 import struct
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -126,6 +127,20 @@ def _expected_heads(database: Database, end: datetime) -> list[str]:
     return [f"{team}:{seq}:{digest}" for team, (seq, digest) in sorted(newest.items())]
 
 
+def _wait_for_a_quiet_audit(database: Database, quiet_for: float = 0.3) -> None:
+    """Until no audit row has been added for `quiet_for` seconds (the rows carry the wall clock's time, so a row
+    written late by a slow thread would still fall inside the period, after the digest took the chain's head)."""
+    last: list[tuple[int, float]] = []
+
+    def quiet() -> bool:
+        count = int(database.one("SELECT count(*) AS n FROM audit")["n"])
+        if not last or last[0][0] != count:
+            last[:] = [(count, time.monotonic())]
+        return time.monotonic() - last[0][1] >= quiet_for
+
+    wait_until(quiet, what="the audit to stop growing")
+
+
 def _cli_env(config: Config, slack: SimulatedSlack, **more: str) -> dict[str, str]:
     env = {"PATH": os.environ.get("PATH", ""), "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.api_url, **more}
     if config.database_url is not None:
@@ -165,6 +180,8 @@ def test_the_digest_is_posted_at_its_time_with_its_figures_its_chart_and_its_aud
     click_card(floor.sender, slack, "recording_deny", denied, LEAD)
     wait_for_state(floor.bot, denied, RequestState.DENIED)
     assert _digests(slack) == []
+    # The work after each acknowledgement has written its audit rows before the period ends.
+    _wait_for_a_quiet_audit(floor.bot.database)
 
     floor.to_digest_time()
     (digest,) = _wait_digests(slack)
