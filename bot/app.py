@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,7 +23,7 @@ from bot.clients.recording_system import RecordingSystemClient
 from bot.clients.tls import tls_context
 from bot.clients.webex import WebexClient, WebexRefreshCredentials, WebexTokenStore
 from bot.clients.webex.writes import CallRecordingWriter
-from bot.clock import Clock, utc_now
+from bot.clock import Clock, Sleep, utc_now
 from bot.config import Config, ConfigurationError
 from bot.listeners import leaving
 from bot.listeners.change_notifier import SlackChangeNotifier
@@ -149,6 +150,7 @@ def build_core(
     scheduler_max_sleep: float = MAX_SLEEP_SECONDS,
     change_notifier: ChangeNotifier | None = None,
     database: Database | None = None,
+    sleep: Sleep = time.sleep,
 ) -> Core:
     """Storage, upstream clients and services, wired; used by the Slack app and the console alike. `database`:
     already opened (installable mode opens it first: the notifier's tokens live there)."""
@@ -173,7 +175,7 @@ def build_core(
     # Rows the database refused are written at the end if it takes them now, and logged whole if not.
     closers.append(audit.close)
     authorizer = Authorizer(allow_list=AllowListStore(database=database), audit=audit, clock=clock)
-    webex = _webex(config, database, closers)
+    webex = _webex(config, database, closers, sleep=sleep)
     line_settings = LineSettingsService(webex=webex, authorizer=authorizer)
     links = LinkService(store=LinkStore(database=database), authorizer=authorizer, audit=audit, webex=webex)
     request_store = PauseRequestStore(database=database)
@@ -248,7 +250,9 @@ def recording_system_client(config: Config, http: httpx.Client) -> RecordingSyst
     )
 
 
-def webex_client(config: Config, http: httpx.Client, *, token_store: WebexTokenStore | None = None) -> WebexClient:
+def webex_client(
+    config: Config, http: httpx.Client, *, token_store: WebexTokenStore | None = None, sleep: Sleep = time.sleep
+) -> WebexClient:
     """The Webex client for this configuration, renewing its own token when refresh credentials are set."""
     refresh = None
     if config.webex_refresh_token and config.webex_client_id and config.webex_client_secret:
@@ -264,6 +268,7 @@ def webex_client(config: Config, http: httpx.Client, *, token_store: WebexTokenS
         org_id=config.webex_org_id,
         refresh=refresh,
         token_store=token_store if refresh else None,
+        sleep=sleep,
     )
 
 
@@ -281,13 +286,13 @@ def _recording_system(config: Config, closers: list[Callable[[], Any]]) -> Recor
     return recording_system_client(config, http)
 
 
-def _webex(config: Config, database: Database, closers: list[Callable[[], Any]]) -> WebexClient | None:
+def _webex(config: Config, database: Database, closers: list[Callable[[], Any]], *, sleep: Sleep) -> WebexClient | None:
     if not config.webex_configured:
         logger.warning("WEBEX_ACCESS_TOKEN not set: /recording settings and pause-card warnings are disabled")
         return None
     http = httpx.Client(timeout=config.webex_timeout_seconds, headers={"User-Agent": USER_AGENT}, verify=tls_context())
     closers.append(http.close)
-    return webex_client(config, http, token_store=DatabaseWebexTokenStore(database=database))
+    return webex_client(config, http, token_store=DatabaseWebexTokenStore(database=database), sleep=sleep)
 
 
 # A Slack Web API call unanswered after this long counts as failed (Slack answers in well under a second).
@@ -302,10 +307,12 @@ def create_app(
     scheduler_max_sleep: float = MAX_SLEEP_SECONDS,
     work_niceness: int = 0,
     slack_timeout_seconds: int = SLACK_TIMEOUT_SECONDS,
+    sleep: Sleep = time.sleep,
 ) -> RecordingBot:
     """Build the bot from its configuration. Raises ConfigurationError with one readable line on bad setup.
     `work_niceness` lowers the priority of the threads that do the work after each ack (see BackgroundWork);
-    `slack_timeout_seconds` is how long a Slack Web API call may take before it counts as failed."""
+    `slack_timeout_seconds` is how long a Slack Web API call may take before it counts as failed; `sleep` is
+    how the bot waits between retries of Webex and of a card update."""
     config.require_slack(socket_mode=socket_mode)
     redactor.add(*config.secret_values())
     # Before Slack is first called: its DEBUG lines name SLACK_API_URL, and later ones the response URLs.
@@ -313,7 +320,7 @@ def create_app(
     if config.installable:
         return _create_installable(
             config, socket_mode=socket_mode, clock=clock, scheduler_max_sleep=scheduler_max_sleep,
-            work_niceness=work_niceness, slack_timeout_seconds=slack_timeout_seconds,
+            work_niceness=work_niceness, slack_timeout_seconds=slack_timeout_seconds, sleep=sleep,
         )  # fmt: skip
     assert config.slack_bot_token is not None  # checked by require_slack
     bot_token = config.slack_bot_token.get_secret_value()
@@ -325,10 +332,10 @@ def create_app(
     org_wide = bool(identity.get("is_enterprise_install")) and bool(identity.get("enterprise_id"))
     team_id = str(identity["enterprise_id"] if org_wide else identity["team_id"])
 
-    notifier = SlackPauseNotifier(client=slack, approval_minutes=config.approval_timeout_minutes)
+    notifier = SlackPauseNotifier(client=slack, approval_minutes=config.approval_timeout_minutes, sleep=sleep)
     core = build_core(
         config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep,
-        change_notifier=SlackChangeNotifier(client=slack),
+        change_notifier=SlackChangeNotifier(client=slack), sleep=sleep,
     )  # fmt: skip
     core.services.links.use_directory(SlackDirectory(client=slack))
     if core.services.digests is not None:
@@ -356,6 +363,7 @@ def _create_installable(
     scheduler_max_sleep: float,
     work_niceness: int,
     slack_timeout_seconds: int,
+    sleep: Sleep,
 ) -> RecordingBot:
     """Installable mode: no token of its own; each installation's, from the database, per request."""
     assert config.slack_client_id and config.slack_client_secret and config.slack_state_secret
@@ -368,10 +376,11 @@ def _create_installable(
         store=store, api_url=config.slack_api_url, timeout=slack_timeout_seconds, client_id=config.slack_client_id,
         client_secret=client_secret, clock=clock,
     )  # fmt: skip
-    notifier = SlackPauseNotifier(client=workspaces, approval_minutes=config.approval_timeout_minutes)
+    notifier = SlackPauseNotifier(client=workspaces, approval_minutes=config.approval_timeout_minutes, sleep=sleep)
     try:
         core = build_core(config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep,
-                          database=database, change_notifier=SlackChangeNotifier(client=workspaces))  # fmt: skip
+                          database=database, change_notifier=SlackChangeNotifier(client=workspaces),
+                          sleep=sleep)  # fmt: skip
     except BaseException:
         database.close()
         raise

@@ -48,6 +48,7 @@ class TestClock:
         self._now = datetime.now(UTC).replace(microsecond=0)
         self._lock = threading.Lock()
         self._moved: list[Callable[[], None]] = []
+        self.waits: list[float] = []
 
     def __call__(self) -> datetime:
         with self._lock:
@@ -60,6 +61,11 @@ class TestClock:
         for callback in moved:
             callback()
 
+    def sleep(self, seconds: float) -> None:
+        """The bot's wait between retries (Retry-After, a backoff): noted for the test to check, not waited out."""
+        with self._lock:
+            self.waits.append(seconds)
+
     def when_moved(self, callback: Callable[[], None]) -> None:
         """Call `callback` after each advance (a served bot's scheduler looks at its deadlines again)."""
         with self._lock:
@@ -67,7 +73,7 @@ class TestClock:
 
 
 # How long a served bot's scheduler sleeps at most between looks at its deadlines (the clock is the test's).
-SCHEDULER_MAX_SLEEP_SECONDS = 0.2
+SCHEDULER_MAX_SLEEP_SECONDS = 1.0
 
 
 class ServedBot:
@@ -96,6 +102,7 @@ class ServedBot:
             clock=self.clock,
             scheduler_max_sleep=SCHEDULER_MAX_SLEEP_SECONDS,
             slack_timeout_seconds=self.slack_timeout_seconds,
+            sleep=self.clock.sleep,
         ).start()
         # A restart comes back on the same port, as a redeployed bot keeps its URL.
         self._server = LocalServer(wsgi_app_for(self.bot), port=self._port).start()

@@ -278,8 +278,8 @@ def test_a_passing_webex_429_or_5xx_is_retried_after_a_wait_and_the_answer_arriv
     acked_in_time(lambda: running.sender.command("settings 1002", user=AGENT))
     reply = slack.wait_for_call("response_url", containing="Sales Queue", timeout=10)[0]
     assert reply.payload["response_type"] == "in_channel"
-    first, second = webex.api_requests()[:2]
-    assert second.at - first.at >= at_least  # Retry-After honoured, or a backoff
+    assert len(webex.api_requests()) >= 2
+    assert running.served.clock.waits and running.served.clock.waits[0] >= at_least  # Retry-After, or a backoff
     assert slack.calls("response_url") == [reply]  # one answer, no error before it
 
 

@@ -20,6 +20,7 @@ from bot.blocks.pauses import (
     reminder_notice,
 )
 from bot.blocks.refusals import card_not_posted_text
+from bot.clock import Sleep
 from bot.listeners.installations import SlackClients, as_clients
 from bot.models import PauseRequest
 from bot.services.notifications import CardNotPosted
@@ -41,10 +42,11 @@ _SLACK_FAILURES = (SlackApiError, SlackClientError, OSError, ValueError, KeyErro
 
 
 class SlackPauseNotifier:
-    def __init__(self, *, client: WebClient | SlackClients, approval_minutes: float) -> None:
+    def __init__(self, *, client: WebClient | SlackClients, approval_minutes: float, sleep: Sleep = time.sleep) -> None:
         # Each request's workspace is written to with that workspace's token (one token in single mode).
         self._clients = as_clients(client)
         self._approval_minutes = approval_minutes
+        self._sleep = sleep
         self._listeners: list[Callable[[PauseRequest], None]] = []
 
     def on_request_changed(self, listener: Callable[[PauseRequest], None]) -> None:
@@ -76,7 +78,7 @@ class SlackPauseNotifier:
                 )
                 if _describe(error) in _PERMANENT_UPDATE_ERRORS:
                     return
-                time.sleep(_UPDATE_RETRY_SECONDS)
+                self._sleep(_UPDATE_RETRY_SECONDS)
 
     def card_link(self, request: PauseRequest) -> str | None:
         if not request.message_ts:

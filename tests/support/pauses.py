@@ -15,11 +15,15 @@ from tests.support.slack_requests import TEAM
 
 def wait_until(condition: Callable[[], Any], *, timeout: float = 5.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
+    # Soon at first, then less often: each look may query the database, and on a busy machine a wait of
+    # seconds at a hundred looks a second takes CPU from the bot being waited for.
+    interval = 0.002
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.01)
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 

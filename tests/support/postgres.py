@@ -143,7 +143,6 @@ class Databases:
             database.close()
         self._fresh: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._used: queue.Queue[str | None] = queue.Queue()
-        self._all: set[str] = set()
         self._expected = ""
         self._cleaner = threading.Thread(target=self._clean_used, name="clean-test-databases", daemon=True)
         self._cleaner.start()
@@ -154,7 +153,6 @@ class Databases:
         except queue.Empty:
             pass
         url = self._server.create_database(template=self._template)
-        self._all.add(url)
         if not self._expected:
             with psycopg.connect(url, autocommit=True) as session:
                 self._expected = _fingerprint(session)
@@ -165,10 +163,10 @@ class Databases:
         self._used.put(url)
 
     def close(self) -> None:
+        """The worker is done. Its databases stay: the server's folder goes when its last worker leaves, and
+        dropping them one by one would hold up this worker's end (and the run's) by seconds."""
         self._used.put(None)
         self._cleaner.join(timeout=60)
-        for url in [*self._all, self._template]:
-            self._drop(url)
 
     def _clean_used(self) -> None:
         while (url := self._used.get()) is not None:
@@ -180,7 +178,6 @@ class Databases:
             if reusable:
                 self._fresh.put(url)
             else:
-                self._all.discard(url)
                 self._drop(url)
 
     def _clean(self, url: str) -> bool:
