@@ -50,7 +50,7 @@ from bot.services.audit import AuditReader, AuditTrail
 from bot.services.bundle import Services
 from bot.services.changes import ChangeNotifier, ChangeService, webex_lines_finder
 from bot.services.coverage import Coverage, OneInstallation, StoredInstallations
-from bot.services.digest import DigestBuilder, DigestSchedule, DigestService
+from bot.services.digest import DigestBuilder, DigestInstallations, DigestSchedule, DigestService
 from bot.services.home import HomeService
 from bot.services.installations import InstallationService
 from bot.services.instances import InstanceRegistry
@@ -149,9 +149,11 @@ def build_core(
     scheduler_max_sleep: float = MAX_SLEEP_SECONDS,
     change_notifier: ChangeNotifier | None = None,
     database: Database | None = None,
+    digest_installations: DigestInstallations | None = None,
 ) -> Core:
     """Storage, upstream clients and services, wired; used by the Slack app and the console alike. `database`:
-    already opened (installable mode opens it first: the notifier's tokens live there)."""
+    already opened (installable mode opens it first: the notifier's tokens live there); `digest_installations`:
+    installable mode's installations, each with its digest channel (one digest each)."""
     redactor.add(*config.secret_values())
     config.require_consistent_credentials()
     database = database or open_database(config)
@@ -213,7 +215,8 @@ def build_core(
             ),
             store=DigestStore(database=database),
             schedule=DigestSchedule.parse(config.digest_time, config.digest_timezone), authorizer=authorizer,
-            audit=audit, instance_id=instances.instance_id, channel=config.digest_channel, clock=clock,
+            audit=audit, instance_id=instances.instance_id, clock=clock, installations=digest_installations,
+            channel=None if digest_installations is not None else config.digest_channel,
         ),
     )  # fmt: skip
     scheduler = Scheduler(
@@ -370,12 +373,18 @@ def _create_installable(
     )  # fmt: skip
     notifier = SlackPauseNotifier(client=workspaces, approval_minutes=config.approval_timeout_minutes)
     try:
-        core = build_core(config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep,
-                          database=database, change_notifier=SlackChangeNotifier(client=workspaces))  # fmt: skip
+        core = build_core(
+            config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep, database=database,
+            change_notifier=SlackChangeNotifier(client=workspaces),
+            # Each installation's digest: its own channel (DIGEST_CHANNEL's `T…:C…` entry, or the plain one).
+            digest_installations=lambda: [(i.key, config.digest_channel_for(i.key)) for i in store.installed()],
+        )  # fmt: skip
     except BaseException:
         database.close()
         raise
     core.services.links.use_directory(SlackDirectory(client=workspaces))
+    assert core.services.digests is not None
+    core.services.digests.use_publisher(SlackDigestPublisher(client=workspaces))
     # Only where an installation serves: another organisation, or a workspace an org-wide install leaves out,
     # is refused and audited (services/coverage.py).
     core.services.authorizer.use_coverage(
@@ -384,7 +393,7 @@ def _create_installable(
     )  # fmt: skip
     installations = InstallationService(
         store=store, authorizer=core.services.authorizer, audit=core.services.audit, pauses=core.services.pauses,
-        admins_for=config.admins_for, clock=clock, forget_token=workspaces.forget,
+        admins_for=config.admins_for, clock=clock, forget_token=workspaces.forget, digests=core.services.digests,
     )  # fmt: skip
     installations.bootstrap_admins()
     template = WebClient(base_url=config.slack_api_url, timeout=slack_timeout_seconds)

@@ -313,8 +313,13 @@ def test_uninstall_resumes_every_pause_at_once_also_one_being_sent_and_leaves_th
     assert all(r.team_id == T1 and r.user_id == "system" for r in early.values())
     (gone,) = [r for r in audit_rows(bot, "request.withdrawn") if details(r)["request"] == pending]
     assert details(gone)["was"] == "pending" and gone.team_id == T1
-    resumes = [details(r) for r in audit_rows(bot, "upstream.mute_recording")]
-    assert sorted(d["request"] for d in resumes if d["operation"] == "resume") == sorted([active, in_flight, in_flight])
+    def resumes() -> list[int]:
+        rows = [details(r) for r in audit_rows(bot, "upstream.mute_recording")]
+        return sorted(d["request"] for d in rows if d["operation"] == "resume")
+
+    # The late pause's thread writes its resume's row after the answer: wait for it.
+    wait_until(lambda: len(resumes()) == 3, what="every resume audited")
+    assert resumes() == sorted([active, in_flight, in_flight])
     assert not [r for r in audit_rows(bot, "request.resumed") if r.team_id == T2]
 
 
