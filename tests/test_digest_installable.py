@@ -192,3 +192,30 @@ def test_digest_channel_names_one_channel_per_installation_only_in_installable_m
         make_config(digest_channel=f"{U1}:{ALPHA_CHANNEL}")
     with pytest.raises(ValueError, match="'T0BRAVO:#compliance' is not a Slack channel ID"):
         make_config(digest_channel=f"{ALPHA_CHANNEL},{T2}:#compliance")
+
+
+@pytest.mark.engines("postgresql")
+def test_two_instances_post_one_digest_per_installation(
+    served: ServedBot, slack: SimulatedSlack, clock: SharedClock
+) -> None:
+    install(served, slack, Installer(team_id=T1, user_id=U1, team_name="Alpha"))
+    install(served, slack, Installer(team_id=T2, user_id=U2, team_name="Bravo"))
+    second = ServedBot(served.config, clock=clock).start()
+    try:
+        _wait_for_a_quiet_audit(_bot(served).database)
+        _settings, due = _digest_settings(clock)
+        clock.advance(seconds=(due - clock()).total_seconds() + 1)
+        # Each instance's scheduler runs its pass: they race for each installation's claim of the day.
+        for bot in (_bot(served), _bot(second)):
+            bot.scheduler.tick()
+        wait_until(lambda: len(slack.uploads()) >= 4, timeout=CHART_SECONDS, what="both digests' files")
+        for bot in (_bot(served), _bot(second)):
+            bot.scheduler.tick()
+        assert sorted(c.payload["channel"] for c in _digests(slack)) == sorted([ALPHA_CHANNEL, BRAVO_CHANNEL])
+        claims = {
+            team: {r.claimed_by for r in DigestStore(database=_bot(served).database, scope=team).all() if r.claimed_by}
+            for team in (T1, T2)
+        }
+        assert all(len(by) == 1 for by in claims.values()), claims
+    finally:
+        second.stop()

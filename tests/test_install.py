@@ -26,6 +26,7 @@ from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import Installer, SimulatedSlack
 from bot.store.encryption import TokenCipher, TokenUnreadable
 from bot.store.installations import InstallationStore
+from bot.store.pauses import PauseRequestStore
 from bot.store.postgres import PostgresDatabase
 from tests.conftest import AGENT, LEAD, SIGNING_SECRET, ServedBot
 from tests.support.cli import run_bot
@@ -321,6 +322,32 @@ def test_uninstall_resumes_every_pause_at_once_also_one_being_sent_and_leaves_th
     wait_until(lambda: len(resumes()) == 3, what="every resume audited")
     assert resumes() == sorted([active, in_flight, in_flight])
     assert not [r for r in audit_rows(bot, "request.resumed") if r.team_id == T2]
+
+
+def test_uninstall_withdraws_a_request_approved_but_not_yet_sent_and_nothing_pauses_it_later(
+    served: ServedBot, bot: RecordingBot, slack: SimulatedSlack, sender: SlackSender,
+    recording_system: SimulatedRecordingSystem,
+) -> None:  # fmt: skip
+    install(served, slack, Installer(team_id=T1, user_id=U1, team_name="Alpha"))
+    _staff(bot, T1)
+    request_id = _pause(sender, bot, slack, T1, "8856")
+    # Approved by an instance that has not claimed it for its MuteRecording yet (approved → executing).
+    store = PauseRequestStore(database=bot.database)
+    approved = store.transition(request_id, from_states=[RequestState.PENDING], to_state=RequestState.APPROVED,
+                                now=served.clock(), decided_by=LEAD, claimed_by="another-instance")  # fmt: skip
+    assert approved is not None
+    assert sender.app_uninstalled(team=T1).status_code == 200
+    withdrawn = wait_for_state(bot, request_id, RequestState.CANCELLED)
+    assert "removed" in (withdrawn.error or "")
+    (row,) = wait_until(
+        lambda: [r for r in audit_rows(bot, "request.withdrawn") if details(r)["request"] == request_id],
+        what="the withdrawal audited",
+    )
+    assert details(row)["was"] == "approved"
+    # That instance's claim now finds it taken: the pause is never sent.
+    assert store.transition(request_id, from_states=[RequestState.APPROVED], to_state=RequestState.EXECUTING,
+                            now=served.clock()) is None  # fmt: skip
+    assert recording_system.mute_calls() == []
 
 
 def test_tokens_are_unreadable_in_the_database_without_the_key(
