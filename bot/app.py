@@ -180,25 +180,17 @@ def build_core(
     links = LinkService(store=LinkStore(database=database), authorizer=authorizer, audit=audit, webex=webex)
     request_store = PauseRequestStore(database=database)
     limits = PauseLimits(
-        default_seconds=int(config.default_pause_minutes * 60),
-        max_seconds=int(config.max_pause_minutes * 60),
+        default_seconds=int(config.default_pause_minutes * 60), max_seconds=int(config.max_pause_minutes * 60)
     )
     settings = PauseSettings(
-        approval_timeout=timedelta(minutes=config.approval_timeout_minutes),
-        limits=limits,
-        clock=clock,
+        approval_timeout=timedelta(minutes=config.approval_timeout_minutes), limits=limits, clock=clock,
         instance_id=instances.instance_id,
-    )
+    )  # fmt: skip
     pauses = PauseService(
-        store=request_store,
-        authorizer=authorizer,
-        audit=audit,
-        notifier=notifier,
-        recording_system=recording_system,
-        settings=settings,
-        links=links,
+        store=request_store, authorizer=authorizer, audit=audit, notifier=notifier,
+        recording_system=recording_system, settings=settings, links=links,
         lines=line_settings if line_settings.configured else None,
-    )
+    )  # fmt: skip
     services = Services(
         authorizer=authorizer,
         audit=audit,
@@ -209,15 +201,8 @@ def build_core(
         links=links,
         homes=HomeService(store=request_store, authorizer=authorizer, clock=clock),
         form_key=form_key(config.slack_signing_secret or config.slack_bot_token),
-        digests=DigestService(
-            builder=DigestBuilder(
-                pauses=request_store, audit=audit_store, changes=ChangeRequestStore(database=database)
-            ),
-            store=DigestStore(database=database),
-            schedule=DigestSchedule.parse(config.digest_time, config.digest_timezone), authorizer=authorizer,
-            audit=audit, instance_id=instances.instance_id, clock=clock, installations=digest_installations,
-            channel=None if digest_installations is not None else config.digest_channel,
-        ),
+        digests=_digest_service(config, database, authorizer=authorizer, audit=audit, instance_id=instances.instance_id,
+                                clock=clock, installations=digest_installations),
     )  # fmt: skip
     scheduler = Scheduler(
         pauses=pauses, instances=instances, audit=audit, seen_events=SeenEvents(database=database),
@@ -235,6 +220,29 @@ def build_core(
     assert services.digests is not None
     scheduler.also_run("digest", services.digests.post_due)
     return Core(database=database, services=services, scheduler=scheduler, instances=instances, closers=closers)
+
+
+def _digest_service(
+    config: Config,
+    database: Database,
+    *,
+    authorizer: Authorizer,
+    audit: AuditTrail,
+    instance_id: str,
+    clock: Clock,
+    installations: DigestInstallations | None,
+) -> DigestService:
+    """The daily digest: DIGEST_CHANNEL's one, or (installable mode) one per installation."""
+    return DigestService(
+        builder=DigestBuilder(
+            pauses=PauseRequestStore(database=database), audit=AuditStore(database=database),
+            changes=ChangeRequestStore(database=database),
+        ),
+        store=DigestStore(database=database),
+        schedule=DigestSchedule.parse(config.digest_time, config.digest_timezone), authorizer=authorizer,
+        audit=audit, instance_id=instance_id, clock=clock, installations=installations,
+        channel=None if installations is not None else config.digest_channel,
+    )  # fmt: skip
 
 
 def recording_system_client(config: Config, http: httpx.Client) -> RecordingSystemClient:
