@@ -51,7 +51,7 @@ from bot.services.audit import AuditReader, AuditTrail
 from bot.services.bundle import Services
 from bot.services.changes import ChangeNotifier, ChangeService, webex_lines_finder
 from bot.services.coverage import Coverage, OneInstallation, StoredInstallations
-from bot.services.digest import DigestBuilder, DigestSchedule, DigestService
+from bot.services.digest import DigestBuilder, DigestInstallations, DigestSchedule, DigestService
 from bot.services.home import HomeService
 from bot.services.installations import InstallationService
 from bot.services.instances import InstanceRegistry
@@ -150,10 +150,12 @@ def build_core(
     scheduler_max_sleep: float = MAX_SLEEP_SECONDS,
     change_notifier: ChangeNotifier | None = None,
     database: Database | None = None,
+    digest_installations: DigestInstallations | None = None,
     sleep: Sleep = time.sleep,
 ) -> Core:
     """Storage, upstream clients and services, wired; used by the Slack app and the console alike. `database`:
-    already opened (installable mode opens it first: the notifier's tokens live there)."""
+    already opened (installable mode opens it first: the notifier's tokens live there); `digest_installations`:
+    installable mode's installations, each with its digest channel (one digest each)."""
     redactor.add(*config.secret_values())
     config.require_consistent_credentials()
     database = database or open_database(config)
@@ -180,25 +182,17 @@ def build_core(
     links = LinkService(store=LinkStore(database=database), authorizer=authorizer, audit=audit, webex=webex)
     request_store = PauseRequestStore(database=database)
     limits = PauseLimits(
-        default_seconds=int(config.default_pause_minutes * 60),
-        max_seconds=int(config.max_pause_minutes * 60),
+        default_seconds=int(config.default_pause_minutes * 60), max_seconds=int(config.max_pause_minutes * 60)
     )
     settings = PauseSettings(
-        approval_timeout=timedelta(minutes=config.approval_timeout_minutes),
-        limits=limits,
-        clock=clock,
+        approval_timeout=timedelta(minutes=config.approval_timeout_minutes), limits=limits, clock=clock,
         instance_id=instances.instance_id,
-    )
+    )  # fmt: skip
     pauses = PauseService(
-        store=request_store,
-        authorizer=authorizer,
-        audit=audit,
-        notifier=notifier,
-        recording_system=recording_system,
-        settings=settings,
-        links=links,
+        store=request_store, authorizer=authorizer, audit=audit, notifier=notifier,
+        recording_system=recording_system, settings=settings, links=links,
         lines=line_settings if line_settings.configured else None,
-    )
+    )  # fmt: skip
     services = Services(
         authorizer=authorizer,
         audit=audit,
@@ -209,14 +203,8 @@ def build_core(
         links=links,
         homes=HomeService(store=request_store, authorizer=authorizer, clock=clock),
         form_key=form_key(config.slack_signing_secret or config.slack_bot_token),
-        digests=DigestService(
-            builder=DigestBuilder(
-                pauses=request_store, audit=audit_store, changes=ChangeRequestStore(database=database)
-            ),
-            store=DigestStore(database=database),
-            schedule=DigestSchedule.parse(config.digest_time, config.digest_timezone), authorizer=authorizer,
-            audit=audit, instance_id=instances.instance_id, channel=config.digest_channel, clock=clock,
-        ),
+        digests=_digest_service(config, database, authorizer=authorizer, audit=audit, instance_id=instances.instance_id,
+                                clock=clock, installations=digest_installations),
     )  # fmt: skip
     scheduler = Scheduler(
         pauses=pauses, instances=instances, audit=audit, seen_events=SeenEvents(database=database),
@@ -234,6 +222,29 @@ def build_core(
     assert services.digests is not None
     scheduler.also_run("digest", services.digests.post_due)
     return Core(database=database, services=services, scheduler=scheduler, instances=instances, closers=closers)
+
+
+def _digest_service(
+    config: Config,
+    database: Database,
+    *,
+    authorizer: Authorizer,
+    audit: AuditTrail,
+    instance_id: str,
+    clock: Clock,
+    installations: DigestInstallations | None,
+) -> DigestService:
+    """The daily digest: DIGEST_CHANNEL's one, or (installable mode) one per installation."""
+    return DigestService(
+        builder=DigestBuilder(
+            pauses=PauseRequestStore(database=database), audit=AuditStore(database=database),
+            changes=ChangeRequestStore(database=database),
+        ),
+        store=DigestStore(database=database),
+        schedule=DigestSchedule.parse(config.digest_time, config.digest_timezone), authorizer=authorizer,
+        audit=audit, instance_id=instance_id, clock=clock, installations=installations,
+        channel=None if installations is not None else config.digest_channel,
+    )  # fmt: skip
 
 
 def recording_system_client(config: Config, http: httpx.Client) -> RecordingSystemClient:
@@ -378,13 +389,18 @@ def _create_installable(
     )  # fmt: skip
     notifier = SlackPauseNotifier(client=workspaces, approval_minutes=config.approval_timeout_minutes, sleep=sleep)
     try:
-        core = build_core(config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep,
-                          database=database, change_notifier=SlackChangeNotifier(client=workspaces),
-                          sleep=sleep)  # fmt: skip
+        core = build_core(
+            config, notifier=notifier, clock=clock, scheduler_max_sleep=scheduler_max_sleep, database=database,
+            change_notifier=SlackChangeNotifier(client=workspaces), sleep=sleep,
+            # Each installation's digest: its own channel (DIGEST_CHANNEL's `T…:C…` entry, or the plain one).
+            digest_installations=lambda: [(i.key, config.digest_channel_for(i.key)) for i in store.installed()],
+        )  # fmt: skip
     except BaseException:
         database.close()
         raise
     core.services.links.use_directory(SlackDirectory(client=workspaces))
+    assert core.services.digests is not None
+    core.services.digests.use_publisher(SlackDigestPublisher(client=workspaces))
     # Only where an installation serves: another organisation, or a workspace an org-wide install leaves out,
     # is refused and audited (services/coverage.py).
     core.services.authorizer.use_coverage(
@@ -393,7 +409,7 @@ def _create_installable(
     )  # fmt: skip
     installations = InstallationService(
         store=store, authorizer=core.services.authorizer, audit=core.services.audit, pauses=core.services.pauses,
-        admins_for=config.admins_for, clock=clock, forget_token=workspaces.forget,
+        admins_for=config.admins_for, clock=clock, forget_token=workspaces.forget, digests=core.services.digests,
     )  # fmt: skip
     installations.bootstrap_admins()
     template = WebClient(base_url=config.slack_api_url, timeout=slack_timeout_seconds)

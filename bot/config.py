@@ -20,6 +20,7 @@ _USER_ID = re.compile(r"^(?:[TE][A-Z0-9]{2,}:)?[UW][A-Z0-9]{2,}$")
 # The variables of installable mode (Slack's OAuth install): all three together, and no SLACK_BOT_TOKEN.
 OAUTH_VARIABLES = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_STATE_SECRET")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_SCOPE_ID = re.compile(r"^[TE][A-Z0-9]{2,}$")
 _CLOCK_TIME = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
 
 # One line per variable: what a valid value looks like. Used for start-up errors.
@@ -59,7 +60,8 @@ HINTS: dict[str, str] = {
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
     "LOG_FORMAT": "text or json",
     "METRICS_TOKEN": "a long random string a Prometheus scraper sends as `Authorization: Bearer …`",
-    "DIGEST_CHANNEL": "the channel ID the daily compliance digest is posted in, e.g. DIGEST_CHANNEL=C012ABCDEF",
+    "DIGEST_CHANNEL": "the channel ID the daily compliance digest is posted in, e.g. DIGEST_CHANNEL=C012ABCDEF "
+    "(installable mode: one per installation too, e.g. DIGEST_CHANNEL=C012ABCDEF,T0ALPHA:C0ALPHA)",
     "DIGEST_TIME": "the local time of the daily digest, as HH:MM on a 24-hour clock, e.g. DIGEST_TIME=08:00",
     "DIGEST_TIMEZONE": "an IANA time zone name for DIGEST_TIME, e.g. DIGEST_TIMEZONE=Europe/Berlin (default UTC)",
 }
@@ -187,11 +189,17 @@ class Config(BaseSettings):
     def _digest_channel(cls, value: object) -> object:
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
-        text = str(value).strip()
-        # A channel ID (C…, G… private), not a name: Slack's Web API wants the ID, and names change.
-        if not _CHANNEL_ID.match(text):
-            raise ValueError("not a Slack channel ID (it starts with C or G; a #name does not work)")
-        return text
+        entries = [entry.strip() for entry in str(value).split(",") if entry.strip()]
+        for entry in entries:
+            scope, _, channel = entry.rpartition(":")
+            # A channel ID (C…, G… private), not a name: Slack's Web API wants the ID, and names change.
+            if not _CHANNEL_ID.match(channel):
+                which = f"{entry!r} is " if len(entries) > 1 or scope else ""
+                raise ValueError(f"{which}not a Slack channel ID (it starts with C or G; a #name does not work)")
+            # Installable mode: `T…:C…` (a workspace) or `E…:C…` (an org-wide install) names one installation's.
+            if scope and not _SCOPE_ID.match(scope):
+                raise ValueError(f"{entry!r}: before the colon goes a workspace (T…) or organisation (E…) ID")
+        return ",".join(entries) or None
 
     @field_validator("digest_time", mode="before")
     @classmethod
@@ -240,6 +248,18 @@ class Config(BaseSettings):
             if not team or team == team_id:
                 admins.append(user)
         return tuple(admins)
+
+    def digest_channel_for(self, scope: str) -> str | None:
+        """Where the digest of one installation (a workspace, or an organisation's org-wide install) goes: its
+        own `T…:C…` / `E…:C…` entry of DIGEST_CHANNEL, else the plain channel ID that applies to every one."""
+        plain = None
+        for entry in (self.digest_channel or "").split(","):
+            owner, _, channel = entry.rpartition(":")
+            if owner == scope and owner:
+                return channel
+            if not owner and plain is None:
+                plain = channel or None
+        return plain
 
     @property
     def oauth_set(self) -> list[str]:
@@ -318,6 +338,12 @@ class Config(BaseSettings):
         if bool(self.media_repository_url) != bool(self.media_repository_api_key):
             missing = "MEDIA_REPOSITORY_API_KEY" if self.media_repository_url else "MEDIA_REPOSITORY_URL"
             problems.append(_missing(missing))
+        digest_channel = self.digest_channel or ""
+        if ("," in digest_channel or ":" in digest_channel) and not self.installable:
+            problems.append(
+                    "DIGEST_CHANNEL names several channels or one per installation (T…:C…), which only installable "
+                    "mode reads: with SLACK_BOT_TOKEN give the one channel ID, e.g. DIGEST_CHANNEL=C012ABCDEF"
+                )
         if self.webex_refresh_token and not (self.webex_client_id and self.webex_client_secret):
             for missing in ("WEBEX_CLIENT_ID", "WEBEX_CLIENT_SECRET"):
                 if not getattr(self, missing.lower()):

@@ -27,7 +27,7 @@ from bot.store.postgres import PostgresDatabase
 from bot.store.sqlite import SqliteDatabase
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
-CSV_HEADER = "id,at,request_id,team_id,user_id,channel_id,action,command,target,outcome,details"
+CSV_HEADER = "id,at,request_id,team_id,workspace_id,user_id,channel_id,action,command,target,outcome,details"
 
 
 # -- helpers ---------------------------------------------------------------------------------------

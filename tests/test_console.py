@@ -251,3 +251,39 @@ def test_org_demo_decides_from_another_workspace_and_refuses_one_the_install_lea
     assert "U0DEMOLEAD@T0DEMOB> approve 1" in out and "Approved by @U0DEMOLEAD" in out
     assert "installed for your organisation, but not for this workspace (T0DEMOC)" in out
     assert "@U0DEMOLEAD (workspace `T0DEMOB`) — floor-a" in out
+
+
+def test_installable_demo_installs_two_workspaces_through_oauth_and_answers_each_with_its_own_token() -> None:
+    out = _console(
+        "--demo",
+        "--installable",
+        "-c",
+        "as U0DEMOAGENT; pause 8856 1m customer reads a card; as U0DEMOLEAD; approve 1; whoami; in T0DEMOB; "
+        "requests; as U0BRAVOADMIN; home; whoami; quit",
+        stdin="",
+    )
+    # Both installs went through /slack/install, Slack's authorize page and /slack/oauth_redirect.
+    assert "Installed through /slack/oauth_redirect: recording-bot is installed in the workspace Demo Alpha " \
+        "(T0DEMO), by U0DEMOADMIN." in out  # fmt: skip
+    assert "the workspace Demo Bravo (T0DEMOB), by U0BRAVOADMIN." in out
+    # Asked and approved in T0DEMO by its lead: card, DMs and card update all with T0DEMO's own token.
+    asked = out.split("U0DEMOAGENT@T0DEMO> pause 8856", 1)[1].split("U0DEMOAGENT@T0DEMO> as U0DEMOLEAD", 1)[0]
+    assert "[#approvals-floor-a · with T0DEMO's token]" in asked and "Pause request #1" in asked
+    assert "[DM to D0DEMOLEAD · with T0DEMO's token]" in asked
+    approved = out.split("U0DEMOLEAD@T0DEMO> approve 1", 1)[1].split("U0DEMOLEAD@T0DEMO> whoami", 1)[0]
+    assert "[#approvals-floor-a · card updated · with T0DEMO's token]" in approved
+    assert "Approved by @U0DEMOLEAD" in approved and "[DM to D0DEMOAGENT · with T0DEMO's token]" in approved
+    assert "you are U0DEMOLEAD (approver)" in out
+    # The other workspace keeps its own allow-list, and is answered with its own token.
+    assert "U0DEMOLEAD@T0DEMOB> requests" in out and "You are not on recording-bot's allow-list" in out
+    assert "[your Home tab · with T0DEMOB's token]" in out and "you are U0BRAVOADMIN (admin)" in out
+    assert "with T0DEMOB's token]" not in out.split("U0DEMOLEAD@T0DEMOB> requests", 1)[0]
+    assert "unknown token" not in out and "xoxb-" not in out
+
+
+def test_installable_and_org_are_demos_and_one_at_a_time(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", "")}
+    alone = run_bot(["console", "--installable", "--as", "U0DEMOADMIN"], env=env, cwd=tmp_path, stdin="quit")
+    assert alone.returncode == 2 and "recording-bot console --demo --installable" in alone.stderr
+    both = run_bot(["console", "--demo", "--org", "--installable"], env=env, cwd=tmp_path, stdin="quit")
+    assert both.returncode == 2 and "give one of them" in both.stderr

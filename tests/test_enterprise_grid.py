@@ -5,8 +5,12 @@ refused and audited; `users` and `audit` say which workspace each person and ent
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +24,7 @@ from bot.sandbox.simulators.slack_sender import grid
 from bot.store.audit import AuditStore
 from tests import test_install
 from tests.conftest import SIGNING_SECRET, ServedBot
+from tests.support.cli import run_bot
 from tests.support.pauses import buttons, posted_card, wait_for_state, wait_until
 from tests.support.slack_requests import SlackSender
 from tests.test_install import install
@@ -205,3 +210,36 @@ def test_an_org_wide_oauth_install_serves_its_workspaces_with_one_token_and_refu
         org.close()
         other.close()
         served.stop()
+
+
+def test_the_audit_exports_name_the_workspace_each_row_of_an_org_wide_install_came_from(
+    org_bot: ServedBot, org: SlackSender, slack: SimulatedSlack, tmp_path: Path
+) -> None:
+    bot = _bot(org_bot)
+    request_id, card = _ask(org, slack)
+    org.click("recording_approve", str(request_id), user=LEAD, team=WORKSPACE_B, message_ts=card["ts"])
+    wait_for_state(bot, request_id, RequestState.ACTIVE)
+    _audited(bot, lambda r: r.action == "click.approve", count=1)
+    config = org_bot.config
+    env = {"PATH": os.environ.get("PATH", "")}
+    if config.database_url is not None:
+        env["DATABASE_URL"] = config.database_url.get_secret_value()
+    else:
+        env["DATABASE_PATH"] = str(config.database_path)
+
+    exported = run_bot(["audit", "--format", "csv"], env=env, cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert exported.stdout.splitlines()[0].startswith("id,at,request_id,team_id,workspace_id,user_id,")
+    (approved,) = [r for r in rows if r["action"] == "click.approve"]
+    (asked,) = [r for r in rows if r["action"] == "command.pause"]
+    assert (approved["team_id"], approved["workspace_id"], approved["user_id"]) == (ORG, WORKSPACE_B, LEAD)
+    assert (asked["team_id"], asked["workspace_id"], asked["user_id"]) == (ORG, WORKSPACE_A, AGENT)
+
+    as_json = run_bot(["audit", "--format", "json"], env=env, cwd=tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    records = json.loads(as_json.stdout)
+    (approved_record,) = [r for r in records if r["action"] == "click.approve"]
+    assert (approved_record["team_id"], approved_record["workspace_id"]) == (ORG, WORKSPACE_B)
+    # A row of no workspace of its own (the bot's, or a single workspace's) has the column, empty.
+    assert all("workspace_id" in r for r in records)

@@ -3,6 +3,7 @@ stored installation, the pages), workspaces installed separately, token rotation
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -19,11 +20,13 @@ from bot.app import RecordingBot
 from bot.config import Config, ConfigurationError
 from bot.listeners.installations import BOT_SCOPES
 from bot.models import RequestState, Role
+from bot.models.audit import AuditEntry
 from bot.sandbox.postgres_server import PostgresServer
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import Installer, SimulatedSlack
 from bot.store.encryption import TokenCipher, TokenUnreadable
 from bot.store.installations import InstallationStore
+from bot.store.pauses import PauseRequestStore
 from bot.store.postgres import PostgresDatabase
 from tests.conftest import AGENT, LEAD, SIGNING_SECRET, ServedBot
 from tests.support.cli import run_bot
@@ -41,12 +44,13 @@ U1, U2 = "U0ALPHA", "U0BRAVO"
 
 
 @pytest.fixture
-def installable(make_config: Callable[..., Config], slack: SimulatedSlack) -> Config:
+def installable(make_config: Callable[..., Config], slack: SimulatedSlack, request: pytest.FixtureRequest) -> Config:
+    """Installable mode's configuration; a test may add settings with indirect parametrization."""
     slack.client_id, slack.client_secret = CLIENT_ID, CLIENT_SECRET
     return make_config(
         slack_bot_token=None, slack_client_id=CLIENT_ID, slack_client_secret=CLIENT_SECRET,
         slack_state_secret=STATE_SECRET, token_encryption_key=ENCRYPTION_KEY,
-        slack_oauth_authorize_url=slack.authorize_url, bot_admins="",
+        slack_oauth_authorize_url=slack.authorize_url, bot_admins="", **getattr(request, "param", {}),
     )  # fmt: skip
 
 
@@ -157,6 +161,11 @@ def _approve(sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot, requ
     wait_for_state(bot, request_id, RequestState.ACTIVE)
 
 
+def details(row: AuditEntry) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(row.details)
+    return found
+
+
 def _staff(bot: RecordingBot, team: str) -> None:
     bot.services.authorizer.set_role(team, LEAD, Role.APPROVER, source="test")
     bot.services.authorizer.set_role(team, AGENT, Role.REQUESTER, source="test")
@@ -243,6 +252,102 @@ def test_uninstall_deletes_the_tokens_resumes_active_pauses_and_withdraws_pendin
     assert audit_rows(bot, "request.resume_early") and audit_rows(bot, "request.withdrawn")
     # The allow-list stays, for a reinstall.
     assert bot.services.authorizer.role_of_user(T1, U1) is Role.ADMIN
+
+
+# The held pause waits for the uninstall; the recording system's client must not give up on it first.
+@pytest.mark.parametrize("installable", [{"media_repository_timeout_seconds": 10.0}], indirect=True)
+def test_uninstall_resumes_every_pause_at_once_also_one_being_sent_and_leaves_the_other_workspace_alone(
+    served: ServedBot, bot: RecordingBot, slack: SimulatedSlack, sender: SlackSender,
+    recording_system: SimulatedRecordingSystem,
+) -> None:  # fmt: skip
+    install(served, slack, Installer(team_id=T1, user_id=U1, team_name="Alpha"))
+    install(served, slack, Installer(team_id=T2, user_id=U2, team_name="Bravo"))
+    for call_id, extension in (("call-held", "8870"), ("call-pending", "8871"), ("call-bravo", "8872")):
+        recording_system.add_call(call_id, {extension})
+    _staff(bot, T1)
+    _staff(bot, T2)
+    active = _pause(sender, bot, slack, T1, "8856")
+    _approve(sender, slack, bot, active, T1)
+    bravo = _pause(sender, bot, slack, T2, "8872")
+    _approve(sender, slack, bot, bravo, T2)
+    pending = _pause(sender, bot, slack, T1, "8871")
+    # Approved, and its MuteRecording held at the recording system: the pause is out when the uninstall comes.
+    in_flight = _pause(sender, bot, slack, T1, "8870")
+    gate = recording_system.hold_next()
+    card = bot.services.pauses.get(in_flight)
+    assert card is not None
+    assert sender.click("recording_approve", str(in_flight), user=LEAD, team=T1, message_ts=card.message_ts,
+                        channel=card.card_channel).status_code == 200  # fmt: skip
+
+    def calls_on(extension: str) -> list[dict[str, str]]:
+        return [c for c in recording_system.mute_calls() if c.get("extension") == extension]
+
+    wait_until(lambda: calls_on("8870"), what="the held pause at the recording system")
+    wait_for_state(bot, in_flight, RequestState.EXECUTING)
+    assert sender.app_uninstalled(team=T1).status_code == 200
+
+    # The active pause and the one being sent are resumed at once, before the held pause is even answered.
+    wait_for_state(bot, active, RequestState.RESUMED)
+    wait_for_state(bot, in_flight, RequestState.RESUMED)
+    assert [c["mute"] for c in calls_on("8870")] == ["3", "0"]
+    withdrawn = wait_for_state(bot, pending, RequestState.CANCELLED)
+    assert "removed" in (withdrawn.error or "")
+    # Now the held pause lands, after the resume: the thread that sent it finds its request taken, and
+    # resumes once more, so the recording is not left paused.
+    gate.set()
+    wait_until(lambda: len(calls_on("8870")) == 3, what="the resume that follows the late pause")
+    assert [c["mute"] for c in calls_on("8870")] == ["3", "0", "0"]
+    wait_until(lambda: recording_system.mute_state("call-held") == 0, what="the held call recording again")
+    assert recording_system.mute_state("call-pending") == 0 and not calls_on("8871")
+    assert [c["mute"] for c in calls_on("8856")] == ["3", "0"]
+    assert bot.services.pauses.get(in_flight).state is RequestState.RESUMED  # type: ignore[union-attr]
+
+    # The other workspace: its pause runs on, its installation stays.
+    assert bot.services.pauses.get(bravo).state is RequestState.ACTIVE  # type: ignore[union-attr]
+    assert [c["mute"] for c in calls_on("8872")] == ["3"] and recording_system.mute_state("call-bravo") == 3
+    assert bot.workspaces.store.find("", T2) is not None  # type: ignore[union-attr]
+    assert bot.workspaces.store.find("", T1) is None  # type: ignore[union-attr]
+
+    early = {details(r)["request"]: r for r in audit_rows(bot, "request.resume_early")}
+    assert set(early) == {active, in_flight}
+    assert (details(early[active])["was"], details(early[in_flight])["was"]) == ("active", "executing")
+    assert all(r.team_id == T1 and r.user_id == "system" for r in early.values())
+    (gone,) = [r for r in audit_rows(bot, "request.withdrawn") if details(r)["request"] == pending]
+    assert details(gone)["was"] == "pending" and gone.team_id == T1
+    def resumes() -> list[int]:
+        rows = [details(r) for r in audit_rows(bot, "upstream.mute_recording")]
+        return sorted(d["request"] for d in rows if d["operation"] == "resume")
+
+    # The late pause's thread writes its resume's row after the answer: wait for it.
+    wait_until(lambda: len(resumes()) == 3, what="every resume audited")
+    assert resumes() == sorted([active, in_flight, in_flight])
+    assert not [r for r in audit_rows(bot, "request.resumed") if r.team_id == T2]
+
+
+def test_uninstall_withdraws_a_request_approved_but_not_yet_sent_and_nothing_pauses_it_later(
+    served: ServedBot, bot: RecordingBot, slack: SimulatedSlack, sender: SlackSender,
+    recording_system: SimulatedRecordingSystem,
+) -> None:  # fmt: skip
+    install(served, slack, Installer(team_id=T1, user_id=U1, team_name="Alpha"))
+    _staff(bot, T1)
+    request_id = _pause(sender, bot, slack, T1, "8856")
+    # Approved by an instance that has not claimed it for its MuteRecording yet (approved → executing).
+    store = PauseRequestStore(database=bot.database)
+    approved = store.transition(request_id, from_states=[RequestState.PENDING], to_state=RequestState.APPROVED,
+                                now=served.clock(), decided_by=LEAD, claimed_by="another-instance")  # fmt: skip
+    assert approved is not None
+    assert sender.app_uninstalled(team=T1).status_code == 200
+    withdrawn = wait_for_state(bot, request_id, RequestState.CANCELLED)
+    assert "removed" in (withdrawn.error or "")
+    (row,) = wait_until(
+        lambda: [r for r in audit_rows(bot, "request.withdrawn") if details(r)["request"] == request_id],
+        what="the withdrawal audited",
+    )
+    assert details(row)["was"] == "approved"
+    # That instance's claim now finds it taken: the pause is never sent.
+    assert store.transition(request_id, from_states=[RequestState.APPROVED], to_state=RequestState.EXECUTING,
+                            now=served.clock()) is None  # fmt: skip
+    assert recording_system.mute_calls() == []
 
 
 def test_tokens_are_unreadable_in_the_database_without_the_key(

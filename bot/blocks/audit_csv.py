@@ -16,6 +16,8 @@ FIELDS: tuple[str, ...] = (
     "at",
     "request_id",
     "team_id",
+    # Where team_id is an organisation (an org-wide install): the workspace the row came from; else empty.
+    "workspace_id",
     "user_id",
     "channel_id",
     "action",
@@ -45,6 +47,7 @@ def audit_record(entry: AuditEntry) -> dict[str, Any]:
         "at": _iso(entry.at),
         "request_id": entry.request_id,
         "team_id": entry.team_id,
+        "workspace_id": entry.workspace_id,
         "user_id": entry.user_id,
         "channel_id": entry.channel_id,
         "action": entry.action,

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from bot.cli.anchors import anchors_from_slack
 from bot.cli.audit_export import MOMENT_EXAMPLES, parse_moment, render_table, write_csv, write_json
 from bot.commands.parser import read_user_id
-from bot.config import HINTS, Config
+from bot.config import Config
 from bot.models import Anchor, AnchorProblem, AuditQuery
 from bot.store.audit import AuditStore
 from bot.store.connect import open_database
@@ -106,7 +107,7 @@ def add_audit_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         "--anchors-from-slack",
         action="store_true",
         help="with --verify: check every chain head the digests in DIGEST_CHANNEL name (reads the channel's history "
-        "with SLACK_BOT_TOKEN)",
+        "with SLACK_BOT_TOKEN; in installable mode each installation's channel, with its token from the database)",
     )
     audit.set_defaults(func=run_audit)
     return audit
@@ -177,7 +178,7 @@ def _verify(config: Config, kept_heads: list[str], *, anchors: list[str], from_s
         expected.append((parsed.team_id, parsed.seq, parsed.row_hash))
     anchored = [_anchor(text) for text in anchors]
     if from_slack:
-        found = _anchors_from_slack(config)
+        found = anchors_from_slack(config)
         if found is None:
             return EXIT_FAILED
         anchored += [_anchor(text) for text in found]
@@ -238,37 +239,6 @@ def _anchor(text: str) -> Anchor | None:
     ):
         return None
     return Anchor(team_id=team, seq=int(seq), row_hash=digest.lower())
-
-
-def _anchors_from_slack(config: Config) -> list[str] | None:
-    """The chain heads the digests in DIGEST_CHANNEL name; None (said why) when they cannot be read."""
-    from slack_sdk import WebClient
-
-    from bot.listeners.digest import SlackHistoryUnreadable, anchors_from_channel
-
-    if config.slack_bot_token is None or config.digest_channel is None:
-        missing = "SLACK_BOT_TOKEN" if config.slack_bot_token is None else "DIGEST_CHANNEL"
-        print(f"recording-bot audit: --anchors-from-slack needs {missing}: {HINTS[missing]}", file=sys.stderr)
-        return None
-    client = WebClient(token=config.slack_bot_token.get_secret_value(), base_url=config.slack_api_url, timeout=10)
-    try:
-        found = anchors_from_channel(client, config.digest_channel)
-    except SlackHistoryUnreadable as error:
-        print(
-            f"recording-bot audit: Slack: the digest channel {config.digest_channel} could not be read ({error}); "
-            "recording-bot must be in it, with the channels:history (groups:history for a private one) scope",
-            file=sys.stderr,
-        )
-        return None
-    if not found:
-        print(
-            f"recording-bot audit: no digest in {config.digest_channel} names a chain head, so there is nothing to "
-            "check against (digests are posted daily at DIGEST_TIME once DIGEST_CHANNEL is set)",
-            file=sys.stderr,
-        )
-        return None
-    print(f"read {len(found)} chain head(s) from the digests in {config.digest_channel}")
-    return found
 
 
 def _anchor_problem_words(problem: AnchorProblem) -> str:

@@ -59,6 +59,12 @@ def add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="with --demo: an Enterprise Grid organisation whose org-wide install serves two of its workspaces",
     )
+    console.add_argument(
+        "--installable",
+        action="store_true",
+        help="with --demo: installable mode, two workspaces installed through Slack's OAuth flow, each answered "
+        "with its own token from the database",
+    )
     console.add_argument("-c", "--command", dest="script", help='console lines to run first, separated by ";"')
     console.set_defaults(func=_console)
 
@@ -159,8 +165,13 @@ def _console(config: Config, args: argparse.Namespace) -> int:
     as_user = parse_user_id(args.as_user, option="--as") if args.as_user else None
     if args.org and not args.demo:
         raise UsageError("--org is a demo: recording-bot console --demo --org")
+    if args.installable and not args.demo:
+        raise UsageError("--installable is a demo: recording-bot console --demo --installable")
+    if args.org and args.installable:
+        raise UsageError("--org and --installable are two demos: give one of them")
     if args.demo:
-        return run_console(None, demo=True, as_user=as_user, team_id=None, script=script, org=args.org)
+        return run_console(None, demo=True, as_user=as_user, team_id=None, script=script, org=args.org,
+                           installable=args.installable)  # fmt: skip
     if not as_user:
         raise UsageError("console needs --as U… (the Slack user to act as), or --demo")
     team = workspace_of(config, args.team)

@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.blocks.audit_csv import audit_csv
 from bot.blocks.digest import anchors_in, digest_message
 from bot.chart import ChartFailed, draw_chart
+from bot.listeners.installations import NotInstalled, SlackClients, as_clients
 from bot.models import AuditEntry
 from bot.models.digest import ChartSeries, Digest, DigestDelivery
 from bot.models.refusals import DigestNotPosted
@@ -31,13 +32,23 @@ class SlackHistoryUnreadable(Exception):
 
 
 class SlackDigestPublisher:
-    """Implements services/digest.py's DigestPublisher for Slack."""
+    """Implements services/digest.py's DigestPublisher for Slack: with SLACK_BOT_TOKEN's client, or in
+    installable mode with each installation's own (`scope`'s token, refreshed before use)."""
 
-    def __init__(self, *, client: WebClient, draw: Callable[[ChartSeries], bytes] = draw_chart) -> None:
-        self._client = client
+    def __init__(
+        self, *, client: WebClient | SlackClients, draw: Callable[[ChartSeries], bytes] = draw_chart
+    ) -> None:
+        self._clients = as_clients(client)
         self._draw = draw
 
-    def publish(self, digest: Digest, rows: list[AuditEntry], *, channel: str) -> DigestDelivery:
+    def publish(self, digest: Digest, rows: list[AuditEntry], *, channel: str, scope: str = "") -> DigestDelivery:
+        try:
+            client = self._clients.for_team(scope)
+        except _SLACK_FAILURES as error:
+            raise DigestNotPosted(_why(error)) from None
+        return self._publish(client, digest, rows, channel=channel)
+
+    def _publish(self, client: WebClient, digest: Digest, rows: list[AuditEntry], *, channel: str) -> DigestDelivery:
         problems: list[str] = []
         files: list[dict[str, Any]] = []
         day = digest.period.day.isoformat()
@@ -52,13 +63,13 @@ class SlackDigestPublisher:
         note = f"In the thread: {chart}the period's {len(rows)} audit row(s) as CSV."
         message = digest_message(digest, problems=problems, files_note=note)
         try:
-            posted = self._client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+            posted = client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
         except _SLACK_FAILURES as error:
             raise DigestNotPosted(_why(error)) from None
         ts = str(posted.get("ts", ""))
         posted_channel = str(posted.get("channel", channel))
         try:
-            self._client.files_upload_v2(
+            client.files_upload_v2(
                 file_uploads=files, channel=posted_channel, thread_ts=ts,
                 initial_comment=f"Chart and audit rows of the digest of {day}",
             )  # fmt: skip
@@ -67,7 +78,7 @@ class SlackDigestPublisher:
             problems.append(f"The chart and the CSV were not uploaded: {_why(error)}.")
             message = digest_message(digest, problems=problems)
             try:
-                self._client.chat_update(channel=posted_channel, ts=ts, text=message.text, blocks=message.blocks)
+                client.chat_update(channel=posted_channel, ts=ts, text=message.text, blocks=message.blocks)
             except _SLACK_FAILURES as update_error:
                 logger.warning("digest %s: could not say so in the message: %s", day, _why(update_error))
         return DigestDelivery(channel=posted_channel, ts=ts, problems=tuple(problems))
@@ -111,6 +122,8 @@ def _message_text(message: dict[str, Any]) -> str:
 
 
 def _why(error: BaseException) -> str:
+    if isinstance(error, NotInstalled):
+        return str(error)
     if isinstance(error, SlackApiError):
         return f"Slack answered {error.response.get('error', 'an error')}"
     if isinstance(error, SlackClientError | OSError):

@@ -29,7 +29,10 @@ logger = logging.getLogger(__name__)
 
 _UPDATE_ATTEMPTS = 2
 _UPDATE_RETRY_SECONDS = 0.5
-_PERMANENT_UPDATE_ERRORS = {"message_not_found", "channel_not_found", "cant_update_message", "invalid_auth"}
+# NotInstalled: the app left the workspace (listeners/installations.py); no token will come back by waiting.
+_PERMANENT_UPDATE_ERRORS = {
+    "message_not_found", "channel_not_found", "cant_update_message", "invalid_auth", "NotInstalled",
+}  # fmt: skip
 _CANNOT_POST_HERE = {
     "not_in_channel",
     "channel_not_found",

@@ -65,7 +65,17 @@ class DigestPublisher(Protocol):
     """Posts a digest to Slack: its text, then its chart and its audit rows as files (listeners/digest.py).
     Raises DigestNotPosted when the text itself was not taken; a chart or file problem is in the delivery."""
 
-    def publish(self, digest: Digest, rows: list[AuditEntry], *, channel: str) -> DigestDelivery: ...
+    def publish(self, digest: Digest, rows: list[AuditEntry], *, channel: str, scope: str = "") -> DigestDelivery:
+        """`scope`: whose token posts it (installable mode: that installation's; else the one token)."""
+        ...
+
+
+class DigestInstallations(Protocol):
+    """Installable mode: the installations the digest is posted for, each with its own channel."""
+
+    def __call__(self) -> Iterable[tuple[str, str | None]]:
+        """(scope, its digest channel or None) of every installation that has its tokens now."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -149,7 +159,11 @@ class DigestBuilder:
 
 
 class DigestService:
-    """The daily digest: posted at its time into DIGEST_CHANNEL by the scheduler, or now by an admin."""
+    """The daily digest: posted at its time into DIGEST_CHANNEL by the scheduler, or now by an admin.
+
+    With SLACK_BOT_TOKEN, one digest a day covers the database (every scope in it). In installable mode
+    (`installations` given), each installation has its own: its scope's rows and chain head, into its own
+    channel, with its own token, claimed once a day per scope."""
 
     def __init__(
         self,
@@ -162,6 +176,7 @@ class DigestService:
         instance_id: str,
         channel: str | None,
         clock: Clock = utc_now,
+        installations: DigestInstallations | None = None,
     ) -> None:
         self._builder = builder
         self._store = store
@@ -171,29 +186,52 @@ class DigestService:
         self._instance_id = instance_id
         self.channel = channel
         self._clock = clock
+        self._installations = installations
         self._publisher: DigestPublisher | None = None
         self._next_look: datetime | None = None
+
+    def begin(self, scope: str) -> None:
+        """An installation was added (installable mode): its schedule begins with the last period that ended,
+        so its first digest is the next one due, and no day before it is owed."""
+        self._store.for_scope(scope).last_settled(first_day=self.schedule.last_ended(self._clock()).day)
+        self._next_look = None
 
     def use_publisher(self, publisher: DigestPublisher) -> None:
         self._publisher = publisher
 
     def post_due(self) -> int:
         """Post every digest that is due and not posted by any instance (a scheduler step); how many."""
-        if self.channel is None or self._publisher is None:
+        if self._publisher is None or (self.channel is None and self._installations is None):
             return 0
         now = self._clock()
         if self._next_look is not None and now < self._next_look:
             return 0
+        if self._installations is None:
+            assert self.channel is not None
+            posted, unsettled = self._post_owed(self._store, channel=self.channel, scope=None, now=now)
+        else:
+            posted, unsettled = 0, False
+            for scope, channel in self._installations():
+                if channel is None:
+                    continue
+                done, open_ = self._post_owed(self._store.for_scope(scope), channel=channel, scope=scope, now=now)
+                posted, unsettled = posted + done, unsettled or open_
+        self._next_look = now + RETRY_AFTER if unsettled else self.schedule.next_end(now)
+        return posted
+
+    def _post_owed(self, store: DigestStore, *, channel: str, scope: str | None, now: datetime) -> tuple[int, bool]:
+        """The digests of one schedule (the database's, or one installation's) that are owed and that this
+        instance claims: (how many were posted, whether any is left for later)."""
         last = self.schedule.last_ended(now)
-        settled = self._store.last_settled(first_day=last.day)
+        settled = store.last_settled(first_day=last.day)
         owed = [settled + timedelta(days=n) for n in range(1, (last.day - settled).days + 1)][-CATCH_UP_DAYS:]
         # A day claimed but never posted before a later day was posted is owed too.
         since = last.day - timedelta(days=CATCH_UP_DAYS - 1)
-        owed = sorted({*owed, *(day for day in self._store.unposted_claims(since=since) if day <= last.day)})
+        owed = sorted({*owed, *(day for day in store.unposted_claims(since=since) if day <= last.day)})
         posted, unsettled = 0, False
         for day in owed:
             period = self.schedule.period_of(day)
-            claimed = self._store.claim(
+            claimed = store.claim(
                 day, instance_id=self._instance_id, now=now, stale_before=now - CLAIM_LEASE,
                 start=period.start, end=period.end,
             )  # fmt: skip
@@ -202,19 +240,20 @@ class DigestService:
             if not claimed:
                 continue
             late = now - period.end
+            where = f"the digest of {day}" + (f" for {scope}" if scope else "")
             try:
-                self._post(period, channel=self.channel, late_by=late if late > LATE_AFTER else None, scheduled=True)
+                self._post(period, channel=channel, team_id=scope, late_by=late if late > LATE_AFTER else None,
+                           store=store)  # fmt: skip
             except DigestNotPosted as error:
-                logger.warning("the digest of %s was not posted: %s; trying again later", day, error.why)
+                logger.warning("%s was not posted: %s; trying again later", where, error.why)
                 unsettled = True
                 continue
             except Exception:
-                logger.exception("the digest of %s was not posted; trying again later", day)
+                logger.exception("%s was not posted; trying again later", where)
                 unsettled = True
                 continue
             posted += 1
-        self._next_look = now + RETRY_AFTER if unsettled else self.schedule.next_end(now)
-        return posted
+        return posted, unsettled
 
     def post_now(self, invocation: Invocation, day: date | None) -> DigestDelivery:
         """An admin's `/recording digest [date]`: that day's digest of their workspace, posted where they typed
@@ -233,14 +272,16 @@ class DigestService:
         channel: str,
         team_id: str | None = None,
         late_by: timedelta | None = None,
-        scheduled: bool = False,
+        store: DigestStore | None = None,
         invocation: Invocation | None = None,
     ) -> DigestDelivery:
+        """Build and post one digest; `store`: the schedule it is posted for (None: posted by hand)."""
         assert self._publisher is not None
+        scheduled = store is not None
         digest, rows = self._builder.build(period, team_id=team_id, late_by=late_by)
-        delivery = self._publisher.publish(digest, rows, channel=channel)
-        if scheduled:
-            self._store.mark_posted(
+        delivery = self._publisher.publish(digest, rows, channel=channel, scope=team_id or "")
+        if store is not None:
+            store.mark_posted(
                 period.day, instance_id=self._instance_id, now=self._clock(), channel_id=delivery.channel,
                 ts=delivery.ts, problems="; ".join(delivery.problems),
             )  # fmt: skip

@@ -1,6 +1,7 @@
 """Installable mode's rules: what follows an install (the installer is the first admin, BOT_ADMINS of that
-workspace too, all audited) and what follows leaving a workspace (tokens deleted at once, pending requests
-withdrawn, active pauses resumed at once, audited; the allow-list, groups and audit stay)."""
+workspace too, all audited; its daily digest's schedule begins) and what follows leaving a workspace (tokens
+deleted at once, pending requests withdrawn, pauses on or being sent resumed at once, audited; the allow-list,
+groups and audit stay)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bot.models import Outcome, PauseRequest
 from bot.models.installations import SlackInstallation
 from bot.services.allow_list import Authorizer
 from bot.services.audit import AuditTrail
+from bot.services.digest import DigestService
 from bot.services.pauses import PauseService
 from bot.store.installations import InstallationStore
 
@@ -42,6 +44,7 @@ class InstallationService:
         admins_for: Callable[[str], tuple[str, ...]],
         clock: Clock,
         forget_token: Callable[[str, str], None] = lambda enterprise_id, team_id: None,
+        digests: DigestService | None = None,
     ) -> None:
         self._store = store
         self._authorizer = authorizer
@@ -50,6 +53,7 @@ class InstallationService:
         self._admins_for = admins_for
         self._clock = clock
         self._forget_token = forget_token
+        self._digests = digests
 
     def installed(self, installation: SlackInstallation) -> list[str]:
         """After Bolt stored an installation: audited; its installer, and BOT_ADMINS of that workspace, made
@@ -66,6 +70,9 @@ class InstallationService:
         if installation.installer_user_id:
             added += self._authorizer.bootstrap(key, [installation.installer_user_id], source=INSTALLER)
         added += self._authorizer.bootstrap(key, self._admins_for(key), source="BOT_ADMINS")
+        if self._digests is not None:
+            # Its daily digest begins: the first is the next one due (none is owed for before the install).
+            self._digests.begin(key)
         logger.info("installed in %s (%s); %s admin(s) added", installation.name, key, len(added))
         return added
 

@@ -21,6 +21,9 @@ COPIED_TABLES: dict[str, str] = {
     "change_requests": "id",
     # Tokens are copied as stored, still encrypted: the target is read with the same TOKEN_ENCRYPTION_KEY.
     "slack_installations": "enterprise_id, team_id",
+    # The digests posted (and the day each schedule began), so the target owes none of them again.
+    "digests": "day",
+    "installation_digests": "scope, day",
 }
 _BATCH = 500
 

@@ -240,6 +240,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE audit ADD COLUMN workspace_id TEXT",
         ),
     ),
+    Migration(
+        "m018_installation_digests",
+        (
+            # Installable mode: each installation's digest (its scope: a workspace's team ID, or an organisation's
+            # enterprise ID) is claimed and posted once a day, as `digests` is for the one workspace of
+            # SLACK_BOT_TOKEN (which keeps that table as it is).
+            "CREATE TABLE installation_digests (scope TEXT NOT NULL, day TEXT NOT NULL, status TEXT NOT NULL, "
+            "period_start TEXT, period_end TEXT, claimed_by TEXT, claimed_at TEXT, posted_at TEXT, channel_id TEXT, "
+            "message_ts TEXT, problems TEXT, PRIMARY KEY (scope, day))",
+        ),
+    ),
 )
 
 

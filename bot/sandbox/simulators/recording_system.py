@@ -53,6 +53,9 @@ DEMO_CALLS: Final[tuple[tuple[str, frozenset[str]], ...]] = (
     ("e9f8a7b6-c5d4-4e3f-a2b1-0c9d8e7f6a5b", frozenset({"8860", "8861"})),
 )
 
+# The longest a held request waits for its release (hold_next), so a failing test never hangs.
+HOLD_SECONDS: Final = 30.0
+
 _XML_TYPE: Final = "text/xml; charset=utf-8"
 _HTML_TYPE: Final = "text/html; charset=utf-8"
 
@@ -131,6 +134,7 @@ class SimulatedRecordingSystem(SimulatedServer):
         self._issued: list[str] = []
         self._pending: list[_PendingFault] = []
         self._fault: Fault | None = None
+        self._holds: list[tuple[str, threading.Event]] = []
         for call_id, extensions in calls:
             self.add_call(call_id, extensions)
 
@@ -143,6 +147,7 @@ class SimulatedRecordingSystem(SimulatedServer):
             self._issued.clear()
             self._pending.clear()
             self._fault = None
+        self.clear_faults()
         self.clear()
         for call_id, extensions in calls:
             self.add_call(call_id, extensions)
@@ -213,6 +218,26 @@ class SimulatedRecordingSystem(SimulatedServer):
         with self._state:
             self._pending.clear()
             self._fault = None
+            holds, self._holds = self._holds, []
+        for _, gate in holds:
+            gate.set()
+
+    def hold_next(self, action: str = "MuteRecording") -> threading.Event:
+        """Hold the next request for `action` before doing its work, until the returned event is set (at most
+        HOLD_SECONDS): a call in flight, for a test to act while it is out. Requests that arrive meanwhile are
+        answered as usual."""
+        gate = threading.Event()
+        with self._state:
+            self._holds.append((action, gate))
+        return gate
+
+    def _take_hold(self, action: str) -> threading.Event | None:
+        with self._state:
+            for held in self._holds:
+                if held[0] == action:
+                    self._holds.remove(held)
+                    return held[1]
+            return None
 
     def _take_fault(self, action: str) -> Fault | None:
         with self._state:
@@ -250,6 +275,9 @@ class SimulatedRecordingSystem(SimulatedServer):
             )
         params = request.params
         action = params.get("action", "")
+        gate = self._take_hold(action)
+        if gate is not None:
+            gate.wait(HOLD_SECONDS)
         fault = self._take_fault(action)
         delay = 0.0
         if fault == "slow":

@@ -46,10 +46,12 @@ SYSTEM = "system"
 WITHDRAWN_NOTE = "the requester is no longer on the allow-list"
 
 _S = RequestState
-# Where each state may go; `approved → approved` is an instance taking over an approved extension.
+# Where each state may go; `approved → approved` is an instance taking over an approved extension;
+# `executing → active` is also the app leaving a workspace mid-call: the pause is taken as on, and resumed.
 TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
     _S.PENDING: frozenset({_S.APPROVED, _S.DENIED, _S.EXPIRED, _S.CANCELLED, _S.ABANDONED}),
-    _S.APPROVED: frozenset({_S.APPROVED, _S.EXECUTING, _S.EXTENDED, _S.EXPIRED, _S.FAILED}),
+    # approved → cancelled: the app left the workspace before the pause was sent (services/pauses/schedule.py).
+    _S.APPROVED: frozenset({_S.APPROVED, _S.EXECUTING, _S.EXTENDED, _S.EXPIRED, _S.FAILED, _S.CANCELLED}),
     _S.EXECUTING: frozenset({_S.ACTIVE, _S.FAILED}),
     _S.FAILED: frozenset({_S.EXECUTING, _S.ABANDONED, _S.CANCELLED}),
     _S.ACTIVE: frozenset({_S.RESUMING, _S.RESUMED}),

@@ -23,6 +23,10 @@ logger = logging.getLogger(__name__)
 # After a failed automatic resume, try again after this long, doubling up to the cap.
 RESUME_RETRY_SECONDS = 15
 RESUME_RETRY_CAP_SECONDS = 300
+# What is still open when the app leaves a workspace: each is withdrawn or resumed (`workspace_left`).
+_LEFT_OPEN = (
+    RequestState.PENDING, RequestState.FAILED, RequestState.APPROVED, RequestState.EXECUTING, RequestState.ACTIVE,
+)  # fmt: skip
 # Why an automatic resume cannot be sent, for the log and the card.
 NOT_CONFIGURED = (
     "The recording system is not configured: an admin must set MEDIA_REPOSITORY_URL and MEDIA_REPOSITORY_API_KEY."
@@ -45,40 +49,76 @@ class Schedule:
         return [w for r in self._core.store.of_unlisted_requesters() if (w := self._core.withdraw(r)) is not None]
 
     def workspace_left(self, team_id: str, why: str) -> tuple[list[PauseRequest], list[PauseRequest]]:
-        """The app left a workspace (uninstalled, tokens revoked): its pending and failed requests are
-        withdrawn, and its active pauses resumed at once, since nobody there could be told when they end.
-        (withdrawn, resumed); a resume that fails is retried by the schedule as any automatic one."""
-        core = self._core
+        """The app left a workspace (uninstalled, tokens revoked), and nobody there could be told when a pause
+        ends: its pending and failed requests are withdrawn, approved ones withdrawn before they are sent, and
+        every pause that is on or being sent resumed at once. (withdrawn, resumed); a resume that fails is
+        retried by the schedule as any automatic one.
+
+        A pause being sent on another thread (executing) is taken as on and resumed; that thread then finds
+        its request taken and resumes once more after its own pause (upstream.py: `_overtaken`), so whichever
+        reaches the recording system last, the resume does."""
         withdrawn: list[PauseRequest] = []
-        for request in core.store.in_states([RequestState.PENDING, RequestState.FAILED], team_id=team_id):
-            moved = core.move(
-                request.id, from_states=[RequestState.PENDING, RequestState.FAILED],
-                to_state=RequestState.CANCELLED, cancelled_by=SYSTEM, error=why,
-            )  # fmt: skip
-            if moved is not None:
-                core.audit.record(
-                    None, action="request.withdrawn", outcome=Outcome.OK, target=moved.target.value,
-                    group=moved.group_name, team_id=team_id, user_id=SYSTEM,
-                    details={"request": moved.id, "requester": moved.requester_id, "was": request.state.value,
-                             "why": why},
-                )  # fmt: skip
-                core.changed(moved)
-                withdrawn.append(moved)
         resumed: list[PauseRequest] = []
-        for request in core.store.in_states([RequestState.ACTIVE], team_id=team_id):
-            claimed = core.move(
-                request.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING,
-                claimed_by=core.instance_id,
-            )  # fmt: skip
-            if claimed is None:
-                continue
-            core.audit.record(
-                None, action="request.resume_early", outcome=Outcome.OK, target=claimed.target.value,
-                group=claimed.group_name, team_id=team_id, user_id=SYSTEM,
-                details={"request": claimed.id, "why": why},
-            )  # fmt: skip
-            resumed.extend(self._auto_resume(claimed))
+        # The pauses being sent first, then those on, then the rest: the recording system before any Slack call.
+        for request in sorted(self._core.store.in_states(_LEFT_OPEN, team_id=team_id), key=_left_order):
+            settled = self._leave(request, why)
+            if settled is not None:
+                (withdrawn if settled.state is RequestState.CANCELLED else resumed).append(settled)
         return withdrawn, resumed
+
+    def _leave(self, request: PauseRequest, why: str) -> PauseRequest | None:
+        """One request of a workspace the app left, settled as its state is now: read again whenever another
+        thread or instance moved it first. The request withdrawn or resumed; None if nothing was left to do."""
+        core = self._core
+        current: PauseRequest | None = request
+        for _ in range(len(_LEFT_OPEN) + 1):
+            if current is None or current.state not in _LEFT_OPEN:
+                return None
+            if current.kind is RequestKind.EXTENSION and current.state is RequestState.APPROVED:
+                return None  # being applied: its pause is resumed below, and the extension then expires
+            if current.state in (RequestState.PENDING, RequestState.FAILED, RequestState.APPROVED):
+                moved = core.move(
+                    current.id, from_states=[current.state], to_state=RequestState.CANCELLED, cancelled_by=SYSTEM,
+                    error=why,
+                )  # fmt: skip
+                if moved is not None:
+                    self._left_audit("request.withdrawn", moved, was=current.state, why=why)
+                    core.changed(moved)
+                    return moved
+            else:
+                done = self._resume_left(current, why)
+                if done is not None:
+                    return done
+            current = core.store.get(current.id)
+        return None
+
+    def _resume_left(self, request: PauseRequest, why: str) -> PauseRequest | None:
+        """Resume a pause that is on (active) or being sent (executing: taken as on first). None if another
+        thread or instance moved it first."""
+        core = self._core
+        if request.state is RequestState.EXECUTING:
+            now = core.now()
+            taken = core.move(
+                request.id, from_states=[RequestState.EXECUTING], to_state=RequestState.ACTIVE, paused_at=now,
+                resume_at=now, remind_at=None, claimed_by=core.instance_id, error=why,
+            )  # fmt: skip
+            if taken is None:
+                return None
+        claimed = core.move(
+            request.id, from_states=[RequestState.ACTIVE], to_state=RequestState.RESUMING, claimed_by=core.instance_id
+        )
+        if claimed is None:
+            return None
+        self._left_audit("request.resume_early", claimed, was=request.state, why=why)
+        done = self._auto_resume(claimed)
+        return done[0] if done else core.store.get(claimed.id) or claimed
+
+    def _left_audit(self, action: str, request: PauseRequest, *, was: RequestState, why: str) -> None:
+        self._core.audit.record(
+            None, action=action, outcome=Outcome.OK, target=request.target.value, group=request.group_name,
+            team_id=request.team_id, user_id=SYSTEM,
+            details={"request": request.id, "requester": request.requester_id, "was": was.value, "why": why},
+        )  # fmt: skip
 
     # -- expiry ----------------------------------------------------------------------------------
 
@@ -315,6 +355,11 @@ class Schedule:
     def has_unwritten(self) -> bool:
         """Whether resumes wait for the database to record them (or to be sent again)."""
         return len(self._core.unwritten) > 0
+
+
+def _left_order(request: PauseRequest) -> tuple[int, int]:
+    first = (RequestState.EXECUTING, RequestState.ACTIVE)
+    return (first.index(request.state) if request.state in first else len(first), request.id)
 
 
 def retry_delay(attempts: int) -> int:

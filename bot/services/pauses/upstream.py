@@ -3,6 +3,7 @@ failed; an approved extension applied; every MuteRecording audited."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,9 @@ from bot.clients.recording_system import MuteOutcome
 from bot.models import Invocation, Outcome, PauseRequest, RecordingTarget, RequestState
 from bot.models.refusals import ExtensionOutlived
 from bot.services.pauses.lifecycle import SYSTEM, Lifecycle
+from bot.services.unwritten import UnwrittenResume
+
+logger = logging.getLogger(__name__)
 
 # The requester is reminded this long before an automatic resume (halfway through shorter pauses).
 REMIND_BEFORE = timedelta(minutes=1)
@@ -62,7 +66,8 @@ class Upstream:
             claimed.id, from_states=[RequestState.EXECUTING], to_state=RequestState.ACTIVE,
             paused_at=now, resume_at=resume_at, remind_at=remind_at(now, resume_at), reminded_at=None,
         )  # fmt: skip
-        assert active is not None
+        if active is None:
+            return self._overtaken(invocation, claimed)
         core.schedule_changed.set()
         core.audit.record(
             invocation, action="request.active", outcome=Outcome.OK, target=active.target.value,
@@ -73,6 +78,26 @@ class Upstream:
             core.changed(active, tell_requester=True)
         return active
 
+    def _overtaken(self, invocation: Invocation | None, claimed: PauseRequest) -> PauseRequest:
+        """The pause was sent, but the request was taken while the call was out: the app left the workspace
+        (schedule.py's `workspace_left`), which resumed it. That resume may have reached the recording system
+        before this pause did, so resume again after it: the resume follows, a pause is never left on."""
+        current = self._core.get(claimed.id)
+        logger.warning(
+            "request #%s was %s while its pause was being sent; resuming to be safe", claimed.id, current.state.value
+        )
+        core = self._core
+        try:
+            outcome = core.require_recording_system().resume(claimed.target)
+        except UpstreamError as error:
+            self.audit(invocation, claimed, "resume", error=error)
+            # Sent again by the scheduler until the recording system takes it (schedule.py: write_unwritten).
+            core.unwritten.hold(UnwrittenResume(request=claimed, problem=error.user_message(), next_attempt=core.now()))
+            core.schedule_changed.set()
+        else:
+            self.audit(invocation, claimed, "resume", outcome=outcome)
+        return current
+
     def _fail(
         self, invocation: Invocation | None, request: PauseRequest, error: str, *, kind: str, notify: bool
     ) -> PauseRequest:
@@ -82,7 +107,9 @@ class Upstream:
             # A failed request may be retried for as long as a request may wait for a decision.
             expires_at=core.now() + core.approval_timeout,
         )  # fmt: skip
-        assert failed is not None
+        if failed is None:
+            # Taken while the call was out (the app left the workspace): whoever took it resumed it.
+            return core.get(request.id)
         core.schedule_changed.set()
         core.audit.record(
             invocation, action="request.failed", outcome=Outcome.ERROR, target=request.target.value,
