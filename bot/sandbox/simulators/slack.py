@@ -15,60 +15,9 @@ from urllib.parse import urlencode
 
 from bot.sandbox.simulators.base import RecordedRequest, Reply, SimulatedServer
 from bot.sandbox.simulators.block_kit import message_problems, view_problems
+from bot.sandbox.simulators.slack_calls import SlackCall, UploadedFile, blocks_of, call_of, json_field
 
-
-@dataclass(frozen=True)
-class UploadedFile:
-    """A file uploaded the way `files_upload_v2` does it (URL, bytes, completion), and where it was shared."""
-
-    file_id: str
-    filename: str
-    title: str
-    content: bytes
-    channel: str
-    thread_ts: str
-    initial_comment: str
-
-
-@dataclass(frozen=True)
-class SlackCall:
-    """One call the bot made: a Web API method (`chat.update`) or `response_url` for a response URL post."""
-
-    method: str
-    payload: dict[str, Any]
-    at: float
-    # The token it was sent with (the Authorization header's), "" without one.
-    token: str = ""
-
-    @property
-    def text(self) -> str:
-        return str(self.payload.get("text", ""))
-
-    @property
-    def blocks(self) -> list[dict[str, Any]]:
-        """A message's blocks, or a view's (views.open, views.publish)."""
-        view = self.payload.get("view")
-        if isinstance(view, str):
-            view = json.loads(view)
-        blocks = self.payload.get("blocks") or (view.get("blocks") if isinstance(view, dict) else None) or []
-        if isinstance(blocks, str):
-            blocks = json.loads(blocks)
-        return list(blocks)
-
-    @property
-    def rendered(self) -> str:
-        """Text and every string inside the blocks, for 'does the message say X' assertions."""
-        return self.text + "\n" + "\n".join(_strings(self.blocks))
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for key, item in value.items() if key not in ("type", "block_id") for s in _strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
-    return []
+__all__ = ["SimulatedSlack", "SlackCall", "UploadedFile"]
 
 
 # A trigger ID is good for about 3 seconds after Slack issues it, and once.
@@ -210,7 +159,7 @@ class SimulatedSlack(SimulatedServer):
     def calls(self, method: str | None = None) -> list[SlackCall]:
         found = []
         for request in self.requests:
-            call = _to_call(request)
+            call = call_of(request)
             if call is not None and (method is None or call.method == method):
                 found.append(call)
         return found
@@ -221,11 +170,11 @@ class SimulatedSlack(SimulatedServer):
         """Poll (with a bound) until `count` calls of `method` whose rendered text contains `containing`."""
 
         def matches(request: RecordedRequest) -> bool:
-            call = _to_call(request)
+            call = call_of(request)
             return call is not None and call.method == method and containing in call.rendered
 
         requests = self.wait_for(matches, count=count, timeout=timeout)
-        return [c for c in (_to_call(r) for r in requests) if c is not None]
+        return [c for c in (call_of(r) for r in requests) if c is not None]
 
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         """The current state of a posted message (after any chat.update)."""
@@ -260,7 +209,7 @@ class SimulatedSlack(SimulatedServer):
             return self._authorize_page(request)
         if request.path.startswith("/upload/"):
             return self._receive_upload(request)
-        call = _to_call(request)
+        call = call_of(request)
         if call is None:
             return Reply(status=404, body="not found", content_type="text/plain")
         fault = self._take_fault(call.method)
@@ -425,7 +374,7 @@ class SimulatedSlack(SimulatedServer):
         if not payload.get("text") and not payload.get("blocks"):
             return _ok_false("no_text")
         ts = f"{int(time.time())}.{next(self._ts):06d}"
-        message = {"channel": channel, "ts": ts, "text": payload.get("text", ""), "blocks": _blocks(payload)}
+        message = {"channel": channel, "ts": ts, "text": payload.get("text", ""), "blocks": blocks_of(payload)}
         with self._state_lock:
             self._messages[(channel, ts)] = message
         return _ok(channel=channel, ts=ts, message={"text": message["text"], "ts": ts})
@@ -436,7 +385,7 @@ class SimulatedSlack(SimulatedServer):
             message = self._messages.get(key)
             if message is None:
                 return _ok_false("message_not_found")
-            message.update(text=payload.get("text", ""), blocks=_blocks(payload))
+            message.update(text=payload.get("text", ""), blocks=blocks_of(payload))
         return _ok(channel=key[0], ts=key[1], text=payload.get("text", ""))
 
     def _chat_getPermalink(self, payload: dict[str, Any]) -> Reply:  # noqa: N802
@@ -454,7 +403,7 @@ class SimulatedSlack(SimulatedServer):
 
     def _views_open(self, payload: dict[str, Any]) -> Reply:
         trigger = str(payload.get("trigger_id", ""))
-        view = _json_field(payload.get("view"))
+        view = json_field(payload.get("view"))
         if not trigger:
             return _ok_false("invalid_arguments")
         if not isinstance(view, dict) or view.get("type") != "modal":
@@ -472,7 +421,7 @@ class SimulatedSlack(SimulatedServer):
 
     def _views_publish(self, payload: dict[str, Any]) -> Reply:
         user_id = str(payload.get("user_id", ""))
-        view = _json_field(payload.get("view"))
+        view = json_field(payload.get("view"))
         if not user_id:
             return _ok_false("invalid_arguments")
         if not isinstance(view, dict) or view.get("type") != "home":
@@ -529,7 +478,7 @@ class SimulatedSlack(SimulatedServer):
         return Reply(body=f"OK - {length}", content_type="text/plain")
 
     def _files_completeUploadExternal(self, payload: dict[str, Any]) -> Reply:  # noqa: N802
-        files = _json_field(payload.get("files"))
+        files = json_field(payload.get("files"))
         channel = str(payload.get("channel_id") or "")
         if not isinstance(files, list) or not files:
             return _ok_false("invalid_arguments")
@@ -579,41 +528,6 @@ class SimulatedSlack(SimulatedServer):
         return _ok(
             messages=page, has_more=more, response_metadata={"next_cursor": str(offset + limit) if more else ""}
         )
-
-
-def _to_call(request: RecordedRequest) -> SlackCall | None:
-    if request.path.startswith("/response/"):
-        method = "response_url"
-    elif request.path.startswith("/api/"):
-        method = request.path.removeprefix("/api/")
-    else:
-        return None
-    content_type = request.headers.get("content-type", "")
-    payload: dict[str, Any]
-    if "json" in content_type:
-        try:
-            payload = json.loads(request.body or b"{}")
-        except ValueError:
-            payload = {}
-    else:
-        payload = dict(request.params)
-    token = request.headers.get("authorization", "").removeprefix("Bearer ")
-    return SlackCall(method=method, payload=payload, at=request.at, token=token)
-
-
-def _blocks(payload: dict[str, Any]) -> list[Any]:
-    blocks = payload.get("blocks") or []
-    return json.loads(blocks) if isinstance(blocks, str) else list(blocks)
-
-
-def _json_field(value: Any) -> Any:
-    """A field sent either as JSON inside a form field or as a JSON value."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return None
-    return value
 
 
 def _ok(**fields: Any) -> Reply:

@@ -19,17 +19,22 @@ import secrets
 import threading
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from bot.sandbox.simulators.base import RecordedRequest, Reply, SimulatedServer
+from bot.sandbox.simulators.webex_faults import (
+    RENEWAL_PATH,
+    Fault,
+    error_reply,
+    fault_reply,
+    oauth_error,
+    retry_after_text,
+)
 from bot.sandbox.simulators.webex_lines import SimulatedLine, default_lines, virtual_line_id
+from bot.sandbox.simulators.webex_paths import LINES_PATH, PEOPLE_PATH, put_route, scope_of, strip_prefix
 from bot.sandbox.simulators.webex_people import (
     DEFAULT_SCOPES,
-    PEOPLE_READ,
-    TELEPHONY_READ,
-    WORKSPACES_READ,
     SimulatedPerson,
     SimulatedWorkspace,
     answer_people,
@@ -68,50 +73,10 @@ DEFAULT_REFRESH_TOKEN = "sim-webex-refresh-token-0001"  # noqa: S105
 DEFAULT_CLIENT_ID = "sim-webex-client-id"
 DEFAULT_CLIENT_SECRET = "sim-webex-client-secret"  # noqa: S105
 
-_LIST_PATH = "/telephony/config/virtualLines"
-_PEOPLE_PATH = "/people"
-_WORKSPACES_PATH = "/workspaces"
-_RENEWAL_PATH = "/access_token"
 # Webex integration tokens: 14 days for the access token, 90 days for the refresh token.
 _ACCESS_TOKEN_LIFETIME_SECONDS = 14 * 24 * 3600
 _REFRESH_TOKEN_LIFETIME_SECONDS = 90 * 24 * 3600
 _DEFAULT_PAGE_SIZE = 2000
-
-FaultKind = Literal["status", "slow", "malformed_json", "html", "empty"]
-
-
-@dataclass
-class Fault:
-    """A switched-on failure: applies to the next `remaining` matching requests (None = until cleared)."""
-
-    kind: FaultKind
-    remaining: int | None
-    status: int = 200
-    retry_after: str | None = None
-    delay_seconds: float = 0.0
-    # "api" = every endpoint except the token endpoint; anything else = a substring of the path.
-    target: str = "api"
-    message: str | None = None
-
-    def applies_to(self, path: str) -> bool:
-        if self.target == "api":
-            return not path.endswith(_RENEWAL_PATH)
-        return self.target in path
-
-
-_DEFAULT_MESSAGES = {
-    400: "Bad request.",
-    401: "The request requires a valid access token set in the Authorization request header.",
-    403: "Unauthorized: the token does not have the required scopes or admin role.",
-    404: "Virtual line not found.",
-    423: "Resource is locked; retry later.",
-    429: "Too many requests; retry after the time in the Retry-After header.",
-    500: "Internal server error.",
-    502: "Bad gateway.",
-    503: "Service unavailable.",
-    504: "Gateway timeout.",
-}
-
 
 class SimulatedWebex(SimulatedServer):
     """Fake `webexapis.com/v1` for virtual-line call-recording settings; every method is thread-safe.
@@ -365,7 +330,7 @@ class SimulatedWebex(SimulatedServer):
                 kind="status",
                 remaining=times,
                 status=status,
-                retry_after=None if retry_after is None else _retry_after_text(retry_after),
+                retry_after=None if retry_after is None else retry_after_text(retry_after),
                 target=target,
                 message=message,
             )
@@ -434,17 +399,17 @@ class SimulatedWebex(SimulatedServer):
 
     def org_ids_seen(self) -> list[str | None]:
         """The `orgId` query parameter of every API request (None where it was missing)."""
-        return [r.query.get("orgId") for r in self.requests if not r.path.endswith(_RENEWAL_PATH)]
+        return [r.query.get("orgId") for r in self.requests if not r.path.endswith(RENEWAL_PATH)]
 
     def api_requests(self, path_suffix: str = "") -> list[RecordedRequest]:
         """Recorded requests other than token renewals, optionally only those whose path ends so."""
-        return [r for r in self.requests if not r.path.endswith(_RENEWAL_PATH) and r.path.endswith(path_suffix)]
+        return [r for r in self.requests if not r.path.endswith(RENEWAL_PATH) and r.path.endswith(path_suffix)]
 
     def list_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if _strip_prefix(r.path) == _LIST_PATH]
+        return [r for r in self.requests if strip_prefix(r.path) == LINES_PATH]
 
     def token_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.path.endswith(_RENEWAL_PATH)]
+        return [r for r in self.requests if r.path.endswith(RENEWAL_PATH)]
 
     # -- serving ---------------------------------------------------------------------------------
 
@@ -457,29 +422,29 @@ class SimulatedWebex(SimulatedServer):
         return reply
 
     def _answer(self, request: RecordedRequest, tracking_id: str) -> Reply:
-        path = _strip_prefix(request.path)
+        path = strip_prefix(request.path)
         delay = 0.0
         fault = self._take_fault(path)
         if fault is not None:
             if fault.kind == "slow":
                 delay = fault.delay_seconds
             else:
-                return self._fault_reply(fault, tracking_id)
+                return fault_reply(fault, tracking_id)
 
-        if request.method == "POST" and path == _RENEWAL_PATH:
+        if request.method == "POST" and path == RENEWAL_PATH:
             reply = self._token(request, tracking_id)
         elif not self._authorized(request):
-            reply = _error(401, tracking_id)
+            reply = error_reply(401, tracking_id)
         elif request.method == "PUT":
             reply = self._put(path, request.body, tracking_id)
         elif request.method != "GET":
-            reply = _error(405, tracking_id, "Method not allowed.")
-        elif (scope := _scope_of(path)) is not None and not self._has_scope(scope):
-            reply = _error(403, tracking_id)
-        elif path == _LIST_PATH:
+            reply = error_reply(405, tracking_id, "Method not allowed.")
+        elif (scope := scope_of(path)) is not None and not self._has_scope(scope):
+            reply = error_reply(403, tracking_id)
+        elif path == LINES_PATH:
             reply = self._list(request, tracking_id)
-        elif path.startswith(_LIST_PATH + "/") and path.endswith("/callRecording"):
-            line_id = path[len(_LIST_PATH) + 1 : -len("/callRecording")]
+        elif path.startswith(LINES_PATH + "/") and path.endswith("/callRecording"):
+            line_id = path[len(LINES_PATH) + 1 : -len("/callRecording")]
             reply = self._call_recording(line_id, tracking_id)
         else:
             reply = self._answer_people(request, path, tracking_id)
@@ -492,11 +457,11 @@ class SimulatedWebex(SimulatedServer):
 
     def _answer_people(self, request: RecordedRequest, path: str, tracking_id: str) -> Reply:
         def error(status: int, message: str) -> Reply:
-            return _error(status, tracking_id, message)
+            return error_reply(status, tracking_id, message)
 
         with self._state:
             fuzzy = copy.deepcopy(self._fuzzy_people)
-        if fuzzy is not None and path == _PEOPLE_PATH:
+        if fuzzy is not None and path == PEOPLE_PATH:
             return Reply(status=200, body=json.dumps({"items": fuzzy}))
         with self._state:
             people, places, lines = copy.deepcopy((self._people, self._workspaces, self._lines))
@@ -513,9 +478,9 @@ class SimulatedWebex(SimulatedServer):
             start = int(request.query.get("start", "0"))
             size = int(request.query.get("max", str(_DEFAULT_PAGE_SIZE)))
         except ValueError:
-            return _error(400, tracking_id, "start and max must be integers.")
+            return error_reply(400, tracking_id, "start and max must be integers.")
         if start < 0 or size < 1:
-            return _error(400, tracking_id, "start must be >= 0 and max >= 1.")
+            return error_reply(400, tracking_id, "start must be >= 0 and max >= 1.")
         owner = request.query.get("ownerName", "").casefold()
         phone = request.query.get("phoneNumber", "")
         location = request.query.get("locationName", "").casefold()
@@ -541,20 +506,20 @@ class SimulatedWebex(SimulatedServer):
             for line in self._lines:
                 if line.id == line_id:
                     return Reply(status=200, body=json.dumps(line.call_recording))
-        return _error(404, tracking_id, "Virtual line not found.")
+        return error_reply(404, tracking_id, "Virtual line not found.")
 
     def _put(self, path: str, body: bytes, tracking_id: str) -> Reply:
         """PUT of a line's call-recording settings (webex_writes.py): the write scope, the body checked against
         the schema, a workspace's vendor terms (409), then merged: 204 No Content."""
-        found = _put_route(path)
+        found = put_route(path)
         if found is None:
-            return _error(404, tracking_id, "Resource not found.")
+            return error_reply(404, tracking_id, "Resource not found.")
         kind, line_id = found
         if not self._has_scope(PEOPLE_WRITE if kind == "person" else TELEPHONY_WRITE):
-            return _error(403, tracking_id)
+            return error_reply(403, tracking_id)
         problem = put_problem(body)
         if problem is not None:
-            return _error(400, tracking_id, problem)
+            return error_reply(400, tracking_id, problem)
         with self._state:
             holders: list[Any] = list(
                 self._people if kind == "person" else self._workspaces if kind == "workspace" else self._lines
@@ -568,7 +533,7 @@ class SimulatedWebex(SimulatedServer):
                 holder.call_recording = apply_put(holder.call_recording, body)
                 self._puts.append({"path": path, "body": json.loads(body or b"{}")})
                 return Reply(status=204, body=b"")
-        return _error(404, tracking_id, "Not found.")
+        return error_reply(404, tracking_id, "Not found.")
 
     def require_vendor_terms(self, workspace_id: str, vendor_name: str) -> None:
         """The workspace's recording vendor's terms of service are not accepted yet: its PUTs answer 409."""
@@ -593,13 +558,13 @@ class SimulatedWebex(SimulatedServer):
     def _token(self, request: RecordedRequest, tracking_id: str) -> Reply:
         form = request.form
         if form.get("grant_type") != "refresh_token":
-            return _oauth_error(400, "unsupported_grant_type", "Only refresh_token is supported.", tracking_id)
+            return oauth_error(400, "unsupported_grant_type", "Only refresh_token is supported.", tracking_id)
         if form.get("client_id") != self._client_id or form.get("client_secret") != self._client_secret:
-            return _oauth_error(401, "invalid_client", "Client authentication failed.", tracking_id)
+            return oauth_error(401, "invalid_client", "Client authentication failed.", tracking_id)
         with self._state:
             refresh_token = form.get("refresh_token", "")
             if refresh_token not in self._refresh_tokens:
-                return _oauth_error(400, "invalid_grant", "The refresh token is invalid.", tracking_id)
+                return oauth_error(400, "invalid_grant", "The refresh token is invalid.", tracking_id)
             serial = len(self._issued) + 2
             access_token = f"sim-webex-access-token-{serial:04d}-{secrets.token_hex(8)}"
             self._access_tokens.add(access_token)
@@ -617,65 +582,7 @@ class SimulatedWebex(SimulatedServer):
             self._issued.append(dict(answer))
         return Reply(status=200, body=json.dumps(answer))
 
-    def _fault_reply(self, fault: Fault, tracking_id: str) -> Reply:
-        if fault.kind == "malformed_json":
-            return Reply(status=200, body='{"virtualLines": [{"id": "Y2lzY29', content_type="application/json")
-        if fault.kind == "html":
-            page = "<!DOCTYPE html><html><head><title>Sign in</title></head><body>Proxy sign-in</body></html>"
-            return Reply(status=200, body=page, content_type="text/html; charset=utf-8")
-        if fault.kind == "empty":
-            return Reply(status=200, body=b"", content_type="application/json")
-        reply = _error(fault.status, tracking_id, fault.message)
-        if fault.retry_after is not None:
-            reply.headers["Retry-After"] = fault.retry_after
-        return reply
-
-
-def _put_route(path: str) -> tuple[str, str] | None:
-    """(kind, ID) of a call-recording settings path that takes a PUT."""
-    for kind, before, after in (
-        ("person", _PEOPLE_PATH + "/", "/features/callRecording"),
-        ("workspace", "/telephony/config/workspaces/", "/features/callRecordings"),
-        ("line", _LIST_PATH + "/", "/callRecording"),
-    ):
-        if path.startswith(before) and path.endswith(after) and len(path) > len(before) + len(after):
-            line_id = path[len(before) : -len(after)]
-            if "/" not in line_id:
-                return kind, line_id
-    return None
-
-
-def _scope_of(path: str) -> str | None:
-    """The read scope an endpoint needs."""
-    if path == _PEOPLE_PATH or path.startswith(_PEOPLE_PATH + "/"):
-        return PEOPLE_READ
-    if path == _WORKSPACES_PATH or path.startswith(_WORKSPACES_PATH + "/"):
-        return WORKSPACES_READ
-    if path.startswith("/telephony/config/"):
-        return TELEPHONY_READ
-    return None
-
-
-def _strip_prefix(path: str) -> str:
-    return path[len("/v1") :] if path == "/v1" or path.startswith("/v1/") else path
 
 
 def _quote(value: str) -> str:
     return quote(value, safe="")
-
-
-def _retry_after_text(value: float | str) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _error(status: int, tracking_id: str, message: str | None = None) -> Reply:
-    text = message or _DEFAULT_MESSAGES.get(status, "Error.")
-    body = {"message": text, "errors": [{"description": text}], "trackingId": tracking_id}
-    return Reply(status=status, body=json.dumps(body))
-
-
-def _oauth_error(status: int, error: str, description: str, tracking_id: str) -> Reply:
-    body = {"error": error, "error_description": description, "trackingId": tracking_id}
-    return Reply(status=status, body=json.dumps(body))
