@@ -111,7 +111,15 @@ class SecretRedactor(logging.Filter):
         )
         api_path = parts.path.strip("/").split("/")[0]
         with self._lock:
-            self._response_hosts = (*self._response_hosts, (pattern, api_path))
+            if (pattern, api_path) not in self._response_hosts:
+                self._response_hosts = (*self._response_hosts, (pattern, api_path))
+
+    def forget(self) -> None:
+        """Forget every secret and Slack host learned so far. For a process that builds bot after bot (the
+        tests build hundreds): each line is checked against everything learned, so the list would only grow."""
+        with self._lock:
+            self._secrets = ()
+            self._response_hosts = ()
 
     def add(self, *secrets: str) -> None:
         fresh = {s for s in secrets if s and len(s) >= self._MIN_SECRET_LENGTH}

@@ -327,8 +327,12 @@ def start_bot(
 
 
 @pytest.fixture(autouse=True)
-def _known_secrets() -> None:
+def _known_secrets() -> Iterator[None]:
+    """The redactor knows the test's secrets, and forgets them after it: each test starts bots of its own, and
+    a log line checked against every earlier test's secrets and Slack hosts cost more with every test."""
     redactor.add(*SECRETS)
+    yield
+    redactor.forget()
 
 
 class _EveryLogLine(logging.Handler):
