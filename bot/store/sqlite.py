@@ -96,7 +96,13 @@ class _Connection:
 
 
 class SqliteDatabase(Database):
-    """The bot's SQLite file. Each thread gets its own connection; sqlite3 connections must not be shared."""
+    """The bot's SQLite file. Each thread gets its own connection; sqlite3 connections must not be shared.
+
+    SQLite lets one connection write at a time, and a connection that finds the file locked polls for it
+    with growing sleeps (1, 2, 5, 10, 20 … ms): an INSERT that meets another thread's transaction waits out
+    a whole sleep after that transaction ended. So the threads of this process take turns to write on a
+    lock of their own first (`_writing`), which wakes the next writer the moment the last one is done; only
+    other processes' writers (another instance, the command line) are met by SQLite's own waiting."""
 
     engine = "sqlite"
 
@@ -107,6 +113,8 @@ class SqliteDatabase(Database):
         self._all_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
         self._protected = False
+        # This process's turn to write (see the class's docstring); waited for as long as SQLite's lock is.
+        self._writer = threading.Lock()
 
     @property
     def location(self) -> str:
@@ -115,27 +123,52 @@ class SqliteDatabase(Database):
     # -- statements ------------------------------------------------------------------------------
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
-        return self._connection().one(sql, params)
+        connection = self._connection()
+        if not _writes(sql) or connection.conn.in_transaction:
+            return connection.one(sql, params)
+        with self._turn_to_write():
+            return connection.one(sql, params)
 
     def all(self, sql: str, params: Params = ()) -> list[Row]:
-        return self._connection().all(sql, params)
+        connection = self._connection()
+        if not _writes(sql) or connection.conn.in_transaction:
+            return connection.all(sql, params)
+        with self._turn_to_write():
+            return connection.all(sql, params)
 
     def run(self, sql: str, params: Params = ()) -> int:
-        return self._connection().run(sql, params)
+        connection = self._connection()
+        if not _writes(sql) or connection.conn.in_transaction:
+            return connection.run(sql, params)
+        with self._turn_to_write():
+            return connection.run(sql, params)
 
     @contextmanager
     def transaction(self) -> Iterator[_Connection]:
         """BEGIN IMMEDIATE … COMMIT: the write lock is taken up front, so check-then-write is atomic."""
         connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
+        with self._turn_to_write():
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                # Also after a failed COMMIT (a full disk, a lock), which leaves the transaction open.
+                with suppress(sqlite3.Error):
+                    connection.conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _turn_to_write(self) -> Iterator[None]:
+        """This process's turn to write, waited for as long as SQLite would wait for its lock."""
+        if not self._writer.acquire(timeout=self._busy_timeout_ms / 1000):
+            busy = sqlite3.OperationalError("database is locked")
+            busy.sqlite_errorcode = sqlite3.SQLITE_BUSY
+            raise unavailable(self.path, busy)
         try:
-            yield connection
-            connection.execute("COMMIT")
-        except BaseException:
-            # Also after a failed COMMIT (a full disk, a lock), which leaves the transaction open.
-            with suppress(sqlite3.Error):
-                connection.conn.execute("ROLLBACK")
-            raise
+            yield
+        finally:
+            self._writer.release()
 
     # -- schema and health -----------------------------------------------------------------------
 
@@ -292,6 +325,14 @@ def _tighten(path: Path) -> None:
         "%s could be read by other users of this host (mode %04o); it holds Webex tokens, so it is now %04o",
         path, mode, mode & ~0o077,
     )  # fmt: skip
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
+
+
+def _writes(sql: str) -> bool:
+    """Whether a statement run on its own changes the file (and so needs the writer's turn)."""
+    return sql.lstrip()[:6].upper() in _WRITES
 
 
 def _is_unavailable(error: sqlite3.Error) -> bool:
