@@ -198,7 +198,6 @@ def test_only_the_chart_child_imports_matplotlib() -> None:
     assert importers == []
 
 
-
 def test_the_serving_processes_load_neither_matplotlib_nor_numpy_nor_cryptography_unless_installable() -> None:
     """numpy (matplotlib's, for the digest's chart child) would cost each serving process ~12 MB: sqlite_utils
     imported it whenever it is installed, and the store no longer loads sqlite_utils (SQLite's own catalogue
@@ -221,9 +220,9 @@ _KEPT_OUT = {
     # The bot's process: sqlite_utils and what it brings (click, pluggy, dateutil), and httpx's command-line
     # client (click, rich, pygments), which httpx's package imports whenever they are installed.
     "bot.app, bot.cli.main": ("sqlite_utils", "click", "pluggy", "dateutil", "pygments", "rich", "httpx._main"),
-    # The HTTP front (its gunicorn master, and the worker forked from it): no Bolt, no Slack SDK, no pydantic,
-    # no database, no HTTP client, no prometheus_client (it counts in plain Python, bot/metrics/tally.py).
-    "bot.serving.front": (
+    # The HTTP front (its gunicorn master, and the app its worker loads once forked): no Bolt, no Slack SDK, no
+    # pydantic, no database, no HTTP client, no prometheus_client (it counts in plain Python, bot/metrics/tally.py).
+    "bot.serving.front, bot.serving.front_app": (
         "slack_bolt", "slack_sdk", "pydantic", "pydantic_settings", "sqlite3", "psycopg", "httpx",
         "prometheus_client", "cachetools", "bot.app", "bot.services", "bot.store", "bot.listeners",
     ),
@@ -248,3 +247,14 @@ def test_httpx_still_works_without_its_command_line_client() -> None:
     probe = "import bot, httpx\nprint(httpx.Client().__class__.__name__, callable(httpx.main))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "Client True", done.stdout + done.stderr
+
+
+def test_the_front_s_gunicorn_master_holds_neither_the_edge_nor_the_link() -> None:
+    """The master only watches its worker; the worker builds the app after the fork (bot/serving/front.py)."""
+    import subprocess
+    import sys
+
+    app_parts = ("bot.serving.front_app", "bot.serving.edge", "bot.serving.link", "multiprocessing.connection")
+    probe = f"import sys, bot.serving.front\nprint(sorted(m for m in {app_parts!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
