@@ -30,6 +30,13 @@ _COMPANIONS = ("", "-wal", "-shm", "-journal")
 BUSY_TIMEOUT_MS = 2000
 # SQLite's page cache per connection (its default is 2 MB); see _connection.
 PAGE_CACHE_KIB = 512
+# The write-ahead log is copied back into the database file (a checkpoint, which syncs the file to disk) by a
+# thread of its own this often while there are writes, never by a request's own COMMIT; see _Checkpoints.
+CHECKPOINT_SECONDS = 0.5
+# SQLite's own checkpoint at a COMMIT, left as a bound in case that thread falls behind: 8,000 pages (~32 MB).
+FALLBACK_AUTOCHECKPOINT_PAGES = 8000
+# The checkpoint thread ends after this long without writes (the next write starts it again).
+CHECKPOINT_IDLE_SECONDS = 10.0
 # Less free space than this on the database's disk fails the health check: the disk is full.
 MIN_FREE_BYTES = 1 << 20
 
@@ -114,6 +121,7 @@ class SqliteDatabase(Database):
         self._protected = False
         # This process's turn to write (see the class's docstring); waited for as long as SQLite's lock is.
         self._writer = threading.Lock()
+        self._checkpoints = _Checkpoints(self)
 
     @property
     def location(self) -> str:
@@ -168,6 +176,7 @@ class SqliteDatabase(Database):
             yield
         finally:
             self._writer.release()
+            self._checkpoints.wrote()
 
     # -- schema and health -----------------------------------------------------------------------
 
@@ -218,6 +227,7 @@ class SqliteDatabase(Database):
         """Nothing to do: an INTEGER PRIMARY KEY always continues after the largest ID."""
 
     def close(self) -> None:
+        self._checkpoints.stop()
         with self._all_lock:
             for conn in self._all:
                 with suppress(sqlite3.Error):
@@ -242,7 +252,14 @@ class SqliteDatabase(Database):
             with suppress(sqlite3.OperationalError):
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            # NORMAL: a COMMIT reaches the operating system before it returns, and the write-ahead log is synced at
+            # each checkpoint. What is committed survives a crash or kill of the bot's process (the kernel still
+            # writes it), which is what the inbox of acknowledged requests is for; only a crash of the machine
+            # itself may lose the last commits (SQLite's documentation: "WAL mode is always consistent with
+            # synchronous=NORMAL", durable across application crashes, not power loss).
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Checkpoints are the _Checkpoints thread's, off every request's path; this is only a bound.
+            conn.execute(f"PRAGMA wal_autocheckpoint = {FALLBACK_AUTOCHECKPOINT_PAGES}")
             # Every thread has a connection, each with its own page cache (2 MB by default): kept small, as
             # the operating system caches the file for all of them anyway.
             conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
@@ -286,6 +303,59 @@ class SqliteDatabase(Database):
             return set()
         rows = connection.all(f"SELECT name FROM {_LEGACY_MIGRATIONS} WHERE migration_set = ?", [_LEGACY_MIGRATION_SET])
         return {str(row["name"]) for row in rows}
+
+
+class _Checkpoints:
+    """Checkpoints on a thread of their own. SQLite's automatic one runs inside the COMMIT that crosses its
+    threshold and syncs the database file to disk: that request (an acknowledgement waiting on its inbox row,
+    an approval before its MuteRecording) and every writer after it waited out the disk. Here a checkpoint
+    runs twice a second while there are writes, beside them (a passive checkpoint takes no writer's lock)."""
+
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._database = database
+        self._lock = threading.Lock()
+        self._pending = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def wrote(self) -> None:
+        self._pending.set()
+        if self._thread is None and not self._stopped.is_set():
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True)
+                    self._thread.start()
+
+    def stop(self) -> None:
+        """End the thread (a later write starts it again)."""
+        self._stopped.set()
+        self._pending.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        self._stopped.clear()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while not self._stopped.is_set():
+                if not self._pending.wait(CHECKPOINT_IDLE_SECONDS):
+                    break  # idle: the next write starts a new thread
+                self._stopped.wait(CHECKPOINT_SECONDS)
+                self._pending.clear()
+                try:
+                    # Its own connection, not in the database's list: it ends with this thread.
+                    conn = conn or sqlite3.connect(self._database.path, isolation_level=None)
+                    # PASSIVE: copies what no reader still needs, waits for nobody, blocks nobody.
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as error:
+                    logger.debug("checkpoint skipped: %s", error)  # the next one, or SQLite's own, catches up
+        finally:
+            if conn is not None:
+                with suppress(sqlite3.Error):
+                    conn.close()
+            with self._lock:
+                self._thread = None
 
 
 def _has_table(connection: _Connection, name: str) -> bool:
