@@ -386,3 +386,30 @@ def test_a_flood_the_bot_has_no_room_for_is_answered_busy_on_a_bounded_number_of
     # Counted in a line or two, not one line each.
     dropped = [int(m[1]) for r in caplog.records if (m := re.search(r"dropped (\d+) busy answers?\b", r.getMessage()))]
     assert 1 <= len(dropped) <= 3 and sum(dropped) >= flood - BUSY_WAITING, dropped
+
+
+def test_a_click_s_work_runs_at_the_process_s_own_priority_while_commands_run_lower() -> None:
+    """A person waits for the recording system after an Approve or Resume click: that work does not stand
+    behind every other process on a busy machine, as the pool's (WORK_NICENESS) does."""
+    import os
+    import threading
+
+    from bot.serving.background import WORK_NICENESS, BackgroundWork
+
+    work = BackgroundWork(threads=1, niceness=WORK_NICENESS)
+    seen: dict[str, tuple[str, int]] = {}
+    done = threading.Event()
+
+    def where(name: str) -> None:
+        thread = threading.get_native_id()
+        seen[name] = (threading.current_thread().name, os.getpriority(os.PRIO_PROCESS, thread))
+        if len(seen) == 2:
+            done.set()
+
+    assert work.submit(lambda: where("command"))
+    assert work.submit(lambda: where("click"), urgent=True)
+    assert done.wait(5)
+    work.shutdown()
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert seen["click"] == (seen["click"][0], own) and seen["click"][0].startswith("slack-click")
+    assert seen["command"][0].startswith("slack-work") and seen["command"][1] == min(19, own + WORK_NICENESS)

@@ -156,12 +156,9 @@ def test_a_state_change_returns_the_row_as_written(database: Database) -> None:
     denied = store.transition(request.id, from_states=[RequestState.PENDING], to_state=RequestState.DENIED, now=NOW)
     assert denied is None
     # A takeover must name the claim it replaces.
-    assert (
-        store.transition(
-            request.id, from_states=[RequestState.APPROVED], to_state=RequestState.FAILED, now=NOW, expect_claim="other"
-        )
-        is None
-    )
+    assert store.transition(
+        request.id, from_states=[RequestState.APPROVED], to_state=RequestState.FAILED, now=NOW, expect_claim="other"
+    ) is None
     taken = store.transition(
         request.id, from_states=[RequestState.APPROVED], to_state=RequestState.FAILED, now=NOW,
         expect_claim="instance-a",

@@ -34,10 +34,10 @@ class RemoteDispatcher:
     def __init__(self, link: LinkClient) -> None:
         self._link = link
 
-    def queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None) -> bool:
+    def queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None, urgent: bool = False) -> bool:
         # Acked once the bot's process has it stored: a kill of that process after the ack then loses nothing.
         # The bot's process answers a request it has no room for through its response_url.
-        message = {"op": "queue", "body": text, "headers": dict(headers), "event_id": event_id}
+        message = {"op": "queue", "body": text, "headers": dict(headers), "event_id": event_id, "urgent": urgent}
         try:
             self._link.ask(message, timeout=STORED_SECONDS)
         except BotSlow:
