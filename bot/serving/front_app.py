@@ -25,6 +25,12 @@ STORED_SECONDS = 1.0
 # A scrape waits this long for the bot's process to make the page (Prometheus's own timeout is 10 s).
 METRICS_SECONDS = 5.0
 
+# The headers a queued request needs in the bot's process: Bolt parses the body by its content type, the inbox
+# keeps it, and an event's retry is logged by number. The signature was checked here, and the rest (the
+# platform's router, the client) is read by nobody: not sent, it is neither encoded, parsed, nor held while
+# the request waits in the bot's queue.
+_FORWARDED_HEADERS = ("content-type", "x-slack-retry-num", "x-slack-retry-reason")
+
 logger = logging.getLogger(__name__)
 
 
@@ -37,7 +43,8 @@ class RemoteDispatcher:
     def queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None, urgent: bool = False) -> bool:
         # Acked once the bot's process has it stored: a kill of that process after the ack then loses nothing.
         # The bot's process answers a request it has no room for through its response_url.
-        message = {"op": "queue", "body": text, "headers": dict(headers), "event_id": event_id, "urgent": urgent}
+        forwarded = {name: headers[name] for name in _FORWARDED_HEADERS if name in headers}
+        message = {"op": "queue", "body": text, "headers": forwarded, "event_id": event_id, "urgent": urgent}
         try:
             self._link.ask(message, timeout=STORED_SECONDS)
         except BotSlow:
