@@ -413,3 +413,23 @@ def test_a_click_s_work_runs_at_the_process_s_own_priority_while_commands_run_lo
     own = os.getpriority(os.PRIO_PROCESS, 0)
     assert seen["click"] == (seen["click"][0], own) and seen["click"][0].startswith("slack-click")
     assert seen["command"][0].startswith("slack-work") and seen["command"][1] == min(19, own + WORK_NICENESS)
+
+
+def test_the_front_hands_over_a_click_as_urgent_with_only_the_headers_the_bot_reads(
+    link: tuple[LinkServer, list[Message]],
+) -> None:
+    from bot.serving.edge import SlackEdge, slack_signature
+    from bot.serving.front_app import RemoteDispatcher
+
+    server, received = link
+    dispatcher = RemoteDispatcher(LinkClient(server.address, server.authkey))
+    edge = SlackEdge(signing_secret=SIGNING_SECRET, dispatcher=dispatcher)
+    timestamp = str(int(time.time()))
+    headers = {"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": timestamp,
+               "user-agent": "Slackbot 1.0", "x-forwarded-for": "203.0.113.9"}  # fmt: skip
+    for body in (b'payload={"type":"block_actions"}', b"command=/recording&text=help"):
+        signed = {**headers, "x-slack-signature": slack_signature(SIGNING_SECRET, timestamp, body)}
+        assert edge.handle(body, signed)[0] == 200
+    click, command = received
+    assert (click["op"], click["urgent"], command["urgent"]) == ("queue", True, False)
+    assert click["headers"] == command["headers"] == {"content-type": "application/x-www-form-urlencoded"}
