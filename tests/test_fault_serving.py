@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from bot.sandbox.simulators.slack import SimulatedSlack
-from bot.serving.front import HEALTH_SECONDS
-from bot.serving.web import MAX_BODY_BYTES
+from bot.serving.front_app import HEALTH_SECONDS
+from bot.serving.settings import MAX_BODY_BYTES
 from bot.serving.worker import MAX_BUFFERED_REQUEST_BYTES, MAX_REQUEST_HEADER_BYTES, REQUEST_READ_SECONDS
 from tests.conftest import ADMIN, SIGNING_SECRET, ServedBot
 from tests.support.pauses import wait_until

@@ -198,19 +198,63 @@ def test_only_the_chart_child_imports_matplotlib() -> None:
     assert importers == []
 
 
-
 def test_the_serving_processes_load_neither_matplotlib_nor_numpy_nor_cryptography_unless_installable() -> None:
     """numpy (matplotlib's, for the digest's chart child) would cost each serving process ~12 MB: sqlite_utils
-    would import it whenever it is installed (bot/store/sqlite_library.py hides it while sqlite_utils loads);
-    cryptography (~7 MB) is loaded by the token cipher of installable mode only."""
+    imported it whenever it is installed, and the store no longer loads sqlite_utils (SQLite's own catalogue
+    says which tables exist); cryptography (~7 MB) is loaded by the token cipher of installable mode only."""
     import subprocess
     import sys
 
     probe = (
         "import sys, bot.app, bot.cli.main, bot.serving.front, bot.store.sqlite\n"
         "print(sorted(m for m in ('numpy', 'matplotlib', 'cryptography') if m in sys.modules))\n"
-        "import numpy\n"  # and numpy still imports for whoever needs it, after sqlite_utils
+        "import numpy\n"  # and numpy still imports for whoever needs it
         "print('numpy', bool(numpy.__version__))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.split("\n")[:2] == ["[]", "numpy True"], done.stdout + done.stderr
+
+
+# What each serving process keeps out (README "Performance": every MB counts against the 120 MB of all three).
+_KEPT_OUT = {
+    # The bot's process: sqlite_utils and what it brings (click, pluggy, dateutil), and httpx's command-line
+    # client (click, rich, pygments), which httpx's package imports whenever they are installed.
+    "bot.app, bot.cli.main": ("sqlite_utils", "click", "pluggy", "dateutil", "pygments", "rich", "httpx._main"),
+    # The HTTP front (its gunicorn master, and the app its worker loads once forked): no Bolt, no Slack SDK, no
+    # pydantic, no database, no HTTP client, no prometheus_client (it counts in plain Python, bot/metrics/tally.py).
+    "bot.serving.front, bot.serving.front_app": (
+        "slack_bolt", "slack_sdk", "pydantic", "pydantic_settings", "sqlite3", "psycopg", "httpx",
+        "prometheus_client", "cachetools", "bot.app", "bot.services", "bot.store", "bot.listeners",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("modules", sorted(_KEPT_OUT))
+def test_a_fresh_serving_process_loads_none_of_what_it_keeps_out(modules: str) -> None:
+    import subprocess
+    import sys
+
+    kept_out = _KEPT_OUT[modules]
+    probe = f"import sys, {modules}\nprint(sorted(m for m in {kept_out!r} if sys.modules.get(m) is not None))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_httpx_still_works_without_its_command_line_client() -> None:
+    import subprocess
+    import sys
+
+    probe = "import bot, httpx\nprint(httpx.Client().__class__.__name__, callable(httpx.main))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "Client True", done.stdout + done.stderr
+
+
+def test_the_front_s_gunicorn_master_holds_neither_the_edge_nor_the_link() -> None:
+    """The master only watches its worker; the worker builds the app after the fork (bot/serving/front.py)."""
+    import subprocess
+    import sys
+
+    app_parts = ("bot.serving.front_app", "bot.serving.edge", "bot.serving.link", "multiprocessing.connection")
+    probe = f"import sys, bot.serving.front\nprint(sorted(m for m in {app_parts!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -196,9 +196,7 @@ def test_a_form_s_errors_come_back_through_the_front_in_the_http_answer(
     assert set(answer["errors"]) == {"target", "reason"}
 
 
-def test_health_is_the_bot_s_database_seen_through_the_front(
-    server: BotProcess, environment: dict[str, str]
-) -> None:
+def test_health_is_the_bot_s_database_seen_through_the_front(server: BotProcess, environment: dict[str, str]) -> None:
     healthy = httpx.get(server.url + "/healthz", timeout=10)
     assert healthy.status_code == 200 and healthy.json()["database"] == "ok"
     blocker = sqlite3.connect(environment["DATABASE_PATH"], isolation_level=None)
@@ -248,7 +246,9 @@ def test_a_stop_finishes_what_the_front_already_acknowledged(
 
 def test_the_front_loads_none_of_the_bot_s_heavy_parts() -> None:
     loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, bot.serving.front; print(' '.join(sorted(sys.modules)))"],
+        # The worker's app too (bot.serving.front_app), loaded after the fork; a name set to None is kept out.
+        [sys.executable, "-c", "import sys, bot.serving.front, bot.serving.front_app; "
+         "print(' '.join(sorted(m for m, module in sys.modules.items() if module is not None)))"],
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout.split()  # fmt: skip
     heavy = ("slack_bolt", "slack_sdk", "httpx", "pydantic", "sqlite3", "psycopg", "bot.store", "bot.services")
@@ -386,3 +386,50 @@ def test_a_flood_the_bot_has_no_room_for_is_answered_busy_on_a_bounded_number_of
     # Counted in a line or two, not one line each.
     dropped = [int(m[1]) for r in caplog.records if (m := re.search(r"dropped (\d+) busy answers?\b", r.getMessage()))]
     assert 1 <= len(dropped) <= 3 and sum(dropped) >= flood - BUSY_WAITING, dropped
+
+
+def test_a_click_s_work_runs_at_the_process_s_own_priority_while_commands_run_lower() -> None:
+    """A person waits for the recording system after an Approve or Resume click: that work does not stand
+    behind every other process on a busy machine, as the pool's (WORK_NICENESS) does."""
+    import os
+    import threading
+
+    from bot.serving.background import WORK_NICENESS, BackgroundWork
+
+    work = BackgroundWork(threads=1, niceness=WORK_NICENESS)
+    seen: dict[str, tuple[str, int]] = {}
+    done = threading.Event()
+
+    def where(name: str) -> None:
+        thread = threading.get_native_id()
+        seen[name] = (threading.current_thread().name, os.getpriority(os.PRIO_PROCESS, thread))
+        if len(seen) == 2:
+            done.set()
+
+    assert work.submit(lambda: where("command"))
+    assert work.submit(lambda: where("click"), urgent=True)
+    assert done.wait(5)
+    work.shutdown()
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert seen["click"] == (seen["click"][0], own) and seen["click"][0].startswith("slack-click")
+    assert seen["command"][0].startswith("slack-work") and seen["command"][1] == min(19, own + WORK_NICENESS)
+
+
+def test_the_front_hands_over_a_click_as_urgent_with_only_the_headers_the_bot_reads(
+    link: tuple[LinkServer, list[Message]],
+) -> None:
+    from bot.serving.edge import SlackEdge, slack_signature
+    from bot.serving.front_app import RemoteDispatcher
+
+    server, received = link
+    dispatcher = RemoteDispatcher(LinkClient(server.address, server.authkey))
+    edge = SlackEdge(signing_secret=SIGNING_SECRET, dispatcher=dispatcher)
+    timestamp = str(int(time.time()))
+    headers = {"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": timestamp,
+               "user-agent": "Slackbot 1.0", "x-forwarded-for": "203.0.113.9"}  # fmt: skip
+    for body in (b'payload={"type":"block_actions"}', b"command=/recording&text=help"):
+        signed = {**headers, "x-slack-signature": slack_signature(SIGNING_SECRET, timestamp, body)}
+        assert edge.handle(body, signed)[0] == 200
+    click, command = received
+    assert (click["op"], click["urgent"], command["urgent"]) == ("queue", True, False)
+    assert click["headers"] == command["headers"] == {"content-type": "application/x-www-form-urlencoded"}

@@ -369,3 +369,53 @@ def test_sqlite_busy_timeout_seconds_is_how_long_each_connection_waits_for_a_loc
         Config(_env_file=None)  # type: ignore[call-arg]
     monkeypatch.delenv("SQLITE_BUSY_TIMEOUT_SECONDS")
     assert Config(_env_file=None).sqlite_busy_timeout_seconds == 2.0  # type: ignore[call-arg]
+
+
+# -- SQLite: this process's writers take turns; checkpoints run on a thread of their own ---------------------
+
+
+def test_a_write_that_meets_another_thread_s_transaction_waits_for_it_and_then_is_written(tmp_path: Path) -> None:
+    database = SqliteDatabase(tmp_path / "bot.db")
+    database.run("CREATE TABLE t (x INTEGER)")
+    inside, written = threading.Event(), threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as other, database.transaction() as tx:
+        tx.run("INSERT INTO t (x) VALUES (1)")
+        waiting = other.submit(lambda: (inside.set(), database.run("INSERT INTO t (x) VALUES (2)"), written.set()))
+        assert inside.wait(5)
+        assert not written.is_set()  # its turn comes when this transaction ends
+    waiting.result(timeout=5)
+    assert [row["x"] for row in database.all("SELECT x FROM t ORDER BY x")] == [1, 2]
+    database.close()
+
+
+def test_a_write_that_cannot_have_its_turn_within_the_busy_timeout_says_the_database_is_locked(tmp_path: Path) -> None:
+    from bot.store.database import DatabaseUnavailable
+
+    database = SqliteDatabase(tmp_path / "bot.db", busy_timeout_ms=100)
+    database.run("CREATE TABLE t (x INTEGER)")
+    with ThreadPoolExecutor(max_workers=1) as other, database.transaction():
+        waiting = other.submit(database.run, "INSERT INTO t (x) VALUES (2)")
+        with pytest.raises(DatabaseUnavailable, match="locked"):
+            waiting.result(timeout=5)
+    assert database.all("SELECT x FROM t") == []
+    database.close()
+
+
+def test_the_write_ahead_log_is_copied_into_the_database_file_by_a_thread_of_its_own(tmp_path: Path) -> None:
+    """No request's COMMIT waits for a checkpoint's disk sync: SQLite's own is only a far bound, and the
+    checkpoint thread copies the log into the file soon after writes (polled, at most 10 s)."""
+    import os
+    import time
+
+    path = tmp_path / "bot.db"
+    database = SqliteDatabase(path)
+    assert database.one("PRAGMA wal_autocheckpoint") == {"wal_autocheckpoint": 8000}
+    database.run("CREATE TABLE t (x TEXT)")
+    size_before = os.path.getsize(path)
+    for _ in range(50):
+        database.run("INSERT INTO t (x) VALUES (?)", ["x" * 2000])  # ~25 pages: far below SQLite's own bound
+    deadline = time.monotonic() + 10
+    while os.path.getsize(path) <= size_before + 50 * 2000 and time.monotonic() < deadline:
+        threading.Event().wait(0.05)
+    assert os.path.getsize(path) > size_before + 50 * 2000
+    database.close()

@@ -68,6 +68,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "without them (REF; default the commit before bot/metrics/ was added); writes results/metrics-cost.json",
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=2, help="--metrics-cost: rounds of every level (default 2)")
+    parser.add_argument(
+        "--bot-source", type=Path, default=None, metavar="DIR",
+        help="run the bot from DIR/bot (another version, e.g. unpacked with `git archive REF bot | tar -x -C DIR`) "
+        "instead of this tree's; the bench itself and the bare Bolt app stay this tree's",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -91,9 +96,11 @@ def measure(stack: contextlib.ExitStack, args: argparse.Namespace, sizes: Sizes,
     if args.engine != "sqlite":
         postgres_url = start_postgres(stack, workdir)
     first_url = postgres_url if args.engine == "postgresql" else None
-    ours = start_ours(stack, info, workdir, args.threads, first_url)
+    ours = start_ours(stack, info, workdir, args.threads, first_url, source=args.bot_source)
     bare = start_bare(stack, info, workdir, args.threads)
     results["config"]["engine"] = "postgresql" if first_url else "sqlite"
+    if args.bot_source is not None:
+        results["config"]["bot_source"] = str(args.bot_source)
     print(f"servers up: recording-bot :{ours.port} (pids {'/'.join(map(str, ours.pids))}), "
           f"bare Bolt :{bare.port}, upstreams pid {upstreams.pid}", flush=True)  # fmt: skip
 

@@ -16,6 +16,10 @@ logger = logging.getLogger(__name__)
 # scheduler's resumes go first. Elsewhere (Socket Mode, the console, the tests) there is no front to
 # make way for, and the pool runs at the process's own priority.
 WORK_NICENESS = 10
+# Clicks (Approve, Resume …) have threads of their own at the process's own priority: a person waits on the
+# recording system's answer there, and the pool's niceness would put that behind any other process on a busy
+# machine. Commands, forms and events stay on the pool.
+CLICK_THREADS = 2
 
 
 class BackgroundWork:
@@ -31,6 +35,10 @@ class BackgroundWork:
         self._pool = ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="slack-work", initializer=_lower_priority, initargs=(niceness,)
         )
+        # Urgent work (clicks): at the process's own priority when the pool runs lower, else on the pool itself.
+        self._urgent = self._pool
+        if niceness > 0:
+            self._urgent = ThreadPoolExecutor(max_workers=CLICK_THREADS, thread_name_prefix="slack-click")
         self._slots = threading.BoundedSemaphore(max_pending)
         # Work taken and not yet ended (queued or running), for the metrics.
         self._depth = 0
@@ -38,9 +46,12 @@ class BackgroundWork:
         # Per thread: what to call when the work queued next from it ends (see `handing_over`).
         self._local = threading.local()
 
-    def submit(self, work: Callable[[], None], *, finished: Callable[[], None] | None = None) -> bool:
+    def submit(
+        self, work: Callable[[], None], *, finished: Callable[[], None] | None = None, urgent: bool = False
+    ) -> bool:
         """Queue `work`; False (and nothing queued) when the bot is already at capacity. `finished` is called
-        once `work` has ended, however it ended (not when nothing was queued)."""
+        once `work` has ended, however it ended (not when nothing was queued). `urgent`: a click's, run on
+        the click threads (CLICK_THREADS)."""
         if not self._slots.acquire(blocking=False):
             return False
         self._moved(1)
@@ -62,7 +73,7 @@ class BackgroundWork:
                     _call(finished)
 
         try:
-            self._pool.submit(run)
+            (self._urgent if urgent else self._pool).submit(run)
         except RuntimeError:  # shutting down
             # Not `finished`: the request stays unfinished (in the inbox), for the next start to answer.
             self._slots.release()
@@ -103,6 +114,7 @@ class BackgroundWork:
     def shutdown(self) -> None:
         """Finish what was accepted (a deploy's graceful stop), accept nothing new."""
         self._pool.shutdown(wait=True)
+        self._urgent.shutdown(wait=True)
 
 
 def _call(finished: Callable[[], None]) -> None:

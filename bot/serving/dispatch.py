@@ -57,12 +57,12 @@ class BoltDispatcher:
             return 404, [("Content-Type", "text/plain")], b"not found"
         return self._pages.page(path, query, headers)
 
-    def queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None) -> bool:
+    def queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None, urgent: bool = False) -> bool:
         # Stored before it is queued, so a kill from here on leaves it for the next start. Events are not:
         # they are Slack's news (a Home opened), not a person's request, and the next one brings it again.
         entry = self._inbox.receive(text, headers) if self._inbox is not None and event_id is None else None
         finished = self._finisher(entry)
-        queued = self._work.submit(lambda: self._dispatch(text, headers, event_id), finished=finished)
+        queued = self._work.submit(lambda: self._dispatch(text, headers, event_id), finished=finished, urgent=urgent)
         if not queued:
             count_busy()
             if finished is not None:

@@ -56,9 +56,10 @@ class BotSlow(BotUnavailable):
 class SlackDispatcher(Protocol):
     """Where verified requests go: Bolt, in this process or in the bot's process."""
 
-    def queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None) -> bool:
+    def queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None, urgent: bool = False) -> bool:
         """Take a request to handle after the ack; False when the bot is at capacity (nothing taken).
-        `event_id` is the Events API's ID, so that a delivery Slack retries is handled once."""
+        `event_id` is the Events API's ID, so that a delivery Slack retries is handled once; `urgent`: a
+        click, whose work goes ahead of commands' (serving/background.py, CLICK_THREADS)."""
         ...
 
     def answer_now(self, text: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
@@ -156,7 +157,7 @@ class SlackEdge:
         )
 
     def _queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None, kind: str) -> _Answer:
-        if self._dispatcher.queue(text, headers, event_id=event_id):
+        if self._dispatcher.queue(text, headers, event_id=event_id, urgent=kind == "click"):
             return 200, b"", kind, "acked"
         return 200, _BUSY_ANSWER, kind, "busy"
 

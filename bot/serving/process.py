@@ -82,7 +82,10 @@ class FrontLink:
         headers = {str(k): str(v) for k, v in dict(message.get("headers") or {}).items()}
         if op == "queue":
             event_id = message.get("event_id")
-            queued = self._dispatcher.queue(body, headers, event_id=event_id if isinstance(event_id, str) else None)
+            queued = self._dispatcher.queue(
+                body, headers, event_id=event_id if isinstance(event_id, str) else None,
+                urgent=message.get("urgent") is True,
+            )  # fmt: skip
             if not queued:
                 # The front answers 200 all the same: the one way left to tell the person is their response_url.
                 self._busy.say(body)

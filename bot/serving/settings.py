@@ -11,6 +11,9 @@ SETTINGS_VARIABLE = "RECORDING_BOT_FRONT"
 SECRET_VARIABLE = "SLACK_SIGNING_SECRET"  # noqa: S105 (a variable's name)
 # The token /metrics asks for (not set: /metrics answers on loopback only).
 METRICS_TOKEN_VARIABLE = "METRICS_TOKEN"  # noqa: S105 (a variable's name)
+# The largest request body served (Slack's are a few KB); here so that the front's gunicorn master, which
+# loads the worker class, need not load the WSGI app (bot/serving/web.py) to know it.
+MAX_BODY_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,13 @@ from typing import Any
 
 from bot.serving.edge import BotUnavailable
 from bot.serving.metrics_page import METRICS_PATH, MetricsPage
+from bot.serving.settings import MAX_BODY_BYTES
 from bot.words import size_text
 
 logger = logging.getLogger(__name__)
 
 SLACK_EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
-
-MAX_BODY_BYTES = 1 << 20
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]

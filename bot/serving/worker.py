@@ -44,7 +44,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from bot.serving.web import MAX_BODY_BYTES
+from bot.serving.settings import MAX_BODY_BYTES
 from bot.words import size_text
 
 DEFAULT_THREADS = 8

@@ -182,7 +182,7 @@ class PauseRequestStore:
 
     def approve(
         self, request_id: int, *, approver_id: str, now: datetime, claimed_by: str, counts: VoteCheck,
-        withdrawn_by: str, withdrawn_note: str,
+        withdrawn_by: str, withdrawn_note: str, claim: bool = False,
     ) -> Approved:  # fmt: skip
         """Count one approver's approval; when it is the last one needed, decide the request (pending →
         approved). One transaction under the request's lock, so racing approvals are counted in turn and
@@ -192,7 +192,10 @@ class PauseRequestStore:
         and the voter's role and group as the allow-list holds them in this same transaction): a vote of
         someone who may no longer decide is kept as dropped, not counted, and the request waits for another.
         A dropped voter's new click checks their vote again. A request whose requester is no longer on the
-        allow-list is withdrawn instead (cancelled by `withdrawn_by`, `withdrawn_note` as its error)."""
+        allow-list is withdrawn instead (cancelled by `withdrawn_by`, `withdrawn_note` as its error).
+
+        `claim`: the deciding approval also claims the request for its call upstream (approved → executing, an
+        attempt counted, in the same UPDATE): one write before the MuteRecording instead of two."""
         with self._database.transaction() as tx:
             tx.lock(f"request:{request_id}")
             row = tx.one(f"SELECT {_COLUMNS} FROM pause_requests WHERE id = ?", [request_id])
@@ -227,11 +230,13 @@ class PauseRequestStore:
                 counted = [v for v in votes if counts(current, v.approver_id, access.get(v.approver_id))]
                 dropped = [v for v in votes if v not in counted]
             if len(counted) >= current.approvals_needed:
+                state = RequestState.EXECUTING if claim else RequestState.APPROVED
+                claiming = ", attempts = attempts + 1, error = NULL" if claim else ""
                 decided = tx.one(
                     "UPDATE pause_requests SET state = ?, updated_at = ?, decided_by = ?, decided_at = ?, "
-                    f"claimed_by = ?, approvals = ? WHERE id = ? AND state = ? RETURNING {_COLUMNS}",
+                    f"claimed_by = ?, approvals = ?{claiming} WHERE id = ? AND state = ? RETURNING {_COLUMNS}",
                     [
-                        RequestState.APPROVED.value, _text(now), approver_id, _text(now), claimed_by,
+                        state.value, _text(now), approver_id, _text(now), claimed_by,
                         _approvals_json(counted, dropped), request_id, RequestState.PENDING.value,
                     ],
                 )  # fmt: skip

@@ -17,7 +17,6 @@ from typing import Any
 from bot.metrics.registry import count_database_error
 from bot.store import migrations
 from bot.store.database import Database, DatabaseUnavailable, Params, Row, Statements
-from bot.store.sqlite_library import sqlite_utils
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +30,13 @@ _COMPANIONS = ("", "-wal", "-shm", "-journal")
 BUSY_TIMEOUT_MS = 2000
 # SQLite's page cache per connection (its default is 2 MB); see _connection.
 PAGE_CACHE_KIB = 512
+# The write-ahead log is copied back into the database file (a checkpoint, which syncs the file to disk) by a
+# thread of its own this often while there are writes, never by a request's own COMMIT; see _Checkpoints.
+CHECKPOINT_SECONDS = 0.5
+# SQLite's own checkpoint at a COMMIT, left as a bound in case that thread falls behind: 8,000 pages (~32 MB).
+FALLBACK_AUTOCHECKPOINT_PAGES = 8000
+# The checkpoint thread ends after this long without writes (the next write starts it again).
+CHECKPOINT_IDLE_SECONDS = 10.0
 # Less free space than this on the database's disk fails the health check: the disk is full.
 MIN_FREE_BYTES = 1 << 20
 
@@ -96,7 +102,13 @@ class _Connection:
 
 
 class SqliteDatabase(Database):
-    """The bot's SQLite file. Each thread gets its own connection; sqlite3 connections must not be shared."""
+    """The bot's SQLite file. Each thread gets its own connection; sqlite3 connections must not be shared.
+
+    SQLite lets one connection write at a time, and a connection that finds the file locked polls for it
+    with growing sleeps (1, 2, 5, 10, 20 … ms): an INSERT that meets another thread's transaction waits out
+    a whole sleep after that transaction ended. So the threads of this process take turns to write on a
+    lock of their own first (`_writing`), which wakes the next writer the moment the last one is done; only
+    other processes' writers (another instance, the command line) are met by SQLite's own waiting."""
 
     engine = "sqlite"
 
@@ -107,6 +119,9 @@ class SqliteDatabase(Database):
         self._all_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
         self._protected = False
+        # This process's turn to write (see the class's docstring); waited for as long as SQLite's lock is.
+        self._writer = threading.Lock()
+        self._checkpoints = _Checkpoints(self)
 
     @property
     def location(self) -> str:
@@ -115,27 +130,53 @@ class SqliteDatabase(Database):
     # -- statements ------------------------------------------------------------------------------
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
-        return self._connection().one(sql, params)
+        connection = self._connection()
+        if not _writes(sql) or connection.conn.in_transaction:
+            return connection.one(sql, params)
+        with self._turn_to_write():
+            return connection.one(sql, params)
 
     def all(self, sql: str, params: Params = ()) -> list[Row]:
-        return self._connection().all(sql, params)
+        connection = self._connection()
+        if not _writes(sql) or connection.conn.in_transaction:
+            return connection.all(sql, params)
+        with self._turn_to_write():
+            return connection.all(sql, params)
 
     def run(self, sql: str, params: Params = ()) -> int:
-        return self._connection().run(sql, params)
+        connection = self._connection()
+        if not _writes(sql) or connection.conn.in_transaction:
+            return connection.run(sql, params)
+        with self._turn_to_write():
+            return connection.run(sql, params)
 
     @contextmanager
     def transaction(self) -> Iterator[_Connection]:
         """BEGIN IMMEDIATE … COMMIT: the write lock is taken up front, so check-then-write is atomic."""
         connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
+        with self._turn_to_write():
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                # Also after a failed COMMIT (a full disk, a lock), which leaves the transaction open.
+                with suppress(sqlite3.Error):
+                    connection.conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _turn_to_write(self) -> Iterator[None]:
+        """This process's turn to write, waited for as long as SQLite would wait for its lock."""
+        if not self._writer.acquire(timeout=self._busy_timeout_ms / 1000):
+            busy = sqlite3.OperationalError("database is locked")
+            busy.sqlite_errorcode = sqlite3.SQLITE_BUSY
+            raise unavailable(self.path, busy)
         try:
-            yield connection
-            connection.execute("COMMIT")
-        except BaseException:
-            # Also after a failed COMMIT (a full disk, a lock), which leaves the transaction open.
-            with suppress(sqlite3.Error):
-                connection.conn.execute("ROLLBACK")
-            raise
+            yield
+        finally:
+            self._writer.release()
+            self._checkpoints.wrote()
 
     # -- schema and health -----------------------------------------------------------------------
 
@@ -151,7 +192,7 @@ class SqliteDatabase(Database):
 
     def pending_migrations(self) -> list[str]:
         connection = self._connection()
-        if not sqlite_utils.Database(connection.conn)[migrations.MIGRATIONS_TABLE].exists():
+        if not _has_table(connection, migrations.MIGRATIONS_TABLE):
             legacy = self._legacy_names(connection)
             return [m.name for m in migrations.pending(legacy)]
         return [m.name for m in migrations.pending(migrations.applied_names(connection))]
@@ -186,6 +227,7 @@ class SqliteDatabase(Database):
         """Nothing to do: an INTEGER PRIMARY KEY always continues after the largest ID."""
 
     def close(self) -> None:
+        self._checkpoints.stop()
         with self._all_lock:
             for conn in self._all:
                 with suppress(sqlite3.Error):
@@ -210,7 +252,14 @@ class SqliteDatabase(Database):
             with suppress(sqlite3.OperationalError):
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            # NORMAL: a COMMIT reaches the operating system before it returns, and the write-ahead log is synced at
+            # each checkpoint. What is committed survives a crash or kill of the bot's process (the kernel still
+            # writes it), which is what the inbox of acknowledged requests is for; only a crash of the machine
+            # itself may lose the last commits (SQLite's documentation: "WAL mode is always consistent with
+            # synchronous=NORMAL", durable across application crashes, not power loss).
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Checkpoints are the _Checkpoints thread's, off every request's path; this is only a bound.
+            conn.execute(f"PRAGMA wal_autocheckpoint = {FALLBACK_AUTOCHECKPOINT_PAGES}")
             # Every thread has a connection, each with its own page cache (2 MB by default): kept small, as
             # the operating system caches the file for all of them anyway.
             conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
@@ -250,10 +299,69 @@ class SqliteDatabase(Database):
 
     @staticmethod
     def _legacy_names(connection: _Connection) -> set[str]:
-        if not sqlite_utils.Database(connection.conn)[_LEGACY_MIGRATIONS].exists():
+        if not _has_table(connection, _LEGACY_MIGRATIONS):
             return set()
         rows = connection.all(f"SELECT name FROM {_LEGACY_MIGRATIONS} WHERE migration_set = ?", [_LEGACY_MIGRATION_SET])
         return {str(row["name"]) for row in rows}
+
+
+class _Checkpoints:
+    """Checkpoints on a thread of their own. SQLite's automatic one runs inside the COMMIT that crosses its
+    threshold and syncs the database file to disk: that request (an acknowledgement waiting on its inbox row,
+    an approval before its MuteRecording) and every writer after it waited out the disk. Here a checkpoint
+    runs twice a second while there are writes, beside them (a passive checkpoint takes no writer's lock)."""
+
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._database = database
+        self._lock = threading.Lock()
+        self._pending = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def wrote(self) -> None:
+        self._pending.set()
+        if self._thread is None and not self._stopped.is_set():
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True)
+                    self._thread.start()
+
+    def stop(self) -> None:
+        """End the thread (a later write starts it again)."""
+        self._stopped.set()
+        self._pending.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        self._stopped.clear()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while not self._stopped.is_set():
+                if not self._pending.wait(CHECKPOINT_IDLE_SECONDS):
+                    break  # idle: the next write starts a new thread
+                self._stopped.wait(CHECKPOINT_SECONDS)
+                self._pending.clear()
+                try:
+                    # Its own connection, not in the database's list: it ends with this thread.
+                    conn = conn or sqlite3.connect(self._database.path, isolation_level=None)
+                    # PASSIVE: copies what no reader still needs, waits for nobody, blocks nobody.
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as error:
+                    logger.debug("checkpoint skipped: %s", error)  # the next one, or SQLite's own, catches up
+        finally:
+            if conn is not None:
+                with suppress(sqlite3.Error):
+                    conn.close()
+            with self._lock:
+                self._thread = None
+
+
+def _has_table(connection: _Connection, name: str) -> bool:
+    # Asked of SQLite's own catalogue: sqlite_utils (and click, pluggy, dateutil … that it loads, ~2 MB) stays
+    # out of the serving process; the `sqlite-utils` command line still reads the file (see the README).
+    return connection.one("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = ?", [name]) is not None
 
 
 # What to do when the database's folder is missing (`check` and `serve` say it in the same words).
@@ -292,6 +400,14 @@ def _tighten(path: Path) -> None:
         "%s could be read by other users of this host (mode %04o); it holds Webex tokens, so it is now %04o",
         path, mode, mode & ~0o077,
     )  # fmt: skip
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
+
+
+def _writes(sql: str) -> bool:
+    """Whether a statement run on its own changes the file (and so needs the writer's turn)."""
+    return sql.lstrip()[:6].upper() in _WRITES
 
 
 def _is_unavailable(error: sqlite3.Error) -> bool:

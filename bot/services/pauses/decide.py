@@ -32,9 +32,14 @@ class Deciding:
         core = self._core
         request = self._decidable(invocation, request_id, action="approve")
         # Every stored vote is checked again, by the one rule, when the count would complete (store.approve).
+        # A pause's deciding approval claims it for the MuteRecording in the same write (approved → executing);
+        # an extension's changes its pause's end instead, so it stays approved until then.
+        claim = request.kind is not RequestKind.EXTENSION
+        if claim:
+            core.require_recording_system()  # refused before anything is written, as `execute` would
         outcome = core.store.approve(
             request.id, approver_id=invocation.user_id, now=core.now(), claimed_by=core.instance_id,
-            counts=_still_decides, withdrawn_by=SYSTEM, withdrawn_note=WITHDRAWN_NOTE,
+            counts=_still_decides, withdrawn_by=SYSTEM, withdrawn_note=WITHDRAWN_NOTE, claim=claim,
         )  # fmt: skip
         current = outcome.request
         if outcome.result is ApprovalResult.WITHDRAWN:
@@ -71,7 +76,7 @@ class Deciding:
         )  # fmt: skip
         if current.kind is RequestKind.EXTENSION:
             return self._upstream.apply_extension(invocation, current)
-        return self._upstream.execute(invocation, current, from_state=RequestState.APPROVED)
+        return self._upstream.send(invocation, current)
 
     def deny(self, invocation: Invocation, request_id: int) -> PauseRequest:
         core = self._core

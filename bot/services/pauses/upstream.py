@@ -35,14 +35,20 @@ class Upstream:
         """Claim the request (executing: written before anything is sent, so a second click or instance
         finds it taken), pause the recording, and record the outcome."""
         core = self._core
-        outcome: MuteOutcome | None = None
-        failure: UpstreamError | None = None
         claimed = core.move(
             request.id, from_states=[from_state], to_state=RequestState.EXECUTING,
             count_attempt=True, error=None, claimed_by=core.instance_id,
         )  # fmt: skip
         if claimed is None:
             raise core.already_decided(request.id)
+        return self.send(invocation, claimed, notify=notify)
+
+    def send(self, invocation: Invocation | None, claimed: PauseRequest, *, notify: bool = True) -> PauseRequest:
+        """Pause the recording of a request this instance has claimed (executing), and record the outcome."""
+        core = self._core
+        assert claimed.state is RequestState.EXECUTING
+        outcome: MuteOutcome | None = None
+        failure: UpstreamError | None = None
         recording_system = core.require_recording_system()
         try:
             outcome = recording_system.pause(claimed.target, claimed.channels)
