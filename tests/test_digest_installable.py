@@ -105,7 +105,10 @@ def test_each_installation_gets_its_own_digest_with_its_own_token_channel_rows_a
     bot.scheduler.tick()
     assert len(_digests(slack)) == 2
     for team, channel in ((T1, ALPHA_CHANNEL), (T2, BRAVO_CHANNEL)):
-        posted = [r for r in DigestStore(database=bot.database, scope=team).all() if r.status == "posted"]
+        store = DigestStore(database=bot.database, scope=team)
+        # Recorded as posted once its files are up (the last upload's answer may still be on its way back).
+        posted = wait_until(lambda store=store: [r for r in store.all() if r.status == "posted"],
+                            what=f"{team}'s digest recorded as posted")  # fmt: skip
         assert [(r.channel_id, r.problems) for r in posted] == [(channel, "")]
     # Single-workspace mode's table is left alone.
     assert DigestStore(database=bot.database).all() == []
