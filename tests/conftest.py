@@ -153,6 +153,19 @@ def webex() -> Iterator[SimulatedWebex]:
 ENGINES = ("sqlite", "postgresql")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long tests (marked slow: processes killed and restarted, leases run out) start the run, shared out
+    among the workers, instead of one worker finishing the run alone with one of them. Work stealing hands
+    each worker one stretch of the list (and others take from a stretch's end): each stretch starts with its
+    share of the long tests. Every worker computes the same order, as xdist requires."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    rest = [item for item in items if item.get_closest_marker("slow") is None]
+    size = -(-len(rest) // workers)
+    stretches = [slow[n::workers] + rest[n * size : (n + 1) * size] for n in range(workers)]
+    items[:] = [item for stretch in stretches for item in stretch]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test that uses a database runs on both engines, unless it is marked for one."""
     if "engine" in metafunc.fixturenames and "engine" not in metafunc.definition.nodeid:

@@ -217,10 +217,11 @@ class Asking:
                 team_id=request.team_id, details={"request": request.id, "error": error.message},
             )  # fmt: skip
             raise ApprovalCardNotPosted(error.message) from None
+        posted = request
         request = core.store.update_fields(request.id, message_ts=ts) or request
-        if request.state is not RequestState.PENDING:
-            # Decided or expired between the post and the card's ts being stored: that change could not
-            # update a card it did not know yet, so the card catches up here.
+        if _card_facts(request) != _card_facts(posted):
+            # Changed between the post and the card's ts being stored (decided, expired, or an approval of
+            # several counted): that change could not update a card it did not know yet; it catches up here.
             core.update_card(request)
         link = core.notifier.card_link(request)
         now = core.now()
@@ -262,3 +263,8 @@ def _same_call_details(request: PauseRequest) -> dict[str, Any]:
         return {}
     return {"same_call": [{"target": s.target, "request": s.request_id, "certain": s.certain}
                           for s in request.same_call]}  # fmt: skip
+
+
+def _card_facts(request: PauseRequest) -> tuple[object, ...]:
+    """What a pending card shows that a click or the scheduler may change."""
+    return request.state, request.approvals, request.dropped_approvals, request.warning
