@@ -176,6 +176,24 @@ def test_a_four_eyes_card_counts_approvals_and_the_requester_is_told_both_names(
     assert f"approved by <@{LEAD}> and <@{LEAD2}>" in dm.rendered
 
 
+def test_an_approval_counted_while_the_card_is_still_being_posted_shows_on_the_card(
+    sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot
+) -> None:
+    for user, role in ((AGENT, "requester"), (LEAD, "approver"), (LEAD2, "approver")):
+        sender.command(f"allow <@{user}> {role} floor", user=ADMIN)
+        wait_until(lambda user=user: bot.services.authorizer.group_of_user(TEAM, user) == "floor", what="the group")
+    sender.command("group floor approvals 2", user=ADMIN)
+    wait_until(lambda: audit_rows(bot, "group.changed"), what="the group's four eyes")
+    # Slack shows the card at once but answers its chat.postMessage late: a lead approves in between, before
+    # the bot knows the card's ts (so that approval cannot update a card it does not know yet).
+    slack.answer_late("chat.postMessage", 1.0)
+    request_id = _ask(sender, slack, "pause 8856 5m card number")
+    _approve(sender, slack, request_id, LEAD)
+    wait_until(lambda: len(bot.services.pauses.get(request_id).approvals) == 1, what="the approval")  # type: ignore[union-attr]
+    card = wait_for_card(slack, "1 of 2 approvals so far")
+    assert "waiting for 1 more approver other than" in card_text(card)
+
+
 # -- 5. the form reads durations as the command does -------------------------------------------------
 
 

@@ -9,7 +9,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -84,6 +84,7 @@ class SimulatedSlack(SimulatedServer):
         self._hook_ids = itertools.count(1)
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._faults: dict[str, deque[Reply]] = {}
+        self._late: dict[str, deque[float]] = {}
         self.unreachable_channels: set[str] = set()
         self.emails: dict[str, str] = {}
         # Every message or view refused because it breaks Block Kit's rules: (method, problems).
@@ -148,6 +149,17 @@ class SimulatedSlack(SimulatedServer):
         """Answer the next `times` calls of `method` (`response_url` for hooks) with `reply`."""
         with self._state_lock:
             self._faults.setdefault(method, deque()).extend([reply] * times)
+
+    def answer_late(self, method: str, delay_seconds: float, *, times: int = 1) -> None:
+        """Carry out the next `times` calls of `method` at once (a message is posted the moment it arrives) but
+        answer each only after `delay_seconds`, as a slow Slack does."""
+        with self._state_lock:
+            self._late.setdefault(method, deque()).extend([delay_seconds] * times)
+
+    def _take_late(self, method: str) -> float:
+        with self._state_lock:
+            queue = self._late.get(method)
+            return queue.popleft() if queue else 0.0
 
     def _take_fault(self, method: str) -> Reply | None:
         with self._state_lock:
@@ -243,7 +255,8 @@ class SimulatedSlack(SimulatedServer):
         if handler is None:
             return _ok_false("unknown_method")
         result: Reply = handler(call.payload)
-        return result
+        late = self._take_late(call.method)
+        return replace(result, delay_seconds=late) if late else result
 
     @staticmethod
     def _block_kit_problems(call: SlackCall) -> list[str]:
