@@ -466,7 +466,7 @@ class WebexClient:
             _VIRTUAL_LINES_PATH, params={}, key="virtualLines", what="virtual-line list",
             not_found=self._msg_no_list(), scope=SCOPE_TELEPHONY_READ, operation="list_lines",
         )  # fmt: skip
-        return self._parse_lines(items)
+        return self._parse(items, VirtualLine, "virtual line")
 
     def _get_all(
         self, path: str, *, params: dict[str, str], key: str, what: str, not_found: str, scope: str, operation: str
@@ -496,20 +496,6 @@ class WebexClient:
                 len(items),
             )
         return items
-
-    def _parse_lines(self, items: list[Any]) -> list[VirtualLine]:
-        lines = []
-        for index, item in enumerate(items):
-            try:
-                lines.append(VirtualLine.model_validate(item))
-            except ValidationError as exc:
-                # One odd entry must not hide every other line from lookups.
-                logger.warning(
-                    "skipping virtual line #%d that Webex sent in an unreadable shape: %s",
-                    index,
-                    self._redactor(str(exc))[:_MAX_DETAIL_CHARS],
-                )
-        return lines
 
     def _next_page_url(self, response: httpx.Response) -> str | None:
         link = response.links.get("next", {}).get("url")
