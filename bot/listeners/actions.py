@@ -72,11 +72,19 @@ def _click_listener(
                     # The clicker is looking at their Home: show the outcome there now, not after the interval.
                     homes.publish_now(invocation.team_id, invocation.user_id)
 
-        ack()
-        if not work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
-            reply(Message(BUSY_TEXT, []))
+        ack_then_run(ack, context, work, run, reply=reply)
 
     return on_click
+
+
+def ack_then_run(
+    ack: Ack, context: BoltContext, work: BackgroundWork, run: Callable[[], None], *, reply: Reply
+) -> None:
+    """A click's hand-off: acknowledge at once (Slack's 3 seconds), then `run` on the post-ack pool; when the pool
+    has no room, the clicker is told so instead of being left without an answer."""
+    ack()
+    if not work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
+        reply(Message(BUSY_TEXT, []))
 
 
 def handle_click(
@@ -130,9 +138,7 @@ def _settings_pick_listener(services: Services, work: BackgroundWork) -> Callabl
                 )  # fmt: skip
                 run_attempt(attempt, services, show, reply=reply)
 
-        ack()
-        if not work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
-            reply(Message(BUSY_TEXT, []))
+        ack_then_run(ack, context, work, run, reply=reply)
 
     return on_pick
 
@@ -168,9 +174,7 @@ def _side_choice_listener(action_id: str, services: Services, work: BackgroundWo
             with request_context(invocation.request_id):
                 run_attempt(attempt, services, choose, reply=reply)
 
-        ack()
-        if not work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
-            reply(Message(BUSY_TEXT, []))
+        ack_then_run(ack, context, work, run, reply=reply)
 
     return on_choice
 

@@ -19,7 +19,7 @@ from bot.action_ids import (
 from bot.blocks.changes import change_asked_message, change_counted_message
 from bot.blocks.kit import Message
 from bot.commands.types import SetLineSettings
-from bot.listeners.actions import button_value, click_invocation, clicked_request_id, reply_for
+from bot.listeners.actions import ack_then_run, button_value, click_invocation, clicked_request_id, reply_for
 from bot.listeners.command_run import CommandRun
 from bot.listeners.work import Attempt, run_attempt
 from bot.logs import request_context
@@ -28,8 +28,7 @@ from bot.models.changes import ChangeRequest, ChangeState
 from bot.models.refusals import MalformedButton, WebexNotConfigured
 from bot.services.bundle import Services
 from bot.services.changes import ChangeService
-from bot.serving.background import BUSY_TEXT, BackgroundWork
-from bot.serving.edge import ACKED_AT_EDGE
+from bot.serving.background import BackgroundWork
 
 
 def _service(services: Services) -> ChangeService:
@@ -93,8 +92,6 @@ def _click_listener(action_id: str, services: Services, work: BackgroundWork) ->
             with request_context(invocation.request_id):
                 run_attempt(attempt, services, click, reply=reply)
 
-        ack()
-        if not work.run_after_ack(run, acked=bool(context.get(ACKED_AT_EDGE))):
-            reply(Message(BUSY_TEXT, []))
+        ack_then_run(ack, context, work, run, reply=reply)
 
     return on_click
