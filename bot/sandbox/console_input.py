@@ -146,7 +146,9 @@ class TypedMentions:
                 notes.append(f"(`#{name}` is sent as typed: this console knows no Slack channel names; type the "
                              "channel's ID, e.g. `#C0123ABCDEF`)")  # fmt: skip
                 return None
-            known = _made_up_id("C0", name, taken=set(console_render.CHANNEL_NAMES) | set(self._channels.values()))
+            # Unlike this console's own channels only: another console in the same process (the tests run
+            # many) may have made up the same name, and gets the same ID for it.
+            known = _made_up_id("C0", name, taken=set(self._channels.values()))
             self._channels[name.lower()] = known
             console_render.CHANNEL_NAMES[known] = f"#{name.lower()}"  # how the console shows it
             notes.append(f"(#{name.lower()} is a new channel of the demo's Slack, {known})")
