@@ -258,3 +258,23 @@ def test_the_front_s_gunicorn_master_holds_neither_the_edge_nor_the_link() -> No
     probe = f"import sys, bot.serving.front\nprint(sorted(m for m in {app_parts!r} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_the_front_loads_what_gunicorn_imports_but_never_uses_only_when_used() -> None:
+    """bot/serving/lazy_imports.py: importlib.metadata and email.utils run no code in the front until asked
+    (about 4 MB of its two processes), and work in full when they are."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, bot.serving.front, bot.serving.front_app\n"
+        "parts = ('importlib.metadata._meta', 'email._parseaddr')\n"
+        "print(sorted(m for m in parts if m in sys.modules))\n"
+        "import gunicorn.util\nprint(gunicorn.util.http_date(0))\n"
+        "from importlib.metadata import version\nprint(version('gunicorn') == gunicorn.__version__)\n"
+        "print(sorted(m for m in parts if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split("\n")[:4] == [
+        "[]", "Thu, 01 Jan 1970 00:00:00 GMT", "True", "['email._parseaddr', 'importlib.metadata._meta']",
+    ], done.stdout + done.stderr  # fmt: skip
