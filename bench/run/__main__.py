@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.run.installable import installable_comparison
 from bench.run.machine import machine_info
 from bench.run.metrics_cost import MAX_COST, commit_before_metrics, metrics_cost_benchmark, print_metrics_cost
 from bench.run.processes import ROOT, Control, deadline, start_bare, start_ours, start_postgres, start_upstreams
@@ -67,7 +68,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="instead of the full run: the acks with metrics (this tree, scraped every second) against the bot "
         "without them (REF; default the commit before bot/metrics/ was added); writes results/metrics-cost.json",
     )  # fmt: skip
-    parser.add_argument("--rounds", type=int, default=2, help="--metrics-cost: rounds of every level (default 2)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="--metrics-cost and --installable: rounds of every level (default 2)")
     parser.add_argument(
         "--bot-source", type=Path, default=None, metavar="DIR",
         help="run the bot from DIR/bot (another version, e.g. unpacked with `git archive REF bot | tar -x -C DIR`) "
@@ -113,20 +115,10 @@ def measure(stack: contextlib.ExitStack, args: argparse.Namespace, sizes: Sizes,
     results["settings"] = settings_benchmark(ours, info=info, control=control, count=sizes.settings_lines)
     results["memory"] = memory_benchmark((ours, bare))
     if args.installable:
-        print("3b. acks in installable mode, level by level beside single-workspace mode", flush=True)
-        installable = start_ours(stack, info, workdir, args.threads, first_url, installable=True)
-        # ack_benchmark runs its second server first at each level: single-workspace mode stands where the
-        # bare app stands, so both modes see the same machine state.
-        rows = ack_benchmark(installable, ours, info=info, control=control, upstreams_pid=upstreams.pid,
-                             plan=sizes.ack, profile=False)  # fmt: skip
-        results["installable"] = rows
-        for row in rows:
-            inst, single = row["ours"], row["bare"]
-            print(f"  {row['command']:<19} {row['clients']:>3} clients: ack p99 {inst['ack_ms']['p99']:.2f} ms vs "
-                  f"{single['ack_ms']['p99']:.2f} ({inst['ack_ms']['p99'] / single['ack_ms']['p99']:.2f}×), CPU ms/cmd "
-                  f"{inst['server_cpu_ms_per_command']:.2f} vs {single['server_cpu_ms_per_command']:.2f} "
-                  f"({inst['server_cpu_ms_per_command'] / single['server_cpu_ms_per_command']:.2f}×)", flush=True)
-        installable.stop()
+        ours.stop()  # done with: its scheduler and database stay out of the comparison
+        results["installable"] = installable_comparison(stack, info=info, control=control, workdir=workdir,
+                                                        upstreams_pid=upstreams.pid, threads=args.threads,
+                                                        database_url=first_url, plan=sizes.ack, rounds=args.rounds)
     if args.engine == "both" and postgres_url is not None:
         ours.stop()
         print("4. the same acks and approvals with the bot on PostgreSQL", flush=True)

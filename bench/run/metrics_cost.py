@@ -119,21 +119,22 @@ def metrics_cost_benchmark(
             "peak_rss_mb": peak_mb, **summarize(rows)}  # fmt: skip
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per level (median over rounds) and overall: the with/without ratios of the ack p99 and CPU per command."""
+def summarize(rows: list[dict[str, Any]], sides: tuple[str, str] = ("without", "with")) -> dict[str, Any]:
+    """Per level (median over rounds) and overall: the ratios second/first of `sides` (by default with/without
+    metrics) of the ack p99 and the CPU per command."""
     levels: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for row in rows:
         levels.setdefault((row["command"], row["clients"]), []).append(row)
     table = []
     for (command, clients), runs in levels.items():
-        p99 = [statistics.median(r[side]["ack_ms"]["p99"] for r in runs) for side in ("without", "with")]
-        cpu = [statistics.median(r[side]["server_cpu_ms_per_command"] for r in runs) for side in ("without", "with")]
+        p99 = [statistics.median(r[side]["ack_ms"]["p99"] for r in runs) for side in sides]
+        cpu = [statistics.median(r[side]["server_cpu_ms_per_command"] for r in runs) for side in sides]
         table.append({"command": command, "clients": clients, "p99_ms": p99, "cpu_ms_per_command": cpu,
                       "p99_ratio": p99[1] / p99[0], "cpu_ratio": cpu[1] / cpu[0]})  # fmt: skip
     # CPU: all commands of all runs together (the steadiest figure); p99: the median of the levels' ratios.
     cpu_total = [
         sum(r[side]["server_cpu_ms_per_command"] * r[side]["ok"] for r in rows) / sum(r[side]["ok"] for r in rows)
-        for side in ("without", "with")
+        for side in sides
     ]
     return {
         "levels": table,
