@@ -9,8 +9,10 @@ import os
 import subprocess
 import sys
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-from bot.models.digest import ChartSeries
+if TYPE_CHECKING:  # `python -m bot.chart.draw` loads this package first: the child needs no pydantic
+    from bot.models.digest import ChartSeries
 
 # What the child is given of this process's environment: enough to find Python, the bot and a cache folder for
 # matplotlib's fonts; never the secrets the serving process holds.
