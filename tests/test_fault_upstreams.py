@@ -187,6 +187,29 @@ def test_media_repository_fault_on_approval_fails_the_request_on_its_card_then_t
     wait_until(lambda: "Recording paused until" in card_text(_card_of(slack, next_id)), what="the next card paused")
 
 
+def test_a_resume_sent_to_be_safe_and_refused_is_sent_again_until_the_recording_is_resumed(
+    start_bot: Callable[..., Running], slack: SimulatedSlack, recording_system: ScriptedMediaRepository
+) -> None:
+    """The MuteRecording gets no answer in time but pauses the call (the server did the work); the resume
+    sent to be safe is refused. Nothing else would ever end that pause: the scheduler sends the resume again
+    until the recording system takes it, and the request stays failed, for an approver to retry."""
+    running = start_bot()
+    recording_system.fail_next("slow")  # the pause: done by the server, answered too late
+    recording_system.fail_next("http_500")  # the resume sent to be safe: refused once
+    request_id = _ask(running, slack, "8856")
+    _approve(running, slack, request_id)
+
+    wait_for_state(running.bot, request_id, RequestState.FAILED, timeout=8)
+    wait_until(lambda: recording_system.mute_state(CALL_8856) == 0, timeout=8, what="the recording resumed")
+    assert [(c["extension"], c["mute"]) for c in recording_system.mute_calls()] == [
+        ("8856", "3"), ("8856", "0"), ("8856", "0"),
+    ]  # fmt: skip
+    assert wait_for_state(running.bot, request_id, RequestState.FAILED).resumed_at is None
+    wait_until(lambda: "the pause failed" in card_text(_card_of(slack, request_id)), what="the card to show it")
+    assert [b["action_id"] for b in buttons(_card_of(slack, request_id))] == ["recording_retry", "recording_abandon"]
+    assert not running.bot.services.pauses.has_unwritten  # nothing more is owed
+
+
 @pytest.mark.parametrize("media_fault", list(MEDIA_FAULTS), indirect=True)
 def test_media_repository_fault_on_resume_command_is_told_privately_then_the_next_resume_works(
     media_fault: MediaFault, slack: SimulatedSlack

@@ -323,11 +323,7 @@ class Schedule:
         if failed is None:
             return
         if core.recording_system is not None:
-            try:
-                outcome = core.recording_system.resume(failed.target)
-                self._upstream.audit(None, failed, "resume", outcome=outcome)
-            except UpstreamError as error:
-                self._upstream.audit(None, failed, "resume", error=error)
+            self._upstream.resume_to_be_safe(None, failed)
         core.audit.record(
             None, action="request.failed", outcome=Outcome.ERROR, target=failed.target.value,
             group=failed.group_name,

@@ -7,7 +7,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.clients.errors import UpstreamError, UpstreamUnreachable
+from bot.clients.errors import NotFound, UpstreamError, UpstreamUnreachable
 from bot.clients.recording_system import MuteOutcome
 from bot.models import Invocation, Outcome, PauseRequest, RecordingTarget, RequestState
 from bot.models.refusals import ExtensionOutlived
@@ -92,16 +92,7 @@ class Upstream:
         logger.warning(
             "request #%s was %s while its pause was being sent; resuming to be safe", claimed.id, current.state.value
         )
-        core = self._core
-        try:
-            outcome = core.require_recording_system().resume(claimed.target)
-        except UpstreamError as error:
-            self.audit(invocation, claimed, "resume", error=error)
-            # Sent again by the scheduler until the recording system takes it (schedule.py: write_unwritten).
-            core.unwritten.hold(UnwrittenResume(request=claimed, problem=error.user_message(), next_attempt=core.now()))
-            core.schedule_changed.set()
-        else:
-            self.audit(invocation, claimed, "resume", outcome=outcome)
+        self.resume_to_be_safe(invocation, claimed)
         return current
 
     def _fail(
@@ -167,11 +158,23 @@ class Upstream:
         return done
 
     def resume_to_be_safe(self, invocation: Invocation | None, request: PauseRequest) -> None:
-        recording_system = self._core.require_recording_system()
+        """Resume a recording that may be paused with no pause on record to end it (a MuteRecording that got
+        no answer, one sent while the request was taken, one in flight on an instance that died). A resume
+        the recording system does not take now is sent again by the scheduler until it is taken
+        (schedule.py: write_unwritten), so such a pause is never left on."""
+        core = self._core
         try:
-            outcome = recording_system.resume(request.target)
+            outcome = core.require_recording_system().resume(request.target)
+        except NotFound as error:
+            self.audit(invocation, request, "resume", error=error)  # the call has ended: nothing is paused
         except UpstreamError as error:
             self.audit(invocation, request, "resume", error=error)
+            logger.warning(
+                "request #%s: the resume sent to be safe failed (%s); sending it again", request.id,
+                error.user_message(),
+            )  # fmt: skip
+            core.unwritten.hold(UnwrittenResume(request=request, problem=error.user_message(), next_attempt=core.now()))
+            core.schedule_changed.set()
         else:
             self.audit(invocation, request, "resume", outcome=outcome)
 
