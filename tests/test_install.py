@@ -249,7 +249,9 @@ def test_uninstall_deletes_the_tokens_resumes_active_pauses_and_withdraws_pendin
     assert record.uninstalled_at is not None
     (removed,) = audit_rows(bot, "installation.removed")
     assert removed.team_id == T1
-    assert audit_rows(bot, "request.resume_early") and audit_rows(bot, "request.withdrawn")
+    # Each request's audit row follows its change of state.
+    wait_until(lambda: audit_rows(bot, "request.resume_early"), what="the early resume's audit row")
+    wait_until(lambda: audit_rows(bot, "request.withdrawn"), what="the withdrawal's audit row")
     # The allow-list stays, for a reinstall.
     assert bot.services.authorizer.role_of_user(T1, U1) is Role.ADMIN
 
