@@ -207,7 +207,35 @@ def test_a_resume_sent_to_be_safe_and_refused_is_sent_again_until_the_recording_
     assert wait_for_state(running.bot, request_id, RequestState.FAILED).resumed_at is None
     wait_until(lambda: "the pause failed" in card_text(_card_of(slack, request_id)), what="the card to show it")
     assert [b["action_id"] for b in buttons(_card_of(slack, request_id))] == ["recording_retry", "recording_abandon"]
-    assert not running.bot.services.pauses.has_unwritten  # nothing more is owed
+    wait_until(lambda: not running.bot.services.pauses.has_unwritten, what="nothing more owed")
+
+
+def test_a_resume_owed_to_be_safe_survives_a_restart_and_is_sent_until_the_recording_is_resumed(
+    start_bot: Callable[..., Running], slack: SimulatedSlack, recording_system: ScriptedMediaRepository
+) -> None:
+    """As above, but the recording system refuses every resume until the bot has restarted: the resume owed
+    is kept in the database (not only in the stopped process's memory), and the restarted bot sends it."""
+    running = start_bot()
+    recording_system.fail_next("slow")
+    recording_system.fail_next("http_500", times=1_000)  # every resume, until the faults are cleared
+    request_id = _ask(running, slack, "8856")
+    _approve(running, slack, request_id)
+    wait_for_state(running.bot, request_id, RequestState.FAILED, timeout=8)
+    wait_until(lambda: len(recording_system.mute_calls()) >= 2, what="the refused resume")
+    assert recording_system.mute_state(CALL_8856) == 3  # paused, with nothing on record to end it
+    owed = running.bot.database.one("SELECT resume_owed_since FROM pause_requests WHERE id = ?", [request_id])
+    assert owed is not None and owed["resume_owed_since"] is not None
+
+    running.served.stop()
+    recording_system.clear_faults()
+    running.served.start()
+
+    wait_until(lambda: recording_system.mute_state(CALL_8856) == 0, timeout=8, what="the resume after the restart")
+    wait_until(lambda: not running.bot.services.pauses.has_unwritten, what="nothing more owed")
+    paid = running.bot.database.one("SELECT resume_owed_since FROM pause_requests WHERE id = ?", [request_id])
+    assert paid is not None and paid["resume_owed_since"] is None
+    assert wait_for_state(running.bot, request_id, RequestState.FAILED).resumed_at is None
+    assert all(c["mute"] == "0" for c in recording_system.mute_calls()[1:])  # nothing paused it again
 
 
 @pytest.mark.parametrize("media_fault", list(MEDIA_FAULTS), indirect=True)

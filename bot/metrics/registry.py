@@ -173,7 +173,8 @@ class BotFigures:
 _GAUGES = (
     ("active_pauses", "Pauses in effect now (recordings paused by the bot)"),
     ("pauses_past_window", "Pauses still in effect more than a minute after their window ended (alert above 0)"),
-    ("unwritten_resumes", "Resumes sent while the database could not be written, held in memory until it can"),
+    ("unwritten_resumes", "Resumes held in memory: sent while the database could not be written (until it can), "
+                          "or owed to the recording system after a pause sent to be safe (until it takes them)"),
     ("work_queue_depth", "Requests acknowledged and waiting for the post-ack pool"),
 )
 

@@ -27,6 +27,9 @@ class UnwrittenResume:
     # The next time to send it (after a failure of the recording system itself).
     next_attempt: datetime | None = None
     attempts: int = 0
+    # A resume sent to be safe and not taken: also owed in the database (pause_requests.resume_owed_since),
+    # so that it is sent again after a restart or by another instance, and cleared there once taken.
+    owed: bool = False
 
 
 class UnwrittenResumes:

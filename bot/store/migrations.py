@@ -251,6 +251,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "message_ts TEXT, problems TEXT, PRIMARY KEY (scope, day))",
         ),
     ),
+    Migration(
+        "m019_resumes_owed",
+        (
+            # A resume sent to be safe (after a MuteRecording with no answer, or a pause in flight on a dead
+            # instance) that the recording system did not take: owed since then, and sent again until it is
+            # taken, by whichever instance runs, also after a restart. NULL: nothing owed.
+            "ALTER TABLE pause_requests ADD COLUMN resume_owed_since TEXT",
+            # Looked for on every scheduler pass: the few owed, not every request ever made.
+            "CREATE INDEX pause_requests_resume_owed ON pause_requests (id) WHERE resume_owed_since IS NOT NULL",
+        ),
+    ),
 )
 
 

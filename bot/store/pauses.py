@@ -41,7 +41,7 @@ _SETTABLE = frozenset(
     {
         "decided_by", "decided_at", "paused_at", "resume_at", "resumed_at", "resumed_by", "message_ts",
         "error", "warning", "claimed_by", "expires_at", "cancelled_by", "remind_at", "reminded_at",
-        "duration_seconds", "same_call",
+        "duration_seconds", "same_call", "resume_owed_since",
     }
 )  # fmt: skip
 
@@ -177,6 +177,25 @@ class PauseRequestStore:
             f"UPDATE pause_requests SET {assignments} WHERE id = ? RETURNING {_COLUMNS}", [*values, request_id]
         )
         return _request(row) if row else None
+
+    # -- resumes owed ----------------------------------------------------------------------------
+
+    def owe_resume(self, request_id: int, since: datetime) -> None:
+        """A resume sent to be safe was not taken: it is owed (kept as first owed) until `resume_paid`."""
+        self._database.run(
+            "UPDATE pause_requests SET resume_owed_since = COALESCE(resume_owed_since, ?) WHERE id = ?",
+            [_text(since), request_id],
+        )
+
+    def resume_paid(self, request_id: int) -> None:
+        self._database.run("UPDATE pause_requests SET resume_owed_since = NULL WHERE id = ?", [request_id])
+
+    def owed_resumes(self) -> list[PauseRequest]:
+        """The requests whose resume, sent to be safe, the recording system has not yet taken."""
+        rows = self._database.all(
+            f"SELECT {_COLUMNS} FROM pause_requests WHERE resume_owed_since IS NOT NULL ORDER BY id"
+        )
+        return [_request(row) for row in rows]
 
     # -- approvals -------------------------------------------------------------------------------
 

@@ -217,6 +217,7 @@ class Schedule:
         """Send the resumes still owed to the recording system, and record those sent; the pauses recorded
         as resumed now."""
         core = self._core
+        self._hold_owed()
         recorded: list[PauseRequest] = []
         for entry in core.unwritten.entries():
             if not entry.sent:
@@ -227,6 +228,26 @@ class Schedule:
                 entry = replace(entry, sent=True, resumed_by=SYSTEM)
             recorded.extend(self._resuming.finish([entry.request], entry.resumed_by or SYSTEM, note=entry.note))
         return [r for r in recorded if r.id not in core.unwritten]
+
+    def _hold_owed(self) -> None:
+        """The resumes owed in the database (by this instance before a restart, or by one that died) that
+        this one does not hold yet: sent on this pass (resuming twice is harmless)."""
+        core = self._core
+        try:
+            owed = core.store.owed_resumes()
+        except DatabaseUnavailable:
+            return  # those held in memory are still sent
+        for request in owed:
+            entry = UnwrittenResume(request=request, problem="owed", next_attempt=core.now(), owed=True)
+            if core.unwritten.hold(entry):
+                logger.warning("request #%s: sending the resume owed to the recording system again", request.id)
+
+    def _paid(self, entry: UnwrittenResume) -> None:
+        if entry.owed:
+            try:
+                self._core.store.resume_paid(entry.request.id)
+            except DatabaseUnavailable as error:  # still owed there: sent once more later, harmlessly
+                logger.warning("request #%s: the resume owed was taken, not yet recorded: %s", entry.request.id, error)
 
     def _send_unwritten(self, entry: UnwrittenResume) -> bool:
         """Resume a pause whose state cannot be written; whether the recording system accepted it."""
@@ -239,6 +260,7 @@ class Schedule:
         except NotFound as error:
             self._upstream.audit(None, request, "resume", error=error)
             core.unwritten.update(request.id, sent=True, resumed_by=SYSTEM, note="the call had ended")
+            self._paid(entry)
             return True
         except UpstreamError as error:
             self._upstream.audit(None, request, "resume", error=error)
@@ -252,6 +274,10 @@ class Schedule:
             return False
         self._upstream.audit(None, request, "resume", outcome=outcome)
         core.unwritten.update(request.id, sent=True, resumed_by=SYSTEM)
+        self._paid(entry)
+        if entry.owed:
+            logger.info("request #%s: the resume owed was taken by the recording system", request.id)
+            return True
         logger.warning(
             "request #%s resumed on time, but the database could not record it (%s); recording it when it can",
             request.id, entry.problem,

@@ -13,6 +13,7 @@ from bot.models import Invocation, Outcome, PauseRequest, RecordingTarget, Reque
 from bot.models.refusals import ExtensionOutlived
 from bot.services.pauses.lifecycle import SYSTEM, Lifecycle
 from bot.services.unwritten import UnwrittenResume
+from bot.store.database import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +72,13 @@ class Upstream:
         active = core.move(
             claimed.id, from_states=[RequestState.EXECUTING], to_state=RequestState.ACTIVE,
             paused_at=now, resume_at=resume_at, remind_at=remind_at(now, resume_at), reminded_at=None,
+            # A resume still owed from an earlier attempt (retried from a failed card) would end this pause
+            # early: it is paused now on purpose, and resumes at its time.
+            resume_owed_since=None,
         )  # fmt: skip
         if active is None:
             return self._overtaken(invocation, claimed)
+        core.unwritten.drop(active.id)
         core.schedule_changed.set()
         core.audit.record(
             invocation, action="request.active", outcome=Outcome.OK, target=active.target.value,
@@ -173,7 +178,14 @@ class Upstream:
                 "request #%s: the resume sent to be safe failed (%s); sending it again", request.id,
                 error.user_message(),
             )  # fmt: skip
-            core.unwritten.hold(UnwrittenResume(request=request, problem=error.user_message(), next_attempt=core.now()))
+            now = core.now()
+            core.unwritten.hold(
+                UnwrittenResume(request=request, problem=error.user_message(), next_attempt=now, owed=True)
+            )
+            try:
+                core.store.owe_resume(request.id, now)
+            except DatabaseUnavailable as unwritable:  # sent again from memory meanwhile
+                logger.warning("request #%s: the resume owed is held in memory only: %s", request.id, unwritable)
             core.schedule_changed.set()
         else:
             self.audit(invocation, request, "resume", outcome=outcome)
