@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.run.load import run_load
-from bench.run.metrics_cost import summarize
+from bench.run.metrics_cost import print_ratios, summarize
 from bench.run.processes import Control, start_ours
 from bench.run.report import print_ack_progress
 from bench.run.scenarios import AckPlan
@@ -59,14 +59,4 @@ def installable_comparison(
 
 def print_installable_comparison(result: dict[str, Any]) -> None:
     print(f"\nInstallable / single-workspace mode, medians over {result['rounds']} rounds")
-    print(f"  {'command':<20} {'clients':>7}  {'ack p99 ms single → installable':>34}  {'CPU ms/cmd':>24}")
-    for level in result["levels"]:
-        p99, cpu = level["p99_ms"], level["cpu_ms_per_command"]
-        print(f"  {level['command']:<20} {level['clients']:>7}  {p99[0]:>14.2f} → {p99[1]:>6.2f} "
-              f"({level['p99_ratio']:.2f}×)  {cpu[0]:>8.2f} → {cpu[1]:>6.2f} ({level['cpu_ratio']:.2f}×)")  # fmt: skip
-    cpu = result["cpu_ms_per_command"]
-    verdict = "PASS" if result["cpu_ratio"] <= MAX_DIFFERENCE else "FAIL"
-    print(f"  CPU per command, all runs: {cpu[0]:.3f} → {cpu[1]:.3f} ms ({result['cpu_ratio']:.3f}×, "
-          f"≤ {MAX_DIFFERENCE}×: {verdict})")  # fmt: skip
-    verdict = "PASS" if result["p99_ratio_median"] <= MAX_DIFFERENCE else "FAIL"
-    print(f"  ack p99, median ratio of the levels: {result['p99_ratio_median']:.3f}× (≤ {MAX_DIFFERENCE}×: {verdict})")
+    print_ratios(result, SIDES, MAX_DIFFERENCE)
