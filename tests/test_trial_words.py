@@ -157,14 +157,19 @@ def test_a_refusal_that_names_someone_mentions_them(sender: SlackSender, slack: 
 # -- 4. four eyes: "1 of 2", and both approvers named -------------------------------------------------
 
 
-def test_a_four_eyes_card_counts_approvals_and_the_requester_is_told_both_names(
-    sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot
-) -> None:
+def _four_eyes_floor(sender: SlackSender, bot: RecordingBot) -> None:
+    """The agent and both leads in group `floor`, whose requests need two approvals."""
     for user, role in ((AGENT, "requester"), (LEAD, "approver"), (LEAD2, "approver")):
         sender.command(f"allow <@{user}> {role} floor", user=ADMIN)
         wait_until(lambda user=user: bot.services.authorizer.group_of_user(TEAM, user) == "floor", what="the group")
     sender.command("group floor approvals 2", user=ADMIN)
     wait_until(lambda: audit_rows(bot, "group.changed"), what="the group's four eyes")
+
+
+def test_a_four_eyes_card_counts_approvals_and_the_requester_is_told_both_names(
+    sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot
+) -> None:
+    _four_eyes_floor(sender, bot)
     request_id = _ask(sender, slack, "pause 8856 5m card number")
     _approve(sender, slack, request_id, LEAD)
     card = wait_for_card(slack, "1 of 2 approvals so far")
@@ -179,11 +184,7 @@ def test_a_four_eyes_card_counts_approvals_and_the_requester_is_told_both_names(
 def test_an_approval_counted_while_the_card_is_still_being_posted_shows_on_the_card(
     sender: SlackSender, slack: SimulatedSlack, bot: RecordingBot
 ) -> None:
-    for user, role in ((AGENT, "requester"), (LEAD, "approver"), (LEAD2, "approver")):
-        sender.command(f"allow <@{user}> {role} floor", user=ADMIN)
-        wait_until(lambda user=user: bot.services.authorizer.group_of_user(TEAM, user) == "floor", what="the group")
-    sender.command("group floor approvals 2", user=ADMIN)
-    wait_until(lambda: audit_rows(bot, "group.changed"), what="the group's four eyes")
+    _four_eyes_floor(sender, bot)
     # Slack shows the card at once but answers its chat.postMessage late: a lead approves in between, before
     # the bot knows the card's ts (so that approval cannot update a card it does not know yet).
     slack.answer_late("chat.postMessage", 1.0)
