@@ -7,7 +7,6 @@ the bot's process sets, and stops when that process does.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import gc
 import os
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 from bot.logs import configure_logging
 from bot.redaction import redactor
 from bot.serving import lazy_imports  # before gunicorn: see the module
+from bot.serving.arenas import limit_malloc_arenas
 from bot.serving.settings import METRICS_TOKEN_VARIABLE, SECRET_VARIABLE, SETTINGS_VARIABLE, FrontSettings
 from bot.serving.worker import run_gunicorn
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from bot.serving.web import WsgiApp
 
 _PR_SET_PDEATHSIG = 1
-_M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 
 def _stop_with(parent_pid: int) -> None:
@@ -39,18 +38,12 @@ def _stop_with(parent_pid: int) -> None:
         sys.exit(0)  # the bot's process ended before the request above was made
 
 
-def _one_malloc_arena() -> None:
-    """glibc gives each new thread a malloc arena of its own (up to 8 per core), and the worker's eight
-    threads each keep what they freed. The front's threads only parse a request and pass it on: one arena
-    is enough, and keeps the worker near the master's size. Set before the fork, so the worker has it too."""
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: its own allocator, left as it is
-        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 1)
-
-
 def main() -> int:
     settings = FrontSettings.from_environment(os.environ[SETTINGS_VARIABLE])
     _stop_with(settings.parent_pid)
-    _one_malloc_arena()
+    # The front's threads only parse a request and pass it on: one arena is enough, and keeps the worker near
+    # the master's size. Set before the fork, so the worker has it too.
+    limit_malloc_arenas(1)
     if settings.cpus:
         os.sched_setaffinity(0, settings.cpus)
     configure_logging(level=settings.log_level, fmt=settings.log_format)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -16,6 +14,7 @@ from types import FrameType
 from typing import Protocol
 
 from bot.config import Config
+from bot.serving.arenas import limit_malloc_arenas
 from bot.serving.background import WORK_NICENESS
 from bot.serving.busy import BusyReplies
 from bot.serving.dispatch import BoltDispatcher
@@ -25,7 +24,6 @@ from bot.serving.settings import METRICS_TOKEN_VARIABLE, SECRET_VARIABLE, SETTIN
 
 logger = logging.getLogger(__name__)
 
-_M_ARENA_MAX = -8  # glibc's mallopt parameter
 # The variables the HTTP front is given from this process's environment: what the interpreter and the C
 # library read, and the logging settings. An allow-list, as the environment holds every secret the bot has
 # (its Slack token, the recording system's key and password, Webex's tokens, a platform's add-on URLs), and
@@ -114,7 +112,8 @@ class FrontLink:
 
 def serve_http(config: Config, start_bot: StartBot, *, threads: int) -> int:
     """Run the bot and its HTTP front until told to stop (SIGTERM, SIGINT); the exit status."""
-    _fewer_malloc_arenas()
+    # Two arenas keep the bot's process near its working size, with the pool's and the link's threads.
+    limit_malloc_arenas(2)
     front_cpus = _own_cpu()
     bot = start_bot(WORK_NICENESS)
     front_link = FrontLink(dispatcher=bot.dispatcher, replies=bot.replies, render_metrics=bot.render_metrics)
@@ -147,14 +146,6 @@ def serve_http(config: Config, start_bot: StartBot, *, threads: int) -> int:
         return 0  # told to stop: this process, or the front itself (a platform signals every process)
     logger.error("the HTTP front stopped by itself (exit status %s; see above); recording-bot stops too", code)
     return 1
-
-
-def _fewer_malloc_arenas() -> None:
-    """glibc gives threads their own malloc arenas (up to 8 per core), each keeping what it freed: with the
-    pool's and the link's threads that is many megabytes the process never gives back. Two arenas keep the
-    bot's process near its working size; threads are not yet started when this runs."""
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: its own allocator, left as it is
-        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 2)
 
 
 def _own_cpu() -> tuple[int, ...]:
