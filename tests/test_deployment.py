@@ -9,13 +9,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from bot.action_ids import PAUSE_SHORTCUT
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, BOT_TOKEN, SIGNING_SECRET
+from tests.support import web
 from tests.support.pauses import wait_until
 from tests.support.processes import ROOT, free_port, is_healthy, procfile_command
 from tests.support.slack_requests import SlackSender
@@ -51,7 +51,7 @@ def server(tmp_path: Path, slack: SimulatedSlack) -> Iterator[str]:
 
 
 def test_procfile_command_serves_healthz_and_slack_commands_on_port(server: str, slack: SimulatedSlack) -> None:
-    health = httpx.get(server + "/healthz")
+    health = web.get(server + "/healthz")
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
     sender = SlackSender(base_url=server, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url)

@@ -25,6 +25,7 @@ from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.store.sqlite import describe_database_error, unavailable
 from tests.conftest import AGENT, LEAD, SIGNING_SECRET, TEAM, ServedBot
+from tests.support import web
 from tests.support.pauses import audit_rows, buttons, cards, posted_card, wait_for_state, wait_until
 from tests.support.processes import acked_in_time
 from tests.support.slack_requests import SlackSender
@@ -56,7 +57,7 @@ def locked(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 def _health(served: ServedBot) -> httpx.Response:
-    return httpx.get(served.url + "/healthz", timeout=10)
+    return web.get(served.url + "/healthz", timeout=10)
 
 
 def test_a_command_against_a_locked_database_is_answered_privately_naming_the_database_then_works_again(

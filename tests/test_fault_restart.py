@@ -29,6 +29,7 @@ from tests.conftest import (
     LEAD2,
     SIGNING_SECRET,
 )
+from tests.support import web
 from tests.support.cli import run_bot
 from tests.support.pauses import buttons, card_text, wait_until
 from tests.support.processes import BotProcess, procfile_environment
@@ -147,7 +148,7 @@ def test_after_sigkill_and_restart_pending_requests_are_decidable_and_pauses_res
 
         server.kill()
         with pytest.raises(httpx.TransportError):
-            httpx.get(server.url + "/healthz", timeout=1)  # really gone
+            web.get(server.url + "/healthz", timeout=1)  # really gone
         server.start()  # same port, same database
 
         # Every pending request can still be approved from its old card: one MuteRecording each.

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bot.sandbox.simulators.slack import SimulatedSlack
@@ -27,6 +26,7 @@ from bot.serving.front_app import HEALTH_SECONDS
 from bot.serving.settings import MAX_BODY_BYTES
 from bot.serving.worker import MAX_BUFFERED_REQUEST_BYTES, MAX_REQUEST_HEADER_BYTES, REQUEST_READ_SECONDS
 from tests.conftest import ADMIN, SIGNING_SECRET, ServedBot
+from tests.support import web
 from tests.support.pauses import wait_until
 from tests.support.processes import BotProcess, procfile_environment
 from tests.support.slack_requests import SlackSender, slack_signature
@@ -109,7 +109,7 @@ def _signed_command_and_health_are_prompt(server: BotProcess, slack: SimulatedSl
         assert sender.command("help", user=ADMIN).status_code == 200
         assert time.perf_counter() - started < ANSWERED_WITHIN_SECONDS
         started = time.perf_counter()
-        health = httpx.get(server.url + "/healthz", timeout=5)
+        health = web.get(server.url + "/healthz", timeout=5)
         assert health.status_code == 200 and health.json()["status"] == "ok"
         assert time.perf_counter() - started < ANSWERED_WITHIN_SECONDS
     finally:
@@ -409,7 +409,7 @@ def test_a_silent_connection_to_the_link_stops_neither_acks_nor_the_health_check
             sock.connect(_link_address(server))
         # As many requests at once as the front has threads: each thread opens its own link connection, and
         # would wait behind the silent ones (then answer 503 once its HEALTH_SECONDS are up).
-        with httpx.Client(timeout=10) as client, ThreadPoolExecutor(max_workers=FRONT_THREADS) as pool:
+        with web.client(timeout=10) as client, ThreadPoolExecutor(max_workers=FRONT_THREADS) as pool:
             started = time.perf_counter()
             answers = list(pool.map(lambda _: client.get(server.url + "/healthz"), range(FRONT_THREADS)))
             elapsed = time.perf_counter() - started

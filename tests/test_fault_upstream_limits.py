@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import httpx
 import pytest
 
 from bot.clients.errors import UpstreamUnreachable
@@ -30,6 +29,7 @@ from bot.sandbox.simulators.webex import (
     SimulatedWebex,
 )
 from tests.conftest import AGENT, RECORDER_API_KEY, RECORDER_PASSWORD, RECORDER_USER, Running
+from tests.support import web
 from tests.support.pauses import audit_rows, wait_until
 from tests.support.processes import acked_in_time
 
@@ -181,7 +181,7 @@ def test_an_odd_media_repository_answer_stops_early_and_is_told_naming_the_syste
 
 
 def test_a_trickling_media_repository_answer_is_given_up_after_its_time() -> None:
-    with OddMediaRepository(api_key=RECORDER_API_KEY, calls=DEMO_CALLS) as simulated, httpx.Client(timeout=1) as http:
+    with OddMediaRepository(api_key=RECORDER_API_KEY, calls=DEMO_CALLS) as simulated, web.client(timeout=1) as http:
         # A byte every 0.1 s: each well within the read timeout, the whole answer never complete.
         simulated.answer_next_mute(
             Reply(content_type="text/xml", stream=StreamedBody(b" ", None, interval_seconds=0.1, announce=False))

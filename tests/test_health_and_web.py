@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import stat
 
-import httpx
 import pytest
 
 from tests.conftest import ServedBot
+from tests.support import web
 
 
 def test_healthz_is_200_with_json_when_the_database_is_reachable(served: ServedBot) -> None:
-    response = httpx.get(served.url + "/healthz")
+    response = web.get(served.url + "/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
     assert response.json()["database"] == "ok"
@@ -28,7 +28,7 @@ def test_healthz_is_503_when_the_database_is_read_only(served: ServedBot) -> Non
         blocker = sqlite3.connect(path, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")
         try:
-            response = httpx.get(served.url + "/healthz", timeout=10)
+            response = web.get(served.url + "/healthz", timeout=10)
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
@@ -37,14 +37,14 @@ def test_healthz_is_503_when_the_database_is_read_only(served: ServedBot) -> Non
     else:
         path.chmod(stat.S_IRUSR)
         try:
-            response = httpx.get(served.url + "/healthz", timeout=10)
+            response = web.get(served.url + "/healthz", timeout=10)
         finally:
             path.chmod(stat.S_IRUSR | stat.S_IWUSR)
         assert response.status_code == 503
     # And it recovers once the database is usable again.
-    assert httpx.get(served.url + "/healthz").status_code == 200
+    assert web.get(served.url + "/healthz").status_code == 200
 
 
 def test_unknown_path_is_404_and_get_on_events_is_405(served: ServedBot) -> None:
-    assert httpx.get(served.url + "/nope").status_code == 404
-    assert httpx.get(served.url + "/slack/events").status_code == 405
+    assert web.get(served.url + "/nope").status_code == 404
+    assert web.get(served.url + "/slack/events").status_code == 405

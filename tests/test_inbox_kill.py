@@ -21,6 +21,7 @@ from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from bot.store.sqlite import SqliteDatabase
 from tests.conftest import ADMIN, SIGNING_SECRET
+from tests.support import web
 from tests.support.pauses import wait_until
 from tests.support.processes import BotProcess, procfile_environment
 from tests.support.slack_requests import SlackSender
@@ -56,7 +57,7 @@ def test_a_kill_during_a_flood_loses_no_acknowledged_command(
 
     def flood(share: list[tuple[bytes, bool]]) -> None:
         nonlocal refused
-        with httpx.Client(timeout=5) as http:
+        with web.client(timeout=5) as http:
             for body, resumes in share:
                 try:
                     headers = {**_signed(body), "Content-Type": "application/x-www-form-urlencoded"}

@@ -29,6 +29,7 @@ from bot.store.installations import InstallationStore
 from bot.store.pauses import PauseRequestStore
 from bot.store.postgres import PostgresDatabase
 from tests.conftest import AGENT, LEAD, SIGNING_SECRET, ServedBot
+from tests.support import web
 from tests.support.cli import run_bot
 from tests.support.pauses import audit_rows, card_text, wait_for_state, wait_until
 from tests.support.processes import BotProcess, procfile_environment
@@ -90,7 +91,7 @@ def _link(page: httpx.Response) -> str:
 def install(served: ServedBot, slack: SimulatedSlack, installer: Installer) -> httpx.Response:
     """A browser's install: the install page, its Add to Slack link, Slack's redirect back, the final page."""
     slack.installer = installer
-    with httpx.Client(timeout=5) as browser:
+    with web.client(timeout=5) as browser:
         page = browser.get(f"{served.url}/slack/install")
         assert page.status_code == 200
         back = browser.get(_link(page))
@@ -103,7 +104,7 @@ def install(served: ServedBot, slack: SimulatedSlack, installer: Installer) -> h
 def test_installing_stores_the_installation_makes_the_installer_admin_and_refuses_a_replayed_state(
     served: ServedBot, bot: RecordingBot, slack: SimulatedSlack
 ) -> None:
-    with httpx.Client(timeout=5) as browser:
+    with web.client(timeout=5) as browser:
         page = browser.get(f"{served.url}/slack/install")
         assert page.status_code == 200 and "Add to Slack" in page.text
         link = _link(page)
@@ -129,7 +130,7 @@ def test_installing_stores_the_installation_makes_the_installer_admin_and_refuse
     assert any(r.target == U1 and r.team_id == T1 for r in audit_rows(bot, "allow_list.changed"))
 
     # A forged state, a cancelled install, a missing cookie: each a page saying what happened.
-    with httpx.Client(timeout=5) as browser:
+    with web.client(timeout=5) as browser:
         forged = browser.get(f"{served.url}/slack/oauth_redirect", params={"code": "x", "state": "made.up"},
                              headers={"cookie": "slack-app-oauth-state=made.up"})  # fmt: skip
         assert forged.status_code == 401 and "expired or was already used" in forged.text
@@ -137,7 +138,7 @@ def test_installing_stores_the_installation_makes_the_installer_admin_and_refuse
         assert cookieless.status_code == 400 and "another browser" in cookieless.text
         cancelled = browser.get(f"{served.url}/slack/oauth_redirect", params={"error": "access_denied"})
         assert cancelled.status_code == 200 and "cancelled" in cancelled.text
-    health = httpx.get(f"{served.url}/healthz").json()
+    health = web.get(f"{served.url}/healthz").json()
     assert health["mode"] == "installable"
 
 
@@ -457,10 +458,10 @@ def test_serve_in_installable_mode_installs_through_its_front_and_answers_with_t
     server = BotProcess(env=env, cwd=tmp_path, log_path=tmp_path / "server.log")
     server.start()
     try:
-        assert httpx.get(f"{server.url}/healthz").json()["mode"] == "installable"
+        assert web.get(f"{server.url}/healthz").json()["mode"] == "installable"
         slack.redirect_url = f"{server.url}/slack/oauth_redirect"
         slack.installer = Installer(team_id=T1, user_id=U1, team_name="Alpha")
-        with httpx.Client(timeout=10) as browser:
+        with web.client(timeout=10) as browser:
             page = browser.get(f"{server.url}/slack/install")
             back = browser.get(_link(page))
             done = browser.get(back.headers["location"], headers=_state_cookie(page))

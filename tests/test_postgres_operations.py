@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from bot.config import Config, ConfigurationError
@@ -24,6 +23,7 @@ from bot.store.allow_list import AllowListStore
 from bot.store.postgres import PostgresDatabase
 from bot.store.sqlite import SqliteDatabase
 from tests.conftest import ADMIN, AGENT, BOT_TOKEN, LEAD, SIGNING_SECRET, ServedBot
+from tests.support import web
 from tests.support.cli import run_bot
 from tests.support.pauses import buttons, cards, wait_for_state, wait_until
 from tests.support.processes import free_port
@@ -141,7 +141,7 @@ def test_serve_with_an_unreachable_database_exits_with_one_line(
 def test_healthz_on_postgresql_is_503_while_the_database_accepts_no_writes_and_200_after(
     served: ServedBot, postgres_server: PostgresServer
 ) -> None:
-    assert httpx.get(served.url + "/healthz", timeout=10).status_code == 200
+    assert web.get(served.url + "/healthz", timeout=10).status_code == 200
     assert served.config.database_url is not None
     name = served.config.database_url.get_secret_value().rsplit("/", 1)[1]
     postgres_server.sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
@@ -150,7 +150,7 @@ def test_healthz_on_postgresql_is_503_while_the_database_accepts_no_writes_and_2
         response = wait_until(
             # Right after its connections are ended the pool may first find the server "unreachable" (503
             # too); the new connections then meet the read-only database.
-            lambda: (r := httpx.get(served.url + "/healthz", timeout=10)).status_code == 503
+            lambda: (r := web.get(served.url + "/healthz", timeout=10)).status_code == 503
             and "unreachable" not in r.json()["database"] and r,
             timeout=10, what="/healthz to fail on the read-only database",
         )  # fmt: skip
@@ -160,7 +160,7 @@ def test_healthz_on_postgresql_is_503_while_the_database_accepts_no_writes_and_2
     finally:
         postgres_server.sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = off')
         postgres_server.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
-    wait_until(lambda: httpx.get(served.url + "/healthz", timeout=10).status_code == 200, timeout=10)
+    wait_until(lambda: web.get(served.url + "/healthz", timeout=10).status_code == 200, timeout=10)
 
 
 @pytest.mark.engines("postgresql")
@@ -175,11 +175,11 @@ def test_healthz_with_postgresql_stopped_is_503_within_a_second_and_every_log_li
     through_relay = url._replace(netloc=f"{url.username}:{url.password}@127.0.0.1:{relay.port}").geturl()
     served = ServedBot(make_config(database_url=through_relay)).start()
     try:
-        assert httpx.get(served.url + "/healthz", timeout=10).status_code == 200
+        assert web.get(served.url + "/healthz", timeout=10).status_code == 200
         relay.cut()  # PostgreSQL is gone: its port refuses, the pool's connections are dead
         for _ in range(3):
             started = time.monotonic()
-            response = httpx.get(served.url + "/healthz", timeout=10)
+            response = web.get(served.url + "/healthz", timeout=10)
             elapsed = time.monotonic() - started
             # The check waits at most 0.5 s to connect and 0.4 s per statement; the margin is this test's own
             # HTTP round trip on a busy machine (it took 5.0 s before those bounds).

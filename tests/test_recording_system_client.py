@@ -30,6 +30,7 @@ from bot.clients.recording_system import (
 from bot.models import Channels, RecordingTarget, TargetKind
 from bot.redaction import SecretRedactor
 from bot.sandbox.simulators.recording_system import Fault, SimulatedRecordingSystem
+from tests.support import web
 from tests.support.processes import free_port
 
 # Distinctive values, so a leak anywhere is easy to spot.
@@ -85,7 +86,7 @@ def key_only_sim(_key_only_server: SimulatedRecordingSystem) -> SimulatedRecordi
 
 @pytest.fixture
 def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=2.0) as client:
+    with web.client(timeout=2.0) as client:
         yield client
 
 
@@ -460,7 +461,7 @@ def test_unknown_refusal_keeps_the_upstream_description(
 
 def test_slow_answer_past_the_timeout_is_unreachable(sim: SimulatedRecordingSystem) -> None:
     sim.fail_next("slow")
-    with httpx.Client(timeout=0.3) as http:
+    with web.client(timeout=0.3) as http:
         client = RecordingSystemClient(
             http=http,
             base_url=sim.url,

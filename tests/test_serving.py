@@ -38,6 +38,7 @@ from bot.serving.process import FrontLink, _cpu_quota_below
 from bot.store.audit import AuditStore
 from bot.store.sqlite import SqliteDatabase
 from tests.conftest import ADMIN, BOT_TOKEN, RECORDER_API_KEY, RECORDER_PASSWORD, SIGNING_SECRET
+from tests.support import web
 from tests.support.pauses import wait_until
 from tests.support.processes import BotProcess, procfile_environment
 from tests.support.slack_requests import CHANNEL, TEAM, SlackSender
@@ -197,19 +198,19 @@ def test_a_form_s_errors_come_back_through_the_front_in_the_http_answer(
 
 
 def test_health_is_the_bot_s_database_seen_through_the_front(server: BotProcess, environment: dict[str, str]) -> None:
-    healthy = httpx.get(server.url + "/healthz", timeout=10)
+    healthy = web.get(server.url + "/healthz", timeout=10)
     assert healthy.status_code == 200 and healthy.json()["database"] == "ok"
     blocker = sqlite3.connect(environment["DATABASE_PATH"], isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-        locked = httpx.get(server.url + "/healthz", timeout=10)
+        locked = web.get(server.url + "/healthz", timeout=10)
         assert locked.status_code == 503
         assert locked.json()["status"] == "unavailable"
         assert environment["DATABASE_PATH"] not in locked.text
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-    assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
+    assert web.get(server.url + "/healthz", timeout=10).status_code == 200
 
 
 def test_the_front_stops_when_the_bot_s_process_dies(server: BotProcess) -> None:
@@ -219,7 +220,7 @@ def test_the_front_stops_when_the_bot_s_process_dies(server: BotProcess) -> None
     server.process.wait(timeout=10)
     wait_until(lambda: not _alive(master) and not _alive(worker), timeout=15, what="the front to stop")
     with pytest.raises(httpx.TransportError):
-        httpx.get(server.url + "/healthz", timeout=2)
+        web.get(server.url + "/healthz", timeout=2)
     server.process = None
 
 

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
-import httpx
 import pytest
 
 from bot.serving.local import LocalServer
 from bot.serving.web import build_wsgi_app
+from tests.support import web
 
 
 class _Bot:
@@ -45,7 +45,7 @@ def test_a_server_error_from_the_bot_side_is_a_clean_json_answer_and_one_log_lin
     bot.status, bot.body = status, b"<html>Bolt's own error page</html>"
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        answer = httpx.post(url + "/slack/events", content=b"payload=%7B%7D", timeout=5)
+        answer = web.post(url + "/slack/events", content=b"payload=%7B%7D", timeout=5)
     assert answer.status_code == status
     assert answer.reason_phrase == HTTPStatus(status).phrase
     assert answer.headers["content-type"] == "application/json"
@@ -62,7 +62,7 @@ def test_a_status_that_is_no_http_status_becomes_a_500(
     bot, url = bot_side
     bot.status, bot.body = status, b"odd"
     caplog.clear()
-    answer = httpx.post(url + "/slack/events", content=b"x", timeout=5)
+    answer = web.post(url + "/slack/events", content=b"x", timeout=5)
     assert answer.status_code == 500 and answer.reason_phrase == "Internal Server Error"
     assert answer.json() == {"error": "recording-bot could not handle this request"}
     lines = [r for r in caplog.records if r.name == "bot.serving.web"]
@@ -74,7 +74,7 @@ def test_a_status_that_is_no_http_status_becomes_a_500(
 def test_the_bot_side_s_own_statuses_pass_with_their_reason_phrase(bot_side: tuple[_Bot, str], status: int) -> None:
     bot, url = bot_side
     bot.status, bot.body = status, b'{"ok": true}'
-    answer = httpx.post(url + "/slack/events", content=b"x", timeout=5)
+    answer = web.post(url + "/slack/events", content=b"x", timeout=5)
     assert (answer.status_code, answer.reason_phrase, answer.content) == (
         status, HTTPStatus(status).phrase, b'{"ok": true}'
     )  # fmt: skip
@@ -83,8 +83,8 @@ def test_the_bot_side_s_own_statuses_pass_with_their_reason_phrase(bot_side: tup
 def test_health_answers_a_status_of_the_bot_side_cleanly(bot_side: tuple[_Bot, str]) -> None:
     bot, url = bot_side
     bot.status = 500
-    answer = httpx.get(url + "/healthz", timeout=5)
+    answer = web.get(url + "/healthz", timeout=5)
     assert answer.status_code == 500 and answer.reason_phrase == "Internal Server Error"
     assert answer.json() == {"status": "whatever"}
     bot.status = 299
-    assert httpx.get(url + "/healthz", timeout=5).status_code == 500
+    assert web.get(url + "/healthz", timeout=5).status_code == 500

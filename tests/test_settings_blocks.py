@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from bot.blocks.line_settings import (
@@ -31,6 +30,7 @@ from bot.services.line_settings import LineAmbiguous, LineFound, LineNotFound, L
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.sqlite import SqliteDatabase
+from tests.support import web
 
 ACCESS_TOKEN = "WXACCESS-LEAKCHECK-blocks-5a7c9e1f"
 
@@ -58,7 +58,7 @@ def sim(_server: SimulatedWebex) -> SimulatedWebex:
 
 @pytest.fixture
 def client(sim: SimulatedWebex) -> Iterator[WebexClient]:
-    with httpx.Client(timeout=2.0) as http:
+    with web.client(timeout=2.0) as http:
         yield WebexClient(
             http=http,
             base_url=sim.base_url,

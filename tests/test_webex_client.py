@@ -33,6 +33,7 @@ from bot.models import VirtualLine, WebexTokens
 from bot.redaction import SecretRedactor
 from bot.sandbox.simulators.base import RecordedRequest, Reply, SimulatedServer
 from bot.sandbox.simulators.webex import SimulatedWebex, virtual_line_id
+from tests.support import web
 
 # Distinctive values, so a leak anywhere is easy to spot.
 ACCESS_TOKEN = "WXACCESS-LEAKCHECK-7c1d9e2f4a6b"
@@ -85,7 +86,7 @@ def sim(_server: SimulatedWebex) -> SimulatedWebex:
 
 @pytest.fixture
 def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=2.0) as client:
+    with web.client(timeout=2.0) as client:
         yield client
 
 
@@ -449,7 +450,7 @@ def test_503_that_persists_becomes_unreachable(sim: SimulatedWebex, client: Webe
 
 def test_a_slow_answer_becomes_unreachable(sim: SimulatedWebex, make_client: Callable[..., WebexClient]) -> None:
     sim.answer_slowly(1.0, times=1)
-    with httpx.Client(timeout=0.2) as impatient:
+    with web.client(timeout=0.2) as impatient:
         client = make_client(http=impatient)
         with pytest.raises(UpstreamUnreachable, match="did not answer"):
             client.get_call_recording(SALES_QUEUE)

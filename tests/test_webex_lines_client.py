@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-import httpx
 import pytest
 
 from bot.clients.errors import (
@@ -31,6 +30,7 @@ from bot.sandbox.simulators.webex import (
     virtual_line_id,
     workspace_id,
 )
+from tests.support import web
 
 ORG_ID = "Y2lzY29zcGFyazovL3VzL09SR0FOSVpBVElPTi9saW5lcy10ZXN0cw"
 JANE = person_id("jane-doe")
@@ -60,7 +60,7 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def make_client(sim: SimulatedWebex, sleeps: list[float]) -> Iterator[Callable[..., WebexClient]]:
-    with httpx.Client(timeout=2.0) as http:
+    with web.client(timeout=2.0) as http:
 
         def build(**overrides: Any) -> WebexClient:
             options: dict[str, Any] = {

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
+from bot.clients.tls import tls_context
 from bot.clock import Clock, utc_now
 from bot.config import config_from
 from bot.models import SlackUser
@@ -107,7 +108,7 @@ def install_in_browser(url: str, slack: SimulatedSlack, installer: Installer) ->
     """One install as a browser does it: the Add to Slack page, its link to Slack's authorize page, Slack's
     redirect back, the page that says what was installed. A line saying so (raises if the install failed)."""
     slack.installer = installer
-    with httpx.Client(timeout=10) as browser:
+    with httpx.Client(timeout=10, verify=tls_context()) as browser:
         page = browser.get(f"{url}/slack/install")
         link = re.search(r'href="([^"]+)"', page.text)
         if page.status_code != 200 or link is None:

@@ -17,6 +17,7 @@ import httpx
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
 from tests.conftest import ADMIN, BOT_TOKEN, RECORDER_API_KEY, RECORDER_PASSWORD, RECORDER_USER, SIGNING_SECRET
+from tests.support import web
 
 ROOT = Path(__file__).resolve().parents[2]
 ACK_SECONDS = 3.0
@@ -65,7 +66,7 @@ def procfile_command() -> list[str]:
 
 def is_healthy(url: str) -> bool:
     try:
-        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+        return web.get(url + "/healthz", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
 
