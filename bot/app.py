@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -70,7 +71,7 @@ from bot.serving.response_urls import ResponseUrlClient
 from bot.store.allow_list import AllowListStore
 from bot.store.audit import AuditStore
 from bot.store.changes import ChangeRequestStore
-from bot.store.connect import open_database
+from bot.store.connect import open_database, open_inbox_database
 from bot.store.database import Database, DatabaseUnavailable
 from bot.store.digests import DigestStore
 from bot.store.encryption import TokenCipher
@@ -108,6 +109,12 @@ class RecordingBot:
     # Installable mode only: what follows installs and uninstalls, and each workspace's Web API client.
     installations: InstallationService | None = None
     workspaces: InstalledWorkspaces | None = None
+    # SQLite: the inbox's own file, which `serve`'s HTTP front writes each request to before its ack.
+    inbox_file: Path | None = None
+
+    @property
+    def instance_id(self) -> str:
+        return self.instances.instance_id
 
     def start(self) -> RecordingBot:
         """Register this instance and start background work (expiries, automatic resumes, takeovers).
@@ -453,6 +460,7 @@ def _slack_app(
     pages: OAuthPages | None = None,
 ) -> RecordingBot:
     """The Slack side around the core, in either mode: replies, the post-ack pool, Homes, listeners, inbox."""
+    inbox_store, inbox_file = _inbox_store(core)
     # Closed after the work that may still reply (closers run last-added first).
     replies = ResponseUrlClient(verify=tls_context())
     core.closers.append(replies.close)
@@ -466,7 +474,7 @@ def _slack_app(
     register_listeners(bolt, core.services, work, homes)
     seen_events = SeenEvents(database=core.database)
     inbox = Inbox(
-        store=InboxStore(database=core.database), instance_id=core.instances.instance_id, clock=clock, bolt=bolt,
+        store=inbox_store, instance_id=core.instances.instance_id, clock=clock, bolt=bolt,
         work=work, post_reply=replies.post, audit=core.services.audit,
         tell_user=lambda team, user, message: slack.for_team(team).chat_postMessage(
             channel=user, text=message.text, blocks=message.blocks
@@ -500,7 +508,24 @@ def _slack_app(
         metrics=BotMetrics(figures=lambda: _figures(core.services, work)),
         metrics_token=config.metrics_token.get_secret_value() if config.metrics_token else "",
         closers=core.closers,
+        inbox_file=inbox_file,
     )
+
+
+def _inbox_store(core: Core) -> tuple[InboxStore, Path | None]:
+    """The inbox (store/inbox.py), and its file when it has one of its own (SQLite), which the HTTP front
+    writes too. Rows an earlier version left in the database's own table are moved into the file first."""
+    database = open_inbox_database(core.database)
+    store = InboxStore(database=database)
+    if database is core.database:
+        return store, None
+    # Closed after the work that may still finish a request (closers run last-added first).
+    core.closers.append(database.close)
+    moved = store.create_file_schema(legacy=core.database)
+    if moved:
+        logger.info("moved %d unfinished request(s) from the database's inbox table into %s", moved,
+                    database.location)  # fmt: skip
+    return store, Path(database.location)
 
 
 def _figures(services: Services, work: BackgroundWork) -> BotFigures:

@@ -8,8 +8,12 @@ out again, anything else is told through its response_url that it was not done, 
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +23,9 @@ from bot.config import Config
 from bot.models import Role
 from bot.sandbox.simulators.recording_system import SimulatedRecordingSystem
 from bot.sandbox.simulators.slack import SimulatedSlack
-from bot.store.connect import open_database
-from bot.store.database import Database
-from bot.store.inbox import InboxStore
+from bot.store.connect import open_database, open_inbox_database
+from bot.store.database import Database, DatabaseUnavailable
+from bot.store.inbox import InboxFile, InboxStore, inbox_path
 from tests.conftest import ADMIN, AGENT, SIGNING_SECRET, ServedBot
 from tests.support.pauses import wait_until
 from tests.support.slack_requests import TEAM, SlackSender
@@ -38,6 +42,18 @@ def database(config: Config) -> Iterator[Database]:
     opened.close()
 
 
+@pytest.fixture
+def inbox(database: Database) -> Iterator[InboxStore]:
+    """The inbox the bot reads: on SQLite its own file beside the database, on PostgreSQL the database."""
+    where = open_inbox_database(database)
+    store = InboxStore(database=where)
+    if where is not database:
+        store.create_file_schema()
+    yield store
+    if where is not database:
+        where.close()
+
+
 def _mutes(recording_system: SimulatedRecordingSystem, extension: str, mute: str) -> list[Any]:
     return [
         r
@@ -52,8 +68,8 @@ def _audit(database: Database) -> list[dict[str, Any]]:
     return database.all("SELECT action, outcome, user_id, details FROM audit ORDER BY id")
 
 
-def test_a_row_is_claimed_once_from_a_dead_instance_and_never_from_a_live_one(database: Database, engine: str) -> None:
-    store = InboxStore(database=database)
+def test_a_row_is_claimed_once_from_a_dead_instance_and_never_from_a_live_one(inbox: InboxStore, engine: str) -> None:
+    store = inbox
     now = datetime.now(UTC)
     left = store.add(DEAD, body="command=%2Frecording&text=help", content_type=FORM, now=now)
     kept = store.add("alive-1", body="command=%2Frecording&text=list", content_type=FORM, now=now)
@@ -69,12 +85,12 @@ def test_a_row_is_claimed_once_from_a_dead_instance_and_never_from_a_live_one(da
 
 
 def test_every_command_leaves_the_inbox_once_it_is_answered(
-    served: ServedBot, sender: SlackSender, slack: SimulatedSlack, database: Database, engine: str
+    served: ServedBot, sender: SlackSender, slack: SimulatedSlack, inbox: InboxStore, engine: str
 ) -> None:
     for _ in range(5):
         assert sender.command("help", user=ADMIN).status_code == 200
     slack.wait_for_call("response_url", count=5, timeout=5)
-    wait_until(lambda: InboxStore(database=database).count() == 0, what="the inbox to empty")
+    wait_until(lambda: inbox.count() == 0, what="the inbox to empty")
 
 
 def test_after_a_kill_a_resume_is_carried_out_and_everything_else_is_told_it_was_not_done(
@@ -82,13 +98,14 @@ def test_after_a_kill_a_resume_is_carried_out_and_everything_else_is_told_it_was
     slack: SimulatedSlack,
     recording_system: SimulatedRecordingSystem,
     database: Database,
+    inbox: InboxStore,
     engine: str,
 ) -> None:
     """Rows as a killed process leaves them (its instance gone): the next start finishes each one, once."""
     served = ServedBot(make_config())
     sender = SlackSender(base_url="http://-", signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url)
     now = served.clock()
-    store = InboxStore(database=database)
+    store = inbox
     resume, pause = sender.command_body("resume 8856", user=ADMIN), sender.command_body("pause 8857 10m", user=ADMIN)
     click = sender.click_body(ACTION_APPROVE, "41", user=ADMIN)
     stale = sender.command_body("cancel 7", user=ADMIN)
@@ -122,12 +139,12 @@ def test_after_a_kill_a_resume_is_carried_out_and_everything_else_is_told_it_was
 
 
 def test_a_form_submission_leaves_the_inbox_when_its_request_is_made_or_at_once_when_refused(
-    served: ServedBot, sender: SlackSender, slack: SimulatedSlack, database: Database, engine: str
+    served: ServedBot, sender: SlackSender, slack: SimulatedSlack, inbox: InboxStore, engine: str
 ) -> None:
     """A form is answered in its response and its request made afterwards: its row lasts until then."""
     assert served.bot is not None
     served.bot.services.authorizer.set_role(TEAM, AGENT, Role.REQUESTER, source="test")
-    store = InboxStore(database=database)
+    store = inbox
     sender.command("pause", user=AGENT)
     wait_until(lambda: len(slack.modals()) >= 1, what="the pause form to open")
     view = slack.modals()[0]
@@ -140,3 +157,77 @@ def test_a_form_submission_leaves_the_inbox_when_its_request_is_made_or_at_once_
     wait_until(lambda: served.bot is not None and served.bot.services.pauses.open_requests(TEAM),
                what="the request to be made")  # fmt: skip
     wait_until(lambda: store.count() == 0, what="the inbox to empty")
+
+
+@pytest.mark.engines("sqlite")
+def test_rows_an_earlier_version_left_in_the_database_are_moved_to_the_inbox_file_and_taken_over(
+    make_config: Callable[..., Config], slack: SimulatedSlack, recording_system: SimulatedRecordingSystem,
+    database: Database,
+) -> None:
+    """SQLite: the inbox moved from the database's own table into its file; nothing left there is lost."""
+    served = ServedBot(make_config())
+    sender = SlackSender(base_url="http://-", signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url)
+    body = sender.command_body("resume 8856", user=ADMIN).decode()
+    InboxStore(database=database).add(DEAD, body=body, content_type=FORM, now=served.clock())
+    try:
+        served.start()
+        wait_until(lambda: _mutes(recording_system, "8856", "0"), what="the moved resume to be carried out")
+        assert InboxStore(database=database).count() == 0
+        assert served.bot is not None and served.bot.inbox_file == inbox_path(served.config.database_path)
+        file_store = InboxStore(database=open_inbox_database(database))
+        wait_until(lambda: file_store.count() == 0, what="the inbox file to empty")
+        served.restart()
+        assert len(_mutes(recording_system, "8856", "0")) == 1
+    finally:
+        served.stop()
+
+
+def _hold_write_lock(path: Path, seconds: float) -> threading.Thread:
+    """Another writer (as the bot's process would be) holding the file's one write lock for `seconds`."""
+    holding = threading.Event()
+
+    def hold() -> None:
+        connection = sqlite3.connect(path, isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")
+        holding.set()
+        time.sleep(seconds)
+        connection.execute("COMMIT")
+        connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holding.wait(5)
+    return thread
+
+
+@pytest.mark.engines("sqlite")
+def test_the_front_s_writer_waits_out_another_writer_and_refuses_in_words_past_its_wait(
+    inbox: InboxStore, config: Config
+) -> None:
+    path = inbox_path(config.database_path)
+    writer = InboxFile(path, "front-1", wait_seconds=0.3)
+    try:
+        holder = _hold_write_lock(path, 0.05)
+        started = time.monotonic()
+        entry = writer.add(body="command=%2Frecording&text=help", content_type=FORM)
+        assert time.monotonic() - started >= 0.04  # it did wait for the lock
+        holder.join()
+        (row,) = inbox.claim_orphans("bot-2", ["bot-2"])
+        assert (row.id, row.body, row.content_type) == (entry, "command=%2Frecording&text=help", FORM)
+        holder = _hold_write_lock(path, 0.8)
+        with pytest.raises(DatabaseUnavailable, match=r"locked by another writer for over 0\.3 s"):
+            writer.add(body="command=%2Frecording&text=list", content_type=FORM)
+        holder.join()
+        writer.remove(entry)
+        assert inbox.count() == 0
+    finally:
+        writer.close()
+
+
+def test_the_front_s_writer_never_creates_a_missing_inbox_file(tmp_path: Path) -> None:
+    path = tmp_path / "recording-bot.db-inbox"
+    writer = InboxFile(path, "front-1")
+    with pytest.raises(DatabaseUnavailable, match=r"the inbox file .*recording-bot\.db-inbox cannot be written"):
+        writer.add(body="command=%2Frecording&text=help", content_type=FORM)
+    writer.close()
+    assert not path.exists()

@@ -221,10 +221,11 @@ _KEPT_OUT = {
     # client (click, rich, pygments), which httpx's package imports whenever they are installed.
     "bot.app, bot.cli.main": ("sqlite_utils", "click", "pluggy", "dateutil", "pygments", "rich", "httpx._main"),
     # The HTTP front (its gunicorn master, and the app its worker loads once forked): no Bolt, no Slack SDK, no
-    # pydantic, no database, no HTTP client, no prometheus_client (it counts in plain Python, bot/metrics/tally.py).
+    # pydantic, no database but the inbox file's writer (test_serving.py), no HTTP client, no prometheus_client
+    # (it counts in plain Python, bot/metrics/tally.py).
     "bot.serving.front, bot.serving.front_app": (
-        "slack_bolt", "slack_sdk", "pydantic", "pydantic_settings", "sqlite3", "psycopg", "httpx",
-        "prometheus_client", "cachetools", "bot.app", "bot.services", "bot.store", "bot.listeners",
+        "slack_bolt", "slack_sdk", "pydantic", "pydantic_settings", "psycopg", "httpx", "prometheus_client",
+        "cachetools", "bot.app", "bot.services", "bot.store.sqlite", "bot.store.postgres", "bot.listeners",
     ),
 }  # fmt: skip
 

@@ -245,6 +245,75 @@ def test_a_stop_finishes_what_the_front_already_acknowledged(
     assert len(slack.wait_for_call("response_url", containing="/recording pause", count=5, timeout=5)) == 5
 
 
+NOT_DONE = "it was not done — please run it again"
+
+
+def _inbox_bodies(database_path: str) -> list[str]:
+    """What the inbox file holds, read as another process would."""
+    connection = sqlite3.connect(f"file:{database_path}-inbox?mode=ro", uri=True)
+    try:
+        return [str(body) for (body,) in connection.execute("SELECT body FROM inbox ORDER BY id")]
+    finally:
+        connection.close()
+
+
+def test_a_frozen_bot_s_requests_are_acked_from_the_inbox_file_and_finished_after_its_restart(
+    server: BotProcess, sender: SlackSender, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem,
+    environment: dict[str, str],
+) -> None:
+    """The front stores each request itself before its ack: a bot's process that is stopped (swapped out,
+    frozen by a debugger) delays nothing, and one killed after the ack loses nothing."""
+    assert sender.command("help", user=ADMIN).status_code == 200  # the link's connection is open and in use
+    slack.wait_for_call("response_url", containing="/recording pause", timeout=10)
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        for text in ("help", "resume 8856"):
+            started = time.perf_counter()
+            response = sender.command(text, user=ADMIN)
+            assert response.status_code == 200 and response.content == b""
+            assert time.perf_counter() - started < 3
+        bodies = _inbox_bodies(environment["DATABASE_PATH"])
+        assert [b for b in bodies if "text=help" in b] and [b for b in bodies if "text=resume+8856" in b]
+        assert not [r for r in recording_system.requests if r.params.get("action") == "MuteRecording"]
+    finally:
+        os.kill(server.process.pid, signal.SIGKILL)
+    server.kill()  # the front too
+    server.start()  # same database: the dead process's rows are taken over
+    told = slack.wait_for_call("response_url", containing=NOT_DONE, timeout=15)
+    assert "`/recording help`" in told[0].rendered
+    slack.wait_for_call("response_url", containing="sent a resume for extension `8856`", timeout=15)
+    assert [r.params.get("mute") for r in recording_system.requests if r.params.get("action") == "MuteRecording"
+            and r.params.get("extension") == "8856"] == ["0"]  # fmt: skip
+    wait_until(lambda: _inbox_bodies(environment["DATABASE_PATH"]) == [], what="the inbox file to empty")
+
+
+def test_while_the_inbox_file_is_locked_the_bot_s_process_stores_requests_and_the_log_says_so(
+    tmp_path: Path, slack: SimulatedSlack, recording_system: SimulatedRecordingSystem
+) -> None:
+    environment = procfile_environment(tmp_path, slack, recording_system, SQLITE_BUSY_TIMEOUT_SECONDS="0.25")
+    server = BotProcess(env=environment, cwd=tmp_path, log_path=tmp_path / "server.log")
+    server.start()
+    sender = SlackSender(base_url=server.url, signing_secret=SIGNING_SECRET, response_url_factory=slack.response_url)
+    blocker = sqlite3.connect(environment["DATABASE_PATH"] + "-inbox", isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # another process holds the inbox file's write lock
+        started = time.perf_counter()
+        assert sender.command("help", user=ADMIN).status_code == 200
+        assert time.perf_counter() - started < 3
+        slack.wait_for_call("response_url", containing="/recording pause", timeout=10)
+        assert "the bot's process stores each request instead until it can be written" in server.log()
+        blocker.execute("ROLLBACK")
+        assert sender.command("help", user=ADMIN).status_code == 200
+        slack.wait_for_call("response_url", containing="/recording pause", count=2, timeout=10)
+        wait_until(lambda: "can be written again" in server.log(), what="the log to say the file works again")
+        wait_until(lambda: _inbox_bodies(environment["DATABASE_PATH"]) == [], what="the inbox file to empty")
+    finally:
+        blocker.close()
+        sender.close()
+        server.stop()
+
+
 def test_the_front_loads_none_of_the_bot_s_heavy_parts() -> None:
     loaded = subprocess.run(
         # The worker's app too (bot.serving.front_app), loaded after the fork; a name set to None is kept out.
@@ -252,8 +321,11 @@ def test_the_front_loads_none_of_the_bot_s_heavy_parts() -> None:
          "print(' '.join(sorted(m for m, module in sys.modules.items() if module is not None)))"],
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout.split()  # fmt: skip
-    heavy = ("slack_bolt", "slack_sdk", "httpx", "pydantic", "sqlite3", "psycopg", "bot.store", "bot.services")
+    heavy = ("slack_bolt", "slack_sdk", "httpx", "pydantic", "psycopg", "bot.services")
     assert [name for name in loaded if name.startswith(heavy)] == []
+    # Of the storage, only the inbox file's writer (plain sqlite3), which the front stores each request with.
+    assert [name for name in loaded if name.startswith("bot.store")] == ["bot.store", "bot.store.database",
+                                                                          "bot.store.inbox"]  # fmt: skip
 
 
 # -- the link itself ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The SQLite file keeps Webex tokens: it and its -wal/-shm files are readable by the bot's user alone."""
+"""The SQLite file keeps Webex tokens, its inbox file response_urls: they and their -wal/-shm files are readable
+by the bot's user alone."""
 
 from __future__ import annotations
 
@@ -49,7 +50,9 @@ def test_a_new_database_and_its_wal_files_are_owner_only(
                 expires_at=datetime.now(UTC) + timedelta(days=14),
             )
         )
-        files = [database_path, Path(f"{database_path}-wal"), Path(f"{database_path}-shm")]
+        # The inbox file too: it keeps requests' response_urls, secrets for as long as they are valid.
+        files = [Path(f"{database_path}{suffix}") for suffix in ("", "-wal", "-shm", "-inbox", "-inbox-wal",
+                                                                  "-inbox-shm")]  # fmt: skip
         assert all(path.exists() for path in files)
         assert {path.name: oct(_mode(path)) for path in files} == {path.name: "0o600" for path in files}
     finally:

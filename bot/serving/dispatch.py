@@ -57,10 +57,20 @@ class BoltDispatcher:
             return 404, [("Content-Type", "text/plain")], b"not found"
         return self._pages.page(path, query, headers)
 
-    def queue(self, text: str, headers: Mapping[str, str], *, event_id: str | None, urgent: bool = False) -> bool:
+    def queue(
+        self,
+        text: str,
+        headers: Mapping[str, str],
+        *,
+        event_id: str | None,
+        urgent: bool = False,
+        entry: int | None = None,
+    ) -> bool:
+        """Queue a request's work after its ack. `entry`: its inbox row, when the HTTP front stored it already."""
         # Stored before it is queued, so a kill from here on leaves it for the next start. Events are not:
         # they are Slack's news (a Home opened), not a person's request, and the next one brings it again.
-        entry = self._inbox.receive(text, headers) if self._inbox is not None and event_id is None else None
+        if entry is None and self._inbox is not None and event_id is None:
+            entry = self._inbox.receive(text, headers)
         finished = self._finisher(entry)
         queued = self._work.submit(lambda: self._dispatch(text, headers, event_id), finished=finished, urgent=urgent)
         if not queued:

@@ -15,12 +15,13 @@ import os
 import select
 import shutil
 import socket
+import struct
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Connection, answer_challenge, deliver_challenge
+from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 from pathlib import Path
 from typing import Any
 
@@ -55,66 +56,113 @@ def asks(message: Message) -> bool:
 
 
 class LinkClient:
-    """The front's end: send a message, or ask and wait for the answer. Safe to share between threads."""
+    """The front's end: send a message, or ask and wait for the answer. Safe to share between threads.
+
+    Connections are kept for reuse, one in use per front thread at a time: an answer then always belongs to
+    the question asked on its connection. `warm` opens them before the first request, so that no request waits
+    for a key check with a bot's process that is busy (or frozen: a check is given up after HANDSHAKE_SECONDS)."""
 
     def __init__(self, address: str, authkey: bytes) -> None:
         self._address = address
         self._authkey = authkey
-        self._local = threading.local()
+        self._idle: list[Connection] = []
+        self._lock = threading.Lock()
+
+    def warm(self, count: int) -> int:
+        """Open up to `count` connections now (as many as the front has threads); how many were opened."""
+        opened: list[Connection] = []
+        try:
+            for _ in range(count):
+                opened.append(self._open())
+        except BotUnavailable as error:
+            logger.info("opened %d of %d connections to the bot's process ahead of time: %s", len(opened), count,
+                        error)  # fmt: skip
+        with self._lock:
+            self._idle.extend(opened)
+        return len(opened)
 
     def send(self, message: Message) -> None:
         """Deliver `message` to the bot's process; raises BotUnavailable when it cannot be reached."""
-        data = json.dumps(message).encode()
+        self._give_back(self._deliver(json.dumps(message).encode()))
+
+    def ask(self, message: Message, *, timeout: float) -> Message:
+        """Send `message` and wait up to `timeout` seconds for the bot's answer."""
+        connection = self._deliver(json.dumps({**message, _ASKS: True}).encode())
+        try:
+            if not connection.poll(timeout):
+                # Its late answer would be taken for the next question's: this connection is done.
+                self._close(connection)
+                raise BotSlow(f"the bot's process did not answer within {timeout:g} s")
+            answer = json.loads(connection.recv_bytes())
+        except (OSError, EOFError, ValueError) as error:
+            self._close(connection)
+            raise BotUnavailable(f"the bot's process went away ({type(error).__name__})") from None
+        if not isinstance(answer, dict):
+            self._close(connection)
+            raise BotUnavailable("the bot's process answered something unreadable")
+        self._give_back(connection)
+        if answer.get(_FAILED):
+            raise BotUnavailable("the bot's process failed to handle it (its log says why)")
+        return answer
+
+    def _deliver(self, data: bytes) -> Connection:
+        """Send `data` on a connection, which the caller then owns (to give back, or close)."""
         for attempt in (1, 2):
-            connection, fresh = self._connection()
+            connection, fresh = self._take()
             try:
                 connection.send_bytes(data)
-                return
+                return connection
             except OSError as error:
-                self._drop(connection)
+                self._close(connection)
                 # A connection kept from before may have been closed by a restarted bot: once more, new.
                 if fresh or attempt == 2:
                     raise BotUnavailable(f"the bot's process went away ({type(error).__name__})") from None
         raise AssertionError("unreachable")
 
-    def ask(self, message: Message, *, timeout: float) -> Message:
-        """Send `message` and wait up to `timeout` seconds for the bot's answer."""
-        self.send({**message, _ASKS: True})
-        connection, _ = self._connection()
-        try:
-            if not connection.poll(timeout):
-                raise BotSlow(f"the bot's process did not answer within {timeout:g} s")
-            answer = json.loads(connection.recv_bytes())
-        except BotUnavailable:
-            # Its late answer would be taken for the next question's: this connection is done.
-            self._drop(connection)
-            raise
-        except (OSError, EOFError, ValueError) as error:
-            self._drop(connection)
-            raise BotUnavailable(f"the bot's process went away ({type(error).__name__})") from None
-        if not isinstance(answer, dict):
-            self._drop(connection)
-            raise BotUnavailable("the bot's process answered something unreadable")
-        if answer.get(_FAILED):
-            raise BotUnavailable("the bot's process failed to handle it (its log says why)")
-        return answer
+    def _take(self) -> tuple[Connection, bool]:
+        """An idle connection, or a new one; and whether it was opened just now."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), False
+        return self._open(), True
 
-    def _connection(self) -> tuple[Connection, bool]:
-        """This thread's connection, and whether it was opened just now."""
-        connection: Connection | None = getattr(self._local, "connection", None)
-        if connection is not None:
-            return connection, False
+    def _give_back(self, connection: Connection) -> None:
+        with self._lock:
+            self._idle.append(connection)
+
+    def _open(self) -> Connection:
+        """A new connection, its key checked both ways (multiprocessing's HMAC challenge) within
+        HANDSHAKE_SECONDS: multiprocessing's own `Client` would wait for ever on a process that does not answer."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            connection = Client(self._address, family="AF_UNIX", authkey=self._authkey)
-        except (OSError, EOFError, AuthenticationError) as error:
+            sock.settimeout(HANDSHAKE_SECONDS)
+            sock.connect(self._address)
+            sock.setblocking(True)
+            _receive_timeout(sock, HANDSHAKE_SECONDS)
+            connection = Connection(sock.detach())
+        except OSError as error:
+            sock.close()
             raise BotUnavailable(f"cannot reach the bot's process ({type(error).__name__})") from None
-        self._local.connection = connection
-        return connection, True
+        try:
+            answer_challenge(connection, self._authkey)
+            deliver_challenge(connection, self._authkey)
+            with socket.fromfd(connection.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as same:
+                _receive_timeout(same, 0.0)  # checked: from now on a read waits as long as it is asked to
+        except (OSError, EOFError, AuthenticationError) as error:
+            self._close(connection)
+            raise BotUnavailable(f"cannot reach the bot's process ({type(error).__name__})") from None
+        return connection
 
-    def _drop(self, connection: Connection) -> None:
-        self._local.connection = None
+    @staticmethod
+    def _close(connection: Connection) -> None:
         with contextlib.suppress(OSError):
             connection.close()
+
+
+def _receive_timeout(sock: socket.socket, seconds: float) -> None:
+    """A blocking read on `sock` gives up after `seconds` (0: never), with EAGAIN (an OSError)."""
+    whole = int(seconds)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", whole, int((seconds - whole) * 1e6)))
 
 
 class LinkServer:

@@ -50,6 +50,12 @@ class RunningBot(Protocol):
     @property
     def metrics_token(self) -> str: ...
 
+    @property
+    def inbox_file(self) -> Path | None: ...
+
+    @property
+    def instance_id(self) -> str: ...
+
     def render_metrics(self, edge_snapshot: object = None) -> tuple[str, bytes]: ...
 
     def close(self) -> None: ...
@@ -79,10 +85,12 @@ class FrontLink:
         body = str(message.get("body", ""))
         headers = {str(k): str(v) for k, v in dict(message.get("headers") or {}).items()}
         if op == "queue":
-            event_id = message.get("event_id")
+            event_id, entry = message.get("event_id"), message.get("entry")
             queued = self._dispatcher.queue(
                 body, headers, event_id=event_id if isinstance(event_id, str) else None,
                 urgent=message.get("urgent") is True,
+                # Stored by the front already (its inbox file): the work ends by removing that row.
+                entry=entry if isinstance(entry, int) and not isinstance(entry, bool) else None,
             )  # fmt: skip
             if not queued:
                 # The front answers 200 all the same: the one way left to tell the person is their response_url.
@@ -121,7 +129,7 @@ def serve_http(config: Config, start_bot: StartBot, *, threads: int) -> int:
     stopping = threading.Event()
     front: subprocess.Popen[bytes] | None = None
     try:
-        front = _start_front(config, link, threads=threads, cpus=front_cpus, metrics_token=bot.metrics_token)
+        front = _start_front(config, link, bot, threads=threads, cpus=front_cpus)
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             if not stopping.is_set():
@@ -180,7 +188,7 @@ def _cpu_quota_below(cpus: int) -> bool:
 
 
 def _start_front(
-    config: Config, link: LinkServer, *, threads: int, cpus: tuple[int, ...], metrics_token: str = ""
+    config: Config, link: LinkServer, bot: RunningBot, *, threads: int, cpus: tuple[int, ...]
 ) -> subprocess.Popen[bytes]:
     settings = FrontSettings(
         link_address=link.address,
@@ -191,11 +199,13 @@ def _start_front(
         log_format=config.log_format,
         parent_pid=os.getpid(),
         cpus=cpus,
+        inbox_path=str(bot.inbox_file or ""),
+        instance_id=bot.instance_id,
     )
     secret = config.slack_signing_secret.get_secret_value() if config.slack_signing_secret else ""
     given = {SETTINGS_VARIABLE: settings.to_environment(), SECRET_VARIABLE: secret}
-    if metrics_token:
-        given[METRICS_TOKEN_VARIABLE] = metrics_token
+    if bot.metrics_token:
+        given[METRICS_TOKEN_VARIABLE] = bot.metrics_token
     environment = front_environment(os.environ) | given
     return subprocess.Popen([sys.executable, "-m", "bot.serving.front"], env=environment)
 

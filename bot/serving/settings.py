@@ -28,6 +28,10 @@ class FrontSettings:
     parent_pid: int
     # The CPUs the front runs on (empty: wherever the system puts it).
     cpus: tuple[int, ...] = ()
+    # SQLite: the inbox file the front stores each request in before its ack, and the bot's instance that owns
+    # those rows (empty: the front asks the bot's process to store it, as on PostgreSQL).
+    inbox_path: str = ""
+    instance_id: str = ""
 
     def to_environment(self) -> str:
         return json.dumps({**self.__dict__, "link_key": self.link_key.hex()})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.config import Config
 from bot.store.database import Database
+from bot.store.inbox import inbox_path
 
 
 def open_database(config: Config) -> Database:
@@ -16,3 +17,13 @@ def open_database(config: Config) -> Database:
     from bot.store.sqlite import SqliteDatabase
 
     return SqliteDatabase(config.database_path, busy_timeout_ms=round(config.sqlite_busy_timeout_seconds * 1000))
+
+
+def open_inbox_database(database: Database) -> Database:
+    """Where `database`'s inbox is kept (store/inbox.py): for SQLite a file of its own beside it, which the
+    HTTP front writes too; for PostgreSQL the database itself. Its schema is `InboxStore.create_file_schema`'s."""
+    from bot.store.sqlite import SqliteDatabase
+
+    if not isinstance(database, SqliteDatabase):
+        return database
+    return SqliteDatabase(inbox_path(database.path), busy_timeout_ms=database.busy_timeout_ms)

@@ -4,15 +4,40 @@ A row is written when a command, click or form submission is handed over for its
 deleted when that work has ended, whatever its outcome. What is left belongs to a process that died
 first (a SIGKILL, an out-of-memory kill): another start, or another instance, claims it and finishes it.
 The body is Slack's own payload, kept as Slack sent it; it holds a response_url, which is a secret for logs.
+
+On SQLite the inbox is a file of its own beside the database (`inbox_path`), which the HTTP front writes
+itself (`InboxFile`): an acknowledgement then waits neither for the bot's process, busy with the work of
+earlier requests, nor for the database's other writers. On PostgreSQL it is the database's `inbox` table,
+and the bot's process stores each row while the front waits for it.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 
-from bot.store.database import Database, Row, moment_text, placeholders
+from bot.store.database import Database, DatabaseUnavailable, Row, moment_text, placeholders
+
+# The inbox file's one table: m012's `inbox`, made by the bot's process at start (never by the front).
+INBOX_FILE_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, instance_id TEXT NOT NULL, "
+    "received_at TEXT NOT NULL, body TEXT NOT NULL, content_type TEXT, takeovers INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX IF NOT EXISTS idx_inbox_instance_id ON inbox (instance_id)",
+)
+# How long the front's writer waits for the bot's process to finish its own write to the file (one DELETE or
+# a takeover's UPDATE, well under a millisecond), polling from the first interval up to the last.
+FRONT_WAIT_SECONDS = 1.0
+_FRONT_POLL_SECONDS = (0.0001, 0.0002, 0.0005, 0.001, 0.002)
+
+
+def inbox_path(database_path: Path) -> Path:
+    """Where a SQLite database's inbox is kept: beside it, `<DATABASE_PATH>-inbox`."""
+    return database_path.with_name(database_path.name + "-inbox")
 
 
 @dataclass(frozen=True)
@@ -58,6 +83,106 @@ class InboxStore:
     def count(self) -> int:
         row = self._database.one("SELECT COUNT(*) AS n FROM inbox")
         return int(row["n"]) if row else 0
+
+    def create_file_schema(self, *, legacy: Database | None = None) -> int:
+        """Make the inbox file's table (SQLite), and move into it what an earlier version of the bot left in
+        the database's own `inbox` table (`legacy`), so that it is taken over as usual; how many rows moved."""
+        with self._database.transaction() as tx:
+            for statement in INBOX_FILE_SCHEMA:
+                tx.run(statement)
+        if legacy is None:
+            return 0
+        with legacy.transaction() as old:
+            rows = old.all("SELECT instance_id, received_at, body, content_type, takeovers FROM inbox ORDER BY id")
+            if rows:
+                with self._database.transaction() as tx:
+                    for row in rows:
+                        tx.run(
+                            "INSERT INTO inbox (instance_id, received_at, body, content_type, takeovers) "
+                            "VALUES (?, ?, ?, ?, ?)",
+                            [row["instance_id"], row["received_at"], row["body"], row["content_type"],
+                             row["takeovers"]],
+                        )  # fmt: skip
+                old.run("DELETE FROM inbox")
+        return len(rows)
+
+
+class InboxFile:
+    """The HTTP front's writer of the inbox file: plain sqlite3, one connection per thread, never creating the
+    file (the bot's process makes it at start; a file that is not there is a misconfiguration to report).
+
+    SQLite lets one connection write at a time. The front's threads take turns on a lock of their own; a
+    write of the bot's process is waited out by polling every 0.1–2 ms (SQLite's own busy wait sleeps 1, 2,
+    5, 10 … ms, a whole acknowledgement's worth), for `FRONT_WAIT_SECONDS` at most. Safe to share between
+    threads."""
+
+    def __init__(self, path: Path, instance_id: str, *, wait_seconds: float = FRONT_WAIT_SECONDS) -> None:
+        self.path = path
+        self._instance_id = instance_id
+        self._wait_seconds = wait_seconds
+        self._local = threading.local()
+        self._turn = threading.Lock()
+
+    def add(self, *, body: str, content_type: str) -> int:
+        """Store one request just received; its ID. Raises DatabaseUnavailable, saying why."""
+        return self._write(
+            "INSERT INTO inbox (instance_id, received_at, body, content_type) VALUES (?, ?, ?, ?)",
+            (self._instance_id, moment_text(datetime.now(UTC)), body, content_type),
+        )
+
+    def remove(self, entry_id: int) -> None:
+        self._write("DELETE FROM inbox WHERE id = ?", (entry_id,))
+
+    def close(self) -> None:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> int:
+        deadline = time.monotonic() + self._wait_seconds
+        if not self._turn.acquire(timeout=self._wait_seconds):
+            raise DatabaseUnavailable(f"{self.path}: the front's threads held its turn to write for too long",
+                                      reason="busy")  # fmt: skip
+        try:
+            connection = self._connection()
+            polls = iter(_FRONT_POLL_SECONDS)
+            while True:
+                try:
+                    cursor = connection.execute(sql, params)
+                    return int(cursor.lastrowid or 0)
+                except sqlite3.OperationalError as error:
+                    if error.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                        raise _unavailable(self.path, error) from error
+                    if time.monotonic() >= deadline:
+                        raise DatabaseUnavailable(
+                            f"{self.path} was locked by another writer for over {self._wait_seconds:g} s",
+                            reason="locked",
+                        ) from error
+                time.sleep(next(polls, _FRONT_POLL_SECONDS[-1]))
+        except sqlite3.Error as error:
+            raise _unavailable(self.path, error) from error
+        finally:
+            self._turn.release()
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            # mode=rw: a missing file is an error here, not a new empty database nobody else reads.
+            connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=rw", uri=True, timeout=0,
+                                         isolation_level=None)  # fmt: skip
+            connection.execute("PRAGMA busy_timeout = 0")
+            # As the bot's own connections (store/sqlite.py): a COMMIT reaches the operating system, and so
+            # survives a kill of either process. Checkpoints are the bot's process's, never an ack's.
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA wal_autocheckpoint = 0")
+            self._local.connection = connection
+        return connection
+
+
+def _unavailable(path: Path, error: sqlite3.Error) -> DatabaseUnavailable:
+    words = str(error) or type(error).__name__
+    return DatabaseUnavailable(f"the inbox file {path} cannot be written: {words}", reason=words)
 
 
 def _row(row: Row) -> InboxRow:

@@ -127,6 +127,10 @@ class SqliteDatabase(Database):
     def location(self) -> str:
         return str(self.path)
 
+    @property
+    def busy_timeout_ms(self) -> int:
+        return self._busy_timeout_ms
+
     # -- statements ------------------------------------------------------------------------------
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
