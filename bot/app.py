@@ -465,6 +465,8 @@ def _slack_app(
     replies = ResponseUrlClient(verify=tls_context())
     core.closers.append(replies.close)
     response_urls.register(bolt, replies)
+    # The inbox is closed after the work pool, whose work ends requests (`Inbox.close`).
+    inbox_closes_at = len(core.closers)
     work = BackgroundWork(niceness=work_niceness)
     core.closers.append(work.shutdown)
     homes = HomePublisher(client=slack, homes=core.services.homes, work=work)
@@ -480,6 +482,7 @@ def _slack_app(
             channel=user, text=message.text, blocks=message.blocks
         ),
     )  # fmt: skip
+    core.closers.insert(inbox_closes_at, inbox.close)
     # At start, and whenever an instance is found dead: what a killed process acknowledged and left unfinished.
     core.scheduler.also_take_over("inbox", inbox.take_over)
     dispatcher = BoltDispatcher(
