@@ -231,3 +231,33 @@ def test_the_front_s_writer_never_creates_a_missing_inbox_file(tmp_path: Path) -
         writer.add(body="command=%2Frecording&text=help", content_type=FORM)
     writer.close()
     assert not path.exists()
+
+
+@pytest.mark.engines("sqlite")
+def test_the_front_s_threads_share_its_writer_and_every_row_gets_its_own_id(
+    inbox: InboxStore, config: Config
+) -> None:
+    writer = InboxFile(inbox_path(config.database_path), "front-1")
+    written: list[tuple[int, str]] = []
+    failures: list[BaseException] = []
+
+    def write(thread: int) -> None:
+        try:
+            for i in range(25):
+                body = f"command=%2Frecording&text=help&thread={thread}&i={i}"
+                written.append((writer.add(body=body, content_type=FORM), body))
+        except BaseException as error:  # reported below, in the test's thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert failures == []
+        assert len({entry for entry, _ in written}) == 200
+        rows = inbox.claim_orphans("bot-2", ["bot-2"])
+        assert sorted((row.id, row.body) for row in rows) == sorted(written)
+    finally:
+        writer.close()

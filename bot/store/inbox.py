@@ -116,7 +116,7 @@ class InboxFile:
     makes it at start; a file that is not there is a misconfiguration to report).
 
     SQLite lets one connection write at a time, so the front's threads take turns on a lock of their own and
-    share one connection: a connection per thread wrote no faster and cost the front about 170 KB each. A
+    share one connection: one per thread could not write any sooner and cost the front about 170 KB each. A
     write of the bot's process is waited out by polling every 0.1–2 ms (SQLite's own busy wait sleeps 1, 2,
     5, 10 … ms, a whole acknowledgement's worth), for `FRONT_WAIT_SECONDS` at most. Safe to share between
     threads."""
