@@ -202,9 +202,13 @@ def test_a_pause_in_flight_on_an_instance_that_dies_is_taken_over_and_resumed_to
     recording_system.fail_next("slow")
     assert pair.senders[1].click("recording_approve", str(request_id), user=LEAD, message_ts=ts).status_code == 200
     try:
+        # Killed once its MuteRecording has reached the recording system (claimed is not enough: killed before
+        # sending, the slow answer would be the survivor's resume, and its stop would wait that out).
         wait_until(
-            lambda: _stored(pair.env, request_id).state is RequestState.EXECUTING, what="the pause in flight"
-        )
+            lambda: _mutes(recording_system, "7103", "3")
+            and _stored(pair.env, request_id).state is RequestState.EXECUTING,
+            what="the pause in flight",
+        )  # fmt: skip
         doomed.kill()
         killed_at = time.time()
         failed = wait_until(
