@@ -99,7 +99,14 @@ class Scheduler:
         with request_context("sched-" + new_request_id()):
             # Resumes first, and each step on its own: a database that refuses one step (a lock, a full
             # disk) must not stop the others, least of all a recording's resume.
-            failed = [name for name, step in self._steps() if not self._survived(name, step)]
+            failed = []
+            for name, step in self._steps():
+                if self._stop.is_set():
+                    # Stopping: the rest is the next pass's, here or on another instance. With the database
+                    # gone each step waits out the pool, and a platform kills a stop that takes too long.
+                    break
+                if not self._survived(name, step):
+                    failed.append(name)
             if failed:
                 raise SchedulerPassFailed(", ".join(failed))
 
