@@ -103,7 +103,8 @@ class Scheduler:
             for name, step in self._steps():
                 if self._stop.is_set():
                     # Stopping: the rest is the next pass's, here or on another instance. With the database
-                    # gone each step waits out the pool, and a platform kills a stop that takes too long.
+                    # gone each step waits out the pool: the pass would outlast stop()'s join and run on
+                    # while the bot closes its database.
                     break
                 if not self._survived(name, step):
                     failed.append(name)
